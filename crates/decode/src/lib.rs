@@ -1,0 +1,299 @@
+//! Decoders for the vendors' real audit-log formats.
+//!
+//! A [`DocumentDecoder`] takes the bytes of a file or a Kafka message, finds
+//! the JSON values in it ([`framing`]), opens delivery envelopes (CloudTrail
+//! `Records`, EventBridge, Okta event hooks, Azure Monitor `records`, Graph
+//! `value`, Workspace `items`), picks a [`Decoder`] per record from its
+//! top-level keys ([`probe`]) and turns each record into [`NormEvent`]s.
+//! Nothing here does I/O or panics on input: every bad record comes back to
+//! the caller's [`EventSink`] as a [`DecodeError`] with its text and origin.
+
+mod envelope;
+mod error;
+pub mod framing;
+pub mod json;
+pub mod probe;
+mod sources;
+
+use delegraph_model::{NormEvent, Origin, Source};
+
+pub use error::DecodeError;
+pub use sources::{all_decoders, mcp::MCP_SCHEMA};
+
+use crate::probe::Probe;
+
+/// One vendor format.
+///
+/// Adding a format means adding a module that implements this trait and
+/// listing it in [`all_decoders`]; nothing else changes.
+pub trait Decoder: Send + Sync {
+    /// The format this decoder reads.
+    fn source(&self) -> Source;
+
+    /// Whether a record with these top-level keys is in this format.
+    fn claims(&self, probe: &Probe<'_>) -> bool;
+
+    /// Decode one record (one JSON object) into zero or more events.
+    fn decode(
+        &self,
+        record: &str,
+        origin: &Origin,
+        out: &mut Vec<NormEvent>,
+    ) -> Result<(), DecodeError>;
+}
+
+/// Receives what decoding produced: events and rejected records.
+pub trait EventSink {
+    /// A decoded event.
+    fn event(&mut self, event: NormEvent);
+    /// A record that could not be decoded, with its text and where it was.
+    fn reject(&mut self, error: DecodeError, origin: Origin, raw: &str);
+}
+
+/// The part of an [`Origin`] that is fixed for a whole document.
+#[derive(Debug, Clone)]
+pub enum OriginBase {
+    /// A file; records are located by line.
+    File {
+        /// Path as given.
+        path: String,
+    },
+    /// A Kafka message; records are located by their index in it.
+    Kafka {
+        /// Topic.
+        topic: String,
+        /// Partition.
+        partition: i32,
+        /// Offset.
+        offset: i64,
+    },
+}
+
+impl OriginBase {
+    fn at(&self, line: u64, index: Option<u32>) -> Origin {
+        match self {
+            OriginBase::File { path } => Origin::File {
+                path: path.clone(),
+                line,
+                index,
+            },
+            OriginBase::Kafka {
+                topic,
+                partition,
+                offset,
+            } => Origin::Kafka {
+                topic: topic.clone(),
+                partition: *partition,
+                offset: *offset,
+                index,
+            },
+        }
+    }
+}
+
+/// Decodes whole documents: framing, envelopes, detection, decoding.
+pub struct DocumentDecoder {
+    decoders: Vec<Box<dyn Decoder>>,
+    forced: Option<Source>,
+    max_record_bytes: usize,
+}
+
+/// Default per-record size limit: CloudTrail caps records at 256 KB, OTLP
+/// requests from a collector batch stay well under this.
+pub const DEFAULT_MAX_RECORD_BYTES: usize = 1 << 20;
+
+impl Default for DocumentDecoder {
+    fn default() -> Self {
+        Self::new(None, DEFAULT_MAX_RECORD_BYTES)
+    }
+}
+
+impl DocumentDecoder {
+    /// A decoder that auto-detects each record's format, or always uses
+    /// `forced` when given (`--format`).
+    pub fn new(forced: Option<Source>, max_record_bytes: usize) -> Self {
+        Self {
+            decoders: all_decoders(),
+            forced,
+            max_record_bytes,
+        }
+    }
+
+    /// Decode every record of `doc`; results and rejections go to `sink`.
+    pub fn decode_document(&self, doc: &[u8], base: &OriginBase, sink: &mut impl EventSink) {
+        match std::str::from_utf8(doc) {
+            Ok(text) => self.decode_text(text, 0, base, sink),
+            // Not UTF-8: read it line by line so only the bad lines are lost.
+            Err(_) => {
+                let mut line_no = 0u64;
+                for line in doc.split(|b| *b == b'\n') {
+                    line_no += 1;
+                    match std::str::from_utf8(line) {
+                        Ok(text) => self.decode_text(text, line_no - 1, base, sink),
+                        Err(e) => sink.reject(
+                            DecodeError::InvalidUtf8(e.to_string()),
+                            base.at(line_no, None),
+                            &String::from_utf8_lossy(line),
+                        ),
+                    }
+                }
+            }
+        }
+    }
+
+    fn decode_text(&self, doc: &str, line_offset: u64, base: &OriginBase, sink: &mut impl EventSink) {
+        let lines = framing::LineIndex::new(doc);
+        let locate = |part: &str, index: Option<u32>| {
+            base.at(line_offset + lines.line(framing::offset_in(doc, part)), index)
+        };
+        let mut scratch = Vec::new();
+        for frame in framing::frames(doc) {
+            match frame {
+                framing::Frame::Bad(text, e) => sink.reject(e, locate(text, None), text),
+                framing::Frame::Value(text) if text.starts_with('[') => {
+                    for (i, el) in framing::array_elements(text).into_iter().enumerate() {
+                        let origin = locate(el, Some(i as u32));
+                        self.decode_value(el, origin, 0, &locate, &mut scratch, sink);
+                    }
+                }
+                framing::Frame::Value(text) => {
+                    let origin = locate(text, None);
+                    self.decode_value(text, origin, 0, &locate, &mut scratch, sink);
+                }
+            }
+        }
+    }
+
+    /// Decode one JSON value, opening envelopes (at most two deep).
+    fn decode_value(
+        &self,
+        text: &str,
+        origin: Origin,
+        depth: u8,
+        locate: &dyn Fn(&str, Option<u32>) -> Origin,
+        scratch: &mut Vec<NormEvent>,
+        sink: &mut impl EventSink,
+    ) {
+        if text.len() > self.max_record_bytes {
+            let e = DecodeError::Oversized {
+                bytes: text.len(),
+                limit: self.max_record_bytes,
+            };
+            return sink.reject(e, origin, text);
+        }
+        let probe = match Probe::of(text) {
+            Ok(p) => p,
+            Err(e) => return sink.reject(e, origin, text),
+        };
+        if depth < 2 {
+            if let Some(inner) = envelope::open(&probe) {
+                match inner {
+                    Ok(records) => {
+                        for (i, r) in records.into_iter().enumerate() {
+                            let o = locate(r, Some(i as u32));
+                            self.decode_value(r, o, depth + 1, locate, scratch, sink);
+                        }
+                    }
+                    Err(e) => sink.reject(e, origin, text),
+                }
+                return;
+            }
+        }
+        let decoder = match self.forced {
+            Some(s) => self.decoders.iter().find(|d| d.source() == s),
+            None => self.decoders.iter().find(|d| d.claims(&probe)),
+        };
+        let Some(decoder) = decoder else {
+            return sink.reject(DecodeError::UnknownFormat(probe.describe()), origin, text);
+        };
+        scratch.clear();
+        match decoder.decode(text, &origin, scratch) {
+            Ok(()) => scratch.drain(..).for_each(|e| sink.event(e)),
+            Err(e) => sink.reject(e, origin, text),
+        }
+    }
+}
+
+/// Parse `text` as `T`, classifying failures for `source`.
+pub(crate) fn parse<'a, T: serde::Deserialize<'a>>(
+    source: Source,
+    text: &'a str,
+) -> Result<T, DecodeError> {
+    serde_json::from_str(text).map_err(|e| DecodeError::from_json(Some(source), &e))
+}
+
+/// An event with every optional part empty, for decoders to fill in.
+pub(crate) fn base_event(
+    source: Source,
+    event_id: String,
+    source_event_type: String,
+    event_time: delegraph_model::Timestamp,
+    origin: &Origin,
+    raw: &str,
+) -> NormEvent {
+    NormEvent {
+        event_id,
+        source,
+        source_event_type,
+        event_time,
+        end_time: None,
+        tenant: None,
+        category: Default::default(),
+        operation: String::new(),
+        actor: Default::default(),
+        actor_kind: Default::default(),
+        actor_kind_basis: String::new(),
+        on_behalf_of: None,
+        delegation_chain: Vec::new(),
+        agent: Default::default(),
+        credential_used: None,
+        credential_issued: None,
+        tool: None,
+        resources: Vec::new(),
+        scopes: Vec::new(),
+        trace: Default::default(),
+        outcome: Default::default(),
+        outcome_reason: None,
+        src_ip: None,
+        user_agent: None,
+        input_messages: None,
+        links: Vec::new(),
+        origin: origin.clone(),
+        raw: raw.to_owned(),
+    }
+}
+
+/// A time field or a `BadTimestamp` error naming it.
+pub(crate) fn time_field(
+    source: Source,
+    field: &'static str,
+    r: Result<delegraph_model::Timestamp, delegraph_model::TimestampError>,
+) -> Result<delegraph_model::Timestamp, DecodeError> {
+    r.map_err(|error| DecodeError::BadTimestamp {
+        format: source,
+        field,
+        error,
+    })
+}
+
+/// Add a resource unless one with the same id is already there.
+pub(crate) fn push_resource(
+    list: &mut Vec<delegraph_model::Resource>,
+    id: impl Into<String>,
+    kind: Option<&str>,
+    is_secret: bool,
+) {
+    let id = id.into();
+    if id.is_empty() {
+        return;
+    }
+    if let Some(r) = list.iter_mut().find(|r| r.id == id) {
+        r.is_secret |= is_secret;
+        return;
+    }
+    list.push(delegraph_model::Resource {
+        id,
+        kind: kind.map(str::to_owned),
+        is_secret,
+    });
+}

@@ -1,0 +1,530 @@
+//! AWS CloudTrail records (single, `Records` files and EventBridge are
+//! opened by the envelope layer).
+//!
+//! Linking keys: `responseElements.credentials.accessKeyId` of an
+//! `AssumeRole*` / `GetSessionToken` / `GetFederationToken` becomes
+//! `userIdentity.accessKeyId` of later calls; `sourceIdentity` survives role
+//! chaining; the role session name is the last segment of the session ARN.
+
+use delegraph_model::{
+    ActorKind, Category, Credential, CredentialKind, Link, NormEvent, Origin, Outcome, Principal,
+    Source, Timestamp,
+};
+use serde::Deserialize;
+
+use crate::json::{Text, TextList};
+use crate::probe::{Key, Probe};
+use crate::{base_event, parse, push_resource, time_field, DecodeError, Decoder};
+
+/// Reads AWS CloudTrail records.
+pub struct CloudTrail;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Record {
+    #[serde(rename = "eventID")]
+    event_id: String,
+    event_time: String,
+    event_source: String,
+    event_name: String,
+    user_identity: UserIdentity,
+    #[serde(default)]
+    recipient_account_id: Text,
+    #[serde(default, rename = "sourceIPAddress")]
+    source_ip_address: Text,
+    #[serde(default)]
+    user_agent: Text,
+    #[serde(default)]
+    request_parameters: Option<RequestParameters>,
+    #[serde(default)]
+    response_elements: Option<ResponseElements>,
+    #[serde(default, rename = "requestID")]
+    request_id: Text,
+    #[serde(default, rename = "sharedEventID")]
+    shared_event_id: Text,
+    #[serde(default)]
+    error_code: Text,
+    #[serde(default)]
+    error_message: Text,
+    #[serde(default)]
+    resources: Option<Vec<CtResource>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct UserIdentity {
+    #[serde(default, rename = "type")]
+    kind: Text,
+    #[serde(default)]
+    principal_id: Text,
+    #[serde(default)]
+    arn: Text,
+    #[serde(default)]
+    account_id: Text,
+    #[serde(default)]
+    access_key_id: Text,
+    #[serde(default)]
+    user_name: Text,
+    #[serde(default)]
+    invoked_by: Text,
+    #[serde(default)]
+    identity_provider: Text,
+    #[serde(default)]
+    session_context: Option<SessionContext>,
+    #[serde(default)]
+    on_behalf_of: Option<OnBehalfOf>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct SessionContext {
+    #[serde(default)]
+    attributes: Option<SessionAttributes>,
+    #[serde(default)]
+    session_issuer: Option<SessionIssuer>,
+    #[serde(default)]
+    source_identity: Text,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct SessionAttributes {
+    #[serde(default)]
+    creation_date: Text,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct SessionIssuer {
+    #[serde(default)]
+    arn: Text,
+    #[serde(default)]
+    user_name: Text,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct OnBehalfOf {
+    #[serde(default)]
+    user_id: Text,
+}
+
+/// The request parameters we look at; every field is lenient because their
+/// types differ between AWS services.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct RequestParameters {
+    #[serde(default)]
+    role_arn: Text,
+    #[serde(default)]
+    source_identity: Text,
+    #[serde(default)]
+    secret_id: Text,
+    #[serde(default)]
+    secret_id_list: TextList,
+    #[serde(default)]
+    filters: Option<Vec<SecretFilter>>,
+    #[serde(default)]
+    name: Text,
+    #[serde(default)]
+    names: TextList,
+    #[serde(default)]
+    path: Text,
+    #[serde(default)]
+    with_decryption: Text,
+    #[serde(default)]
+    key_id: Text,
+    #[serde(default)]
+    user_name: Text,
+    #[serde(default)]
+    role_name: Text,
+    #[serde(default)]
+    policy_arn: Text,
+    #[serde(default)]
+    bucket_name: Text,
+    #[serde(default)]
+    function_name: Text,
+    #[serde(default)]
+    instance_id: Text,
+}
+
+#[derive(Deserialize, Default)]
+struct SecretFilter {
+    #[serde(default)]
+    key: Text,
+    #[serde(default)]
+    values: TextList,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct ResponseElements {
+    #[serde(default)]
+    credentials: Option<IssuedCredentials>,
+    #[serde(default)]
+    assumed_role_user: Option<AssumedRoleUser>,
+    #[serde(default)]
+    federated_user: Option<FederatedUser>,
+    #[serde(default)]
+    access_key: Option<AccessKey>,
+    #[serde(default)]
+    source_identity: Text,
+    #[serde(default)]
+    subject_from_web_identity_token: Text,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct IssuedCredentials {
+    #[serde(default)]
+    access_key_id: Text,
+    #[serde(default)]
+    expiration: Text,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct AssumedRoleUser {
+    #[serde(default)]
+    arn: Text,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct FederatedUser {
+    #[serde(default)]
+    arn: Text,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct AccessKey {
+    #[serde(default)]
+    access_key_id: Text,
+    #[serde(default)]
+    user_name: Text,
+    #[serde(default)]
+    create_date: Text,
+}
+
+#[derive(Deserialize, Default)]
+struct CtResource {
+    #[serde(default, rename = "ARN")]
+    arn: Text,
+    #[serde(default, rename = "type")]
+    kind: Text,
+}
+
+impl Decoder for CloudTrail {
+    fn source(&self) -> Source {
+        Source::Cloudtrail
+    }
+
+    fn claims(&self, p: &Probe<'_>) -> bool {
+        p.has_all(&[Key::EventSource, Key::EventName])
+            && (p.has(Key::UserIdentity) || p.has(Key::EventTime))
+    }
+
+    fn decode(&self, text: &str, origin: &Origin, out: &mut Vec<NormEvent>) -> Result<(), DecodeError> {
+        let r: Record = parse(Source::Cloudtrail, text)?;
+        let time = time_field(Source::Cloudtrail, "eventTime", Timestamp::parse_aws(&r.event_time))?;
+        let mut e = base_event(Source::Cloudtrail, r.event_id.clone(), r.event_name.clone(), time, origin, text);
+        e.operation = format!("{}:{}", r.event_source, r.event_name);
+        e.tenant = r.recipient_account_id.owned().or_else(|| r.user_identity.account_id.owned());
+        e.src_ip = r.source_ip_address.owned();
+        e.user_agent = r.user_agent.owned();
+        e.trace.correlation_id = r.request_id.owned().or_else(|| r.shared_event_id.owned());
+
+        actor(&r.user_identity, &mut e);
+        used_credential(&r.user_identity, &mut e);
+        let params = r.request_parameters.unwrap_or_default();
+        let response = r.response_elements.unwrap_or_default();
+        issued_credential(&params, &response, time, &mut e);
+
+        e.category = category(&r.event_source, &r.event_name, &params);
+        resources(&r.event_source, &r.event_name, &params, r.resources.as_deref(), &mut e);
+
+        if let Some(code) = r.error_code.get() {
+            e.outcome = if is_denial(code) { Outcome::Denied } else { Outcome::Failure };
+            e.outcome_reason = Some(match r.error_message.get() {
+                Some(m) => format!("{code}: {m}"),
+                None => code.to_owned(),
+            });
+        } else {
+            e.outcome = Outcome::Success;
+        }
+        out.push(e);
+        Ok(())
+    }
+}
+
+fn actor(u: &UserIdentity, e: &mut NormEvent) {
+    let kind = u.kind.get().unwrap_or("");
+    let id = u
+        .arn
+        .owned()
+        .or_else(|| u.principal_id.owned())
+        .or_else(|| u.invoked_by.owned())
+        .unwrap_or_else(|| format!("aws:{}:{}", kind.to_lowercase(), u.account_id.get().unwrap_or("?")));
+    let session = u.session_context.as_ref();
+    let session_name = (kind == "AssumedRole")
+        .then(|| id.rsplit('/').next().map(str::to_owned))
+        .flatten();
+    let name = u
+        .user_name
+        .owned()
+        .or_else(|| session_name.clone())
+        .or_else(|| session.and_then(|s| s.session_issuer.as_ref()).and_then(|i| i.user_name.owned()));
+    e.actor = Principal {
+        id,
+        name,
+        vendor_type: u.kind.owned(),
+    };
+    (e.actor_kind, e.actor_kind_basis) = match kind {
+        "Root" | "IAMUser" | "SAMLUser" | "IdentityCenterUser" | "FederatedUser" => {
+            (ActorKind::Human, format!("userIdentity.type={kind}"))
+        }
+        "AssumedRole" | "WebIdentityUser" => (ActorKind::Workload, format!("userIdentity.type={kind}")),
+        "AWSService" => (ActorKind::Service, "userIdentity.type=AWSService".to_owned()),
+        "" => (ActorKind::Unknown, "userIdentity.type absent".to_owned()),
+        other => (ActorKind::Unknown, format!("userIdentity.type={other}")),
+    };
+    if let Some(issuer) = session.and_then(|s| s.session_issuer.as_ref()).and_then(|i| i.arn.owned()) {
+        e.delegation_chain = vec![issuer, e.actor.id.clone()];
+    }
+    e.trace.session_id = session_name;
+    let human = session
+        .and_then(|s| s.source_identity.owned())
+        .or_else(|| u.on_behalf_of.as_ref().and_then(|o| o.user_id.owned()));
+    if let Some(human) = &human {
+        e.links.push(Link::ActsFor {
+            actor: e.actor.id.clone(),
+            subject: human.clone(),
+        });
+    }
+    e.on_behalf_of = human;
+    if e.actor_kind == ActorKind::Unknown {
+        if let Some(idp) = u.identity_provider.get() {
+            e.actor_kind_basis = format!("identityProvider={idp}");
+        }
+    }
+}
+
+fn key_kind(id: &str, temporary: bool) -> CredentialKind {
+    if id.starts_with("ASIA") || (temporary && !id.starts_with("AKIA")) {
+        CredentialKind::AwsSessionKey
+    } else {
+        CredentialKind::AwsAccessKey
+    }
+}
+
+fn used_credential(u: &UserIdentity, e: &mut NormEvent) {
+    let Some(key) = u.access_key_id.owned() else {
+        return;
+    };
+    let session = u.session_context.as_ref();
+    let issued_at = session
+        .and_then(|s| s.attributes.as_ref())
+        .and_then(|a| a.creation_date.get())
+        .and_then(|d| Timestamp::parse_aws(d).ok());
+    let kind = key_kind(&key, session.is_some());
+    e.links.push(Link::UsedCredential { credential: key.clone() });
+    e.credential_used = Some(Credential {
+        id: key,
+        kind,
+        issued_at,
+        expires_at: None,
+    });
+}
+
+fn issued_credential(
+    params: &RequestParameters,
+    resp: &ResponseElements,
+    time: Timestamp,
+    e: &mut NormEvent,
+) {
+    if let Some(c) = resp.credentials.as_ref() {
+        let Some(id) = c.access_key_id.owned() else {
+            return;
+        };
+        let expires_at = c.expiration.get().and_then(|x| Timestamp::parse_aws(x).ok());
+        let to = resp
+            .assumed_role_user
+            .as_ref()
+            .and_then(|a| a.arn.owned())
+            .or_else(|| resp.federated_user.as_ref().and_then(|f| f.arn.owned()))
+            .or_else(|| params.role_arn.owned())
+            .unwrap_or_else(|| e.actor.id.clone());
+        e.links.push(Link::IssuedCredential {
+            credential: id.clone(),
+            to: to.clone(),
+            expires_at,
+        });
+        if let Some(parent) = e.credential_used.as_ref() {
+            e.links.push(Link::DerivedCredential {
+                parent: parent.id.clone(),
+                child: id.clone(),
+            });
+        }
+        let human = resp
+            .source_identity
+            .owned()
+            .or_else(|| params.source_identity.owned());
+        if let Some(human) = human {
+            e.links.push(Link::ActsFor { actor: to, subject: human.clone() });
+            e.on_behalf_of.get_or_insert(human);
+        }
+        if let Some(sub) = resp.subject_from_web_identity_token.owned() {
+            e.on_behalf_of.get_or_insert(sub);
+        }
+        e.credential_issued = Some(Credential {
+            kind: key_kind(&id, true),
+            id,
+            issued_at: Some(time),
+            expires_at,
+        });
+    } else if let Some(k) = resp.access_key.as_ref() {
+        // iam:CreateAccessKey mints a long-lived key for a user.
+        let Some(id) = k.access_key_id.owned() else {
+            return;
+        };
+        let to = k.user_name.owned().unwrap_or_else(|| e.actor.id.clone());
+        e.links.push(Link::IssuedCredential {
+            credential: id.clone(),
+            to,
+            expires_at: None,
+        });
+        let issued_at = k.create_date.get().and_then(|d| Timestamp::parse_aws(d).ok()).or(Some(time));
+        e.credential_issued = Some(Credential {
+            kind: key_kind(&id, false),
+            id,
+            issued_at,
+            expires_at: None,
+        });
+    }
+}
+
+/// AWS error codes that mean "a policy said no" rather than "it broke".
+fn is_denial(code: &str) -> bool {
+    code.contains("AccessDenied")
+        || code.contains("Unauthorized")
+        || code == "Client.UnauthorizedOperation"
+        || code.contains("Forbidden")
+}
+
+fn is_secret_read(source: &str, name: &str, params: &RequestParameters) -> bool {
+    match source {
+        "secretsmanager.amazonaws.com" => matches!(name, "GetSecretValue" | "BatchGetSecretValue"),
+        "ssm.amazonaws.com" => {
+            matches!(name, "GetParameter" | "GetParameters" | "GetParametersByPath" | "GetParameterHistory")
+                && params.with_decryption.get() == Some("true")
+        }
+        "kms.amazonaws.com" => name == "Decrypt",
+        _ => false,
+    }
+}
+
+fn category(source: &str, name: &str, params: &RequestParameters) -> Category {
+    if is_secret_read(source, name, params) {
+        return Category::SecretRead;
+    }
+    match source {
+        "sts.amazonaws.com"
+            if name.starts_with("AssumeRole") || matches!(name, "GetSessionToken" | "GetFederationToken") =>
+        {
+            Category::CredentialIssue
+        }
+        "iam.amazonaws.com" if matches!(name, "CreateAccessKey" | "CreateServiceSpecificCredential") => {
+            Category::CredentialIssue
+        }
+        "iam.amazonaws.com" if is_iam_permission_change(name) => Category::PermissionChange,
+        "rolesanywhere.amazonaws.com" if name.starts_with("Create") || name.starts_with("Update") => {
+            Category::PermissionChange
+        }
+        "signin.amazonaws.com" => Category::Authentication,
+        _ => Category::ApiCall,
+    }
+}
+
+fn is_iam_permission_change(name: &str) -> bool {
+    const PREFIXES: [&str; 5] = ["Attach", "Detach", "Put", "AddUserTo", "RemoveUserFrom"];
+    const EXACT: [&str; 12] = [
+        "CreateUser",
+        "CreateRole",
+        "CreateLoginProfile",
+        "UpdateLoginProfile",
+        "UpdateAssumeRolePolicy",
+        "CreatePolicy",
+        "CreatePolicyVersion",
+        "SetDefaultPolicyVersion",
+        "DeleteRolePolicy",
+        "DeleteUserPolicy",
+        "PassRole",
+        "UpdateAccessKey",
+    ];
+    PREFIXES.iter().any(|p| name.starts_with(p)) || EXACT.contains(&name)
+}
+
+fn resources(source: &str, name: &str, p: &RequestParameters, listed: Option<&[CtResource]>, e: &mut NormEvent) {
+    let secret = e.category == Category::SecretRead;
+    let list = &mut e.resources;
+    for r in listed.unwrap_or_default() {
+        if let Some(arn) = r.arn.get() {
+            push_resource(list, arn, r.kind.get(), false);
+        }
+    }
+    match source {
+        "secretsmanager.amazonaws.com" => {
+            const KIND: Option<&str> = Some("AWS::SecretsManager::Secret");
+            if let Some(id) = p.secret_id.get() {
+                push_resource(list, id, KIND, secret);
+            }
+            for id in &p.secret_id_list.0 {
+                push_resource(list, id.as_str(), KIND, secret);
+            }
+            for f in p.filters.as_deref().unwrap_or_default() {
+                let values = f.values.0.join(",");
+                let id = format!("secretsmanager:filter:{}={values}", f.key.get().unwrap_or("?"));
+                push_resource(list, id, KIND, secret);
+            }
+        }
+        "ssm.amazonaws.com" => {
+            const KIND: Option<&str> = Some("AWS::SSM::Parameter");
+            for n in p.name.get().into_iter().chain(p.names.0.iter().map(String::as_str)) {
+                push_resource(list, n, KIND, secret);
+            }
+            if name == "GetParametersByPath" {
+                if let Some(path) = p.path.get() {
+                    push_resource(list, path, KIND, secret);
+                }
+            }
+        }
+        "kms.amazonaws.com" => {
+            if let Some(k) = p.key_id.get() {
+                push_resource(list, k, Some("AWS::KMS::Key"), secret);
+            }
+            if secret && !list.iter().any(|r| r.is_secret) {
+                push_resource(list, "kms:ciphertext", Some("AWS::KMS::Key"), true);
+            }
+        }
+        _ => {}
+    }
+    let named: [(&Text, &str); 6] = [
+        (&p.role_arn, "AWS::IAM::Role"),
+        (&p.policy_arn, "AWS::IAM::Policy"),
+        (&p.bucket_name, "AWS::S3::Bucket"),
+        (&p.function_name, "AWS::Lambda::Function"),
+        (&p.instance_id, "AWS::EC2::Instance"),
+        (&p.role_name, "AWS::IAM::Role"),
+    ];
+    for (value, kind) in named {
+        if let Some(v) = value.get() {
+            push_resource(list, v, Some(kind), false);
+        }
+    }
+    if source == "iam.amazonaws.com" {
+        if let Some(u) = p.user_name.get() {
+            push_resource(list, u, Some("AWS::IAM::User"), false);
+        }
+    }
+}

@@ -1,0 +1,266 @@
+//! Google Workspace Reports API activities (`admin#reports#activity`).
+//!
+//! One activity can hold several `events[]`; each becomes an event. Linking
+//! keys: the token `authorize` event's `client_id` is the OAuth app (often an
+//! agent) the human granted scopes to; later activity by that app carries
+//! `actor.applicationInfo.oauthClientId`.
+
+use delegraph_model::{
+    ActorKind, Category, Credential, CredentialKind, Link, NormEvent, Origin, Outcome, Principal,
+    Source, Timestamp,
+};
+use serde::Deserialize;
+
+use crate::json::{OneOrMany, Text, TextList};
+use crate::probe::{Key, Probe};
+use crate::{base_event, parse, push_resource, time_field, DecodeError, Decoder};
+
+/// Reads Google Workspace Reports API activities.
+pub struct GoogleWorkspace;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Activity {
+    id: ActivityId,
+    #[serde(default)]
+    actor: Option<Actor>,
+    #[serde(default)]
+    ip_address: Text,
+    events: OneOrMany<Event>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ActivityId {
+    time: String,
+    unique_qualifier: Text,
+    application_name: String,
+    #[serde(default)]
+    customer_id: Text,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct Actor {
+    #[serde(default)]
+    caller_type: Text,
+    #[serde(default)]
+    email: Text,
+    #[serde(default)]
+    profile_id: Text,
+    #[serde(default)]
+    key: Text,
+    #[serde(default)]
+    application_info: Option<ApplicationInfo>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct ApplicationInfo {
+    #[serde(default)]
+    oauth_client_id: Text,
+    #[serde(default)]
+    application_name: Text,
+    #[serde(default)]
+    impersonation: Option<bool>,
+}
+
+#[derive(Deserialize)]
+struct Event {
+    name: String,
+    #[serde(default, rename = "type")]
+    kind: Text,
+    #[serde(default)]
+    parameters: Vec<Parameter>,
+}
+
+/// Parameters are typed: one of `value`, `intValue`, `boolValue`,
+/// `multiValue`, `multiIntValue` (message values are not read).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Parameter {
+    name: String,
+    #[serde(default)]
+    value: Text,
+    #[serde(default)]
+    int_value: Text,
+    #[serde(default)]
+    bool_value: Option<bool>,
+    #[serde(default)]
+    multi_value: TextList,
+    #[serde(default)]
+    multi_int_value: TextList,
+}
+
+impl Parameter {
+    fn text(&self) -> Option<String> {
+        self.value
+            .owned()
+            .or_else(|| self.int_value.owned())
+            .or_else(|| self.bool_value.map(|b| b.to_string()))
+    }
+    fn list(&self) -> Vec<String> {
+        let mut v = self.multi_value.0.clone();
+        v.extend(self.multi_int_value.0.iter().cloned());
+        v.extend(self.text());
+        v
+    }
+}
+
+/// Parameter names that name something touched (compared without case:
+/// the admin application writes them upper-case).
+const RESOURCE_PARAMS: [&str; 8] = [
+    "doc_id",
+    "target_user",
+    "user_email",
+    "group_email",
+    "role_name",
+    "calendar_id",
+    "resource_name",
+    "setting_name",
+];
+
+impl Decoder for GoogleWorkspace {
+    fn source(&self) -> Source {
+        Source::GoogleWorkspace
+    }
+
+    fn claims(&self, p: &Probe<'_>) -> bool {
+        p.str(Key::Kind).as_deref() == Some("admin#reports#activity")
+            || p.has_all(&[Key::Id, Key::Events, Key::Actor]) && !p.has(Key::Action)
+    }
+
+    fn decode(&self, text: &str, origin: &Origin, out: &mut Vec<NormEvent>) -> Result<(), DecodeError> {
+        let a: Activity = parse(Source::GoogleWorkspace, text)?;
+        let time = time_field(Source::GoogleWorkspace, "id.time", Timestamp::parse_rfc3339(&a.id.time))?;
+        let app = a.id.application_name.as_str();
+        let qualifier = a.id.unique_qualifier.owned().unwrap_or_else(|| a.id.time.clone());
+        let many = a.events.0.len() > 1;
+        for (i, ev) in a.events.0.iter().enumerate() {
+            let id = if many {
+                format!("{qualifier}#{i}")
+            } else {
+                qualifier.clone()
+            };
+            let mut e = base_event(Source::GoogleWorkspace, id, ev.name.clone(), time, origin, text);
+            e.operation = format!("{app}:{}", ev.name);
+            e.tenant = a.id.customer_id.owned();
+            e.src_ip = a.ip_address.owned();
+            e.outcome = Outcome::Success;
+            actor(a.actor.as_ref(), &mut e);
+            parameters(app, ev, time, &mut e);
+            e.category = category(app, &ev.name, ev.kind.get());
+            out.push(e);
+        }
+        Ok(())
+    }
+}
+
+fn actor(a: Option<&Actor>, e: &mut NormEvent) {
+    let Some(a) = a else {
+        e.actor.id = "gws:unknown".into();
+        e.actor_kind_basis = "no actor".into();
+        return;
+    };
+    let email = a.email.owned().or_else(|| a.profile_id.owned());
+    let client = a.application_info.as_ref().and_then(|i| i.oauth_client_id.owned());
+    if let Some(client) = client {
+        let info = a.application_info.as_ref();
+        e.actor = Principal {
+            id: client.clone(),
+            name: info.and_then(|i| i.application_name.owned()),
+            vendor_type: Some("oauth_client".into()),
+        };
+        e.actor_kind = ActorKind::ServicePrincipal;
+        e.actor_kind_basis = "actor.applicationInfo.oauthClientId present".into();
+        e.agent.agent_id = Some(client.clone());
+        e.agent.name = e.actor.name.clone();
+        e.links.push(Link::UsedCredential { credential: client.clone() });
+        e.credential_used = Some(Credential {
+            id: client,
+            kind: CredentialKind::OauthToken,
+            issued_at: None,
+            expires_at: None,
+        });
+        if let Some(user) = email {
+            if info.and_then(|i| i.impersonation) == Some(true) {
+                e.delegation_chain = vec![user.clone(), e.actor.id.clone()];
+            }
+            e.links.push(Link::ActsFor {
+                actor: e.actor.id.clone(),
+                subject: user.clone(),
+            });
+            e.on_behalf_of = Some(user);
+        }
+    } else if a.caller_type.get() == Some("KEY") {
+        e.actor = Principal {
+            id: a.key.owned().unwrap_or_else(|| "gws:key".into()),
+            name: None,
+            vendor_type: Some("KEY".into()),
+        };
+        e.actor_kind = ActorKind::ServicePrincipal;
+        e.actor_kind_basis = "actor.callerType=KEY".into();
+    } else {
+        e.actor = Principal {
+            id: email.unwrap_or_else(|| "gws:unknown".into()),
+            name: None,
+            vendor_type: a.caller_type.owned(),
+        };
+        e.actor_kind = ActorKind::Human;
+        e.actor_kind_basis = "actor.callerType=USER".into();
+    }
+}
+
+fn parameters(app: &str, ev: &Event, time: Timestamp, e: &mut NormEvent) {
+    for p in &ev.parameters {
+        match p.name.as_str() {
+            "scope" => e.scopes.extend(p.list()),
+            "client_id" if app == "token" => {
+                let Some(client) = p.text() else { continue };
+                if ev.name == "authorize" {
+                    // A human granted this OAuth app the listed scopes.
+                    e.links.push(Link::IssuedCredential {
+                        credential: client.clone(),
+                        to: client.clone(),
+                        expires_at: None,
+                    });
+                    e.credential_issued = Some(Credential {
+                        id: client.clone(),
+                        kind: CredentialKind::OauthToken,
+                        issued_at: Some(time),
+                        expires_at: None,
+                    });
+                    e.agent.agent_id = Some(client.clone());
+                }
+                push_resource(&mut e.resources, client, Some("oauth_client"), false);
+            }
+            name if RESOURCE_PARAMS.iter().any(|r| r.eq_ignore_ascii_case(name)) => {
+                let kind = name.to_ascii_lowercase();
+                for v in p.list() {
+                    push_resource(&mut e.resources, v, Some(&kind), false);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn category(app: &str, name: &str, kind: Option<&str>) -> Category {
+    match (app, name) {
+        ("token", "authorize") => Category::CredentialIssue,
+        ("token", "revoke") => Category::CredentialRevoke,
+        ("login", _) => Category::Authentication,
+        ("admin", n)
+            if n.contains("PRIVILEGE")
+                || n.contains("ROLE")
+                || n.starts_with("AUTHORIZE_API_CLIENT_ACCESS")
+                || n.contains("ADMIN") =>
+        {
+            Category::PermissionChange
+        }
+        ("drive", n) if n.contains("acl") || n.contains("permission") || kind == Some("acl_change") => {
+            Category::PermissionChange
+        }
+        _ => Category::ApiCall,
+    }
+}

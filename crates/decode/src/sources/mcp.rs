@@ -1,0 +1,274 @@
+//! MCP gateway logs in delegraph's documented JSON-lines shape
+//! (`docs/formats/mcp-gateway.md`): one line per JSON-RPC exchange with the
+//! request and, when it completed, the response, plus who made it.
+//!
+//! No vendor standard exists; this shape carries what the gateways agree on
+//! (session, client, user, server, credential, decision) and keeps the
+//! JSON-RPC messages verbatim, so an adapter from any gateway is a field map.
+
+use delegraph_model::{
+    ActorKind, Category, Credential, CredentialKind, Link, NormEvent, Origin, Outcome, Principal,
+    Source, Timestamp, ToolRef,
+};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::json::{content_id, Text, TextList};
+use crate::probe::{Key, Probe};
+use crate::{base_event, parse, push_resource, time_field, DecodeError, Decoder};
+
+/// The `schema` value that marks a delegraph MCP gateway line.
+pub const MCP_SCHEMA: &str = "delegraph.mcp.v1";
+
+/// Reads MCP gateway lines.
+pub struct Mcp;
+
+#[derive(Deserialize)]
+struct Line<'a> {
+    timestamp: String,
+    session_id: String,
+    #[serde(borrow)]
+    request: Request<'a>,
+    #[serde(default, borrow)]
+    response: Option<Response<'a>>,
+    #[serde(default)]
+    client: Option<Client>,
+    #[serde(default)]
+    user: Option<User>,
+    #[serde(default)]
+    server: Option<Server>,
+    #[serde(default)]
+    auth: Option<Auth>,
+    #[serde(default)]
+    decision: Text,
+    #[serde(default)]
+    tenant: Text,
+}
+
+#[derive(Deserialize)]
+struct Request<'a> {
+    method: String,
+    #[serde(default)]
+    id: Text,
+    #[serde(default, borrow)]
+    params: Option<Params<'a>>,
+}
+
+#[derive(Deserialize)]
+struct Params<'a> {
+    #[serde(default)]
+    name: Text,
+    #[serde(default)]
+    uri: Text,
+    #[serde(default, borrow)]
+    arguments: Option<&'a RawValue>,
+    #[serde(default, rename = "_meta")]
+    meta: Option<Meta>,
+}
+
+#[derive(Deserialize, Default)]
+struct Meta {
+    #[serde(default)]
+    traceparent: Text,
+}
+
+#[derive(Deserialize)]
+struct Response<'a> {
+    #[serde(default, borrow)]
+    result: Option<&'a RawValue>,
+    #[serde(default)]
+    error: Option<RpcError>,
+}
+
+#[derive(Deserialize)]
+struct RpcError {
+    #[serde(default)]
+    code: Text,
+    #[serde(default)]
+    message: Text,
+}
+
+#[derive(Deserialize, Default)]
+struct Client {
+    #[serde(default)]
+    id: Text,
+    #[serde(default)]
+    name: Text,
+    #[serde(default)]
+    agent_id: Text,
+    #[serde(default)]
+    agent_instance: Text,
+}
+
+#[derive(Deserialize, Default)]
+struct User {
+    #[serde(default)]
+    sub: Text,
+    #[serde(default)]
+    email: Text,
+}
+
+#[derive(Deserialize, Default)]
+struct Server {
+    #[serde(default)]
+    name: Text,
+    #[serde(default)]
+    url: Text,
+}
+
+#[derive(Deserialize, Default)]
+struct Auth {
+    #[serde(default)]
+    method: Text,
+    #[serde(default)]
+    credential_id: Text,
+    #[serde(default)]
+    scopes: TextList,
+    #[serde(default)]
+    act: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+struct ToolResult {
+    #[serde(default, rename = "isError")]
+    is_error: Option<bool>,
+}
+
+impl Decoder for Mcp {
+    fn source(&self) -> Source {
+        Source::Mcp
+    }
+
+    fn claims(&self, p: &Probe<'_>) -> bool {
+        p.str(Key::Schema).as_deref() == Some(MCP_SCHEMA) || p.has_all(&[Key::SessionId, Key::Request])
+    }
+
+    fn decode(&self, text: &str, origin: &Origin, out: &mut Vec<NormEvent>) -> Result<(), DecodeError> {
+        let l: Line = parse(Source::Mcp, text)?;
+        let time = time_field(Source::Mcp, "timestamp", Timestamp::parse_rfc3339(&l.timestamp))?;
+        let rpc_id = l.request.id.owned().unwrap_or_else(|| content_id(text.as_bytes()));
+        let mut e = base_event(
+            Source::Mcp,
+            format!("{}:{rpc_id}", l.session_id),
+            l.request.method.clone(),
+            time,
+            origin,
+            text,
+        );
+        e.tenant = l.tenant.owned();
+        e.trace.session_id = Some(l.session_id.clone());
+        e.links.push(Link::SameTask {
+            kind: "mcp_session".into(),
+            key: l.session_id.clone(),
+        });
+        let params = l.request.params.as_ref();
+        let tool_name = params.and_then(|p| p.name.owned());
+        e.operation = match &tool_name {
+            Some(n) => format!("{}:{n}", l.request.method),
+            None => l.request.method.clone(),
+        };
+        e.category = if l.request.method == "tools/call" {
+            Category::ToolCall
+        } else {
+            Category::ApiCall
+        };
+        if let Some(tp) = params.and_then(|p| p.meta.as_ref()).and_then(|m| m.traceparent.get()) {
+            // W3C traceparent: version-traceid-parentid-flags.
+            let parts: Vec<&str> = tp.split('-').collect();
+            if let [_, trace, span, _] = parts.as_slice() {
+                e.trace.trace_id = Some(trace.to_ascii_lowercase());
+                e.trace.parent_span_id = Some(span.to_ascii_lowercase());
+            }
+        }
+
+        let client = l.client.unwrap_or_default();
+        let agent_id = client.agent_id.owned().or_else(|| client.id.owned());
+        e.agent.agent_id = agent_id.clone();
+        e.agent.name = client.name.owned();
+        e.agent.instance_id = client.agent_instance.owned();
+        e.actor = Principal {
+            id: agent_id.unwrap_or_else(|| format!("mcp-session:{}", l.session_id)),
+            name: client.name.owned(),
+            vendor_type: Some("mcp_client".into()),
+        };
+        e.actor_kind = ActorKind::Agent;
+        e.actor_kind_basis = "MCP client making JSON-RPC calls".into();
+        if let Some(u) = l.user.as_ref().and_then(|u| u.email.owned().or_else(|| u.sub.owned())) {
+            e.links.push(Link::ActsFor {
+                actor: e.actor.id.clone(),
+                subject: u.clone(),
+            });
+            e.on_behalf_of = Some(u);
+        }
+        let server = l.server.unwrap_or_default();
+        if let Some(url) = server.url.get() {
+            push_resource(&mut e.resources, url, Some("mcp_server"), false);
+        }
+        if let Some(uri) = params.and_then(|p| p.uri.get()) {
+            push_resource(&mut e.resources, uri, Some("mcp_resource"), false);
+        }
+        if let Some(auth) = l.auth {
+            e.scopes = auth.scopes.0;
+            if let Some(act) = &auth.act {
+                e.delegation_chain = super::okta::act_chain(act);
+            }
+            if let Some(cred) = auth.credential_id.owned() {
+                let kind = match auth.method.get() {
+                    Some("api_key") => CredentialKind::ApiKey,
+                    Some("oauth2") => CredentialKind::OauthToken,
+                    _ => CredentialKind::Other,
+                };
+                e.links.push(Link::UsedCredential { credential: cred.clone() });
+                e.credential_used = Some(Credential {
+                    id: cred,
+                    kind,
+                    issued_at: None,
+                    expires_at: None,
+                });
+            }
+        }
+
+        let (outcome, reason, result) = outcome(l.response.as_ref(), l.decision.get());
+        e.outcome = outcome;
+        e.outcome_reason = reason;
+        if let Some(name) = tool_name {
+            e.tool = Some(ToolRef {
+                name,
+                call_id: l.request.id.owned(),
+                server: server.name.owned().or_else(|| server.url.owned()),
+                arguments: params.and_then(|p| p.arguments).map(|a| a.get().to_owned()),
+                result,
+            });
+        }
+        out.push(e);
+        Ok(())
+    }
+}
+
+fn outcome(response: Option<&Response<'_>>, decision: Option<&str>) -> (Outcome, Option<String>, Option<String>) {
+    if matches!(decision, Some("deny" | "block" | "denied")) {
+        return (Outcome::Denied, decision.map(|d| format!("gateway decision: {d}")), None);
+    }
+    let Some(r) = response else {
+        return (Outcome::Unknown, None, None);
+    };
+    if let Some(err) = &r.error {
+        let reason = format!(
+            "JSON-RPC error {}: {}",
+            err.code.get().unwrap_or("?"),
+            err.message.get().unwrap_or("")
+        );
+        return (Outcome::Failure, Some(reason), None);
+    }
+    let result = r.result.map(|v| v.get().to_owned());
+    let is_error = r
+        .result
+        .and_then(|v| serde_json::from_str::<ToolResult>(v.get()).ok())
+        .and_then(|t| t.is_error)
+        .unwrap_or(false);
+    if is_error {
+        (Outcome::Failure, Some("tool_error".into()), result)
+    } else {
+        (Outcome::Success, None, result)
+    }
+}

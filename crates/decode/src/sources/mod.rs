@@ -1,0 +1,25 @@
+//! One module per vendor format, each implementing [`crate::Decoder`].
+
+pub mod cloudtrail;
+pub mod entra;
+pub mod github;
+pub mod google_workspace;
+pub mod mcp;
+pub mod okta;
+pub mod otlp;
+
+use crate::Decoder;
+
+/// Every decoder, in detection order: formats with a distinctive marker
+/// key first, so a looser rule never shadows a precise one.
+pub fn all_decoders() -> Vec<Box<dyn Decoder>> {
+    vec![
+        Box::new(mcp::Mcp),
+        Box::new(otlp::Otlp),
+        Box::new(cloudtrail::CloudTrail),
+        Box::new(okta::Okta),
+        Box::new(entra::Entra),
+        Box::new(google_workspace::GoogleWorkspace),
+        Box::new(github::Github),
+    ]
+}

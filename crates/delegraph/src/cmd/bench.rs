@@ -1,0 +1,137 @@
+//! `delegraph bench`: decode and decode+store throughput, each against a
+//! baseline measured in the same run on the same bytes (a generic
+//! `serde_json::Value` parse, what any JSON tool must at least do).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::Context;
+use delegraph_decode::{DecodeError, DocumentDecoder, EventSink, OriginBase};
+use delegraph_ingest::read_document;
+use delegraph_model::{NormEvent, Origin, Source};
+use delegraph_pipeline::EventPipeline;
+
+/// Arguments of `delegraph bench`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Approximate number of events to process per measurement.
+    #[arg(long, default_value_t = 300_000)]
+    events: u64,
+    /// Scratch directory for the store measurement (removed afterwards).
+    #[arg(long)]
+    scratch: Option<PathBuf>,
+    /// Files whose records make up the mix; they are repeated to reach `--events`.
+    #[arg(required = true)]
+    files: Vec<String>,
+}
+
+#[derive(Default)]
+struct Count {
+    events: u64,
+    dead: u64,
+    by_source: BTreeMap<Source, u64>,
+}
+
+impl EventSink for Count {
+    fn event(&mut self, e: NormEvent) {
+        self.events += 1;
+        *self.by_source.entry(e.source).or_default() += 1;
+    }
+    fn reject(&mut self, _: DecodeError, _: Origin, _: &str) {
+        self.dead += 1;
+    }
+}
+
+pub fn run(a: Args) -> anyhow::Result<ExitCode> {
+    let decoder = DocumentDecoder::default();
+    let mut docs = Vec::new();
+    for f in &a.files {
+        docs.push(read_document(f, 1 << 30)?);
+    }
+    // One pass to learn the mix and how many events a cycle holds.
+    let mut once = Count::default();
+    for d in &docs {
+        decoder.decode_document(&d.bytes, &OriginBase::File { path: d.path.clone() }, &mut once);
+    }
+    anyhow::ensure!(once.events > 0, "the input files hold no decodable events");
+    let cycles = a.events.div_ceil(once.events).max(1);
+    let corpus: Vec<(&[u8], OriginBase)> = (0..cycles)
+        .flat_map(|_| docs.iter())
+        .map(|d| (d.bytes.as_slice(), OriginBase::File { path: d.path.clone() }))
+        .collect();
+    let bytes: usize = corpus.iter().map(|(b, _)| b.len()).sum();
+    let events = once.events * cycles;
+    println!(
+        "corpus: {events} events, {:.1} MB ({} B/event), {} dead letters per cycle",
+        bytes as f64 / 1e6,
+        bytes as u64 / events,
+        once.dead
+    );
+    let mix: Vec<String> = once
+        .by_source
+        .iter()
+        .map(|(s, n)| format!("{} {:.0}%", s.as_str(), 100.0 * *n as f64 / once.events as f64))
+        .collect();
+    println!("mix: {}", mix.join(", "));
+
+    let baseline = measure(|| {
+        let mut n = 0u64;
+        for (b, _) in &corpus {
+            for v in serde_json::Deserializer::from_slice(b).into_iter::<serde_json::Value>() {
+                n += u64::from(v.is_ok());
+            }
+        }
+        n
+    });
+    let decode = measure(|| {
+        let mut c = Count::default();
+        for (b, base) in &corpus {
+            decoder.decode_document(b, base, &mut c);
+        }
+        c.events
+    });
+    let scratch = a
+        .scratch
+        .unwrap_or_else(|| std::env::temp_dir().join(format!("delegraph-bench-{}", std::process::id())));
+    let store = measure(|| -> anyhow::Result<u64> {
+        let mut p = EventPipeline::new(&scratch, "bench", 64 * 1024)?;
+        for (b, base) in &corpus {
+            p.ingest(&decoder, b, base, b.len() as u64)?;
+        }
+        Ok(p.finish()?.events())
+    });
+    let _ = std::fs::remove_dir_all(&scratch);
+    let store_events = store.0.context("decode+store run failed")?;
+
+    let rate = |secs: f64| events as f64 / secs;
+    let base_rate = rate(baseline.1);
+    println!(
+        "baseline  serde_json::Value parse : {:>10.0} events/s {:>7.1} MB/s",
+        base_rate,
+        bytes as f64 / baseline.1 / 1e6
+    );
+    for (name, secs) in [("decode", decode.1), ("decode+store (Parquet)", store.1)] {
+        println!(
+            "delegraph {name:<24}: {:>10.0} events/s {:>7.1} MB/s  ({:.2}x baseline)",
+            rate(secs),
+            bytes as f64 / secs / 1e6,
+            rate(secs) / base_rate
+        );
+    }
+    anyhow::ensure!(decode.0 == events && store_events == events, "event counts differ between runs");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Run once to warm up, then time the best of three runs.
+fn measure<T>(mut f: impl FnMut() -> T) -> (T, f64) {
+    let mut out = f();
+    let mut best = f64::MAX;
+    for _ in 0..3 {
+        let t = Instant::now();
+        out = f();
+        best = best.min(t.elapsed().as_secs_f64());
+    }
+    (out, best)
+}

@@ -1,0 +1,49 @@
+//! The `delegraph` command line (SPEC §7): one binary for replay, SQL,
+//! benchmarks and, as they land, the service and rule tooling.
+
+mod cmd;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Delegation graphs and drift detection for AI agents and non-human identities.
+#[derive(Parser)]
+#[command(name = "delegraph", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Decode log files (JSON, JSON arrays, JSON lines, gzip) into the store.
+    Replay(cmd::replay::Args),
+    /// Run a read-only SQL query over the stored tables.
+    Sql(cmd::sql::Args),
+    /// Measure decode and decode+store throughput on a realistic mix.
+    Bench(cmd::bench::Args),
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("DELEGRAPH_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Replay(a) => cmd::replay::run(a),
+        Command::Sql(a) => cmd::sql::run(a),
+        Command::Bench(a) => cmd::bench::run(a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

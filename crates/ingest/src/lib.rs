@@ -1,0 +1,27 @@
+//! Where records come from. Files (plain or gzip, or standard input) today;
+//! the Kafka consumer joins this crate, and only this crate knows Kafka.
+
+mod file;
+
+pub use file::{read_document, FileDocument};
+
+/// Reading a source failed.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// The file could not be opened or read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path given.
+        path: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The (decompressed) input is larger than allowed.
+    #[error("{path}: larger than the {limit}-byte input limit")]
+    TooLarge {
+        /// The path given.
+        path: String,
+        /// The configured limit.
+        limit: u64,
+    },
+}

@@ -1,0 +1,395 @@
+//! The normalized event and the small value types it is made of.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Link, Origin, Timestamp};
+
+/// Which vendor format a record was decoded from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    /// AWS CloudTrail (single record, S3 `Records` file, EventBridge).
+    Cloudtrail,
+    /// Okta System Log (API or event hook).
+    Okta,
+    /// Microsoft Entra sign-in logs (Graph or Azure Monitor diagnostic).
+    Entra,
+    /// GitHub enterprise / organisation audit log.
+    Github,
+    /// Google Workspace Reports API activity.
+    GoogleWorkspace,
+    /// OpenTelemetry GenAI spans in OTLP/JSON.
+    Otlp,
+    /// MCP gateway JSON lines (delegraph's documented shape).
+    Mcp,
+}
+
+impl Source {
+    /// Every source, in a stable order (summaries, metrics labels).
+    pub const ALL: [Source; 7] = [
+        Source::Cloudtrail,
+        Source::Okta,
+        Source::Entra,
+        Source::Github,
+        Source::GoogleWorkspace,
+        Source::Otlp,
+        Source::Mcp,
+    ];
+
+    /// The name used on the command line (`--format`), in tables and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Cloudtrail => "cloudtrail",
+            Source::Okta => "okta",
+            Source::Entra => "entra",
+            Source::Github => "github",
+            Source::GoogleWorkspace => "google_workspace",
+            Source::Otlp => "otlp",
+            Source::Mcp => "mcp",
+        }
+    }
+
+    /// Inverse of [`Source::as_str`]; also accepts the spec's `otlp-json`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "otlp-json" | "otlp_json" => Some(Source::Otlp),
+            "google-workspace" | "gws" => Some(Source::GoogleWorkspace),
+            _ => Self::ALL.into_iter().find(|x| x.as_str() == s),
+        }
+    }
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What kind of principal acted. Decided by the decoder from the record's own
+/// evidence; the stitcher may refine it from the agent inventory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActorKind {
+    /// A person.
+    Human,
+    /// An AI agent acting on its own or for a human.
+    Agent,
+    /// An agent invoked by another agent.
+    SubAgent,
+    /// A non-human workload (CI job, pod, role session of unknown purpose).
+    Workload,
+    /// An IdP application identity (Entra service principal, Okta client app).
+    ServicePrincipal,
+    /// A cloud provider's own service acting (`AWSService`).
+    Service,
+    /// Not decidable from this record alone.
+    #[default]
+    Unknown,
+}
+
+impl ActorKind {
+    /// Stable lower-case name for tables and rules.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActorKind::Human => "human",
+            ActorKind::Agent => "agent",
+            ActorKind::SubAgent => "sub_agent",
+            ActorKind::Workload => "workload",
+            ActorKind::ServicePrincipal => "service_principal",
+            ActorKind::Service => "service",
+            ActorKind::Unknown => "unknown",
+        }
+    }
+}
+
+/// Coarse class of an event, used by detectors to pick what they look at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Category {
+    /// A sign-in or authentication.
+    Authentication,
+    /// A credential or token was issued.
+    CredentialIssue,
+    /// A credential or token was revoked.
+    CredentialRevoke,
+    /// A secret's value was read.
+    SecretRead,
+    /// Permissions, roles, keys or policies changed.
+    PermissionChange,
+    /// An agent was invoked (agent turn, sub-agent call).
+    AgentInvoke,
+    /// A tool was called by an agent.
+    ToolCall,
+    /// Any other API call.
+    #[default]
+    ApiCall,
+}
+
+impl Category {
+    /// Stable lower-case name for tables and rules.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::Authentication => "authentication",
+            Category::CredentialIssue => "credential_issue",
+            Category::CredentialRevoke => "credential_revoke",
+            Category::SecretRead => "secret_read",
+            Category::PermissionChange => "permission_change",
+            Category::AgentInvoke => "agent_invoke",
+            Category::ToolCall => "tool_call",
+            Category::ApiCall => "api_call",
+        }
+    }
+}
+
+/// Whether the action succeeded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// It happened.
+    Success,
+    /// It was attempted and failed.
+    Failure,
+    /// A policy refused it (access denied, no matching policy).
+    Denied,
+    /// The record does not say.
+    #[default]
+    Unknown,
+}
+
+impl Outcome {
+    /// Stable lower-case name for tables and rules.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::Failure => "failure",
+            Outcome::Denied => "denied",
+            Outcome::Unknown => "unknown",
+        }
+    }
+}
+
+/// An identity as the source names it, with a namespaced id so the same
+/// string from two vendors cannot collide.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Principal {
+    /// Canonical id: an ARN, `okta:<id>`, `entra:sp:<id>`, `github:<login>`, …
+    pub id: String,
+    /// Human-readable name when the record has one.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub name: Option<String>,
+    /// The vendor's own type word (`AssumedRole`, `WorkloadIdentityPrincipal`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub vendor_type: Option<String>,
+}
+
+/// What kind of secret material a credential is; drives lifetime checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CredentialKind {
+    /// AWS long-lived IAM user key (`AKIA…`).
+    AwsAccessKey,
+    /// AWS temporary STS key (`ASIA…`).
+    AwsSessionKey,
+    /// OAuth access / refresh / ID-JAG token (by hash or id).
+    OauthToken,
+    /// An application secret or certificate (Entra key id, client secret).
+    ClientSecret,
+    /// A GitHub token (PAT, app token, OAuth token).
+    GithubToken,
+    /// An IdP sign-in session or token (Entra `uniqueTokenIdentifier`).
+    SessionToken,
+    /// An API key (Google `callerType=KEY`, MCP gateway API key).
+    ApiKey,
+    /// Something else.
+    Other,
+}
+
+/// A credential used or issued by an event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Credential {
+    /// Stable id (access key id, token hash, token id, key id).
+    pub id: String,
+    /// What it is.
+    pub kind: CredentialKind,
+    /// When it was issued, when the record says.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub issued_at: Option<Timestamp>,
+    /// When it expires, when the record says.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub expires_at: Option<Timestamp>,
+}
+
+/// The agent context a record itself states (the stitcher fills the rest).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct AgentRef {
+    /// Logical agent (`gen_ai.agent.id`, client id, app id).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub agent_id: Option<String>,
+    /// Display name of the agent.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub name: Option<String>,
+    /// The running instance, when the record names it (GitHub
+    /// `agent_session_id`, role session name by convention, MCP session).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub instance_id: Option<String>,
+    /// The parent (calling) agent, for sub-agents.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub parent: Option<String>,
+}
+
+impl AgentRef {
+    /// True when the record said nothing about an agent.
+    pub fn is_empty(&self) -> bool {
+        self.agent_id.is_none()
+            && self.name.is_none()
+            && self.instance_id.is_none()
+            && self.parent.is_none()
+    }
+}
+
+/// A tool call made by an agent.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ToolRef {
+    /// Tool name (`gen_ai.tool.name`, MCP `params.name`).
+    pub name: String,
+    /// Call id (`gen_ai.tool.call.id`, JSON-RPC id).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub call_id: Option<String>,
+    /// The server or integration offering the tool (MCP server).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub server: Option<String>,
+    /// Arguments as JSON text, when the telemetry carries them (opt-in).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub arguments: Option<String>,
+    /// Result as text, when the telemetry carries it (opt-in).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub result: Option<String>,
+}
+
+/// Something an event touched.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resource {
+    /// ARN, URI, repository, document id, …
+    pub id: String,
+    /// The vendor's type (`AWS::IAM::Role`, `repo`, `access_token`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub kind: Option<String>,
+    /// True when the event reads a secret's value through this resource.
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    pub is_secret: bool,
+}
+
+/// Correlation keys for the stitcher (OCSF `trace` plus session ids).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct TraceContext {
+    /// W3C / OTLP trace id, lower-case hex.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub trace_id: Option<String>,
+    /// Span id, lower-case hex.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub span_id: Option<String>,
+    /// Parent span id, lower-case hex.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub parent_span_id: Option<String>,
+    /// `gen_ai.conversation.id`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub conversation_id: Option<String>,
+    /// IdP / MCP / agent session id.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub session_id: Option<String>,
+    /// Request or transaction id shared by several records of one request.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub correlation_id: Option<String>,
+}
+
+/// One source record, normalized.
+///
+/// Attribution fields (`agent_instance`, `initiator`, `chain`) stay empty
+/// here unless the record itself states them: resolving them across sources
+/// is the stitcher's job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NormEvent {
+    /// The vendor's unique id for the record (eventID, uuid, span id, …).
+    pub event_id: String,
+    /// Which format it came from.
+    pub source: Source,
+    /// The vendor's event type (eventName, eventType, action, span name).
+    pub source_event_type: String,
+    /// When it happened.
+    pub event_time: Timestamp,
+    /// When it finished (spans).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub end_time: Option<Timestamp>,
+    /// Account, org, tenant or customer id.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub tenant: Option<String>,
+    /// Coarse class of the action.
+    pub category: Category,
+    /// Canonical operation: `eventSource:eventName`, `tools/call:<tool>`, …
+    pub operation: String,
+    /// Who acted.
+    pub actor: Principal,
+    /// What kind of principal acted.
+    pub actor_kind: ActorKind,
+    /// Which evidence decided `actor_kind` (`userIdentity.type=IAMUser`).
+    pub actor_kind_basis: String,
+    /// The human the action was for, when the record says.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub on_behalf_of: Option<String>,
+    /// Delegation chain the record itself states, root first (`act` claims).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub delegation_chain: Vec<String>,
+    /// Agent context the record states.
+    #[serde(skip_serializing_if = "AgentRef::is_empty", default)]
+    pub agent: AgentRef,
+    /// The credential the action was made with.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub credential_used: Option<Credential>,
+    /// A credential the action issued.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub credential_issued: Option<Credential>,
+    /// The tool called, for tool-call events.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub tool: Option<ToolRef>,
+    /// What was touched.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub resources: Vec<Resource>,
+    /// Scopes requested or granted.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub scopes: Vec<String>,
+    /// Correlation keys.
+    #[serde(skip_serializing_if = "is_default_trace", default)]
+    pub trace: TraceContext,
+    /// Whether it worked.
+    pub outcome: Outcome,
+    /// Error code or reason when it did not.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub outcome_reason: Option<String>,
+    /// Caller IP address.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub src_ip: Option<String>,
+    /// Caller user agent.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub user_agent: Option<String>,
+    /// The human's request text (`gen_ai.input.messages`), when carried.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub input_messages: Option<String>,
+    /// Edge hints for the stitcher.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub links: Vec<Link>,
+    /// Where the record was read.
+    pub origin: Origin,
+    /// The record exactly as received.
+    pub raw: String,
+}
+
+fn is_default_trace(t: &TraceContext) -> bool {
+    *t == TraceContext::default()
+}
+
+impl NormEvent {
+    /// True when any touched resource is a secret read.
+    pub fn reads_secret(&self) -> bool {
+        self.resources.iter().any(|r| r.is_secret)
+    }
+}

@@ -1,0 +1,20 @@
+//! The normalized audit event: the one shape every log format is decoded into.
+//!
+//! Every other crate speaks in these types, so they carry no I/O, no async and
+//! no storage concerns. Field names follow OCSF (API Activity, Authentication)
+//! where a field has an OCSF counterpart.
+
+mod event;
+mod link;
+mod origin;
+mod time;
+
+pub use event::{
+    ActorKind, AgentRef, Category, Credential, CredentialKind, NormEvent, Outcome, Principal,
+    Resource, Source, ToolRef, TraceContext,
+};
+pub use link::Link;
+pub use origin::Origin;
+pub use time::{Timestamp, TimestampError};
+mod dead_letter;
+pub use dead_letter::DeadLetter;

@@ -1,0 +1,154 @@
+//! Event time as UTC nanoseconds, with the parsers the vendors' formats need.
+
+use std::fmt;
+
+use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// A UTC instant in nanoseconds since the Unix epoch.
+///
+/// Nanoseconds because OpenTelemetry spans are nanosecond-precise and ordering
+/// tool calls inside one agent turn needs that precision; an `i64` keeps the
+/// hot path free of allocation and maps one-to-one onto Arrow's
+/// `Timestamp(Nanosecond, UTC)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(pub i64);
+
+/// Why a vendor's time string could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unreadable time {value:?}: expected {expected}")]
+pub struct TimestampError {
+    /// The text that failed to parse (cut to 64 characters).
+    pub value: String,
+    /// The formats that were tried.
+    pub expected: &'static str,
+}
+
+impl TimestampError {
+    fn new(value: &str, expected: &'static str) -> Self {
+        Self {
+            value: value.chars().take(64).collect(),
+            expected,
+        }
+    }
+}
+
+impl Timestamp {
+    /// Whole seconds since the epoch, as GitHub (ms) and Slack (s) give them.
+    pub fn from_secs(secs: i64) -> Option<Self> {
+        secs.checked_mul(1_000_000_000).map(Self)
+    }
+
+    /// Milliseconds since the epoch (GitHub `@timestamp`, `created_at`).
+    pub fn from_millis(ms: i64) -> Option<Self> {
+        ms.checked_mul(1_000_000).map(Self)
+    }
+
+    /// RFC 3339 / ISO 8601 with any fractional precision (Entra writes 7
+    /// digits), `Z` or an offset.
+    pub fn parse_rfc3339(s: &str) -> Result<Self, TimestampError> {
+        DateTime::parse_from_rfc3339(s)
+            .ok()
+            .and_then(|t| t.timestamp_nanos_opt())
+            .map(Self)
+            .ok_or_else(|| TimestampError::new(s, "RFC 3339 (2019-10-02T21:50:54Z)"))
+    }
+
+    /// The spellings CloudTrail uses across fields: RFC 3339, ISO basic
+    /// (`20131102T010628Z`, old `creationDate`) and the Java style of STS
+    /// `credentials.expiration` (`Oct 2, 2019 11:12:29 PM`, UTC).
+    pub fn parse_aws(s: &str) -> Result<Self, TimestampError> {
+        if let Ok(t) = Self::parse_rfc3339(s) {
+            return Ok(t);
+        }
+        // Newer JDKs put U+202F before AM/PM and a comma after the year.
+        let cleaned = s.trim().replace(['\u{202f}', '\u{a0}'], " ");
+        const FORMATS: [&str; 3] = [
+            "%Y%m%dT%H%M%SZ",
+            "%b %d, %Y %I:%M:%S %p",
+            "%b %d, %Y, %I:%M:%S %p",
+        ];
+        FORMATS
+            .iter()
+            .find_map(|f| NaiveDateTime::parse_from_str(&cleaned, f).ok())
+            .and_then(|n| Utc.from_utc_datetime(&n).timestamp_nanos_opt())
+            .map(Self)
+            .ok_or_else(|| {
+                TimestampError::new(
+                    s,
+                    "RFC 3339, ISO basic (20131102T010628Z) or 'Oct 2, 2019 11:12:29 PM'",
+                )
+            })
+    }
+
+    /// Nanoseconds since the epoch written as a decimal string (OTLP/JSON
+    /// allows both a number and a string for 64-bit integers).
+    pub fn parse_nanos(s: &str) -> Result<Self, TimestampError> {
+        s.trim()
+            .parse::<i64>()
+            .map(Self)
+            .map_err(|_| TimestampError::new(s, "nanoseconds since the epoch"))
+    }
+
+    /// Nanoseconds since the epoch.
+    pub fn nanos(self) -> i64 {
+        self.0
+    }
+
+    /// RFC 3339 in UTC with nanoseconds, the form golden files and the API use.
+    pub fn to_rfc3339(self) -> String {
+        Utc.timestamp_nanos(self.0)
+            .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_rfc3339())
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_rfc3339())
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Self::parse_rfc3339(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aws_spellings_agree() {
+        let iso = Timestamp::parse_aws("2019-10-02T23:12:29Z").unwrap();
+        let java = Timestamp::parse_aws("Oct 2, 2019 11:12:29 PM").unwrap();
+        assert_eq!(iso, java);
+        let basic = Timestamp::parse_aws("20131102T010628Z").unwrap();
+        assert_eq!(basic.to_rfc3339(), "2013-11-02T01:06:28Z");
+        let comma = Timestamp::parse_aws("Nov 30, 2024, 8:43:17\u{202f}PM").unwrap();
+        assert_eq!(comma.to_rfc3339(), "2024-11-30T20:43:17Z");
+        let am = Timestamp::parse_aws("Mar 23, 2016 2:39:51 AM").unwrap();
+        assert_eq!(am.to_rfc3339(), "2016-03-23T02:39:51Z");
+    }
+
+    #[test]
+    fn entra_seven_digit_fraction() {
+        let t = Timestamp::parse_rfc3339("2022-02-08T06:22:28.3518405+00:00").unwrap();
+        assert_eq!(t.to_rfc3339(), "2022-02-08T06:22:28.351840500Z");
+    }
+
+    #[test]
+    fn rejects_garbage_with_reason() {
+        let e = Timestamp::parse_aws("yesterday").unwrap_err();
+        assert!(e.to_string().contains("yesterday"));
+        assert!(Timestamp::parse_nanos("12a").is_err());
+        assert_eq!(Timestamp::from_millis(i64::MAX), None);
+    }
+}

@@ -1,0 +1,34 @@
+//! The one pipeline replay and serve share: read documents, decode them,
+//! send bad records to the dead-letter sink, and store the events.
+//!
+//! Replay of files and (later) Kafka streaming call the same
+//! [`EventPipeline`], so a record gives the same rows whichever way it came.
+
+mod dead_letter;
+mod pipeline;
+mod replay;
+mod stats;
+
+pub use dead_letter::{DeadLetterFile, MAX_DEAD_LETTER_RAW};
+pub use pipeline::EventPipeline;
+pub use replay::{replay_files, Progress, ReplayConfig};
+pub use stats::RunStats;
+
+/// What stopped a run. Bad records never do: they are dead-lettered.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    /// An input could not be read.
+    #[error(transparent)]
+    Ingest(#[from] delegraph_ingest::IngestError),
+    /// The store could not be written.
+    #[error(transparent)]
+    Store(#[from] delegraph_store::StoreError),
+    /// The dead-letter sink could not be written.
+    #[error("dead-letter sink {path}: {source}")]
+    DeadLetter {
+        /// The sink's path.
+        path: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}

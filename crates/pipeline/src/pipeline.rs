@@ -1,0 +1,105 @@
+//! Decode → dead-letter / store, shared by every way records arrive.
+
+use std::path::Path;
+
+use delegraph_decode::{DecodeError, DocumentDecoder, EventSink, OriginBase};
+use delegraph_model::{DeadLetter, NormEvent, Origin};
+use delegraph_store::{events_batch, events_schema, remove_partials, AtomicParquetFile};
+
+use crate::{DeadLetterFile, PipelineError, RunStats};
+
+/// One run's worth of output: events table file, dead-letter file, counts.
+pub struct EventPipeline {
+    events: AtomicParquetFile,
+    dead: DeadLetterFile,
+    buffer: Vec<NormEvent>,
+    batch_rows: usize,
+    stats: RunStats,
+    error: Option<PipelineError>,
+}
+
+impl EventPipeline {
+    /// Start a run whose output files are named `name`.
+    pub fn new(data_dir: &Path, name: &str, batch_rows: usize) -> Result<Self, PipelineError> {
+        remove_partials(data_dir, "events")?;
+        Ok(Self {
+            events: AtomicParquetFile::create(data_dir, "events", name, events_schema())?,
+            dead: DeadLetterFile::new(data_dir, name),
+            buffer: Vec::with_capacity(batch_rows.min(1 << 16)),
+            batch_rows: batch_rows.max(1),
+            stats: RunStats::default(),
+            error: None,
+        })
+    }
+
+    /// Decode one document and route its records.
+    pub fn ingest(
+        &mut self,
+        decoder: &DocumentDecoder,
+        bytes: &[u8],
+        base: &OriginBase,
+        raw_len: u64,
+    ) -> Result<(), PipelineError> {
+        self.stats.documents += 1;
+        self.stats.bytes += raw_len;
+        decoder.decode_document(bytes, base, self);
+        match self.error.take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Counts so far.
+    pub fn stats(&self) -> &RunStats {
+        &self.stats
+    }
+
+    fn flush(&mut self) -> Result<(), PipelineError> {
+        if self.buffer.is_empty() {
+            return Ok(());
+        }
+        let batch = events_batch(&self.buffer)?;
+        self.events.write(&batch)?;
+        self.buffer.clear();
+        Ok(())
+    }
+
+    /// Write what is buffered and publish the run's files.
+    pub fn finish(mut self) -> Result<RunStats, PipelineError> {
+        self.flush()?;
+        if self.stats.events() > 0 {
+            let path = self.events.finish()?;
+            self.stats.outputs.push(path);
+        }
+        if let Some(path) = self.dead.finish()? {
+            self.stats.outputs.push(path);
+        }
+        Ok(self.stats)
+    }
+}
+
+impl EventSink for EventPipeline {
+    fn event(&mut self, event: NormEvent) {
+        *self.stats.events_by_source.entry(event.source).or_default() += 1;
+        self.buffer.push(event);
+        if self.buffer.len() >= self.batch_rows && self.error.is_none() {
+            if let Err(e) = self.flush() {
+                self.error = Some(e);
+            }
+        }
+    }
+
+    fn reject(&mut self, error: DecodeError, origin: Origin, raw: &str) {
+        *self.stats.dead_by_reason.entry(error.reason().to_owned()).or_default() += 1;
+        let letter = DeadLetter {
+            reason: error.reason().to_owned(),
+            detail: error.to_string(),
+            origin,
+            source: error.format(),
+            raw: raw.to_owned(),
+        };
+        if let Err(e) = self.dead.write(letter) {
+            self.error.get_or_insert(e);
+        }
+    }
+}

@@ -1,0 +1,70 @@
+//! Counts a run reports: events by source, dead letters by reason.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use delegraph_model::Source;
+
+/// What a run did, for the end-of-run summary and for tests.
+#[derive(Debug, Default, Clone)]
+pub struct RunStats {
+    /// Documents (files, messages) read.
+    pub documents: u64,
+    /// Bytes read (before decompression).
+    pub bytes: u64,
+    /// Events stored, by source.
+    pub events_by_source: BTreeMap<Source, u64>,
+    /// Records dead-lettered, by reason code.
+    pub dead_by_reason: BTreeMap<String, u64>,
+    /// Wall time of the run.
+    pub elapsed: Duration,
+    /// Files the run published.
+    pub outputs: Vec<PathBuf>,
+}
+
+impl RunStats {
+    /// All events stored.
+    pub fn events(&self) -> u64 {
+        self.events_by_source.values().sum()
+    }
+
+    /// All records dead-lettered.
+    pub fn dead_letters(&self) -> u64 {
+        self.dead_by_reason.values().sum()
+    }
+
+    /// Events per second of wall time.
+    pub fn events_per_sec(&self) -> f64 {
+        self.events() as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+}
+
+impl fmt::Display for RunStats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mb = self.bytes as f64 / 1e6;
+        let secs = self.elapsed.as_secs_f64();
+        writeln!(
+            f,
+            "{} events from {} document(s), {:.1} MB in {:.2}s ({:.0} events/s, {:.1} MB/s)",
+            self.events(),
+            self.documents,
+            mb,
+            secs,
+            self.events_per_sec(),
+            mb / secs.max(1e-9)
+        )?;
+        for (source, n) in &self.events_by_source {
+            writeln!(f, "  {:<18} {n}", source.as_str())?;
+        }
+        writeln!(f, "{} record(s) dead-lettered", self.dead_letters())?;
+        for (reason, n) in &self.dead_by_reason {
+            writeln!(f, "  {reason:<18} {n}")?;
+        }
+        for p in &self.outputs {
+            writeln!(f, "wrote {}", p.display())?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,52 @@
+//! delegraph's store: Arrow record batches written as Parquet under a data
+//! directory, and read-only SQL over them with DataFusion.
+//!
+//! This is the only crate that knows Arrow, Parquet or DataFusion; the rest
+//! of the workspace hands it model types and gets rows or text back.
+
+mod events;
+mod sql;
+mod writer;
+
+use std::path::Path;
+
+pub use events::{events_batch, events_schema};
+pub use sql::{OutputFormat, QueryLimits, SqlEngine};
+pub use writer::{remove_partials, AtomicParquetFile};
+
+/// Table names, as directories under the data directory and as SQL tables.
+pub const TABLES: [&str; 4] = ["events", "findings", "edges", "agents"];
+
+/// What went wrong in the store, and where.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A file system operation failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// Converting to Arrow or writing Parquet failed.
+    #[error("encoding failed: {0}")]
+    Encode(String),
+    /// The statement is not allowed (DDL, DML, COPY, file access).
+    #[error("refused: {0}")]
+    Refused(String),
+    /// The query failed to plan or run.
+    #[error("query failed: {0}")]
+    Query(String),
+    /// The query ran past its time limit.
+    #[error("query exceeded its {0:?} time limit")]
+    Timeout(std::time::Duration),
+}
+
+impl StoreError {
+    pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
+        StoreError::Io {
+            path: path.display().to_string(),
+            source,
+        }
+    }
+}

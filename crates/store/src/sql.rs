@@ -1,0 +1,158 @@
+//! Read-only SQL over the stored tables.
+//!
+//! Analysts and dashboards get full SELECT power over `events` (and the
+//! other tables as they appear) but nothing that writes, defines tables,
+//! changes settings or reads files outside the data directory, and every
+//! query runs under a time and a memory limit.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow::array::RecordBatch;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
+use datafusion::datasource::MemTable;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
+
+use crate::{events_schema, StoreError, TABLES};
+
+/// Limits every query runs under.
+#[derive(Debug, Clone, Copy)]
+pub struct QueryLimits {
+    /// Wall-clock limit for planning and execution.
+    pub timeout: Duration,
+    /// Memory the query's operators may reserve (sorts, joins, aggregates).
+    pub memory_bytes: usize,
+}
+
+impl Default for QueryLimits {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(30),
+            memory_bytes: 2 << 30,
+        }
+    }
+}
+
+/// How query results are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputFormat {
+    /// An aligned text table.
+    Table,
+    /// A JSON array of row objects.
+    Json,
+    /// CSV with a header row.
+    Csv,
+}
+
+/// A DataFusion session over one data directory, refusing anything but reads.
+pub struct SqlEngine {
+    ctx: SessionContext,
+    limits: QueryLimits,
+}
+
+impl SqlEngine {
+    /// Register every table present under `data_dir` (`events` always, empty
+    /// when nothing was stored yet).
+    pub async fn open(data_dir: &Path, limits: QueryLimits) -> Result<Self, StoreError> {
+        let runtime = RuntimeEnvBuilder::new()
+            .with_memory_limit(limits.memory_bytes, 1.0)
+            .build_arc()
+            .map_err(|e| StoreError::Query(e.to_string()))?;
+        let config = SessionConfig::new().with_information_schema(true);
+        let ctx = SessionContext::new_with_config_rt(config, runtime);
+        for table in TABLES {
+            let dir = data_dir.join(table);
+            let has_files = std::fs::read_dir(&dir)
+                .map(|rd| rd.flatten().any(|e| e.file_name().to_string_lossy().ends_with(".parquet")))
+                .unwrap_or(false);
+            if has_files {
+                register_parquet_dir(&ctx, table, &dir).await?;
+            } else if table == "events" {
+                let empty = MemTable::try_new(events_schema(), vec![vec![]]).map_err(|e| StoreError::Query(e.to_string()))?;
+                ctx.register_table(table, Arc::new(empty)).map_err(|e| StoreError::Query(e.to_string()))?;
+            }
+        }
+        Ok(Self { ctx, limits })
+    }
+
+    /// Run one read-only statement and collect its rows.
+    pub async fn query(&self, sql: &str) -> Result<Vec<RecordBatch>, StoreError> {
+        let options = SQLOptions::new()
+            .with_allow_ddl(false)
+            .with_allow_dml(false)
+            .with_allow_statements(false);
+        let run = async {
+            let df = self
+                .ctx
+                .sql_with_options(sql, options)
+                .await
+                .map_err(classify)?;
+            df.collect().await.map_err(classify)
+        };
+        tokio::time::timeout(self.limits.timeout, run)
+            .await
+            .map_err(|_| StoreError::Timeout(self.limits.timeout))?
+    }
+
+    /// Run a statement and render its rows as text.
+    pub async fn query_to_string(&self, sql: &str, format: OutputFormat) -> Result<String, StoreError> {
+        let batches = self.query(sql).await?;
+        render(&batches, format)
+    }
+}
+
+async fn register_parquet_dir(ctx: &SessionContext, table: &str, dir: &Path) -> Result<(), StoreError> {
+    let err = |e: datafusion::error::DataFusionError| StoreError::Query(format!("table {table}: {e}"));
+    let url = ListingTableUrl::parse(format!("{}/", dir.display())).map_err(err)?;
+    let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+    let schema = if table == "events" {
+        events_schema()
+    } else {
+        options.infer_schema(&ctx.state(), &url).await.map_err(err)?
+    };
+    let config = ListingTableConfig::new(url).with_listing_options(options).with_schema(schema);
+    let provider = ListingTable::try_new(config).map_err(err)?;
+    ctx.register_table(table, Arc::new(provider)).map_err(err)?;
+    Ok(())
+}
+
+/// Separate "you may not do that" from "that failed".
+fn classify(e: datafusion::error::DataFusionError) -> StoreError {
+    let text = e.to_string();
+    let refused = ["not supported", "DDL", "DML", "Statement not supported"];
+    if refused.iter().any(|r| text.contains(r)) && !text.contains("Resources exhausted") {
+        StoreError::Refused(format!("only read-only queries are allowed ({text})"))
+    } else {
+        StoreError::Query(text)
+    }
+}
+
+/// Render batches as a table, JSON or CSV.
+pub fn render(batches: &[RecordBatch], format: OutputFormat) -> Result<String, StoreError> {
+    let enc = |e: arrow::error::ArrowError| StoreError::Encode(e.to_string());
+    match format {
+        OutputFormat::Table => arrow::util::pretty::pretty_format_batches(batches)
+            .map(|t| t.to_string())
+            .map_err(enc),
+        OutputFormat::Json => {
+            let mut w = arrow::json::ArrayWriter::new(Vec::new());
+            for b in batches {
+                w.write(b).map_err(enc)?;
+            }
+            w.finish().map_err(enc)?;
+            let bytes = w.into_inner();
+            let text = String::from_utf8(bytes).map_err(|e| StoreError::Encode(e.to_string()))?;
+            Ok(if text.is_empty() { "[]".into() } else { text })
+        }
+        OutputFormat::Csv => {
+            let mut w = arrow::csv::WriterBuilder::new().with_header(true).build(Vec::new());
+            for b in batches {
+                w.write(b).map_err(enc)?;
+            }
+            String::from_utf8(w.into_inner()).map_err(|e| StoreError::Encode(e.to_string()))
+        }
+    }
+}

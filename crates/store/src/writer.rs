@@ -1,0 +1,78 @@
+//! Atomic Parquet files: a reader sees a whole file or none.
+//!
+//! A file is written under a hidden temporary name in the table's directory,
+//! synced, then renamed into place (rename is atomic on one file system) and
+//! the directory is synced. An interrupted write leaves only a hidden
+//! `.partial` file, which queries never read and the next run removes.
+
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+
+use crate::StoreError;
+
+const PARTIAL_SUFFIX: &str = ".partial";
+
+/// Writes one Parquet file of a table, made visible only by [`finish`](Self::finish).
+pub struct AtomicParquetFile {
+    tmp: PathBuf,
+    dest: PathBuf,
+    writer: ArrowWriter<File>,
+}
+
+impl AtomicParquetFile {
+    /// Start `DIR/<table>/<name>.parquet`; nothing is visible until `finish`.
+    pub fn create(data_dir: &Path, table: &str, name: &str, schema: SchemaRef) -> Result<Self, StoreError> {
+        let dir = data_dir.join(table);
+        fs::create_dir_all(&dir).map_err(|e| StoreError::io(&dir, e))?;
+        let dest = dir.join(format!("{name}.parquet"));
+        let tmp = dir.join(format!(".{name}.parquet{PARTIAL_SUFFIX}"));
+        let file = File::create(&tmp).map_err(|e| StoreError::io(&tmp, e))?;
+        let props = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).map_err(|e| StoreError::Encode(e.to_string()))?))
+            .set_max_row_group_row_count(Some(128 * 1024))
+            .build();
+        let writer = ArrowWriter::try_new(file, schema, Some(props)).map_err(|e| StoreError::Encode(e.to_string()))?;
+        Ok(Self { tmp, dest, writer })
+    }
+
+    /// Append a batch (buffered into row groups).
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<(), StoreError> {
+        self.writer.write(batch).map_err(|e| StoreError::Encode(e.to_string()))
+    }
+
+    /// Close, sync and publish the file; returns its final path.
+    pub fn finish(self) -> Result<PathBuf, StoreError> {
+        let file = self.writer.into_inner().map_err(|e| StoreError::Encode(e.to_string()))?;
+        file.sync_all().map_err(|e| StoreError::io(&self.tmp, e))?;
+        drop(file);
+        fs::rename(&self.tmp, &self.dest).map_err(|e| StoreError::io(&self.dest, e))?;
+        if let Some(dir) = self.dest.parent() {
+            // Persist the rename itself.
+            File::open(dir).and_then(|d| d.sync_all()).map_err(|e| StoreError::io(dir, e))?;
+        }
+        Ok(self.dest)
+    }
+}
+
+/// Remove `.partial` files left by interrupted writes in `DIR/<table>/`.
+pub fn remove_partials(data_dir: &Path, table: &str) -> Result<usize, StoreError> {
+    let dir = data_dir.join(table);
+    let Ok(entries) = fs::read_dir(&dir) else {
+        return Ok(0);
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        if name.to_string_lossy().ends_with(PARTIAL_SUFFIX) {
+            fs::remove_file(entry.path()).map_err(|e| StoreError::io(&entry.path(), e))?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
