@@ -6,12 +6,16 @@ pub mod sql;
 
 use delegraph_model::Source;
 
+/// A `--format` value: `None` means detect per record (`auto`).
+#[derive(Clone, Copy, Debug)]
+pub struct FormatArg(pub Option<Source>);
+
 /// Parse `--format` values: `auto` or a source name.
-pub fn parse_format(s: &str) -> Result<Option<Source>, String> {
+pub fn parse_format(s: &str) -> Result<FormatArg, String> {
     if s == "auto" {
-        return Ok(None);
+        return Ok(FormatArg(None));
     }
-    Source::parse(s).map(Some).ok_or_else(|| {
+    Source::parse(s).map(|s| FormatArg(Some(s))).ok_or_else(|| {
         let names: Vec<&str> = Source::ALL.iter().map(|s| s.as_str()).collect();
         format!("unknown format {s:?}; expected auto or one of {}", names.join(", "))
     })

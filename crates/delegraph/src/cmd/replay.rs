@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use delegraph_model::Source;
 use delegraph_pipeline::{replay_files, ReplayConfig};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -17,7 +16,7 @@ pub struct Args {
     data_dir: PathBuf,
     /// Record format; `auto` detects it per record.
     #[arg(long, default_value = "auto", value_parser = super::parse_format)]
-    format: Option<Source>,
+    format: super::FormatArg,
     /// Records larger than this many bytes are dead-lettered.
     #[arg(long, default_value_t = delegraph_decode::DEFAULT_MAX_RECORD_BYTES)]
     max_record_bytes: usize,
@@ -28,7 +27,7 @@ pub struct Args {
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let mut config = ReplayConfig::new(&a.data_dir);
-    config.format = a.format;
+    config.format = a.format.0;
     config.max_record_bytes = a.max_record_bytes;
     let total: u64 = a
         .files

@@ -1,0 +1,207 @@
+//! End-to-end tests of the `delegraph` command line against real data.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_delegraph"))
+}
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn stratus_files() -> Vec<PathBuf> {
+    let dir = repo().join("../shared/data/stratus-red-team");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    files
+}
+
+fn run(cmd: &mut Command) -> Output {
+    let out = cmd.output().expect("run delegraph");
+    assert!(
+        out.status.success(),
+        "{:?} failed:\n{}\n{}",
+        cmd,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn replay(data: &Path, files: &[PathBuf]) -> String {
+    let out = run(bin().arg("replay").arg("--data-dir").arg(data).args(files));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn sql_json(data: &Path, query: &str) -> Vec<Value> {
+    let out = run(bin().args(["sql", "--format", "json", "--data-dir"]).arg(data).arg(query));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// What the spec says a CloudTrail record must become, read from the raw
+/// JSON without the decoder's code.
+fn expected(record: &Value) -> (String, Value, Value, String, bool) {
+    let ui = &record["userIdentity"];
+    let actor = ui["arn"].as_str().or(ui["principalId"].as_str()).unwrap().to_owned();
+    let cred = ui.get("accessKeyId").cloned().unwrap_or(Value::Null);
+    let op = format!("{}:{}", record["eventSource"].as_str().unwrap(), record["eventName"].as_str().unwrap());
+    let name = record["eventName"].as_str().unwrap();
+    let decrypt = record["requestParameters"]["withDecryption"] == Value::Bool(true);
+    let secret = matches!(name, "GetSecretValue" | "BatchGetSecretValue")
+        || (name.starts_with("GetParameter") && decrypt)
+        || (record["eventSource"] == "kms.amazonaws.com" && name == "Decrypt");
+    (record["eventID"].as_str().unwrap().to_owned(), Value::String(actor), cred, op, secret)
+}
+
+#[test]
+fn stratus_red_team_replays_without_dead_letters_and_correct_fields() {
+    let data = tempfile::tempdir().unwrap();
+    let files = stratus_files();
+    assert_eq!(files.len(), 35);
+    let summary = replay(data.path(), &files);
+    assert!(summary.contains("310 events from 35 document(s)"), "{summary}");
+    assert!(summary.contains("0 record(s) dead-lettered"), "{summary}");
+
+    let count = sql_json(data.path(), "SELECT count(*) AS n FROM events");
+    assert_eq!(count[0]["n"], 310);
+
+    let rows = sql_json(
+        data.path(),
+        "SELECT event_id, actor, credential_id, operation, reads_secret, secrets FROM events",
+    );
+    let by_id: std::collections::HashMap<&str, &Value> =
+        rows.iter().map(|r| (r["event_id"].as_str().unwrap(), r)).collect();
+    let mut checked = 0;
+    let mut secrets = 0;
+    for f in &files {
+        let records: Vec<Value> = serde_json::from_slice(&std::fs::read(f).unwrap()).unwrap();
+        for rec in &records {
+            let (id, actor, cred, op, secret) = expected(rec);
+            let row = by_id.get(id.as_str()).unwrap_or_else(|| panic!("event {id} missing"));
+            assert_eq!(row["actor"], actor, "actor of {id}");
+            assert_eq!(row.get("credential_id").cloned().unwrap_or(Value::Null), cred, "credential of {id}");
+            assert_eq!(row["operation"], op.as_str(), "operation of {id}");
+            assert_eq!(row["reads_secret"], secret, "secret flag of {id} ({op})");
+            if secret {
+                secrets += 1;
+                assert!(!row["secrets"].as_array().unwrap().is_empty(), "secret read {id} names no secret");
+            }
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 310);
+    assert_eq!(secrets, 30, "20 GetSecretValue + 5 BatchGetSecretValue + 5 decrypting GetParameters");
+
+    // Replaying the same inputs replaces, never duplicates.
+    replay(data.path(), &files);
+    assert_eq!(sql_json(data.path(), "SELECT count(*) AS n FROM events")[0]["n"], 310);
+}
+
+#[test]
+fn bad_records_go_to_the_dead_letter_file_with_reason_and_origin() {
+    let data = tempfile::tempdir().unwrap();
+    let input = repo().join("fixtures/malformed/mixed-bad.jsonl");
+    let summary = replay(data.path(), std::slice::from_ref(&input));
+    assert!(summary.contains("2 events from 1 document(s)"), "{summary}");
+    let dl_dir = data.path().join("dead_letter");
+    let file = std::fs::read_dir(&dl_dir).unwrap().flatten().next().unwrap().path();
+    let letters: Vec<Value> = std::fs::read_to_string(&file)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    // 12 lines: 2 good, line 8 holds two bad values.
+    assert_eq!(letters.len(), 11);
+    for l in &letters {
+        assert!(!l["reason"].as_str().unwrap().is_empty());
+        assert!(!l["detail"].as_str().unwrap().is_empty());
+        assert!(l["origin"]["path"].as_str().unwrap().ends_with("mixed-bad.jsonl"));
+        assert!(l["origin"]["line"].as_u64().unwrap() >= 2);
+    }
+    let reasons: std::collections::BTreeSet<&str> = letters.iter().map(|l| l["reason"].as_str().unwrap()).collect();
+    for r in ["truncated", "malformed_json", "missing_field", "wrong_type", "bad_timestamp", "unknown_format", "not_an_object"] {
+        assert!(reasons.contains(r), "no dead letter with reason {r}: {reasons:?}");
+    }
+    for r in ["truncated", "malformed_json", "missing_field"] {
+        assert!(summary.contains(r), "summary lacks {r}: {summary}");
+    }
+}
+
+#[test]
+fn gzip_and_every_fixture_source_replay() {
+    let data = tempfile::tempdir().unwrap();
+    let fixtures = repo().join("fixtures");
+    let mut inputs = Vec::new();
+    for dir in ["cloudtrail", "okta", "entra", "github", "google_workspace", "otlp", "mcp"] {
+        for f in std::fs::read_dir(fixtures.join(dir)).unwrap().flatten() {
+            let name = f.file_name().to_string_lossy().to_string();
+            if !name.ends_with(".expected.json") && (name.ends_with(".json") || name.ends_with(".jsonl")) {
+                inputs.push(f.path());
+            }
+        }
+    }
+    // One input gzipped: detected by content, not by name.
+    let gz = data.path().join("otlp-trace.log");
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut enc, &std::fs::read(fixtures.join("otlp/agent-trace.jsonl")).unwrap()).unwrap();
+    std::fs::write(&gz, enc.finish().unwrap()).unwrap();
+    inputs.push(gz);
+    let summary = replay(&data.path().join("store"), &inputs);
+    assert!(summary.contains("0 record(s) dead-lettered"), "{summary}");
+    let by_source = sql_json(
+        &data.path().join("store"),
+        "SELECT source, count(*) AS n FROM events GROUP BY source ORDER BY source",
+    );
+    let names: Vec<&str> = by_source.iter().map(|r| r["source"].as_str().unwrap()).collect();
+    assert_eq!(names, ["cloudtrail", "entra", "github", "google_workspace", "mcp", "okta", "otlp"]);
+    let otlp = by_source.iter().find(|r| r["source"] == "otlp").unwrap();
+    assert_eq!(otlp["n"], 8, "4 spans, read twice (plain and gzip)");
+}
+
+#[test]
+fn sql_refuses_writes_definitions_settings_and_files() {
+    let data = tempfile::tempdir().unwrap();
+    replay(data.path(), &stratus_files()[..1]);
+    let refused = [
+        "DROP TABLE events",
+        "INSERT INTO events SELECT * FROM events",
+        "COPY (SELECT 1) TO '/tmp/delegraph-copy-test.csv'",
+        "CREATE EXTERNAL TABLE pw STORED AS CSV LOCATION '/etc/passwd'",
+        "CREATE TABLE t AS SELECT 1",
+        "SET datafusion.execution.batch_size = 1",
+        "SELECT * FROM '/etc/passwd'",
+    ];
+    for q in refused {
+        let out = bin().args(["sql", "--data-dir"]).arg(data.path()).arg(q).output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{q} was not refused");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.starts_with("error: "), "{q}: {err}");
+        assert!(!err.contains("panicked"), "{q}: {err}");
+    }
+    assert!(!Path::new("/tmp/delegraph-copy-test.csv").exists());
+    let csv = run(bin().args(["sql", "--format", "csv", "--data-dir"]).arg(data.path()).arg("SELECT count(*) AS n FROM events"));
+    assert!(String::from_utf8_lossy(&csv.stdout).starts_with("n\n"));
+}
+
+#[test]
+fn interrupted_writes_are_invisible_and_cleaned_up() {
+    let data = tempfile::tempdir().unwrap();
+    let files = &stratus_files()[..2];
+    replay(data.path(), files);
+    let before = sql_json(data.path(), "SELECT count(*) AS n FROM events")[0]["n"].clone();
+    // What a crash mid-write leaves behind: a hidden partial file.
+    let partial = data.path().join("events/.replay-crashed.parquet.partial");
+    std::fs::write(&partial, b"PAR1 half a file").unwrap();
+    assert_eq!(sql_json(data.path(), "SELECT count(*) AS n FROM events")[0]["n"], before);
+    replay(data.path(), files);
+    assert!(!partial.exists(), "the next run removes partial files");
+}
