@@ -205,3 +205,22 @@ fn interrupted_writes_are_invisible_and_cleaned_up() {
     replay(data.path(), files);
     assert!(!partial.exists(), "the next run removes partial files");
 }
+
+#[test]
+fn every_saved_query_runs_over_the_fixture_store() {
+    let data = tempfile::tempdir().unwrap();
+    let mut inputs = stratus_files();
+    inputs.push(repo().join("fixtures/otlp/agent-trace.jsonl"));
+    inputs.push(repo().join("fixtures/mcp/gateway.jsonl"));
+    inputs.push(repo().join("fixtures/okta/agent-event-hook.json"));
+    replay(data.path(), &inputs);
+    let mut ran = 0;
+    for q in std::fs::read_dir(repo().join("queries")).unwrap().flatten() {
+        let sql = std::fs::read_to_string(q.path()).unwrap();
+        assert!(sql.starts_with("-- "), "{}: first line must be a '-- ' title", q.path().display());
+        let rows = sql_json(data.path(), &sql);
+        assert!(!rows.is_empty(), "{} returned no rows over the fixture store", q.path().display());
+        ran += 1;
+    }
+    assert!(ran >= 5);
+}
