@@ -3,9 +3,9 @@
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use crate::DecodeError;
 use crate::framing::array_elements;
 use crate::probe::{Key, Probe};
-use crate::DecodeError;
 
 /// If the record is a known envelope, the records inside it.
 ///
@@ -23,10 +23,10 @@ pub fn open<'a>(p: &Probe<'a>) -> Option<Result<Vec<&'a str>, DecodeError>> {
     if p.is_array(Key::RecordsLower) {
         return list(Key::RecordsLower).map(Ok);
     }
-    if p.has(Key::DetailType) {
-        if let Some(d) = p.raw(Key::Detail).filter(|d| d.get().starts_with('{')) {
-            return Some(Ok(vec![d.get()]));
-        }
+    if p.has(Key::DetailType)
+        && let Some(d) = p.raw(Key::Detail).filter(|d| d.get().starts_with('{'))
+    {
+        return Some(Ok(vec![d.get()]));
     }
     if p.str(Key::EventType).as_deref() == Some("com.okta.event_hook") {
         #[derive(Deserialize)]
@@ -44,7 +44,10 @@ pub fn open<'a>(p: &Probe<'a>) -> Option<Result<Vec<&'a str>, DecodeError>> {
     if p.is_array(Key::Value) && !p.has(Key::EventType) {
         return list(Key::Value).map(Ok);
     }
-    if p.is_array(Key::Items) && p.str(Key::Kind).is_some_and(|k| k.starts_with("admin#reports")) {
+    if p.is_array(Key::Items)
+        && p.str(Key::Kind)
+            .is_some_and(|k| k.starts_with("admin#reports"))
+    {
         return list(Key::Items).map(Ok);
     }
     None

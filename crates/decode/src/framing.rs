@@ -81,7 +81,12 @@ fn leading_ws(s: &str) -> usize {
 
 /// Recover what can be recovered from a broken value starting at `start`,
 /// push it, and return where reading resumes.
-fn salvage<'a>(doc: &'a str, start: usize, e: &serde_json::Error, out: &mut Vec<Frame<'a>>) -> usize {
+fn salvage<'a>(
+    doc: &'a str,
+    start: usize,
+    e: &serde_json::Error,
+    out: &mut Vec<Frame<'a>>,
+) -> usize {
     // A JSON-lines record cut short: only its own line is bad.
     if let Some(line_end) = truncated_line(&doc[start..]) {
         let bad = &doc[start..start + line_end];
@@ -191,11 +196,19 @@ mod tests {
     #[test]
     fn json_lines_with_a_truncated_line() {
         let doc = "{\"a\":1}\n{\"b\":\n{\"c\":3}\n";
-        assert_eq!(summary(doc), ["ok {\"a\":1}", "truncated {\"b\":", "ok {\"c\":3}"]);
+        assert_eq!(
+            summary(doc),
+            ["ok {\"a\":1}", "truncated {\"b\":", "ok {\"c\":3}"]
+        );
         let doc = "{\"a\":1}\n{\"b\":\nnot json\n{\"c\":3}\n";
         assert_eq!(
             summary(doc),
-            ["ok {\"a\":1}", "truncated {\"b\":", "malformed_json not json", "ok {\"c\":3}"]
+            [
+                "ok {\"a\":1}",
+                "truncated {\"b\":",
+                "malformed_json not json",
+                "ok {\"c\":3}"
+            ]
         );
     }
 
@@ -204,7 +217,11 @@ mod tests {
         let doc = "{\"a\":1}\nnot json at all\n{\"c\":3}";
         assert_eq!(
             summary(doc),
-            ["ok {\"a\":1}", "malformed_json not json at all", "ok {\"c\":3}"]
+            [
+                "ok {\"a\":1}",
+                "malformed_json not json at all",
+                "ok {\"c\":3}"
+            ]
         );
     }
 

@@ -8,8 +8,8 @@
 
 use std::fmt;
 
-use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 /// An optional text field: strings are kept, numbers and booleans are
 /// written as text, anything else (null, object, array) becomes `None`.
@@ -228,7 +228,8 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for OneOrMany<T> {
                 Ok(OneOrMany(out))
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-                T::deserialize(de::value::MapAccessDeserializer::new(map)).map(|x| OneOrMany(vec![x]))
+                T::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(|x| OneOrMany(vec![x]))
             }
         }
         d.deserialize_any(V(std::marker::PhantomData))

@@ -141,10 +141,19 @@ impl DocumentDecoder {
         }
     }
 
-    fn decode_text(&self, doc: &str, line_offset: u64, base: &OriginBase, sink: &mut impl EventSink) {
+    fn decode_text(
+        &self,
+        doc: &str,
+        line_offset: u64,
+        base: &OriginBase,
+        sink: &mut impl EventSink,
+    ) {
         let lines = framing::LineIndex::new(doc);
         let locate = |part: &str, index: Option<u32>| {
-            base.at(line_offset + lines.line(framing::offset_in(doc, part)), index)
+            base.at(
+                line_offset + lines.line(framing::offset_in(doc, part)),
+                index,
+            )
         };
         let mut scratch = Vec::new();
         for frame in framing::frames(doc) {
@@ -185,19 +194,19 @@ impl DocumentDecoder {
             Ok(p) => p,
             Err(e) => return sink.reject(e, origin, text),
         };
-        if depth < 2 {
-            if let Some(inner) = envelope::open(&probe) {
-                match inner {
-                    Ok(records) => {
-                        for (i, r) in records.into_iter().enumerate() {
-                            let o = locate(r, Some(i as u32));
-                            self.decode_value(r, o, depth + 1, locate, scratch, sink);
-                        }
+        if depth < 2
+            && let Some(inner) = envelope::open(&probe)
+        {
+            match inner {
+                Ok(records) => {
+                    for (i, r) in records.into_iter().enumerate() {
+                        let o = locate(r, Some(i as u32));
+                        self.decode_value(r, o, depth + 1, locate, scratch, sink);
                     }
-                    Err(e) => sink.reject(e, origin, text),
                 }
-                return;
+                Err(e) => sink.reject(e, origin, text),
             }
+            return;
         }
         let decoder = match self.forced {
             Some(s) => self.decoders.iter().find(|d| d.source() == s),

@@ -213,6 +213,9 @@ mod tests {
 
     #[test]
     fn non_objects_are_named() {
-        assert_eq!(Probe::of("42").err(), Some(DecodeError::NotAnObject("number")));
+        assert_eq!(
+            Probe::of("42").err(),
+            Some(DecodeError::NotAnObject("number"))
+        );
     }
 }

@@ -3,12 +3,15 @@
 //! Regenerate with `DELEGRAPH_BLESS=1 cargo test -p delegraph-decode --test golden`
 //! and review the diff.
 
+// Test helpers panic on purpose: a failed expectation is a failed test.
+#![allow(clippy::unwrap_used)]
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use delegraph_decode::{DecodeError, DocumentDecoder, EventSink, OriginBase};
 use delegraph_model::{NormEvent, Origin, Source};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 #[derive(Default)]
 struct Collected {
@@ -42,8 +45,9 @@ fn inputs() -> Vec<PathBuf> {
         }
         for f in std::fs::read_dir(dir.path()).unwrap().flatten() {
             let name = f.file_name().to_string_lossy().to_string();
-            let is_input = (name.ends_with(".json") || name.ends_with(".jsonl") || name.ends_with(".gz"))
-                && !name.ends_with(".expected.json");
+            let is_input =
+                (name.ends_with(".json") || name.ends_with(".jsonl") || name.ends_with(".gz"))
+                    && !name.ends_with(".expected.json");
             if is_input {
                 out.push(f.path());
             }
@@ -65,7 +69,9 @@ fn render(c: &Collected) -> String {
             v
         })
         .collect();
-    let mut s = serde_json::to_string_pretty(&json!({"events": events, "dead_letters": c.rejected})).unwrap();
+    let mut s =
+        serde_json::to_string_pretty(&json!({"events": events, "dead_letters": c.rejected}))
+            .unwrap();
     s.push('\n');
     s
 }
@@ -78,13 +84,18 @@ fn fixtures_match_golden_files() {
     let mut seen = BTreeSet::new();
     let root = fixtures_dir();
     for input in inputs() {
-        let rel = input.strip_prefix(&root).unwrap().to_string_lossy().to_string();
+        let rel = input
+            .strip_prefix(&root)
+            .unwrap()
+            .to_string_lossy()
+            .to_string();
         let bytes = std::fs::read(&input).unwrap();
         let mut c = Collected::default();
         decoder.decode_document(&bytes, &OriginBase::File { path: rel.clone() }, &mut c);
         for e in &c.events {
             seen.insert(e.source);
-            serde_json::from_str::<Value>(&e.raw).unwrap_or_else(|err| panic!("{rel}: raw of {} is not JSON: {err}", e.event_id));
+            serde_json::from_str::<Value>(&e.raw)
+                .unwrap_or_else(|err| panic!("{rel}: raw of {} is not JSON: {err}", e.event_id));
         }
         let got = render(&c);
         let name = input.file_name().unwrap().to_string_lossy();
@@ -97,7 +108,11 @@ fn fixtures_match_golden_files() {
         match std::fs::read_to_string(&expected_path) {
             Ok(want) if want == got => {}
             Ok(want) => {
-                let line = want.lines().zip(got.lines()).position(|(a, b)| a != b).unwrap_or(0);
+                let line = want
+                    .lines()
+                    .zip(got.lines())
+                    .position(|(a, b)| a != b)
+                    .unwrap_or(0);
                 failures.push(format!(
                     "{rel}: differs from golden at line {}:\n  want: {}\n  got:  {}",
                     line + 1,

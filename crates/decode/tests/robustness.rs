@@ -2,6 +2,9 @@
 //! malformed, truncated, huge and wrong-typed versions of real records, and
 //! every bad record must come back as a dead letter with a reason.
 
+// Test helpers panic on purpose: a failed expectation is a failed test.
+#![allow(clippy::unwrap_used)]
+
 use std::path::Path;
 
 use delegraph_decode::{DecodeError, DocumentDecoder, EventSink, OriginBase};
@@ -48,7 +51,11 @@ fn samples() -> Vec<String> {
         .iter()
         .map(|f| {
             let text = std::fs::read_to_string(root.join(f)).unwrap();
-            let first: Value = serde_json::Deserializer::from_str(&text).into_iter().next().unwrap().unwrap();
+            let first: Value = serde_json::Deserializer::from_str(&text)
+                .into_iter()
+                .next()
+                .unwrap()
+                .unwrap();
             serde_json::to_string(&first).unwrap()
         })
         .collect()
@@ -76,14 +83,20 @@ fn leaves(v: &Value, path: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
 }
 
 fn pointer(path: &[String]) -> String {
-    path.iter().map(|p| format!("/{}", p.replace('~', "~0").replace('/', "~1"))).collect()
+    path.iter()
+        .map(|p| format!("/{}", p.replace('~', "~0").replace('/', "~1")))
+        .collect()
 }
 
 #[test]
 fn every_sample_decodes_cleanly() {
     for s in samples() {
         let t = decode(s.as_bytes());
-        assert!(t.events >= 1 && t.reasons.is_empty(), "{s}: {:?}", t.reasons);
+        assert!(
+            t.events >= 1 && t.reasons.is_empty(),
+            "{s}: {:?}",
+            t.reasons
+        );
     }
 }
 
@@ -143,7 +156,10 @@ proptest! {
 #[test]
 fn oversized_records_are_dead_lettered_and_neighbours_survive() {
     let s = &samples()[0];
-    let huge = format!("{{\"eventSource\":\"x\",\"pad\":\"{}\"}}", "a".repeat(100_000));
+    let huge = format!(
+        "{{\"eventSource\":\"x\",\"pad\":\"{}\"}}",
+        "a".repeat(100_000)
+    );
     let doc = format!("{s}\n{huge}\n{s}\n");
     let t = decode(doc.as_bytes());
     assert_eq!(t.events, 2);
@@ -156,7 +172,11 @@ fn deeply_nested_input_is_rejected_not_overflowed() {
     let t = decode(deep.as_bytes());
     assert_eq!(t.events, 0);
     assert_eq!(t.reasons.len(), 1);
-    let deep_obj = format!("{{\"eventSource\":\"a\",\"eventName\":\"b\",\"x\":{}1{}}}", "[".repeat(5_000), "]".repeat(5_000));
+    let deep_obj = format!(
+        "{{\"eventSource\":\"a\",\"eventName\":\"b\",\"x\":{}1{}}}",
+        "[".repeat(5_000),
+        "]".repeat(5_000)
+    );
     let t = decode(deep_obj.as_bytes());
     assert_eq!(t.events + t.reasons.len(), 1);
 }

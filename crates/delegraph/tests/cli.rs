@@ -1,5 +1,8 @@
 //! End-to-end tests of the `delegraph` command line against real data.
 
+// Test helpers panic on purpose: a failed expectation is a failed test.
+#![allow(clippy::unwrap_used)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -43,7 +46,10 @@ fn replay(data: &Path, files: &[PathBuf]) -> String {
 }
 
 fn sql_json(data: &Path, query: &str) -> Vec<Value> {
-    let out = run(bin().args(["sql", "--format", "json", "--data-dir"]).arg(data).arg(query));
+    let out = run(bin()
+        .args(["sql", "--format", "json", "--data-dir"])
+        .arg(data)
+        .arg(query));
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
@@ -51,15 +57,29 @@ fn sql_json(data: &Path, query: &str) -> Vec<Value> {
 /// JSON without the decoder's code.
 fn expected(record: &Value) -> (String, Value, Value, String, bool) {
     let ui = &record["userIdentity"];
-    let actor = ui["arn"].as_str().or(ui["principalId"].as_str()).unwrap().to_owned();
+    let actor = ui["arn"]
+        .as_str()
+        .or(ui["principalId"].as_str())
+        .unwrap()
+        .to_owned();
     let cred = ui.get("accessKeyId").cloned().unwrap_or(Value::Null);
-    let op = format!("{}:{}", record["eventSource"].as_str().unwrap(), record["eventName"].as_str().unwrap());
+    let op = format!(
+        "{}:{}",
+        record["eventSource"].as_str().unwrap(),
+        record["eventName"].as_str().unwrap()
+    );
     let name = record["eventName"].as_str().unwrap();
     let decrypt = record["requestParameters"]["withDecryption"] == Value::Bool(true);
     let secret = matches!(name, "GetSecretValue" | "BatchGetSecretValue")
         || (name.starts_with("GetParameter") && decrypt)
         || (record["eventSource"] == "kms.amazonaws.com" && name == "Decrypt");
-    (record["eventID"].as_str().unwrap().to_owned(), Value::String(actor), cred, op, secret)
+    (
+        record["eventID"].as_str().unwrap().to_owned(),
+        Value::String(actor),
+        cred,
+        op,
+        secret,
+    )
 }
 
 #[test]
@@ -68,7 +88,10 @@ fn stratus_red_team_replays_without_dead_letters_and_correct_fields() {
     let files = stratus_files();
     assert_eq!(files.len(), 35);
     let summary = replay(data.path(), &files);
-    assert!(summary.contains("310 events from 35 document(s)"), "{summary}");
+    assert!(
+        summary.contains("310 events from 35 document(s)"),
+        "{summary}"
+    );
     assert!(summary.contains("0 record(s) dead-lettered"), "{summary}");
 
     let count = sql_json(data.path(), "SELECT count(*) AS n FROM events");
@@ -78,32 +101,49 @@ fn stratus_red_team_replays_without_dead_letters_and_correct_fields() {
         data.path(),
         "SELECT event_id, actor, credential_id, operation, reads_secret, secrets FROM events",
     );
-    let by_id: std::collections::HashMap<&str, &Value> =
-        rows.iter().map(|r| (r["event_id"].as_str().unwrap(), r)).collect();
+    let by_id: std::collections::HashMap<&str, &Value> = rows
+        .iter()
+        .map(|r| (r["event_id"].as_str().unwrap(), r))
+        .collect();
     let mut checked = 0;
     let mut secrets = 0;
     for f in &files {
         let records: Vec<Value> = serde_json::from_slice(&std::fs::read(f).unwrap()).unwrap();
         for rec in &records {
             let (id, actor, cred, op, secret) = expected(rec);
-            let row = by_id.get(id.as_str()).unwrap_or_else(|| panic!("event {id} missing"));
+            let row = by_id
+                .get(id.as_str())
+                .unwrap_or_else(|| panic!("event {id} missing"));
             assert_eq!(row["actor"], actor, "actor of {id}");
-            assert_eq!(row.get("credential_id").cloned().unwrap_or(Value::Null), cred, "credential of {id}");
+            assert_eq!(
+                row.get("credential_id").cloned().unwrap_or(Value::Null),
+                cred,
+                "credential of {id}"
+            );
             assert_eq!(row["operation"], op.as_str(), "operation of {id}");
             assert_eq!(row["reads_secret"], secret, "secret flag of {id} ({op})");
             if secret {
                 secrets += 1;
-                assert!(!row["secrets"].as_array().unwrap().is_empty(), "secret read {id} names no secret");
+                assert!(
+                    !row["secrets"].as_array().unwrap().is_empty(),
+                    "secret read {id} names no secret"
+                );
             }
             checked += 1;
         }
     }
     assert_eq!(checked, 310);
-    assert_eq!(secrets, 30, "20 GetSecretValue + 5 BatchGetSecretValue + 5 decrypting GetParameters");
+    assert_eq!(
+        secrets, 30,
+        "20 GetSecretValue + 5 BatchGetSecretValue + 5 decrypting GetParameters"
+    );
 
     // Replaying the same inputs replaces, never duplicates.
     replay(data.path(), &files);
-    assert_eq!(sql_json(data.path(), "SELECT count(*) AS n FROM events")[0]["n"], 310);
+    assert_eq!(
+        sql_json(data.path(), "SELECT count(*) AS n FROM events")[0]["n"],
+        310
+    );
 }
 
 #[test]
@@ -113,7 +153,12 @@ fn bad_records_go_to_the_dead_letter_file_with_reason_and_origin() {
     let summary = replay(data.path(), std::slice::from_ref(&input));
     assert!(summary.contains("2 events from 1 document(s)"), "{summary}");
     let dl_dir = data.path().join("dead_letter");
-    let file = std::fs::read_dir(&dl_dir).unwrap().flatten().next().unwrap().path();
+    let file = std::fs::read_dir(&dl_dir)
+        .unwrap()
+        .flatten()
+        .next()
+        .unwrap()
+        .path();
     let letters: Vec<Value> = std::fs::read_to_string(&file)
         .unwrap()
         .lines()
@@ -124,12 +169,31 @@ fn bad_records_go_to_the_dead_letter_file_with_reason_and_origin() {
     for l in &letters {
         assert!(!l["reason"].as_str().unwrap().is_empty());
         assert!(!l["detail"].as_str().unwrap().is_empty());
-        assert!(l["origin"]["path"].as_str().unwrap().ends_with("mixed-bad.jsonl"));
+        assert!(
+            l["origin"]["path"]
+                .as_str()
+                .unwrap()
+                .ends_with("mixed-bad.jsonl")
+        );
         assert!(l["origin"]["line"].as_u64().unwrap() >= 2);
     }
-    let reasons: std::collections::BTreeSet<&str> = letters.iter().map(|l| l["reason"].as_str().unwrap()).collect();
-    for r in ["truncated", "malformed_json", "missing_field", "wrong_type", "bad_timestamp", "unknown_format", "not_an_object"] {
-        assert!(reasons.contains(r), "no dead letter with reason {r}: {reasons:?}");
+    let reasons: std::collections::BTreeSet<&str> = letters
+        .iter()
+        .map(|l| l["reason"].as_str().unwrap())
+        .collect();
+    for r in [
+        "truncated",
+        "malformed_json",
+        "missing_field",
+        "wrong_type",
+        "bad_timestamp",
+        "unknown_format",
+        "not_an_object",
+    ] {
+        assert!(
+            reasons.contains(r),
+            "no dead letter with reason {r}: {reasons:?}"
+        );
     }
     for r in ["truncated", "malformed_json", "missing_field"] {
         assert!(summary.contains(r), "summary lacks {r}: {summary}");
@@ -141,10 +205,20 @@ fn gzip_and_every_fixture_source_replay() {
     let data = tempfile::tempdir().unwrap();
     let fixtures = repo().join("fixtures");
     let mut inputs = Vec::new();
-    for dir in ["cloudtrail", "okta", "entra", "github", "google_workspace", "otlp", "mcp"] {
+    for dir in [
+        "cloudtrail",
+        "okta",
+        "entra",
+        "github",
+        "google_workspace",
+        "otlp",
+        "mcp",
+    ] {
         for f in std::fs::read_dir(fixtures.join(dir)).unwrap().flatten() {
             let name = f.file_name().to_string_lossy().to_string();
-            if !name.ends_with(".expected.json") && (name.ends_with(".json") || name.ends_with(".jsonl")) {
+            if !name.ends_with(".expected.json")
+                && (name.ends_with(".json") || name.ends_with(".jsonl"))
+            {
                 inputs.push(f.path());
             }
         }
@@ -152,7 +226,11 @@ fn gzip_and_every_fixture_source_replay() {
     // One input gzipped: detected by content, not by name.
     let gz = data.path().join("otlp-trace.log");
     let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    std::io::Write::write_all(&mut enc, &std::fs::read(fixtures.join("otlp/agent-trace.jsonl")).unwrap()).unwrap();
+    std::io::Write::write_all(
+        &mut enc,
+        &std::fs::read(fixtures.join("otlp/agent-trace.jsonl")).unwrap(),
+    )
+    .unwrap();
     std::fs::write(&gz, enc.finish().unwrap()).unwrap();
     inputs.push(gz);
     let summary = replay(&data.path().join("store"), &inputs);
@@ -161,8 +239,22 @@ fn gzip_and_every_fixture_source_replay() {
         &data.path().join("store"),
         "SELECT source, count(*) AS n FROM events GROUP BY source ORDER BY source",
     );
-    let names: Vec<&str> = by_source.iter().map(|r| r["source"].as_str().unwrap()).collect();
-    assert_eq!(names, ["cloudtrail", "entra", "github", "google_workspace", "mcp", "okta", "otlp"]);
+    let names: Vec<&str> = by_source
+        .iter()
+        .map(|r| r["source"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "cloudtrail",
+            "entra",
+            "github",
+            "google_workspace",
+            "mcp",
+            "okta",
+            "otlp"
+        ]
+    );
     let otlp = by_source.iter().find(|r| r["source"] == "otlp").unwrap();
     assert_eq!(otlp["n"], 8, "4 spans, read twice (plain and gzip)");
 }
@@ -181,14 +273,22 @@ fn sql_refuses_writes_definitions_settings_and_files() {
         "SELECT * FROM '/etc/passwd'",
     ];
     for q in refused {
-        let out = bin().args(["sql", "--data-dir"]).arg(data.path()).arg(q).output().unwrap();
+        let out = bin()
+            .args(["sql", "--data-dir"])
+            .arg(data.path())
+            .arg(q)
+            .output()
+            .unwrap();
         assert_eq!(out.status.code(), Some(1), "{q} was not refused");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.starts_with("error: "), "{q}: {err}");
         assert!(!err.contains("panicked"), "{q}: {err}");
     }
     assert!(!Path::new("/tmp/delegraph-copy-test.csv").exists());
-    let csv = run(bin().args(["sql", "--format", "csv", "--data-dir"]).arg(data.path()).arg("SELECT count(*) AS n FROM events"));
+    let csv = run(bin()
+        .args(["sql", "--format", "csv", "--data-dir"])
+        .arg(data.path())
+        .arg("SELECT count(*) AS n FROM events"));
     assert!(String::from_utf8_lossy(&csv.stdout).starts_with("n\n"));
 }
 
@@ -201,7 +301,10 @@ fn interrupted_writes_are_invisible_and_cleaned_up() {
     // What a crash mid-write leaves behind: a hidden partial file.
     let partial = data.path().join("events/.replay-crashed.parquet.partial");
     std::fs::write(&partial, b"PAR1 half a file").unwrap();
-    assert_eq!(sql_json(data.path(), "SELECT count(*) AS n FROM events")[0]["n"], before);
+    assert_eq!(
+        sql_json(data.path(), "SELECT count(*) AS n FROM events")[0]["n"],
+        before
+    );
     replay(data.path(), files);
     assert!(!partial.exists(), "the next run removes partial files");
 }
@@ -217,9 +320,17 @@ fn every_saved_query_runs_over_the_fixture_store() {
     let mut ran = 0;
     for q in std::fs::read_dir(repo().join("queries")).unwrap().flatten() {
         let sql = std::fs::read_to_string(q.path()).unwrap();
-        assert!(sql.starts_with("-- "), "{}: first line must be a '-- ' title", q.path().display());
+        assert!(
+            sql.starts_with("-- "),
+            "{}: first line must be a '-- ' title",
+            q.path().display()
+        );
         let rows = sql_json(data.path(), &sql);
-        assert!(!rows.is_empty(), "{} returned no rows over the fixture store", q.path().display());
+        assert!(
+            !rows.is_empty(),
+            "{} returned no rows over the fixture store",
+            q.path().display()
+        );
         ran += 1;
     }
     assert!(ran >= 5);

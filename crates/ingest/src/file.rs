@@ -30,7 +30,11 @@ pub fn read_document(path: &str, limit: u64) -> Result<FileDocument, IngestError
     };
     let mut raw = Vec::new();
     if path == "-" {
-        io::stdin().lock().take(limit + 1).read_to_end(&mut raw).map_err(io_err)?;
+        io::stdin()
+            .lock()
+            .take(limit + 1)
+            .read_to_end(&mut raw)
+            .map_err(io_err)?;
     } else {
         File::open(Path::new(path))
             .map_err(io_err)?

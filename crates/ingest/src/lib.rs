@@ -3,7 +3,7 @@
 
 mod file;
 
-pub use file::{read_document, FileDocument};
+pub use file::{FileDocument, read_document};
 
 /// Reading a source failed.
 #[derive(Debug, thiserror::Error)]

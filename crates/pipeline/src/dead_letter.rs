@@ -44,10 +44,15 @@ impl DeadLetterFile {
     /// Record one rejected record (its text cut to [`MAX_DEAD_LETTER_RAW`]).
     pub fn write(&mut self, mut letter: DeadLetter) -> Result<(), PipelineError> {
         if letter.raw.len() > MAX_DEAD_LETTER_RAW {
-            let cut = (0..=MAX_DEAD_LETTER_RAW).rev().find(|i| letter.raw.is_char_boundary(*i)).unwrap_or(0);
+            let cut = (0..=MAX_DEAD_LETTER_RAW)
+                .rev()
+                .find(|i| letter.raw.is_char_boundary(*i))
+                .unwrap_or(0);
             let total = letter.raw.len();
             letter.raw.truncate(cut);
-            letter.raw.push_str(&format!("…[cut: {total} bytes in all]"));
+            letter
+                .raw
+                .push_str(&format!("…[cut: {total} bytes in all]"));
         }
         if self.out.is_none() {
             let dir = self.tmp.parent().unwrap_or(Path::new("."));
@@ -57,7 +62,9 @@ impl DeadLetterFile {
         }
         let line = serde_json::to_string(&letter).map_err(|e| self.err(e.into()))?;
         if let Some(out) = self.out.as_mut() {
-            let r = out.write_all(line.as_bytes()).and_then(|_| out.write_all(b"\n"));
+            let r = out
+                .write_all(line.as_bytes())
+                .and_then(|_| out.write_all(b"\n"));
             r.map_err(|e| PipelineError::DeadLetter {
                 path: self.dest.display().to_string(),
                 source: e,

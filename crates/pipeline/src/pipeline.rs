@@ -4,7 +4,7 @@ use std::path::Path;
 
 use delegraph_decode::{DecodeError, DocumentDecoder, EventSink, OriginBase};
 use delegraph_model::{DeadLetter, NormEvent, Origin};
-use delegraph_store::{events_batch, events_schema, remove_partials, AtomicParquetFile};
+use delegraph_store::{AtomicParquetFile, events_batch, events_schema, remove_partials};
 
 use crate::{DeadLetterFile, PipelineError, RunStats};
 
@@ -82,15 +82,20 @@ impl EventSink for EventPipeline {
     fn event(&mut self, event: NormEvent) {
         *self.stats.events_by_source.entry(event.source).or_default() += 1;
         self.buffer.push(event);
-        if self.buffer.len() >= self.batch_rows && self.error.is_none() {
-            if let Err(e) = self.flush() {
-                self.error = Some(e);
-            }
+        if self.buffer.len() >= self.batch_rows
+            && self.error.is_none()
+            && let Err(e) = self.flush()
+        {
+            self.error = Some(e);
         }
     }
 
     fn reject(&mut self, error: DecodeError, origin: Origin, raw: &str) {
-        *self.stats.dead_by_reason.entry(error.reason().to_owned()).or_default() += 1;
+        *self
+            .stats
+            .dead_by_reason
+            .entry(error.reason().to_owned())
+            .or_default() += 1;
         let letter = DeadLetter {
             reason: error.reason().to_owned(),
             detail: error.to_string(),

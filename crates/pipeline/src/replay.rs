@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use delegraph_decode::{DocumentDecoder, OriginBase, DEFAULT_MAX_RECORD_BYTES};
+use delegraph_decode::{DEFAULT_MAX_RECORD_BYTES, DocumentDecoder, OriginBase};
 use delegraph_ingest::read_document;
 use delegraph_model::Source;
 
@@ -72,7 +72,9 @@ pub fn replay_files(
     let run_id = format!("replay-{:016x}", hasher.digest());
     let mut pipeline = EventPipeline::new(&config.data_dir, &run_id, config.batch_rows)?;
     for doc in docs {
-        let base = OriginBase::File { path: doc.path.clone() };
+        let base = OriginBase::File {
+            path: doc.path.clone(),
+        };
         pipeline.ingest(&decoder, &doc.bytes, &base, doc.raw_len)?;
         let s = pipeline.stats();
         progress(Progress {

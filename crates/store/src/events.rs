@@ -64,47 +64,173 @@ impl Col {
 static COLUMNS: &[(&str, bool, Col)] = &[
     ("event_id", false, Col::Text(|e| Some(&e.event_id))),
     ("source", false, Col::Text(|e| Some(e.source.as_str()))),
-    ("source_event_type", false, Col::Text(|e| Some(&e.source_event_type))),
-    ("event_time", false, Col::Time(|e| Some(e.event_time.nanos()))),
-    ("end_time", true, Col::Time(|e| e.end_time.map(|t| t.nanos()))),
+    (
+        "source_event_type",
+        false,
+        Col::Text(|e| Some(&e.source_event_type)),
+    ),
+    (
+        "event_time",
+        false,
+        Col::Time(|e| Some(e.event_time.nanos())),
+    ),
+    (
+        "end_time",
+        true,
+        Col::Time(|e| e.end_time.map(|t| t.nanos())),
+    ),
     ("tenant", true, Col::Text(|e| e.tenant.as_deref())),
     ("category", false, Col::Text(|e| Some(e.category.as_str()))),
     ("operation", false, Col::Text(|e| Some(&e.operation))),
     ("actor", false, Col::Text(|e| Some(&e.actor.id))),
     ("actor_name", true, Col::Text(|e| e.actor.name.as_deref())),
-    ("actor_type", true, Col::Text(|e| e.actor.vendor_type.as_deref())),
-    ("actor_kind", false, Col::Text(|e| Some(e.actor_kind.as_str()))),
-    ("actor_kind_basis", false, Col::Text(|e| Some(&e.actor_kind_basis))),
-    ("credential_id", true, Col::Text(|e| e.credential_used.as_ref().map(|c| c.id.as_str()))),
-    ("credential_kind", true, Col::Text(|e| e.credential_used.as_ref().map(|c| credential_kind(c.kind)))),
-    ("credential_issued_at", true, Col::Time(|e| e.credential_used.as_ref().and_then(|c| c.issued_at).map(|t| t.nanos()))),
-    ("issued_credential_id", true, Col::Text(|e| e.credential_issued.as_ref().map(|c| c.id.as_str()))),
-    ("issued_credential_expires_at", true, Col::Time(|e| e.credential_issued.as_ref().and_then(|c| c.expires_at).map(|t| t.nanos()))),
+    (
+        "actor_type",
+        true,
+        Col::Text(|e| e.actor.vendor_type.as_deref()),
+    ),
+    (
+        "actor_kind",
+        false,
+        Col::Text(|e| Some(e.actor_kind.as_str())),
+    ),
+    (
+        "actor_kind_basis",
+        false,
+        Col::Text(|e| Some(&e.actor_kind_basis)),
+    ),
+    (
+        "credential_id",
+        true,
+        Col::Text(|e| e.credential_used.as_ref().map(|c| c.id.as_str())),
+    ),
+    (
+        "credential_kind",
+        true,
+        Col::Text(|e| e.credential_used.as_ref().map(|c| credential_kind(c.kind))),
+    ),
+    (
+        "credential_issued_at",
+        true,
+        Col::Time(|e| {
+            e.credential_used
+                .as_ref()
+                .and_then(|c| c.issued_at)
+                .map(|t| t.nanos())
+        }),
+    ),
+    (
+        "issued_credential_id",
+        true,
+        Col::Text(|e| e.credential_issued.as_ref().map(|c| c.id.as_str())),
+    ),
+    (
+        "issued_credential_expires_at",
+        true,
+        Col::Time(|e| {
+            e.credential_issued
+                .as_ref()
+                .and_then(|c| c.expires_at)
+                .map(|t| t.nanos())
+        }),
+    ),
     ("agent_id", true, Col::Text(|e| e.agent.agent_id.as_deref())),
     ("agent_name", true, Col::Text(|e| e.agent.name.as_deref())),
-    ("agent_instance", true, Col::Text(|e| e.agent.instance_id.as_deref())),
+    (
+        "agent_instance",
+        true,
+        Col::Text(|e| e.agent.instance_id.as_deref()),
+    ),
     ("initiator", true, Col::Text(|e| e.on_behalf_of.as_deref())),
-    ("chain", true, Col::List(|e| e.delegation_chain.iter().map(String::as_str).collect())),
-    ("tool", true, Col::Text(|e| e.tool.as_ref().map(|t| t.name.as_str()))),
-    ("tool_call_id", true, Col::Text(|e| e.tool.as_ref().and_then(|t| t.call_id.as_deref()))),
-    ("tool_arguments", true, Col::Text(|e| e.tool.as_ref().and_then(|t| t.arguments.as_deref()))),
-    ("tool_result", true, Col::Text(|e| e.tool.as_ref().and_then(|t| t.result.as_deref()))),
-    ("resources", true, Col::List(|e| e.resources.iter().map(|r| r.id.as_str()).collect())),
-    ("secrets", true, Col::List(|e| e.resources.iter().filter(|r| r.is_secret).map(|r| r.id.as_str()).collect())),
+    (
+        "chain",
+        true,
+        Col::List(|e| e.delegation_chain.iter().map(String::as_str).collect()),
+    ),
+    (
+        "tool",
+        true,
+        Col::Text(|e| e.tool.as_ref().map(|t| t.name.as_str())),
+    ),
+    (
+        "tool_call_id",
+        true,
+        Col::Text(|e| e.tool.as_ref().and_then(|t| t.call_id.as_deref())),
+    ),
+    (
+        "tool_arguments",
+        true,
+        Col::Text(|e| e.tool.as_ref().and_then(|t| t.arguments.as_deref())),
+    ),
+    (
+        "tool_result",
+        true,
+        Col::Text(|e| e.tool.as_ref().and_then(|t| t.result.as_deref())),
+    ),
+    (
+        "resources",
+        true,
+        Col::List(|e| e.resources.iter().map(|r| r.id.as_str()).collect()),
+    ),
+    (
+        "secrets",
+        true,
+        Col::List(|e| {
+            e.resources
+                .iter()
+                .filter(|r| r.is_secret)
+                .map(|r| r.id.as_str())
+                .collect()
+        }),
+    ),
     ("reads_secret", false, Col::Bool(NormEvent::reads_secret)),
-    ("scopes", true, Col::List(|e| e.scopes.iter().map(String::as_str).collect())),
+    (
+        "scopes",
+        true,
+        Col::List(|e| e.scopes.iter().map(String::as_str).collect()),
+    ),
     ("trace_id", true, Col::Text(|e| e.trace.trace_id.as_deref())),
     ("span_id", true, Col::Text(|e| e.trace.span_id.as_deref())),
-    ("parent_span_id", true, Col::Text(|e| e.trace.parent_span_id.as_deref())),
-    ("conversation_id", true, Col::Text(|e| e.trace.conversation_id.as_deref())),
-    ("session_id", true, Col::Text(|e| e.trace.session_id.as_deref())),
-    ("correlation_id", true, Col::Text(|e| e.trace.correlation_id.as_deref())),
+    (
+        "parent_span_id",
+        true,
+        Col::Text(|e| e.trace.parent_span_id.as_deref()),
+    ),
+    (
+        "conversation_id",
+        true,
+        Col::Text(|e| e.trace.conversation_id.as_deref()),
+    ),
+    (
+        "session_id",
+        true,
+        Col::Text(|e| e.trace.session_id.as_deref()),
+    ),
+    (
+        "correlation_id",
+        true,
+        Col::Text(|e| e.trace.correlation_id.as_deref()),
+    ),
     ("outcome", false, Col::Text(|e| Some(e.outcome.as_str()))),
-    ("outcome_reason", true, Col::Text(|e| e.outcome_reason.as_deref())),
+    (
+        "outcome_reason",
+        true,
+        Col::Text(|e| e.outcome_reason.as_deref()),
+    ),
     ("src_ip", true, Col::Text(|e| e.src_ip.as_deref())),
     ("user_agent", true, Col::Text(|e| e.user_agent.as_deref())),
-    ("input_messages", true, Col::Text(|e| e.input_messages.as_deref())),
-    ("links", true, Col::Owned(|e| (!e.links.is_empty()).then(|| serde_json::to_string(&e.links).unwrap_or_default()))),
+    (
+        "input_messages",
+        true,
+        Col::Text(|e| e.input_messages.as_deref()),
+    ),
+    (
+        "links",
+        true,
+        Col::Owned(|e| {
+            (!e.links.is_empty()).then(|| serde_json::to_string(&e.links).unwrap_or_default())
+        }),
+    ),
     ("origin", false, Col::Owned(|e| Some(e.origin.to_string()))),
     ("raw", false, Col::Text(|e| Some(&e.raw))),
 ];

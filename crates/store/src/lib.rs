@@ -12,7 +12,7 @@ use std::path::Path;
 
 pub use events::{events_batch, events_schema};
 pub use sql::{OutputFormat, QueryLimits, SqlEngine};
-pub use writer::{remove_partials, AtomicParquetFile};
+pub use writer::{AtomicParquetFile, remove_partials};
 
 /// Table names, as directories under the data directory and as SQL tables.
 pub const TABLES: [&str; 4] = ["events", "findings", "edges", "agents"];

@@ -10,13 +10,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arrow::array::RecordBatch;
-use datafusion::datasource::file_format::parquet::ParquetFormat;
-use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
 use datafusion::datasource::MemTable;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
 
-use crate::{events_schema, StoreError, TABLES};
+use crate::{StoreError, TABLES, events_schema};
 
 /// Limits every query runs under.
 #[derive(Debug, Clone, Copy)]
@@ -66,13 +68,18 @@ impl SqlEngine {
         for table in TABLES {
             let dir = data_dir.join(table);
             let has_files = std::fs::read_dir(&dir)
-                .map(|rd| rd.flatten().any(|e| e.file_name().to_string_lossy().ends_with(".parquet")))
+                .map(|rd| {
+                    rd.flatten()
+                        .any(|e| e.file_name().to_string_lossy().ends_with(".parquet"))
+                })
                 .unwrap_or(false);
             if has_files {
                 register_parquet_dir(&ctx, table, &dir).await?;
             } else if table == "events" {
-                let empty = MemTable::try_new(events_schema(), vec![vec![]]).map_err(|e| StoreError::Query(e.to_string()))?;
-                ctx.register_table(table, Arc::new(empty)).map_err(|e| StoreError::Query(e.to_string()))?;
+                let empty = MemTable::try_new(events_schema(), vec![vec![]])
+                    .map_err(|e| StoreError::Query(e.to_string()))?;
+                ctx.register_table(table, Arc::new(empty))
+                    .map_err(|e| StoreError::Query(e.to_string()))?;
             }
         }
         Ok(Self { ctx, limits })
@@ -98,22 +105,37 @@ impl SqlEngine {
     }
 
     /// Run a statement and render its rows as text.
-    pub async fn query_to_string(&self, sql: &str, format: OutputFormat) -> Result<String, StoreError> {
+    pub async fn query_to_string(
+        &self,
+        sql: &str,
+        format: OutputFormat,
+    ) -> Result<String, StoreError> {
         let batches = self.query(sql).await?;
         render(&batches, format)
     }
 }
 
-async fn register_parquet_dir(ctx: &SessionContext, table: &str, dir: &Path) -> Result<(), StoreError> {
-    let err = |e: datafusion::error::DataFusionError| StoreError::Query(format!("table {table}: {e}"));
+async fn register_parquet_dir(
+    ctx: &SessionContext,
+    table: &str,
+    dir: &Path,
+) -> Result<(), StoreError> {
+    let err =
+        |e: datafusion::error::DataFusionError| StoreError::Query(format!("table {table}: {e}"));
     let url = ListingTableUrl::parse(format!("{}/", dir.display())).map_err(err)?;
-    let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+    let options =
+        ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
     let schema = if table == "events" {
         events_schema()
     } else {
-        options.infer_schema(&ctx.state(), &url).await.map_err(err)?
+        options
+            .infer_schema(&ctx.state(), &url)
+            .await
+            .map_err(err)?
     };
-    let config = ListingTableConfig::new(url).with_listing_options(options).with_schema(schema);
+    let config = ListingTableConfig::new(url)
+        .with_listing_options(options)
+        .with_schema(schema);
     let provider = ListingTable::try_new(config).map_err(err)?;
     ctx.register_table(table, Arc::new(provider)).map_err(err)?;
     Ok(())
@@ -148,7 +170,9 @@ pub fn render(batches: &[RecordBatch], format: OutputFormat) -> Result<String, S
             Ok(if text.is_empty() { "[]".into() } else { text })
         }
         OutputFormat::Csv => {
-            let mut w = arrow::csv::WriterBuilder::new().with_header(true).build(Vec::new());
+            let mut w = arrow::csv::WriterBuilder::new()
+                .with_header(true)
+                .build(Vec::new());
             for b in batches {
                 w.write(b).map_err(enc)?;
             }

@@ -27,34 +27,49 @@ pub struct AtomicParquetFile {
 
 impl AtomicParquetFile {
     /// Start `DIR/<table>/<name>.parquet`; nothing is visible until `finish`.
-    pub fn create(data_dir: &Path, table: &str, name: &str, schema: SchemaRef) -> Result<Self, StoreError> {
+    pub fn create(
+        data_dir: &Path,
+        table: &str,
+        name: &str,
+        schema: SchemaRef,
+    ) -> Result<Self, StoreError> {
         let dir = data_dir.join(table);
         fs::create_dir_all(&dir).map_err(|e| StoreError::io(&dir, e))?;
         let dest = dir.join(format!("{name}.parquet"));
         let tmp = dir.join(format!(".{name}.parquet{PARTIAL_SUFFIX}"));
         let file = File::create(&tmp).map_err(|e| StoreError::io(&tmp, e))?;
         let props = WriterProperties::builder()
-            .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).map_err(|e| StoreError::Encode(e.to_string()))?))
+            .set_compression(Compression::ZSTD(
+                ZstdLevel::try_new(3).map_err(|e| StoreError::Encode(e.to_string()))?,
+            ))
             .set_max_row_group_row_count(Some(128 * 1024))
             .build();
-        let writer = ArrowWriter::try_new(file, schema, Some(props)).map_err(|e| StoreError::Encode(e.to_string()))?;
+        let writer = ArrowWriter::try_new(file, schema, Some(props))
+            .map_err(|e| StoreError::Encode(e.to_string()))?;
         Ok(Self { tmp, dest, writer })
     }
 
     /// Append a batch (buffered into row groups).
     pub fn write(&mut self, batch: &RecordBatch) -> Result<(), StoreError> {
-        self.writer.write(batch).map_err(|e| StoreError::Encode(e.to_string()))
+        self.writer
+            .write(batch)
+            .map_err(|e| StoreError::Encode(e.to_string()))
     }
 
     /// Close, sync and publish the file; returns its final path.
     pub fn finish(self) -> Result<PathBuf, StoreError> {
-        let file = self.writer.into_inner().map_err(|e| StoreError::Encode(e.to_string()))?;
+        let file = self
+            .writer
+            .into_inner()
+            .map_err(|e| StoreError::Encode(e.to_string()))?;
         file.sync_all().map_err(|e| StoreError::io(&self.tmp, e))?;
         drop(file);
         fs::rename(&self.tmp, &self.dest).map_err(|e| StoreError::io(&self.dest, e))?;
         if let Some(dir) = self.dest.parent() {
             // Persist the rename itself.
-            File::open(dir).and_then(|d| d.sync_all()).map_err(|e| StoreError::io(dir, e))?;
+            File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(|e| StoreError::io(dir, e))?;
         }
         Ok(self.dest)
     }

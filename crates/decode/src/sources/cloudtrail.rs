@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use crate::json::{Text, TextList};
 use crate::probe::{Key, Probe};
-use crate::{base_event, parse, push_resource, time_field, DecodeError, Decoder};
+use crate::{DecodeError, Decoder, base_event, parse, push_resource, time_field};
 
 /// Reads AWS CloudTrail records.
 pub struct CloudTrail;
@@ -225,12 +225,31 @@ impl Decoder for CloudTrail {
             && (p.has(Key::UserIdentity) || p.has(Key::EventTime))
     }
 
-    fn decode(&self, text: &str, origin: &Origin, out: &mut Vec<NormEvent>) -> Result<(), DecodeError> {
+    fn decode(
+        &self,
+        text: &str,
+        origin: &Origin,
+        out: &mut Vec<NormEvent>,
+    ) -> Result<(), DecodeError> {
         let r: Record = parse(Source::Cloudtrail, text)?;
-        let time = time_field(Source::Cloudtrail, "eventTime", Timestamp::parse_aws(&r.event_time))?;
-        let mut e = base_event(Source::Cloudtrail, r.event_id.clone(), r.event_name.clone(), time, origin, text);
+        let time = time_field(
+            Source::Cloudtrail,
+            "eventTime",
+            Timestamp::parse_aws(&r.event_time),
+        )?;
+        let mut e = base_event(
+            Source::Cloudtrail,
+            r.event_id.clone(),
+            r.event_name.clone(),
+            time,
+            origin,
+            text,
+        );
         e.operation = format!("{}:{}", r.event_source, r.event_name);
-        e.tenant = r.recipient_account_id.owned().or_else(|| r.user_identity.account_id.owned());
+        e.tenant = r
+            .recipient_account_id
+            .owned()
+            .or_else(|| r.user_identity.account_id.owned());
         e.src_ip = r.source_ip_address.owned();
         e.user_agent = r.user_agent.owned();
         e.trace.correlation_id = r.request_id.owned().or_else(|| r.shared_event_id.owned());
@@ -242,10 +261,20 @@ impl Decoder for CloudTrail {
         issued_credential(&params, &response, time, &mut e);
 
         e.category = category(&r.event_source, &r.event_name, &params);
-        resources(&r.event_source, &r.event_name, &params, r.resources.as_deref(), &mut e);
+        resources(
+            &r.event_source,
+            &r.event_name,
+            &params,
+            r.resources.as_deref(),
+            &mut e,
+        );
 
         if let Some(code) = r.error_code.get() {
-            e.outcome = if is_denial(code) { Outcome::Denied } else { Outcome::Failure };
+            e.outcome = if is_denial(code) {
+                Outcome::Denied
+            } else {
+                Outcome::Failure
+            };
             e.outcome_reason = Some(match r.error_message.get() {
                 Some(m) => format!("{code}: {m}"),
                 None => code.to_owned(),
@@ -265,7 +294,13 @@ fn actor(u: &UserIdentity, e: &mut NormEvent) {
         .owned()
         .or_else(|| u.principal_id.owned())
         .or_else(|| u.invoked_by.owned())
-        .unwrap_or_else(|| format!("aws:{}:{}", kind.to_lowercase(), u.account_id.get().unwrap_or("?")));
+        .unwrap_or_else(|| {
+            format!(
+                "aws:{}:{}",
+                kind.to_lowercase(),
+                u.account_id.get().unwrap_or("?")
+            )
+        });
     let session = u.session_context.as_ref();
     let session_name = (kind == "AssumedRole")
         .then(|| id.rsplit('/').next().map(str::to_owned))
@@ -274,7 +309,11 @@ fn actor(u: &UserIdentity, e: &mut NormEvent) {
         .user_name
         .owned()
         .or_else(|| session_name.clone())
-        .or_else(|| session.and_then(|s| s.session_issuer.as_ref()).and_then(|i| i.user_name.owned()));
+        .or_else(|| {
+            session
+                .and_then(|s| s.session_issuer.as_ref())
+                .and_then(|i| i.user_name.owned())
+        });
     e.actor = Principal {
         id,
         name,
@@ -284,12 +323,20 @@ fn actor(u: &UserIdentity, e: &mut NormEvent) {
         "Root" | "IAMUser" | "SAMLUser" | "IdentityCenterUser" | "FederatedUser" => {
             (ActorKind::Human, format!("userIdentity.type={kind}"))
         }
-        "AssumedRole" | "WebIdentityUser" => (ActorKind::Workload, format!("userIdentity.type={kind}")),
-        "AWSService" => (ActorKind::Service, "userIdentity.type=AWSService".to_owned()),
+        "AssumedRole" | "WebIdentityUser" => {
+            (ActorKind::Workload, format!("userIdentity.type={kind}"))
+        }
+        "AWSService" => (
+            ActorKind::Service,
+            "userIdentity.type=AWSService".to_owned(),
+        ),
         "" => (ActorKind::Unknown, "userIdentity.type absent".to_owned()),
         other => (ActorKind::Unknown, format!("userIdentity.type={other}")),
     };
-    if let Some(issuer) = session.and_then(|s| s.session_issuer.as_ref()).and_then(|i| i.arn.owned()) {
+    if let Some(issuer) = session
+        .and_then(|s| s.session_issuer.as_ref())
+        .and_then(|i| i.arn.owned())
+    {
         e.delegation_chain = vec![issuer, e.actor.id.clone()];
     }
     e.trace.session_id = session_name;
@@ -303,10 +350,10 @@ fn actor(u: &UserIdentity, e: &mut NormEvent) {
         });
     }
     e.on_behalf_of = human;
-    if e.actor_kind == ActorKind::Unknown {
-        if let Some(idp) = u.identity_provider.get() {
-            e.actor_kind_basis = format!("identityProvider={idp}");
-        }
+    if e.actor_kind == ActorKind::Unknown
+        && let Some(idp) = u.identity_provider.get()
+    {
+        e.actor_kind_basis = format!("identityProvider={idp}");
     }
 }
 
@@ -328,7 +375,9 @@ fn used_credential(u: &UserIdentity, e: &mut NormEvent) {
         .and_then(|a| a.creation_date.get())
         .and_then(|d| Timestamp::parse_aws(d).ok());
     let kind = key_kind(&key, session.is_some());
-    e.links.push(Link::UsedCredential { credential: key.clone() });
+    e.links.push(Link::UsedCredential {
+        credential: key.clone(),
+    });
     e.credential_used = Some(Credential {
         id: key,
         kind,
@@ -347,7 +396,10 @@ fn issued_credential(
         let Some(id) = c.access_key_id.owned() else {
             return;
         };
-        let expires_at = c.expiration.get().and_then(|x| Timestamp::parse_aws(x).ok());
+        let expires_at = c
+            .expiration
+            .get()
+            .and_then(|x| Timestamp::parse_aws(x).ok());
         let to = resp
             .assumed_role_user
             .as_ref()
@@ -371,7 +423,10 @@ fn issued_credential(
             .owned()
             .or_else(|| params.source_identity.owned());
         if let Some(human) = human {
-            e.links.push(Link::ActsFor { actor: to, subject: human.clone() });
+            e.links.push(Link::ActsFor {
+                actor: to,
+                subject: human.clone(),
+            });
             e.on_behalf_of.get_or_insert(human);
         }
         if let Some(sub) = resp.subject_from_web_identity_token.owned() {
@@ -394,7 +449,11 @@ fn issued_credential(
             to,
             expires_at: None,
         });
-        let issued_at = k.create_date.get().and_then(|d| Timestamp::parse_aws(d).ok()).or(Some(time));
+        let issued_at = k
+            .create_date
+            .get()
+            .and_then(|d| Timestamp::parse_aws(d).ok())
+            .or(Some(time));
         e.credential_issued = Some(Credential {
             kind: key_kind(&id, false),
             id,
@@ -416,8 +475,10 @@ fn is_secret_read(source: &str, name: &str, params: &RequestParameters) -> bool 
     match source {
         "secretsmanager.amazonaws.com" => matches!(name, "GetSecretValue" | "BatchGetSecretValue"),
         "ssm.amazonaws.com" => {
-            matches!(name, "GetParameter" | "GetParameters" | "GetParametersByPath" | "GetParameterHistory")
-                && params.with_decryption.get() == Some("true")
+            matches!(
+                name,
+                "GetParameter" | "GetParameters" | "GetParametersByPath" | "GetParameterHistory"
+            ) && params.with_decryption.get() == Some("true")
         }
         "kms.amazonaws.com" => name == "Decrypt",
         _ => false,
@@ -430,15 +491,20 @@ fn category(source: &str, name: &str, params: &RequestParameters) -> Category {
     }
     match source {
         "sts.amazonaws.com"
-            if name.starts_with("AssumeRole") || matches!(name, "GetSessionToken" | "GetFederationToken") =>
+            if name.starts_with("AssumeRole")
+                || matches!(name, "GetSessionToken" | "GetFederationToken") =>
         {
             Category::CredentialIssue
         }
-        "iam.amazonaws.com" if matches!(name, "CreateAccessKey" | "CreateServiceSpecificCredential") => {
+        "iam.amazonaws.com"
+            if matches!(name, "CreateAccessKey" | "CreateServiceSpecificCredential") =>
+        {
             Category::CredentialIssue
         }
         "iam.amazonaws.com" if is_iam_permission_change(name) => Category::PermissionChange,
-        "rolesanywhere.amazonaws.com" if name.starts_with("Create") || name.starts_with("Update") => {
+        "rolesanywhere.amazonaws.com"
+            if name.starts_with("Create") || name.starts_with("Update") =>
+        {
             Category::PermissionChange
         }
         "signin.amazonaws.com" => Category::Authentication,
@@ -465,7 +531,13 @@ fn is_iam_permission_change(name: &str) -> bool {
     PREFIXES.iter().any(|p| name.starts_with(p)) || EXACT.contains(&name)
 }
 
-fn resources(source: &str, name: &str, p: &RequestParameters, listed: Option<&[CtResource]>, e: &mut NormEvent) {
+fn resources(
+    source: &str,
+    name: &str,
+    p: &RequestParameters,
+    listed: Option<&[CtResource]>,
+    e: &mut NormEvent,
+) {
     let secret = e.category == Category::SecretRead;
     let list = &mut e.resources;
     for r in listed.unwrap_or_default() {
@@ -484,19 +556,27 @@ fn resources(source: &str, name: &str, p: &RequestParameters, listed: Option<&[C
             }
             for f in p.filters.as_deref().unwrap_or_default() {
                 let values = f.values.0.join(",");
-                let id = format!("secretsmanager:filter:{}={values}", f.key.get().unwrap_or("?"));
+                let id = format!(
+                    "secretsmanager:filter:{}={values}",
+                    f.key.get().unwrap_or("?")
+                );
                 push_resource(list, id, KIND, secret);
             }
         }
         "ssm.amazonaws.com" => {
             const KIND: Option<&str> = Some("AWS::SSM::Parameter");
-            for n in p.name.get().into_iter().chain(p.names.0.iter().map(String::as_str)) {
+            for n in p
+                .name
+                .get()
+                .into_iter()
+                .chain(p.names.0.iter().map(String::as_str))
+            {
                 push_resource(list, n, KIND, secret);
             }
-            if name == "GetParametersByPath" {
-                if let Some(path) = p.path.get() {
-                    push_resource(list, path, KIND, secret);
-                }
+            if name == "GetParametersByPath"
+                && let Some(path) = p.path.get()
+            {
+                push_resource(list, path, KIND, secret);
             }
         }
         "kms.amazonaws.com" => {
@@ -522,9 +602,9 @@ fn resources(source: &str, name: &str, p: &RequestParameters, listed: Option<&[C
             push_resource(list, v, Some(kind), false);
         }
     }
-    if source == "iam.amazonaws.com" {
-        if let Some(u) = p.user_name.get() {
-            push_resource(list, u, Some("AWS::IAM::User"), false);
-        }
+    if source == "iam.amazonaws.com"
+        && let Some(u) = p.user_name.get()
+    {
+        push_resource(list, u, Some("AWS::IAM::User"), false);
     }
 }

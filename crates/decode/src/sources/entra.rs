@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use crate::json::{Text, TextList};
 use crate::probe::{Key, Probe};
-use crate::{base_event, parse, push_resource, time_field, DecodeError, Decoder};
+use crate::{DecodeError, Decoder, base_event, parse, push_resource, time_field};
 
 /// Reads Entra sign-in logs.
 pub struct Entra;
@@ -122,25 +122,45 @@ impl Decoder for Entra {
                 || p.has(Key::UserPrincipalName)
                 || p.has(Key::SignInEventTypes));
         let diagnostic = p.has(Key::Properties)
-            && p.str(Key::Category).is_some_and(|c| c.ends_with("SignInLogs"));
+            && p.str(Key::Category)
+                .is_some_and(|c| c.ends_with("SignInLogs"));
         graph || diagnostic
     }
 
-    fn decode(&self, text: &str, origin: &Origin, out: &mut Vec<NormEvent>) -> Result<(), DecodeError> {
+    fn decode(
+        &self,
+        text: &str,
+        origin: &Origin,
+        out: &mut Vec<NormEvent>,
+    ) -> Result<(), DecodeError> {
         let (s, tenant, category) = if Probe::of(text)?.has(Key::Properties) {
             let d: Diagnostic = parse(Source::Entra, text)?;
             (d.properties, d.tenant_id.owned(), d.category.owned())
         } else {
             (parse::<SignIn>(Source::Entra, text)?, None, None)
         };
-        let time = time_field(Source::Entra, "createdDateTime", Timestamp::parse_rfc3339(&s.created_date_time))?;
+        let time = time_field(
+            Source::Entra,
+            "createdDateTime",
+            Timestamp::parse_rfc3339(&s.created_date_time),
+        )?;
         let event_type = category
-            .or_else(|| s.sign_in_event_types.0.first().map(|t| format!("signIn:{t}")))
+            .or_else(|| {
+                s.sign_in_event_types
+                    .0
+                    .first()
+                    .map(|t| format!("signIn:{t}"))
+            })
             .unwrap_or_else(|| "signIn".into());
         let mut e = base_event(Source::Entra, s.id.clone(), event_type, time, origin, text);
         e.category = Category::Authentication;
-        e.tenant = tenant.or_else(|| s.resource_tenant_id.owned()).or_else(|| s.home_tenant_id.owned());
-        let resource = s.resource_display_name.owned().or_else(|| s.resource_id.owned());
+        e.tenant = tenant
+            .or_else(|| s.resource_tenant_id.owned())
+            .or_else(|| s.home_tenant_id.owned());
+        let resource = s
+            .resource_display_name
+            .owned()
+            .or_else(|| s.resource_id.owned());
         e.operation = format!("signIn:{}", resource.as_deref().unwrap_or("unknown"));
         if let Some(r) = s.resource_id.get() {
             push_resource(&mut e.resources, r, Some("entra_resource"), false);
@@ -153,7 +173,9 @@ impl Decoder for Entra {
         actor(&s, &mut e);
 
         if let Some(key) = s.service_principal_credential_key_id.owned() {
-            e.links.push(Link::UsedCredential { credential: key.clone() });
+            e.links.push(Link::UsedCredential {
+                credential: key.clone(),
+            });
             e.credential_used = Some(Credential {
                 id: key,
                 kind: CredentialKind::ClientSecret,
@@ -214,7 +236,10 @@ fn actor(s: &SignIn, e: &mut NormEvent) {
             .unwrap_or_else(|| "entra:agent:unknown".into());
         e.actor = Principal {
             id,
-            name: s.service_principal_name.owned().or_else(|| s.app_display_name.owned()),
+            name: s
+                .service_principal_name
+                .owned()
+                .or_else(|| s.app_display_name.owned()),
             vendor_type: Some(agent_type.to_owned()),
         };
         e.actor_kind = ActorKind::Agent;
@@ -244,12 +269,28 @@ fn actor(s: &SignIn, e: &mut NormEvent) {
                 .owned()
                 .or_else(|| app.clone())
                 .unwrap_or_else(|| "entra:sp:unknown".into()),
-            name: s.service_principal_name.owned().or_else(|| s.app_display_name.owned()),
-            vendor_type: Some(if msi.is_some() { "managedIdentity" } else { "servicePrincipal" }.into()),
+            name: s
+                .service_principal_name
+                .owned()
+                .or_else(|| s.app_display_name.owned()),
+            vendor_type: Some(
+                if msi.is_some() {
+                    "managedIdentity"
+                } else {
+                    "servicePrincipal"
+                }
+                .into(),
+            ),
         };
         (e.actor_kind, e.actor_kind_basis) = match msi {
-            Some(t) => (ActorKind::Workload, format!("managedServiceIdentity.msiType={t}")),
-            None => (ActorKind::ServicePrincipal, "servicePrincipalId present, no user".into()),
+            Some(t) => (
+                ActorKind::Workload,
+                format!("managedServiceIdentity.msiType={t}"),
+            ),
+            None => (
+                ActorKind::ServicePrincipal,
+                "servicePrincipalId present, no user".into(),
+            ),
         };
         e.agent.agent_id = app;
     } else {

@@ -10,9 +10,9 @@ use delegraph_model::{
 };
 use serde::Deserialize;
 
-use crate::json::{content_id, Scalar, Text, TextList};
+use crate::json::{Scalar, Text, TextList, content_id};
 use crate::probe::{Key, Probe};
-use crate::{base_event, parse, push_resource, time_field, DecodeError, Decoder};
+use crate::{DecodeError, Decoder, base_event, parse, push_resource, time_field};
 
 /// Reads GitHub audit log entries.
 pub struct Github;
@@ -77,10 +77,18 @@ impl Decoder for Github {
         p.has(Key::Action) && (p.has(Key::AtTimestamp) || p.has(Key::CreatedAt))
     }
 
-    fn decode(&self, text: &str, origin: &Origin, out: &mut Vec<NormEvent>) -> Result<(), DecodeError> {
+    fn decode(
+        &self,
+        text: &str,
+        origin: &Origin,
+        out: &mut Vec<NormEvent>,
+    ) -> Result<(), DecodeError> {
         let r: Entry = parse(Source::Github, text)?;
         let time = time(&r)?;
-        let id = r.document_id.owned().unwrap_or_else(|| format!("gh-{}", content_id(text.as_bytes())));
+        let id = r
+            .document_id
+            .owned()
+            .unwrap_or_else(|| format!("gh-{}", content_id(text.as_bytes())));
         let mut e = base_event(Source::Github, id, r.action.clone(), time, origin, text);
         e.operation = r.action.clone();
         e.category = category(&r.action);
@@ -95,11 +103,17 @@ impl Decoder for Github {
         (e.actor_kind, e.actor_kind_basis) = if r.actor_is_agent == Some(true) {
             (ActorKind::Agent, "actor_is_agent=true".into())
         } else if access.starts_with("GitHub App") && access.contains("server-to-server") {
-            (ActorKind::ServicePrincipal, format!("programmatic_access_type={access}"))
+            (
+                ActorKind::ServicePrincipal,
+                format!("programmatic_access_type={access}"),
+            )
         } else if r.actor_is_bot == Some(true) || login.ends_with("[bot]") {
             (ActorKind::Workload, "actor is a bot".into())
         } else {
-            (ActorKind::Human, "user account, no agent or bot marker".into())
+            (
+                ActorKind::Human,
+                "user account, no agent or bot marker".into(),
+            )
         };
         e.actor = Principal {
             id: login.clone(),
@@ -125,7 +139,12 @@ impl Decoder for Github {
                 e.on_behalf_of = Some(human);
             }
         } else if let Some(target) = r.user.get() {
-            push_resource(&mut e.resources, format!("user:{target}"), Some("user"), false);
+            push_resource(
+                &mut e.resources,
+                format!("user:{target}"),
+                Some("user"),
+                false,
+            );
         }
 
         let token = r
@@ -133,7 +152,9 @@ impl Decoder for Github {
             .owned()
             .or_else(|| r.token_id.get().map(|t| format!("github-token:{t}")));
         if let Some(token) = token {
-            e.links.push(Link::UsedCredential { credential: token.clone() });
+            e.links.push(Link::UsedCredential {
+                credential: token.clone(),
+            });
             e.credential_used = Some(Credential {
                 id: token,
                 kind: CredentialKind::GithubToken,
@@ -143,7 +164,9 @@ impl Decoder for Github {
         }
         e.scopes = r.token_scopes.0.clone();
         if let Some(app) = r.oauth_application_id.get().or(r.integration.get()) {
-            e.agent.agent_id.get_or_insert_with(|| format!("github-app:{app}"));
+            e.agent
+                .agent_id
+                .get_or_insert_with(|| format!("github-app:{app}"));
         }
         let res = &mut e.resources;
         if let Some(repo) = r.repo.get().or(r.repository.get()) {
@@ -181,7 +204,9 @@ fn time(r: &Entry) -> Result<Timestamp, DecodeError> {
         });
     };
     match v {
-        Scalar::Str(s) if s.contains('-') => time_field(Source::Github, "created_at", Timestamp::parse_rfc3339(s)),
+        Scalar::Str(s) if s.contains('-') => {
+            time_field(Source::Github, "created_at", Timestamp::parse_rfc3339(s))
+        }
         other => other
             .as_i64()
             .and_then(Timestamp::from_millis)
@@ -208,14 +233,17 @@ fn category(action: &str) -> Category {
         "org_credential_authorization.grant",
         "role.",
     ];
-    if action.starts_with("personal_access_token.") && (action.ends_with("create") || action.ends_with("request_created"))
+    if action.starts_with("personal_access_token.")
+        && (action.ends_with("create") || action.ends_with("request_created"))
         || action.starts_with("oauth_access.create")
         || action.starts_with("oauth_authorization.create")
         || action == "public_key.create"
         || action == "deploy_key.create"
     {
         Category::CredentialIssue
-    } else if action.ends_with(".destroy") && (action.starts_with("oauth_access") || action.starts_with("personal_access_token")) {
+    } else if action.ends_with(".destroy")
+        && (action.starts_with("oauth_access") || action.starts_with("personal_access_token"))
+    {
         Category::CredentialRevoke
     } else if PERMISSION.iter().any(|p| action.starts_with(p)) {
         Category::PermissionChange

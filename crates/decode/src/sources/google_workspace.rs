@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 use crate::json::{OneOrMany, Text, TextList};
 use crate::probe::{Key, Probe};
-use crate::{base_event, parse, push_resource, time_field, DecodeError, Decoder};
+use crate::{DecodeError, Decoder, base_event, parse, push_resource, time_field};
 
 /// Reads Google Workspace Reports API activities.
 pub struct GoogleWorkspace;
@@ -130,11 +130,23 @@ impl Decoder for GoogleWorkspace {
             || p.has_all(&[Key::Id, Key::Events, Key::Actor]) && !p.has(Key::Action)
     }
 
-    fn decode(&self, text: &str, origin: &Origin, out: &mut Vec<NormEvent>) -> Result<(), DecodeError> {
+    fn decode(
+        &self,
+        text: &str,
+        origin: &Origin,
+        out: &mut Vec<NormEvent>,
+    ) -> Result<(), DecodeError> {
         let a: Activity = parse(Source::GoogleWorkspace, text)?;
-        let time = time_field(Source::GoogleWorkspace, "id.time", Timestamp::parse_rfc3339(&a.id.time))?;
+        let time = time_field(
+            Source::GoogleWorkspace,
+            "id.time",
+            Timestamp::parse_rfc3339(&a.id.time),
+        )?;
         let app = a.id.application_name.as_str();
-        let qualifier = a.id.unique_qualifier.owned().unwrap_or_else(|| a.id.time.clone());
+        let qualifier =
+            a.id.unique_qualifier
+                .owned()
+                .unwrap_or_else(|| a.id.time.clone());
         let many = a.events.0.len() > 1;
         for (i, ev) in a.events.0.iter().enumerate() {
             let id = if many {
@@ -142,7 +154,14 @@ impl Decoder for GoogleWorkspace {
             } else {
                 qualifier.clone()
             };
-            let mut e = base_event(Source::GoogleWorkspace, id, ev.name.clone(), time, origin, text);
+            let mut e = base_event(
+                Source::GoogleWorkspace,
+                id,
+                ev.name.clone(),
+                time,
+                origin,
+                text,
+            );
             e.operation = format!("{app}:{}", ev.name);
             e.tenant = a.id.customer_id.owned();
             e.src_ip = a.ip_address.owned();
@@ -163,7 +182,10 @@ fn actor(a: Option<&Actor>, e: &mut NormEvent) {
         return;
     };
     let email = a.email.owned().or_else(|| a.profile_id.owned());
-    let client = a.application_info.as_ref().and_then(|i| i.oauth_client_id.owned());
+    let client = a
+        .application_info
+        .as_ref()
+        .and_then(|i| i.oauth_client_id.owned());
     if let Some(client) = client {
         let info = a.application_info.as_ref();
         e.actor = Principal {
@@ -175,7 +197,9 @@ fn actor(a: Option<&Actor>, e: &mut NormEvent) {
         e.actor_kind_basis = "actor.applicationInfo.oauthClientId present".into();
         e.agent.agent_id = Some(client.clone());
         e.agent.name = e.actor.name.clone();
-        e.links.push(Link::UsedCredential { credential: client.clone() });
+        e.links.push(Link::UsedCredential {
+            credential: client.clone(),
+        });
         e.credential_used = Some(Credential {
             id: client,
             kind: CredentialKind::OauthToken,
@@ -258,7 +282,9 @@ fn category(app: &str, name: &str, kind: Option<&str>) -> Category {
         {
             Category::PermissionChange
         }
-        ("drive", n) if n.contains("acl") || n.contains("permission") || kind == Some("acl_change") => {
+        ("drive", n)
+            if n.contains("acl") || n.contains("permission") || kind == Some("acl_change") =>
+        {
             Category::PermissionChange
         }
         _ => Category::ApiCall,

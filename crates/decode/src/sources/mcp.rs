@@ -13,9 +13,9 @@ use delegraph_model::{
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::json::{content_id, Text, TextList};
+use crate::json::{Text, TextList, content_id};
 use crate::probe::{Key, Probe};
-use crate::{base_event, parse, push_resource, time_field, DecodeError, Decoder};
+use crate::{DecodeError, Decoder, base_event, parse, push_resource, time_field};
 
 /// The `schema` value that marks a delegraph MCP gateway line.
 pub const MCP_SCHEMA: &str = "delegraph.mcp.v1";
@@ -140,13 +140,27 @@ impl Decoder for Mcp {
     }
 
     fn claims(&self, p: &Probe<'_>) -> bool {
-        p.str(Key::Schema).as_deref() == Some(MCP_SCHEMA) || p.has_all(&[Key::SessionId, Key::Request])
+        p.str(Key::Schema).as_deref() == Some(MCP_SCHEMA)
+            || p.has_all(&[Key::SessionId, Key::Request])
     }
 
-    fn decode(&self, text: &str, origin: &Origin, out: &mut Vec<NormEvent>) -> Result<(), DecodeError> {
+    fn decode(
+        &self,
+        text: &str,
+        origin: &Origin,
+        out: &mut Vec<NormEvent>,
+    ) -> Result<(), DecodeError> {
         let l: Line = parse(Source::Mcp, text)?;
-        let time = time_field(Source::Mcp, "timestamp", Timestamp::parse_rfc3339(&l.timestamp))?;
-        let rpc_id = l.request.id.owned().unwrap_or_else(|| content_id(text.as_bytes()));
+        let time = time_field(
+            Source::Mcp,
+            "timestamp",
+            Timestamp::parse_rfc3339(&l.timestamp),
+        )?;
+        let rpc_id = l
+            .request
+            .id
+            .owned()
+            .unwrap_or_else(|| content_id(text.as_bytes()));
         let mut e = base_event(
             Source::Mcp,
             format!("{}:{rpc_id}", l.session_id),
@@ -172,7 +186,10 @@ impl Decoder for Mcp {
         } else {
             Category::ApiCall
         };
-        if let Some(tp) = params.and_then(|p| p.meta.as_ref()).and_then(|m| m.traceparent.get()) {
+        if let Some(tp) = params
+            .and_then(|p| p.meta.as_ref())
+            .and_then(|m| m.traceparent.get())
+        {
             // W3C traceparent: version-traceid-parentid-flags.
             let parts: Vec<&str> = tp.split('-').collect();
             if let [_, trace, span, _] = parts.as_slice() {
@@ -193,7 +210,11 @@ impl Decoder for Mcp {
         };
         e.actor_kind = ActorKind::Agent;
         e.actor_kind_basis = "MCP client making JSON-RPC calls".into();
-        if let Some(u) = l.user.as_ref().and_then(|u| u.email.owned().or_else(|| u.sub.owned())) {
+        if let Some(u) = l
+            .user
+            .as_ref()
+            .and_then(|u| u.email.owned().or_else(|| u.sub.owned()))
+        {
             e.links.push(Link::ActsFor {
                 actor: e.actor.id.clone(),
                 subject: u.clone(),
@@ -218,7 +239,9 @@ impl Decoder for Mcp {
                     Some("oauth2") => CredentialKind::OauthToken,
                     _ => CredentialKind::Other,
                 };
-                e.links.push(Link::UsedCredential { credential: cred.clone() });
+                e.links.push(Link::UsedCredential {
+                    credential: cred.clone(),
+                });
                 e.credential_used = Some(Credential {
                     id: cred,
                     kind,
@@ -245,9 +268,16 @@ impl Decoder for Mcp {
     }
 }
 
-fn outcome(response: Option<&Response<'_>>, decision: Option<&str>) -> (Outcome, Option<String>, Option<String>) {
+fn outcome(
+    response: Option<&Response<'_>>,
+    decision: Option<&str>,
+) -> (Outcome, Option<String>, Option<String>) {
     if matches!(decision, Some("deny" | "block" | "denied")) {
-        return (Outcome::Denied, decision.map(|d| format!("gateway decision: {d}")), None);
+        return (
+            Outcome::Denied,
+            decision.map(|d| format!("gateway decision: {d}")),
+            None,
+        );
     }
     let Some(r) = response else {
         return (Outcome::Unknown, None, None);

@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 use crate::json::{Text, TextList};
 use crate::probe::{Key, Probe};
-use crate::{base_event, parse, push_resource, time_field, DecodeError, Decoder};
+use crate::{DecodeError, Decoder, base_event, parse, push_resource, time_field};
 
 /// Reads Okta System Log events.
 pub struct Okta;
@@ -168,10 +168,26 @@ impl Decoder for Okta {
         p.has_all(&[Key::Uuid, Key::EventType, Key::Published])
     }
 
-    fn decode(&self, text: &str, origin: &Origin, out: &mut Vec<NormEvent>) -> Result<(), DecodeError> {
+    fn decode(
+        &self,
+        text: &str,
+        origin: &Origin,
+        out: &mut Vec<NormEvent>,
+    ) -> Result<(), DecodeError> {
         let r: LogEvent = parse(Source::Okta, text)?;
-        let time = time_field(Source::Okta, "published", Timestamp::parse_rfc3339(&r.published))?;
-        let mut e = base_event(Source::Okta, r.uuid.clone(), r.event_type.clone(), time, origin, text);
+        let time = time_field(
+            Source::Okta,
+            "published",
+            Timestamp::parse_rfc3339(&r.published),
+        )?;
+        let mut e = base_event(
+            Source::Okta,
+            r.uuid.clone(),
+            r.event_type.clone(),
+            time,
+            origin,
+            text,
+        );
         e.operation = r.event_type.clone();
         e.category = category(&r.event_type);
 
@@ -191,7 +207,9 @@ impl Decoder for Okta {
         e.actor_kind = match kind {
             "User" => ActorKind::Human,
             "WorkloadIdentityPrincipal" => ActorKind::Agent,
-            "PublicClientApp" | "AppInstance" | "Client" | "ServiceClient" => ActorKind::ServicePrincipal,
+            "PublicClientApp" | "AppInstance" | "Client" | "ServiceClient" => {
+                ActorKind::ServicePrincipal
+            }
             "SystemPrincipal" => ActorKind::Service,
             _ => ActorKind::Unknown,
         };
@@ -286,7 +304,12 @@ fn targets(targets: &[Target], time: Timestamp, e: &mut NormEvent) {
                 expires_at,
             });
         } else if !id.is_empty() {
-            push_resource(&mut e.resources, id, Some(kind).filter(|k| !k.is_empty()), false);
+            push_resource(
+                &mut e.resources,
+                id,
+                Some(kind).filter(|k| !k.is_empty()),
+                false,
+            );
         }
     }
 }
@@ -323,7 +346,9 @@ fn category(event_type: &str) -> Category {
         Category::CredentialIssue
     } else if event_type.contains(".token.revoke") {
         Category::CredentialRevoke
-    } else if event_type.starts_with("user.authentication") || event_type.starts_with("user.session.start") {
+    } else if event_type.starts_with("user.authentication")
+        || event_type.starts_with("user.session.start")
+    {
         Category::Authentication
     } else if event_type.contains("privilege.grant")
         || event_type.starts_with("group.user_membership.add")

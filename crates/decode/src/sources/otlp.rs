@@ -15,7 +15,7 @@ use serde_json::value::RawValue;
 
 use crate::json::{Scalar, Text};
 use crate::probe::{Key, Probe};
-use crate::{base_event, parse, push_resource, DecodeError, Decoder};
+use crate::{DecodeError, Decoder, base_event, parse, push_resource};
 
 /// Reads OTLP/JSON trace export requests.
 pub struct Otlp;
@@ -137,7 +137,12 @@ impl AnyValue {
             return Value::Array(a.values.iter().map(AnyValue::to_json).collect());
         }
         if let Some(m) = &self.kvlist_value {
-            return Value::Object(m.values.iter().map(|kv| (kv.key.clone(), kv.value.to_json())).collect());
+            return Value::Object(
+                m.values
+                    .iter()
+                    .map(|kv| (kv.key.clone(), kv.value.to_json()))
+                    .collect(),
+            );
         }
         if let Some(i) = self.int_value.as_ref().and_then(Scalar::as_i64) {
             return Value::from(i);
@@ -148,7 +153,10 @@ impl AnyValue {
         if let Some(d) = self.double_value {
             return Value::from(d);
         }
-        self.string_value.clone().map(Value::String).unwrap_or(Value::Null)
+        self.string_value
+            .clone()
+            .map(Value::String)
+            .unwrap_or(Value::Null)
     }
 }
 
@@ -181,16 +189,27 @@ impl Decoder for Otlp {
         p.has(Key::ResourceSpans)
     }
 
-    fn decode(&self, text: &str, origin: &Origin, out: &mut Vec<NormEvent>) -> Result<(), DecodeError> {
+    fn decode(
+        &self,
+        text: &str,
+        origin: &Origin,
+        out: &mut Vec<NormEvent>,
+    ) -> Result<(), DecodeError> {
         let req: Request = parse(Source::Otlp, text)?;
         let mut index = 0u32;
         let mut decoded = Vec::new();
         for rs in &req.resource_spans {
-            let resource = rs.resource.as_ref().map(|r| r.attributes.as_slice()).unwrap_or_default();
+            let resource = rs
+                .resource
+                .as_ref()
+                .map(|r| r.attributes.as_slice())
+                .unwrap_or_default();
             for ss in &rs.scope_spans {
                 for raw in &ss.spans {
                     let o = match origin {
-                        Origin::File { index: None, .. } | Origin::Kafka { index: None, .. } => origin.with_index(index),
+                        Origin::File { index: None, .. } | Origin::Kafka { index: None, .. } => {
+                            origin.with_index(index)
+                        }
                         _ => origin.clone(),
                     };
                     index += 1;
@@ -204,14 +223,16 @@ impl Decoder for Otlp {
 }
 
 fn nanos(field: &'static str, v: &Scalar) -> Result<Timestamp, DecodeError> {
-    v.as_i64().map(Timestamp).ok_or_else(|| DecodeError::BadTimestamp {
-        format: Source::Otlp,
-        field,
-        error: delegraph_model::TimestampError {
-            value: v.to_string(),
-            expected: "nanoseconds since the epoch (number or string)",
-        },
-    })
+    v.as_i64()
+        .map(Timestamp)
+        .ok_or_else(|| DecodeError::BadTimestamp {
+            format: Source::Otlp,
+            field,
+            error: delegraph_model::TimestampError {
+                value: v.to_string(),
+                expected: "nanoseconds since the epoch (number or string)",
+            },
+        })
 }
 
 /// Hex ids are case-insensitive in OTLP/JSON; W3C trace context uses lower case.
@@ -222,7 +243,11 @@ fn hex_id(s: &str) -> String {
 fn span(text: &str, resource: &[KeyValue], origin: &Origin) -> Result<NormEvent, DecodeError> {
     let s: Span = parse(Source::Otlp, text)?;
     let start = nanos("startTimeUnixNano", &s.start_time_unix_nano)?;
-    let end = s.end_time_unix_nano.as_ref().map(|v| nanos("endTimeUnixNano", v)).transpose()?;
+    let end = s
+        .end_time_unix_nano
+        .as_ref()
+        .map(|v| nanos("endTimeUnixNano", v))
+        .transpose()?;
     let a = Attrs {
         span: &s.attributes,
         resource,
@@ -265,7 +290,10 @@ fn span(text: &str, resource: &[KeyValue], origin: &Origin) -> Result<NormEvent,
     e.agent.name = agent_name.clone();
     e.agent.instance_id = a.first(&["gen_ai.agent.instance.id", "ai_agent.instance_uid"]);
     e.agent.parent = a.get("gen_ai.caller.name");
-    let is_agentic = e.agent.agent_id.is_some() || op.as_deref().is_some_and(|o| o == "invoke_agent" || o == "execute_tool");
+    let is_agentic = e.agent.agent_id.is_some()
+        || op
+            .as_deref()
+            .is_some_and(|o| o == "invoke_agent" || o == "execute_tool");
     e.actor = Principal {
         id: e
             .agent
@@ -296,7 +324,12 @@ fn span(text: &str, resource: &[KeyValue], origin: &Origin) -> Result<NormEvent,
     match op.as_deref() {
         Some("invoke_agent") => {
             e.category = Category::AgentInvoke;
-            let name = e.agent.name.clone().or_else(|| e.agent.agent_id.clone()).unwrap_or_default();
+            let name = e
+                .agent
+                .name
+                .clone()
+                .or_else(|| e.agent.agent_id.clone())
+                .unwrap_or_default();
             e.operation = format!("invoke_agent:{name}");
             if let Some(caller) = &e.agent.parent {
                 e.links.push(Link::InvokesAgent {
@@ -314,7 +347,9 @@ fn span(text: &str, resource: &[KeyValue], origin: &Origin) -> Result<NormEvent,
         }
         Some("execute_tool") => {
             e.category = Category::ToolCall;
-            let name = a.get("gen_ai.tool.name").unwrap_or_else(|| s.name.trim_start_matches("execute_tool ").to_owned());
+            let name = a
+                .get("gen_ai.tool.name")
+                .unwrap_or_else(|| s.name.trim_start_matches("execute_tool ").to_owned());
             e.operation = format!("execute_tool:{name}");
             if let Some(target) = a.get("gen_ai.transfer.target.name") {
                 e.links.push(Link::InvokesAgent {
@@ -332,7 +367,11 @@ fn span(text: &str, resource: &[KeyValue], origin: &Origin) -> Result<NormEvent,
         }
         Some(other) => {
             e.category = Category::ApiCall;
-            e.operation = format!("{other}:{}", a.first(&["gen_ai.request.model", "gen_ai.tool.name"]).unwrap_or_default());
+            e.operation = format!(
+                "{other}:{}",
+                a.first(&["gen_ai.request.model", "gen_ai.tool.name"])
+                    .unwrap_or_default()
+            );
             e.input_messages = a.get("gen_ai.input.messages");
         }
         None => {
@@ -346,7 +385,11 @@ fn span(text: &str, resource: &[KeyValue], origin: &Origin) -> Result<NormEvent,
         }
     }
 
-    let code = s.status.as_ref().and_then(|st| st.code.as_ref()).and_then(Scalar::as_i64);
+    let code = s
+        .status
+        .as_ref()
+        .and_then(|st| st.code.as_ref())
+        .and_then(Scalar::as_i64);
     let error_type = a.get("error.type");
     (e.outcome, e.outcome_reason) = match (code, error_type) {
         (Some(2), et) => (

@@ -53,13 +53,26 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     // One pass to learn the mix and how many events a cycle holds.
     let mut once = Count::default();
     for d in &docs {
-        decoder.decode_document(&d.bytes, &OriginBase::File { path: d.path.clone() }, &mut once);
+        decoder.decode_document(
+            &d.bytes,
+            &OriginBase::File {
+                path: d.path.clone(),
+            },
+            &mut once,
+        );
     }
     anyhow::ensure!(once.events > 0, "the input files hold no decodable events");
     let cycles = a.events.div_ceil(once.events).max(1);
     let corpus: Vec<(&[u8], OriginBase)> = (0..cycles)
         .flat_map(|_| docs.iter())
-        .map(|d| (d.bytes.as_slice(), OriginBase::File { path: d.path.clone() }))
+        .map(|d| {
+            (
+                d.bytes.as_slice(),
+                OriginBase::File {
+                    path: d.path.clone(),
+                },
+            )
+        })
         .collect();
     let bytes: usize = corpus.iter().map(|(b, _)| b.len()).sum();
     let events = once.events * cycles;
@@ -72,7 +85,13 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let mix: Vec<String> = once
         .by_source
         .iter()
-        .map(|(s, n)| format!("{} {:.0}%", s.as_str(), 100.0 * *n as f64 / once.events as f64))
+        .map(|(s, n)| {
+            format!(
+                "{} {:.0}%",
+                s.as_str(),
+                100.0 * *n as f64 / once.events as f64
+            )
+        })
         .collect();
     println!("mix: {}", mix.join(", "));
 
@@ -92,9 +111,9 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         }
         c.events
     });
-    let scratch = a
-        .scratch
-        .unwrap_or_else(|| std::env::temp_dir().join(format!("delegraph-bench-{}", std::process::id())));
+    let scratch = a.scratch.unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("delegraph-bench-{}", std::process::id()))
+    });
     let store = measure(|| -> anyhow::Result<u64> {
         let mut p = EventPipeline::new(&scratch, "bench", 64 * 1024)?;
         for (b, base) in &corpus {
@@ -120,7 +139,10 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             rate(secs) / base_rate
         );
     }
-    anyhow::ensure!(decode.0 == events && store_events == events, "event counts differ between runs");
+    anyhow::ensure!(
+        decode.0 == events && store_events == events,
+        "event counts differ between runs"
+    );
     Ok(ExitCode::SUCCESS)
 }
 

@@ -17,6 +17,20 @@ pub fn parse_format(s: &str) -> Result<FormatArg, String> {
     }
     Source::parse(s).map(|s| FormatArg(Some(s))).ok_or_else(|| {
         let names: Vec<&str> = Source::ALL.iter().map(|s| s.as_str()).collect();
-        format!("unknown format {s:?}; expected auto or one of {}", names.join(", "))
+        format!(
+            "unknown format {s:?}; expected auto or one of {}",
+            names.join(", ")
+        )
     })
+}
+
+/// Print to stdout; a closed pipe (`delegraph sql ... | head`) ends output
+/// quietly instead of panicking.
+pub fn print_stdout(text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
 }

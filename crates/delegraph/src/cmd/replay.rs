@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use delegraph_pipeline::{replay_files, ReplayConfig};
+use delegraph_pipeline::{ReplayConfig, replay_files};
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// Arguments of `delegraph replay`.
@@ -47,10 +47,13 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     };
     let stats = replay_files(&a.files, &config, |p| {
         bar.set_position(p.bytes);
-        bar.set_message(format!("{} events, {} dead-lettered", p.events, p.dead_letters));
+        bar.set_message(format!(
+            "{} events, {} dead-lettered",
+            p.events, p.dead_letters
+        ));
     })
     .with_context(|| format!("replay into {}", a.data_dir.display()))?;
     bar.finish_and_clear();
-    print!("{stats}");
+    super::print_stdout(&stats.to_string())?;
     Ok(ExitCode::SUCCESS)
 }

@@ -21,7 +21,9 @@ pub struct Args {
     /// Memory limit for the query's operators, in MiB.
     #[arg(long, default_value_t = 2048)]
     memory_mb: usize,
-    /// The statement (SELECT, WITH, EXPLAIN, SHOW TABLES, ...).
+    /// The statement (SELECT, WITH, EXPLAIN, SHOW TABLES, ...); it may start
+    /// with a `--` comment, as saved queries do.
+    #[arg(allow_hyphen_values = true)]
     query: String,
 }
 
@@ -30,7 +32,9 @@ fn parse_output(s: &str) -> Result<OutputFormat, String> {
         "table" => Ok(OutputFormat::Table),
         "json" => Ok(OutputFormat::Json),
         "csv" => Ok(OutputFormat::Csv),
-        _ => Err(format!("unknown output format {s:?}; expected table, json or csv")),
+        _ => Err(format!(
+            "unknown output format {s:?}; expected table, json or csv"
+        )),
     }
 }
 
@@ -39,14 +43,16 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         timeout: Duration::from_secs(a.timeout_secs),
         memory_bytes: a.memory_mb << 20,
     };
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     let out = rt.block_on(async {
         let engine = SqlEngine::open(&a.data_dir, limits).await?;
         engine.query_to_string(&a.query, a.format).await
     });
     match out {
         Ok(text) => {
-            println!("{text}");
+            super::print_stdout(&format!("{text}\n"))?;
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
