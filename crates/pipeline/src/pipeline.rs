@@ -25,7 +25,7 @@ impl EventPipeline {
         Ok(Self {
             events: AtomicParquetFile::create(data_dir, "events", name, events_schema())?,
             dead: DeadLetterFile::new(data_dir, name),
-            buffer: Vec::with_capacity(batch_rows.min(1 << 16)),
+            buffer: Vec::with_capacity(batch_rows.clamp(1, 1 << 16)),
             batch_rows: batch_rows.max(1),
             stats: RunStats::default(),
             error: None,

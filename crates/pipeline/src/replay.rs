@@ -10,6 +10,11 @@ use delegraph_model::Source;
 use crate::pipeline::EventPipeline;
 use crate::{PipelineError, RunStats};
 
+/// Events buffered per Arrow batch. Small batches keep the buffered events
+/// in cache; the Parquet writer still groups rows into large row groups.
+/// (Measured: 1024 rows ran decode+store 1.35x faster than 65536.)
+pub const DEFAULT_BATCH_ROWS: usize = 1024;
+
 /// Settings of a replay run.
 #[derive(Debug, Clone)]
 pub struct ReplayConfig {
@@ -33,7 +38,7 @@ impl ReplayConfig {
             format: None,
             max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
             max_file_bytes: 4 << 30,
-            batch_rows: 64 * 1024,
+            batch_rows: DEFAULT_BATCH_ROWS,
         }
     }
 }

@@ -11,7 +11,7 @@ use anyhow::Context;
 use delegraph_decode::{DecodeError, DocumentDecoder, EventSink, OriginBase};
 use delegraph_ingest::read_document;
 use delegraph_model::{NormEvent, Origin, Source};
-use delegraph_pipeline::EventPipeline;
+use delegraph_pipeline::{DEFAULT_BATCH_ROWS, EventPipeline};
 
 /// Arguments of `delegraph bench`.
 #[derive(clap::Args)]
@@ -111,11 +111,23 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         }
         c.events
     });
+    let arrow = measure(|| -> anyhow::Result<u64> {
+        let mut sink = Batches::default();
+        for (b, base) in &corpus {
+            decoder.decode_document(b, base, &mut sink);
+            if sink.buffer.len() >= DEFAULT_BATCH_ROWS {
+                sink.flush()?;
+            }
+        }
+        sink.flush()?;
+        Ok(sink.rows)
+    });
+    anyhow::ensure!(arrow.0? == events, "arrow run lost events");
     let scratch = a.scratch.unwrap_or_else(|| {
         std::env::temp_dir().join(format!("delegraph-bench-{}", std::process::id()))
     });
     let store = measure(|| -> anyhow::Result<u64> {
-        let mut p = EventPipeline::new(&scratch, "bench", 64 * 1024)?;
+        let mut p = EventPipeline::new(&scratch, "bench", DEFAULT_BATCH_ROWS)?;
         for (b, base) in &corpus {
             p.ingest(&decoder, b, base, b.len() as u64)?;
         }
@@ -131,7 +143,11 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         base_rate,
         bytes as f64 / baseline.1 / 1e6
     );
-    for (name, secs) in [("decode", decode.1), ("decode+store (Parquet)", store.1)] {
+    for (name, secs) in [
+        ("decode", decode.1),
+        ("decode+Arrow batches", arrow.1),
+        ("decode+store (Parquet)", store.1),
+    ] {
         println!(
             "delegraph {name:<24}: {:>10.0} events/s {:>7.1} MB/s  ({:.2}x baseline)",
             rate(secs),
@@ -144,6 +160,31 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         "event counts differ between runs"
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Decoded events converted to Arrow batches and dropped: the store's
+/// encoding cost without the Parquet writer.
+#[derive(Default)]
+struct Batches {
+    buffer: Vec<NormEvent>,
+    rows: u64,
+}
+
+impl Batches {
+    fn flush(&mut self) -> anyhow::Result<()> {
+        if !self.buffer.is_empty() {
+            self.rows += delegraph_store::events_batch(&self.buffer)?.num_rows() as u64;
+            self.buffer.clear();
+        }
+        Ok(())
+    }
+}
+
+impl EventSink for Batches {
+    fn event(&mut self, e: NormEvent) {
+        self.buffer.push(e);
+    }
+    fn reject(&mut self, _: DecodeError, _: Origin, _: &str) {}
 }
 
 /// Run once to warm up, then time the best of three runs.
