@@ -11,7 +11,7 @@ mod stats;
 
 pub use dead_letter::{DeadLetterFile, MAX_DEAD_LETTER_RAW};
 pub use pipeline::EventPipeline;
-pub use replay::{Progress, ReplayConfig, replay_files};
+pub use replay::{DEFAULT_BATCH_ROWS, Progress, ReplayConfig, replay_files};
 pub use stats::RunStats;
 
 /// What stopped a run. Bad records never do: they are dead-lettered.

@@ -19,19 +19,6 @@ use crate::StoreError;
 
 const PARTIAL_SUFFIX: &str = ".partial";
 
-/// Columns whose values are (nearly) unique per row.
-const UNIQUE_TEXT_COLUMNS: &[&str] = &[
-    "raw",
-    "event_id",
-    "links",
-    "origin",
-    "tool_arguments",
-    "tool_result",
-    "input_messages",
-    "correlation_id",
-    "span_id",
-];
-
 /// Writes one Parquet file of a table, made visible only by [`finish`](Self::finish).
 pub struct AtomicParquetFile {
     tmp: PathBuf,
