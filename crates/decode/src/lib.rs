@@ -156,14 +156,21 @@ impl DocumentDecoder {
             )
         };
         let mut scratch = Vec::new();
+        let mut element = 0u32;
         for frame in framing::frames(doc) {
             match frame {
                 framing::Frame::Bad(text, e) => sink.reject(e, locate(text, None), text),
                 framing::Frame::Value(text) if text.starts_with('[') => {
-                    for (i, el) in framing::array_elements(text).into_iter().enumerate() {
-                        let origin = locate(el, Some(i as u32));
+                    for el in framing::array_elements(text) {
+                        let origin = locate(el, Some(element));
+                        element += 1;
                         self.decode_value(el, origin, 0, &locate, &mut scratch, sink);
                     }
+                }
+                framing::Frame::Element(el) => {
+                    let origin = locate(el, Some(element));
+                    element += 1;
+                    self.decode_value(el, origin, 0, &locate, &mut scratch, sink);
                 }
                 framing::Frame::Value(text) => {
                     let origin = locate(text, None);
