@@ -33,12 +33,15 @@ pub trait Decoder: Send + Sync {
     /// Whether a record with these top-level keys is in this format.
     fn claims(&self, probe: &Probe<'_>) -> bool;
 
-    /// Decode one record (one JSON object) into zero or more events.
+    /// Decode one record (one JSON object) into zero or more events sent to
+    /// `out`. An `Err` rejects the whole record and must come before any
+    /// event is sent; a record made of parts (an OTLP request's spans) may
+    /// instead reject a bad part through `out` and keep the good ones.
     fn decode(
         &self,
         record: &str,
         origin: &Origin,
-        out: &mut Vec<NormEvent>,
+        out: &mut dyn EventSink,
     ) -> Result<(), DecodeError>;
 }
 
@@ -155,7 +158,6 @@ impl DocumentDecoder {
                 index,
             )
         };
-        let mut scratch = Vec::new();
         let mut element = 0u32;
         for frame in framing::frames(doc) {
             match frame {
@@ -164,17 +166,17 @@ impl DocumentDecoder {
                     for el in framing::array_elements(text) {
                         let origin = locate(el, Some(element));
                         element += 1;
-                        self.decode_value(el, origin, 0, &locate, &mut scratch, sink);
+                        self.decode_value(el, origin, 0, &locate, sink);
                     }
                 }
                 framing::Frame::Element(el) => {
                     let origin = locate(el, Some(element));
                     element += 1;
-                    self.decode_value(el, origin, 0, &locate, &mut scratch, sink);
+                    self.decode_value(el, origin, 0, &locate, sink);
                 }
                 framing::Frame::Value(text) => {
                     let origin = locate(text, None);
-                    self.decode_value(text, origin, 0, &locate, &mut scratch, sink);
+                    self.decode_value(text, origin, 0, &locate, sink);
                 }
             }
         }
@@ -187,7 +189,6 @@ impl DocumentDecoder {
         origin: Origin,
         depth: u8,
         locate: &dyn Fn(&str, Option<u32>) -> Origin,
-        scratch: &mut Vec<NormEvent>,
         sink: &mut impl EventSink,
     ) {
         if text.len() > self.max_record_bytes {
@@ -208,7 +209,7 @@ impl DocumentDecoder {
                 Ok(records) => {
                     for (i, r) in records.into_iter().enumerate() {
                         let o = locate(r, Some(i as u32));
-                        self.decode_value(r, o, depth + 1, locate, scratch, sink);
+                        self.decode_value(r, o, depth + 1, locate, sink);
                     }
                 }
                 Err(e) => sink.reject(e, origin, text),
@@ -222,10 +223,8 @@ impl DocumentDecoder {
         let Some(decoder) = decoder else {
             return sink.reject(DecodeError::UnknownFormat(probe.describe()), origin, text);
         };
-        scratch.clear();
-        match decoder.decode(text, &origin, scratch) {
-            Ok(()) => scratch.drain(..).for_each(|e| sink.event(e)),
-            Err(e) => sink.reject(e, origin, text),
+        if let Err(e) = decoder.decode(text, &origin, sink) {
+            sink.reject(e, origin, text);
         }
     }
 }

@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use crate::json::{Text, TextList};
 use crate::probe::{Key, Probe};
-use crate::{DecodeError, Decoder, base_event, parse, push_resource, time_field};
+use crate::{DecodeError, Decoder, EventSink, base_event, parse, push_resource, time_field};
 
 /// Reads AWS CloudTrail records.
 pub struct CloudTrail;
@@ -229,7 +229,7 @@ impl Decoder for CloudTrail {
         &self,
         text: &str,
         origin: &Origin,
-        out: &mut Vec<NormEvent>,
+        out: &mut dyn EventSink,
     ) -> Result<(), DecodeError> {
         let r: Record = parse(Source::Cloudtrail, text)?;
         let time = time_field(
@@ -282,7 +282,7 @@ impl Decoder for CloudTrail {
         } else {
             e.outcome = Outcome::Success;
         }
-        out.push(e);
+        out.event(e);
         Ok(())
     }
 }

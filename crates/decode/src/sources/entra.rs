@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use crate::json::{Text, TextList};
 use crate::probe::{Key, Probe};
-use crate::{DecodeError, Decoder, base_event, parse, push_resource, time_field};
+use crate::{DecodeError, Decoder, EventSink, base_event, parse, push_resource, time_field};
 
 /// Reads Entra sign-in logs.
 pub struct Entra;
@@ -131,7 +131,7 @@ impl Decoder for Entra {
         &self,
         text: &str,
         origin: &Origin,
-        out: &mut Vec<NormEvent>,
+        out: &mut dyn EventSink,
     ) -> Result<(), DecodeError> {
         let (s, tenant, category) = if Probe::of(text)?.has(Key::Properties) {
             let d: Diagnostic = parse(Source::Entra, text)?;
@@ -213,7 +213,7 @@ impl Decoder for Entra {
                 }
             }
         };
-        out.push(e);
+        out.event(e);
         Ok(())
     }
 }

@@ -5,14 +5,14 @@
 //! `user` on agentic events (`actor_is_agent`) is the human who started it.
 
 use delegraph_model::{
-    ActorKind, Category, Credential, CredentialKind, Link, NormEvent, Origin, Outcome, Principal,
-    Source, Timestamp,
+    ActorKind, Category, Credential, CredentialKind, Link, Origin, Outcome, Principal, Source,
+    Timestamp,
 };
 use serde::Deserialize;
 
 use crate::json::{Scalar, Text, TextList, content_id};
 use crate::probe::{Key, Probe};
-use crate::{DecodeError, Decoder, base_event, parse, push_resource, time_field};
+use crate::{DecodeError, Decoder, EventSink, base_event, parse, push_resource, time_field};
 
 /// Reads GitHub audit log entries.
 pub struct Github;
@@ -81,7 +81,7 @@ impl Decoder for Github {
         &self,
         text: &str,
         origin: &Origin,
-        out: &mut Vec<NormEvent>,
+        out: &mut dyn EventSink,
     ) -> Result<(), DecodeError> {
         let r: Entry = parse(Source::Github, text)?;
         let time = time(&r)?;
@@ -181,7 +181,7 @@ impl Decoder for Github {
         if let Some(p) = r.permission.get() {
             e.scopes.push(format!("permission:{p}"));
         }
-        out.push(e);
+        out.event(e);
         Ok(())
     }
 }

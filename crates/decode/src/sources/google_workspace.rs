@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 use crate::json::{OneOrMany, Text, TextList};
 use crate::probe::{Key, Probe};
-use crate::{DecodeError, Decoder, base_event, parse, push_resource, time_field};
+use crate::{DecodeError, Decoder, EventSink, base_event, parse, push_resource, time_field};
 
 /// Reads Google Workspace Reports API activities.
 pub struct GoogleWorkspace;
@@ -134,7 +134,7 @@ impl Decoder for GoogleWorkspace {
         &self,
         text: &str,
         origin: &Origin,
-        out: &mut Vec<NormEvent>,
+        out: &mut dyn EventSink,
     ) -> Result<(), DecodeError> {
         let a: Activity = parse(Source::GoogleWorkspace, text)?;
         let time = time_field(
@@ -169,7 +169,7 @@ impl Decoder for GoogleWorkspace {
             actor(a.actor.as_ref(), &mut e);
             parameters(app, ev, time, &mut e);
             e.category = category(app, &ev.name, ev.kind.get());
-            out.push(e);
+            out.event(e);
         }
         Ok(())
     }

@@ -7,15 +7,15 @@
 //! JSON-RPC messages verbatim, so an adapter from any gateway is a field map.
 
 use delegraph_model::{
-    ActorKind, Category, Credential, CredentialKind, Link, NormEvent, Origin, Outcome, Principal,
-    Source, Timestamp, ToolRef,
+    ActorKind, Category, Credential, CredentialKind, Link, Origin, Outcome, Principal, Source,
+    Timestamp, ToolRef,
 };
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::json::{Text, TextList, content_id};
 use crate::probe::{Key, Probe};
-use crate::{DecodeError, Decoder, base_event, parse, push_resource, time_field};
+use crate::{DecodeError, Decoder, EventSink, base_event, parse, push_resource, time_field};
 
 /// The `schema` value that marks a delegraph MCP gateway line.
 pub const MCP_SCHEMA: &str = "delegraph.mcp.v1";
@@ -148,7 +148,7 @@ impl Decoder for Mcp {
         &self,
         text: &str,
         origin: &Origin,
-        out: &mut Vec<NormEvent>,
+        out: &mut dyn EventSink,
     ) -> Result<(), DecodeError> {
         let l: Line = parse(Source::Mcp, text)?;
         let time = time_field(
@@ -263,7 +263,7 @@ impl Decoder for Mcp {
                 result,
             });
         }
-        out.push(e);
+        out.event(e);
         Ok(())
     }
 }

@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 use crate::json::{Text, TextList};
 use crate::probe::{Key, Probe};
-use crate::{DecodeError, Decoder, base_event, parse, push_resource, time_field};
+use crate::{DecodeError, Decoder, EventSink, base_event, parse, push_resource, time_field};
 
 /// Reads Okta System Log events.
 pub struct Okta;
@@ -172,7 +172,7 @@ impl Decoder for Okta {
         &self,
         text: &str,
         origin: &Origin,
-        out: &mut Vec<NormEvent>,
+        out: &mut dyn EventSink,
     ) -> Result<(), DecodeError> {
         let r: LogEvent = parse(Source::Okta, text)?;
         let time = time_field(
@@ -262,7 +262,7 @@ impl Decoder for Okta {
             _ => Outcome::Unknown,
         };
         e.outcome_reason = reason;
-        out.push(e);
+        out.event(e);
         Ok(())
     }
 }

@@ -15,7 +15,7 @@ use serde_json::value::RawValue;
 
 use crate::json::{Scalar, Text};
 use crate::probe::{Key, Probe};
-use crate::{DecodeError, Decoder, base_event, parse, push_resource};
+use crate::{DecodeError, Decoder, EventSink, base_event, parse, push_resource};
 
 /// Reads OTLP/JSON trace export requests.
 pub struct Otlp;
@@ -193,11 +193,10 @@ impl Decoder for Otlp {
         &self,
         text: &str,
         origin: &Origin,
-        out: &mut Vec<NormEvent>,
+        out: &mut dyn EventSink,
     ) -> Result<(), DecodeError> {
         let req: Request = parse(Source::Otlp, text)?;
         let mut index = 0u32;
-        let mut decoded = Vec::new();
         for rs in &req.resource_spans {
             let resource = rs
                 .resource
@@ -213,11 +212,14 @@ impl Decoder for Otlp {
                         _ => origin.clone(),
                     };
                     index += 1;
-                    decoded.push(span(raw.get(), resource, &o)?);
+                    // A bad span is rejected alone; its siblings still count.
+                    match span(raw.get(), resource, &o) {
+                        Ok(e) => out.event(e),
+                        Err(err) => out.reject(err, o, raw.get()),
+                    }
                 }
             }
         }
-        out.extend(decoded);
         Ok(())
     }
 }
