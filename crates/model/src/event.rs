@@ -219,6 +219,18 @@ pub struct Credential {
     pub expires_at: Option<Timestamp>,
 }
 
+impl Credential {
+    /// A credential known only by id and kind.
+    pub fn new(id: String, kind: CredentialKind) -> Self {
+        Self {
+            id,
+            kind,
+            issued_at: None,
+            expires_at: None,
+        }
+    }
+}
+
 /// The agent context a record itself states (the stitcher fills the rest).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct AgentRef {
@@ -388,6 +400,32 @@ fn is_default_trace(t: &TraceContext) -> bool {
 }
 
 impl NormEvent {
+    /// Record the credential the action was made with, and its link hint,
+    /// so the field and the link never disagree.
+    pub fn use_credential(&mut self, credential: Credential) {
+        self.links.push(Link::UsedCredential {
+            credential: credential.id.clone(),
+        });
+        self.credential_used = Some(credential);
+    }
+
+    /// Record a credential this action issued to `to`, and its link hint.
+    pub fn issue_credential(&mut self, credential: Credential, to: String) {
+        self.links.push(Link::IssuedCredential {
+            credential: credential.id.clone(),
+            to,
+            expires_at: credential.expires_at,
+        });
+        self.credential_issued = Some(credential);
+    }
+
+    /// Record that `actor` acted for the human `subject`; the first human
+    /// named becomes `on_behalf_of`.
+    pub fn acts_for(&mut self, actor: String, subject: String) {
+        self.on_behalf_of.get_or_insert_with(|| subject.clone());
+        self.links.push(Link::ActsFor { actor, subject });
+    }
+
     /// True when any touched resource is a secret read.
     pub fn reads_secret(&self) -> bool {
         self.resources.iter().any(|r| r.is_secret)

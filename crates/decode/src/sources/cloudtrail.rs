@@ -343,13 +343,9 @@ fn actor(u: &UserIdentity, e: &mut NormEvent) {
     let human = session
         .and_then(|s| s.source_identity.owned())
         .or_else(|| u.on_behalf_of.as_ref().and_then(|o| o.user_id.owned()));
-    if let Some(human) = &human {
-        e.links.push(Link::ActsFor {
-            actor: e.actor.id.clone(),
-            subject: human.clone(),
-        });
+    if let Some(human) = human {
+        e.acts_for(e.actor.id.clone(), human);
     }
-    e.on_behalf_of = human;
     if e.actor_kind == ActorKind::Unknown
         && let Some(idp) = u.identity_provider.get()
     {
@@ -375,14 +371,9 @@ fn used_credential(u: &UserIdentity, e: &mut NormEvent) {
         .and_then(|a| a.creation_date.get())
         .and_then(|d| Timestamp::parse_aws(d).ok());
     let kind = key_kind(&key, session.is_some());
-    e.links.push(Link::UsedCredential {
-        credential: key.clone(),
-    });
-    e.credential_used = Some(Credential {
-        id: key,
-        kind,
+    e.use_credential(Credential {
         issued_at,
-        expires_at: None,
+        ..Credential::new(key, kind)
     });
 }
 
@@ -407,11 +398,6 @@ fn issued_credential(
             .or_else(|| resp.federated_user.as_ref().and_then(|f| f.arn.owned()))
             .or_else(|| params.role_arn.owned())
             .unwrap_or_else(|| e.actor.id.clone());
-        e.links.push(Link::IssuedCredential {
-            credential: id.clone(),
-            to: to.clone(),
-            expires_at,
-        });
         if let Some(parent) = e.credential_used.as_ref() {
             e.links.push(Link::DerivedCredential {
                 parent: parent.id.clone(),
@@ -423,43 +409,33 @@ fn issued_credential(
             .owned()
             .or_else(|| params.source_identity.owned());
         if let Some(human) = human {
-            e.links.push(Link::ActsFor {
-                actor: to,
-                subject: human.clone(),
-            });
-            e.on_behalf_of.get_or_insert(human);
+            e.acts_for(to.clone(), human);
         }
         if let Some(sub) = resp.subject_from_web_identity_token.owned() {
             e.on_behalf_of.get_or_insert(sub);
         }
-        e.credential_issued = Some(Credential {
-            kind: key_kind(&id, true),
-            id,
+        let credential = Credential {
             issued_at: Some(time),
             expires_at,
-        });
+            ..Credential::new(id.clone(), key_kind(&id, true))
+        };
+        e.issue_credential(credential, to);
     } else if let Some(k) = resp.access_key.as_ref() {
         // iam:CreateAccessKey mints a long-lived key for a user.
         let Some(id) = k.access_key_id.owned() else {
             return;
         };
         let to = k.user_name.owned().unwrap_or_else(|| e.actor.id.clone());
-        e.links.push(Link::IssuedCredential {
-            credential: id.clone(),
-            to,
-            expires_at: None,
-        });
         let issued_at = k
             .create_date
             .get()
             .and_then(|d| Timestamp::parse_aws(d).ok())
             .or(Some(time));
-        e.credential_issued = Some(Credential {
-            kind: key_kind(&id, false),
-            id,
+        let credential = Credential {
             issued_at,
-            expires_at: None,
-        });
+            ..Credential::new(id.clone(), key_kind(&id, false))
+        };
+        e.issue_credential(credential, to);
     }
 }
 

@@ -7,8 +7,8 @@
 //! blueprint); `userId` of a delegated agent sign-in (the human).
 
 use delegraph_model::{
-    ActorKind, Category, Credential, CredentialKind, Link, NormEvent, Origin, Outcome, Principal,
-    Source, Timestamp,
+    ActorKind, Category, Credential, CredentialKind, NormEvent, Origin, Outcome, Principal, Source,
+    Timestamp,
 };
 use serde::Deserialize;
 
@@ -173,28 +173,14 @@ impl Decoder for Entra {
         actor(&s, &mut e);
 
         if let Some(key) = s.service_principal_credential_key_id.owned() {
-            e.links.push(Link::UsedCredential {
-                credential: key.clone(),
-            });
-            e.credential_used = Some(Credential {
-                id: key,
-                kind: CredentialKind::ClientSecret,
-                issued_at: None,
-                expires_at: None,
-            });
+            e.use_credential(Credential::new(key, CredentialKind::ClientSecret));
         }
         if let Some(uti) = s.unique_token_identifier.owned() {
-            e.links.push(Link::IssuedCredential {
-                credential: uti.clone(),
-                to: e.actor.id.clone(),
-                expires_at: None,
-            });
-            e.credential_issued = Some(Credential {
-                id: uti,
-                kind: CredentialKind::SessionToken,
+            let credential = Credential {
                 issued_at: Some(time),
-                expires_at: None,
-            });
+                ..Credential::new(uti, CredentialKind::SessionToken)
+            };
+            e.issue_credential(credential, e.actor.id.clone());
         }
         let code = s.status.as_ref().and_then(|st| st.error_code.owned());
         (e.outcome, e.outcome_reason) = match code.as_deref() {
@@ -251,11 +237,7 @@ fn actor(s: &SignIn, e: &mut NormEvent) {
             .or_else(|| app.clone());
         e.agent.name = e.actor.name.clone();
         if let Some(user) = s.user_principal_name.owned().or_else(|| s.user_id.owned()) {
-            e.links.push(Link::ActsFor {
-                actor: e.actor.id.clone(),
-                subject: user.clone(),
-            });
-            e.on_behalf_of = Some(user);
+            e.acts_for(e.actor.id.clone(), user);
         }
     } else if is_sp {
         let msi = s

@@ -132,11 +132,7 @@ impl Decoder for Github {
                 e.trace.session_id = Some(s);
             }
             if let Some(human) = r.user.owned() {
-                e.links.push(Link::ActsFor {
-                    actor: login,
-                    subject: human.clone(),
-                });
-                e.on_behalf_of = Some(human);
+                e.acts_for(login, human);
             }
         } else if let Some(target) = r.user.get() {
             push_resource(
@@ -152,15 +148,7 @@ impl Decoder for Github {
             .owned()
             .or_else(|| r.token_id.get().map(|t| format!("github-token:{t}")));
         if let Some(token) = token {
-            e.links.push(Link::UsedCredential {
-                credential: token.clone(),
-            });
-            e.credential_used = Some(Credential {
-                id: token,
-                kind: CredentialKind::GithubToken,
-                issued_at: None,
-                expires_at: None,
-            });
+            e.use_credential(Credential::new(token, CredentialKind::GithubToken));
         }
         e.scopes = r.token_scopes.0.clone();
         if let Some(app) = r.oauth_application_id.get().or(r.integration.get()) {

@@ -6,8 +6,8 @@
 //! `actor.applicationInfo.oauthClientId`.
 
 use delegraph_model::{
-    ActorKind, Category, Credential, CredentialKind, Link, NormEvent, Origin, Outcome, Principal,
-    Source, Timestamp,
+    ActorKind, Category, Credential, CredentialKind, NormEvent, Origin, Outcome, Principal, Source,
+    Timestamp,
 };
 use serde::Deserialize;
 
@@ -197,24 +197,12 @@ fn actor(a: Option<&Actor>, e: &mut NormEvent) {
         e.actor_kind_basis = "actor.applicationInfo.oauthClientId present".into();
         e.agent.agent_id = Some(client.clone());
         e.agent.name = e.actor.name.clone();
-        e.links.push(Link::UsedCredential {
-            credential: client.clone(),
-        });
-        e.credential_used = Some(Credential {
-            id: client,
-            kind: CredentialKind::OauthToken,
-            issued_at: None,
-            expires_at: None,
-        });
+        e.use_credential(Credential::new(client, CredentialKind::OauthToken));
         if let Some(user) = email {
             if info.and_then(|i| i.impersonation) == Some(true) {
                 e.delegation_chain = vec![user.clone(), e.actor.id.clone()];
             }
-            e.links.push(Link::ActsFor {
-                actor: e.actor.id.clone(),
-                subject: user.clone(),
-            });
-            e.on_behalf_of = Some(user);
+            e.acts_for(e.actor.id.clone(), user);
         }
     } else if a.caller_type.get() == Some("KEY") {
         e.actor = Principal {
@@ -243,17 +231,11 @@ fn parameters(app: &str, ev: &Event, time: Timestamp, e: &mut NormEvent) {
                 let Some(client) = p.text() else { continue };
                 if ev.name == "authorize" {
                     // A human granted this OAuth app the listed scopes.
-                    e.links.push(Link::IssuedCredential {
-                        credential: client.clone(),
-                        to: client.clone(),
-                        expires_at: None,
-                    });
-                    e.credential_issued = Some(Credential {
-                        id: client.clone(),
-                        kind: CredentialKind::OauthToken,
+                    let credential = Credential {
                         issued_at: Some(time),
-                        expires_at: None,
-                    });
+                        ..Credential::new(client.clone(), CredentialKind::OauthToken)
+                    };
+                    e.issue_credential(credential, client.clone());
                     e.agent.agent_id = Some(client.clone());
                 }
                 push_resource(&mut e.resources, client, Some("oauth_client"), false);

@@ -215,11 +215,7 @@ impl Decoder for Mcp {
             .as_ref()
             .and_then(|u| u.email.owned().or_else(|| u.sub.owned()))
         {
-            e.links.push(Link::ActsFor {
-                actor: e.actor.id.clone(),
-                subject: u.clone(),
-            });
-            e.on_behalf_of = Some(u);
+            e.acts_for(e.actor.id.clone(), u);
         }
         let server = l.server.unwrap_or_default();
         if let Some(url) = server.url.get() {
@@ -239,15 +235,7 @@ impl Decoder for Mcp {
                     Some("oauth2") => CredentialKind::OauthToken,
                     _ => CredentialKind::Other,
                 };
-                e.links.push(Link::UsedCredential {
-                    credential: cred.clone(),
-                });
-                e.credential_used = Some(Credential {
-                    id: cred,
-                    kind,
-                    issued_at: None,
-                    expires_at: None,
-                });
+                e.use_credential(Credential::new(cred, kind));
             }
         }
 

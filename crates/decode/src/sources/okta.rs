@@ -6,8 +6,8 @@
 //! holds an RFC 8693 `act` chain when the tenant logs it.
 
 use delegraph_model::{
-    ActorKind, Category, Credential, CredentialKind, Link, NormEvent, Origin, Outcome, Principal,
-    Source, Timestamp,
+    ActorKind, Category, Credential, CredentialKind, NormEvent, Origin, Outcome, Principal, Source,
+    Timestamp,
 };
 use serde::Deserialize;
 
@@ -275,11 +275,7 @@ fn targets(targets: &[Target], time: Timestamp, e: &mut NormEvent) {
         let id = t.alternate_id.get().or(t.id.get()).unwrap_or("").to_owned();
         if kind == "User" && e.actor_kind != ActorKind::Human {
             if !id.is_empty() {
-                e.links.push(Link::ActsFor {
-                    actor: e.actor.id.clone(),
-                    subject: id.clone(),
-                });
-                e.on_behalf_of.get_or_insert(id);
+                e.acts_for(e.actor.id.clone(), id);
             }
         } else if TOKEN_TYPES.contains(&kind) {
             let detail = t.detail_entry.as_ref();
@@ -292,17 +288,12 @@ fn targets(targets: &[Target], time: Timestamp, e: &mut NormEvent) {
             if let Some(chain) = detail.and_then(|d| d.actor.as_ref()) {
                 e.delegation_chain = act_chain(chain);
             }
-            e.links.push(Link::IssuedCredential {
-                credential: token.clone(),
-                to: e.actor.id.clone(),
-                expires_at,
-            });
-            e.credential_issued = Some(Credential {
-                id: token,
-                kind: CredentialKind::OauthToken,
+            let credential = Credential {
                 issued_at: Some(time),
                 expires_at,
-            });
+                ..Credential::new(token, CredentialKind::OauthToken)
+            };
+            e.issue_credential(credential, e.actor.id.clone());
         } else if !id.is_empty() {
             push_resource(
                 &mut e.resources,

@@ -316,11 +316,7 @@ fn span(text: &str, resource: &[KeyValue], origin: &Origin) -> Result<NormEvent,
         (ActorKind::Workload, "non-GenAI span".into())
     };
     if let Some(user) = a.first(&["user.id", "enduser.id"]) {
-        e.links.push(Link::ActsFor {
-            actor: e.actor.id.clone(),
-            subject: user.clone(),
-        });
-        e.on_behalf_of = Some(user);
+        e.acts_for(e.actor.id.clone(), user);
     }
 
     match op.as_deref() {
