@@ -335,3 +335,29 @@ fn every_saved_query_runs_over_the_fixture_store() {
     }
     assert!(ran >= 5);
 }
+
+#[test]
+fn format_flag_forces_a_decoder_and_rejects_unknown_names() {
+    let data = tempfile::tempdir().unwrap();
+    let input = repo().join("fixtures/cloudtrail/assume-role-chain.jsonl");
+    let forced = run(bin()
+        .args(["replay", "--format", "okta", "--data-dir"])
+        .arg(data.path())
+        .arg(&input));
+    let summary = String::from_utf8_lossy(&forced.stdout);
+    assert!(summary.contains("0 events"), "{summary}");
+    assert!(summary.contains("missing_field      5"), "{summary}");
+    let right = run(bin()
+        .args(["replay", "--format", "cloudtrail", "--data-dir"])
+        .arg(data.path())
+        .arg(&input));
+    assert!(String::from_utf8_lossy(&right.stdout).contains("5 events"));
+    let bogus = bin()
+        .args(["replay", "--format", "syslog", "--data-dir"])
+        .arg(data.path())
+        .arg(&input)
+        .output()
+        .unwrap();
+    assert!(!bogus.status.success());
+    assert!(String::from_utf8_lossy(&bogus.stderr).contains("expected auto or one of cloudtrail"));
+}
