@@ -272,6 +272,7 @@ pub(crate) fn base_event(
         src_ip: None,
         user_agent: None,
         input_messages: None,
+        attribution: None,
         links: Vec::new(),
         origin: origin.clone(),
         raw: raw.to_owned(),

@@ -314,6 +314,31 @@ pub struct TraceContext {
     pub correlation_id: Option<String>,
 }
 
+/// Who an event is attributed to, resolved across sources by the stitcher.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Attribution {
+    /// The logical agent (baseline key for detectors).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub agent_id: Option<String>,
+    /// The agent instance (or workload session) that executed the action.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub instance: Option<String>,
+    /// The top instance of the delegation chain (the one the human started).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub root_instance: Option<String>,
+    /// The human on whose behalf it ran.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub initiator: Option<String>,
+    /// Delegation chain, root first: human, instances, sub-agents, sessions.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub chain: Vec<String>,
+    /// Sub-agent / role-chain depth below the root instance (0 = root).
+    pub depth: u32,
+    /// How it was resolved (`credential ASIA…`, `parent span`, …) or, when
+    /// `instance` is empty, why not.
+    pub basis: String,
+}
+
 /// One source record, normalized.
 ///
 /// Attribution fields (`agent_instance`, `initiator`, `chain`) stay empty
@@ -386,6 +411,9 @@ pub struct NormEvent {
     /// The human's request text (`gen_ai.input.messages`), when carried.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub input_messages: Option<String>,
+    /// Cross-source attribution, once the stitcher has run.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub attribution: Option<Attribution>,
     /// Edge hints for the stitcher.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub links: Vec<Link>,

@@ -10,8 +10,8 @@ mod origin;
 mod time;
 
 pub use event::{
-    ActorKind, AgentRef, Category, Credential, CredentialKind, NormEvent, Outcome, Principal,
-    Resource, Source, ToolRef, TraceContext,
+    ActorKind, AgentRef, Attribution, Category, Credential, CredentialKind, NormEvent, Outcome,
+    Principal, Resource, Source, ToolRef, TraceContext,
 };
 pub use link::Link;
 pub use origin::Origin;

@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use delegraph_decode::{DecodeError, DocumentDecoder, EventSink, OriginBase};
+use delegraph_graph::{ReorderBuffer, StitchConfig, StitchStats, Stitcher};
 use delegraph_model::{DeadLetter, NormEvent, Origin};
 use delegraph_store::{AtomicParquetFile, events_batch, events_schema, remove_partials};
 
@@ -12,6 +13,8 @@ use crate::{DeadLetterFile, PipelineError, RunStats};
 pub struct EventPipeline {
     events: AtomicParquetFile,
     dead: DeadLetterFile,
+    reorder: ReorderBuffer,
+    stitcher: Stitcher,
     buffer: Vec<NormEvent>,
     batch_rows: usize,
     stats: RunStats,
@@ -21,8 +24,20 @@ pub struct EventPipeline {
 impl EventPipeline {
     /// Start a run whose output files are named `name`.
     pub fn new(data_dir: &Path, name: &str, batch_rows: usize) -> Result<Self, PipelineError> {
+        Self::with_stitching(data_dir, name, batch_rows, StitchConfig::default())
+    }
+
+    /// Start a run with explicit stitcher limits.
+    pub fn with_stitching(
+        data_dir: &Path,
+        name: &str,
+        batch_rows: usize,
+        stitch: StitchConfig,
+    ) -> Result<Self, PipelineError> {
         remove_partials(data_dir, "events")?;
         Ok(Self {
+            reorder: ReorderBuffer::new(stitch.lateness_ns),
+            stitcher: Stitcher::new(stitch),
             events: AtomicParquetFile::create(data_dir, "events", name, events_schema())?,
             dead: DeadLetterFile::new(data_dir, name),
             buffer: Vec::with_capacity(batch_rows.clamp(1, 1 << 16)),
@@ -54,6 +69,23 @@ impl EventPipeline {
         &self.stats
     }
 
+    /// Attribution counters so far.
+    pub fn stitch_stats(&self) -> StitchStats {
+        self.stitcher.stats()
+    }
+
+    /// Stitch an event the reorder buffer released and buffer it for the store.
+    fn release(&mut self, mut event: NormEvent) {
+        self.stitcher.attribute(&mut event);
+        self.buffer.push(event);
+        if self.buffer.len() >= self.batch_rows
+            && self.error.is_none()
+            && let Err(e) = self.flush()
+        {
+            self.error = Some(e);
+        }
+    }
+
     fn flush(&mut self) -> Result<(), PipelineError> {
         if self.buffer.is_empty() {
             return Ok(());
@@ -66,7 +98,17 @@ impl EventPipeline {
 
     /// Write what is buffered and publish the run's files.
     pub fn finish(mut self) -> Result<RunStats, PipelineError> {
+        let mut held = Vec::new();
+        self.reorder.flush(|e| held.push(e));
+        for e in held {
+            self.release(e);
+        }
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
         self.flush()?;
+        self.stats.stitch = self.stitcher.stats();
+        self.stats.late_events = self.reorder.late();
         if self.stats.events() > 0 {
             let path = self.events.finish()?;
             self.stats.outputs.push(path);
@@ -81,12 +123,10 @@ impl EventPipeline {
 impl EventSink for EventPipeline {
     fn event(&mut self, event: NormEvent) {
         *self.stats.events_by_source.entry(event.source).or_default() += 1;
-        self.buffer.push(event);
-        if self.buffer.len() >= self.batch_rows
-            && self.error.is_none()
-            && let Err(e) = self.flush()
-        {
-            self.error = Some(e);
+        let mut due = Vec::new();
+        self.reorder.push(event, |e| due.push(e));
+        for e in due {
+            self.release(e);
         }
     }
 

@@ -5,6 +5,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use delegraph_graph::StitchStats;
 use delegraph_model::Source;
 
 /// What a run did, for the end-of-run summary and for tests.
@@ -22,6 +23,10 @@ pub struct RunStats {
     pub elapsed: Duration,
     /// Files the run published.
     pub outputs: Vec<PathBuf>,
+    /// Attribution counters.
+    pub stitch: StitchStats,
+    /// Events that arrived later than the allowed lateness.
+    pub late_events: u64,
 }
 
 impl RunStats {
@@ -58,6 +63,12 @@ impl fmt::Display for RunStats {
         for (source, n) in &self.events_by_source {
             writeln!(f, "  {:<18} {n}", source.as_str())?;
         }
+        let s = &self.stitch;
+        writeln!(
+            f,
+            "attribution: {} to an agent instance, {} to a human acting directly, {} unattributed; {} late event(s)",
+            s.attributed, s.human_direct, s.unattributed, self.late_events
+        )?;
         writeln!(f, "{} record(s) dead-lettered", self.dead_letters())?;
         for (reason, n) in &self.dead_by_reason {
             writeln!(f, "  {reason:<18} {n}")?;

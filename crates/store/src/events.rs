@@ -8,10 +8,10 @@ use std::sync::{Arc, LazyLock};
 
 use arrow::array::{
     ArrayRef, BooleanArray, ListBuilder, RecordBatch, StringArray, StringBuilder,
-    TimestampNanosecondArray,
+    TimestampNanosecondArray, UInt32Array,
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
-use delegraph_model::{CredentialKind, NormEvent};
+use delegraph_model::{Attribution, CredentialKind, NormEvent};
 
 use crate::StoreError;
 
@@ -22,6 +22,12 @@ enum Col {
     Time(fn(&NormEvent) -> Option<i64>),
     List(fn(&NormEvent) -> Vec<&str>),
     Bool(fn(&NormEvent) -> bool),
+    UInt(fn(&NormEvent) -> Option<u32>),
+}
+
+/// A field of the event's attribution, when it has one.
+fn attributed(e: &NormEvent, f: impl Fn(&Attribution) -> Option<&str>) -> Option<&str> {
+    e.attribution.as_ref().and_then(f)
 }
 
 impl Col {
@@ -31,6 +37,7 @@ impl Col {
             Col::Time(_) => DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())),
             Col::List(_) => DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))),
             Col::Bool(_) => DataType::Boolean,
+            Col::UInt(_) => DataType::UInt32,
         }
     }
 
@@ -56,6 +63,7 @@ impl Col {
                 Arc::new(b.finish())
             }
             Col::Bool(f) => Arc::new(events.iter().map(|e| Some(f(e))).collect::<BooleanArray>()),
+            Col::UInt(f) => Arc::new(events.iter().map(f).collect::<UInt32Array>()),
         }
     }
 }
@@ -134,18 +142,49 @@ static COLUMNS: &[(&str, bool, Col)] = &[
                 .map(|t| t.nanos())
         }),
     ),
-    ("agent_id", true, Col::Text(|e| e.agent.agent_id.as_deref())),
+    (
+        "agent_id",
+        true,
+        Col::Text(|e| attributed(e, |a| a.agent_id.as_deref()).or(e.agent.agent_id.as_deref())),
+    ),
     ("agent_name", true, Col::Text(|e| e.agent.name.as_deref())),
     (
         "agent_instance",
         true,
-        Col::Text(|e| e.agent.instance_id.as_deref()),
+        Col::Text(|e| attributed(e, |a| a.instance.as_deref()).or(e.agent.instance_id.as_deref())),
     ),
-    ("initiator", true, Col::Text(|e| e.on_behalf_of.as_deref())),
+    (
+        "delegation_root",
+        true,
+        Col::Text(|e| attributed(e, |a| a.root_instance.as_deref())),
+    ),
+    (
+        "delegation_depth",
+        true,
+        Col::UInt(|e| e.attribution.as_ref().map(|a| a.depth)),
+    ),
+    (
+        "initiator",
+        true,
+        Col::Text(|e| attributed(e, |a| a.initiator.as_deref()).or(e.on_behalf_of.as_deref())),
+    ),
     (
         "chain",
         true,
-        Col::List(|e| e.delegation_chain.iter().map(String::as_str).collect()),
+        Col::List(|e| match &e.attribution {
+            Some(a) if !a.chain.is_empty() => a.chain.iter().map(String::as_str).collect(),
+            _ => e.delegation_chain.iter().map(String::as_str).collect(),
+        }),
+    ),
+    (
+        "attribution",
+        true,
+        Col::Text(|e| e.attribution.as_ref().map(|a| a.basis.as_str())),
+    ),
+    (
+        "on_behalf_of",
+        true,
+        Col::Text(|e| e.on_behalf_of.as_deref()),
     ),
     (
         "tool",

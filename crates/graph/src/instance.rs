@@ -1,0 +1,281 @@
+//! Per-instance state: when it ran, for whom, and its delegation graph.
+
+use std::num::NonZeroUsize;
+
+use delegraph_model::{Link, NormEvent};
+use lru::LruCache;
+use petgraph::stable_graph::{NodeIndex, StableDiGraph};
+use serde::Serialize;
+
+use crate::stitcher::Binding;
+
+/// Most nodes one instance's graph keeps; further ones are counted, not stored.
+pub const MAX_NODES_PER_INSTANCE: usize = 256;
+
+/// What a graph node stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeKind {
+    /// The human on whose behalf the instance ran.
+    Human,
+    /// An agent instance (root, sub-agent) or role session.
+    Instance,
+    /// A credential used or issued.
+    Credential,
+    /// A tool.
+    Tool,
+    /// A resource touched.
+    Resource,
+}
+
+/// What a graph edge says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EdgeKind {
+    /// Delegation: a human or instance handed work to an instance.
+    Delegates,
+    /// An instance acted with a credential.
+    Uses,
+    /// An instance obtained a credential.
+    Issued,
+    /// An instance called a tool.
+    Calls,
+    /// An instance or tool touched a resource.
+    Touches,
+}
+
+/// A node of an instance graph.
+#[derive(Debug, Clone, Serialize)]
+pub struct Node {
+    /// What it is.
+    pub kind: NodeKind,
+    /// Its id (ARN, tool name, key id, …).
+    pub label: String,
+}
+
+/// An edge of an instance graph, with when it was first and last seen.
+#[derive(Debug, Clone, Serialize)]
+pub struct Edge {
+    /// What it says.
+    pub kind: EdgeKind,
+    /// Event time first seen (ns).
+    pub first_seen: i64,
+    /// Event time last seen (ns).
+    pub last_seen: i64,
+    /// How many events showed it.
+    pub count: u32,
+}
+
+/// One agent instance (or workload session).
+#[derive(Debug, Clone)]
+pub struct Instance {
+    /// Instance id.
+    pub id: String,
+    /// Root instance of its delegation chain.
+    pub root: String,
+    /// Logical agent.
+    pub agent_id: Option<String>,
+    /// The human it ran for.
+    pub human: Option<String>,
+    /// Depth below the root.
+    pub depth: u32,
+    /// First event time (ns).
+    pub first_seen: i64,
+    /// Last event time (ns).
+    pub last_seen: i64,
+    /// When its task ended (root `invoke_agent` span end), if known.
+    pub task_end: Option<i64>,
+    /// Events attributed to it.
+    pub events: u64,
+    /// Nodes not stored because the graph was full.
+    pub dropped_nodes: u32,
+    /// The delegation graph: human → instances → credentials, tools, resources.
+    pub graph: StableDiGraph<Node, Edge>,
+}
+
+impl Instance {
+    fn new(b: &Binding, at: i64) -> Self {
+        Self {
+            id: b.instance.clone(),
+            root: b.root.clone(),
+            agent_id: b.agent_id.clone(),
+            human: b.human.clone(),
+            depth: b.depth,
+            first_seen: at,
+            last_seen: at,
+            task_end: None,
+            events: 0,
+            dropped_nodes: 0,
+            graph: StableDiGraph::new(),
+        }
+    }
+
+    fn node(&mut self, kind: NodeKind, label: &str) -> Option<NodeIndex> {
+        if let Some(i) = self
+            .graph
+            .node_indices()
+            .find(|i| self.graph[*i].kind == kind && self.graph[*i].label == label)
+        {
+            return Some(i);
+        }
+        if self.graph.node_count() >= MAX_NODES_PER_INSTANCE {
+            self.dropped_nodes = self.dropped_nodes.saturating_add(1);
+            return None;
+        }
+        Some(self.graph.add_node(Node {
+            kind,
+            label: label.to_owned(),
+        }))
+    }
+
+    fn edge(&mut self, from: (NodeKind, &str), to: (NodeKind, &str), kind: EdgeKind, at: i64) {
+        let (Some(a), Some(b)) = (self.node(from.0, from.1), self.node(to.0, to.1)) else {
+            return;
+        };
+        if let Some(e) = self
+            .graph
+            .find_edge(a, b)
+            .filter(|e| self.graph[*e].kind == kind)
+        {
+            let w = &mut self.graph[e];
+            w.first_seen = w.first_seen.min(at);
+            w.last_seen = w.last_seen.max(at);
+            w.count = w.count.saturating_add(1);
+        } else {
+            self.graph.add_edge(
+                a,
+                b,
+                Edge {
+                    kind,
+                    first_seen: at,
+                    last_seen: at,
+                    count: 1,
+                },
+            );
+        }
+    }
+
+    fn record(&mut self, e: &NormEvent, b: &Binding) {
+        let at = e.event_time.nanos();
+        self.events += 1;
+        self.first_seen = self.first_seen.min(at);
+        self.last_seen = self.last_seen.max(at);
+        if self.human.is_none() {
+            self.human = b.human.clone();
+        }
+        // The chain, root first: human → instance → sub-agent / session.
+        let human = b.human.as_deref();
+        let mut prev: Option<(NodeKind, &str)> = None;
+        for (i, link) in b.chain.iter().enumerate() {
+            let kind = if i == 0 && human == Some(link.as_str()) {
+                NodeKind::Human
+            } else {
+                NodeKind::Instance
+            };
+            if let Some(p) = prev {
+                self.edge(p, (kind, link), EdgeKind::Delegates, at);
+            }
+            prev = Some((kind, link));
+        }
+        let me = (NodeKind::Instance, b.instance.as_str());
+        if let Some(c) = &e.credential_used {
+            self.edge(me, (NodeKind::Credential, &c.id), EdgeKind::Uses, at);
+        }
+        if let Some(c) = &e.credential_issued {
+            self.edge(me, (NodeKind::Credential, &c.id), EdgeKind::Issued, at);
+        }
+        let via = match &e.tool {
+            Some(t) => {
+                self.edge(me, (NodeKind::Tool, &t.name), EdgeKind::Calls, at);
+                (NodeKind::Tool, t.name.as_str())
+            }
+            None => me,
+        };
+        for r in &e.resources {
+            self.edge(via, (NodeKind::Resource, &r.id), EdgeKind::Touches, at);
+        }
+        for l in &e.links {
+            if let Link::TaskEnded { at, .. } = l {
+                self.task_end = Some(self.task_end.map_or(at.nanos(), |t| t.max(at.nanos())));
+            }
+        }
+    }
+}
+
+/// All live instances, bounded by count (LRU) and idle time.
+pub struct InstanceTable {
+    live: LruCache<String, Instance>,
+    retired: Vec<Instance>,
+    evicted_by_cap: u64,
+    evicted_idle: u64,
+}
+
+impl InstanceTable {
+    pub(crate) fn new(max: usize) -> Self {
+        Self {
+            live: LruCache::new(NonZeroUsize::new(max.max(1)).unwrap_or(NonZeroUsize::MIN)),
+            retired: Vec::new(),
+            evicted_by_cap: 0,
+            evicted_idle: 0,
+        }
+    }
+
+    pub(crate) fn record(&mut self, e: &NormEvent, b: &Binding) {
+        let at = e.event_time.nanos();
+        if !self.live.contains(&b.instance)
+            && let Some((_, old)) = self.live.push(b.instance.clone(), Instance::new(b, at))
+            && old.id != b.instance
+        {
+            self.evicted_by_cap += 1;
+            self.retired.push(old);
+        }
+        if let Some(i) = self.live.get_mut(&b.instance) {
+            i.record(e, b);
+        }
+    }
+
+    pub(crate) fn evict_idle(&mut self, horizon: i64) {
+        while let Some((_, i)) = self.live.peek_lru() {
+            if i.last_seen >= horizon {
+                break;
+            }
+            if let Some((_, i)) = self.live.pop_lru() {
+                self.evicted_idle += 1;
+                self.retired.push(i);
+            }
+        }
+    }
+
+    /// Instances evicted since the last call, to be written out.
+    pub fn drain_retired(&mut self) -> Vec<Instance> {
+        std::mem::take(&mut self.retired)
+    }
+
+    /// Every live instance, in no particular order.
+    pub fn live(&self) -> impl Iterator<Item = &Instance> {
+        self.live.iter().map(|(_, i)| i)
+    }
+
+    /// One live instance by id.
+    pub fn get(&self, id: &str) -> Option<&Instance> {
+        self.live.peek(id)
+    }
+
+    /// Live instances.
+    pub fn len(&self) -> usize {
+        self.live.len()
+    }
+
+    /// True when no instance is live.
+    pub fn is_empty(&self) -> bool {
+        self.live.is_empty()
+    }
+
+    pub(crate) fn evicted_by_cap(&self) -> u64 {
+        self.evicted_by_cap
+    }
+
+    pub(crate) fn evicted_idle(&self) -> u64 {
+        self.evicted_idle
+    }
+}

@@ -1,0 +1,50 @@
+//! Identity resolution and per-instance delegation graphs.
+//!
+//! Pure logic, no I/O: events go in (in event-time order, via
+//! [`ReorderBuffer`]), come out with an [`Attribution`](delegraph_model::Attribution),
+//! and each agent instance keeps a petgraph graph of the human, instances,
+//! credentials, tools and resources it involved. All state is bounded.
+
+mod instance;
+mod reorder;
+mod stitcher;
+
+pub use instance::{
+    Edge, EdgeKind, Instance, InstanceTable, MAX_NODES_PER_INSTANCE, Node, NodeKind,
+};
+pub use reorder::ReorderBuffer;
+pub use stitcher::{StitchStats, Stitcher};
+
+/// Limits of the stitcher's state.
+#[derive(Debug, Clone, Copy)]
+pub struct StitchConfig {
+    /// How late (event time) a record may arrive and still be ordered.
+    pub lateness_ns: i64,
+    /// Session keys and instances idle longer than this are evicted.
+    pub idle_ttl_ns: i64,
+    /// Most live instances.
+    pub max_instances: usize,
+    /// Most credential bindings.
+    pub max_credentials: usize,
+    /// Most span bindings.
+    pub max_spans: usize,
+    /// Most session keys.
+    pub max_sessions: usize,
+}
+
+const MINUTE: i64 = 60_000_000_000;
+
+impl Default for StitchConfig {
+    /// CloudTrail delivers within about 15 minutes; STS sessions last up to
+    /// 12 hours.
+    fn default() -> Self {
+        Self {
+            lateness_ns: 15 * MINUTE,
+            idle_ttl_ns: 12 * 60 * MINUTE,
+            max_instances: 200_000,
+            max_credentials: 500_000,
+            max_spans: 1_000_000,
+            max_sessions: 500_000,
+        }
+    }
+}
