@@ -21,6 +21,8 @@ enum Command {
     Replay(cmd::replay::Args),
     /// Run a read-only SQL query over the stored tables.
     Sql(cmd::sql::Args),
+    /// Print an agent instance's delegation graph (Graphviz DOT or JSON).
+    Graph(cmd::graph::Args),
     /// Measure decode and decode+store throughput on a realistic mix.
     Bench(cmd::bench::Args),
 }
@@ -38,6 +40,7 @@ fn main() -> ExitCode {
         Command::Replay(a) => cmd::replay::run(a),
         Command::Sql(a) => cmd::sql::run(a),
         Command::Bench(a) => cmd::bench::run(a),
+        Command::Graph(a) => cmd::graph::run(a),
     };
     match result {
         Ok(code) => code,

@@ -361,3 +361,83 @@ fn format_flag_forces_a_decoder_and_rejects_unknown_names() {
     assert!(!bogus.status.success());
     assert!(String::from_utf8_lossy(&bogus.stderr).contains("expected auto or one of cloudtrail"));
 }
+
+#[test]
+fn agents_edges_and_graph_command() {
+    let data = tempfile::tempdir().unwrap();
+    let inputs = [
+        repo().join("fixtures/cloudtrail/assume-role-chain.jsonl"),
+        repo().join("fixtures/otlp/agent-trace.jsonl"),
+    ];
+    replay(data.path(), &inputs);
+    let session = "arn:aws:sts::111111111111:assumed-role/support-agent/support-agent-7f3a";
+    let agents = sql_json(
+        data.path(),
+        &format!(
+            "SELECT initiator, events, credentials, sub_agents FROM agents WHERE agent_instance = '{session}'"
+        ),
+    );
+    assert_eq!(agents.len(), 1);
+    assert_eq!(agents[0]["initiator"], "alice@example.com");
+    assert_eq!(agents[0]["events"], 4);
+    assert_eq!(
+        agents[0]["credentials"],
+        serde_json::json!(["ASIACQRSTUVWRAOEXAMPLE", "ASIAWHOJDLGPOEXAMPLE"])
+    );
+    let events = sql_json(
+        data.path(),
+        "SELECT count(*) AS n FROM events WHERE initiator = 'alice@example.com' AND agent_instance IS NOT NULL",
+    );
+    assert_eq!(
+        events[0]["n"],
+        4 + 4,
+        "4 AWS calls by the agent, 4 spans of the OTel trace"
+    );
+
+    let root = "4bf92f3577b34da6a3ce929d0e0e4736:00f067aa0ba902b7";
+    let json = run(bin()
+        .args(["graph", "--format", "json", "--data-dir"])
+        .arg(data.path())
+        .arg(root));
+    let g: Value = serde_json::from_slice(&json.stdout).unwrap();
+    let edges = g["edges"].as_array().unwrap();
+    assert!(edges.iter().any(|e| e["from_node"] == "alice@example.com"
+        && e["to_node"] == root
+        && e["edge"] == "delegates"));
+    assert!(
+        edges
+            .iter()
+            .any(|e| e["to_node"] == "4bf92f3577b34da6a3ce929d0e0e4736:2b3c4d5e6f708192")
+    );
+
+    let dot = run(bin()
+        .args(["graph", "--data-dir"])
+        .arg(data.path())
+        .arg(session));
+    let dir = tempfile::tempdir().unwrap();
+    let dot_file = dir.path().join("g.dot");
+    std::fs::write(&dot_file, &dot.stdout).unwrap();
+    let svg = Command::new("dot")
+        .arg("-Tsvg")
+        .arg(&dot_file)
+        .output()
+        .expect("graphviz dot (scripts/setup installs it)");
+    assert!(
+        svg.status.success(),
+        "{}",
+        String::from_utf8_lossy(&svg.stderr)
+    );
+    let svg = String::from_utf8_lossy(&svg.stdout);
+    assert!(
+        svg.contains("<svg") && svg.contains("ASIACQRSTUVWRAOEXAMPLE"),
+        "rendered graph lacks the chained key"
+    );
+
+    let missing = bin()
+        .args(["graph", "--data-dir"])
+        .arg(data.path())
+        .arg("no-such-instance")
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(1));
+}

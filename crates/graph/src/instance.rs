@@ -232,6 +232,19 @@ impl InstanceTable {
         if let Some(i) = self.live.get_mut(&b.instance) {
             i.record(e, b);
         }
+        // A sub-agent also shows in its parent's graph.
+        if let [.., parent, child] = b.chain.as_slice()
+            && *child == b.instance
+            && let Some(p) = self.live.get_mut(parent)
+        {
+            let from = (NodeKind::Instance, parent.as_str());
+            p.edge(
+                from,
+                (NodeKind::Instance, child.as_str()),
+                EdgeKind::Delegates,
+                at,
+            );
+        }
     }
 
     pub(crate) fn evict_idle(&mut self, horizon: i64) {

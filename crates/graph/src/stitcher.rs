@@ -95,6 +95,11 @@ impl Stitcher {
         &self.instances
     }
 
+    /// Instances evicted since the last call, to be written out.
+    pub fn drain_retired(&mut self) -> Vec<crate::Instance> {
+        self.instances.drain_retired()
+    }
+
     /// Entries held across all indexes (for memory tests).
     pub fn entries(&self) -> usize {
         self.creds.len() + self.spans.len() + self.sessions.len() + self.instances.len()

@@ -5,6 +5,7 @@
 //! [`EventPipeline`], so a record gives the same rows whichever way it came.
 
 mod dead_letter;
+mod graph_rows;
 mod pipeline;
 mod replay;
 mod stats;

@@ -5,13 +5,19 @@ use std::path::Path;
 use delegraph_decode::{DecodeError, DocumentDecoder, EventSink, OriginBase};
 use delegraph_graph::{ReorderBuffer, StitchConfig, StitchStats, Stitcher};
 use delegraph_model::{DeadLetter, NormEvent, Origin};
-use delegraph_store::{AtomicParquetFile, events_batch, events_schema, remove_partials};
+use delegraph_store::{
+    AtomicParquetFile, agents_batch, agents_schema, edges_batch, edges_schema, events_batch,
+    events_schema, remove_partials,
+};
 
 use crate::{DeadLetterFile, PipelineError, RunStats};
 
 /// One run's worth of output: events table file, dead-letter file, counts.
 pub struct EventPipeline {
     events: AtomicParquetFile,
+    agents: AtomicParquetFile,
+    edges: AtomicParquetFile,
+    instances_written: u64,
     dead: DeadLetterFile,
     reorder: ReorderBuffer,
     stitcher: Stitcher,
@@ -34,8 +40,13 @@ impl EventPipeline {
         batch_rows: usize,
         stitch: StitchConfig,
     ) -> Result<Self, PipelineError> {
-        remove_partials(data_dir, "events")?;
+        for table in ["events", "agents", "edges"] {
+            remove_partials(data_dir, table)?;
+        }
         Ok(Self {
+            agents: AtomicParquetFile::create(data_dir, "agents", name, agents_schema())?,
+            edges: AtomicParquetFile::create(data_dir, "edges", name, edges_schema())?,
+            instances_written: 0,
             reorder: ReorderBuffer::new(stitch.lateness_ns),
             stitcher: Stitcher::new(stitch),
             events: AtomicParquetFile::create(data_dir, "events", name, events_schema())?,
@@ -93,6 +104,27 @@ impl EventPipeline {
         let batch = events_batch(&self.buffer)?;
         self.events.write(&batch)?;
         self.buffer.clear();
+        let retired = self.stitcher.drain_retired();
+        self.write_instances(retired.iter())
+    }
+
+    /// Write instances to the `agents` and `edges` tables.
+    fn write_instances<'a>(
+        &mut self,
+        instances: impl Iterator<Item = &'a delegraph_graph::Instance>,
+    ) -> Result<(), PipelineError> {
+        let mut agents = Vec::new();
+        let mut edges = Vec::new();
+        for i in instances {
+            agents.push(crate::graph_rows::agent_row(i));
+            edges.extend(crate::graph_rows::edge_rows(i));
+        }
+        if agents.is_empty() {
+            return Ok(());
+        }
+        self.instances_written += agents.len() as u64;
+        self.agents.write(&agents_batch(&agents)?)?;
+        self.edges.write(&edges_batch(&edges)?)?;
         Ok(())
     }
 
@@ -109,9 +141,17 @@ impl EventPipeline {
         self.flush()?;
         self.stats.stitch = self.stitcher.stats();
         self.stats.late_events = self.reorder.late();
+        let mut live: Vec<delegraph_graph::Instance> =
+            self.stitcher.instances().live().cloned().collect();
+        live.sort_by(|a, b| a.id.cmp(&b.id));
+        self.write_instances(live.iter())?;
         if self.stats.events() > 0 {
             let path = self.events.finish()?;
             self.stats.outputs.push(path);
+        }
+        if self.instances_written > 0 {
+            self.stats.outputs.push(self.agents.finish()?);
+            self.stats.outputs.push(self.edges.finish()?);
         }
         if let Some(path) = self.dead.finish()? {
             self.stats.outputs.push(path);

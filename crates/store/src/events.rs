@@ -1,75 +1,21 @@
 //! The `events` table: one row per normalized event.
-//!
-//! Each column is defined once, by name and by the function that reads it
-//! from an event; the schema and the batch builder both come from that list,
-//! so they cannot drift apart.
 
-use std::sync::{Arc, LazyLock};
+use std::sync::LazyLock;
 
-use arrow::array::{
-    ArrayRef, BooleanArray, ListBuilder, RecordBatch, StringArray, StringBuilder,
-    TimestampNanosecondArray, UInt32Array,
-};
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
 use delegraph_model::{Attribution, CredentialKind, NormEvent};
 
 use crate::StoreError;
-
-/// How a column reads its value from an event.
-enum Col {
-    Text(fn(&NormEvent) -> Option<&str>),
-    Owned(fn(&NormEvent) -> Option<String>),
-    Time(fn(&NormEvent) -> Option<i64>),
-    List(fn(&NormEvent) -> Vec<&str>),
-    Bool(fn(&NormEvent) -> bool),
-    UInt(fn(&NormEvent) -> Option<u32>),
-}
+use crate::columns::{Col, Columns, batch, schema};
 
 /// A field of the event's attribution, when it has one.
 fn attributed(e: &NormEvent, f: impl Fn(&Attribution) -> Option<&str>) -> Option<&str> {
     e.attribution.as_ref().and_then(f)
 }
 
-impl Col {
-    fn data_type(&self) -> DataType {
-        match self {
-            Col::Text(_) | Col::Owned(_) => DataType::Utf8,
-            Col::Time(_) => DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())),
-            Col::List(_) => DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))),
-            Col::Bool(_) => DataType::Boolean,
-            Col::UInt(_) => DataType::UInt32,
-        }
-    }
-
-    fn build(&self, events: &[NormEvent]) -> ArrayRef {
-        match self {
-            Col::Text(f) => Arc::new(events.iter().map(f).collect::<StringArray>()),
-            Col::Owned(f) => Arc::new(events.iter().map(f).collect::<StringArray>()),
-            Col::Time(f) => Arc::new(
-                events
-                    .iter()
-                    .map(f)
-                    .collect::<TimestampNanosecondArray>()
-                    .with_timezone("UTC"),
-            ),
-            Col::List(f) => {
-                let mut b = ListBuilder::new(StringBuilder::new());
-                for e in events {
-                    for v in f(e) {
-                        b.values().append_value(v);
-                    }
-                    b.append(true);
-                }
-                Arc::new(b.finish())
-            }
-            Col::Bool(f) => Arc::new(events.iter().map(|e| Some(f(e))).collect::<BooleanArray>()),
-            Col::UInt(f) => Arc::new(events.iter().map(f).collect::<UInt32Array>()),
-        }
-    }
-}
-
 /// Name, nullability and reader of every column, in table order.
-static COLUMNS: &[(&str, bool, Col)] = &[
+static COLUMNS: &Columns<NormEvent> = &[
     ("event_id", false, Col::Text(|e| Some(&e.event_id))),
     ("source", false, Col::Text(|e| Some(e.source.as_str()))),
     (
@@ -274,14 +220,7 @@ static COLUMNS: &[(&str, bool, Col)] = &[
     ("raw", false, Col::Text(|e| Some(&e.raw))),
 ];
 
-static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
-    Arc::new(Schema::new(
-        COLUMNS
-            .iter()
-            .map(|(name, nullable, col)| Field::new(*name, col.data_type(), *nullable))
-            .collect::<Vec<_>>(),
-    ))
-});
+static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| schema(COLUMNS));
 
 /// The Arrow schema of the `events` table (SPEC §7 columns and more).
 pub fn events_schema() -> SchemaRef {
@@ -290,8 +229,7 @@ pub fn events_schema() -> SchemaRef {
 
 /// Convert events into one record batch of the `events` schema.
 pub fn events_batch(events: &[NormEvent]) -> Result<RecordBatch, StoreError> {
-    let columns = COLUMNS.iter().map(|(_, _, c)| c.build(events)).collect();
-    RecordBatch::try_new(events_schema(), columns).map_err(|e| StoreError::Encode(e.to_string()))
+    batch(COLUMNS, events_schema(), events)
 }
 
 fn credential_kind(k: CredentialKind) -> &'static str {

@@ -4,13 +4,16 @@
 //! This is the only crate that knows Arrow, Parquet or DataFusion; the rest
 //! of the workspace hands it model types and gets rows or text back.
 
+mod columns;
 mod events;
+mod graph_tables;
 mod sql;
 mod writer;
 
 use std::path::Path;
 
 pub use events::{events_batch, events_schema};
+pub use graph_tables::{AgentRow, EdgeRow, agents_batch, agents_schema, edges_batch, edges_schema};
 pub use sql::{OutputFormat, QueryLimits, SqlEngine};
 pub use writer::{AtomicParquetFile, remove_partials};
 

@@ -75,8 +75,8 @@ impl SqlEngine {
                 .unwrap_or(false);
             if has_files {
                 register_parquet_dir(&ctx, table, &dir).await?;
-            } else if table == "events" {
-                let empty = MemTable::try_new(events_schema(), vec![vec![]])
+            } else if let Some(schema) = known_schema(table) {
+                let empty = MemTable::try_new(schema, vec![vec![]])
                     .map_err(|e| StoreError::Query(e.to_string()))?;
                 ctx.register_table(table, Arc::new(empty))
                     .map_err(|e| StoreError::Query(e.to_string()))?;
@@ -125,13 +125,12 @@ async fn register_parquet_dir(
     let url = ListingTableUrl::parse(format!("{}/", dir.display())).map_err(err)?;
     let options =
         ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
-    let schema = if table == "events" {
-        events_schema()
-    } else {
-        options
+    let schema = match known_schema(table) {
+        Some(s) => s,
+        None => options
             .infer_schema(&ctx.state(), &url)
             .await
-            .map_err(err)?
+            .map_err(err)?,
     };
     let config = ListingTableConfig::new(url)
         .with_listing_options(options)
@@ -139,6 +138,16 @@ async fn register_parquet_dir(
     let provider = ListingTable::try_new(config).map_err(err)?;
     ctx.register_table(table, Arc::new(provider)).map_err(err)?;
     Ok(())
+}
+
+/// The schema of a table delegraph writes, so an empty table still has its columns.
+fn known_schema(table: &str) -> Option<arrow::datatypes::SchemaRef> {
+    match table {
+        "events" => Some(events_schema()),
+        "agents" => Some(crate::agents_schema()),
+        "edges" => Some(crate::edges_schema()),
+        _ => None,
+    }
 }
 
 /// Separate "you may not do that" from "that failed".

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod bench;
+pub mod graph;
 pub mod replay;
 pub mod sql;
 
