@@ -27,6 +27,10 @@ pub(crate) struct Binding {
     pub human: Option<String>,
     pub chain: Vec<String>,
     pub depth: u32,
+    /// A long-lived session whose start was not seen (an agent runtime or
+    /// platform): roles it assumes start new instances rather than extend
+    /// its own chain.
+    pub spawns: bool,
 }
 
 enum Resolved {
@@ -215,6 +219,7 @@ impl Stitcher {
             human,
             chain,
             depth: 0,
+            spawns: false,
         });
         self.set_session(key, b.clone(), at);
         b
@@ -246,6 +251,7 @@ impl Stitcher {
                     let human = e.on_behalf_of.clone();
                     let mut b = (*self.root_instance(e.actor.id.clone(), e, human, at)).clone();
                     b.agent_id = b.agent_id.or_else(|| e.delegation_chain.first().cloned());
+                    b.spawns = true;
                     let b = Arc::new(b);
                     self.set_session(format!("instance:{}", e.actor.id), b.clone(), at);
                     b
@@ -290,6 +296,10 @@ impl Stitcher {
             _ => None,
         })?;
         let child = match caller {
+            Resolved::Instance(p, _) if p.spawns => {
+                let human = e.on_behalf_of.clone().or_else(|| p.human.clone());
+                self.session_instance(&to, e, human, at)
+            }
             Resolved::Instance(p, _) => {
                 let mut chain = p.chain.clone();
                 chain.push(to.clone());
@@ -331,6 +341,7 @@ impl Stitcher {
         let role = role_arn(session_arn);
         let mut b = (*self.root_instance(session_arn.to_owned(), e, human, at)).clone();
         b.agent_id = role;
+        b.spawns = false;
         b.agent_name = Some(name.to_owned());
         let b = Arc::new(b);
         self.set_session(format!("instance:{session_arn}"), b.clone(), at);
@@ -374,6 +385,7 @@ impl Stitcher {
                     human: e.on_behalf_of.clone().or_else(|| p.human.clone()),
                     chain,
                     depth: p.depth + 1,
+                    spawns: false,
                 });
                 self.set_session(format!("instance:{id}"), b.clone(), at);
                 (b, format!("sub-agent of {}", p.instance))
