@@ -23,6 +23,8 @@ enum Command {
     Sql(cmd::sql::Args),
     /// Print an agent instance's delegation graph (Graphviz DOT or JSON).
     Graph(cmd::graph::Args),
+    /// Write realistic multi-source logs with ground truth and labelled scenarios.
+    Simulate(cmd::simulate::Args),
     /// Measure decode and decode+store throughput on a realistic mix.
     Bench(cmd::bench::Args),
 }
@@ -41,6 +43,7 @@ fn main() -> ExitCode {
         Command::Sql(a) => cmd::sql::run(a),
         Command::Bench(a) => cmd::bench::run(a),
         Command::Graph(a) => cmd::graph::run(a),
+        Command::Simulate(a) => cmd::simulate::run(a),
     };
     match result {
         Ok(code) => code,

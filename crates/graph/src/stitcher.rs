@@ -31,6 +31,9 @@ pub(crate) struct Binding {
     /// platform): roles it assumes start new instances rather than extend
     /// its own chain.
     pub spawns: bool,
+    /// One binding for every event of a principal that names no instance
+    /// (an Okta agent identity): the human each record names wins.
+    pub per_principal: bool,
 }
 
 enum Resolved {
@@ -124,12 +127,26 @@ impl Stitcher {
                 self.stats.attributed += 1;
                 self.bind_credentials(e, &b);
                 self.instances.record(e, &b);
+                // On a binding shared by a whole principal, the human the
+                // record itself names is the one.
+                let (initiator, chain) = match &e.on_behalf_of {
+                    Some(h)
+                        if (b.per_principal || b.human.is_none())
+                            && b.human.as_ref() != Some(h) =>
+                    {
+                        let skip = usize::from(b.human.is_some());
+                        let mut chain = vec![h.clone()];
+                        chain.extend(b.chain.iter().skip(skip).cloned());
+                        (Some(h.clone()), chain)
+                    }
+                    _ => (b.human.clone(), b.chain.clone()),
+                };
                 Attribution {
                     agent_id: b.agent_id.clone(),
                     instance: Some(b.instance.clone()),
                     root_instance: Some(b.root.clone()),
-                    initiator: b.human.clone(),
-                    chain: b.chain.clone(),
+                    initiator,
+                    chain,
                     depth: b.depth,
                     basis,
                 }
@@ -220,6 +237,7 @@ impl Stitcher {
             chain,
             depth: 0,
             spawns: false,
+            per_principal: false,
         });
         self.set_session(key, b.clone(), at);
         b
@@ -386,6 +404,7 @@ impl Stitcher {
                     chain,
                     depth: p.depth + 1,
                     spawns: false,
+                    per_principal: false,
                 });
                 self.set_session(format!("instance:{id}"), b.clone(), at);
                 (b, format!("sub-agent of {}", p.instance))
@@ -469,12 +488,17 @@ impl Stitcher {
                 format!("human principal ({})", e.actor_kind_basis),
             ),
             _ => {
-                let id = e
-                    .agent
-                    .instance_id
-                    .clone()
-                    .unwrap_or_else(|| format!("{}:{}", e.source.as_str(), e.actor.id));
-                let b = self.root_instance(id, e, e.on_behalf_of.clone(), at);
+                let (id, shared) = match &e.agent.instance_id {
+                    Some(id) => (id.clone(), false),
+                    None => (format!("{}:{}", e.source.as_str(), e.actor.id), true),
+                };
+                let mut b = self.root_instance(id.clone(), e, e.on_behalf_of.clone(), at);
+                if shared && !b.per_principal {
+                    let mut x = (*b).clone();
+                    x.per_principal = true;
+                    b = Arc::new(x);
+                    self.set_session(format!("instance:{id}"), b.clone(), at);
+                }
                 let basis = match e.actor_kind {
                     ActorKind::Agent | ActorKind::SubAgent => "agent identity",
                     _ => "non-human principal",

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use delegraph_decode::{DEFAULT_MAX_RECORD_BYTES, DocumentDecoder, OriginBase};
+use delegraph_graph::StitchConfig;
 use delegraph_ingest::read_document;
 use delegraph_model::Source;
 
@@ -28,6 +29,11 @@ pub struct ReplayConfig {
     pub max_file_bytes: u64,
     /// Events buffered before they are encoded into a row group.
     pub batch_rows: usize,
+    /// How far (event time) records may be out of order and still be
+    /// stitched in order. Files of different sources cover the same hours,
+    /// so a replay orders its whole input by default (`i64::MAX`); set a
+    /// bound to cap memory on large backfills.
+    pub lateness_ns: i64,
 }
 
 impl ReplayConfig {
@@ -39,6 +45,7 @@ impl ReplayConfig {
             max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
             max_file_bytes: 4 << 30,
             batch_rows: DEFAULT_BATCH_ROWS,
+            lateness_ns: i64::MAX,
         }
     }
 }
@@ -75,7 +82,12 @@ pub fn replay_files(
         docs.push(doc);
     }
     let run_id = format!("replay-{:016x}", hasher.digest());
-    let mut pipeline = EventPipeline::new(&config.data_dir, &run_id, config.batch_rows)?;
+    let stitch = StitchConfig {
+        lateness_ns: config.lateness_ns,
+        ..StitchConfig::default()
+    };
+    let mut pipeline =
+        EventPipeline::with_stitching(&config.data_dir, &run_id, config.batch_rows, stitch)?;
     for doc in docs {
         let base = OriginBase::File {
             path: doc.path.clone(),

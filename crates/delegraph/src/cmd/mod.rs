@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod graph;
 pub mod replay;
+pub mod simulate;
 pub mod sql;
 
 use delegraph_model::Source;

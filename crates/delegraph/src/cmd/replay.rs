@@ -20,15 +20,37 @@ pub struct Args {
     /// Records larger than this many bytes are dead-lettered.
     #[arg(long, default_value_t = delegraph_decode::DEFAULT_MAX_RECORD_BYTES)]
     max_record_bytes: usize,
+    /// Order records only within this much event time (e.g. `15m`, `2h`)
+    /// instead of across the whole input; bounds memory on large backfills.
+    #[arg(long, value_parser = parse_duration)]
+    lateness: Option<i64>,
     /// Files to replay (`-` for standard input).
     #[arg(required = true)]
     files: Vec<String>,
+}
+
+/// `90s`, `15m`, `2h` → nanoseconds.
+pub fn parse_duration(s: &str) -> Result<i64, String> {
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: i64 = num
+        .parse()
+        .map_err(|_| format!("bad duration {s:?}: expected e.g. 90s, 15m, 2h"))?;
+    let secs = match unit {
+        "s" | "" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        _ => return Err(format!("bad duration unit in {s:?}: use s, m or h")),
+    };
+    Ok(secs.saturating_mul(1_000_000_000))
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let mut config = ReplayConfig::new(&a.data_dir);
     config.format = a.format.0;
     config.max_record_bytes = a.max_record_bytes;
+    if let Some(l) = a.lateness {
+        config.lateness_ns = l;
+    }
     let total: u64 = a
         .files
         .iter()

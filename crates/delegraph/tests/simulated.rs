@@ -1,0 +1,160 @@
+//! Attribution against the simulator's ground truth, end to end through the
+//! command line: simulate → replay → SQL.
+
+// Test helpers panic on purpose: a failed expectation is a failed test.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_delegraph"))
+}
+
+fn ok(cmd: &mut Command) -> Vec<u8> {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+fn simulate(dir: &Path, seed: u64, agents: usize) {
+    ok(bin()
+        .args([
+            "simulate",
+            "--seed",
+            &seed.to_string(),
+            "--agents",
+            &agents.to_string(),
+            "--hours",
+            "3",
+            "--out",
+        ])
+        .arg(dir));
+}
+
+const FILES: [&str; 5] = [
+    "cloudtrail.jsonl",
+    "otlp.jsonl",
+    "mcp.jsonl",
+    "github.jsonl",
+    "okta.jsonl",
+];
+
+fn replay(data: &Path, files: &[PathBuf]) {
+    ok(bin().arg("replay").arg("--data-dir").arg(data).args(files));
+}
+
+fn sql(data: &Path, q: &str) -> Vec<Value> {
+    serde_json::from_slice(&ok(bin()
+        .args(["sql", "--format", "json", "--data-dir"])
+        .arg(data)
+        .arg(q)))
+    .unwrap()
+}
+
+#[test]
+fn attribution_matches_ground_truth() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sim = tmp.path().join("sim");
+    simulate(&sim, 11, 400);
+    let files: Vec<PathBuf> = FILES.iter().map(|f| sim.join(f)).collect();
+    let data = tmp.path().join("data");
+    replay(&data, &files);
+    let rows = sql(
+        &data,
+        "SELECT event_id, agent_instance, initiator FROM events",
+    );
+    let got: HashMap<String, &Value> = rows
+        .iter()
+        .map(|r| (r["event_id"].as_str().unwrap().to_owned(), r))
+        .collect();
+
+    let (mut with_instance, mut right, mut ambiguous, mut wrong_human, mut total) = (0, 0, 0, 0, 0);
+    for line in std::fs::read_to_string(sim.join("truth.jsonl"))
+        .unwrap()
+        .lines()
+    {
+        let t: Value = serde_json::from_str(line).unwrap();
+        total += 1;
+        let row = got
+            .get(t["event_id"].as_str().unwrap())
+            .unwrap_or_else(|| panic!("event {} not stored", t["event_id"]));
+        if t["ambiguous"] == true {
+            ambiguous += 1;
+            continue;
+        }
+        if let (Some(h), Some(g)) = (t["human"].as_str(), row["initiator"].as_str())
+            && h != g
+        {
+            wrong_human += 1;
+        }
+        if let Some(inst) = t["instance"].as_str() {
+            with_instance += 1;
+            right += usize::from(row["agent_instance"].as_str() == Some(inst));
+        }
+    }
+    assert_eq!(rows.len(), total, "every simulated event is stored once");
+    let accuracy = right as f64 / with_instance as f64;
+    eprintln!(
+        "attribution: {right}/{with_instance} = {:.4}%, {ambiguous} ambiguous, {wrong_human} wrong humans",
+        accuracy * 100.0
+    );
+    assert!(with_instance > 3000, "too small a sample: {with_instance}");
+    assert!(accuracy >= 0.995, "attribution accuracy {accuracy}");
+    assert_eq!(wrong_human, 0, "events attributed to the wrong human");
+    assert!(
+        ambiguous * 100 <= total,
+        "ambiguous events are over 1%: {ambiguous}/{total}"
+    );
+}
+
+#[test]
+fn simulation_is_deterministic_and_file_order_does_not_matter() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b, c) = (
+        tmp.path().join("a"),
+        tmp.path().join("b"),
+        tmp.path().join("c"),
+    );
+    simulate(&a, 5, 120);
+    simulate(&b, 5, 120);
+    simulate(&c, 6, 120);
+    for f in FILES
+        .iter()
+        .chain(["truth.jsonl", "scenarios.jsonl"].iter())
+    {
+        assert_eq!(
+            std::fs::read(a.join(f)).unwrap(),
+            std::fs::read(b.join(f)).unwrap(),
+            "{f} differs for one seed"
+        );
+    }
+    assert_ne!(
+        std::fs::read(a.join("otlp.jsonl")).unwrap(),
+        std::fs::read(c.join("otlp.jsonl")).unwrap()
+    );
+
+    // The same logs replayed with the sources in two different orders give
+    // the same agents and edges.
+    let forward: Vec<PathBuf> = FILES.iter().map(|f| a.join(f)).collect();
+    let backward: Vec<PathBuf> = forward.iter().rev().cloned().collect();
+    let (d1, d2) = (tmp.path().join("d1"), tmp.path().join("d2"));
+    replay(&d1, &forward);
+    replay(&d2, &backward);
+    for q in [
+        "SELECT * FROM agents ORDER BY agent_instance",
+        "SELECT * FROM edges ORDER BY agent_instance, from_node, to_node, edge",
+        "SELECT event_id, agent_instance, initiator, chain FROM events ORDER BY event_id",
+    ] {
+        let (x, y) = (sql(&d1, q), sql(&d2, q));
+        assert!(!x.is_empty(), "{q}");
+        assert_eq!(x, y, "{q}");
+    }
+}

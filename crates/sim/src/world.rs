@@ -1,0 +1,721 @@
+//! The simulated organisation and the run that writes its logs.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::Path;
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde_json::{Value, json};
+
+use crate::agents::{KINDS, SCOPE_GROWTH_OPS, SUB_AGENT_TOOLS};
+use crate::emit::{self, Caller};
+use crate::{Scenario, SimError};
+
+/// What to simulate.
+#[derive(Debug, Clone, Copy)]
+pub struct SimConfig {
+    /// Seed; the same seed writes the same files.
+    pub seed: u64,
+    /// Agent instances (tasks) to run.
+    pub instances: usize,
+    /// Length of the simulated window.
+    pub hours: f64,
+    /// Share of instances that misbehave (each in one labelled way).
+    pub scenario_rate: f64,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        Self {
+            seed: 1,
+            instances: 200,
+            hours: 4.0,
+            scenario_rate: 0.1,
+        }
+    }
+}
+
+/// What a run wrote.
+#[derive(Debug, Default, Clone)]
+pub struct SimSummary {
+    /// Records written per source file.
+    pub records: BTreeMap<&'static str, usize>,
+    /// Instances simulated.
+    pub instances: usize,
+    /// Instances per scenario.
+    pub scenarios: BTreeMap<Scenario, usize>,
+}
+
+/// 2026-03-02T00:00:00Z.
+const EPOCH: f64 = 1_772_409_600.0;
+const ACCOUNT: &str = "123456789012";
+const OTHER_ACCOUNT: &str = "210987654321";
+const RUNTIME_ARN: &str = "arn:aws:sts::123456789012:assumed-role/agent-runtime/runtime-eu-1";
+const RUNTIME_KEY: &str = "ASIARUNTIMEEXAMPLE01";
+
+/// Everything written, before sorting into files.
+#[derive(Default)]
+struct Logs {
+    /// (delivery time, record)
+    cloudtrail: Vec<(f64, Value)>,
+    otlp: Vec<(f64, Value)>,
+    mcp: Vec<(f64, Value)>,
+    github: Vec<(f64, Value)>,
+    okta: Vec<(f64, Value)>,
+    truth: Vec<Value>,
+    scenarios: Vec<Value>,
+}
+
+struct Ids(ChaCha8Rng);
+
+impl Ids {
+    fn hex(&mut self, bytes: usize) -> String {
+        (0..bytes)
+            .map(|_| format!("{:02x}", self.0.random::<u8>()))
+            .collect()
+    }
+    fn uuid(&mut self) -> String {
+        let h = self.hex(16);
+        format!(
+            "{}-{}-{}-{}-{}",
+            &h[..8],
+            &h[8..12],
+            &h[12..16],
+            &h[16..20],
+            &h[20..]
+        )
+    }
+    fn key(&mut self, prefix: &str) -> String {
+        const ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+        let tail: String = (0..16)
+            .map(|_| ALNUM[self.0.random_range(0..ALNUM.len())] as char)
+            .collect();
+        format!("{prefix}{tail}")
+    }
+}
+
+/// One instance being written.
+struct Task<'a> {
+    id: String,
+    agent: &'static str,
+    human: &'a str,
+    scenario: Option<Scenario>,
+    trace: String,
+    root_span: String,
+    spans: Vec<Value>,
+    session: String,
+    rpc: u64,
+    key: Option<(String, Caller<'a>)>,
+}
+
+impl Logs {
+    fn truth(
+        &mut self,
+        event_id: String,
+        source: &str,
+        instance: Option<&str>,
+        human: Option<&str>,
+        task: &Task<'_>,
+        ambiguous: bool,
+    ) {
+        self.truth.push(json!({
+            "event_id": event_id, "source": source, "instance": instance, "human": human,
+            "scenario": task.scenario, "ambiguous": ambiguous
+        }));
+    }
+}
+
+/// Write a simulated dataset into `out`: one JSON-lines file per source,
+/// `truth.jsonl` (true instance and human of every event) and
+/// `scenarios.jsonl` (which instances misbehave, and how).
+pub fn simulate(cfg: SimConfig, out: &Path) -> Result<SimSummary, SimError> {
+    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
+    let mut ids = Ids(ChaCha8Rng::seed_from_u64(
+        cfg.seed.wrapping_mul(0x9e37_79b9_7f4a_7c15),
+    ));
+    let humans: Vec<String> = (0..cfg.instances.div_ceil(10).max(3))
+        .map(|i| format!("user{i:03}@example.com"))
+        .collect();
+    let total_weight: u32 = KINDS.iter().map(|k| k.weight).sum();
+    let window = cfg.hours * 3600.0;
+    let mut logs = Logs::default();
+    let mut summary = SimSummary {
+        instances: cfg.instances,
+        ..SimSummary::default()
+    };
+    let mut last_key: BTreeMap<&'static str, (String, String, f64)> = BTreeMap::new();
+
+    for n in 0..cfg.instances {
+        let mut pick = rng.random_range(0..total_weight);
+        let kind = KINDS
+            .iter()
+            .find(|k| {
+                if pick < k.weight {
+                    true
+                } else {
+                    pick -= k.weight;
+                    false
+                }
+            })
+            .unwrap_or(&KINDS[0]);
+        let human = humans[rng.random_range(0..humans.len())].as_str();
+        let scenario = rng.random_bool(cfg.scenario_rate).then(|| {
+            Scenario::ALL[summary.scenarios.values().sum::<usize>() % Scenario::ALL.len()]
+        });
+        if let Some(s) = scenario {
+            *summary.scenarios.entry(s).or_default() += 1;
+        }
+        let t0 = EPOCH + rng.random_range(0.0..(window - 1800.0).max(60.0));
+        let id = format!("{}-{}", kind.name, ids.hex(6));
+        let mut task = Task {
+            id: id.clone(),
+            agent: kind.name,
+            human,
+            scenario,
+            trace: ids.hex(16),
+            root_span: ids.hex(8),
+            spans: Vec::new(),
+            session: ids.hex(16),
+            rpc: 0,
+            key: None,
+        };
+        if let Some(s) = scenario {
+            logs.scenarios.push(
+                json!({"instance": id, "agent_id": kind.name, "human": human, "scenario": s}),
+            );
+        }
+
+        // The runtime assumes the agent's role for this task.
+        let session_arn = format!("arn:aws:sts::{ACCOUNT}:assumed-role/{}/{}", kind.name, id);
+        // Calls made with another instance's key: the IAM trail can only
+        // name the key's owner (truth marks them ambiguous).
+        let mut borrowed = false;
+        match scenario {
+            Some(Scenario::LongLivedKey) => {
+                let key = ids.key("AKIA");
+                let user = format!("arn:aws:iam::{ACCOUNT}:user/svc-{}-{n}", kind.name);
+                // The gateway sees the key first: it joins the IAM trail to this task.
+                task.rpc += 1;
+                let tp = format!("00-{}-{}-01", task.trace, task.root_span);
+                let line = emit::mcp(
+                    t0 + 0.5,
+                    &task.session,
+                    task.rpc,
+                    kind.name,
+                    &id,
+                    human,
+                    "load_credentials",
+                    &tp,
+                    &key,
+                );
+                logs.truth(
+                    format!("{}:{}", task.session, task.rpc),
+                    "mcp",
+                    Some(&id),
+                    Some(human),
+                    &task,
+                    false,
+                );
+                logs.mcp.push((t0 + 0.5, line));
+                task.key = Some((
+                    key,
+                    Caller::User {
+                        arn: leak(user),
+                        key: "",
+                    },
+                ));
+            }
+            Some(Scenario::SharedCredential) if last_key.contains_key(kind.name) => {
+                let (key, arn, created) = last_key[kind.name].clone();
+                borrowed = true;
+                task.key = Some((
+                    key,
+                    Caller::Session {
+                        arn: leak(arn),
+                        key: "",
+                        created,
+                        source_identity: None,
+                    },
+                ));
+            }
+            _ => {
+                let key = ids.key("ASIA");
+                let ev = ids.uuid();
+                let params = json!({"roleArn": format!("arn:aws:iam::{ACCOUNT}:role/{}", kind.name), "roleSessionName": id, "sourceIdentity": human, "durationSeconds": 3600});
+                let resp = json!({"credentials": {"accessKeyId": key, "expiration": emit::java_time(t0 + 3601.0), "sessionToken": "IQoJb3JpZ2luX2VjEXAMPLE"},
+                                   "assumedRoleUser": {"assumedRoleId": format!("AROAEXAMPLE:{id}"), "arn": session_arn}, "sourceIdentity": human});
+                let runtime = Caller::Session {
+                    arn: RUNTIME_ARN,
+                    key: RUNTIME_KEY,
+                    created: EPOCH - 86_400.0,
+                    source_identity: None,
+                };
+                let rec = emit::cloudtrail(
+                    &ev,
+                    t0 + 1.0,
+                    ACCOUNT,
+                    &runtime,
+                    "sts.amazonaws.com",
+                    "AssumeRole",
+                    params,
+                    resp,
+                );
+                logs.truth(ev, "cloudtrail", None, None, &task, false);
+                logs.cloudtrail.push((t0 + 1.0 + lag(&mut rng), rec));
+                last_key.insert(kind.name, (key.clone(), session_arn.clone(), t0 + 1.0));
+                task.key = Some((
+                    key,
+                    Caller::Session {
+                        arn: leak(session_arn.clone()),
+                        key: "",
+                        created: t0 + 1.0,
+                        source_identity: Some(human),
+                    },
+                ));
+            }
+        }
+        let ambiguous = borrowed;
+
+        // Okta: the agent exchanges the user's token for one to the tools.
+        if kind.name == "support-agent" {
+            let ev = ids.uuid();
+            let hash = ids.hex(12);
+            logs.okta.push((
+                t0 + 0.2,
+                emit::okta_grant(&ev, t0 + 0.2, kind.name, human, &hash, t0 + 3600.0),
+            ));
+            logs.truth(ev, "okta", None, Some(human), &task, false);
+        }
+
+        // The tool chain.
+        let steps = if scenario == Some(Scenario::UnusualToolChain) {
+            5
+        } else {
+            rng.random_range(3..8)
+        };
+        let mut tool = rng.random_range(0..kind.tools.len());
+        let mut t = t0 + 2.0;
+        for _ in 0..steps {
+            let (name, aws, via_mcp) = if scenario == Some(Scenario::UnusualToolChain) {
+                let other = &KINDS[(KINDS.iter().position(|k| k.name == kind.name).unwrap_or(0)
+                    + 1)
+                    % KINDS.len()];
+                let x = &other.tools[rng.random_range(0..other.tools.len())];
+                (x.name, x.aws, x.via_mcp)
+            } else {
+                let x = &kind.tools[tool];
+                (x.name, x.aws, x.via_mcp)
+            };
+            tool_call(
+                &mut task, &mut logs, &mut ids, &mut rng, t, name, aws, via_mcp, None, ambiguous,
+            );
+            let next = kind.next[tool];
+            tool = next[rng.random_range(0..next.len())];
+            t += rng.random_range(4.0..40.0);
+        }
+
+        // Sub-agents.
+        let subs = match (scenario, kind.sub_agent) {
+            (Some(Scenario::SubagentFanout), _) => rng.random_range(8..13),
+            (_, Some((_, p))) if rng.random_bool(p) => 1,
+            _ => 0,
+        };
+        let sub_name = kind.sub_agent.map(|s| s.0).unwrap_or("helper-agent");
+        for _ in 0..subs {
+            let sub_span = ids.hex(8);
+            let sub_id = format!("{sub_name}-{}", ids.hex(6));
+            let start = t;
+            let calls = rng.random_range(1..3);
+            for _ in 0..calls {
+                t += rng.random_range(2.0..10.0);
+                let tool = SUB_AGENT_TOOLS[rng.random_range(0..SUB_AGENT_TOOLS.len())];
+                tool_call(
+                    &mut task,
+                    &mut logs,
+                    &mut ids,
+                    &mut rng,
+                    t,
+                    tool,
+                    None,
+                    true,
+                    Some((&sub_span, &sub_id)),
+                    false,
+                );
+            }
+            t += 1.0;
+            let root = task.root_span.clone();
+            task.spans.push(emit::span(
+                &task.trace,
+                &sub_span,
+                Some(&root),
+                &format!("invoke_agent {sub_name}"),
+                start,
+                t,
+                &[
+                    ("gen_ai.operation.name", "invoke_agent"),
+                    ("gen_ai.agent.name", sub_name),
+                    ("gen_ai.agent.id", sub_name),
+                    ("gen_ai.agent.instance.id", &sub_id),
+                    ("gen_ai.caller.name", kind.name),
+                ],
+            ));
+            let truth_id = format!("{}:{sub_span}", task.trace);
+            logs.truth(truth_id, "otlp", Some(&sub_id), Some(human), &task, false);
+        }
+
+        // Scenario tails that act through AWS.
+        let extra: Vec<(&str, &str, Value)> = match scenario {
+            Some(Scenario::ScopeGrowth) => SCOPE_GROWTH_OPS.iter().map(|(s, n)| (*s, *n, json!({}))).collect(),
+            Some(Scenario::SecretReadBurst) => (0..rng.random_range(15..25))
+                .map(|i| ("secretsmanager.amazonaws.com", "GetSecretValue", json!({"secretId": format!("arn:aws:secretsmanager:eu-west-1:{ACCOUNT}:secret:prod/db-{i}")})))
+                .collect(),
+            Some(Scenario::PrivilegeEscalation) => vec![
+                ("iam.amazonaws.com", "CreateAccessKey", json!({"userName": "svc-backdoor"})),
+                ("iam.amazonaws.com", "AttachRolePolicy", json!({"roleName": kind.name, "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"})),
+            ],
+            _ => Vec::new(),
+        };
+        for (source, name, params) in extra {
+            t += rng.random_range(1.0..5.0);
+            aws_call(
+                &task, &mut logs, &mut ids, &mut rng, t, source, name, params, ambiguous,
+            );
+        }
+        if scenario == Some(Scenario::CrossAccount) {
+            cross_account(&mut task, &mut logs, &mut ids, &mut rng, &mut t);
+        }
+
+        // The root span closes the task.
+        let end = t + 2.0;
+        let root = task.root_span.clone();
+        let mut spans = std::mem::take(&mut task.spans);
+        spans.insert(
+            0,
+            emit::span(
+                &task.trace,
+                &root,
+                None,
+                &format!("invoke_agent {}", kind.name),
+                t0,
+                end,
+                &[
+                    ("gen_ai.operation.name", "invoke_agent"),
+                    ("gen_ai.provider.name", "openai"),
+                    ("gen_ai.agent.id", kind.name),
+                    ("gen_ai.agent.name", kind.name),
+                    ("gen_ai.agent.instance.id", &id),
+                    ("user.id", human),
+                    ("gen_ai.conversation.id", &format!("conv-{}", task.session)),
+                ],
+            ),
+        );
+        logs.truth(
+            format!("{}:{root}", task.trace),
+            "otlp",
+            Some(&id),
+            Some(human),
+            &task,
+            false,
+        );
+        logs.otlp.push((end, emit::otlp_request(kind.name, spans)));
+
+        if scenario == Some(Scenario::CredentialAfterTaskEnd) {
+            let mut late = end + rng.random_range(1200.0..2400.0);
+            for x in kind.tools.iter().filter_map(|x| x.aws).take(3) {
+                aws_call(
+                    &task,
+                    &mut logs,
+                    &mut ids,
+                    &mut rng,
+                    late,
+                    x.0,
+                    x.1,
+                    json!({}),
+                    false,
+                );
+                late += 30.0;
+            }
+        }
+    }
+    write_all(out, logs, &mut summary)?;
+    Ok(summary)
+}
+
+/// CloudTrail delivery lag: 20 s to 10 min.
+fn lag(rng: &mut ChaCha8Rng) -> f64 {
+    rng.random_range(20.0..600.0)
+}
+
+/// Static strings for callers built per task (the simulator is a one-shot
+/// process; a few hundred thousand short strings are fine).
+fn leak(s: String) -> &'static str {
+    Box::leak(s.into_boxed_str())
+}
+
+/// One `execute_tool` span, plus the MCP line or AWS call behind it.
+#[allow(clippy::too_many_arguments)]
+fn tool_call(
+    task: &mut Task<'_>,
+    logs: &mut Logs,
+    ids: &mut Ids,
+    rng: &mut ChaCha8Rng,
+    t: f64,
+    name: &str,
+    aws: Option<(&str, &str)>,
+    via_mcp: bool,
+    sub: Option<(&str, &str)>,
+    ambiguous: bool,
+) {
+    let span = ids.hex(8);
+    let parent = sub
+        .map(|s| s.0.to_owned())
+        .unwrap_or_else(|| task.root_span.clone());
+    let instance = sub
+        .map(|s| s.1.to_owned())
+        .unwrap_or_else(|| task.id.clone());
+    let agent = sub.map(|_| "sub").unwrap_or(task.agent);
+    task.spans.push(emit::span(
+        &task.trace,
+        &span,
+        Some(&parent),
+        &format!("execute_tool {name}"),
+        t,
+        t + 0.8,
+        &[
+            ("gen_ai.operation.name", "execute_tool"),
+            ("gen_ai.tool.name", name),
+            ("gen_ai.tool.call.id", &format!("call_{}", &span[..12])),
+            ("gen_ai.agent.name", agent),
+        ],
+    ));
+    logs.truth(
+        format!("{}:{span}", task.trace),
+        "otlp",
+        Some(&instance),
+        Some(task.human),
+        task,
+        false,
+    );
+    if via_mcp {
+        task.rpc += 1;
+        let tp = format!("00-{}-{span}-01", task.trace);
+        let line = emit::mcp(
+            t + 0.1,
+            &task.session,
+            task.rpc,
+            task.agent,
+            &task.id,
+            task.human,
+            name,
+            &tp,
+            &format!("tok-{}", task.session),
+        );
+        logs.truth(
+            format!("{}:{}", task.session, task.rpc),
+            "mcp",
+            Some(&instance),
+            Some(task.human),
+            task,
+            false,
+        );
+        logs.mcp.push((t + 0.1, line));
+    }
+    if let Some((source, op)) = aws {
+        let params = match op {
+            "GetSecretValue" => {
+                json!({"secretId": format!("arn:aws:secretsmanager:eu-west-1:{ACCOUNT}:secret:{}/api-key", task.agent)})
+            }
+            "GetObject" => {
+                json!({"bucketName": format!("{}-data", task.agent), "key": "reports/latest.json"})
+            }
+            _ => json!({}),
+        };
+        aws_call(task, logs, ids, rng, t + 0.3, source, op, params, ambiguous);
+    }
+    let on_github = KINDS.iter().any(|k| k.name == task.agent && k.github);
+    if on_github && name == "create_pull_request" && sub.is_none() {
+        let ev = ids.hex(11);
+        let login = task.human.split('@').next().unwrap_or(task.human);
+        logs.github.push((
+            t + 0.5,
+            emit::github(
+                &ev,
+                t + 0.5,
+                "pull_request.create",
+                &task.id,
+                login,
+                "example-corp/payments",
+                &format!("gh-{}", task.session),
+            ),
+        ));
+        logs.truth(ev, "github", Some(&task.id), Some(task.human), task, false);
+    }
+}
+
+/// A CloudTrail call made with the task's key.
+#[allow(clippy::too_many_arguments)]
+fn aws_call(
+    task: &Task<'_>,
+    logs: &mut Logs,
+    ids: &mut Ids,
+    rng: &mut ChaCha8Rng,
+    t: f64,
+    source: &str,
+    name: &str,
+    params: Value,
+    ambiguous: bool,
+) {
+    let Some((key, caller)) = &task.key else {
+        return;
+    };
+    let caller = match caller {
+        Caller::Session {
+            arn,
+            created,
+            source_identity,
+            ..
+        } => Caller::Session {
+            arn,
+            key,
+            created: *created,
+            source_identity: *source_identity,
+        },
+        Caller::User { arn, .. } => Caller::User { arn, key },
+    };
+    let ev = ids.uuid();
+    let rec = emit::cloudtrail(&ev, t, ACCOUNT, &caller, source, name, params, Value::Null);
+    logs.truth(
+        ev,
+        "cloudtrail",
+        Some(&task.id),
+        Some(task.human),
+        task,
+        ambiguous,
+    );
+    logs.cloudtrail.push((t + lag(rng), rec));
+}
+
+/// A role chain into another account, then calls there.
+fn cross_account(
+    task: &mut Task<'_>,
+    logs: &mut Logs,
+    ids: &mut Ids,
+    rng: &mut ChaCha8Rng,
+    t: &mut f64,
+) {
+    let Some((
+        key,
+        Caller::Session {
+            arn,
+            created,
+            source_identity,
+            ..
+        },
+    )) = &task.key
+    else {
+        return;
+    };
+    let new_key = ids.key("ASIA");
+    let name = format!("{}-x", task.id);
+    let target = format!(
+        "arn:aws:sts::{OTHER_ACCOUNT}:assumed-role/{}-cross/{name}",
+        task.agent
+    );
+    *t += 2.0;
+    let params = json!({"roleArn": format!("arn:aws:iam::{OTHER_ACCOUNT}:role/{}-cross", task.agent), "roleSessionName": name, "sourceIdentity": task.human});
+    let resp = json!({"credentials": {"accessKeyId": new_key, "expiration": emit::java_time(*t + 900.0), "sessionToken": "IQoJEXAMPLE"},
+                       "assumedRoleUser": {"arn": target}, "sourceIdentity": task.human});
+    let ev = ids.uuid();
+    let caller = Caller::Session {
+        arn,
+        key,
+        created: *created,
+        source_identity: *source_identity,
+    };
+    let rec = emit::cloudtrail(
+        &ev,
+        *t,
+        ACCOUNT,
+        &caller,
+        "sts.amazonaws.com",
+        "AssumeRole",
+        params,
+        resp,
+    );
+    logs.truth(
+        ev,
+        "cloudtrail",
+        Some(&task.id),
+        Some(task.human),
+        task,
+        false,
+    );
+    logs.cloudtrail.push((*t + lag(rng), rec));
+    let chained = Caller::Session {
+        arn: leak(target),
+        key: leak(new_key),
+        created: *t,
+        source_identity: Some(task.human),
+    };
+    for op in ["ListBuckets", "GetObject", "ListObjectsV2"] {
+        *t += rng.random_range(2.0..8.0);
+        let ev = ids.uuid();
+        let rec = emit::cloudtrail(
+            &ev,
+            *t,
+            OTHER_ACCOUNT,
+            &chained,
+            "s3.amazonaws.com",
+            op,
+            json!({}),
+            Value::Null,
+        );
+        logs.truth(
+            ev,
+            "cloudtrail",
+            Some(&task.id),
+            Some(task.human),
+            task,
+            false,
+        );
+        logs.cloudtrail.push((*t + lag(rng), rec));
+    }
+}
+
+fn write_all(out: &Path, logs: Logs, summary: &mut SimSummary) -> Result<(), SimError> {
+    std::fs::create_dir_all(out).map_err(|e| SimError {
+        path: out.display().to_string(),
+        source: e,
+    })?;
+    let files: [(&'static str, Vec<(f64, Value)>); 5] = [
+        ("cloudtrail.jsonl", logs.cloudtrail),
+        ("otlp.jsonl", logs.otlp),
+        ("mcp.jsonl", logs.mcp),
+        ("github.jsonl", logs.github),
+        ("okta.jsonl", logs.okta),
+    ];
+    for (name, mut records) in files {
+        // In arrival order: CloudTrail by delivery, the rest as emitted.
+        records.sort_by(|a, b| a.0.total_cmp(&b.0));
+        summary.records.insert(name, records.len());
+        write_lines(&out.join(name), records.iter().map(|(_, v)| v))?;
+    }
+    write_lines(&out.join("truth.jsonl"), logs.truth.iter())?;
+    write_lines(&out.join("scenarios.jsonl"), logs.scenarios.iter())?;
+    Ok(())
+}
+
+fn write_lines<'a>(path: &Path, lines: impl Iterator<Item = &'a Value>) -> Result<(), SimError> {
+    let err = |e: std::io::Error| SimError {
+        path: path.display().to_string(),
+        source: e,
+    };
+    let mut w = BufWriter::new(File::create(path).map_err(err)?);
+    for v in lines {
+        serde_json::to_writer(&mut w, v).map_err(|e| err(e.into()))?;
+        w.write_all(b"\n").map_err(err)?;
+    }
+    w.flush().map_err(err)
+}
