@@ -206,6 +206,8 @@ impl Instance {
 pub struct InstanceTable {
     live: LruCache<String, Instance>,
     retired: Vec<Instance>,
+    /// Evicted instances dropped because nobody drained `retired` in time.
+    retired_dropped: u64,
     evicted_by_cap: u64,
     evicted_idle: u64,
 }
@@ -215,6 +217,7 @@ impl InstanceTable {
         Self {
             live: LruCache::new(NonZeroUsize::new(max.max(1)).unwrap_or(NonZeroUsize::MIN)),
             retired: Vec::new(),
+            retired_dropped: 0,
             evicted_by_cap: 0,
             evicted_idle: 0,
         }
@@ -227,7 +230,7 @@ impl InstanceTable {
             && old.id != b.instance
         {
             self.evicted_by_cap += 1;
-            self.retired.push(old);
+            self.retire(old);
         }
         if let Some(i) = self.live.get_mut(&b.instance) {
             i.record(e, b);
@@ -254,9 +257,25 @@ impl InstanceTable {
             }
             if let Some((_, i)) = self.live.pop_lru() {
                 self.evicted_idle += 1;
-                self.retired.push(i);
+                self.retire(i);
             }
         }
+    }
+
+    /// Keep an evicted instance for writing out; the list is bounded like
+    /// the live table, so a caller that never drains cannot grow memory.
+    fn retire(&mut self, i: Instance) {
+        if self.retired.len() >= self.live.cap().get() {
+            self.retired_dropped += 1;
+            return;
+        }
+        self.retired.push(i);
+    }
+
+    /// Evicted instances that were dropped unwritten (the caller did not
+    /// drain in time).
+    pub fn retired_dropped(&self) -> u64 {
+        self.retired_dropped
     }
 
     /// Instances evicted since the last call, to be written out.

@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use delegraph_decode::{DecodeError, DocumentDecoder, EventSink, OriginBase};
+use delegraph_graph::{StitchConfig, Stitcher};
 use delegraph_ingest::read_document;
 use delegraph_model::{NormEvent, Origin, Source};
 use delegraph_pipeline::{DEFAULT_BATCH_ROWS, EventPipeline};
@@ -19,6 +20,9 @@ pub struct Args {
     /// Approximate number of events to process per measurement.
     #[arg(long, default_value_t = 300_000)]
     events: u64,
+    /// Idle instances created for the state-size measurement.
+    #[arg(long, default_value_t = 200_000)]
+    idle_instances: u64,
     /// Scratch directory for the store measurement (removed afterwards).
     #[arg(long)]
     scratch: Option<PathBuf>,
@@ -45,6 +49,8 @@ impl EventSink for Count {
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
+    // First, while the heap holds nothing freed that could be reused.
+    idle_state(a.idle_instances);
     let decoder = DocumentDecoder::default();
     let mut docs = Vec::new();
     for f in &a.files {
@@ -159,7 +165,77 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         decode.0 == events && store_events == events,
         "event counts differ between runs"
     );
+
+    // Stitching alone, on events decoded beforehand, in event-time order.
+    let mut decoded = Batches::default();
+    for (b, base) in &corpus {
+        decoder.decode_document(b, base, &mut decoded);
+    }
+    let mut ordered = decoded.buffer;
+    ordered.sort_by(|a, b| (a.event_time, &a.event_id).cmp(&(b.event_time, &b.event_id)));
+    let stitch = measure(|| {
+        let mut s = Stitcher::new(StitchConfig::default());
+        let mut events = ordered.clone();
+        let t = Instant::now();
+        for e in &mut events {
+            s.attribute(e);
+        }
+        t.elapsed().as_secs_f64()
+    });
+    println!(
+        "delegraph stitch (attribution + graphs) : {:>10.0} events/s",
+        ordered.len() as f64 / stitch.0
+    );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Resident set size in bytes (Linux).
+fn rss() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4096)
+}
+
+/// Memory per idle instance: RSS growth while `n` instances (each with a
+/// credential, a session and a small graph) are created and left idle.
+fn idle_state(n: u64) {
+    let cfg = StitchConfig {
+        max_instances: n as usize,
+        max_credentials: n as usize,
+        max_sessions: n as usize,
+        max_spans: 16,
+        ..StitchConfig::default()
+    };
+    let template = serde_json::json!({
+        "schema": "delegraph.mcp.v1", "timestamp": "2026-03-02T00:00:00.000Z", "session_id": "s",
+        "client": {"agent_id": "support-agent", "agent_instance": "i"}, "user": {"email": "user001@example.com"},
+        "auth": {"method": "oauth2", "credential_id": "tok"},
+        "request": {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "search_kb"}}
+    });
+    let mut sink = Batches::default();
+    let base = OriginBase::File { path: "-".into() };
+    DocumentDecoder::default().decode_document(template.to_string().as_bytes(), &base, &mut sink);
+    let Some(proto) = sink.buffer.pop() else {
+        return;
+    };
+    let mut s = Stitcher::new(cfg);
+    let before = rss();
+    for i in 0..n {
+        let mut e = proto.clone();
+        e.trace.session_id = Some(format!("session-{i:012}"));
+        e.agent.instance_id = Some(format!("support-agent-{i:012}"));
+        if let Some(c) = e.credential_used.as_mut() {
+            c.id = format!("tok-{i:012}");
+        }
+        s.attribute(&mut e);
+    }
+    if let (Some(b), Some(a)) = (before, rss()) {
+        println!(
+            "idle state: {n} instances, {} index entries, {:.0} bytes per idle instance (RSS growth)",
+            s.entries(),
+            a.saturating_sub(b) as f64 / n as f64
+        );
+    }
 }
 
 /// Decoded events converted to Arrow batches and dropped: the store's
