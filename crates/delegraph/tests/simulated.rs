@@ -158,3 +158,54 @@ fn simulation_is_deterministic_and_file_order_does_not_matter() {
         assert_eq!(x, y, "{q}");
     }
 }
+
+#[test]
+fn the_agent_inventory_names_logical_agents_and_bad_files_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sim = tmp.path().join("sim");
+    simulate(&sim, 3, 60);
+    let files: Vec<PathBuf> = FILES.iter().map(|f| sim.join(f)).collect();
+    let data = tmp.path().join("data");
+    let inventory = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../agents.example.toml");
+    ok(bin()
+        .arg("replay")
+        .arg("--agents")
+        .arg(&inventory)
+        .arg("--data-dir")
+        .arg(&data)
+        .args(&files));
+    let rows = sql(
+        &data,
+        "SELECT agent_id, actor_kind, actor_kind_basis FROM events \
+         WHERE source = 'cloudtrail' AND actor LIKE '%:assumed-role/support-agent/%'",
+    );
+    assert!(!rows.is_empty());
+    for r in &rows {
+        assert_eq!(r["agent_id"], "support-agent", "{r}");
+        assert_eq!(r["actor_kind"], "agent", "{r}");
+        assert!(
+            r["actor_kind_basis"]
+                .as_str()
+                .unwrap()
+                .starts_with("agent inventory: support-agent"),
+            "{r}"
+        );
+    }
+    let bad = tmp.path().join("bad.toml");
+    std::fs::write(&bad, "[[agent]]\nid = \"x\"\nunknown_field = 1\n").unwrap();
+    let out = bin()
+        .arg("replay")
+        .arg("--agents")
+        .arg(&bad)
+        .arg("--data-dir")
+        .arg(&data)
+        .arg(&files[0])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("bad.toml") && err.contains("unknown_field"),
+        "{err}"
+    );
+}

@@ -6,12 +6,14 @@
 //! credentials, tools and resources it involved. All state is bounded.
 
 mod instance;
+mod inventory;
 mod reorder;
 mod stitcher;
 
 pub use instance::{
     Edge, EdgeKind, Instance, InstanceTable, MAX_NODES_PER_INSTANCE, Node, NodeKind,
 };
+pub use inventory::{Inventory, InventoryAgent, wildcard};
 pub use reorder::ReorderBuffer;
 pub use stitcher::{StitchStats, Stitcher};
 

@@ -14,8 +14,8 @@ use std::sync::Arc;
 use delegraph_model::{ActorKind, Attribution, Category, Link, NormEvent, Source};
 use lru::LruCache;
 
-use crate::StitchConfig;
 use crate::instance::InstanceTable;
+use crate::{Inventory, StitchConfig};
 
 /// What a key resolves to. Shared (`Arc`) between the keys of one session.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,6 +68,7 @@ pub struct Stitcher {
     instances: InstanceTable,
     stats: StitchStats,
     since_sweep: u32,
+    inventory: Inventory,
 }
 
 fn cap(n: usize) -> NonZeroUsize {
@@ -85,6 +86,7 @@ impl Stitcher {
             instances: InstanceTable::new(cfg.max_instances),
             stats: StitchStats::default(),
             since_sweep: 0,
+            inventory: Inventory::default(),
             cfg,
         }
     }
@@ -112,8 +114,14 @@ impl Stitcher {
         self.creds.len() + self.spans.len() + self.sessions.len() + self.instances.len()
     }
 
+    /// Use the SOC's agent inventory to classify identities.
+    pub fn set_inventory(&mut self, inventory: Inventory) {
+        self.inventory = inventory;
+    }
+
     /// Attribute `e` (sets `e.attribution`) and record it in its instance.
     pub fn attribute(&mut self, e: &mut NormEvent) {
+        self.inventory.apply(e);
         let resolved = match e.source {
             Source::Cloudtrail => self.aws(e),
             Source::Otlp => self.otel(e),

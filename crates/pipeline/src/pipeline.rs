@@ -80,6 +80,11 @@ impl EventPipeline {
         &self.stats
     }
 
+    /// Classify identities with the SOC's agent inventory.
+    pub fn set_inventory(&mut self, inventory: delegraph_graph::Inventory) {
+        self.stitcher.set_inventory(inventory);
+    }
+
     /// Attribution counters so far.
     pub fn stitch_stats(&self) -> StitchStats {
         self.stitcher.stats()

@@ -34,6 +34,8 @@ pub struct ReplayConfig {
     /// so a replay orders its whole input by default (`i64::MAX`); set a
     /// bound to cap memory on large backfills.
     pub lateness_ns: i64,
+    /// The SOC's agent inventory (`agents.toml`), if any.
+    pub inventory: Option<delegraph_graph::Inventory>,
 }
 
 impl ReplayConfig {
@@ -46,6 +48,7 @@ impl ReplayConfig {
             max_file_bytes: 4 << 30,
             batch_rows: DEFAULT_BATCH_ROWS,
             lateness_ns: i64::MAX,
+            inventory: None,
         }
     }
 }
@@ -88,6 +91,9 @@ pub fn replay_files(
     };
     let mut pipeline =
         EventPipeline::with_stitching(&config.data_dir, &run_id, config.batch_rows, stitch)?;
+    if let Some(inv) = &config.inventory {
+        pipeline.set_inventory(inv.clone());
+    }
     for doc in docs {
         let base = OriginBase::File {
             path: doc.path.clone(),

@@ -24,6 +24,9 @@ pub struct Args {
     /// instead of across the whole input; bounds memory on large backfills.
     #[arg(long, value_parser = parse_duration)]
     lateness: Option<i64>,
+    /// Agent inventory (`agents.toml`): which identities are which agents.
+    #[arg(long)]
+    agents: Option<PathBuf>,
     /// Files to replay (`-` for standard input).
     #[arg(required = true)]
     files: Vec<String>,
@@ -50,6 +53,13 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     config.max_record_bytes = a.max_record_bytes;
     if let Some(l) = a.lateness {
         config.lateness_ns = l;
+    }
+    if let Some(path) = &a.agents {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let inv = delegraph_graph::Inventory::from_toml(&text)
+            .with_context(|| format!("{}: invalid agent inventory", path.display()))?;
+        config.inventory = Some(inv);
     }
     let total: u64 = a
         .files
