@@ -259,7 +259,7 @@ fn a_flood_of_distinct_instances_stays_under_the_caps() {
     let n: u64 = std::env::var("DELEGRAPH_FLOOD")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(1_000_000);
+        .unwrap_or(5_000_000);
     let template = decode(&[fixture("mcp/gateway.jsonl")]).remove(0);
     let cfg = StitchConfig {
         max_instances: 10_000,
