@@ -111,6 +111,23 @@ struct Task<'a> {
 }
 
 impl Logs {
+    /// A CloudTrail record as it is delivered (minutes late), with its truth line.
+    #[allow(clippy::too_many_arguments)]
+    fn cloudtrail(
+        &mut self,
+        rng: &mut ChaCha8Rng,
+        t: f64,
+        rec: Value,
+        instance: Option<&str>,
+        human: Option<&str>,
+        task: &Task<'_>,
+        ambiguous: bool,
+    ) {
+        let id = rec["eventID"].as_str().unwrap_or_default().to_owned();
+        self.truth(id, "cloudtrail", instance, human, task, ambiguous);
+        self.cloudtrail.push((t + lag(rng), rec));
+    }
+
     fn truth(
         &mut self,
         event_id: String,
@@ -262,8 +279,7 @@ pub fn simulate(cfg: SimConfig, out: &Path) -> Result<SimSummary, SimError> {
                     params,
                     resp,
                 );
-                logs.truth(ev, "cloudtrail", None, None, &task, false);
-                logs.cloudtrail.push((t0 + 1.0 + lag(&mut rng), rec));
+                logs.cloudtrail(&mut rng, t0 + 1.0, rec, None, None, &task, false);
                 last_key.insert(kind.name, (key.clone(), session_arn.clone(), t0 + 1.0));
                 task.key = Some((
                     key,
@@ -586,15 +602,15 @@ fn aws_call(
     };
     let ev = ids.uuid();
     let rec = emit::cloudtrail(&ev, t, ACCOUNT, &caller, source, name, params, Value::Null);
-    logs.truth(
-        ev,
-        "cloudtrail",
+    logs.cloudtrail(
+        rng,
+        t,
+        rec,
         Some(&task.id),
         Some(task.human),
         task,
         ambiguous,
     );
-    logs.cloudtrail.push((t + lag(rng), rec));
 }
 
 /// A role chain into another account, then calls there.
@@ -644,15 +660,7 @@ fn cross_account(
         params,
         resp,
     );
-    logs.truth(
-        ev,
-        "cloudtrail",
-        Some(&task.id),
-        Some(task.human),
-        task,
-        false,
-    );
-    logs.cloudtrail.push((*t + lag(rng), rec));
+    logs.cloudtrail(rng, *t, rec, Some(&task.id), Some(task.human), task, false);
     let chained = Caller::Session {
         arn: leak(target),
         key: leak(new_key),
@@ -672,15 +680,7 @@ fn cross_account(
             json!({}),
             Value::Null,
         );
-        logs.truth(
-            ev,
-            "cloudtrail",
-            Some(&task.id),
-            Some(task.human),
-            task,
-            false,
-        );
-        logs.cloudtrail.push((*t + lag(rng), rec));
+        logs.cloudtrail(rng, *t, rec, Some(&task.id), Some(task.human), task, false);
     }
 }
 
