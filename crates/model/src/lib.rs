@@ -5,6 +5,7 @@
 //! where a field has an OCSF counterpart.
 
 mod event;
+mod finding;
 mod link;
 mod origin;
 mod time;
@@ -13,6 +14,7 @@ pub use event::{
     ActorKind, AgentRef, Attribution, Category, Credential, CredentialKind, NormEvent, Outcome,
     Principal, Resource, Source, ToolRef, TraceContext,
 };
+pub use finding::{Evidence, Finding, Severity};
 pub use link::Link;
 pub use origin::Origin;
 pub use time::{Timestamp, TimestampError};

@@ -34,6 +34,11 @@ impl TimestampError {
 }
 
 impl Timestamp {
+    /// Nanoseconds since the epoch (the stored form).
+    pub fn from_nanos(ns: i64) -> Self {
+        Self(ns)
+    }
+
     /// Whole seconds since the epoch, as GitHub (ms) and Slack (s) give them.
     pub fn from_secs(secs: i64) -> Option<Self> {
         secs.checked_mul(1_000_000_000).map(Self)

@@ -1,0 +1,222 @@
+//! What a logical agent's instances usually do, learned online.
+//!
+//! Every closed instance adds one observation: for each dimension (tools,
+//! transitions, services, accounts, …) the *set* of items it touched, its
+//! counts (secret reads, sub-agents, …) and flags. Sets, not frequencies,
+//! so one instance hammering an operation counts once. Older instances
+//! decay geometrically (half-life in instances), so the baseline follows
+//! real change but a single instance moves it by at most 1/n.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+/// Weighted first and second moments of a count.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Moments {
+    weight: f64,
+    sum: f64,
+    sum_sq: f64,
+}
+
+impl Moments {
+    fn decay(&mut self, d: f64) {
+        self.weight *= d;
+        self.sum *= d;
+        self.sum_sq *= d;
+    }
+
+    fn add(&mut self, x: f64) {
+        self.weight += 1.0;
+        self.sum += x;
+        self.sum_sq += x * x;
+    }
+
+    /// Mean and variance; a zero-weight history has mean 0.
+    pub fn mean_var(&self) -> (f64, f64) {
+        if self.weight <= 0.0 {
+            return (0.0, 0.0);
+        }
+        let mean = self.sum / self.weight;
+        let var = (self.sum_sq / self.weight - mean * mean).max(0.0);
+        (mean, var)
+    }
+}
+
+/// One closed instance, as the baseline learns it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Observation {
+    /// Distinct items per dimension.
+    pub items: BTreeMap<&'static str, BTreeSet<String>>,
+    /// Counts per metric.
+    pub counts: BTreeMap<&'static str, u64>,
+    /// Flags raised by the instance (used a static key, …).
+    pub flags: BTreeSet<&'static str>,
+}
+
+/// An agent's baseline.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AgentBaseline {
+    /// Decayed number of instances learned.
+    pub instances: f64,
+    /// Instances learned, without decay (for "from how much history").
+    pub learned: u64,
+    /// Per dimension: decayed number of instances that touched each item.
+    items: BTreeMap<String, BTreeMap<String, f64>>,
+    counts: BTreeMap<String, Moments>,
+    flags: BTreeMap<String, f64>,
+}
+
+/// Items whose decayed weight falls below this are forgotten.
+const FORGET: f64 = 0.05;
+/// Most items kept per dimension (the least common are forgotten first).
+const MAX_ITEMS: usize = 4096;
+
+impl AgentBaseline {
+    /// Learn one instance; `decay` is the per-instance retention factor.
+    pub fn learn(&mut self, obs: &Observation, decay: f64) {
+        self.instances = self.instances * decay + 1.0;
+        self.learned += 1;
+        for table in self.items.values_mut() {
+            table.retain(|_, w| {
+                *w *= decay;
+                *w >= FORGET
+            });
+        }
+        for m in self.counts.values_mut() {
+            m.decay(decay);
+        }
+        for w in self.flags.values_mut() {
+            *w *= decay;
+        }
+        for (dim, set) in &obs.items {
+            let table = self.items.entry((*dim).to_owned()).or_default();
+            for item in set {
+                *table.entry(item.clone()).or_default() += 1.0;
+            }
+            if table.len() > MAX_ITEMS {
+                let mut weights: Vec<f64> = table.values().copied().collect();
+                weights.sort_by(f64::total_cmp);
+                let cut = weights[table.len() - MAX_ITEMS];
+                table.retain(|_, w| *w > cut);
+            }
+        }
+        let metrics: BTreeSet<String> = self
+            .counts
+            .keys()
+            .cloned()
+            .chain(obs.counts.keys().map(|k| (*k).to_owned()))
+            .collect();
+        for metric in metrics {
+            let x = obs.counts.get(metric.as_str()).copied().unwrap_or(0);
+            self.counts.entry(metric).or_default().add(x as f64);
+        }
+        for flag in &obs.flags {
+            *self.flags.entry((*flag).to_owned()).or_default() += 1.0;
+        }
+    }
+
+    /// Decayed number of instances that touched `item`.
+    pub fn item_weight(&self, dim: &str, item: &str) -> f64 {
+        self.items
+            .get(dim)
+            .and_then(|t| t.get(item))
+            .copied()
+            .unwrap_or(0.0)
+    }
+
+    /// Share of instances that touched `item` (0 when never seen).
+    pub fn share(&self, dim: &str, item: &str) -> f64 {
+        if self.instances <= 0.0 {
+            return 0.0;
+        }
+        self.item_weight(dim, item) / self.instances
+    }
+
+    /// Expected number of rare-or-new items a new instance touches in
+    /// `dim`: the summed share of the rare items already known, plus the
+    /// Good–Turing estimate of the chance of a new one (items seen in only
+    /// one instance, add-one smoothed, over instances).
+    pub fn rare_rate(&self, dim: &str, rare_share: f64) -> f64 {
+        let n = self.instances;
+        let Some(table) = self.items.get(dim) else {
+            return 1.0 / (n + 1.0);
+        };
+        let singletons = table.values().filter(|w| **w < 1.5).count() as f64;
+        let rare_mass: f64 = table
+            .values()
+            .map(|w| w / n.max(1.0))
+            .filter(|s| *s < rare_share)
+            .sum();
+        rare_mass + (singletons + 1.0) / (n + 1.0)
+    }
+
+    /// The most common items of a dimension (share at least `min_share`),
+    /// most common first, at most five: "what is normal" in explanations.
+    pub fn common_items(&self, dim: &str, min_share: f64) -> Vec<String> {
+        let Some(table) = self.items.get(dim) else {
+            return Vec::new();
+        };
+        let mut v: Vec<(&String, f64)> = table
+            .iter()
+            .filter(|(_, w)| **w / self.instances.max(1.0) >= min_share)
+            .map(|(k, w)| (k, *w))
+            .collect();
+        v.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(b.0)));
+        v.into_iter().take(5).map(|(k, _)| k.clone()).collect()
+    }
+
+    /// Mean and variance of a per-instance count.
+    pub fn count(&self, metric: &str) -> (f64, f64) {
+        self.counts
+            .get(metric)
+            .map(Moments::mean_var)
+            .unwrap_or((0.0, 0.0))
+    }
+
+    /// Decayed number of instances that raised `flag`.
+    pub fn flag(&self, flag: &str) -> f64 {
+        self.flags.get(flag).copied().unwrap_or(0.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn obs(tools: &[&str], secrets: u64) -> Observation {
+        let mut o = Observation::default();
+        o.items
+            .insert("tool", tools.iter().map(|s| (*s).to_owned()).collect());
+        o.counts.insert("secret_reads", secrets);
+        o
+    }
+
+    #[test]
+    fn shares_moments_and_good_turing() {
+        let mut b = AgentBaseline::default();
+        for i in 0..100 {
+            let tools: &[&str] = if i == 0 { &["a", "b", "odd"] } else { &["a", "b"] };
+            b.learn(&obs(tools, i % 3), 1.0);
+        }
+        assert_eq!(b.learned, 100);
+        assert!((b.share("tool", "a") - 1.0).abs() < 1e-12);
+        assert!((b.share("tool", "odd") - 0.01).abs() < 1e-12);
+        // one singleton: 0.01 rare mass + (1 + 1) / 101
+        let rate = b.rare_rate("tool", 0.02);
+        assert!((rate - (0.01 + 2.0 / 101.0)).abs() < 1e-9, "{rate}");
+        let (mean, var) = b.count("secret_reads");
+        assert!((mean - 0.99).abs() < 1e-9 && var > 0.5, "{mean} {var}");
+    }
+
+    #[test]
+    fn decay_forgets_old_items_and_bounds_one_instance() {
+        let mut b = AgentBaseline::default();
+        b.learn(&obs(&["old"], 0), 0.5);
+        for _ in 0..10 {
+            b.learn(&obs(&["new"], 0), 0.5);
+        }
+        assert_eq!(b.item_weight("tool", "old"), 0.0, "forgotten");
+        assert!(b.instances < 2.0 + 1e-9);
+    }
+}

@@ -1,0 +1,113 @@
+//! A least-recently-used map that can be saved and restored with its order.
+
+use std::num::NonZeroUsize;
+
+use lru::LruCache;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// LRU map with a fixed capacity; evicts the least recently used entry.
+#[derive(Debug)]
+pub struct Bounded<V> {
+    map: LruCache<String, V>,
+    evicted: u64,
+}
+
+impl<V> Bounded<V> {
+    /// An empty map holding at most `cap` entries.
+    pub fn new(cap: usize) -> Self {
+        Self {
+            map: LruCache::new(NonZeroUsize::new(cap.max(1)).unwrap_or(NonZeroUsize::MIN)),
+            evicted: 0,
+        }
+    }
+
+    /// Look up and mark as recently used.
+    pub fn get_mut(&mut self, k: &str) -> Option<&mut V> {
+        self.map.get_mut(k)
+    }
+
+    /// Look up without touching the order.
+    pub fn peek(&self, k: &str) -> Option<&V> {
+        self.map.peek(k)
+    }
+
+    /// Insert; counts an eviction when a different key had to go.
+    pub fn put(&mut self, k: String, v: V) {
+        if let Some((old, _)) = self.map.push(k.clone(), v)
+            && old != k
+        {
+            self.evicted += 1;
+        }
+    }
+
+    /// Remove.
+    pub fn pop(&mut self, k: &str) -> Option<V> {
+        self.map.pop(k)
+    }
+
+    /// Entries held.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Entries evicted for capacity so far.
+    pub fn evicted(&self) -> u64 {
+        self.evicted
+    }
+
+}
+
+#[derive(Serialize, Deserialize)]
+struct Saved<V> {
+    cap: usize,
+    evicted: u64,
+    /// Oldest first, so re-inserting in order restores recency.
+    entries: Vec<(String, V)>,
+}
+
+impl<V: Serialize + Clone> Serialize for Bounded<V> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        Saved {
+            cap: self.map.cap().get(),
+            evicted: self.evicted,
+            entries: self
+                .map
+                .iter()
+                .rev()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de, V: DeserializeOwned> Deserialize<'de> for Bounded<V> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let saved = Saved::<V>::deserialize(d)?;
+        let mut b = Bounded::new(saved.cap);
+        for (k, v) in saved.entries {
+            b.map.put(k, v);
+        }
+        b.evicted = saved.evicted;
+        Ok(b)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_keeps_recency() {
+        let mut b = Bounded::new(2);
+        b.put("a".into(), 1);
+        b.put("b".into(), 2);
+        b.get_mut("a");
+        let json = serde_json::to_string(&b).unwrap();
+        let mut back: Bounded<i32> = serde_json::from_str(&json).unwrap();
+        back.put("c".into(), 3);
+        assert!(back.peek("a").is_some() && back.peek("b").is_none());
+        assert_eq!(back.evicted(), 1);
+    }
+}

@@ -1,0 +1,121 @@
+//! `data_flow`: a sensitive tool call (send, transfer, share, grant, fetch
+//! a URL) whose recipient, account, address, URL, path or amount came from
+//! an earlier tool result rather than from the human's request — the
+//! footprint of an indirect prompt injection.
+
+use serde_json::Value;
+
+use super::{Ctx, Signal};
+use crate::features::is_echo_of_span;
+
+/// Tool-name fragments that make a call sensitive.
+const SENSITIVE_TOOLS: [&str; 20] = [
+    "send", "email", "mail", "message", "transfer", "wire", "pay", "refund", "share", "invite",
+    "grant", "permission", "post", "upload", "publish", "webhook", "http", "fetch_url", "forward",
+    "notify",
+];
+
+/// Argument names whose values say where something goes.
+const DESTINATION_KEYS: [&str; 22] = [
+    "to", "recipient", "recipients", "email", "cc", "bcc", "account", "account_number",
+    "iban", "routing_number", "destination", "address", "url", "uri", "endpoint", "webhook",
+    "path", "phone", "channel", "target", "amount", "payee",
+];
+
+/// Shortest value worth tracing (shorter ones match by chance).
+const MIN_VALUE: usize = 5;
+
+fn is_sensitive(tool: &str) -> bool {
+    let t = tool.to_ascii_lowercase();
+    SENSITIVE_TOOLS.iter().any(|s| t.contains(s))
+}
+
+/// `(argument name, value)` for every destination-like leaf.
+fn destinations(args: &Value, key: Option<&str>, out: &mut Vec<(String, String)>) {
+    match args {
+        Value::Object(m) => {
+            for (k, v) in m {
+                destinations(v, Some(k), out);
+            }
+        }
+        Value::Array(a) => {
+            for v in a {
+                destinations(v, key, out);
+            }
+        }
+        Value::String(s) => push(key, s.trim().to_owned(), out),
+        Value::Number(n) => push(key, n.to_string(), out),
+        _ => {}
+    }
+}
+
+fn push(key: Option<&str>, value: String, out: &mut Vec<(String, String)>) {
+    let Some(k) = key else { return };
+    let lk = k.to_ascii_lowercase();
+    let named = DESTINATION_KEYS
+        .iter()
+        .any(|d| lk == *d || lk.ends_with(&format!("_{d}")) || lk.starts_with(&format!("{d}_")));
+    if named && value.chars().count() >= MIN_VALUE {
+        out.push((k.to_owned(), value));
+    }
+}
+
+pub(crate) fn data_flow(ctx: &Ctx<'_>) -> Option<Signal> {
+    let e = ctx.event;
+    let tool = e.tool.as_ref()?;
+    if is_echo_of_span(e) || !is_sensitive(&tool.name) || ctx.profile.request.is_empty() {
+        return None;
+    }
+    let args: Value = serde_json::from_str(tool.arguments.as_deref()?).ok()?;
+    let mut dests = Vec::new();
+    destinations(&args, None, &mut dests);
+    let request = ctx.profile.request.to_lowercase();
+    let (name, value, source) = dests.into_iter().find_map(|(k, v)| {
+        let needle = v.to_lowercase();
+        if request.contains(&needle) {
+            return None;
+        }
+        ctx.profile
+            .results
+            .iter()
+            .find(|(text, _)| text.to_lowercase().contains(&needle))
+            .map(|(_, ev)| (k, v, ev.clone()))
+    })?;
+    let mut s = ctx.definite("data_flow", 0.0)?;
+    s.subject = tool
+        .call_id
+        .clone()
+        .unwrap_or_else(|| e.event_id.clone());
+    s.what = format!(
+        "called {} with {name} = {value:?}, a value taken from an earlier tool result ({}) that the human's request never mentions",
+        tool.name, source.event_id
+    );
+    s.expected = "destinations of sensitive tool calls come from the human's request".into();
+    s.observed = format!("{name} = {value:?} found only in tool output");
+    s.evidence = vec![source, crate::profile::evidence(e)];
+    s.tags = &[
+        "owasp-agentic:T6",
+        "owasp-agentic:T2",
+        "atlas:AML.T0051.001",
+        "attack:T1567",
+    ];
+    Some(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_destination_leaves_only() {
+        let args: Value = serde_json::json!({
+            "to": "mallory@evil.example", "subject": "hello there",
+            "payment": {"account_number": "DE89370400440532013000"}, "cc": ["x"]
+        });
+        let mut out = Vec::new();
+        destinations(&args, None, &mut out);
+        let keys: Vec<&str> = out.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["account_number", "to"]);
+        assert!(is_sensitive("send_email") && !is_sensitive("search_kb"));
+    }
+}

@@ -1,0 +1,190 @@
+//! The built-in detectors. Each reads one event in the context of its
+//! instance's profile and its agent's baseline and may return a [`Signal`]:
+//! what was expected, what was seen, how rare, from how much history.
+
+mod credential_lifetime;
+mod cross_environment;
+mod data_flow;
+mod delegation;
+mod privilege_escalation;
+mod scope_growth;
+mod secret_access;
+mod shared_identity;
+mod tool_chain;
+
+pub(crate) use credential_lifetime::credential_lifetime;
+pub(crate) use cross_environment::cross_environment;
+pub(crate) use data_flow::data_flow;
+pub(crate) use delegation::delegation;
+pub(crate) use privilege_escalation::privilege_escalation;
+pub(crate) use scope_growth::scope_growth;
+pub(crate) use secret_access::secret_access;
+pub(crate) use shared_identity::{CredentialUse, shared_identity};
+pub(crate) use tool_chain::tool_chain;
+
+use delegraph_model::{Evidence, NormEvent};
+
+use crate::baseline::AgentBaseline;
+use crate::config::{DetectConfig, Effective};
+use crate::profile::Profile;
+use crate::stats;
+
+/// What a detector sees.
+pub(crate) struct Ctx<'a> {
+    pub cfg: &'a DetectConfig,
+    pub event: &'a NormEvent,
+    pub profile: &'a Profile,
+    pub baseline: Option<&'a AgentBaseline>,
+    pub agent: &'a str,
+}
+
+impl Ctx<'_> {
+    pub fn settings(&self, detector: &str) -> Effective {
+        self.cfg.effective(detector, Some(self.agent))
+    }
+
+    /// Decayed instances in the baseline.
+    pub fn n(&self) -> f64 {
+        self.baseline.map(|b| b.instances).unwrap_or(0.0)
+    }
+
+    /// Instances learned (undecayed), for "from how much history".
+    pub fn history(&self) -> u64 {
+        self.baseline.map(|b| b.learned).unwrap_or(0)
+    }
+
+    /// A statistical signal, when the detector is on, the baseline has
+    /// enough history and `p` is at or below the alert level.
+    pub fn statistical(&self, detector: &'static str, p: f64) -> Option<Signal> {
+        let s = self.settings(detector);
+        if !s.enabled || self.history() < s.min_history || p > s.alert_p {
+            return None;
+        }
+        Some(Signal::new(
+            detector,
+            Some(p),
+            stats::risk(s.impact, p, self.cfg.full_confidence_p),
+        ))
+    }
+
+    /// A signal for something wrong in itself (a permission change, a key
+    /// used after its task): at least half the impact, the rest growing
+    /// with how rare it is for this agent (`hits` of its instances did it).
+    pub fn definite(&self, detector: &'static str, hits: f64) -> Option<Signal> {
+        let s = self.settings(detector);
+        if !s.enabled {
+            return None;
+        }
+        let p = stats::rate_p(hits, self.n());
+        let c = stats::confidence(p, self.cfg.full_confidence_p);
+        let risk = (f64::from(s.impact) * (0.5 + 0.5 * c)).round() as u8;
+        Some(Signal::new(detector, Some(p), risk))
+    }
+
+    /// "of 183 support-agent instances" / "no history yet".
+    pub fn history_phrase(&self) -> String {
+        match self.history() {
+            0 => format!("no earlier {} instances", self.agent),
+            h => format!("{h} earlier {} instances", self.agent),
+        }
+    }
+}
+
+/// A detector's verdict before it becomes a finding.
+#[derive(Debug, Clone)]
+pub(crate) struct Signal {
+    pub detector: &'static str,
+    /// What the finding is about, for its id (a credential, a tool call).
+    pub subject: String,
+    pub p: Option<f64>,
+    pub risk: u8,
+    /// Clause for the summary: "called 5 tools never seen …".
+    pub what: String,
+    pub expected: String,
+    pub observed: String,
+    pub evidence: Vec<Evidence>,
+    pub tags: &'static [&'static str],
+    pub credential: Option<String>,
+}
+
+impl Signal {
+    fn new(detector: &'static str, p: Option<f64>, risk: u8) -> Self {
+        Self {
+            detector,
+            subject: String::new(),
+            p,
+            risk,
+            what: String::new(),
+            expected: String::new(),
+            observed: String::new(),
+            evidence: Vec::new(),
+            tags: &[],
+            credential: None,
+        }
+    }
+}
+
+/// Items of an instance that are rare or new for its agent.
+pub(crate) struct RareItems {
+    /// (dimension, item, share of baseline instances, evidence)
+    pub items: Vec<(&'static str, String, f64, Evidence)>,
+    /// Expected rare-or-new items per instance.
+    pub rate: f64,
+    /// P(at least this many) under the baseline.
+    pub p: f64,
+}
+
+/// Count the instance's rare-or-new items over `dims` and test the count
+/// against the agent's own rate of them (Poisson tail).
+pub(crate) fn rare_items(ctx: &Ctx<'_>, dims: &[&'static str]) -> RareItems {
+    let rare_share = ctx.cfg.rare_share;
+    let mut items = Vec::new();
+    let mut rate = 0.0;
+    for d in dims {
+        let share = |item: &str| ctx.baseline.map(|b| b.share(d, item)).unwrap_or(0.0);
+        for (item, ev) in ctx.profile.items(d) {
+            let s = share(item);
+            if s < rare_share {
+                items.push((*d, item.clone(), s, ev.clone()));
+            }
+        }
+        rate += ctx
+            .baseline
+            .map(|b| b.rare_rate(d, rare_share))
+            .unwrap_or(1.0);
+    }
+    let k = items.len() as u64;
+    RareItems {
+        p: stats::count_tail(k, rate, rate),
+        items,
+        rate,
+    }
+}
+
+/// "get_schema (new), a→b (0.4%)" for the first few items.
+pub(crate) fn list_items(items: &[(&'static str, String, f64, Evidence)], max: usize) -> String {
+    let mut parts: Vec<String> = items
+        .iter()
+        .take(max)
+        .map(|(_, item, share, _)| {
+            if *share <= 0.0 {
+                format!("{item} (never seen)")
+            } else {
+                format!("{item} (in {:.1}% of instances)", share * 100.0)
+            }
+        })
+        .collect();
+    if items.len() > max {
+        parts.push(format!("and {} more", items.len() - max));
+    }
+    parts.join(", ")
+}
+
+/// Count floor for a metric the agent has never shown: one occurrence in
+/// the next instance has the Good–Turing chance 1/(n+1).
+pub(crate) fn count_p(ctx: &Ctx<'_>, metric: &str, k: u64) -> (f64, f64, f64) {
+    let (mean, var) = ctx.baseline.map(|b| b.count(metric)).unwrap_or((0.0, 0.0));
+    let floor = 1.0 / (ctx.n() + 1.0);
+    let p = stats::count_tail(k, mean.max(floor), var);
+    (p, mean, var.sqrt())
+}

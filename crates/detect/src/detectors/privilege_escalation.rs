@@ -1,0 +1,51 @@
+//! `privilege_escalation`: an agent changing who may do what (IAM keys,
+//! policies, login profiles, role trust; IdP role and group grants; GitHub
+//! org and repository permissions).
+
+use super::{Ctx, Signal};
+use crate::features::{dim, is_permission_change};
+
+pub(crate) fn privilege_escalation(ctx: &Ctx<'_>) -> Option<Signal> {
+    let e = ctx.event;
+    if !is_permission_change(e) {
+        return None;
+    }
+    let op = e.operation.as_str();
+    let hits = ctx
+        .baseline
+        .map(|b| b.item_weight(dim::PERMISSION_CHANGE, op))
+        .unwrap_or(0.0);
+    let mut s = ctx.definite("privilege_escalation", hits)?;
+    let admin = e.raw.contains("AdministratorAccess") || e.raw.contains("\"*\"");
+    if admin {
+        s.risk = s.risk.saturating_add(10).min(100);
+    }
+    let verb = op.rsplit(':').next().unwrap_or(op);
+    let target = e
+        .resources
+        .first()
+        .map(|r| format!(" on {}", r.id))
+        .unwrap_or_default();
+    s.subject = op.to_owned();
+    s.what = format!(
+        "made a permission change: {verb}{target}{}",
+        if admin { " granting administrator access" } else { "" }
+    );
+    s.expected = format!(
+        "{op} in {hits:.0} of {}",
+        ctx.history_phrase()
+    );
+    s.observed = format!("{op} by an agent instance");
+    s.evidence = vec![crate::profile::evidence(e)];
+    s.credential = e.credential_used.as_ref().map(|c| c.id.clone());
+    s.tags = if verb == "CreateAccessKey" || verb.contains("Credential") {
+        &["owasp-nhi:NHI5", "owasp-agentic:T3", "attack:T1098.001"]
+    } else if verb.contains("Policy") || verb.contains("Role") {
+        &["owasp-nhi:NHI5", "owasp-agentic:T3", "attack:T1098.003"]
+    } else if verb == "CreateUser" {
+        &["owasp-nhi:NHI5", "owasp-agentic:T3", "attack:T1136.003"]
+    } else {
+        &["owasp-nhi:NHI5", "owasp-agentic:T3", "attack:T1098"]
+    };
+    Some(s)
+}

@@ -1,0 +1,51 @@
+//! `shared_identity`: a credential presented by more than one agent
+//! instance (different delegation roots), or by a human and an agent.
+
+use delegraph_model::Evidence;
+use serde::{Deserialize, Serialize};
+
+use super::{Ctx, Signal};
+
+/// Who first used a credential, and how it was seen since.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct CredentialUse {
+    /// Root instance, or `human:<id>`.
+    pub owner: String,
+    /// The event that first showed it.
+    pub first: Evidence,
+    /// When it expires, when an issuance said.
+    pub expires_at: Option<i64>,
+}
+
+/// `user` is this event's root instance or `human:<id>`.
+pub(crate) fn shared_identity(
+    ctx: &Ctx<'_>,
+    cred: &str,
+    owner: &CredentialUse,
+    user: &str,
+) -> Option<Signal> {
+    if owner.owner == user || owner.owner.is_empty() {
+        return None;
+    }
+    let mut s = ctx.definite("shared_identity", 0.0)?;
+    let whose = match owner.owner.strip_prefix("human:") {
+        Some(h) => format!("the human {h}"),
+        None => format!("instance {}", owner.owner),
+    };
+    s.subject = format!("{cred}:{}", owner.owner);
+    s.what = format!("presented credential {cred}, which {whose} used first");
+    s.expected = format!(
+        "each credential used by one delegation chain, as in {}",
+        ctx.history_phrase()
+    );
+    s.observed = format!("{cred} used by {whose} and by this instance");
+    s.evidence = vec![owner.first.clone(), crate::profile::evidence(ctx.event)];
+    s.credential = Some(cred.to_owned());
+    s.tags = &[
+        "owasp-nhi:NHI9",
+        "owasp-nhi:NHI10",
+        "owasp-agentic:T9",
+        "attack:T1550.001",
+    ];
+    Some(s)
+}

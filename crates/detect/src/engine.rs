@@ -1,0 +1,494 @@
+//! The detector engine: per-instance profiles, per-agent baselines, the
+//! detectors, dedup and risk, with all state bounded and saveable.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use delegraph_model::{Attribution, Category, Finding, Link, NormEvent};
+use serde::{Deserialize, Serialize};
+
+use crate::baseline::AgentBaseline;
+use crate::bounded::Bounded;
+use crate::detectors::{self, CredentialUse, Ctx, Signal};
+use crate::features::{
+    api_operation, dim, flag, is_echo_of_span, is_permission_change, privilege_class,
+    secrets_read, service, tenant, tool_name, uses_static_key,
+};
+use crate::profile::{Profile, evidence};
+use crate::risk::RiskBook;
+use crate::{DetectConfig, DetectError};
+
+const SECOND: i64 = 1_000_000_000;
+/// Most credentials whose first user is remembered.
+const MAX_CREDENTIALS: usize = 500_000;
+/// Most closed instances remembered (for late events).
+const MAX_CLOSED: usize = 200_000;
+/// Most finding ids remembered for dedup.
+const MAX_EMITTED: usize = 500_000;
+/// Most agents with a baseline.
+const MAX_AGENTS: usize = 10_000;
+
+/// Counters for summaries and metrics.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DetectStats {
+    /// Findings raised, by detector.
+    pub findings: BTreeMap<String, u64>,
+    /// Findings suppressed as duplicates within the dedup window.
+    pub duplicates: u64,
+    /// Instances learned into baselines.
+    pub learned: u64,
+    /// Instances not learned because their own findings were too risky.
+    pub quarantined: u64,
+    /// Open profiles dropped for capacity before they closed.
+    pub evicted_open: u64,
+}
+
+/// An instance whose profile closed: what late events still need.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Closed {
+    task_end: Option<i64>,
+    agent_id: Option<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct State {
+    baselines: BTreeMap<String, AgentBaseline>,
+    open: Bounded<Profile>,
+    /// (deadline, instance): when each open profile closes.
+    deadlines: BTreeSet<(i64, String)>,
+    deadline_of: BTreeMap<String, i64>,
+    closed: Bounded<Closed>,
+    credentials: Bounded<CredentialUse>,
+    emitted: Bounded<i64>,
+    risk: RiskBook,
+    watermark: i64,
+    stats: DetectStats,
+}
+
+/// Runs every detector over attributed events, in event-time order.
+pub struct Detectors {
+    cfg: DetectConfig,
+    s: State,
+}
+
+/// Which instance-level detectors an event may have changed the answer of.
+#[derive(Default)]
+struct Changed {
+    chain: bool,
+    scope: bool,
+    tenant: bool,
+    secrets: bool,
+}
+
+impl Detectors {
+    /// Fresh state.
+    pub fn new(cfg: DetectConfig) -> Self {
+        let s = State {
+            baselines: BTreeMap::new(),
+            open: Bounded::new(cfg.max_open_instances),
+            deadlines: BTreeSet::new(),
+            deadline_of: BTreeMap::new(),
+            closed: Bounded::new(MAX_CLOSED),
+            credentials: Bounded::new(MAX_CREDENTIALS),
+            emitted: Bounded::new(MAX_EMITTED),
+            risk: RiskBook::new(cfg.risk_half_life_secs),
+            watermark: i64::MIN,
+            stats: DetectStats::default(),
+        };
+        Self { cfg, s }
+    }
+
+    /// State saved by [`Detectors::save`], with (possibly new) settings.
+    pub fn restore(cfg: DetectConfig, saved: &[u8]) -> Result<Self, DetectError> {
+        let s: State = serde_json::from_slice(saved).map_err(|e| DetectError::State(e.to_string()))?;
+        Ok(Self { cfg, s })
+    }
+
+    /// Everything needed to continue exactly where this left off.
+    pub fn save(&self) -> Result<Vec<u8>, DetectError> {
+        serde_json::to_vec(&self.s).map_err(|e| DetectError::State(e.to_string()))
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> DetectStats {
+        let mut st = self.s.stats.clone();
+        st.evicted_open = self.s.open.evicted();
+        st
+    }
+
+    /// Open profiles and known agents (state sizes for metrics).
+    pub fn sizes(&self) -> (usize, usize) {
+        (self.s.open.len(), self.s.baselines.len())
+    }
+
+    /// Instances learned for `agent` so far.
+    pub fn history(&self, agent: &str) -> u64 {
+        self.s.baselines.get(agent).map_or(0, |b| b.learned)
+    }
+
+    /// Look at one attributed event; findings go to `out`.
+    pub fn observe(&mut self, e: &NormEvent, out: &mut Vec<Finding>) {
+        let t = e.event_time.nanos();
+        if t > self.s.watermark {
+            self.s.watermark = t;
+            self.close_due();
+        }
+        if let Some(c) = &e.credential_issued {
+            let expires = c.expires_at.map(|x| x.nanos());
+            match self.s.credentials.get_mut(&c.id) {
+                Some(u) => u.expires_at = u.expires_at.or(expires),
+                None => self.s.credentials.put(
+                    c.id.clone(),
+                    CredentialUse {
+                        owner: String::new(),
+                        first: evidence(e),
+                        expires_at: expires,
+                    },
+                ),
+            }
+        }
+        let Some(a) = e.attribution.as_ref() else {
+            return;
+        };
+        let Some(instance) = a.instance.clone() else {
+            if let (Some(h), Some(c)) = (&a.initiator, &e.credential_used) {
+                self.owner_of(&c.id, &format!("human:{h}"), e);
+            }
+            return;
+        };
+        let agent = a
+            .agent_id
+            .clone()
+            .unwrap_or_else(|| "unidentified-agent".to_owned());
+        let closed = self.s.closed.peek(&instance).cloned();
+        let mut p = match &closed {
+            Some(c) => Profile {
+                task_end: c.task_end,
+                agent_id: c.agent_id.clone(),
+                ..new_profile(&instance, a, t)
+            },
+            None => self
+                .s
+                .open
+                .pop(&instance)
+                .unwrap_or_else(|| new_profile(&instance, a, t)),
+        };
+        let changed = update(&mut p, e, t);
+        let owner = e
+            .credential_used
+            .as_ref()
+            .and_then(|c| self.owner_of(&c.id, &p.root, e).map(|o| (c.id.clone(), o)));
+        let mut signals = Vec::new();
+        let mut after_end = false;
+        {
+            let ctx = Ctx {
+                cfg: &self.cfg,
+                event: e,
+                profile: &p,
+                baseline: self.s.baselines.get(&agent),
+                agent: &agent,
+            };
+            if closed.is_none() {
+                let fresh = |d: &str| !p.raised.contains(d);
+                if changed.chain && fresh("tool_chain") {
+                    signals.extend(detectors::tool_chain(&ctx));
+                }
+                if changed.scope && fresh("scope_growth") {
+                    signals.extend(detectors::scope_growth(&ctx));
+                }
+                if changed.tenant && fresh("cross_environment") {
+                    signals.extend(detectors::cross_environment(&ctx));
+                }
+                if changed.secrets && fresh("secret_access") {
+                    signals.extend(detectors::secret_access(&ctx));
+                }
+            }
+            signals.extend(detectors::privilege_escalation(&ctx));
+            let expires = e
+                .credential_used
+                .as_ref()
+                .and_then(|c| self.s.credentials.peek(&c.id))
+                .and_then(|u| u.expires_at);
+            if let Some(sig) = detectors::credential_lifetime(&ctx, expires) {
+                after_end = sig.subject.starts_with("after_end:");
+                signals.push(sig);
+            }
+            if let Some((cred, owner)) = &owner {
+                signals.extend(detectors::shared_identity(&ctx, cred, owner, &p.root));
+            }
+            signals.extend(detectors::data_flow(&ctx));
+        }
+        if after_end {
+            p.flags.insert(flag::AFTER_TASK_END.to_owned());
+        }
+        if let Some(result) = e.tool.as_ref().and_then(|x| x.result.as_deref())
+            && !is_echo_of_span(e)
+        {
+            p.add_result(result, e);
+        }
+        for sig in signals {
+            self.emit(sig, &mut p, &agent, a, e, out);
+        }
+        if closed.is_none() {
+            self.delegation(&p, a, e, out);
+            self.reschedule(&p);
+            self.s.open.put(instance, p);
+        }
+    }
+
+    /// The credential's first user; records `user` as it when none yet.
+    /// Returns the owner when it is someone else.
+    fn owner_of(&mut self, cred: &str, user: &str, e: &NormEvent) -> Option<CredentialUse> {
+        match self.s.credentials.get_mut(cred) {
+            Some(u) if u.owner.is_empty() => {
+                u.owner = user.to_owned();
+                u.first = evidence(e);
+                None
+            }
+            Some(u) if u.owner != user => Some(u.clone()),
+            Some(_) => None,
+            None => {
+                self.s.credentials.put(
+                    cred.to_owned(),
+                    CredentialUse {
+                        owner: user.to_owned(),
+                        first: evidence(e),
+                        expires_at: None,
+                    },
+                );
+                None
+            }
+        }
+    }
+
+    /// Sub-agents and depth count against the root instance's agent.
+    fn delegation(&mut self, p: &Profile, a: &Attribution, e: &NormEvent, out: &mut Vec<Finding>) {
+        // Role chaining keeps the instance and deepens it (see `update`).
+        if a.depth == 0 || p.root == p.instance {
+            return;
+        }
+        let Some(mut root) = self.s.open.pop(&p.root) else {
+            return;
+        };
+        let mut changed = false;
+        if !root.sub_agents.contains_key(&p.instance) {
+            root.sub_agents.insert(p.instance.clone(), evidence(e));
+            changed = true;
+        }
+        if a.depth > root.max_depth {
+            root.max_depth = a.depth;
+            changed = true;
+        }
+        if e.category == Category::AgentInvoke
+            && let Some(name) = e.agent.name.as_ref().or(e.agent.agent_id.as_ref())
+        {
+            root.add_item(dim::SUB_AGENT, name.clone(), e);
+        }
+        let agent = root
+            .agent_id
+            .clone()
+            .unwrap_or_else(|| "unidentified-agent".to_owned());
+        if changed && !root.raised.contains("delegation") {
+            let sig = {
+                let ctx = Ctx {
+                    cfg: &self.cfg,
+                    event: e,
+                    profile: &root,
+                    baseline: self.s.baselines.get(&agent),
+                    agent: &agent,
+                };
+                detectors::delegation(&ctx)
+            };
+            if let Some(sig) = sig {
+                self.emit(sig, &mut root, &agent, a, e, out);
+            }
+        }
+        let id = root.instance.clone();
+        self.s.open.put(id, root);
+    }
+
+    fn emit(
+        &mut self,
+        sig: Signal,
+        p: &mut Profile,
+        agent: &str,
+        a: &Attribution,
+        e: &NormEvent,
+        out: &mut Vec<Finding>,
+    ) {
+        if sig.subject.is_empty() {
+            p.raised.insert(sig.detector.to_owned());
+        }
+        let mut f = crate::finding::build(sig, p, agent, a, e, self.s.watermark);
+        let window = i64::try_from(self.cfg.dedup_window_secs)
+            .unwrap_or(i64::MAX / SECOND)
+            .saturating_mul(SECOND);
+        if let Some(then) = self.s.emitted.peek(&f.finding_id)
+            && self.s.watermark.saturating_sub(*then) < window
+        {
+            self.s.stats.duplicates += 1;
+            return;
+        }
+        self.s.emitted.put(f.finding_id.clone(), self.s.watermark);
+        p.max_risk = p.max_risk.max(f.risk_score);
+        f.baseline_instances = self.history(agent);
+        let (ir, hr) = self.s.risk.add(
+            Some(&p.instance),
+            p.human.as_deref(),
+            f.risk_score,
+            f.event_time,
+        );
+        f.instance_risk = ir;
+        f.human_risk = hr;
+        *self.s.stats.findings.entry(f.detector.clone()).or_default() += 1;
+        out.push(f);
+    }
+
+    fn deadline(&self, p: &Profile) -> i64 {
+        let secs = |s: u64| i64::try_from(s).unwrap_or(i64::MAX / SECOND).saturating_mul(SECOND);
+        match p.task_end {
+            Some(end) => end
+                .max(p.last_seen)
+                .saturating_add(secs(self.cfg.close_after_secs)),
+            None => p.last_seen.saturating_add(secs(self.cfg.idle_close_secs)),
+        }
+    }
+
+    fn reschedule(&mut self, p: &Profile) {
+        let d = self.deadline(p);
+        if let Some(old) = self.s.deadline_of.insert(p.instance.clone(), d) {
+            if old == d {
+                return;
+            }
+            self.s.deadlines.remove(&(old, p.instance.clone()));
+        }
+        self.s.deadlines.insert((d, p.instance.clone()));
+    }
+
+    /// Close every profile whose deadline the watermark has passed, and
+    /// learn it into its agent's baseline unless its own findings were risky.
+    fn close_due(&mut self) {
+        while let Some((d, _)) = self.s.deadlines.first()
+            && *d <= self.s.watermark
+        {
+            let Some((_, id)) = self.s.deadlines.pop_first() else {
+                break;
+            };
+            self.s.deadline_of.remove(&id);
+            let Some(p) = self.s.open.pop(&id) else {
+                continue;
+            };
+            self.close(p);
+        }
+    }
+
+    fn close(&mut self, p: Profile) {
+        let agent = p
+            .agent_id
+            .clone()
+            .unwrap_or_else(|| "unidentified-agent".to_owned());
+        if p.max_risk >= self.cfg.learn_below_risk {
+            self.s.stats.quarantined += 1;
+        } else if self.s.baselines.len() < MAX_AGENTS || self.s.baselines.contains_key(&agent) {
+            let decay = 0.5f64.powf(1.0 / self.cfg.baseline_half_life.max(1.0));
+            self.s
+                .baselines
+                .entry(agent)
+                .or_default()
+                .learn(&p.observation(), decay);
+            self.s.stats.learned += 1;
+        }
+        self.s.closed.put(
+            p.instance.clone(),
+            Closed {
+                task_end: p.task_end,
+                agent_id: p.agent_id.clone(),
+            },
+        );
+    }
+}
+
+fn new_profile(instance: &str, a: &Attribution, t: i64) -> Profile {
+    Profile {
+        instance: instance.to_owned(),
+        root: a.root_instance.clone().unwrap_or_else(|| instance.to_owned()),
+        agent_id: a.agent_id.clone(),
+        human: a.initiator.clone(),
+        chain: a.chain.clone(),
+        first_seen: t,
+        last_seen: t,
+        ..Profile::default()
+    }
+}
+
+/// Fold one event into its instance's profile.
+fn update(p: &mut Profile, e: &NormEvent, t: i64) -> Changed {
+    let mut c = Changed::default();
+    p.last_seen = p.last_seen.max(t);
+    if p.agent_id.is_none() {
+        p.agent_id = e.attribution.as_ref().and_then(|a| a.agent_id.clone());
+    }
+    if p.human.is_none() {
+        p.human = e.attribution.as_ref().and_then(|a| a.initiator.clone());
+    }
+    if e.category == Category::AgentInvoke {
+        for l in &e.links {
+            if let Link::TaskEnded { at, .. } = l {
+                p.task_end = Some(at.nanos());
+            }
+        }
+    }
+    if let Some(req) = &e.input_messages {
+        p.add_request(req);
+    }
+    if let Some(tool) = tool_name(e) {
+        c.chain |= p.add_item(dim::TOOL, tool.to_owned(), e);
+        if !is_echo_of_span(e) {
+            let (transition, trigram) = p.push_tool(tool);
+            for (d, item) in [(dim::TRANSITION, transition), (dim::TRIGRAM, trigram)] {
+                if let Some(item) = item {
+                    c.chain |= p.add_item(d, item, e);
+                }
+            }
+        }
+    }
+    if let Some(s) = service(e) {
+        c.scope |= p.add_item(dim::SERVICE, s, e);
+    }
+    if let Some(op) = api_operation(e) {
+        c.scope |= p.add_item(dim::OPERATION, op.to_owned(), e);
+        if is_permission_change(e) {
+            p.add_item(dim::PERMISSION_CHANGE, op.to_owned(), e);
+        }
+    }
+    for s in &e.scopes {
+        c.scope |= p.add_item(dim::SCOPE, s.clone(), e);
+    }
+    if let Some(class) = privilege_class(e) {
+        c.scope |= p.add_item(dim::PRIVILEGE, class.to_owned(), e);
+    }
+    if let Some(x) = tenant(e) {
+        c.tenant |= p.add_item(dim::TENANT, x, e);
+    }
+    if e.category == Category::SecretRead || e.reads_secret() {
+        p.secret_reads += 1;
+        let mut any = false;
+        for s in secrets_read(e) {
+            any = true;
+            p.secrets.entry(s.to_owned()).or_insert_with(|| evidence(e));
+        }
+        if !any {
+            p.secrets
+                .entry(format!("{} (unnamed)", e.operation))
+                .or_insert_with(|| evidence(e));
+        }
+        c.secrets = true;
+    }
+    if uses_static_key(e) {
+        p.flags.insert(flag::STATIC_KEY.to_owned());
+    }
+    let depth = e.attribution.as_ref().map_or(0, |a| a.depth);
+    if depth > p.max_depth && p.root == p.instance {
+        p.max_depth = depth;
+    }
+    c
+}

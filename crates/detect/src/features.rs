@@ -1,0 +1,152 @@
+//! What detectors read off one event: its service, operation, privilege
+//! class, tenant and whether it changes permissions or is sensitive.
+
+use delegraph_model::{Category, CredentialKind, NormEvent, Source};
+
+/// Dimensions of per-instance item sets (baseline keys).
+pub mod dim {
+    /// Tools called.
+    pub const TOOL: &str = "tool";
+    /// Consecutive tool pairs.
+    pub const TRANSITION: &str = "transition";
+    /// Consecutive tool triples.
+    pub const TRIGRAM: &str = "trigram";
+    /// Sub-agents invoked (by agent name).
+    pub const SUB_AGENT: &str = "sub_agent";
+    /// Services (`s3.amazonaws.com`, `github`, MCP server).
+    pub const SERVICE: &str = "service";
+    /// Operations.
+    pub const OPERATION: &str = "operation";
+    /// OAuth scopes used or granted.
+    pub const SCOPE: &str = "scope";
+    /// `read`, `write`, `admin`.
+    pub const PRIVILEGE: &str = "privilege_class";
+    /// Accounts, orgs, tenants, projects.
+    pub const TENANT: &str = "tenant";
+    /// Permission-changing operations.
+    pub const PERMISSION_CHANGE: &str = "permission_change";
+}
+
+/// Per-instance counts (baseline metrics).
+pub mod metric {
+    /// Secret reads.
+    pub const SECRET_READS: &str = "secret_reads";
+    /// Distinct secrets read.
+    pub const DISTINCT_SECRETS: &str = "distinct_secrets";
+    /// Distinct operations.
+    pub const OPERATIONS: &str = "operations";
+    /// Sub-agent instances started under a root instance.
+    pub const SUB_AGENTS: &str = "sub_agents";
+    /// Deepest delegation below a root instance.
+    pub const DEPTH: &str = "depth";
+}
+
+/// Per-instance flags (baseline rates).
+pub mod flag {
+    /// Used a credential after its task ended.
+    pub const AFTER_TASK_END: &str = "after_task_end";
+    /// Used a long-lived static key.
+    pub const STATIC_KEY: &str = "static_key";
+}
+
+/// The service an event acted on.
+pub fn service(e: &NormEvent) -> Option<String> {
+    match e.source {
+        Source::Cloudtrail => e.operation.split_once(':').map(|(s, _)| s.to_owned()),
+        Source::Otlp | Source::Mcp => None,
+        other => Some(other.as_str().to_owned()),
+    }
+}
+
+/// Operations worth a privilege class: cloud and SaaS API calls, not tool
+/// calls or agent turns (their tool name is the behaviour).
+pub fn api_operation(e: &NormEvent) -> Option<&str> {
+    match (e.source, e.category) {
+        (Source::Otlp | Source::Mcp, _) => None,
+        (_, Category::AgentInvoke | Category::ToolCall) => None,
+        _ => Some(e.operation.as_str()),
+    }
+}
+
+/// `read`, `write` or `admin`, from the category and the verb.
+pub fn privilege_class(e: &NormEvent) -> Option<&'static str> {
+    let op = api_operation(e)?;
+    if matches!(e.category, Category::PermissionChange) || is_long_lived_issue(e) {
+        return Some("admin");
+    }
+    let verb = op.rsplit([':', '.']).next().unwrap_or(op);
+    const READ: [&str; 10] = [
+        "Get", "List", "Describe", "Head", "Search", "Query", "Lookup", "Scan", "Select", "BatchGet",
+    ];
+    if READ.iter().any(|p| verb.starts_with(p)) || e.category == Category::SecretRead {
+        Some("read")
+    } else if e.category == Category::Authentication {
+        None
+    } else {
+        Some("write")
+    }
+}
+
+/// A credential issuance that creates something long-lived (an IAM user
+/// key, an app secret, a personal access token, a deploy key).
+pub fn is_long_lived_issue(e: &NormEvent) -> bool {
+    e.category == Category::CredentialIssue
+        && e.credential_issued.as_ref().is_some_and(|c| {
+            matches!(
+                c.kind,
+                CredentialKind::AwsAccessKey | CredentialKind::ClientSecret | CredentialKind::ApiKey
+            )
+        })
+        || e.operation.ends_with(":CreateAccessKey")
+        || e.operation.ends_with(":CreateLoginProfile")
+        || e.source_event_type.starts_with("personal_access_token.")
+        || e.source_event_type == "deploy_key.create"
+}
+
+/// A change to who may do what, made through an API.
+pub fn is_permission_change(e: &NormEvent) -> bool {
+    e.category == Category::PermissionChange || is_long_lived_issue(e)
+}
+
+/// The account / org / tenant, namespaced by source.
+pub fn tenant(e: &NormEvent) -> Option<String> {
+    e.tenant
+        .as_ref()
+        .map(|t| format!("{}:{t}", e.source.as_str()))
+}
+
+/// A long-lived static key (`AKIA…`, an IAM user key).
+pub fn uses_static_key(e: &NormEvent) -> bool {
+    e.credential_used
+        .as_ref()
+        .is_some_and(|c| c.kind == CredentialKind::AwsAccessKey)
+}
+
+/// The name of the tool called, for tool-call events.
+pub fn tool_name(e: &NormEvent) -> Option<&str> {
+    (e.category == Category::ToolCall)
+        .then_some(e.tool.as_ref())
+        .flatten()
+        .map(|t| t.name.as_str())
+}
+
+/// An MCP call carrying a traceparent is the server side of an OTel
+/// `execute_tool` span already counted, so tool sequences skip it.
+pub fn is_echo_of_span(e: &NormEvent) -> bool {
+    e.source == Source::Mcp && e.trace.trace_id.is_some() && e.trace.parent_span_id.is_some()
+}
+
+/// Secrets an event read.
+pub fn secrets_read(e: &NormEvent) -> impl Iterator<Item = &str> {
+    e.resources
+        .iter()
+        .filter(|r| r.is_secret)
+        .map(|r| r.id.as_str())
+}
+
+/// The static name of a known flag (baseline keys are static).
+pub fn flag_name(f: &str) -> Option<&'static str> {
+    [flag::AFTER_TASK_END, flag::STATIC_KEY]
+        .into_iter()
+        .find(|k| *k == f)
+}

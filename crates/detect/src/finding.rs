@@ -1,0 +1,78 @@
+//! Turning a detector's signal into a stored finding: deterministic id,
+//! one-sentence summary, evidence, chain, tags and risk.
+
+use delegraph_model::{Attribution, Finding, NormEvent, Severity};
+use xxhash_rust::xxh3::xxh3_128;
+
+use crate::detectors::Signal;
+use crate::profile::Profile;
+
+/// Most evidence entries kept on one finding.
+const MAX_EVIDENCE: usize = 20;
+
+/// Id of what was found: detector, instance, subject — never processing time.
+pub fn finding_id(detector: &str, instance: &str, subject: &str) -> String {
+    format!(
+        "{:032x}",
+        xxh3_128(format!("{detector}\0{instance}\0{subject}").as_bytes())
+    )
+}
+
+/// "support-agent instance support-agent-1a2b (for ana@example.com)".
+fn who(p: &Profile, agent: &str) -> String {
+    let mut s = format!("{agent} instance {}", p.instance);
+    let mut notes = Vec::new();
+    if p.root != p.instance {
+        notes.push(format!("delegated by {}", p.root));
+    }
+    match &p.human {
+        Some(h) => notes.push(format!("for {h}")),
+        None => notes.push("no human on record".to_owned()),
+    }
+    s.push_str(&format!(" ({})", notes.join(", ")));
+    s
+}
+
+/// Build the finding (risk totals are filled by the caller).
+pub(crate) fn build(
+    s: Signal,
+    p: &Profile,
+    agent: &str,
+    attribution: &Attribution,
+    e: &NormEvent,
+    detected_at: i64,
+) -> Finding {
+    let mut evidence = s.evidence;
+    evidence.truncate(MAX_EVIDENCE);
+    let chain = if attribution.chain.is_empty() {
+        p.chain.clone()
+    } else {
+        attribution.chain.clone()
+    };
+    Finding {
+        finding_id: finding_id(s.detector, &p.instance, &s.subject),
+        detector: s.detector.to_owned(),
+        rule_id: None,
+        severity: Severity::from_risk(s.risk),
+        risk_score: s.risk,
+        event_time: e.event_time.nanos(),
+        detected_at,
+        agent_id: p.agent_id.clone(),
+        agent_instance: Some(p.instance.clone()),
+        root_instance: Some(p.root.clone()),
+        initiator: p.human.clone(),
+        credential_id: s
+            .credential
+            .or_else(|| e.credential_used.as_ref().map(|c| c.id.clone())),
+        summary: format!("{} {}. Baseline: {}.", who(p, agent), s.what, s.expected),
+        expected: s.expected,
+        observed: s.observed,
+        p_value: s.p,
+        baseline_instances: 0,
+        evidence,
+        chain,
+        tags: s.tags.iter().map(|t| (*t).to_owned()).collect(),
+        instance_risk: 0,
+        human_risk: 0,
+    }
+}

@@ -1,0 +1,159 @@
+//! What one open agent instance has done so far.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use delegraph_model::{Evidence, NormEvent};
+use serde::{Deserialize, Serialize};
+
+use crate::baseline::Observation;
+use crate::features::{dim, metric};
+
+/// Most tool results kept per instance for data-flow checks.
+const MAX_RESULTS: usize = 64;
+/// Longest tool result or request text kept.
+const MAX_TEXT: usize = 16 * 1024;
+/// Most items kept per dimension of one instance.
+const MAX_ITEMS: usize = 512;
+
+/// An open instance.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Profile {
+    /// Instance id.
+    pub instance: String,
+    /// Root of its delegation chain.
+    pub root: String,
+    /// Logical agent (baseline key).
+    pub agent_id: Option<String>,
+    /// Human it runs for.
+    pub human: Option<String>,
+    /// Delegation chain, root first.
+    pub chain: Vec<String>,
+    /// First and last event time (ns).
+    pub first_seen: i64,
+    /// Last event time (ns).
+    pub last_seen: i64,
+    /// When the task ended, once known.
+    pub task_end: Option<i64>,
+    /// The last two tools, newest last.
+    pub recent_tools: Vec<String>,
+    /// Items per dimension, each with the event that first showed it.
+    pub items: BTreeMap<String, BTreeMap<String, Evidence>>,
+    /// Secret reads, and the secrets read with their first evidence.
+    pub secret_reads: u64,
+    /// Distinct secrets.
+    pub secrets: BTreeMap<String, Evidence>,
+    /// Sub-agent instances started under this (root) instance.
+    pub sub_agents: BTreeMap<String, Evidence>,
+    /// Deepest delegation seen under this root.
+    pub max_depth: u32,
+    /// Flags raised.
+    pub flags: BTreeSet<String>,
+    /// Highest risk of its findings.
+    pub max_risk: u8,
+    /// Detector subjects already raised for it.
+    pub raised: BTreeSet<String>,
+    /// The human's request text, when telemetry carries it.
+    pub request: String,
+    /// Recent tool results, oldest first.
+    pub results: VecDeque<(String, Evidence)>,
+}
+
+/// Evidence for one event.
+pub fn evidence(e: &NormEvent) -> Evidence {
+    Evidence {
+        event_id: e.event_id.clone(),
+        origin: e.origin.to_string(),
+    }
+}
+
+fn clip(s: &str) -> &str {
+    if s.len() <= MAX_TEXT {
+        return s;
+    }
+    let mut end = MAX_TEXT;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+impl Profile {
+    /// Add `item` to `dimension`; true when it is new for this instance.
+    pub fn add_item(&mut self, dimension: &str, item: String, e: &NormEvent) -> bool {
+        let set = self.items.entry(dimension.to_owned()).or_default();
+        if set.len() >= MAX_ITEMS || set.contains_key(&item) {
+            return false;
+        }
+        set.insert(item, evidence(e));
+        true
+    }
+
+    /// Items of one dimension.
+    pub fn items(&self, dimension: &str) -> impl Iterator<Item = (&String, &Evidence)> {
+        self.items.get(dimension).into_iter().flatten()
+    }
+
+    /// Remember a tool call; returns the new transition and trigram.
+    pub fn push_tool(&mut self, tool: &str) -> (Option<String>, Option<String>) {
+        let transition = self.recent_tools.last().map(|a| format!("{a}→{tool}"));
+        let trigram = (self.recent_tools.len() == 2)
+            .then(|| format!("{}→{}→{tool}", self.recent_tools[0], self.recent_tools[1]));
+        self.recent_tools.push(tool.to_owned());
+        if self.recent_tools.len() > 2 {
+            self.recent_tools.remove(0);
+        }
+        (transition, trigram)
+    }
+
+    /// Keep the human's request (the first one seen wins; later turns append).
+    pub fn add_request(&mut self, text: &str) {
+        if self.request.len() < MAX_TEXT {
+            self.request.push_str(clip(text));
+            self.request.push('\n');
+        }
+    }
+
+    /// Keep a tool result for data-flow checks.
+    pub fn add_result(&mut self, text: &str, e: &NormEvent) {
+        if self.results.len() == MAX_RESULTS {
+            self.results.pop_front();
+        }
+        self.results.push_back((clip(text).to_owned(), evidence(e)));
+    }
+
+    /// What the baseline learns from this instance when it closes.
+    pub fn observation(&self) -> Observation {
+        let mut obs = Observation::default();
+        for d in [
+            dim::TOOL,
+            dim::TRANSITION,
+            dim::TRIGRAM,
+            dim::SUB_AGENT,
+            dim::SERVICE,
+            dim::OPERATION,
+            dim::SCOPE,
+            dim::PRIVILEGE,
+            dim::TENANT,
+            dim::PERMISSION_CHANGE,
+        ] {
+            let set: BTreeSet<String> = self.items(d).map(|(k, _)| k.clone()).collect();
+            obs.items.insert(d, set);
+        }
+        obs.counts.insert(metric::SECRET_READS, self.secret_reads);
+        obs.counts
+            .insert(metric::DISTINCT_SECRETS, self.secrets.len() as u64);
+        obs.counts
+            .insert(metric::OPERATIONS, self.items(dim::OPERATION).count() as u64);
+        if self.instance == self.root {
+            obs.counts
+                .insert(metric::SUB_AGENTS, self.sub_agents.len() as u64);
+            obs.counts.insert(metric::DEPTH, u64::from(self.max_depth));
+        }
+        for f in &self.flags {
+            if let Some(known) = crate::features::flag_name(f) {
+                obs.flags.insert(known);
+            }
+        }
+        obs
+    }
+}
