@@ -3,55 +3,12 @@
 // Test helpers panic on purpose: a failed expectation is a failed test.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
+use common::{bin, replay, repo, run, sql_json, stratus_files};
 use serde_json::Value;
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_delegraph"))
-}
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn stratus_files() -> Vec<PathBuf> {
-    let dir = repo().join("../shared/data/stratus-red-team");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        .collect();
-    files.sort();
-    files
-}
-
-fn run(cmd: &mut Command) -> Output {
-    let out = cmd.output().expect("run delegraph");
-    assert!(
-        out.status.success(),
-        "{:?} failed:\n{}\n{}",
-        cmd,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-fn replay(data: &Path, files: &[PathBuf]) -> String {
-    let out = run(bin().arg("replay").arg("--data-dir").arg(data).args(files));
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn sql_json(data: &Path, query: &str) -> Vec<Value> {
-    let out = run(bin()
-        .args(["sql", "--format", "json", "--data-dir"])
-        .arg(data)
-        .arg(query));
-    serde_json::from_slice(&out.stdout).unwrap()
-}
 
 /// What the spec says a CloudTrail record must become, read from the raw
 /// JSON without the decoder's code.

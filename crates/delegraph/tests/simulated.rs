@@ -4,59 +4,20 @@
 // Test helpers panic on purpose: a failed expectation is a failed test.
 #![allow(clippy::unwrap_used)]
 
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
 
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use common::{SIM_FILES as FILES, bin, run, sql_json as sql};
 use serde_json::Value;
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_delegraph"))
+fn simulate(dir: &std::path::Path, seed: u64, agents: usize) {
+    common::simulate(dir, seed, agents, 3.0);
 }
 
-fn ok(cmd: &mut Command) -> Vec<u8> {
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-}
-
-fn simulate(dir: &Path, seed: u64, agents: usize) {
-    ok(bin()
-        .args([
-            "simulate",
-            "--seed",
-            &seed.to_string(),
-            "--agents",
-            &agents.to_string(),
-            "--hours",
-            "3",
-            "--out",
-        ])
-        .arg(dir));
-}
-
-const FILES: [&str; 5] = [
-    "cloudtrail.jsonl",
-    "otlp.jsonl",
-    "mcp.jsonl",
-    "github.jsonl",
-    "okta.jsonl",
-];
-
-fn replay(data: &Path, files: &[PathBuf]) {
-    ok(bin().arg("replay").arg("--data-dir").arg(data).args(files));
-}
-
-fn sql(data: &Path, q: &str) -> Vec<Value> {
-    serde_json::from_slice(&ok(bin()
-        .args(["sql", "--format", "json", "--data-dir"])
-        .arg(data)
-        .arg(q)))
-    .unwrap()
+fn replay(data: &std::path::Path, files: &[PathBuf]) {
+    common::replay(data, files);
 }
 
 #[test]
@@ -166,8 +127,8 @@ fn the_agent_inventory_names_logical_agents_and_bad_files_are_refused() {
     simulate(&sim, 3, 60);
     let files: Vec<PathBuf> = FILES.iter().map(|f| sim.join(f)).collect();
     let data = tmp.path().join("data");
-    let inventory = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../agents.example.toml");
-    ok(bin()
+    let inventory = common::repo().join("agents.example.toml");
+    run(bin()
         .arg("replay")
         .arg("--agents")
         .arg(&inventory)

@@ -69,6 +69,11 @@ pub struct AgentBaseline {
 
 /// Items whose decayed weight falls below this are forgotten.
 const FORGET: f64 = 0.05;
+/// Instances learned before robust learning (capped new items, winsorised
+/// counts) applies.
+const WARM_UP: u64 = 5;
+/// New items one instance may teach per dimension once warm.
+const MAX_NEW_ITEMS: usize = 3;
 /// Most items kept per dimension (the least common are forgotten first).
 const MAX_ITEMS: usize = 4096;
 
@@ -89,10 +94,22 @@ impl AgentBaseline {
         for w in self.flags.values_mut() {
             *w *= decay;
         }
+        let warm = self.learned > WARM_UP;
         for (dim, set) in &obs.items {
             let table = self.items.entry((*dim).to_owned()).or_default();
+            let mut new_items = 0;
             for item in set {
-                *table.entry(item.clone()).or_default() += 1.0;
+                match table.get_mut(item) {
+                    Some(w) => *w += 1.0,
+                    // One instance teaches only a few new items at a time:
+                    // real change is learned over several instances, a
+                    // single odd one cannot make itself look normal.
+                    None if warm && new_items >= MAX_NEW_ITEMS => {}
+                    None => {
+                        new_items += 1;
+                        table.insert(item.clone(), 1.0);
+                    }
+                }
             }
             if table.len() > MAX_ITEMS {
                 let mut weights: Vec<f64> = table.values().copied().collect();
@@ -108,8 +125,17 @@ impl AgentBaseline {
             .chain(obs.counts.keys().map(|k| (*k).to_owned()))
             .collect();
         for metric in metrics {
-            let x = obs.counts.get(metric.as_str()).copied().unwrap_or(0);
-            self.counts.entry(metric).or_default().add(x as f64);
+            let x = obs.counts.get(metric.as_str()).copied().unwrap_or(0) as f64;
+            let m = self.counts.entry(metric).or_default();
+            // Winsorised: once warm, a count far above the usual is learned
+            // as (mean + 3 sd + 1), so outliers cannot inflate the spread.
+            let x = if warm {
+                let (mean, var) = m.mean_var();
+                x.min(mean + 3.0 * var.sqrt() + 1.0)
+            } else {
+                x
+            };
+            m.add(x);
         }
         for flag in &obs.flags {
             *self.flags.entry((*flag).to_owned()).or_default() += 1.0;

@@ -103,7 +103,7 @@ impl Default for DetectConfig {
         Self {
             alert_p: 1e-3,
             full_confidence_p: 1e-4,
-            min_history: 20,
+            min_history: 10,
             baseline_half_life: 2000.0,
             learn_below_risk: 40,
             rare_share: 0.02,
@@ -116,6 +116,16 @@ impl Default for DetectConfig {
             detectors: BTreeMap::new(),
             agents: BTreeMap::new(),
         }
+    }
+}
+
+/// Alert level of each detector when nothing overrides it: crossing into a
+/// new account is rare and notable on its own (a single new item), so it
+/// alerts at a looser level than detectors that count several items.
+fn default_alert_p(detector: &str, global: f64) -> f64 {
+    match detector {
+        "cross_environment" => global.max(0.02),
+        _ => global,
     }
 }
 
@@ -170,7 +180,7 @@ impl DetectConfig {
             impact: pick(&|s| s.impact.map(f64::from))
                 .map(|x| x as u8)
                 .unwrap_or_else(|| default_impact(detector)),
-            alert_p: pick(&|s| s.alert_p).unwrap_or(self.alert_p),
+            alert_p: pick(&|s| s.alert_p).unwrap_or_else(|| default_alert_p(detector, self.alert_p)),
             min_history: pick(&|s| s.min_history.map(|x| x as f64))
                 .map(|x| x as u64)
                 .unwrap_or(self.min_history),

@@ -7,7 +7,7 @@ use delegraph_model::{Attribution, Category, Finding, Link, NormEvent};
 use serde::{Deserialize, Serialize};
 
 use crate::baseline::AgentBaseline;
-use crate::bounded::Bounded;
+use delegraph_graph::Bounded;
 use crate::detectors::{self, CredentialUse, Ctx, Signal};
 use crate::features::{
     api_operation, dim, flag, is_echo_of_span, is_permission_change, privilege_class,
@@ -79,6 +79,37 @@ struct Changed {
     secrets: bool,
 }
 
+impl Changed {
+    fn all() -> Self {
+        Self {
+            chain: true,
+            scope: true,
+            tenant: true,
+            secrets: true,
+        }
+    }
+}
+
+/// The instance-level detectors whose inputs changed and that have not
+/// raised for this instance yet.
+fn instance_signals(ctx: &Ctx<'_>, changed: &Changed) -> Vec<Signal> {
+    let fresh = |d: &str| !ctx.profile.raised.contains(d);
+    let mut v = Vec::new();
+    if changed.chain && fresh("tool_chain") {
+        v.extend(detectors::tool_chain(ctx));
+    }
+    if changed.scope && fresh("scope_growth") {
+        v.extend(detectors::scope_growth(ctx));
+    }
+    if changed.tenant && fresh("cross_environment") {
+        v.extend(detectors::cross_environment(ctx));
+    }
+    if changed.secrets && fresh("secret_access") {
+        v.extend(detectors::secret_access(ctx));
+    }
+    v
+}
+
 impl Detectors {
     /// Fresh state.
     pub fn new(cfg: DetectConfig) -> Self {
@@ -130,7 +161,7 @@ impl Detectors {
         let t = e.event_time.nanos();
         if t > self.s.watermark {
             self.s.watermark = t;
-            self.close_due();
+            self.close_due(out);
         }
         if let Some(c) = &e.credential_issued {
             let expires = c.expires_at.map(|x| x.nanos());
@@ -182,25 +213,13 @@ impl Detectors {
         {
             let ctx = Ctx {
                 cfg: &self.cfg,
-                event: e,
+                event: Some(e),
                 profile: &p,
                 baseline: self.s.baselines.get(&agent),
                 agent: &agent,
             };
             if closed.is_none() {
-                let fresh = |d: &str| !p.raised.contains(d);
-                if changed.chain && fresh("tool_chain") {
-                    signals.extend(detectors::tool_chain(&ctx));
-                }
-                if changed.scope && fresh("scope_growth") {
-                    signals.extend(detectors::scope_growth(&ctx));
-                }
-                if changed.tenant && fresh("cross_environment") {
-                    signals.extend(detectors::cross_environment(&ctx));
-                }
-                if changed.secrets && fresh("secret_access") {
-                    signals.extend(detectors::secret_access(&ctx));
-                }
+                signals.extend(instance_signals(&ctx, &changed));
             }
             signals.extend(detectors::privilege_escalation(&ctx));
             let expires = e
@@ -226,7 +245,7 @@ impl Detectors {
             p.add_result(result, e);
         }
         for sig in signals {
-            self.emit(sig, &mut p, &agent, a, e, out);
+            self.emit(sig, &mut p, &agent, Some(a), Some(e), out);
         }
         if closed.is_none() {
             self.delegation(&p, a, e, out);
@@ -291,7 +310,7 @@ impl Detectors {
             let sig = {
                 let ctx = Ctx {
                     cfg: &self.cfg,
-                    event: e,
+                    event: Some(e),
                     profile: &root,
                     baseline: self.s.baselines.get(&agent),
                     agent: &agent,
@@ -299,7 +318,7 @@ impl Detectors {
                 detectors::delegation(&ctx)
             };
             if let Some(sig) = sig {
-                self.emit(sig, &mut root, &agent, a, e, out);
+                self.emit(sig, &mut root, &agent, Some(a), Some(e), out);
             }
         }
         let id = root.instance.clone();
@@ -311,8 +330,8 @@ impl Detectors {
         sig: Signal,
         p: &mut Profile,
         agent: &str,
-        a: &Attribution,
-        e: &NormEvent,
+        a: Option<&Attribution>,
+        e: Option<&NormEvent>,
         out: &mut Vec<Finding>,
     ) {
         if sig.subject.is_empty() {
@@ -366,7 +385,7 @@ impl Detectors {
 
     /// Close every profile whose deadline the watermark has passed, and
     /// learn it into its agent's baseline unless its own findings were risky.
-    fn close_due(&mut self) {
+    fn close_due(&mut self, out: &mut Vec<Finding>) {
         while let Some((d, _)) = self.s.deadlines.first()
             && *d <= self.s.watermark
         {
@@ -377,15 +396,34 @@ impl Detectors {
             let Some(p) = self.s.open.pop(&id) else {
                 continue;
             };
-            self.close(p);
+            self.close(p, out);
         }
     }
 
-    fn close(&mut self, p: Profile) {
+    fn close(&mut self, mut p: Profile, out: &mut Vec<Finding>) {
         let agent = p
             .agent_id
             .clone()
             .unwrap_or_else(|| "unidentified-agent".to_owned());
+        // The whole instance against the baseline as it is now: catches
+        // instances that ran while the baseline was still warming up.
+        let signals = {
+            let ctx = Ctx {
+                cfg: &self.cfg,
+                event: None,
+                profile: &p,
+                baseline: self.s.baselines.get(&agent),
+                agent: &agent,
+            };
+            let mut v = instance_signals(&ctx, &Changed::all());
+            if p.root == p.instance && !p.raised.contains("delegation") {
+                v.extend(detectors::delegation(&ctx));
+            }
+            v
+        };
+        for sig in signals {
+            self.emit(sig, &mut p, &agent, None, None, out);
+        }
         if p.max_risk >= self.cfg.learn_below_risk {
             self.s.stats.quarantined += 1;
         } else if self.s.baselines.len() < MAX_AGENTS || self.s.baselines.contains_key(&agent) {

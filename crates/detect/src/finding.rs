@@ -38,16 +38,15 @@ pub(crate) fn build(
     s: Signal,
     p: &Profile,
     agent: &str,
-    attribution: &Attribution,
-    e: &NormEvent,
+    attribution: Option<&Attribution>,
+    e: Option<&NormEvent>,
     detected_at: i64,
 ) -> Finding {
     let mut evidence = s.evidence;
     evidence.truncate(MAX_EVIDENCE);
-    let chain = if attribution.chain.is_empty() {
-        p.chain.clone()
-    } else {
-        attribution.chain.clone()
+    let chain = match attribution {
+        Some(a) if !a.chain.is_empty() => a.chain.clone(),
+        _ => p.chain.clone(),
     };
     Finding {
         finding_id: finding_id(s.detector, &p.instance, &s.subject),
@@ -55,7 +54,7 @@ pub(crate) fn build(
         rule_id: None,
         severity: Severity::from_risk(s.risk),
         risk_score: s.risk,
-        event_time: e.event_time.nanos(),
+        event_time: e.map_or(p.last_seen, |e| e.event_time.nanos()),
         detected_at,
         agent_id: p.agent_id.clone(),
         agent_instance: Some(p.instance.clone()),
@@ -63,7 +62,7 @@ pub(crate) fn build(
         initiator: p.human.clone(),
         credential_id: s
             .credential
-            .or_else(|| e.credential_used.as_ref().map(|c| c.id.clone())),
+            .or_else(|| e.and_then(|e| e.credential_used.as_ref()).map(|c| c.id.clone())),
         summary: format!("{} {}. Baseline: {}.", who(p, agent), s.what, s.expected),
         expected: s.expected,
         observed: s.observed,

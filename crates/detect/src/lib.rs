@@ -8,7 +8,6 @@
 //! expected, what was seen, how rare, and from how much history.
 
 pub mod baseline;
-mod bounded;
 mod config;
 mod detectors;
 mod engine;

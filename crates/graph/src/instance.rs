@@ -5,7 +5,7 @@ use std::num::NonZeroUsize;
 use delegraph_model::{Link, NormEvent};
 use lru::LruCache;
 use petgraph::stable_graph::{NodeIndex, StableDiGraph};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::stitcher::Binding;
 
@@ -13,7 +13,7 @@ use crate::stitcher::Binding;
 pub const MAX_NODES_PER_INSTANCE: usize = 256;
 
 /// What a graph node stands for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum NodeKind {
     /// The human on whose behalf the instance ran.
@@ -29,7 +29,7 @@ pub enum NodeKind {
 }
 
 /// What a graph edge says.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EdgeKind {
     /// Delegation: a human or instance handed work to an instance.
@@ -45,7 +45,7 @@ pub enum EdgeKind {
 }
 
 /// A node of an instance graph.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Node {
     /// What it is.
     pub kind: NodeKind,
@@ -54,7 +54,7 @@ pub struct Node {
 }
 
 /// An edge of an instance graph, with when it was first and last seen.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Edge {
     /// What it says.
     pub kind: EdgeKind,
@@ -67,7 +67,7 @@ pub struct Edge {
 }
 
 /// One agent instance (or workload session).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Instance {
     /// Instance id.
     pub id: String,
@@ -202,6 +202,15 @@ impl Instance {
     }
 }
 
+/// An [`InstanceTable`] as saved between runs.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct SavedInstances {
+    cap: usize,
+    live: Vec<(String, Instance)>,
+    retired: Vec<Instance>,
+    counters: [u64; 3],
+}
+
 /// All live instances, bounded by count (LRU) and idle time.
 pub struct InstanceTable {
     live: LruCache<String, Instance>,
@@ -220,6 +229,25 @@ impl InstanceTable {
             retired_dropped: 0,
             evicted_by_cap: 0,
             evicted_idle: 0,
+        }
+    }
+
+    pub(crate) fn save(&self) -> SavedInstances {
+        SavedInstances {
+            cap: self.live.cap().get(),
+            live: crate::save_lru(&self.live),
+            retired: self.retired.clone(),
+            counters: [self.retired_dropped, self.evicted_by_cap, self.evicted_idle],
+        }
+    }
+
+    pub(crate) fn load(s: SavedInstances) -> Self {
+        Self {
+            live: crate::load_lru(s.cap, s.live),
+            retired: s.retired,
+            retired_dropped: s.counters[0],
+            evicted_by_cap: s.counters[1],
+            evicted_idle: s.counters[2],
         }
     }
 

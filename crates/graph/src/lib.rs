@@ -5,17 +5,19 @@
 //! and each agent instance keeps a petgraph graph of the human, instances,
 //! credentials, tools and resources it involved. All state is bounded.
 
+mod bounded;
 mod instance;
 mod inventory;
 mod reorder;
 mod stitcher;
 
+pub use bounded::{Bounded, load_lru, save_lru};
 pub use instance::{
     Edge, EdgeKind, Instance, InstanceTable, MAX_NODES_PER_INSTANCE, Node, NodeKind,
 };
 pub use inventory::{Inventory, InventoryAgent, wildcard};
 pub use reorder::ReorderBuffer;
-pub use stitcher::{StitchStats, Stitcher};
+pub use stitcher::{StateError, StitchStats, Stitcher};
 
 /// Limits of the stitcher's state.
 #[derive(Debug, Clone, Copy)]

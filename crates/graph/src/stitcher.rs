@@ -13,12 +13,13 @@ use std::sync::Arc;
 
 use delegraph_model::{ActorKind, Attribution, Category, Link, NormEvent, Source};
 use lru::LruCache;
+use serde::{Deserialize, Serialize};
 
 use crate::instance::InstanceTable;
 use crate::{Inventory, StitchConfig};
 
 /// What a key resolves to. Shared (`Arc`) between the keys of one session.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Binding {
     pub instance: String,
     pub root: String,
@@ -43,7 +44,7 @@ enum Resolved {
 }
 
 /// Counters for metrics and tests.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StitchStats {
     /// Events attributed to an instance.
     pub attributed: u64,
@@ -71,6 +72,37 @@ pub struct Stitcher {
     inventory: Inventory,
 }
 
+type Entries = Vec<(String, Binding)>;
+
+/// Everything a stitcher knows, as saved between runs (bindings by value:
+/// keys that shared one binding get equal copies).
+#[derive(Serialize, Deserialize)]
+struct Saved {
+    creds: Entries,
+    spans: Entries,
+    sessions: Entries,
+    touched: Vec<(String, i64)>,
+    instances: crate::instance::SavedInstances,
+    stats: StitchStats,
+    since_sweep: u32,
+}
+
+fn save_bindings(c: &LruCache<String, Arc<Binding>>) -> Entries {
+    crate::save_lru(c)
+        .into_iter()
+        .map(|(k, b)| (k, (*b).clone()))
+        .collect()
+}
+
+fn load_bindings(cap: usize, e: Entries) -> LruCache<String, Arc<Binding>> {
+    crate::load_lru(cap, e.into_iter().map(|(k, b)| (k, Arc::new(b))).collect())
+}
+
+/// Saved state that could not be read back.
+#[derive(Debug, thiserror::Error)]
+#[error("stitcher state: {0}")]
+pub struct StateError(String);
+
 fn cap(n: usize) -> NonZeroUsize {
     NonZeroUsize::new(n.max(1)).unwrap_or(NonZeroUsize::MIN)
 }
@@ -89,6 +121,35 @@ impl Stitcher {
             inventory: Inventory::default(),
             cfg,
         }
+    }
+
+    /// Everything needed to continue exactly where this left off: bindings,
+    /// live instances and their graphs, counters (JSON).
+    pub fn save(&self) -> Result<Vec<u8>, StateError> {
+        let saved = Saved {
+            creds: save_bindings(&self.creds),
+            spans: save_bindings(&self.spans),
+            sessions: save_bindings(&self.sessions),
+            touched: crate::save_lru(&self.touched),
+            instances: self.instances.save(),
+            stats: self.stats,
+            since_sweep: self.since_sweep,
+        };
+        serde_json::to_vec(&saved).map_err(|e| StateError(e.to_string()))
+    }
+
+    /// A stitcher continuing from [`Stitcher::save`]'s output.
+    pub fn restore(cfg: StitchConfig, saved: &[u8]) -> Result<Self, StateError> {
+        let s: Saved = serde_json::from_slice(saved).map_err(|e| StateError(e.to_string()))?;
+        let mut st = Self::new(cfg);
+        st.creds = load_bindings(cfg.max_credentials, s.creds);
+        st.spans = load_bindings(cfg.max_spans, s.spans);
+        st.sessions = load_bindings(cfg.max_sessions, s.sessions);
+        st.touched = crate::load_lru(cfg.max_sessions, s.touched);
+        st.instances = InstanceTable::load(s.instances);
+        st.stats = s.stats;
+        st.since_sweep = s.since_sweep;
+        Ok(st)
     }
 
     /// Counters so far (eviction counts include the instance table's).

@@ -4,6 +4,7 @@
 //! Replay of files and (later) Kafka streaming call the same
 //! [`EventPipeline`], so a record gives the same rows whichever way it came.
 
+mod checkpoint;
 mod dead_letter;
 mod graph_rows;
 mod pipeline;
@@ -11,7 +12,8 @@ mod replay;
 mod stats;
 
 pub use dead_letter::{DeadLetterFile, MAX_DEAD_LETTER_RAW};
-pub use pipeline::EventPipeline;
+pub use checkpoint::{Checkpoint, checkpoint_path};
+pub use pipeline::{EventPipeline, LIVE_SNAPSHOT, PipelineOptions};
 pub use replay::{DEFAULT_BATCH_ROWS, Progress, ReplayConfig, replay_files};
 pub use stats::RunStats;
 
@@ -24,6 +26,14 @@ pub enum PipelineError {
     /// The store could not be written.
     #[error(transparent)]
     Store(#[from] delegraph_store::StoreError),
+    /// Saved state could not be read or written.
+    #[error("state {path}: {message}")]
+    State {
+        /// The checkpoint (or the part being saved).
+        path: String,
+        /// What went wrong.
+        message: String,
+    },
     /// The dead-letter sink could not be written.
     #[error("dead-letter sink {path}: {source}")]
     DeadLetter {

@@ -3,21 +3,60 @@
 use std::path::Path;
 
 use delegraph_decode::{DecodeError, DocumentDecoder, EventSink, OriginBase};
+use delegraph_detect::{DetectConfig, Detectors};
 use delegraph_graph::{ReorderBuffer, StitchConfig, StitchStats, Stitcher};
-use delegraph_model::{DeadLetter, NormEvent, Origin};
+use delegraph_model::{DeadLetter, Finding, NormEvent, Origin};
 use delegraph_store::{
     AtomicParquetFile, agents_batch, agents_schema, edges_batch, edges_schema, events_batch,
-    events_schema, remove_partials,
+    events_schema, findings_batch, findings_schema, remove_partials,
 };
 
+use crate::checkpoint::Checkpoint;
 use crate::{DeadLetterFile, PipelineError, RunStats};
+
+/// Name of the `agents` / `edges` files holding instances still live at the
+/// end of the last run (replaced every run, so no instance is listed twice).
+pub const LIVE_SNAPSHOT: &str = "live";
+
+/// How a pipeline starts: limits, detector settings, and whether it
+/// continues from (and saves) the data directory's checkpoint.
+#[derive(Debug, Clone)]
+pub struct PipelineOptions {
+    /// Events per Arrow batch.
+    pub batch_rows: usize,
+    /// Stitcher limits.
+    pub stitch: StitchConfig,
+    /// Detector thresholds.
+    pub detect: DetectConfig,
+    /// Continue from the checkpoint and save one at the end.
+    pub persist: bool,
+}
+
+impl PipelineOptions {
+    /// Defaults with `batch_rows`, not persisted.
+    pub fn new(batch_rows: usize) -> Self {
+        Self {
+            batch_rows,
+            stitch: StitchConfig::default(),
+            detect: DetectConfig::default(),
+            persist: false,
+        }
+    }
+}
 
 /// One run's worth of output: events table file, dead-letter file, counts.
 pub struct EventPipeline {
     events: AtomicParquetFile,
     agents: AtomicParquetFile,
     edges: AtomicParquetFile,
+    findings_file: AtomicParquetFile,
+    data_dir: std::path::PathBuf,
+    name: String,
     instances_written: u64,
+    detectors: Detectors,
+    findings: Vec<Finding>,
+    /// Applied runs, when persisting.
+    runs: Option<Vec<String>>,
     dead: DeadLetterFile,
     reorder: ReorderBuffer,
     stitcher: Stitcher,
@@ -28,31 +67,56 @@ pub struct EventPipeline {
 }
 
 impl EventPipeline {
-    /// Start a run whose output files are named `name`.
+    /// Start a run whose output files are named `name` (fresh state).
     pub fn new(data_dir: &Path, name: &str, batch_rows: usize) -> Result<Self, PipelineError> {
-        Self::with_stitching(data_dir, name, batch_rows, StitchConfig::default())
+        Self::open(data_dir, name, PipelineOptions::new(batch_rows), None)
     }
 
-    /// Start a run with explicit stitcher limits.
-    pub fn with_stitching(
+    /// Start a run; with `opts.persist`, continue from `checkpoint` (the
+    /// data directory's, see [`Checkpoint::load`]) and save one at the end.
+    pub fn open(
         data_dir: &Path,
         name: &str,
-        batch_rows: usize,
-        stitch: StitchConfig,
+        opts: PipelineOptions,
+        checkpoint: Option<Checkpoint>,
     ) -> Result<Self, PipelineError> {
-        for table in ["events", "agents", "edges"] {
+        for table in ["events", "agents", "edges", "findings"] {
             remove_partials(data_dir, table)?;
         }
+        let state_err = |message: String| PipelineError::State {
+            path: crate::checkpoint::checkpoint_path(data_dir).display().to_string(),
+            message,
+        };
+        let (stitcher, detectors, runs) = match checkpoint.filter(|_| opts.persist) {
+            Some(c) => (
+                Stitcher::restore(opts.stitch, c.stitcher.get().as_bytes())
+                    .map_err(|e| state_err(e.to_string()))?,
+                Detectors::restore(opts.detect.clone(), c.detectors.get().as_bytes())
+                    .map_err(|e| state_err(e.to_string()))?,
+                Some(c.runs),
+            ),
+            None => (
+                Stitcher::new(opts.stitch),
+                Detectors::new(opts.detect.clone()),
+                opts.persist.then(Vec::new),
+            ),
+        };
         Ok(Self {
             agents: AtomicParquetFile::create(data_dir, "agents", name, agents_schema())?,
             edges: AtomicParquetFile::create(data_dir, "edges", name, edges_schema())?,
+            findings_file: AtomicParquetFile::create(data_dir, "findings", name, findings_schema())?,
+            data_dir: data_dir.to_owned(),
+            name: name.to_owned(),
             instances_written: 0,
-            reorder: ReorderBuffer::new(stitch.lateness_ns),
-            stitcher: Stitcher::new(stitch),
+            detectors,
+            findings: Vec::new(),
+            runs,
+            reorder: ReorderBuffer::new(opts.stitch.lateness_ns),
+            stitcher,
             events: AtomicParquetFile::create(data_dir, "events", name, events_schema())?,
             dead: DeadLetterFile::new(data_dir, name),
-            buffer: Vec::with_capacity(batch_rows.clamp(1, 1 << 16)),
-            batch_rows: batch_rows.max(1),
+            buffer: Vec::with_capacity(opts.batch_rows.clamp(1, 1 << 16)),
+            batch_rows: opts.batch_rows.max(1),
             stats: RunStats::default(),
             error: None,
         })
@@ -90,9 +154,15 @@ impl EventPipeline {
         self.stitcher.stats()
     }
 
-    /// Stitch an event the reorder buffer released and buffer it for the store.
+    /// Stitch an event the reorder buffer released, run the detectors on
+    /// it and buffer it for the store.
     fn release(&mut self, mut event: NormEvent) {
         self.stitcher.attribute(&mut event);
+        let before = self.findings.len();
+        self.detectors.observe(&event, &mut self.findings);
+        for f in &self.findings[before..] {
+            self.stats.note_finding(f);
+        }
         self.buffer.push(event);
         if self.buffer.len() >= self.batch_rows
             && self.error.is_none()
@@ -109,6 +179,11 @@ impl EventPipeline {
         let batch = events_batch(&self.buffer)?;
         self.events.write(&batch)?;
         self.buffer.clear();
+        if !self.findings.is_empty() {
+            self.findings_file.write(&findings_batch(&self.findings)?)?;
+            self.stats.findings_written += self.findings.len() as u64;
+            self.findings.clear();
+        }
         let retired = self.stitcher.drain_retired();
         self.write_instances(retired.iter())
     }
@@ -133,7 +208,9 @@ impl EventPipeline {
         Ok(())
     }
 
-    /// Write what is buffered and publish the run's files.
+    /// Write what is buffered and publish the run's files; with
+    /// persistence, then save the checkpoint (tables first, so a crash in
+    /// between only means the run is done again, with the same output).
     pub fn finish(mut self) -> Result<RunStats, PipelineError> {
         let mut held = Vec::new();
         self.reorder.flush(|e| held.push(e));
@@ -146,23 +223,62 @@ impl EventPipeline {
         self.flush()?;
         self.stats.stitch = self.stitcher.stats();
         self.stats.late_events = self.reorder.late();
-        let mut live: Vec<delegraph_graph::Instance> =
-            self.stitcher.instances().live().cloned().collect();
-        live.sort_by(|a, b| a.id.cmp(&b.id));
-        self.write_instances(live.iter())?;
+        self.stats.detect = self.detectors.stats();
         if self.stats.events() > 0 {
             let path = self.events.finish()?;
             self.stats.outputs.push(path);
+        }
+        if self.stats.findings_written > 0 {
+            self.stats.outputs.push(self.findings_file.finish()?);
         }
         if self.instances_written > 0 {
             self.stats.outputs.push(self.agents.finish()?);
             self.stats.outputs.push(self.edges.finish()?);
         }
+        write_live(&self.data_dir, &self.stitcher, &mut self.stats.outputs)?;
         if let Some(path) = self.dead.finish()? {
+            self.stats.outputs.push(path);
+        }
+        if let Some(mut runs) = self.runs.take() {
+            runs.push(self.name.clone());
+            let stitcher = self
+                .stitcher
+                .save()
+                .map_err(|e| PipelineError::State {
+                    path: "stitcher".into(),
+                    message: e.to_string(),
+                })?;
+            let detectors = self.detectors.save().map_err(|e| PipelineError::State {
+                path: "detectors".into(),
+                message: e.to_string(),
+            })?;
+            let path = Checkpoint::new(runs, stitcher, detectors)?.store(&self.data_dir)?;
             self.stats.outputs.push(path);
         }
         Ok(self.stats)
     }
+}
+
+/// Replace the live-instance snapshot of `agents` and `edges`.
+fn write_live(
+    data_dir: &Path,
+    stitcher: &Stitcher,
+    outputs: &mut Vec<std::path::PathBuf>,
+) -> Result<(), PipelineError> {
+    let mut live: Vec<&delegraph_graph::Instance> = stitcher.instances().live().collect();
+    live.sort_by(|a, b| a.id.cmp(&b.id));
+    let agents: Vec<_> = live.iter().map(|i| crate::graph_rows::agent_row(i)).collect();
+    let edges: Vec<_> = live
+        .iter()
+        .flat_map(|i| crate::graph_rows::edge_rows(i))
+        .collect();
+    let mut a = AtomicParquetFile::create(data_dir, "agents", LIVE_SNAPSHOT, agents_schema())?;
+    a.write(&agents_batch(&agents)?)?;
+    let mut e = AtomicParquetFile::create(data_dir, "edges", LIVE_SNAPSHOT, edges_schema())?;
+    e.write(&edges_batch(&edges)?)?;
+    outputs.push(a.finish()?);
+    outputs.push(e.finish()?);
+    Ok(())
 }
 
 impl EventSink for EventPipeline {

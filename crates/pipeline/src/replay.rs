@@ -8,7 +8,8 @@ use delegraph_graph::StitchConfig;
 use delegraph_ingest::read_document;
 use delegraph_model::Source;
 
-use crate::pipeline::EventPipeline;
+use crate::checkpoint::Checkpoint;
+use crate::pipeline::{EventPipeline, PipelineOptions};
 use crate::{PipelineError, RunStats};
 
 /// Events buffered per Arrow batch. Small batches keep the buffered events
@@ -36,6 +37,11 @@ pub struct ReplayConfig {
     pub lateness_ns: i64,
     /// The SOC's agent inventory (`agents.toml`), if any.
     pub inventory: Option<delegraph_graph::Inventory>,
+    /// Detector thresholds (`detectors.toml`).
+    pub detect: delegraph_detect::DetectConfig,
+    /// Continue from the data directory's checkpoint (baselines, bindings,
+    /// open instances) and save it at the end.
+    pub persist: bool,
 }
 
 impl ReplayConfig {
@@ -49,6 +55,8 @@ impl ReplayConfig {
             batch_rows: DEFAULT_BATCH_ROWS,
             lateness_ns: i64::MAX,
             inventory: None,
+            detect: delegraph_detect::DetectConfig::default(),
+            persist: true,
         }
     }
 }
@@ -67,8 +75,9 @@ pub struct Progress {
 /// Replay `files` into the store under `config.data_dir`.
 ///
 /// The output files are named after a hash of the inputs' names and
-/// contents, so replaying the same inputs again replaces the earlier
-/// output instead of duplicating it.
+/// contents (the run id). With `persist`, the run continues from the data
+/// directory's checkpoint and replaying inputs already applied does
+/// nothing; without it, replaying again replaces the earlier output.
 pub fn replay_files(
     files: &[String],
     config: &ReplayConfig,
@@ -85,12 +94,31 @@ pub fn replay_files(
         docs.push(doc);
     }
     let run_id = format!("replay-{:016x}", hasher.digest());
-    let stitch = StitchConfig {
-        lateness_ns: config.lateness_ns,
-        ..StitchConfig::default()
+    let checkpoint = if config.persist {
+        Checkpoint::load(&config.data_dir)?
+    } else {
+        None
     };
-    let mut pipeline =
-        EventPipeline::with_stitching(&config.data_dir, &run_id, config.batch_rows, stitch)?;
+    if checkpoint
+        .as_ref()
+        .is_some_and(|c| c.runs.contains(&run_id))
+    {
+        return Ok(RunStats {
+            already_applied: true,
+            elapsed: started.elapsed(),
+            ..RunStats::default()
+        });
+    }
+    let opts = PipelineOptions {
+        batch_rows: config.batch_rows,
+        stitch: StitchConfig {
+            lateness_ns: config.lateness_ns,
+            ..StitchConfig::default()
+        },
+        detect: config.detect.clone(),
+        persist: config.persist,
+    };
+    let mut pipeline = EventPipeline::open(&config.data_dir, &run_id, opts, checkpoint)?;
     if let Some(inv) = &config.inventory {
         pipeline.set_inventory(inv.clone());
     }

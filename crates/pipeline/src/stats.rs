@@ -6,7 +6,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use delegraph_graph::StitchStats;
-use delegraph_model::Source;
+use delegraph_detect::DetectStats;
+use delegraph_model::{Finding, Severity, Source};
+
+/// Findings the end-of-run summary lists.
+pub const TOP_FINDINGS: usize = 10;
 
 /// What a run did, for the end-of-run summary and for tests.
 #[derive(Debug, Default, Clone)]
@@ -27,6 +31,17 @@ pub struct RunStats {
     pub stitch: StitchStats,
     /// Events that arrived later than the allowed lateness.
     pub late_events: u64,
+    /// Detector counters.
+    pub detect: DetectStats,
+    /// Findings written.
+    pub findings_written: u64,
+    /// Findings by severity.
+    pub findings_by_severity: BTreeMap<Severity, u64>,
+    /// The riskiest findings (highest risk first, then by id).
+    pub top_findings: Vec<Finding>,
+    /// The inputs had already been applied to this data directory; nothing
+    /// was done.
+    pub already_applied: bool,
 }
 
 impl RunStats {
@@ -38,6 +53,20 @@ impl RunStats {
     /// All records dead-lettered.
     pub fn dead_letters(&self) -> u64 {
         self.dead_by_reason.values().sum()
+    }
+
+    /// Count a finding and keep it if it is among the riskiest.
+    pub fn note_finding(&mut self, f: &Finding) {
+        *self.findings_by_severity.entry(f.severity).or_default() += 1;
+        let rank = |x: &Finding| (std::cmp::Reverse(x.risk_score), x.finding_id.clone());
+        let pos = self
+            .top_findings
+            .binary_search_by(|x| rank(x).cmp(&rank(f)))
+            .unwrap_or_else(|i| i);
+        if pos < TOP_FINDINGS {
+            self.top_findings.insert(pos, f.clone());
+            self.top_findings.truncate(TOP_FINDINGS);
+        }
     }
 
     /// Events per second of wall time.
@@ -69,6 +98,38 @@ impl fmt::Display for RunStats {
             "attribution: {} to an agent instance, {} to a human acting directly, {} unattributed; {} late event(s)",
             s.attributed, s.human_direct, s.unattributed, self.late_events
         )?;
+        if self.already_applied {
+            writeln!(
+                f,
+                "these inputs were already replayed into this data directory; nothing to do"
+            )?;
+        }
+        let sev: Vec<String> = self
+            .findings_by_severity
+            .iter()
+            .rev()
+            .map(|(s, n)| format!("{n} {s}"))
+            .collect();
+        writeln!(
+            f,
+            "{} finding(s){}",
+            self.findings_written,
+            if sev.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", sev.join(", "))
+            }
+        )?;
+        for x in &self.top_findings {
+            writeln!(
+                f,
+                "  [{:>3} {:<8}] {:<21} {}",
+                x.risk_score,
+                x.severity.as_str(),
+                x.detector,
+                x.summary
+            )?;
+        }
         writeln!(f, "{} record(s) dead-lettered", self.dead_letters())?;
         for (reason, n) in &self.dead_by_reason {
             writeln!(f, "  {reason:<18} {n}")?;

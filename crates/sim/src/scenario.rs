@@ -24,11 +24,14 @@ pub enum Scenario {
     SubagentFanout,
     /// IAM permission changes made by the agent.
     PrivilegeEscalation,
+    /// An instruction injected in a tool result sends data to an address
+    /// the human never gave.
+    DataFlow,
 }
 
 impl Scenario {
     /// Every scenario, in a stable order.
-    pub const ALL: [Scenario; 9] = [
+    pub const ALL: [Scenario; 10] = [
         Scenario::UnusualToolChain,
         Scenario::ScopeGrowth,
         Scenario::CredentialAfterTaskEnd,
@@ -38,5 +41,42 @@ impl Scenario {
         Scenario::CrossAccount,
         Scenario::SubagentFanout,
         Scenario::PrivilegeEscalation,
+        Scenario::DataFlow,
     ];
+
+    /// The detector meant to catch it.
+    pub fn detector(self) -> &'static str {
+        match self {
+            Scenario::UnusualToolChain => "tool_chain",
+            Scenario::ScopeGrowth => "scope_growth",
+            Scenario::CredentialAfterTaskEnd | Scenario::LongLivedKey => "credential_lifetime",
+            Scenario::SharedCredential => "shared_identity",
+            Scenario::SecretReadBurst => "secret_access",
+            Scenario::CrossAccount => "cross_environment",
+            Scenario::SubagentFanout => "delegation",
+            Scenario::PrivilegeEscalation => "privilege_escalation",
+            Scenario::DataFlow => "data_flow",
+        }
+    }
+
+    /// Its snake_case name (as in `scenarios.jsonl`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scenario::UnusualToolChain => "unusual_tool_chain",
+            Scenario::ScopeGrowth => "scope_growth",
+            Scenario::CredentialAfterTaskEnd => "credential_after_task_end",
+            Scenario::LongLivedKey => "long_lived_key",
+            Scenario::SharedCredential => "shared_credential",
+            Scenario::SecretReadBurst => "secret_read_burst",
+            Scenario::CrossAccount => "cross_account",
+            Scenario::SubagentFanout => "subagent_fanout",
+            Scenario::PrivilegeEscalation => "privilege_escalation",
+            Scenario::DataFlow => "data_flow",
+        }
+    }
+
+    /// Inverse of [`Scenario::as_str`].
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|x| x.as_str() == s)
+    }
 }

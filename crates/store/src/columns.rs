@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, BooleanArray, ListBuilder, RecordBatch, StringArray, StringBuilder,
+    ArrayRef, BooleanArray, Float64Array, ListBuilder, RecordBatch, StringArray, StringBuilder,
     TimestampNanosecondArray, UInt32Array, UInt64Array,
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
@@ -21,6 +21,7 @@ pub(crate) enum Col<T> {
     Bool(fn(&T) -> bool),
     UInt(fn(&T) -> Option<u32>),
     Count(fn(&T) -> u64),
+    Float(fn(&T) -> Option<f64>),
 }
 
 /// One table's columns, in order.
@@ -35,6 +36,7 @@ impl<T> Col<T> {
             Col::Bool(_) => DataType::Boolean,
             Col::UInt(_) => DataType::UInt32,
             Col::Count(_) => DataType::UInt64,
+            Col::Float(_) => DataType::Float64,
         }
     }
 
@@ -61,6 +63,7 @@ impl<T> Col<T> {
             Col::Bool(f) => Arc::new(rows.iter().map(|r| Some(f(r))).collect::<BooleanArray>()),
             Col::UInt(f) => Arc::new(rows.iter().map(f).collect::<UInt32Array>()),
             Col::Count(f) => Arc::new(rows.iter().map(|r| Some(f(r))).collect::<UInt64Array>()),
+            Col::Float(f) => Arc::new(rows.iter().map(f).collect::<Float64Array>()),
         }
     }
 }

@@ -6,6 +6,7 @@
 
 mod columns;
 mod events;
+mod findings;
 mod graph_tables;
 mod sql;
 mod writer;
@@ -13,9 +14,10 @@ mod writer;
 use std::path::Path;
 
 pub use events::{events_batch, events_schema};
+pub use findings::{findings_batch, findings_schema};
 pub use graph_tables::{AgentRow, EdgeRow, agents_batch, agents_schema, edges_batch, edges_schema};
 pub use sql::{OutputFormat, QueryLimits, SqlEngine};
-pub use writer::{AtomicParquetFile, remove_partials};
+pub use writer::{AtomicParquetFile, remove_partials, write_file_atomic};
 
 /// Table names, as directories under the data directory and as SQL tables.
 pub const TABLES: [&str; 4] = ["events", "findings", "edges", "agents"];

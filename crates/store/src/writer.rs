@@ -75,6 +75,28 @@ impl AtomicParquetFile {
     }
 }
 
+/// Replace `path` with `bytes` atomically (write aside, sync, rename, sync
+/// the directory): a crash leaves the old file or the new one, never half.
+pub fn write_file_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    use std::io::Write;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}{PARTIAL_SUFFIX}"));
+    let mut f = File::create(&tmp).map_err(|e| StoreError::io(&tmp, e))?;
+    f.write_all(bytes)
+        .and_then(|()| f.sync_all())
+        .map_err(|e| StoreError::io(&tmp, e))?;
+    drop(f);
+    fs::rename(&tmp, path).map_err(|e| StoreError::io(path, e))?;
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| StoreError::io(dir, e))
+}
+
 /// Remove `.partial` files left by interrupted writes in `DIR/<table>/`.
 pub fn remove_partials(data_dir: &Path, table: &str) -> Result<usize, StoreError> {
     let dir = data_dir.join(table);

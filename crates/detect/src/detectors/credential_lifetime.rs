@@ -13,7 +13,7 @@ pub(crate) enum LifetimeIssue {
 }
 
 pub(crate) fn lifetime_issue(ctx: &Ctx<'_>, expires_at: Option<i64>) -> Option<LifetimeIssue> {
-    let e = ctx.event;
+    let e = ctx.event?;
     e.credential_used.as_ref()?;
     let t = e.event_time.nanos();
     if uses_static_key(e) {
@@ -45,7 +45,7 @@ fn minutes(ns: i64) -> String {
 }
 
 pub(crate) fn credential_lifetime(ctx: &Ctx<'_>, expires_at: Option<i64>) -> Option<Signal> {
-    let e = ctx.event;
+    let e = ctx.event?;
     let issue = lifetime_issue(ctx, expires_at)?;
     let cred = e.credential_used.as_ref()?.id.clone();
     let hist = |f: &str| ctx.baseline.map(|b| b.flag(f)).unwrap_or(0.0);

@@ -61,7 +61,7 @@ fn push(key: Option<&str>, value: String, out: &mut Vec<(String, String)>) {
 }
 
 pub(crate) fn data_flow(ctx: &Ctx<'_>) -> Option<Signal> {
-    let e = ctx.event;
+    let e = ctx.event?;
     let tool = e.tool.as_ref()?;
     if is_echo_of_span(e) || !is_sensitive(&tool.name) || ctx.profile.request.is_empty() {
         return None;

@@ -29,10 +29,11 @@ use crate::config::{DetectConfig, Effective};
 use crate::profile::Profile;
 use crate::stats;
 
-/// What a detector sees.
+/// What a detector sees. `event` is the event being looked at; it is
+/// `None` when an instance is checked as it closes.
 pub(crate) struct Ctx<'a> {
     pub cfg: &'a DetectConfig,
-    pub event: &'a NormEvent,
+    pub event: Option<&'a NormEvent>,
     pub profile: &'a Profile,
     pub baseline: Option<&'a AgentBaseline>,
     pub agent: &'a str,

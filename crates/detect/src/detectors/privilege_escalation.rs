@@ -6,7 +6,7 @@ use super::{Ctx, Signal};
 use crate::features::{dim, is_permission_change};
 
 pub(crate) fn privilege_escalation(ctx: &Ctx<'_>) -> Option<Signal> {
-    let e = ctx.event;
+    let e = ctx.event?;
     if !is_permission_change(e) {
         return None;
     }

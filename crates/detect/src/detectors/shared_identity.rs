@@ -27,6 +27,7 @@ pub(crate) fn shared_identity(
     if owner.owner == user || owner.owner.is_empty() {
         return None;
     }
+    let e = ctx.event?;
     let mut s = ctx.definite("shared_identity", 0.0)?;
     let whose = match owner.owner.strip_prefix("human:") {
         Some(h) => format!("the human {h}"),
@@ -39,7 +40,7 @@ pub(crate) fn shared_identity(
         ctx.history_phrase()
     );
     s.observed = format!("{cred} used by {whose} and by this instance");
-    s.evidence = vec![owner.first.clone(), crate::profile::evidence(ctx.event)];
+    s.evidence = vec![owner.first.clone(), crate::profile::evidence(e)];
     s.credential = Some(cred.to_owned());
     s.tags = &[
         "owasp-nhi:NHI9",

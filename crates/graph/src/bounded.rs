@@ -58,6 +58,25 @@ impl<V> Bounded<V> {
 
 }
 
+/// Entries of an LRU cache, least recently used first, so that inserting
+/// them in order into an empty cache restores their recency.
+pub fn save_lru<V: Clone>(cache: &LruCache<String, V>) -> Vec<(String, V)> {
+    cache
+        .iter()
+        .rev()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// An LRU cache of capacity `cap` holding `entries` (as [`save_lru`] gave them).
+pub fn load_lru<V>(cap: usize, entries: Vec<(String, V)>) -> LruCache<String, V> {
+    let mut c = LruCache::new(NonZeroUsize::new(cap.max(1)).unwrap_or(NonZeroUsize::MIN));
+    for (k, v) in entries {
+        c.put(k, v);
+    }
+    c
+}
+
 #[derive(Serialize, Deserialize)]
 struct Saved<V> {
     cap: usize,
@@ -71,12 +90,7 @@ impl<V: Serialize + Clone> Serialize for Bounded<V> {
         Saved {
             cap: self.map.cap().get(),
             evicted: self.evicted,
-            entries: self
-                .map
-                .iter()
-                .rev()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
+            entries: save_lru(&self.map),
         }
         .serialize(s)
     }
@@ -85,12 +99,10 @@ impl<V: Serialize + Clone> Serialize for Bounded<V> {
 impl<'de, V: DeserializeOwned> Deserialize<'de> for Bounded<V> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let saved = Saved::<V>::deserialize(d)?;
-        let mut b = Bounded::new(saved.cap);
-        for (k, v) in saved.entries {
-            b.map.put(k, v);
-        }
-        b.evicted = saved.evicted;
-        Ok(b)
+        Ok(Bounded {
+            map: load_lru(saved.cap, saved.entries),
+            evicted: saved.evicted,
+        })
     }
 }
 

@@ -1,0 +1,96 @@
+//! Helpers the end-to-end tests share: run the binary, replay, query,
+//! simulate, find the real datasets.
+
+// Not every test file uses every helper.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+/// The `delegraph` binary under test.
+pub fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_delegraph"))
+}
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The Stratus Red Team detonation logs, one JSON array per technique.
+pub fn stratus_files() -> Vec<PathBuf> {
+    let dir = repo().join("../shared/data/stratus-red-team");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// Run and insist on success (output shown on failure).
+pub fn run(cmd: &mut Command) -> Output {
+    let out = cmd.output().expect("run delegraph");
+    assert!(
+        out.status.success(),
+        "{:?} failed:\n{}\n{}",
+        cmd,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// `delegraph replay`; returns its summary.
+pub fn replay(data: &Path, files: &[PathBuf]) -> String {
+    let out = run(bin().arg("replay").arg("--data-dir").arg(data).args(files));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// `delegraph sql --format json`.
+pub fn sql_json(data: &Path, query: &str) -> Vec<Value> {
+    let out = run(bin()
+        .args(["sql", "--format", "json", "--data-dir"])
+        .arg(data)
+        .arg(query));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The simulator's per-source files.
+pub const SIM_FILES: [&str; 5] = [
+    "cloudtrail.jsonl",
+    "otlp.jsonl",
+    "mcp.jsonl",
+    "github.jsonl",
+    "okta.jsonl",
+];
+
+/// `delegraph simulate` into `dir`; returns the per-source files.
+pub fn simulate(dir: &Path, seed: u64, agents: usize, hours: f64) -> Vec<PathBuf> {
+    run(bin()
+        .args([
+            "simulate",
+            "--seed",
+            &seed.to_string(),
+            "--agents",
+            &agents.to_string(),
+            "--hours",
+            &hours.to_string(),
+            "--out",
+        ])
+        .arg(dir));
+    SIM_FILES.iter().map(|f| dir.join(f)).collect()
+}
+
+/// Lines of a JSON-lines file.
+pub fn jsonl(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
