@@ -70,7 +70,10 @@ fn every_scenario_is_caught_by_its_detector_and_benign_instances_stay_quiet() {
         });
     for scenario in delegraph_sim::Scenario::ALL {
         let detector = scenario.detector();
-        let instances = by_scenario.get(scenario.as_str()).cloned().unwrap_or_default();
+        let instances = by_scenario
+            .get(scenario.as_str())
+            .cloned()
+            .unwrap_or_default();
         let caught = instances
             .iter()
             .filter(|t| {
@@ -89,7 +92,11 @@ fn every_scenario_is_caught_by_its_detector_and_benign_instances_stay_quiet() {
             recall * 100.0
         ));
         if instances.len() < 5 || recall < 0.9 {
-            failures.push(format!("{}: {caught}/{}", scenario.as_str(), instances.len()));
+            failures.push(format!(
+                "{}: {caught}/{}",
+                scenario.as_str(),
+                instances.len()
+            ));
         }
     }
     // A lender's own credential was misused by the borrower: findings on it
@@ -120,6 +127,9 @@ fn every_scenario_is_caught_by_its_detector_and_benign_instances_stay_quiet() {
         table.push_str(&format!("  flagged benign {t}: {:?}\n", found[t.as_str()]));
     }
     eprintln!("{table}");
-    assert!(failures.is_empty(), "recall below 90%: {failures:?}\n{table}");
+    assert!(
+        failures.is_empty(),
+        "recall below 90%: {failures:?}\n{table}"
+    );
     assert!(fpr <= 0.01, "benign false positive rate {fpr}\n{table}");
 }

@@ -151,6 +151,14 @@ impl AgentBaseline {
             .unwrap_or(0.0)
     }
 
+    /// True when `item` is rare for this agent: seen in less than
+    /// `rare_share` of its instances, or in at most one (a singleton is rare
+    /// however small the history, as in Good–Turing).
+    pub fn is_rare(&self, dim: &str, item: &str, rare_share: f64) -> bool {
+        let w = self.item_weight(dim, item);
+        w < 1.5 || w / self.instances.max(1.0) < rare_share
+    }
+
     /// Share of instances that touched `item` (0 when never seen).
     pub fn share(&self, dim: &str, item: &str) -> f64 {
         if self.instances <= 0.0 {
@@ -222,7 +230,11 @@ mod tests {
     fn shares_moments_and_good_turing() {
         let mut b = AgentBaseline::default();
         for i in 0..100 {
-            let tools: &[&str] = if i == 0 { &["a", "b", "odd"] } else { &["a", "b"] };
+            let tools: &[&str] = if i == 0 {
+                &["a", "b", "odd"]
+            } else {
+                &["a", "b"]
+            };
             b.learn(&obs(tools, i % 3), 1.0);
         }
         assert_eq!(b.learned, 100);

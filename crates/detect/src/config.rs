@@ -107,7 +107,7 @@ impl Default for DetectConfig {
             baseline_half_life: 2000.0,
             learn_below_risk: 40,
             rare_share: 0.02,
-            close_after_secs: 900,
+            close_after_secs: 300,
             idle_close_secs: 3600,
             after_task_grace_secs: 120,
             dedup_window_secs: 86_400,
@@ -116,16 +116,6 @@ impl Default for DetectConfig {
             detectors: BTreeMap::new(),
             agents: BTreeMap::new(),
         }
-    }
-}
-
-/// Alert level of each detector when nothing overrides it: crossing into a
-/// new account is rare and notable on its own (a single new item), so it
-/// alerts at a looser level than detectors that count several items.
-fn default_alert_p(detector: &str, global: f64) -> f64 {
-    match detector {
-        "cross_environment" => global.max(0.02),
-        _ => global,
     }
 }
 
@@ -180,7 +170,7 @@ impl DetectConfig {
             impact: pick(&|s| s.impact.map(f64::from))
                 .map(|x| x as u8)
                 .unwrap_or_else(|| default_impact(detector)),
-            alert_p: pick(&|s| s.alert_p).unwrap_or_else(|| default_alert_p(detector, self.alert_p)),
+            alert_p: pick(&|s| s.alert_p).unwrap_or(self.alert_p),
             min_history: pick(&|s| s.min_history.map(|x| x as f64))
                 .map(|x| x as u64)
                 .unwrap_or(self.min_history),
@@ -221,6 +211,9 @@ mod tests {
         let err = DetectConfig::from_toml("[detectors.tool_chian]\nimpact = 3", "d.toml")
             .unwrap_err()
             .to_string();
-        assert!(err.contains("d.toml") && err.contains("tool_chian"), "{err}");
+        assert!(
+            err.contains("d.toml") && err.contains("tool_chian"),
+            "{err}"
+        );
     }
 }

@@ -7,15 +7,16 @@ use delegraph_model::{Attribution, Category, Finding, Link, NormEvent};
 use serde::{Deserialize, Serialize};
 
 use crate::baseline::AgentBaseline;
-use delegraph_graph::Bounded;
+use crate::coincidence::{Coincidences, MIN_MATCHES, Match};
 use crate::detectors::{self, CredentialUse, Ctx, Signal};
 use crate::features::{
-    api_operation, dim, flag, is_echo_of_span, is_permission_change, privilege_class,
-    secrets_read, service, tenant, tool_name, uses_static_key,
+    api_operation, dim, flag, is_echo_of_span, is_permission_change, privilege_class, secrets_read,
+    service, tenant, tool_name, uses_static_key,
 };
 use crate::profile::{Profile, evidence};
 use crate::risk::RiskBook;
 use crate::{DetectConfig, DetectError};
+use delegraph_graph::Bounded;
 
 const SECOND: i64 = 1_000_000_000;
 /// Most credentials whose first user is remembered.
@@ -57,7 +58,10 @@ struct State {
     deadlines: BTreeSet<(i64, String)>,
     deadline_of: BTreeMap<String, i64>,
     closed: Bounded<Closed>,
+    /// Per agent, closed instances held until the baseline can be seeded.
+    warming: BTreeMap<String, Vec<Profile>>,
     credentials: Bounded<CredentialUse>,
+    coincidences: Coincidences,
     emitted: Bounded<i64>,
     risk: RiskBook,
     watermark: i64,
@@ -119,7 +123,9 @@ impl Detectors {
             deadlines: BTreeSet::new(),
             deadline_of: BTreeMap::new(),
             closed: Bounded::new(MAX_CLOSED),
+            warming: BTreeMap::new(),
             credentials: Bounded::new(MAX_CREDENTIALS),
+            coincidences: Coincidences::new(),
             emitted: Bounded::new(MAX_EMITTED),
             risk: RiskBook::new(cfg.risk_half_life_secs),
             watermark: i64::MIN,
@@ -130,7 +136,8 @@ impl Detectors {
 
     /// State saved by [`Detectors::save`], with (possibly new) settings.
     pub fn restore(cfg: DetectConfig, saved: &[u8]) -> Result<Self, DetectError> {
-        let s: State = serde_json::from_slice(saved).map_err(|e| DetectError::State(e.to_string()))?;
+        let s: State =
+            serde_json::from_slice(saved).map_err(|e| DetectError::State(e.to_string()))?;
         Ok(Self { cfg, s })
     }
 
@@ -247,10 +254,76 @@ impl Detectors {
         for sig in signals {
             self.emit(sig, &mut p, &agent, Some(a), Some(e), out);
         }
+        self.coincide(&mut p, &agent, a, e, after_end, out);
         if closed.is_none() {
             self.delegation(&p, a, e, out);
             self.reschedule(&p);
             self.s.open.put(instance, p);
+        }
+    }
+
+    /// Match tool calls and uses of finished instances' credentials in
+    /// time; a match seen often enough becomes a `shared_identity` finding
+    /// on the instance that made the tool calls.
+    fn coincide(
+        &mut self,
+        p: &mut Profile,
+        agent: &str,
+        a: &Attribution,
+        e: &NormEvent,
+        after_end: bool,
+        out: &mut Vec<Finding>,
+    ) {
+        let t = e.event_time.nanos();
+        let mut found: Vec<Match> = Vec::new();
+        if tool_name(e).is_some() && !is_echo_of_span(e) {
+            let end = e.end_time.map_or(t, |x| x.nanos());
+            found.extend(
+                self.s
+                    .coincidences
+                    .tool_call(agent, &p.root, t, end, evidence(e)),
+            );
+        }
+        if after_end && let Some(c) = &e.credential_used {
+            found.extend(
+                self.s
+                    .coincidences
+                    .orphan_use(agent, &p.root, &c.id, t, evidence(e)),
+            );
+        }
+        for m in found.into_iter().filter(|m| m.count == MIN_MATCHES) {
+            let own = m.user == p.root;
+            let mut user = if own {
+                None
+            } else {
+                match self.s.open.pop(&m.user) {
+                    Some(u) => Some(u),
+                    None => continue,
+                }
+            };
+            let target: &mut Profile = match user.as_mut() {
+                Some(u) => u,
+                None => &mut *p,
+            };
+            let user_agent = agent_key(target);
+            let sig = {
+                let ctx = Ctx {
+                    cfg: &self.cfg,
+                    event: Some(e),
+                    profile: target,
+                    baseline: self.s.baselines.get(&user_agent),
+                    agent: &user_agent,
+                };
+                detectors::borrowed_credential(&ctx, &m)
+            };
+            if let Some(sig) = sig {
+                let attribution = own.then_some(a);
+                self.emit(sig, target, &user_agent, attribution, Some(e), out);
+            }
+            if let Some(u) = user {
+                let id = u.instance.clone();
+                self.s.open.put(id, u);
+            }
         }
     }
 
@@ -363,7 +436,11 @@ impl Detectors {
     }
 
     fn deadline(&self, p: &Profile) -> i64 {
-        let secs = |s: u64| i64::try_from(s).unwrap_or(i64::MAX / SECOND).saturating_mul(SECOND);
+        let secs = |s: u64| {
+            i64::try_from(s)
+                .unwrap_or(i64::MAX / SECOND)
+                .saturating_mul(SECOND)
+        };
         match p.task_end {
             Some(end) => end
                 .max(p.last_seen)
@@ -400,41 +477,8 @@ impl Detectors {
         }
     }
 
-    fn close(&mut self, mut p: Profile, out: &mut Vec<Finding>) {
-        let agent = p
-            .agent_id
-            .clone()
-            .unwrap_or_else(|| "unidentified-agent".to_owned());
-        // The whole instance against the baseline as it is now: catches
-        // instances that ran while the baseline was still warming up.
-        let signals = {
-            let ctx = Ctx {
-                cfg: &self.cfg,
-                event: None,
-                profile: &p,
-                baseline: self.s.baselines.get(&agent),
-                agent: &agent,
-            };
-            let mut v = instance_signals(&ctx, &Changed::all());
-            if p.root == p.instance && !p.raised.contains("delegation") {
-                v.extend(detectors::delegation(&ctx));
-            }
-            v
-        };
-        for sig in signals {
-            self.emit(sig, &mut p, &agent, None, None, out);
-        }
-        if p.max_risk >= self.cfg.learn_below_risk {
-            self.s.stats.quarantined += 1;
-        } else if self.s.baselines.len() < MAX_AGENTS || self.s.baselines.contains_key(&agent) {
-            let decay = 0.5f64.powf(1.0 / self.cfg.baseline_half_life.max(1.0));
-            self.s
-                .baselines
-                .entry(agent)
-                .or_default()
-                .learn(&p.observation(), decay);
-            self.s.stats.learned += 1;
-        }
+    fn close(&mut self, p: Profile, out: &mut Vec<Finding>) {
+        let agent = agent_key(&p);
         self.s.closed.put(
             p.instance.clone(),
             Closed {
@@ -442,13 +486,101 @@ impl Detectors {
                 agent_id: p.agent_id.clone(),
             },
         );
+        if self.history(&agent) < self.cfg.min_history {
+            let warming = self.s.warming.entry(agent.clone()).or_default();
+            warming.push(p);
+            if warming.len() as u64 > self.cfg.min_history {
+                self.seed(&agent, out);
+            }
+            return;
+        }
+        let mut p = p;
+        let signals = closing_signals(&self.cfg, &p, self.s.baselines.get(&agent), &agent);
+        for sig in signals {
+            self.emit(sig, &mut p, &agent, None, None, out);
+        }
+        self.learn(&agent, &p);
     }
+
+    /// The agent's first instances, held until there are enough of them,
+    /// are each scored against a baseline of the others (leave one out),
+    /// then the unremarkable ones become the baseline.
+    fn seed(&mut self, agent: &str, out: &mut Vec<Finding>) {
+        let mut held = self.s.warming.remove(agent).unwrap_or_default();
+        let decay = self.decay();
+        for i in 0..held.len() {
+            let mut others = AgentBaseline::default();
+            for (j, q) in held.iter().enumerate() {
+                if j != i {
+                    others.learn(&q.observation(), decay);
+                }
+            }
+            let signals = closing_signals(&self.cfg, &held[i], Some(&others), agent);
+            for sig in signals {
+                self.emit(sig, &mut held[i], agent, None, None, out);
+            }
+        }
+        for p in &held {
+            self.learn(agent, p);
+        }
+    }
+
+    fn decay(&self) -> f64 {
+        0.5f64.powf(1.0 / self.cfg.baseline_half_life.max(1.0))
+    }
+
+    /// Learn a closed instance unless its own findings were too risky.
+    fn learn(&mut self, agent: &str, p: &Profile) {
+        if p.max_risk >= self.cfg.learn_below_risk {
+            self.s.stats.quarantined += 1;
+        } else if self.s.baselines.len() < MAX_AGENTS || self.s.baselines.contains_key(agent) {
+            let decay = self.decay();
+            self.s
+                .baselines
+                .entry(agent.to_owned())
+                .or_default()
+                .learn(&p.observation(), decay);
+            self.s.stats.learned += 1;
+        }
+    }
+}
+
+/// The logical agent a profile is baselined under.
+fn agent_key(p: &Profile) -> String {
+    p.agent_id
+        .clone()
+        .unwrap_or_else(|| "unidentified-agent".to_owned())
+}
+
+/// The whole closed instance against `baseline`: the instance-level
+/// detectors that have not raised yet, and delegation for roots.
+fn closing_signals(
+    cfg: &DetectConfig,
+    p: &Profile,
+    baseline: Option<&AgentBaseline>,
+    agent: &str,
+) -> Vec<Signal> {
+    let ctx = Ctx {
+        cfg,
+        event: None,
+        profile: p,
+        baseline,
+        agent,
+    };
+    let mut v = instance_signals(&ctx, &Changed::all());
+    if p.root == p.instance && !p.raised.contains("delegation") {
+        v.extend(detectors::delegation(&ctx));
+    }
+    v
 }
 
 fn new_profile(instance: &str, a: &Attribution, t: i64) -> Profile {
     Profile {
         instance: instance.to_owned(),
-        root: a.root_instance.clone().unwrap_or_else(|| instance.to_owned()),
+        root: a
+            .root_instance
+            .clone()
+            .unwrap_or_else(|| instance.to_owned()),
         agent_id: a.agent_id.clone(),
         human: a.initiator.clone(),
         chain: a.chain.clone(),

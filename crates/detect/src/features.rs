@@ -76,7 +76,8 @@ pub fn privilege_class(e: &NormEvent) -> Option<&'static str> {
     }
     let verb = op.rsplit([':', '.']).next().unwrap_or(op);
     const READ: [&str; 10] = [
-        "Get", "List", "Describe", "Head", "Search", "Query", "Lookup", "Scan", "Select", "BatchGet",
+        "Get", "List", "Describe", "Head", "Search", "Query", "Lookup", "Scan", "Select",
+        "BatchGet",
     ];
     if READ.iter().any(|p| verb.starts_with(p)) || e.category == Category::SecretRead {
         Some("read")
@@ -94,7 +95,9 @@ pub fn is_long_lived_issue(e: &NormEvent) -> bool {
         && e.credential_issued.as_ref().is_some_and(|c| {
             matches!(
                 c.kind,
-                CredentialKind::AwsAccessKey | CredentialKind::ClientSecret | CredentialKind::ApiKey
+                CredentialKind::AwsAccessKey
+                    | CredentialKind::ClientSecret
+                    | CredentialKind::ApiKey
             )
         })
         || e.operation.ends_with(":CreateAccessKey")
@@ -115,11 +118,18 @@ pub fn tenant(e: &NormEvent) -> Option<String> {
         .map(|t| format!("{}:{t}", e.source.as_str()))
 }
 
-/// A long-lived static key (`AKIA…`, an IAM user key).
+/// A long-lived static key: an IAM user key, typed so by the decoder or
+/// recognisable by its id (`AKIA` + 16 characters) wherever it shows up,
+/// e.g. passed to a tool through a gateway.
 pub fn uses_static_key(e: &NormEvent) -> bool {
-    e.credential_used
-        .as_ref()
-        .is_some_and(|c| c.kind == CredentialKind::AwsAccessKey)
+    e.credential_used.as_ref().is_some_and(|c| {
+        c.kind == CredentialKind::AwsAccessKey
+            || (c.id.len() == 20
+                && c.id.starts_with("AKIA")
+                && c.id
+                    .bytes()
+                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()))
+    })
 }
 
 /// The name of the tool called, for tool-call events.

@@ -60,9 +60,10 @@ pub(crate) fn build(
         agent_instance: Some(p.instance.clone()),
         root_instance: Some(p.root.clone()),
         initiator: p.human.clone(),
-        credential_id: s
-            .credential
-            .or_else(|| e.and_then(|e| e.credential_used.as_ref()).map(|c| c.id.clone())),
+        credential_id: s.credential.or_else(|| {
+            e.and_then(|e| e.credential_used.as_ref())
+                .map(|c| c.id.clone())
+        }),
         summary: format!("{} {}. Baseline: {}.", who(p, agent), s.what, s.expected),
         expected: s.expected,
         observed: s.observed,

@@ -8,6 +8,7 @@
 //! expected, what was seen, how rare, and from how much history.
 
 pub mod baseline;
+mod coincidence;
 mod config;
 mod detectors;
 mod engine;

@@ -142,8 +142,10 @@ impl Profile {
         obs.counts.insert(metric::SECRET_READS, self.secret_reads);
         obs.counts
             .insert(metric::DISTINCT_SECRETS, self.secrets.len() as u64);
-        obs.counts
-            .insert(metric::OPERATIONS, self.items(dim::OPERATION).count() as u64);
+        obs.counts.insert(
+            metric::OPERATIONS,
+            self.items(dim::OPERATION).count() as u64,
+        );
         if self.instance == self.root {
             obs.counts
                 .insert(metric::SUB_AGENTS, self.sub_agents.len() as u64);

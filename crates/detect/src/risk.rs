@@ -36,7 +36,13 @@ impl RiskBook {
     }
 
     /// Add a finding's risk; returns the instance's and human's totals.
-    pub fn add(&mut self, instance: Option<&str>, human: Option<&str>, risk: u8, at: i64) -> (u8, u8) {
+    pub fn add(
+        &mut self,
+        instance: Option<&str>,
+        human: Option<&str>,
+        risk: u8,
+        at: i64,
+    ) -> (u8, u8) {
         let h = self.half_life_ns;
         let i = instance.map_or(0, |k| add(&mut self.instances, k, risk, at, h));
         let u = human.map_or(0, |k| add(&mut self.humans, k, risk, at, h));

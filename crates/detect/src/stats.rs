@@ -49,7 +49,9 @@ pub fn confidence(p: f64, full_p: f64) -> f64 {
 /// A 0–100 risk from a detector's impact (how bad it is if real) and the
 /// statistical confidence that it is unusual.
 pub fn risk(impact: u8, p: f64, full_p: f64) -> u8 {
-    (f64::from(impact) * confidence(p, full_p)).round().clamp(0.0, 100.0) as u8
+    (f64::from(impact) * confidence(p, full_p))
+        .round()
+        .clamp(0.0, 100.0) as u8
 }
 
 /// A p-value for text: two significant digits.

@@ -55,7 +55,6 @@ impl<V> Bounded<V> {
     pub fn evicted(&self) -> u64 {
         self.evicted
     }
-
 }
 
 /// Entries of an LRU cache, least recently used first, so that inserting

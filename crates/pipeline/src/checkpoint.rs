@@ -50,7 +50,11 @@ impl Checkpoint {
     }
 
     /// Assemble from saved parts.
-    pub fn new(mut runs: Vec<String>, stitcher: Vec<u8>, detectors: Vec<u8>) -> Result<Self, PipelineError> {
+    pub fn new(
+        mut runs: Vec<String>,
+        stitcher: Vec<u8>,
+        detectors: Vec<u8>,
+    ) -> Result<Self, PipelineError> {
         if runs.len() > MAX_RUNS {
             runs.drain(..runs.len() - MAX_RUNS);
         }

@@ -11,8 +11,8 @@ mod pipeline;
 mod replay;
 mod stats;
 
-pub use dead_letter::{DeadLetterFile, MAX_DEAD_LETTER_RAW};
 pub use checkpoint::{Checkpoint, checkpoint_path};
+pub use dead_letter::{DeadLetterFile, MAX_DEAD_LETTER_RAW};
 pub use pipeline::{EventPipeline, LIVE_SNAPSHOT, PipelineOptions};
 pub use replay::{DEFAULT_BATCH_ROWS, Progress, ReplayConfig, replay_files};
 pub use stats::RunStats;

@@ -84,7 +84,9 @@ impl EventPipeline {
             remove_partials(data_dir, table)?;
         }
         let state_err = |message: String| PipelineError::State {
-            path: crate::checkpoint::checkpoint_path(data_dir).display().to_string(),
+            path: crate::checkpoint::checkpoint_path(data_dir)
+                .display()
+                .to_string(),
             message,
         };
         let (stitcher, detectors, runs) = match checkpoint.filter(|_| opts.persist) {
@@ -104,7 +106,12 @@ impl EventPipeline {
         Ok(Self {
             agents: AtomicParquetFile::create(data_dir, "agents", name, agents_schema())?,
             edges: AtomicParquetFile::create(data_dir, "edges", name, edges_schema())?,
-            findings_file: AtomicParquetFile::create(data_dir, "findings", name, findings_schema())?,
+            findings_file: AtomicParquetFile::create(
+                data_dir,
+                "findings",
+                name,
+                findings_schema(),
+            )?,
             data_dir: data_dir.to_owned(),
             name: name.to_owned(),
             instances_written: 0,
@@ -241,13 +248,10 @@ impl EventPipeline {
         }
         if let Some(mut runs) = self.runs.take() {
             runs.push(self.name.clone());
-            let stitcher = self
-                .stitcher
-                .save()
-                .map_err(|e| PipelineError::State {
-                    path: "stitcher".into(),
-                    message: e.to_string(),
-                })?;
+            let stitcher = self.stitcher.save().map_err(|e| PipelineError::State {
+                path: "stitcher".into(),
+                message: e.to_string(),
+            })?;
             let detectors = self.detectors.save().map_err(|e| PipelineError::State {
                 path: "detectors".into(),
                 message: e.to_string(),
@@ -267,7 +271,10 @@ fn write_live(
 ) -> Result<(), PipelineError> {
     let mut live: Vec<&delegraph_graph::Instance> = stitcher.instances().live().collect();
     live.sort_by(|a, b| a.id.cmp(&b.id));
-    let agents: Vec<_> = live.iter().map(|i| crate::graph_rows::agent_row(i)).collect();
+    let agents: Vec<_> = live
+        .iter()
+        .map(|i| crate::graph_rows::agent_row(i))
+        .collect();
     let edges: Vec<_> = live
         .iter()
         .flat_map(|i| crate::graph_rows::edge_rows(i))

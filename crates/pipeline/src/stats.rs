@@ -5,8 +5,8 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use delegraph_graph::StitchStats;
 use delegraph_detect::DetectStats;
+use delegraph_graph::StitchStats;
 use delegraph_model::{Finding, Severity, Source};
 
 /// Findings the end-of-run summary lists.

@@ -15,22 +15,50 @@ fn strs(v: &[String]) -> Vec<&str> {
 
 static FINDING_COLUMNS: &Columns<Finding> = &[
     ("finding_id", false, Col::Text(|f| Some(&f.finding_id))),
-    ("detector", true, Col::Text(|f| Some(&f.detector).filter(|d| !d.is_empty()).map(String::as_str))),
+    (
+        "detector",
+        true,
+        Col::Text(|f| {
+            Some(&f.detector)
+                .filter(|d| !d.is_empty())
+                .map(String::as_str)
+        }),
+    ),
     ("rule_id", true, Col::Text(|f| f.rule_id.as_deref())),
     ("severity", false, Col::Text(|f| Some(f.severity.as_str()))),
-    ("risk_score", false, Col::UInt(|f| Some(u32::from(f.risk_score)))),
+    (
+        "risk_score",
+        false,
+        Col::UInt(|f| Some(u32::from(f.risk_score))),
+    ),
     ("event_time", false, Col::Time(|f| Some(f.event_time))),
     ("detected_at", false, Col::Time(|f| Some(f.detected_at))),
     ("agent_id", true, Col::Text(|f| f.agent_id.as_deref())),
-    ("agent_instance", true, Col::Text(|f| f.agent_instance.as_deref())),
-    ("delegation_root", true, Col::Text(|f| f.root_instance.as_deref())),
+    (
+        "agent_instance",
+        true,
+        Col::Text(|f| f.agent_instance.as_deref()),
+    ),
+    (
+        "delegation_root",
+        true,
+        Col::Text(|f| f.root_instance.as_deref()),
+    ),
     ("initiator", true, Col::Text(|f| f.initiator.as_deref())),
-    ("credential_id", true, Col::Text(|f| f.credential_id.as_deref())),
+    (
+        "credential_id",
+        true,
+        Col::Text(|f| f.credential_id.as_deref()),
+    ),
     ("summary", false, Col::Text(|f| Some(&f.summary))),
     ("expected", false, Col::Text(|f| Some(&f.expected))),
     ("observed", false, Col::Text(|f| Some(&f.observed))),
     ("p_value", true, Col::Float(|f| f.p_value)),
-    ("baseline_instances", false, Col::Count(|f| f.baseline_instances)),
+    (
+        "baseline_instances",
+        false,
+        Col::Count(|f| f.baseline_instances),
+    ),
     (
         "evidence",
         false,
@@ -43,8 +71,16 @@ static FINDING_COLUMNS: &Columns<Finding> = &[
     ),
     ("chain", false, Col::List(|f| strs(&f.chain))),
     ("tags", false, Col::List(|f| strs(&f.tags))),
-    ("instance_risk", false, Col::UInt(|f| Some(u32::from(f.instance_risk)))),
-    ("human_risk", false, Col::UInt(|f| Some(u32::from(f.human_risk)))),
+    (
+        "instance_risk",
+        false,
+        Col::UInt(|f| Some(u32::from(f.instance_risk))),
+    ),
+    (
+        "human_risk",
+        false,
+        Col::UInt(|f| Some(u32::from(f.human_risk))),
+    ),
 ];
 
 static FINDING_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| schema(FINDING_COLUMNS));

@@ -10,16 +10,52 @@ use crate::features::is_echo_of_span;
 
 /// Tool-name fragments that make a call sensitive.
 const SENSITIVE_TOOLS: [&str; 20] = [
-    "send", "email", "mail", "message", "transfer", "wire", "pay", "refund", "share", "invite",
-    "grant", "permission", "post", "upload", "publish", "webhook", "http", "fetch_url", "forward",
+    "send",
+    "email",
+    "mail",
+    "message",
+    "transfer",
+    "wire",
+    "pay",
+    "refund",
+    "share",
+    "invite",
+    "grant",
+    "permission",
+    "post",
+    "upload",
+    "publish",
+    "webhook",
+    "http",
+    "fetch_url",
+    "forward",
     "notify",
 ];
 
 /// Argument names whose values say where something goes.
 const DESTINATION_KEYS: [&str; 22] = [
-    "to", "recipient", "recipients", "email", "cc", "bcc", "account", "account_number",
-    "iban", "routing_number", "destination", "address", "url", "uri", "endpoint", "webhook",
-    "path", "phone", "channel", "target", "amount", "payee",
+    "to",
+    "recipient",
+    "recipients",
+    "email",
+    "cc",
+    "bcc",
+    "account",
+    "account_number",
+    "iban",
+    "routing_number",
+    "destination",
+    "address",
+    "url",
+    "uri",
+    "endpoint",
+    "webhook",
+    "path",
+    "phone",
+    "channel",
+    "target",
+    "amount",
+    "payee",
 ];
 
 /// Shortest value worth tracing (shorter ones match by chance).
@@ -82,10 +118,7 @@ pub(crate) fn data_flow(ctx: &Ctx<'_>) -> Option<Signal> {
             .map(|(_, ev)| (k, v, ev.clone()))
     })?;
     let mut s = ctx.definite("data_flow", 0.0)?;
-    s.subject = tool
-        .call_id
-        .clone()
-        .unwrap_or_else(|| e.event_id.clone());
+    s.subject = tool.call_id.clone().unwrap_or_else(|| e.event_id.clone());
     s.what = format!(
         "called {} with {name} = {value:?}, a value taken from an earlier tool result ({}) that the human's request never mentions",
         tool.name, source.event_id

@@ -19,7 +19,7 @@ pub(crate) use delegation::delegation;
 pub(crate) use privilege_escalation::privilege_escalation;
 pub(crate) use scope_growth::scope_growth;
 pub(crate) use secret_access::secret_access;
-pub(crate) use shared_identity::{CredentialUse, shared_identity};
+pub(crate) use shared_identity::{CredentialUse, borrowed_credential, shared_identity};
 pub(crate) use tool_chain::tool_chain;
 
 use delegraph_model::{Evidence, NormEvent};
@@ -66,6 +66,17 @@ impl Ctx<'_> {
             Some(p),
             stats::risk(s.impact, p, self.cfg.full_confidence_p),
         ))
+    }
+
+    /// A signal for something that departs from a policy-like boundary
+    /// (a new account): raised whenever the baseline is warm, scored like
+    /// [`Ctx::definite`].
+    pub fn boundary(&self, detector: &'static str, hits: f64) -> Option<Signal> {
+        let s = self.settings(detector);
+        if self.history() < s.min_history {
+            return None;
+        }
+        self.definite(detector, hits)
     }
 
     /// A signal for something wrong in itself (a permission change, a key
@@ -142,11 +153,13 @@ pub(crate) fn rare_items(ctx: &Ctx<'_>, dims: &[&'static str]) -> RareItems {
     let mut items = Vec::new();
     let mut rate = 0.0;
     for d in dims {
-        let share = |item: &str| ctx.baseline.map(|b| b.share(d, item)).unwrap_or(0.0);
         for (item, ev) in ctx.profile.items(d) {
-            let s = share(item);
-            if s < rare_share {
-                items.push((*d, item.clone(), s, ev.clone()));
+            let (rare, share) = match ctx.baseline {
+                Some(b) => (b.is_rare(d, item, rare_share), b.share(d, item)),
+                None => (true, 0.0),
+            };
+            if rare {
+                items.push((*d, item.clone(), share, ev.clone()));
             }
         }
         rate += ctx

@@ -29,12 +29,13 @@ pub(crate) fn privilege_escalation(ctx: &Ctx<'_>) -> Option<Signal> {
     s.subject = op.to_owned();
     s.what = format!(
         "made a permission change: {verb}{target}{}",
-        if admin { " granting administrator access" } else { "" }
+        if admin {
+            " granting administrator access"
+        } else {
+            ""
+        }
     );
-    s.expected = format!(
-        "{op} in {hits:.0} of {}",
-        ctx.history_phrase()
-    );
+    s.expected = format!("{op} in {hits:.0} of {}", ctx.history_phrase());
     s.observed = format!("{op} by an agent instance");
     s.evidence = vec![crate::profile::evidence(e)];
     s.credential = e.credential_used.as_ref().map(|c| c.id.clone());

@@ -12,7 +12,13 @@ pub(crate) fn secret_access(ctx: &Ctx<'_>) -> Option<Signal> {
     let (p_distinct, mean_distinct, _) = count_p(ctx, metric::DISTINCT_SECRETS, distinct);
     let p = (2.0 * p_reads.min(p_distinct)).min(1.0);
     let mut s = ctx.statistical("secret_access", p)?;
-    let names: Vec<&str> = ctx.profile.secrets.keys().take(3).map(String::as_str).collect();
+    let names: Vec<&str> = ctx
+        .profile
+        .secrets
+        .keys()
+        .take(3)
+        .map(String::as_str)
+        .collect();
     s.what = format!(
         "read secrets {reads} times ({distinct} distinct, e.g. {}{})",
         names.join(", "),

@@ -42,11 +42,36 @@ pub(crate) fn shared_identity(
     s.observed = format!("{cred} used by {whose} and by this instance");
     s.evidence = vec![owner.first.clone(), crate::profile::evidence(e)];
     s.credential = Some(cred.to_owned());
-    s.tags = &[
-        "owasp-nhi:NHI9",
-        "owasp-nhi:NHI10",
-        "owasp-agentic:T9",
-        "attack:T1550.001",
-    ];
+    s.tags = TAGS;
+    Some(s)
+}
+
+const TAGS: &[&str] = &[
+    "owasp-nhi:NHI9",
+    "owasp-nhi:NHI10",
+    "owasp-agentic:T9",
+    "attack:T1550.001",
+];
+
+/// This instance's tool calls coincide with uses of a finished instance's
+/// credential (see `coincidence`).
+pub(crate) fn borrowed_credential(ctx: &Ctx<'_>, m: &crate::coincidence::Match) -> Option<Signal> {
+    let mut s = ctx.definite("shared_identity", 0.0)?;
+    s.subject = format!("{}:{}", m.credential, m.owner);
+    s.what = format!(
+        "appears to act with credential {} of instance {}, whose task had ended: {} uses of it coincide with this instance's tool calls",
+        m.credential, m.owner, m.count
+    );
+    s.expected = format!(
+        "each credential used by one delegation chain, as in {}",
+        ctx.history_phrase()
+    );
+    s.observed = format!(
+        "{} used after its owner's task ended, in step with this instance",
+        m.credential
+    );
+    s.evidence = m.evidence.to_vec();
+    s.credential = Some(m.credential.clone());
+    s.tags = TAGS;
     Some(s)
 }
