@@ -137,13 +137,13 @@ impl Detectors {
     /// State saved by [`Detectors::save`], with (possibly new) settings.
     pub fn restore(cfg: DetectConfig, saved: &[u8]) -> Result<Self, DetectError> {
         let s: State =
-            serde_json::from_slice(saved).map_err(|e| DetectError::State(e.to_string()))?;
+            postcard::from_bytes(saved).map_err(|e| DetectError::State(e.to_string()))?;
         Ok(Self { cfg, s })
     }
 
     /// Everything needed to continue exactly where this left off.
     pub fn save(&self) -> Result<Vec<u8>, DetectError> {
-        serde_json::to_vec(&self.s).map_err(|e| DetectError::State(e.to_string()))
+        postcard::to_stdvec(&self.s).map_err(|e| DetectError::State(e.to_string()))
     }
 
     /// Counters so far.

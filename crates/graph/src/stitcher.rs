@@ -124,7 +124,7 @@ impl Stitcher {
     }
 
     /// Everything needed to continue exactly where this left off: bindings,
-    /// live instances and their graphs, counters (JSON).
+    /// live instances and their graphs, counters (compact binary, exact).
     pub fn save(&self) -> Result<Vec<u8>, StateError> {
         let saved = Saved {
             creds: save_bindings(&self.creds),
@@ -135,12 +135,12 @@ impl Stitcher {
             stats: self.stats,
             since_sweep: self.since_sweep,
         };
-        serde_json::to_vec(&saved).map_err(|e| StateError(e.to_string()))
+        postcard::to_stdvec(&saved).map_err(|e| StateError(e.to_string()))
     }
 
     /// A stitcher continuing from [`Stitcher::save`]'s output.
     pub fn restore(cfg: StitchConfig, saved: &[u8]) -> Result<Self, StateError> {
-        let s: Saved = serde_json::from_slice(saved).map_err(|e| StateError(e.to_string()))?;
+        let s: Saved = postcard::from_bytes(saved).map_err(|e| StateError(e.to_string()))?;
         let mut st = Self::new(cfg);
         st.creds = load_bindings(cfg.max_credentials, s.creds);
         st.spans = load_bindings(cfg.max_spans, s.spans);

@@ -91,9 +91,9 @@ impl EventPipeline {
         };
         let (stitcher, detectors, runs) = match checkpoint.filter(|_| opts.persist) {
             Some(c) => (
-                Stitcher::restore(opts.stitch, c.stitcher.get().as_bytes())
+                Stitcher::restore(opts.stitch, &c.stitcher)
                     .map_err(|e| state_err(e.to_string()))?,
-                Detectors::restore(opts.detect.clone(), c.detectors.get().as_bytes())
+                Detectors::restore(opts.detect.clone(), &c.detectors)
                     .map_err(|e| state_err(e.to_string()))?,
                 Some(c.runs),
             ),
@@ -256,7 +256,7 @@ impl EventPipeline {
                 path: "detectors".into(),
                 message: e.to_string(),
             })?;
-            let path = Checkpoint::new(runs, stitcher, detectors)?.store(&self.data_dir)?;
+            let path = Checkpoint::new(runs, stitcher, detectors).store(&self.data_dir)?;
             self.stats.outputs.push(path);
         }
         Ok(self.stats)
