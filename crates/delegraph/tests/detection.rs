@@ -147,7 +147,11 @@ fn replaying_again_changes_nothing_and_two_stores_agree() {
     assert!(first.len() > 10, "too few findings: {}", first.len());
     let again = replay(&a, &files);
     assert!(again.contains("already replayed"), "{again}");
-    assert_eq!(sql_json(&a, ALL_FINDINGS), first, "a second replay changed findings");
+    assert_eq!(
+        sql_json(&a, ALL_FINDINGS),
+        first,
+        "a second replay changed findings"
+    );
     replay(&b, &files);
     assert_eq!(sql_json(&b, ALL_FINDINGS), first, "two stores disagree");
     let ids: BTreeSet<&str> = first
@@ -175,7 +179,11 @@ const SIM_EPOCH: f64 = 1_772_409_600.0;
 
 /// Event time of one simulated record (seconds since the epoch), by source.
 fn record_time(v: &serde_json::Value) -> f64 {
-    if let Some(t) = v.get("eventTime").or_else(|| v.get("published")).or_else(|| v.get("timestamp")) {
+    if let Some(t) = v
+        .get("eventTime")
+        .or_else(|| v.get("published"))
+        .or_else(|| v.get("timestamp"))
+    {
         parse_sim_time(t.as_str().unwrap())
     } else if let Some(ms) = v.get("@timestamp") {
         ms.as_f64().unwrap() / 1000.0
@@ -188,8 +196,14 @@ fn record_time(v: &serde_json::Value) -> f64 {
 fn parse_sim_time(s: &str) -> f64 {
     assert!(s.starts_with("2026-03-") && s.ends_with('Z'), "{s}");
     let day: f64 = s[8..10].parse().unwrap();
-    let mut hms = s[11..s.len() - 1].split(':').map(|x| x.parse::<f64>().unwrap());
-    let (h, m, sec) = (hms.next().unwrap(), hms.next().unwrap(), hms.next().unwrap());
+    let mut hms = s[11..s.len() - 1]
+        .split(':')
+        .map(|x| x.parse::<f64>().unwrap());
+    let (h, m, sec) = (
+        hms.next().unwrap(),
+        hms.next().unwrap(),
+        hms.next().unwrap(),
+    );
     SIM_EPOCH + (day - 2.0) * 86_400.0 + h * 3600.0 + m * 60.0 + sec
 }
 
@@ -204,7 +218,11 @@ fn split(files: &[std::path::PathBuf], cut: f64, early: &std::path::Path, late: 
         let (mut a, mut b) = (String::new(), String::new());
         for mut v in jsonl(f) {
             if v.get("resourceSpans").is_none() {
-                let out = if record_time(&v) < cut { &mut a } else { &mut b };
+                let out = if record_time(&v) < cut {
+                    &mut a
+                } else {
+                    &mut b
+                };
                 out.push_str(&format!("{v}\n"));
                 continue;
             }
@@ -216,8 +234,7 @@ fn split(files: &[std::path::PathBuf], cut: f64, early: &std::path::Path, late: 
                 let ns: f64 = s["startTimeUnixNano"].as_str().unwrap().parse().unwrap();
                 ns / 1e9
             };
-            let (x, y): (Vec<Value>, Vec<Value>) =
-                spans.into_iter().partition(|s| start(s) < cut);
+            let (x, y): (Vec<Value>, Vec<Value>) = spans.into_iter().partition(|s| start(s) < cut);
             for (part, out) in [(x, &mut a), (y, &mut b)] {
                 if !part.is_empty() {
                     v["resourceSpans"][0]["scopeSpans"][0]["spans"] = Value::Array(part);
@@ -242,8 +259,14 @@ fn replaying_in_two_halves_gives_the_same_findings_and_attribution() {
     split(&files, cut, &early, &late);
     let halves = tmp.path().join("halves");
     let names: Vec<_> = files.iter().map(|f| f.file_name().unwrap()).collect();
-    replay(&halves, &names.iter().map(|n| early.join(n)).collect::<Vec<_>>());
-    replay(&halves, &names.iter().map(|n| late.join(n)).collect::<Vec<_>>());
+    replay(
+        &halves,
+        &names.iter().map(|n| early.join(n)).collect::<Vec<_>>(),
+    );
+    replay(
+        &halves,
+        &names.iter().map(|n| late.join(n)).collect::<Vec<_>>(),
+    );
     // Origins name the files read, which differ; everything else must not.
     let q = "SELECT * EXCLUDE (evidence_origins) FROM findings ORDER BY finding_id";
     let expect = sql_json(&whole, q);
@@ -251,4 +274,198 @@ fn replaying_in_two_halves_gives_the_same_findings_and_attribution() {
     same(&sql_json(&halves, q), &expect, "findings");
     let q = "SELECT event_id, agent_instance, initiator, chain, attribution FROM events ORDER BY event_id";
     same(&sql_json(&halves, q), &sql_json(&whole, q), "attribution");
+}
+
+/// Stratus Red Team techniques an agent session must never perform unnoticed.
+const SPLICED_TACTICS: [&str; 3] = ["credential-access", "privilege-escalation", "persistence"];
+
+#[test]
+fn stratus_techniques_spliced_into_agent_sessions_are_flagged_on_their_instance() {
+    use serde_json::{Value, json};
+    let tmp = tempfile::tempdir().unwrap();
+    let sim = tmp.path().join("sim");
+    let mut files = simulate(&sim, 4, 500, 4.0);
+    let scenario_tasks: BTreeSet<String> = jsonl(&sim.join("scenarios.jsonl"))
+        .iter()
+        .map(|s| s["instance"].as_str().unwrap().to_owned())
+        .collect();
+    // Benign agent sessions from the second half of the window, by start.
+    let mut hosts: Vec<(f64, String, String, String, String)> =
+        jsonl(&sim.join("cloudtrail.jsonl"))
+            .into_iter()
+            .filter(|r| {
+                r["eventName"] == "AssumeRole" && r["responseElements"]["credentials"].is_object()
+            })
+            .filter_map(|r| {
+                let task = r["requestParameters"]["roleSessionName"]
+                    .as_str()?
+                    .to_owned();
+                let t = record_time(&r);
+                (t > SIM_EPOCH + 7200.0 && !scenario_tasks.contains(&task) && !task.ends_with("-x"))
+                    .then(|| {
+                        (
+                            t,
+                            task,
+                            r["responseElements"]["credentials"]["accessKeyId"]
+                                .as_str()
+                                .unwrap()
+                                .to_owned(),
+                            r["responseElements"]["assumedRoleUser"]["arn"]
+                                .as_str()
+                                .unwrap()
+                                .to_owned(),
+                            r["requestParameters"]["sourceIdentity"]
+                                .as_str()
+                                .unwrap()
+                                .to_owned(),
+                        )
+                    })
+            })
+            .collect();
+    hosts.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let techniques: Vec<std::path::PathBuf> = common::stratus_files()
+        .into_iter()
+        .filter(|f| {
+            let name = f.file_name().unwrap().to_string_lossy().into_owned();
+            SPLICED_TACTICS
+                .iter()
+                .any(|t| name.starts_with(&format!("aws.{t}.")))
+        })
+        .collect();
+    assert!(techniques.len() >= 15 && hosts.len() >= techniques.len() * 3);
+    let step = hosts.len() / techniques.len();
+    let mut spliced = String::new();
+    let mut planted: Vec<(String, String, BTreeSet<String>)> = Vec::new();
+    for (i, technique) in techniques.iter().enumerate() {
+        let (t0, task, key, arn, human) = &hosts[i * step];
+        let records: Vec<Value> =
+            serde_json::from_slice(&std::fs::read(technique).unwrap()).unwrap();
+        let mut ids = BTreeSet::new();
+        for (j, mut r) in records.into_iter().enumerate() {
+            let id = format!("{}-{task}", r["eventID"].as_str().unwrap());
+            r["eventID"] = json!(id);
+            r["eventTime"] = json!(sim_time(*t0 + 20.0 + 3.0 * j as f64));
+            r["recipientAccountId"] = json!("123456789012");
+            r["userIdentity"] = json!({
+                "type": "AssumedRole", "principalId": format!("AROAEXAMPLEROLEID:{task}"),
+                "arn": arn, "accountId": "123456789012", "accessKeyId": key,
+                "sessionContext": {"sourceIdentity": human, "attributes": {"mfaAuthenticated": "false"}}
+            });
+            spliced.push_str(&format!("{r}\n"));
+            ids.insert(id);
+        }
+        let name = technique
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        planted.push((name, task.clone(), ids));
+    }
+    let extra = tmp.path().join("spliced.jsonl");
+    std::fs::write(&extra, spliced).unwrap();
+    files.push(extra);
+    let data = tmp.path().join("data");
+    replay(&data, &files);
+
+    let findings = sql_json(
+        &data,
+        "SELECT detector, severity, agent_instance, evidence FROM findings",
+    );
+    let mut missed = Vec::new();
+    let mut table = String::new();
+    for (technique, task, ids) in &planted {
+        let hits: BTreeSet<String> = findings
+            .iter()
+            .filter(|f| f["agent_instance"] == task.as_str())
+            .filter(|f| MEDIUM_OR_HIGHER.contains(&f["severity"].as_str().unwrap()))
+            .filter(|f| {
+                f["evidence"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|e| ids.contains(e.as_str().unwrap()))
+            })
+            .map(|f| f["detector"].as_str().unwrap().to_owned())
+            .collect();
+        table.push_str(&format!("{technique:<60} {hits:?}\n"));
+        if hits.is_empty() {
+            missed.push(technique.clone());
+        }
+    }
+    eprintln!("{table}");
+    assert!(
+        missed.is_empty(),
+        "not flagged on their instance: {missed:?}\n{table}"
+    );
+}
+
+/// Seconds since the epoch → CloudTrail's `2026-03-02T01:02:03Z`.
+fn sim_time(t: f64) -> String {
+    let s = (t - SIM_EPOCH).floor() as i64;
+    let (day, rest) = (2 + s / 86_400, s % 86_400);
+    format!(
+        "2026-03-{day:02}T{:02}:{:02}:{:02}Z",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    )
+}
+
+#[test]
+fn finding_summaries_name_agent_instance_human_and_baseline() {
+    let tmp = tempfile::tempdir().unwrap();
+    let files = simulate(&tmp.path().join("sim"), 13, 400, 4.0);
+    let data = tmp.path().join("data");
+    replay(&data, &files);
+    // The first finding of each detector (by id: stable across runs).
+    let rows = sql_json(
+        &data,
+        "SELECT detector, severity, risk_score, agent_id, agent_instance, initiator, summary, tags \
+         FROM findings ORDER BY detector, finding_id",
+    );
+    let mut seen = BTreeSet::new();
+    let mut snapshot = String::new();
+    for r in &rows {
+        let detector = r["detector"].as_str().unwrap();
+        let summary = r["summary"].as_str().unwrap();
+        for part in ["agent_id", "agent_instance", "initiator"] {
+            let want = r[part].as_str().unwrap();
+            assert!(
+                summary.contains(want),
+                "summary lacks {part} {want}: {summary}"
+            );
+        }
+        assert!(
+            summary.contains(". Baseline: ") && summary.ends_with('.'),
+            "{summary}"
+        );
+        if seen.insert(detector) {
+            snapshot.push_str(&format!(
+                "{detector} [{} {}] {}\n  {summary}\n",
+                r["severity"].as_str().unwrap(),
+                r["risk_score"],
+                r["tags"]
+            ));
+        }
+    }
+    assert_eq!(
+        seen.len(),
+        delegraph_detect::DETECTORS.len(),
+        "every detector has a finding: {seen:?}"
+    );
+    let path = common::repo().join("crates/delegraph/tests/snapshots/finding_summaries.txt");
+    if std::env::var_os("DELEGRAPH_BLESS").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &snapshot).unwrap();
+    }
+    let want = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (run with DELEGRAPH_BLESS=1 to create)",
+            path.display()
+        )
+    });
+    assert_eq!(
+        snapshot, want,
+        "summaries changed; DELEGRAPH_BLESS=1 accepts the new text"
+    );
 }

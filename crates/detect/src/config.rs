@@ -119,6 +119,16 @@ impl Default for DetectConfig {
     }
 }
 
+/// Alert level of each detector when nothing overrides it. A call into a
+/// service the agent never used is one event that shows as two new items
+/// (service and operation), so scope growth alerts at a looser level.
+fn default_alert_p(detector: &str, global: f64) -> f64 {
+    match detector {
+        "scope_growth" => global * 5.0,
+        _ => global,
+    }
+}
+
 /// Impact of each detector when nothing overrides it: privilege changes and
 /// secrets first, behavioural drift lower.
 fn default_impact(detector: &str) -> u8 {
@@ -170,7 +180,8 @@ impl DetectConfig {
             impact: pick(&|s| s.impact.map(f64::from))
                 .map(|x| x as u8)
                 .unwrap_or_else(|| default_impact(detector)),
-            alert_p: pick(&|s| s.alert_p).unwrap_or(self.alert_p),
+            alert_p: pick(&|s| s.alert_p)
+                .unwrap_or_else(|| default_alert_p(detector, self.alert_p)),
             min_history: pick(&|s| s.min_history.map(|x| x as f64))
                 .map(|x| x as u64)
                 .unwrap_or(self.min_history),

@@ -246,10 +246,11 @@ impl Detectors {
         if after_end {
             p.flags.insert(flag::AFTER_TASK_END.to_owned());
         }
-        if let Some(result) = e.tool.as_ref().and_then(|x| x.result.as_deref())
+        if let Some(tool) = &e.tool
+            && let Some(result) = tool.result.as_deref()
             && !is_echo_of_span(e)
         {
-            p.add_result(result, e);
+            p.add_result(&tool.name, result, e);
         }
         for sig in signals {
             self.emit(sig, &mut p, &agent, Some(a), Some(e), out);

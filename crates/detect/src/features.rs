@@ -118,6 +118,22 @@ pub fn tenant(e: &NormEvent) -> Option<String> {
         .map(|t| format!("{}:{t}", e.source.as_str()))
 }
 
+/// `cloudtrail:123456789012` → `AWS account 123456789012`, for sentences.
+pub fn tenant_label(item: &str) -> String {
+    let Some((source, id)) = item.split_once(':') else {
+        return item.to_owned();
+    };
+    let kind = match source {
+        "cloudtrail" => "AWS account",
+        "github" => "GitHub org",
+        "okta" => "Okta org",
+        "entra" => "Entra tenant",
+        "google_workspace" => "Google Workspace customer",
+        other => other,
+    };
+    format!("{kind} {id}")
+}
+
 /// A long-lived static key: an IAM user key, typed so by the decoder or
 /// recognisable by its id (`AKIA` + 16 characters) wherever it shows up,
 /// e.g. passed to a tool through a gateway.

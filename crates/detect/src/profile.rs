@@ -55,7 +55,18 @@ pub struct Profile {
     /// The human's request text, when telemetry carries it.
     pub request: String,
     /// Recent tool results, oldest first.
-    pub results: VecDeque<(String, Evidence)>,
+    pub results: VecDeque<ToolResult>,
+}
+
+/// A tool's output, kept to trace where later arguments came from.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ToolResult {
+    /// The tool that returned it.
+    pub tool: String,
+    /// What it returned (clipped).
+    pub text: String,
+    /// The event that carried it.
+    pub evidence: Evidence,
 }
 
 /// Evidence for one event.
@@ -114,11 +125,15 @@ impl Profile {
     }
 
     /// Keep a tool result for data-flow checks.
-    pub fn add_result(&mut self, text: &str, e: &NormEvent) {
+    pub fn add_result(&mut self, tool: &str, text: &str, e: &NormEvent) {
         if self.results.len() == MAX_RESULTS {
             self.results.pop_front();
         }
-        self.results.push_back((clip(text).to_owned(), evidence(e)));
+        self.results.push_back(ToolResult {
+            tool: tool.to_owned(),
+            text: clip(text).to_owned(),
+            evidence: evidence(e),
+        });
     }
 
     /// What the baseline learns from this instance when it closes.

@@ -65,7 +65,7 @@ impl std::fmt::Display for Severity {
 
 /// One event a finding rests on, with where it was read so an analyst can
 /// go back to the original record.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Evidence {
     /// The event's id.
     pub event_id: String,

@@ -105,6 +105,12 @@ impl Timestamp {
         Utc.timestamp_nanos(self.0)
             .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
     }
+
+    /// RFC 3339 to the second, for sentences people read.
+    pub fn to_rfc3339_secs(self) -> String {
+        Utc.timestamp_nanos(self.0)
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    }
 }
 
 impl fmt::Display for Timestamp {

@@ -53,7 +53,10 @@ impl Checkpoint {
         if c.version != VERSION {
             return Err(bad(
                 &path,
-                format!("checkpoint version {} (this build reads {VERSION})", c.version),
+                format!(
+                    "checkpoint version {} (this build reads {VERSION})",
+                    c.version
+                ),
             ));
         }
         Ok(Some(c))

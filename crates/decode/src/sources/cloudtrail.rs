@@ -484,8 +484,27 @@ fn category(source: &str, name: &str, params: &RequestParameters) -> Category {
             Category::PermissionChange
         }
         "signin.amazonaws.com" => Category::Authentication,
+        _ if is_resource_policy_change(name) => Category::PermissionChange,
         _ => Category::ApiCall,
     }
+}
+
+/// Resource-based policies and grants: who else may use a function, bucket,
+/// queue, key or secret (Lambda suffixes API versions: `AddPermission20150331v2`).
+fn is_resource_policy_change(name: &str) -> bool {
+    const PREFIXES: [&str; 10] = [
+        "AddPermission",
+        "PutBucketPolicy",
+        "PutBucketAcl",
+        "PutResourcePolicy",
+        "PutKeyPolicy",
+        "CreateGrant",
+        "SetRepositoryPolicy",
+        "PutRepositoryPolicy",
+        "AddLayerVersionPermission",
+        "PutFunctionUrlConfig",
+    ];
+    PREFIXES.iter().any(|p| name.starts_with(p))
 }
 
 fn is_iam_permission_change(name: &str) -> bool {

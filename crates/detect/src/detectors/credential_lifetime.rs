@@ -63,7 +63,7 @@ pub(crate) fn credential_lifetime(ctx: &Ctx<'_>, expires_at: Option<i64>) -> Opt
             format!(
                 "used credential {cred} {} after its task ended at {} ({})",
                 minutes(t - end),
-                Timestamp::from_nanos(end),
+                Timestamp::from_nanos(end).to_rfc3339_secs(),
                 e.operation
             ),
             format!("used {} after task end", minutes(t - end)),
@@ -74,7 +74,7 @@ pub(crate) fn credential_lifetime(ctx: &Ctx<'_>, expires_at: Option<i64>) -> Opt
             format!(
                 "used credential {cred} {} after it expired at {}",
                 minutes(t - expiry),
-                Timestamp::from_nanos(expiry)
+                Timestamp::from_nanos(expiry).to_rfc3339_secs()
             ),
             format!("used {} after expiry", minutes(t - expiry)),
         ),

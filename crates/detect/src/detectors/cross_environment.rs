@@ -4,7 +4,7 @@
 //! baseline is warm, with a risk that grows with how rare the crossing is.
 
 use super::{Ctx, Signal, list_items, rare_items};
-use crate::features::dim;
+use crate::features::{dim, tenant_label};
 
 pub(crate) fn cross_environment(ctx: &Ctx<'_>) -> Option<Signal> {
     let rare = rare_items(ctx, &[dim::TENANT]);
@@ -16,25 +16,26 @@ pub(crate) fn cross_environment(ctx: &Ctx<'_>) -> Option<Signal> {
         .map(|b| b.common_items(dim::TENANT, ctx.cfg.rare_share))
         .unwrap_or_default();
     s.subject = item.clone();
+    let labelled: Vec<_> = rare
+        .items
+        .iter()
+        .map(|(d, i, sh, ev)| (*d, tenant_label(i), *sh, ev.clone()))
+        .collect();
+    let known: Vec<String> = known.iter().map(|k| tenant_label(k)).collect();
     s.what = format!(
-        "acted in {} outside its usual environments: {}",
-        if rare.items.len() == 1 {
-            "an account"
-        } else {
-            "accounts"
-        },
-        list_items(&rare.items, 4)
+        "acted outside its usual environments, in {}",
+        list_items(&labelled, 4)
     );
     s.expected = format!(
-        "accounts {}, learned from {}",
+        "{}, learned from {}",
         if known.is_empty() {
-            "none yet".to_owned()
+            "no environment yet".to_owned()
         } else {
             known.join(", ")
         },
         ctx.history_phrase()
     );
-    s.observed = format!("{} rare or new: {item}", rare.items.len());
+    s.observed = format!("{} rare or new: {}", rare.items.len(), tenant_label(item));
     s.evidence = rare.items.into_iter().map(|x| x.3).collect();
     s.tags = &["owasp-nhi:NHI8", "owasp-agentic:T3", "attack:T1078.004"];
     Some(s)

@@ -114,18 +114,18 @@ pub(crate) fn data_flow(ctx: &Ctx<'_>) -> Option<Signal> {
         ctx.profile
             .results
             .iter()
-            .find(|(text, _)| text.to_lowercase().contains(&needle))
-            .map(|(_, ev)| (k, v, ev.clone()))
+            .find(|r| r.text.to_lowercase().contains(&needle))
+            .map(|r| (k, v, r.clone()))
     })?;
     let mut s = ctx.definite("data_flow", 0.0)?;
     s.subject = tool.call_id.clone().unwrap_or_else(|| e.event_id.clone());
     s.what = format!(
-        "called {} with {name} = {value:?}, a value taken from an earlier tool result ({}) that the human's request never mentions",
-        tool.name, source.event_id
+        "called {} with {name} = {value:?}, a value taken from the output of an earlier {} call that the human's request never mentions",
+        tool.name, source.tool
     );
     s.expected = "destinations of sensitive tool calls come from the human's request".into();
     s.observed = format!("{name} = {value:?} found only in tool output");
-    s.evidence = vec![source, crate::profile::evidence(e)];
+    s.evidence = vec![source.evidence, crate::profile::evidence(e)];
     s.tags = &[
         "owasp-agentic:T6",
         "owasp-agentic:T2",

@@ -12,7 +12,7 @@ pub(crate) fn delegation(ctx: &Ctx<'_>) -> Option<Signal> {
     let (p_depth, mean_depth, _) = count_p(ctx, metric::DEPTH, depth);
     let p = (2.0 * p_fan.min(p_depth)).min(1.0);
     let mut s = ctx.statistical("delegation", p)?;
-    s.what = format!("delegated to {fanout} sub-agent instances, {depth} levels deep");
+    s.what = format!("delegated to {fanout} sub-agent instances (delegation depth {depth})");
     s.expected = format!(
         "{mean_fan:.1} ± {sd_fan:.1} sub-agents and depth {mean_depth:.1} per instance, learned from {}",
         ctx.history_phrase()

@@ -35,7 +35,7 @@ pub(crate) fn privilege_escalation(ctx: &Ctx<'_>) -> Option<Signal> {
             ""
         }
     );
-    s.expected = format!("{op} in {hits:.0} of {}", ctx.history_phrase());
+    s.expected = format!("{verb} made by {hits:.0} of {}", ctx.history_phrase());
     s.observed = format!("{op} by an agent instance");
     s.evidence = vec![crate::profile::evidence(e)];
     s.credential = e.credential_used.as_ref().map(|c| c.id.clone());

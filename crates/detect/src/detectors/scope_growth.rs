@@ -17,7 +17,7 @@ pub(crate) fn scope_growth(ctx: &Ctx<'_>) -> Option<Signal> {
     let mut s = ctx.statistical("scope_growth", p)?;
     let k = rare.items.len();
     s.what = format!(
-        "reached {ops} distinct operations, {k} of them (or their services, scopes, privilege classes) rare or new for this agent: {}",
+        "reached {ops} distinct operations, with {k} services, operations, scopes or privilege classes rare or new for this agent: {}",
         list_items(&rare.items, 4)
     );
     s.expected = format!(
