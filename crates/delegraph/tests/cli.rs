@@ -5,7 +5,8 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use std::process::Command;
 
 use common::{bin, replay, repo, run, sql_json, stratus_files};
 use serde_json::Value;

@@ -469,3 +469,67 @@ fn finding_summaries_name_agent_instance_human_and_baseline() {
         "summaries changed; DELEGRAPH_BLESS=1 accepts the new text"
     );
 }
+
+#[test]
+fn detector_settings_turn_detectors_off_per_agent_and_bad_files_are_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let files = simulate(&tmp.path().join("sim"), 21, 700, 4.0);
+    let settings = tmp.path().join("detectors.toml");
+    std::fs::write(
+        &settings,
+        "[detectors.secret_access]\nenabled = false\n\
+         [agents.\"support-agent\".detectors.privilege_escalation]\nenabled = false\n",
+    )
+    .unwrap();
+    let data = tmp.path().join("data");
+    common::run(
+        common::bin()
+            .arg("replay")
+            .arg("--detectors")
+            .arg(&settings)
+            .arg("--data-dir")
+            .arg(&data)
+            .args(&files),
+    );
+    let rows = sql_json(
+        &data,
+        "SELECT detector, agent_id, count(*) AS n FROM findings GROUP BY detector, agent_id",
+    );
+    let has = |d: &str, a: Option<&str>| {
+        rows.iter()
+            .any(|r| r["detector"] == d && a.is_none_or(|a| r["agent_id"] == a))
+    };
+    assert!(!has("secret_access", None), "{rows:?}");
+    assert!(
+        !has("privilege_escalation", Some("support-agent")),
+        "{rows:?}"
+    );
+    assert!(has("privilege_escalation", Some("code-agent")), "{rows:?}");
+    // The example file is valid.
+    let example = common::repo().join("detectors.example.toml");
+    common::run(
+        common::bin()
+            .arg("replay")
+            .arg("--no-state")
+            .arg("--detectors")
+            .arg(&example)
+            .arg("--data-dir")
+            .arg(tmp.path().join("x"))
+            .arg(&files[0]),
+    );
+    std::fs::write(&settings, "[detectors.tool_chian]\nimpact = 3\n").unwrap();
+    let out = common::bin()
+        .arg("replay")
+        .arg("--detectors")
+        .arg(&settings)
+        .arg("--data-dir")
+        .arg(tmp.path().join("y"))
+        .arg(&files[0])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("detectors.toml") && err.contains("tool_chian"),
+        "{err}"
+    );
+}

@@ -42,8 +42,12 @@ pub(crate) fn build(
     e: Option<&NormEvent>,
     detected_at: i64,
 ) -> Finding {
-    let mut evidence = s.evidence;
-    evidence.truncate(MAX_EVIDENCE);
+    let mut evidence = Vec::with_capacity(s.evidence.len().min(MAX_EVIDENCE));
+    for e in s.evidence {
+        if evidence.len() < MAX_EVIDENCE && !evidence.contains(&e) {
+            evidence.push(e);
+        }
+    }
     let chain = match attribution {
         Some(a) if !a.chain.is_empty() => a.chain.clone(),
         _ => p.chain.clone(),

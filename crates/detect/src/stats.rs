@@ -39,7 +39,7 @@ pub fn rate_p(hits: f64, n: f64) -> f64 {
 /// Confidence in `p` as a share of the evidence needed for full confidence:
 /// 0 at p = 1, 1 at `full_p` or below, linear in log p between.
 pub fn confidence(p: f64, full_p: f64) -> f64 {
-    if !(p > 0.0) {
+    if p.is_nan() || p <= 0.0 {
         return 1.0;
     }
     let full = full_p.clamp(1e-300, 0.5).log10();

@@ -51,6 +51,11 @@ impl<V> Bounded<V> {
         self.map.len()
     }
 
+    /// True when nothing is held.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
     /// Entries evicted for capacity so far.
     pub fn evicted(&self) -> u64 {
         self.evicted

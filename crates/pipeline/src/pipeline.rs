@@ -80,9 +80,7 @@ impl EventPipeline {
         opts: PipelineOptions,
         checkpoint: Option<Checkpoint>,
     ) -> Result<Self, PipelineError> {
-        for table in ["events", "agents", "edges", "findings"] {
-            remove_partials(data_dir, table)?;
-        }
+        remove_all_partials(data_dir)?;
         let state_err = |message: String| PipelineError::State {
             path: crate::checkpoint::checkpoint_path(data_dir)
                 .display()
@@ -261,6 +259,14 @@ impl EventPipeline {
         }
         Ok(self.stats)
     }
+}
+
+/// Remove what interrupted writes left in every table directory.
+pub(crate) fn remove_all_partials(data_dir: &Path) -> Result<(), PipelineError> {
+    for table in delegraph_store::TABLES {
+        remove_partials(data_dir, table)?;
+    }
+    Ok(())
 }
 
 /// Replace the live-instance snapshot of `agents` and `edges`.

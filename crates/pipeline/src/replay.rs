@@ -93,7 +93,11 @@ pub fn replay_files(
         hasher.update(&doc.bytes);
         docs.push(doc);
     }
+    // What decodes differently must name a different run.
+    hasher.update(config.format.map_or("auto", |f| f.as_str()).as_bytes());
+    hasher.update(&config.max_record_bytes.to_le_bytes());
     let run_id = format!("replay-{:016x}", hasher.digest());
+    crate::pipeline::remove_all_partials(&config.data_dir)?;
     let checkpoint = if config.persist {
         Checkpoint::load(&config.data_dir)?
     } else {

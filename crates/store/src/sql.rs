@@ -146,6 +146,7 @@ fn known_schema(table: &str) -> Option<arrow::datatypes::SchemaRef> {
         "events" => Some(events_schema()),
         "agents" => Some(crate::agents_schema()),
         "edges" => Some(crate::edges_schema()),
+        "findings" => Some(crate::findings_schema()),
         _ => None,
     }
 }

@@ -27,6 +27,13 @@ pub struct Args {
     /// Agent inventory (`agents.toml`): which identities are which agents.
     #[arg(long)]
     agents: Option<PathBuf>,
+    /// Detector thresholds (`detectors.toml`; see detectors.example.toml).
+    #[arg(long)]
+    detectors: Option<PathBuf>,
+    /// Start from empty state instead of continuing from the data
+    /// directory's checkpoint (baselines, open instances), and save none.
+    #[arg(long)]
+    no_state: bool,
     /// Files to replay (`-` for standard input).
     #[arg(required = true)]
     files: Vec<String>,
@@ -61,6 +68,13 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("{}: invalid agent inventory", path.display()))?;
         config.inventory = Some(inv);
     }
+    if let Some(path) = &a.detectors {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        config.detect =
+            delegraph_detect::DetectConfig::from_toml(&text, &path.display().to_string())?;
+    }
+    config.persist = !a.no_state;
     let total: u64 = a
         .files
         .iter()
