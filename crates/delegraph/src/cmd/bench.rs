@@ -1,6 +1,8 @@
-//! `delegraph bench`: decode and decode+store throughput, each against a
+//! `delegraph bench`: decode, decode+Arrow and the full pipeline (decode,
+//! reorder, stitch, all detectors, store) throughput, each against a
 //! baseline measured in the same run on the same bytes (a generic
-//! `serde_json::Value` parse, what any JSON tool must at least do).
+//! `serde_json::Value` parse, what any JSON tool must at least do); then
+//! stitching and detection alone, and state per idle instance.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -9,6 +11,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use delegraph_decode::{DecodeError, DocumentDecoder, EventSink, OriginBase};
+use delegraph_detect::{DetectConfig, Detectors};
 use delegraph_graph::{StitchConfig, Stitcher};
 use delegraph_ingest::read_document;
 use delegraph_model::{NormEvent, Origin, Source};
@@ -145,17 +148,17 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let rate = |secs: f64| events as f64 / secs;
     let base_rate = rate(baseline.1);
     println!(
-        "baseline  serde_json::Value parse : {:>10.0} events/s {:>7.1} MB/s",
+        "baseline  serde_json::Value parse       : {:>10.0} events/s {:>7.1} MB/s",
         base_rate,
         bytes as f64 / baseline.1 / 1e6
     );
     for (name, secs) in [
         ("decode", decode.1),
         ("decode+Arrow batches", arrow.1),
-        ("decode+store (Parquet)", store.1),
+        ("full pipeline (+detect, store)", store.1),
     ] {
         println!(
-            "delegraph {name:<24}: {:>10.0} events/s {:>7.1} MB/s  ({:.2}x baseline)",
+            "delegraph {name:<30}: {:>10.0} events/s {:>7.1} MB/s  ({:.2}x baseline)",
             rate(secs),
             bytes as f64 / secs / 1e6,
             rate(secs) / base_rate
@@ -183,8 +186,25 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         t.elapsed().as_secs_f64()
     });
     println!(
-        "delegraph stitch (attribution + graphs) : {:>10.0} events/s",
+        "delegraph stitch (attribution + graphs)  : {:>10.0} events/s",
         ordered.len() as f64 / stitch.0
+    );
+    let detect = measure(|| {
+        let mut s = Stitcher::new(StitchConfig::default());
+        let mut d = Detectors::new(DetectConfig::default());
+        let mut events = ordered.clone();
+        let mut findings = Vec::new();
+        let t = Instant::now();
+        for e in &mut events {
+            s.attribute(e);
+            d.observe(e, &mut findings);
+        }
+        (t.elapsed().as_secs_f64(), findings.len())
+    });
+    println!(
+        "delegraph stitch + all detectors         : {:>10.0} events/s ({} findings)",
+        ordered.len() as f64 / (detect.0).0,
+        (detect.0).1
     );
     Ok(ExitCode::SUCCESS)
 }
