@@ -69,6 +69,11 @@ pub struct AgentBaseline {
 
 /// Items whose decayed weight falls below this are forgotten.
 const FORGET: f64 = 0.05;
+/// Half-life, in instances, of counts named `rare_*` (rare items an
+/// instance had against the baseline of its day): they describe the
+/// baseline's own maturity, high while it is young, so they are remembered
+/// briefly.
+const SHORT_MEMORY: f64 = 50.0;
 /// Instances learned before robust learning (capped new items, winsorised
 /// counts) applies.
 const WARM_UP: u64 = 5;
@@ -88,8 +93,13 @@ impl AgentBaseline {
                 *w >= FORGET
             });
         }
-        for m in self.counts.values_mut() {
-            m.decay(decay);
+        let fast = 0.5f64.powf(1.0 / SHORT_MEMORY);
+        for (name, m) in self.counts.iter_mut() {
+            m.decay(if name.starts_with("rare_") {
+                fast
+            } else {
+                decay
+            });
         }
         for w in self.flags.values_mut() {
             *w *= decay;

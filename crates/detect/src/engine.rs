@@ -10,8 +10,8 @@ use crate::baseline::AgentBaseline;
 use crate::coincidence::{Coincidences, MIN_MATCHES, Match};
 use crate::detectors::{self, CredentialUse, Ctx, Signal};
 use crate::features::{
-    api_operation, dim, flag, is_echo_of_span, is_permission_change, privilege_class, secrets_read,
-    service, tenant, tool_name, uses_static_key,
+    api_operation, dim, flag, is_echo_of_span, is_permission_change, metric, privilege_class,
+    secrets_read, service, tenant, tool_name, uses_static_key,
 };
 use crate::profile::{Profile, evidence};
 use crate::risk::RiskBook;
@@ -496,6 +496,7 @@ impl Detectors {
             return;
         }
         let mut p = p;
+        note_rare_counts(&self.cfg, &mut p, self.s.baselines.get(&agent), &agent);
         let signals = closing_signals(&self.cfg, &p, self.s.baselines.get(&agent), &agent);
         for sig in signals {
             self.emit(sig, &mut p, &agent, None, None, out);
@@ -516,6 +517,7 @@ impl Detectors {
                     others.learn(&q.observation(), decay);
                 }
             }
+            note_rare_counts(&self.cfg, &mut held[i], Some(&others), agent);
             let signals = closing_signals(&self.cfg, &held[i], Some(&others), agent);
             for sig in signals {
                 self.emit(sig, &mut held[i], agent, None, None, out);
@@ -551,6 +553,35 @@ fn agent_key(p: &Profile) -> String {
     p.agent_id
         .clone()
         .unwrap_or_else(|| "unidentified-agent".to_owned())
+}
+
+/// How many rare tools and transitions the closing instance has against
+/// `baseline`, kept so the baseline learns how much that varies between its
+/// instances (with LLM-driven tool use, a lot: longer conversations have
+/// more). API scope does not scale with conversation length; it is tested
+/// against the plain Good–Turing rate.
+fn note_rare_counts(
+    cfg: &DetectConfig,
+    p: &mut Profile,
+    baseline: Option<&AgentBaseline>,
+    agent: &str,
+) {
+    let counts = {
+        let ctx = Ctx {
+            cfg,
+            event: None,
+            profile: p,
+            baseline,
+            agent,
+        };
+        [(
+            metric::RARE_CHAIN,
+            detectors::rare_list(&ctx, &detectors::CHAIN_DIMS).len(),
+        )]
+    };
+    for (m, k) in counts {
+        p.rare.insert(m.to_owned(), k as u64);
+    }
 }
 
 /// The whole closed instance against `baseline`: the instance-level

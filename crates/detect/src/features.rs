@@ -39,6 +39,9 @@ pub mod metric {
     pub const SUB_AGENTS: &str = "sub_agents";
     /// Deepest delegation below a root instance.
     pub const DEPTH: &str = "depth";
+    /// Rare or new tools, transitions, triples and sub-agents of a closed
+    /// instance, against the baseline it was scored with.
+    pub const RARE_CHAIN: &str = "rare_chain_items";
 }
 
 /// Per-instance flags (baseline rates).

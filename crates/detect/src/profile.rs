@@ -54,6 +54,8 @@ pub struct Profile {
     pub raised: BTreeSet<String>,
     /// The human's request text, when telemetry carries it.
     pub request: String,
+    /// Rare-item counts measured when the instance closed (baseline metrics).
+    pub rare: BTreeMap<String, u64>,
     /// Recent tool results, oldest first.
     pub results: VecDeque<ToolResult>,
 }
@@ -165,6 +167,9 @@ impl Profile {
             obs.counts
                 .insert(metric::SUB_AGENTS, self.sub_agents.len() as u64);
             obs.counts.insert(metric::DEPTH, u64::from(self.max_depth));
+        }
+        if let Some(k) = self.rare.get(metric::RARE_CHAIN) {
+            obs.counts.insert(metric::RARE_CHAIN, *k);
         }
         for f in &self.flags {
             if let Some(known) = crate::features::flag_name(f) {

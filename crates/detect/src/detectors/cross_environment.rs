@@ -7,7 +7,7 @@ use super::{Ctx, Signal, list_items, rare_items};
 use crate::features::{dim, tenant_label};
 
 pub(crate) fn cross_environment(ctx: &Ctx<'_>) -> Option<Signal> {
-    let rare = rare_items(ctx, &[dim::TENANT]);
+    let rare = rare_items(ctx, &[dim::TENANT], None);
     let (_, item, share, _) = rare.items.first()?;
     let hits = share * ctx.n();
     let mut s = ctx.boundary("cross_environment", hits)?;

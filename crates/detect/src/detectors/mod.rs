@@ -26,6 +26,7 @@ use delegraph_model::{Evidence, NormEvent};
 
 use crate::baseline::AgentBaseline;
 use crate::config::{DetectConfig, Effective};
+use crate::features::dim;
 use crate::profile::Profile;
 use crate::stats;
 
@@ -136,40 +137,69 @@ impl Signal {
     }
 }
 
+/// Dimensions `tool_chain` counts rare items over.
+pub(crate) const CHAIN_DIMS: [&str; 4] = [dim::TOOL, dim::TRANSITION, dim::TRIGRAM, dim::SUB_AGENT];
+/// Dimensions `scope_growth` counts rare items over.
+pub(crate) const SCOPE_DIMS: [&str; 4] = [dim::SERVICE, dim::OPERATION, dim::SCOPE, dim::PRIVILEGE];
+
 /// Items of an instance that are rare or new for its agent.
 pub(crate) struct RareItems {
     /// (dimension, item, share of baseline instances, evidence)
     pub items: Vec<(&'static str, String, f64, Evidence)>,
     /// Expected rare-or-new items per instance.
     pub rate: f64,
+    /// Their standard deviation across the agent's instances.
+    pub sd: f64,
     /// P(at least this many) under the baseline.
     pub p: f64,
 }
 
-/// Count the instance's rare-or-new items over `dims` and test the count
-/// against the agent's own rate of them (Poisson tail).
-pub(crate) fn rare_items(ctx: &Ctx<'_>, dims: &[&'static str]) -> RareItems {
-    let rare_share = ctx.cfg.rare_share;
+/// The instance's rare-or-new items over `dims`.
+pub(crate) fn rare_list(
+    ctx: &Ctx<'_>,
+    dims: &[&'static str],
+) -> Vec<(&'static str, String, f64, Evidence)> {
     let mut items = Vec::new();
-    let mut rate = 0.0;
     for d in dims {
         for (item, ev) in ctx.profile.items(d) {
             let (rare, share) = match ctx.baseline {
-                Some(b) => (b.is_rare(d, item, rare_share), b.share(d, item)),
+                Some(b) => (b.is_rare(d, item, ctx.cfg.rare_share), b.share(d, item)),
                 None => (true, 0.0),
             };
             if rare {
                 items.push((*d, item.clone(), share, ev.clone()));
             }
         }
-        rate += ctx
-            .baseline
-            .map(|b| b.rare_rate(d, rare_share))
-            .unwrap_or(1.0);
     }
-    let k = items.len() as u64;
+    items
+}
+
+/// Count the instance's rare-or-new items over `dims` and test the count
+/// against the agent's expected number (known rare items' shares plus the
+/// Good–Turing chance of something new), with the spread the agent's own
+/// instances showed when they closed (`metric`: variance over mean, so long
+/// and varied conversations, which have many, are not flagged for that).
+pub(crate) fn rare_items(ctx: &Ctx<'_>, dims: &[&'static str], metric: Option<&str>) -> RareItems {
+    let items = rare_list(ctx, dims);
+    let rate: f64 = dims
+        .iter()
+        .map(|d| {
+            ctx.baseline
+                .map(|b| b.rare_rate(d, ctx.cfg.rare_share))
+                .unwrap_or(1.0)
+        })
+        .sum();
+    let dispersion = match (metric, ctx.baseline) {
+        (Some(m), Some(b)) => match b.count(m) {
+            (mean, var) if mean > 0.0 => (var / mean).max(1.0),
+            _ => 1.0,
+        },
+        _ => 1.0,
+    };
+    let var = rate * dispersion;
     RareItems {
-        p: stats::count_tail(k, rate, rate),
+        p: stats::count_tail(items.len() as u64, rate, var),
+        sd: var.sqrt(),
         items,
         rate,
     }

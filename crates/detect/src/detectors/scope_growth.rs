@@ -2,14 +2,12 @@
 //! privilege classes (a first write or admin call by a read-mostly agent)
 //! its agent rarely uses, or many more distinct operations than usual.
 
-use super::{Ctx, Signal, count_p, list_items, rare_items};
+use super::{Ctx, SCOPE_DIMS, Signal, count_p, list_items, rare_items};
 use crate::features::{dim, metric};
 use crate::stats::fmt_p;
 
-const DIMS: [&str; 4] = [dim::SERVICE, dim::OPERATION, dim::SCOPE, dim::PRIVILEGE];
-
 pub(crate) fn scope_growth(ctx: &Ctx<'_>) -> Option<Signal> {
-    let rare = rare_items(ctx, &DIMS);
+    let rare = rare_items(ctx, &SCOPE_DIMS, None);
     let ops = ctx.profile.items(dim::OPERATION).count() as u64;
     let (p_ops, mean, sd) = count_p(ctx, metric::OPERATIONS, ops);
     // Two tests: Bonferroni.

@@ -2,14 +2,12 @@
 //! rarely or never uses. Transitions and triples are tested too, so a chain
 //! of individually common tools in an unusual order still stands out.
 
-use super::{Ctx, Signal, list_items, rare_items};
-use crate::features::dim;
+use super::{CHAIN_DIMS, Ctx, Signal, list_items, rare_items};
+use crate::features::metric;
 use crate::stats::fmt_p;
 
-const DIMS: [&str; 4] = [dim::TOOL, dim::TRANSITION, dim::TRIGRAM, dim::SUB_AGENT];
-
 pub(crate) fn tool_chain(ctx: &Ctx<'_>) -> Option<Signal> {
-    let rare = rare_items(ctx, &DIMS);
+    let rare = rare_items(ctx, &CHAIN_DIMS, Some(metric::RARE_CHAIN));
     let mut s = ctx.statistical("tool_chain", rare.p)?;
     let k = rare.items.len();
     s.what = format!(
@@ -17,8 +15,9 @@ pub(crate) fn tool_chain(ctx: &Ctx<'_>) -> Option<Signal> {
         list_items(&rare.items, 4)
     );
     s.expected = format!(
-        "{:.2} rare or new tools/transitions per instance, learned from {}",
+        "{:.2} ± {:.2} rare or new tools/transitions per instance, learned from {}",
         rare.rate,
+        rare.sd,
         ctx.history_phrase()
     );
     s.observed = format!("{k} rare or new (p = {})", fmt_p(rare.p));

@@ -1,0 +1,178 @@
+//! False positives on real benign agent behaviour: the 200 tau-bench
+//! airline conversations (GPT-4o tool calls with arguments, results and the
+//! user's messages), written as OTLP GenAI spans, one agent instance each.
+
+// Test helpers panic on purpose: a failed expectation is a failed test.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use common::{replay, repo, sql_json};
+use serde_json::{Value, json};
+
+fn attr(k: &str, v: &str) -> Value {
+    json!({"key": k, "value": {"stringValue": v}})
+}
+
+fn span(
+    trace: &str,
+    id: &str,
+    parent: Option<&str>,
+    name: &str,
+    t: i64,
+    attrs: Vec<Value>,
+) -> Value {
+    let mut s = json!({
+        "traceId": trace, "spanId": id, "name": name, "kind": 1,
+        "startTimeUnixNano": (t * 1_000_000_000).to_string(),
+        "endTimeUnixNano": ((t + 2) * 1_000_000_000).to_string(),
+        "attributes": attrs, "status": {"code": 1}
+    });
+    if let Some(p) = parent {
+        s["parentSpanId"] = json!(p);
+    }
+    s
+}
+
+/// One OTLP request per conversation: a root `invoke_agent` span carrying
+/// the user's messages, one `execute_tool` span per tool call with its
+/// arguments and result.
+fn to_otlp(conversations: &[Value]) -> String {
+    let mut out = String::new();
+    let start = 1_715_785_200; // 2024-05-15T15:00:00Z, tau-bench's "current time"
+    for (n, c) in conversations.iter().enumerate() {
+        let trace = format!("{:032x}", n + 1);
+        let root = format!("{:016x}", (n + 1) << 16);
+        let t0 = start + n as i64 * 900;
+        let instance = format!("airline-agent-{}-{}", c["task_id"], c["trial"]);
+        let traj = c["traj"].as_array().unwrap();
+        let results: BTreeMap<&str, &str> = traj
+            .iter()
+            .filter(|m| m["role"] == "tool")
+            .map(|m| {
+                (
+                    m["tool_call_id"].as_str().unwrap(),
+                    m["content"].as_str().unwrap_or(""),
+                )
+            })
+            .collect();
+        let user_messages: Vec<Value> = traj
+            .iter()
+            .filter(|m| m["role"] == "user")
+            .map(|m| json!({"role": "user", "parts": [{"type": "text", "content": m["content"]}]}))
+            .collect();
+        let mut spans = vec![span(
+            &trace,
+            &root,
+            None,
+            "invoke_agent airline-agent",
+            t0,
+            vec![
+                attr("gen_ai.operation.name", "invoke_agent"),
+                attr("gen_ai.agent.id", "airline-agent"),
+                attr("gen_ai.agent.name", "airline-agent"),
+                attr("gen_ai.agent.instance.id", &instance),
+                attr(
+                    "user.id",
+                    c["info"]["task"]["user_id"].as_str().unwrap_or("unknown"),
+                ),
+                attr(
+                    "gen_ai.input.messages",
+                    &Value::Array(user_messages).to_string(),
+                ),
+            ],
+        )];
+        spans[0]["endTimeUnixNano"] = json!(((t0 + 600) * 1_000_000_000).to_string());
+        let mut t = t0 + 1;
+        for m in traj {
+            for call in m["tool_calls"].as_array().into_iter().flatten() {
+                t += 3;
+                let id = call["id"].as_str().unwrap();
+                let name = call["function"]["name"].as_str().unwrap();
+                spans.push(span(
+                    &trace,
+                    &format!("{:016x}", ((n + 1) << 16) + spans.len()),
+                    Some(&root),
+                    &format!("execute_tool {name}"),
+                    t,
+                    vec![
+                        attr("gen_ai.operation.name", "execute_tool"),
+                        attr("gen_ai.tool.name", name),
+                        attr("gen_ai.tool.call.id", id),
+                        attr(
+                            "gen_ai.tool.call.arguments",
+                            call["function"]["arguments"].as_str().unwrap_or("{}"),
+                        ),
+                        attr(
+                            "gen_ai.tool.call.result",
+                            results.get(id).copied().unwrap_or(""),
+                        ),
+                    ],
+                ));
+            }
+        }
+        let request = json!({"resourceSpans": [{
+            "resource": {"attributes": [attr("service.name", "airline-agent")]},
+            "scopeSpans": [{"scope": {"name": "tau-bench"}, "spans": spans}]
+        }]});
+        out.push_str(&format!("{request}\n"));
+    }
+    out
+}
+
+#[test]
+fn real_benign_tool_calling_conversations_raise_almost_nothing() {
+    let path = repo().join("../shared/data/tau-bench/gpt-4o-airline.json");
+    let conversations: Vec<Value> = serde_json::from_slice(
+        &std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+    )
+    .unwrap();
+    assert_eq!(conversations.len(), 200);
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("tau-bench.otlp.jsonl");
+    std::fs::write(&input, to_otlp(&conversations)).unwrap();
+    let data = tmp.path().join("data");
+    replay(&data, &[input]);
+    let tool_calls = sql_json(
+        &data,
+        "SELECT count(*) AS n FROM events WHERE operation LIKE 'execute_tool:%' AND agent_id = 'airline-agent'",
+    );
+    assert!(
+        tool_calls[0]["n"].as_u64().unwrap() > 1000,
+        "{tool_calls:?}"
+    );
+    let findings = sql_json(
+        &data,
+        "SELECT detector, severity, agent_instance, summary FROM findings ORDER BY finding_id",
+    );
+    let mut flagged = BTreeSet::new();
+    let mut by_detector: BTreeMap<(String, String), usize> = BTreeMap::new();
+    for f in &findings {
+        let sev = f["severity"].as_str().unwrap().to_owned();
+        *by_detector
+            .entry((f["detector"].as_str().unwrap().to_owned(), sev.clone()))
+            .or_default() += 1;
+        if ["medium", "high", "critical"].contains(&sev.as_str()) {
+            flagged.insert(f["agent_instance"].as_str().unwrap().to_owned());
+        }
+    }
+    eprintln!("tau-bench findings by detector and severity: {by_detector:?}");
+    for f in findings.iter().take(5) {
+        eprintln!("  {}", f["summary"]);
+    }
+    // No tool call sends anything to a destination the user did not give.
+    assert!(
+        !by_detector.keys().any(|(d, _)| d == "data_flow"),
+        "{findings:?}"
+    );
+    // The benign conversations are one agent's ordinary work: a handful of
+    // unusual ones at most.
+    assert!(
+        flagged.len() * 100 <= conversations.len() * 3,
+        "{} of {} benign conversations flagged medium or higher: {by_detector:?}",
+        flagged.len(),
+        conversations.len()
+    );
+}
