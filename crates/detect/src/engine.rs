@@ -25,6 +25,8 @@ const MAX_CREDENTIALS: usize = 500_000;
 const MAX_CLOSED: usize = 200_000;
 /// Most finding ids remembered for dedup.
 const MAX_EMITTED: usize = 500_000;
+/// Most credentials remembered per instance.
+const MAX_CREDENTIALS_PER_INSTANCE: usize = 64;
 /// Most agents with a baseline.
 const MAX_AGENTS: usize = 10_000;
 
@@ -180,6 +182,8 @@ impl Detectors {
                         owner: String::new(),
                         first: evidence(e),
                         expires_at: expires,
+                        program_client: false,
+                        human_client: false,
                     },
                 ),
             }
@@ -189,7 +193,7 @@ impl Detectors {
         };
         let Some(instance) = a.instance.clone() else {
             if let (Some(h), Some(c)) = (&a.initiator, &e.credential_used) {
-                self.owner_of(&c.id, &format!("human:{h}"), e);
+                self.human_use(h, &c.id, e, out);
             }
             return;
         };
@@ -215,6 +219,10 @@ impl Detectors {
             .credential_used
             .as_ref()
             .and_then(|c| self.owner_of(&c.id, &p.root, e).map(|o| (c.id.clone(), o)));
+        let switched = e
+            .credential_used
+            .as_ref()
+            .is_some_and(|c| self.note_client(&c.id, e));
         let mut signals = Vec::new();
         let mut after_end = false;
         {
@@ -240,6 +248,9 @@ impl Detectors {
             }
             if let Some((cred, owner)) = &owner {
                 signals.extend(detectors::shared_identity(&ctx, cred, owner, &p.root));
+            }
+            if switched && let Some(c) = &e.credential_used {
+                signals.extend(detectors::client_switch(&ctx, &c.id));
             }
             signals.extend(detectors::data_flow(&ctx));
         }
@@ -328,6 +339,54 @@ impl Detectors {
         }
     }
 
+    /// A human acting directly with a credential an open agent instance
+    /// holds: a finding on that instance.
+    fn human_use(&mut self, human: &str, cred: &str, e: &NormEvent, out: &mut Vec<Finding>) {
+        let Some(owner) = self.owner_of(cred, &format!("human:{human}"), e) else {
+            return;
+        };
+        if owner.owner.starts_with("human:") {
+            return;
+        }
+        let Some(mut p) = self.s.open.pop(&owner.owner) else {
+            return;
+        };
+        let agent = agent_key(&p);
+        let sig = {
+            let ctx = Ctx {
+                cfg: &self.cfg,
+                event: Some(e),
+                profile: &p,
+                baseline: self.s.baselines.get(&agent),
+                agent: &agent,
+            };
+            detectors::human_reuse(&ctx, cred, human)
+        };
+        if let Some(sig) = sig {
+            self.emit(sig, &mut p, &agent, None, Some(e), out);
+        }
+        let id = p.instance.clone();
+        self.s.open.put(id, p);
+    }
+
+    /// Record which kind of client used a credential; true the first time
+    /// both kinds have.
+    fn note_client(&mut self, cred: &str, e: &NormEvent) -> bool {
+        let Some(human) = detectors::human_client(e.user_agent.as_deref()) else {
+            return false;
+        };
+        let Some(u) = self.s.credentials.get_mut(cred) else {
+            return false;
+        };
+        let before = u.program_client && u.human_client;
+        if human {
+            u.human_client = true;
+        } else {
+            u.program_client = true;
+        }
+        !before && u.program_client && u.human_client
+    }
+
     /// The credential's first user; records `user` as it when none yet.
     /// Returns the owner when it is someone else.
     fn owner_of(&mut self, cred: &str, user: &str, e: &NormEvent) -> Option<CredentialUse> {
@@ -346,6 +405,8 @@ impl Detectors {
                         owner: user.to_owned(),
                         first: evidence(e),
                         expires_at: None,
+                        program_client: false,
+                        human_client: false,
                     },
                 );
                 None
@@ -496,6 +557,7 @@ impl Detectors {
             return;
         }
         let mut p = p;
+        self.note_credential_slack(&mut p);
         note_rare_counts(&self.cfg, &mut p, self.s.baselines.get(&agent), &agent);
         let signals = closing_signals(&self.cfg, &p, self.s.baselines.get(&agent), &agent);
         for sig in signals {
@@ -509,6 +571,9 @@ impl Detectors {
     /// then the unremarkable ones become the baseline.
     fn seed(&mut self, agent: &str, out: &mut Vec<Finding>) {
         let mut held = self.s.warming.remove(agent).unwrap_or_default();
+        for p in held.iter_mut() {
+            self.note_credential_slack(p);
+        }
         let decay = self.decay();
         for i in 0..held.len() {
             let mut others = AgentBaseline::default();
@@ -526,6 +591,21 @@ impl Detectors {
         for p in &held {
             self.learn(agent, p);
         }
+    }
+
+    /// How long past its task the instance's own credentials stayed valid.
+    fn note_credential_slack(&self, p: &mut Profile) {
+        let Some(end) = p.task_end else { return };
+        p.credential_slack = p
+            .credentials
+            .iter()
+            .filter_map(|c| {
+                let u = self.s.credentials.peek(c)?;
+                let x = u.expires_at?;
+                (u.owner == p.instance && x > end)
+                    .then(|| (c.clone(), ((x - end) / 60_000_000_000) as u64))
+            })
+            .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)));
     }
 
     fn decay(&self) -> f64 {
@@ -603,6 +683,7 @@ fn closing_signals(
     if p.root == p.instance && !p.raised.contains("delegation") {
         v.extend(detectors::delegation(&ctx));
     }
+    v.extend(detectors::credential_slack(&ctx));
     v
 }
 
@@ -688,9 +769,184 @@ fn update(p: &mut Profile, e: &NormEvent, t: i64) -> Changed {
     if uses_static_key(e) {
         p.flags.insert(flag::STATIC_KEY.to_owned());
     }
+    if let Some(c) = &e.credential_used
+        && p.credentials.len() < MAX_CREDENTIALS_PER_INSTANCE
+    {
+        p.credentials.insert(c.id.clone());
+    }
     let depth = e.attribution.as_ref().map_or(0, |a| a.depth);
     if depth > p.max_depth && p.root == p.instance {
         p.max_depth = depth;
     }
     c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const MIN: i64 = 60_000_000_000;
+
+    /// An attributed CloudTrail-like event at minute `m`.
+    fn ev(id: &str, m: i64, instance: Option<&str>, cred: &str, ua: &str) -> NormEvent {
+        let mut v = json!({
+            "event_id": id, "source": "cloudtrail", "source_event_type": "GetObject",
+            "event_time": format!("2026-03-02T{:02}:{:02}:00Z", m / 60, m % 60),
+            "category": "api_call", "operation": "s3.amazonaws.com:GetObject",
+            "actor": {"id": "arn:aws:sts::1:assumed-role/r/s"}, "actor_kind": "agent",
+            "actor_kind_basis": "test", "outcome": "success", "user_agent": ua,
+            "credential_used": {"id": cred, "kind": "aws_session_key"},
+            "origin": {"kind": "file", "path": "t", "line": 1, "index": null}, "raw": "{}",
+            "attribution": {"agent_id": "a", "initiator": "ana@example.com", "depth": 0, "basis": "test"}
+        });
+        if let Some(i) = instance {
+            v["attribution"]["instance"] = json!(i);
+            v["attribution"]["root_instance"] = json!(i);
+        }
+        serde_json::from_value(v).unwrap()
+    }
+
+    fn run(events: &[NormEvent]) -> Vec<Finding> {
+        let mut d = Detectors::new(DetectConfig::default());
+        let mut out = Vec::new();
+        for e in events {
+            d.observe(e, &mut out);
+        }
+        out
+    }
+
+    #[test]
+    fn a_person_using_an_agents_credential_is_shared_identity() {
+        let boto = "Boto3/1.35.0";
+        let browser = "Mozilla/5.0 (Macintosh) console.amazonaws.com";
+        let f = run(&[
+            ev("1", 1, Some("X"), "ASIAK", boto),
+            ev("2", 2, Some("X"), "ASIAK", browser),
+            ev("3", 3, Some("X"), "ASIAK", browser),
+        ]);
+        let shared: Vec<_> = f
+            .iter()
+            .filter(|f| f.detector == "shared_identity")
+            .collect();
+        assert_eq!(shared.len(), 1, "{f:#?}");
+        assert_eq!(shared[0].agent_instance.as_deref(), Some("X"));
+        assert!(
+            shared[0].summary.contains("person's client"),
+            "{}",
+            shared[0].summary
+        );
+        // The same client throughout raises nothing.
+        let quiet = run(&[
+            ev("1", 1, Some("X"), "ASIAK", boto),
+            ev("2", 2, Some("X"), "ASIAK", boto),
+        ]);
+        assert!(quiet.is_empty(), "{quiet:#?}");
+    }
+
+    #[test]
+    fn a_human_acting_directly_with_an_agents_token_is_flagged_on_the_agent() {
+        let f = run(&[
+            ev("1", 1, Some("X"), "tok-1", "agent-runtime/1.0"),
+            ev("2", 2, None, "tok-1", "agent-runtime/1.0"),
+        ]);
+        assert_eq!(f.len(), 1, "{f:#?}");
+        assert_eq!(f[0].detector, "shared_identity");
+        assert_eq!(f[0].agent_instance.as_deref(), Some("X"));
+        assert!(
+            f[0].summary
+                .contains("the human ana@example.com also used directly"),
+            "{}",
+            f[0].summary
+        );
+    }
+
+    #[test]
+    fn a_credential_used_after_it_expired_is_flagged() {
+        let mut issue = ev("0", 0, Some("runtime"), "ASIARUNTIME", "Boto3");
+        issue.credential_issued = Some(delegraph_model::Credential {
+            id: "ASIAK".into(),
+            kind: delegraph_model::CredentialKind::AwsSessionKey,
+            issued_at: None,
+            expires_at: Some(delegraph_model::Timestamp::from_nanos(
+                issue.event_time.nanos() + 10 * MIN,
+            )),
+        });
+        let f = run(&[
+            issue,
+            ev("1", 5, Some("X"), "ASIAK", "Boto3"),
+            ev("2", 25, Some("X"), "ASIAK", "Boto3"),
+        ]);
+        assert_eq!(f.len(), 1, "{f:#?}");
+        assert_eq!(f[0].detector, "credential_lifetime");
+        assert!(
+            f[0].summary.contains("after it expired"),
+            "{}",
+            f[0].summary
+        );
+        assert!(
+            f[0].risk_score >= 40,
+            "a definite finding is at least medium"
+        );
+    }
+
+    /// Instance `i` of agent `a`: its runtime issues it a key valid for
+    /// `valid` minutes, its task runs two minutes and uses the key once.
+    fn task(i: i64, valid: i64) -> Vec<NormEvent> {
+        let t = 10 * i;
+        let id = format!("X{i}");
+        let key = format!("ASIAKEY{i}");
+        let mut issue = ev(
+            &format!("{i}-0"),
+            t,
+            Some("runtime"),
+            "ASIARUNTIME",
+            "Boto3",
+        );
+        issue.credential_issued = Some(delegraph_model::Credential {
+            id: key.clone(),
+            kind: delegraph_model::CredentialKind::AwsSessionKey,
+            issued_at: None,
+            expires_at: Some(delegraph_model::Timestamp::from_nanos(
+                issue.event_time.nanos() + valid * MIN,
+            )),
+        });
+        let mut root = ev(&format!("{i}-1"), t, Some(&id), "", "Boto3");
+        root.credential_used = None;
+        root.category = delegraph_model::Category::AgentInvoke;
+        root.links.push(delegraph_model::Link::TaskEnded {
+            instance: id.clone(),
+            at: delegraph_model::Timestamp::from_nanos(root.event_time.nanos() + 2 * MIN),
+        });
+        let used = ev(&format!("{i}-2"), t + 1, Some(&id), &key, "Boto3");
+        vec![issue, root, used]
+    }
+
+    fn minute(m: i64) -> NormEvent {
+        let mut e = ev(&format!("tick-{m}"), 0, None, "none", "Boto3");
+        e.event_time = delegraph_model::Timestamp::from_nanos(
+            ev("x", 0, None, "x", "x").event_time.nanos() + m * MIN,
+        );
+        e.credential_used = None;
+        e
+    }
+
+    #[test]
+    fn a_credential_valid_far_longer_past_its_task_than_usual_is_flagged() {
+        let mut events: Vec<NormEvent> = (0..20).flat_map(|i| task(i, 60)).collect();
+        events.extend(task(20, 12 * 60));
+        events.push(minute(20 * 10 + 60));
+        let f = run(&events);
+        let slack: Vec<_> = f
+            .iter()
+            .filter(|f| f.detector == "credential_lifetime")
+            .collect();
+        assert_eq!(slack.len(), 1, "{f:#?}");
+        assert_eq!(slack[0].agent_instance.as_deref(), Some("X20"));
+        assert!(
+            slack[0].summary.contains("still valid 718 min"),
+            "{}",
+            slack[0].summary
+        );
+    }
 }

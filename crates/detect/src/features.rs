@@ -42,6 +42,9 @@ pub mod metric {
     /// Rare or new tools, transitions, triples and sub-agents of a closed
     /// instance, against the baseline it was scored with.
     pub const RARE_CHAIN: &str = "rare_chain_items";
+    /// Minutes the instance's own credential stayed valid after its task
+    /// ended.
+    pub const CREDENTIAL_SLACK: &str = "credential_slack_minutes";
 }
 
 /// Per-instance flags (baseline rates).

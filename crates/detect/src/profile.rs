@@ -54,6 +54,11 @@ pub struct Profile {
     pub raised: BTreeSet<String>,
     /// The human's request text, when telemetry carries it.
     pub request: String,
+    /// Credentials it used (at most [`MAX_ITEMS`]).
+    pub credentials: BTreeSet<String>,
+    /// Its own credential that stayed valid longest after the task ended,
+    /// and for how many minutes (measured when it closes).
+    pub credential_slack: Option<(String, u64)>,
     /// Rare-item counts measured when the instance closed (baseline metrics).
     pub rare: BTreeMap<String, u64>,
     /// Recent tool results, oldest first.
@@ -167,6 +172,9 @@ impl Profile {
             obs.counts
                 .insert(metric::SUB_AGENTS, self.sub_agents.len() as u64);
             obs.counts.insert(metric::DEPTH, u64::from(self.max_depth));
+        }
+        if let Some((_, minutes)) = &self.credential_slack {
+            obs.counts.insert(metric::CREDENTIAL_SLACK, *minutes);
         }
         if let Some(k) = self.rare.get(metric::RARE_CHAIN) {
             obs.counts.insert(metric::RARE_CHAIN, *k);

@@ -2,7 +2,7 @@
 //! credential used after its instance's task ended, or after it expired.
 
 use super::{Ctx, Signal};
-use crate::features::{flag, uses_static_key};
+use crate::features::{flag, metric, uses_static_key};
 use delegraph_model::{Outcome, Timestamp};
 
 /// What made the use wrong, if anything.
@@ -34,6 +34,35 @@ pub(crate) fn lifetime_issue(ctx: &Ctx<'_>, expires_at: Option<i64>) -> Option<L
         _ => None,
     }
 }
+
+/// A credential valid far longer after its task than the agent's usually
+/// are (an hour-long key for a two-minute task is normal if every instance
+/// gets one; a twelve-hour key is not).
+pub(crate) fn credential_slack(ctx: &Ctx<'_>) -> Option<Signal> {
+    let (cred, minutes) = ctx.profile.credential_slack.as_ref()?;
+    let (p, mean, sd) = super::count_p(ctx, metric::CREDENTIAL_SLACK, *minutes);
+    let mut s = ctx.statistical("credential_lifetime", p)?;
+    s.subject = format!("slack:{cred}");
+    s.what = format!("held credential {cred}, still valid {minutes} min after its task ended");
+    s.expected = format!(
+        "credentials valid {mean:.0} ± {sd:.0} min past task end, learned from {}",
+        ctx.history_phrase()
+    );
+    s.observed = format!(
+        "{minutes} min of validity left (p = {})",
+        crate::stats::fmt_p(p)
+    );
+    s.credential = Some(cred.clone());
+    s.tags = TAGS;
+    Some(s)
+}
+
+const TAGS: &[&str] = &[
+    "owasp-nhi:NHI7",
+    "owasp-nhi:NHI1",
+    "owasp-agentic:T3",
+    "attack:T1078.004",
+];
 
 fn minutes(ns: i64) -> String {
     let m = ns as f64 / 60e9;
@@ -88,11 +117,6 @@ pub(crate) fn credential_lifetime(ctx: &Ctx<'_>, expires_at: Option<i64>) -> Opt
     );
     s.evidence = vec![crate::profile::evidence(e)];
     s.credential = Some(cred);
-    s.tags = &[
-        "owasp-nhi:NHI7",
-        "owasp-nhi:NHI1",
-        "owasp-agentic:T3",
-        "attack:T1078.004",
-    ];
+    s.tags = TAGS;
     Some(s)
 }

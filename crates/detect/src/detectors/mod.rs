@@ -12,14 +12,16 @@ mod secret_access;
 mod shared_identity;
 mod tool_chain;
 
-pub(crate) use credential_lifetime::credential_lifetime;
+pub(crate) use credential_lifetime::{credential_lifetime, credential_slack};
 pub(crate) use cross_environment::cross_environment;
 pub(crate) use data_flow::data_flow;
 pub(crate) use delegation::delegation;
 pub(crate) use privilege_escalation::privilege_escalation;
 pub(crate) use scope_growth::scope_growth;
 pub(crate) use secret_access::secret_access;
-pub(crate) use shared_identity::{CredentialUse, borrowed_credential, shared_identity};
+pub(crate) use shared_identity::{
+    CredentialUse, borrowed_credential, client_switch, human_client, human_reuse, shared_identity,
+};
 pub(crate) use tool_chain::tool_chain;
 
 use delegraph_model::{Evidence, NormEvent};

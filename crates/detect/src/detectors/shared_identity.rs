@@ -15,6 +15,45 @@ pub(crate) struct CredentialUse {
     pub first: Evidence,
     /// When it expires, when an issuance said.
     pub expires_at: Option<i64>,
+    /// It was used from a program (SDK, agent runtime, gateway).
+    pub program_client: bool,
+    /// It was used from a person's client (browser, console, shell CLI).
+    pub human_client: bool,
+}
+
+/// Which kind of client a user agent names: `Some(true)` a person's
+/// (browser, AWS console, interactive CLI), `Some(false)` a program's.
+pub(crate) fn human_client(user_agent: Option<&str>) -> Option<bool> {
+    let ua = user_agent?;
+    const HUMAN: [&str; 4] = [
+        "Mozilla/",
+        "console.amazonaws.com",
+        "signin.amazonaws.com",
+        "aws-cli/",
+    ];
+    Some(HUMAN.iter().any(|h| ua.contains(h)) && !ua.contains("exec-env/"))
+}
+
+/// A credential that programs used is now used from a person's client (or
+/// the reverse): someone is borrowing the agent's identity.
+pub(crate) fn client_switch(ctx: &Ctx<'_>, cred: &str) -> Option<Signal> {
+    let e = ctx.event?;
+    let ua = e.user_agent.as_deref().unwrap_or("");
+    let mut s = ctx.definite("shared_identity", 0.0)?;
+    s.subject = format!("{cred}:clients");
+    s.what = format!(
+        "holds credential {cred}, used both by programs and from a person's client ({ua}, {})",
+        e.operation
+    );
+    s.expected = format!(
+        "an agent's credentials used from its runtime only, as in {}",
+        ctx.history_phrase()
+    );
+    s.observed = format!("{cred} used from program and human clients");
+    s.evidence = vec![crate::profile::evidence(e)];
+    s.credential = Some(cred.to_owned());
+    s.tags = TAGS;
+    Some(s)
 }
 
 /// `user` is this event's root instance or `human:<id>`.
@@ -72,6 +111,26 @@ pub(crate) fn borrowed_credential(ctx: &Ctx<'_>, m: &crate::coincidence::Match) 
     );
     s.evidence = m.evidence.to_vec();
     s.credential = Some(m.credential.clone());
+    s.tags = TAGS;
+    Some(s)
+}
+
+/// A human used, directly, a credential this agent instance holds.
+pub(crate) fn human_reuse(ctx: &Ctx<'_>, cred: &str, human: &str) -> Option<Signal> {
+    let e = ctx.event?;
+    let mut s = ctx.definite("shared_identity", 0.0)?;
+    s.subject = format!("{cred}:human:{human}");
+    s.what = format!(
+        "holds credential {cred}, which the human {human} also used directly ({})",
+        e.operation
+    );
+    s.expected = format!(
+        "an agent's credentials used by the agent alone, as in {}",
+        ctx.history_phrase()
+    );
+    s.observed = format!("{cred} used by this instance and by {human}");
+    s.evidence = vec![crate::profile::evidence(e)];
+    s.credential = Some(cred.to_owned());
     s.tags = TAGS;
     Some(s)
 }
