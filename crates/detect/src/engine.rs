@@ -771,8 +771,9 @@ fn update(p: &mut Profile, e: &NormEvent, t: i64) -> Changed {
     }
     if let Some(c) = &e.credential_used
         && p.credentials.len() < MAX_CREDENTIALS_PER_INSTANCE
+        && !p.credentials.contains(&c.id)
     {
-        p.credentials.insert(c.id.clone());
+        p.credentials.push(c.id.clone());
     }
     let depth = e.attribution.as_ref().map_or(0, |a| a.depth);
     if depth > p.max_depth && p.root == p.instance {

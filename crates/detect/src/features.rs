@@ -25,6 +25,25 @@ pub mod dim {
     pub const TENANT: &str = "tenant";
     /// Permission-changing operations.
     pub const PERMISSION_CHANGE: &str = "permission_change";
+
+    /// Every dimension, in a fixed order (profiles store the index).
+    pub const ALL: [&str; 10] = [
+        TOOL,
+        TRANSITION,
+        TRIGRAM,
+        SUB_AGENT,
+        SERVICE,
+        OPERATION,
+        SCOPE,
+        PRIVILEGE,
+        TENANT,
+        PERMISSION_CHANGE,
+    ];
+
+    /// Index of `d` in [`ALL`] (an unknown name maps past the end).
+    pub fn index(d: &str) -> u8 {
+        ALL.iter().position(|x| *x == d).unwrap_or(ALL.len()) as u8
+    }
 }
 
 /// Per-instance counts (baseline metrics).

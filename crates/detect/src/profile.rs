@@ -36,8 +36,10 @@ pub struct Profile {
     pub task_end: Option<i64>,
     /// The last two tools, newest last.
     pub recent_tools: Vec<String>,
-    /// Items per dimension, each with the event that first showed it.
-    pub items: BTreeMap<String, BTreeMap<String, Evidence>>,
+    /// Items (dimension index in [`dim::ALL`], item, the event that first
+    /// showed it). A flat list: most instances touch a few dozen items, and
+    /// nested maps cost kilobytes per instance.
+    pub items: Vec<(u8, String, Evidence)>,
     /// Secret reads, and the secrets read with their first evidence.
     pub secret_reads: u64,
     /// Distinct secrets.
@@ -54,8 +56,8 @@ pub struct Profile {
     pub raised: BTreeSet<String>,
     /// The human's request text, when telemetry carries it.
     pub request: String,
-    /// Credentials it used (at most [`MAX_ITEMS`]).
-    pub credentials: BTreeSet<String>,
+    /// Credentials it used (a few; bounded by the engine).
+    pub credentials: Vec<String>,
     /// Its own credential that stayed valid longest after the task ended,
     /// and for how many minutes (measured when it closes).
     pub credential_slack: Option<(String, u64)>,
@@ -98,17 +100,30 @@ fn clip(s: &str) -> &str {
 impl Profile {
     /// Add `item` to `dimension`; true when it is new for this instance.
     pub fn add_item(&mut self, dimension: &str, item: String, e: &NormEvent) -> bool {
-        let set = self.items.entry(dimension.to_owned()).or_default();
-        if set.len() >= MAX_ITEMS || set.contains_key(&item) {
+        let d = dim::index(dimension);
+        let mut held = 0;
+        for (x, name, _) in &self.items {
+            if *x == d {
+                if *name == item {
+                    return false;
+                }
+                held += 1;
+            }
+        }
+        if held >= MAX_ITEMS {
             return false;
         }
-        set.insert(item, evidence(e));
+        self.items.push((d, item, evidence(e)));
         true
     }
 
     /// Items of one dimension.
     pub fn items(&self, dimension: &str) -> impl Iterator<Item = (&String, &Evidence)> {
-        self.items.get(dimension).into_iter().flatten()
+        let d = dim::index(dimension);
+        self.items
+            .iter()
+            .filter(move |(x, _, _)| *x == d)
+            .map(|(_, name, ev)| (name, ev))
     }
 
     /// Remember a tool call; returns the new transition and trigram.
@@ -146,18 +161,7 @@ impl Profile {
     /// What the baseline learns from this instance when it closes.
     pub fn observation(&self) -> Observation {
         let mut obs = Observation::default();
-        for d in [
-            dim::TOOL,
-            dim::TRANSITION,
-            dim::TRIGRAM,
-            dim::SUB_AGENT,
-            dim::SERVICE,
-            dim::OPERATION,
-            dim::SCOPE,
-            dim::PRIVILEGE,
-            dim::TENANT,
-            dim::PERMISSION_CHANGE,
-        ] {
+        for d in dim::ALL {
             let set: BTreeSet<String> = self.items(d).map(|(k, _)| k.clone()).collect();
             obs.items.insert(d, set);
         }

@@ -239,7 +239,13 @@ fn idle_state(n: u64) {
         return;
     };
     let mut s = Stitcher::new(cfg);
+    let mut d = Detectors::new(DetectConfig {
+        max_open_instances: n as usize,
+        ..DetectConfig::default()
+    });
+    let mut findings = Vec::new();
     let before = rss();
+    let mut stitched = before;
     for i in 0..n {
         let mut e = proto.clone();
         e.trace.session_id = Some(format!("session-{i:012}"));
@@ -248,12 +254,34 @@ fn idle_state(n: u64) {
             c.id = format!("tok-{i:012}");
         }
         s.attribute(&mut e);
+        // Detector profiles second, so the stitcher's share is measured alone.
+        if i + 1 == n {
+            stitched = rss();
+        }
     }
-    if let (Some(b), Some(a)) = (before, rss()) {
+    for i in 0..n {
+        let mut e = proto.clone();
+        e.event_id = format!("s:{i}");
+        e.attribution = Some(delegraph_model::Attribution {
+            agent_id: Some("support-agent".into()),
+            instance: Some(format!("support-agent-{i:012}")),
+            root_instance: Some(format!("support-agent-{i:012}")),
+            initiator: Some("user001@example.com".into()),
+            ..Default::default()
+        });
+        if let Some(c) = e.credential_used.as_mut() {
+            c.id = format!("tok-{i:012}");
+        }
+        d.observe(&e, &mut findings);
+    }
+    if let (Some(b), Some(m), Some(a)) = (before, stitched, rss()) {
         println!(
-            "idle state: {n} instances, {} index entries, {:.0} bytes per idle instance (RSS growth)",
+            "idle state: {n} instances, {} index entries, {:.0} bytes per idle instance \
+             (RSS growth: stitcher {:.0} + open detector profile {:.0})",
             s.entries(),
-            a.saturating_sub(b) as f64 / n as f64
+            a.saturating_sub(b) as f64 / n as f64,
+            m.saturating_sub(b) as f64 / n as f64,
+            a.saturating_sub(m) as f64 / n as f64,
         );
     }
 }
