@@ -11,7 +11,8 @@ use std::collections::BinaryHeap;
 
 use delegraph_model::NormEvent;
 
-struct Held(NormEvent);
+/// Boxed: heap sifts move a pointer, not a whole event.
+struct Held(Box<NormEvent>);
 
 impl Held {
     fn key(&self) -> (i64, &str) {
@@ -72,7 +73,7 @@ impl ReorderBuffer {
             return;
         }
         self.max_seen = self.max_seen.max(t);
-        self.heap.push(Held(e));
+        self.heap.push(Held(Box::new(e)));
         let wm = self.watermark();
         while self
             .heap
@@ -80,7 +81,7 @@ impl ReorderBuffer {
             .is_some_and(|h| h.0.event_time.nanos() <= wm)
         {
             if let Some(Held(e)) = self.heap.pop() {
-                emit(e);
+                emit(*e);
             }
         }
     }
@@ -88,7 +89,7 @@ impl ReorderBuffer {
     /// Release everything still held, in order (end of input).
     pub fn flush(&mut self, mut emit: impl FnMut(NormEvent)) {
         while let Some(Held(e)) = self.heap.pop() {
-            emit(e);
+            emit(*e);
         }
     }
 
