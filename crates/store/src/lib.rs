@@ -9,6 +9,7 @@ mod events;
 mod findings;
 mod graph_tables;
 mod sql;
+mod views;
 mod writer;
 
 use std::path::Path;
@@ -16,7 +17,8 @@ use std::path::Path;
 pub use events::{events_batch, events_schema};
 pub use findings::{findings_batch, findings_schema};
 pub use graph_tables::{AgentRow, EdgeRow, agents_batch, agents_schema, edges_batch, edges_schema};
-pub use sql::{OutputFormat, QueryLimits, SqlEngine};
+pub use sql::{OutputFormat, QueryLimits, SqlEngine, render};
+pub use views::{FindingPage, FindingQuery, FindingSort, InstanceGraph};
 pub use writer::{AtomicParquetFile, remove_partials, write_file_atomic};
 
 /// Table names, as directories under the data directory and as SQL tables.

@@ -1,0 +1,314 @@
+//! Typed reads the command line and the HTTP API share: findings with
+//! filters and keyset pagination, one finding with its evidence, risk
+//! leaderboards and one instance's delegation graph. Every value a caller
+//! passes reaches SQL as an escaped literal or a checked number.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::{OutputFormat, SqlEngine, StoreError};
+
+/// A quoted SQL string literal.
+fn lit(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// How findings are ordered (newest or riskiest first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FindingSort {
+    /// By event time, newest first.
+    #[default]
+    Time,
+    /// By risk score, highest first.
+    Risk,
+}
+
+/// Filters of a findings listing. Times are nanoseconds since the epoch.
+#[derive(Debug, Clone, Default)]
+pub struct FindingQuery {
+    /// Event time at or after.
+    pub since: Option<i64>,
+    /// Event time before.
+    pub until: Option<i64>,
+    /// Severities to include (`medium`, …).
+    pub severities: Vec<String>,
+    /// Detector name or rule id.
+    pub detector: Option<String>,
+    /// Logical agent.
+    pub agent: Option<String>,
+    /// Agent instance (or its delegation root).
+    pub instance: Option<String>,
+    /// The human.
+    pub human: Option<String>,
+    /// Order.
+    pub sort: FindingSort,
+    /// Page size (1–1000).
+    pub limit: usize,
+    /// Where the previous page stopped ([`FindingPage::next`]).
+    pub cursor: Option<String>,
+}
+
+/// One page of findings.
+#[derive(Debug, Clone, Serialize)]
+pub struct FindingPage {
+    /// The findings, as rows of the `findings` table.
+    pub findings: Vec<Value>,
+    /// Cursor of the next page, when there may be one.
+    pub next: Option<String>,
+}
+
+/// The last row of a page: `<sort key>.<finding id>`.
+fn parse_cursor(c: &str) -> Result<(i64, String), StoreError> {
+    let bad = || StoreError::Refused(format!("invalid cursor {c:?}"));
+    let (key, id) = c.split_once('.').ok_or_else(bad)?;
+    let key: i64 = key.parse().map_err(|_| bad())?;
+    if id.is_empty() || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(bad());
+    }
+    Ok((key, id.to_owned()))
+}
+
+const FINDING_COLUMNS: &str = "finding_id, detector, rule_id, severity, risk_score, \
+    CAST(event_time AS VARCHAR) AS event_time, CAST(detected_at AS VARCHAR) AS detected_at, \
+    agent_id, agent_instance, delegation_root, initiator, credential_id, summary, expected, \
+    observed, p_value, baseline_instances, evidence, evidence_origins, chain, tags, \
+    instance_risk, human_risk, CAST(event_time AS BIGINT) AS event_time_ns";
+
+async fn rows(engine: &SqlEngine, sql: &str) -> Result<Vec<Value>, StoreError> {
+    let text = engine.query_to_string(sql, OutputFormat::Json).await?;
+    serde_json::from_str(&text).map_err(|e| StoreError::Query(e.to_string()))
+}
+
+impl SqlEngine {
+    /// A page of findings matching `q`.
+    pub async fn findings(&self, q: &FindingQuery) -> Result<FindingPage, StoreError> {
+        let mut wh: Vec<String> = Vec::new();
+        if let Some(t) = q.since {
+            wh.push(format!("CAST(event_time AS BIGINT) >= {t}"));
+        }
+        if let Some(t) = q.until {
+            wh.push(format!("CAST(event_time AS BIGINT) < {t}"));
+        }
+        if !q.severities.is_empty() {
+            let list: Vec<String> = q.severities.iter().map(|s| lit(s)).collect();
+            wh.push(format!("severity IN ({})", list.join(", ")));
+        }
+        if let Some(d) = &q.detector {
+            wh.push(format!("(detector = {0} OR rule_id = {0})", lit(d)));
+        }
+        if let Some(a) = &q.agent {
+            wh.push(format!("agent_id = {}", lit(a)));
+        }
+        if let Some(i) = &q.instance {
+            wh.push(format!("(agent_instance = {0} OR delegation_root = {0})", lit(i)));
+        }
+        if let Some(h) = &q.human {
+            wh.push(format!("initiator = {}", lit(h)));
+        }
+        let key = match q.sort {
+            FindingSort::Time => "CAST(event_time AS BIGINT)",
+            FindingSort::Risk => "CAST(risk_score AS BIGINT)",
+        };
+        if let Some(c) = &q.cursor {
+            let (k, id) = parse_cursor(c)?;
+            wh.push(format!(
+                "({key} < {k} OR ({key} = {k} AND finding_id > {}))",
+                lit(&id)
+            ));
+        }
+        let limit = q.limit.clamp(1, 1000);
+        let mut sql = format!("SELECT {FINDING_COLUMNS}, {key} AS sort_key FROM findings");
+        if !wh.is_empty() {
+            let _ = write!(sql, " WHERE {}", wh.join(" AND "));
+        }
+        let _ = write!(
+            sql,
+            " ORDER BY {key} DESC, finding_id ASC LIMIT {}",
+            limit + 1
+        );
+        let mut found = rows(self, &sql).await?;
+        let more = found.len() > limit;
+        found.truncate(limit);
+        let next = if more {
+            found.last().and_then(|r| {
+                Some(format!(
+                    "{}.{}",
+                    r["sort_key"].as_i64()?,
+                    r["finding_id"].as_str()?
+                ))
+            })
+        } else {
+            None
+        };
+        for r in &mut found {
+            if let Some(o) = r.as_object_mut() {
+                o.remove("sort_key");
+                o.remove("event_time_ns");
+            }
+        }
+        Ok(FindingPage {
+            findings: found,
+            next,
+        })
+    }
+
+    /// One finding with its evidence events (time, source, operation,
+    /// actor, origin), or `None`.
+    pub async fn finding(&self, id: &str) -> Result<Option<Value>, StoreError> {
+        let sql = format!(
+            "SELECT {FINDING_COLUMNS} FROM findings WHERE finding_id = {} LIMIT 1",
+            lit(id)
+        );
+        let Some(mut f) = rows(self, &sql).await?.into_iter().next() else {
+            return Ok(None);
+        };
+        let ids: Vec<String> = f["evidence"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|v| v.as_str()).map(lit).collect())
+            .unwrap_or_default();
+        let events = if ids.is_empty() {
+            Vec::new()
+        } else {
+            rows(
+                self,
+                &format!(
+                    "SELECT event_id, CAST(event_time AS VARCHAR) AS event_time, source, \
+                     operation, actor, actor_kind, credential_id, origin \
+                     FROM events WHERE event_id IN ({}) ORDER BY event_time",
+                    ids.join(", ")
+                ),
+            )
+            .await?
+        };
+        if let Some(o) = f.as_object_mut() {
+            o.remove("event_time_ns");
+            o.insert("evidence_events".into(), Value::Array(events));
+        }
+        Ok(Some(f))
+    }
+
+    /// The riskiest instances (`by_human` false) or humans, with their
+    /// accumulated risk and findings.
+    pub async fn risk_leaderboard(
+        &self,
+        by_human: bool,
+        limit: usize,
+    ) -> Result<Vec<Value>, StoreError> {
+        let limit = limit.clamp(1, 1000);
+        let sql = if by_human {
+            format!(
+                "SELECT initiator AS human, max(human_risk) AS risk, count(*) AS findings, \
+                 count(DISTINCT agent_instance) AS instances FROM findings \
+                 WHERE initiator IS NOT NULL GROUP BY initiator \
+                 ORDER BY risk DESC, findings DESC, human LIMIT {limit}"
+            )
+        } else {
+            format!(
+                "SELECT agent_instance AS instance, agent_id, initiator AS human, \
+                 max(instance_risk) AS risk, count(*) AS findings, \
+                 array_agg(DISTINCT detector) AS detectors FROM findings \
+                 WHERE agent_instance IS NOT NULL GROUP BY agent_instance, agent_id, initiator \
+                 ORDER BY risk DESC, findings DESC, instance LIMIT {limit}"
+            )
+        };
+        rows(self, &sql).await
+    }
+
+    /// One instance's delegation graph, or `None` when it has no edges.
+    pub async fn instance_graph(&self, instance: &str) -> Result<Option<InstanceGraph>, StoreError> {
+        let sql = format!(
+            "SELECT from_kind, from_node, edge, to_kind, to_node, events, \
+             CAST(first_seen AS VARCHAR) AS first_seen, CAST(last_seen AS VARCHAR) AS last_seen \
+             FROM edges WHERE agent_instance = {} ORDER BY from_node, to_node, edge",
+            lit(instance)
+        );
+        let edges = rows(self, &sql).await?;
+        if edges.is_empty() {
+            return Ok(None);
+        }
+        let mut nodes = BTreeMap::new();
+        for r in &edges {
+            for side in ["from", "to"] {
+                let id = r[format!("{side}_node")].as_str().unwrap_or_default();
+                let kind = r[format!("{side}_kind")].as_str().unwrap_or_default();
+                nodes.insert(id.to_owned(), kind.to_owned());
+            }
+        }
+        Ok(Some(InstanceGraph {
+            instance: instance.to_owned(),
+            nodes,
+            edges,
+        }))
+    }
+}
+
+/// An instance's delegation graph as stored in `edges`.
+#[derive(Debug, Clone)]
+pub struct InstanceGraph {
+    /// The instance.
+    pub instance: String,
+    /// Node id → kind (`human`, `instance`, `credential`, `tool`, `resource`).
+    pub nodes: BTreeMap<String, String>,
+    /// Edge rows (from/to node and kind, edge, events, first/last seen).
+    pub edges: Vec<Value>,
+}
+
+fn quote(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+fn shape(kind: &str) -> &'static str {
+    match kind {
+        "human" => "shape=ellipse, style=filled, fillcolor=\"#f6d8ae\"",
+        "instance" => "shape=box, style=\"rounded,filled\", fillcolor=\"#cde3f7\"",
+        "credential" => "shape=note, style=filled, fillcolor=\"#f2f2a6\"",
+        "tool" => "shape=component, style=filled, fillcolor=\"#d5ecd4\"",
+        _ => "shape=cylinder, style=filled, fillcolor=\"#eeeeee\"",
+    }
+}
+
+impl InstanceGraph {
+    /// `{"instance", "nodes": [{"id", "kind"}], "edges": [...]}`.
+    pub fn to_json(&self) -> Value {
+        let nodes: Vec<Value> = self
+            .nodes
+            .iter()
+            .map(|(id, kind)| json!({"id": id, "kind": kind}))
+            .collect();
+        json!({"instance": self.instance, "nodes": nodes, "edges": self.edges})
+    }
+
+    /// Graphviz DOT, nodes shaped by kind, edges labelled with their count.
+    pub fn to_dot(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(s, "digraph delegation {{");
+        let _ = writeln!(
+            s,
+            "  rankdir=LR;\n  label={};\n  node [fontname=\"Helvetica\"];",
+            quote(&self.instance)
+        );
+        for (id, kind) in &self.nodes {
+            let _ = writeln!(s, "  {} [{}];", quote(id), shape(kind));
+        }
+        for r in &self.edges {
+            let label = format!(
+                "{} ×{}",
+                r["edge"].as_str().unwrap_or_default(),
+                r["events"]
+            );
+            let _ = writeln!(
+                s,
+                "  {} -> {} [label={}];",
+                quote(r["from_node"].as_str().unwrap_or_default()),
+                quote(r["to_node"].as_str().unwrap_or_default()),
+                quote(&label)
+            );
+        }
+        let _ = writeln!(s, "}}");
+        s
+    }
+}
