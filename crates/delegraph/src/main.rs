@@ -27,6 +27,10 @@ enum Command {
     Simulate(cmd::simulate::Args),
     /// Measure decode and decode+store throughput on a realistic mix.
     Bench(cmd::bench::Args),
+    /// Serve the HTTP API (findings, graphs, risk, SQL, silences, metrics).
+    Serve(cmd::serve::Args),
+    /// Make a bearer token and its token-file entry.
+    Token(cmd::token::Args),
 }
 
 fn main() -> ExitCode {
@@ -44,6 +48,8 @@ fn main() -> ExitCode {
         Command::Bench(a) => cmd::bench::run(a),
         Command::Graph(a) => cmd::graph::run(a),
         Command::Simulate(a) => cmd::simulate::run(a),
+        Command::Serve(a) => cmd::serve::run(a),
+        Command::Token(a) => cmd::token::run(a),
     };
     match result {
         Ok(code) => code,

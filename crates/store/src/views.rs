@@ -50,7 +50,20 @@ pub struct FindingQuery {
     pub limit: usize,
     /// Where the previous page stopped ([`FindingPage::next`]).
     pub cursor: Option<String>,
+    /// Leave out findings matching any of these (silences): each is a list
+    /// of (column, value) that must all match; columns outside
+    /// [`EXCLUDABLE`] are refused.
+    pub exclude: Vec<Vec<(String, String)>>,
 }
+
+/// Columns an exclusion may match on.
+pub const EXCLUDABLE: [&str; 5] = [
+    "detector",
+    "rule_id",
+    "agent_id",
+    "agent_instance",
+    "initiator",
+];
 
 /// One page of findings.
 #[derive(Debug, Clone, Serialize)]
@@ -79,11 +92,19 @@ const FINDING_COLUMNS: &str = "finding_id, detector, rule_id, severity, risk_sco
     instance_risk, human_risk, CAST(event_time AS BIGINT) AS event_time_ns";
 
 async fn rows(engine: &SqlEngine, sql: &str) -> Result<Vec<Value>, StoreError> {
-    let text = engine.query_to_string(sql, OutputFormat::Json).await?;
-    serde_json::from_str(&text).map_err(|e| StoreError::Query(e.to_string()))
+    engine.query_json(sql).await
 }
 
 impl SqlEngine {
+    /// Run a read-only statement; rows as JSON objects.
+    pub async fn query_json(&self, sql: &str) -> Result<Vec<Value>, StoreError> {
+        let text = self.query_to_string(sql, OutputFormat::Json).await?;
+        if text.trim().is_empty() {
+            return Ok(Vec::new());
+        }
+        serde_json::from_str(&text).map_err(|e| StoreError::Query(e.to_string()))
+    }
+
     /// A page of findings matching `q`.
     pub async fn findings(&self, q: &FindingQuery) -> Result<FindingPage, StoreError> {
         let mut wh: Vec<String> = Vec::new();
@@ -104,10 +125,27 @@ impl SqlEngine {
             wh.push(format!("agent_id = {}", lit(a)));
         }
         if let Some(i) = &q.instance {
-            wh.push(format!("(agent_instance = {0} OR delegation_root = {0})", lit(i)));
+            wh.push(format!(
+                "(agent_instance = {0} OR delegation_root = {0})",
+                lit(i)
+            ));
         }
         if let Some(h) = &q.human {
             wh.push(format!("initiator = {}", lit(h)));
+        }
+        for group in &q.exclude {
+            let mut all = Vec::new();
+            for (c, v) in group {
+                if !EXCLUDABLE.contains(&c.as_str()) {
+                    return Err(StoreError::Refused(format!(
+                        "cannot filter on column {c:?}"
+                    )));
+                }
+                all.push(format!("coalesce({c} = {}, false)", lit(v)));
+            }
+            if !all.is_empty() {
+                wh.push(format!("NOT ({})", all.join(" AND ")));
+            }
         }
         let key = match q.sort {
             FindingSort::Time => "CAST(event_time AS BIGINT)",
@@ -127,7 +165,7 @@ impl SqlEngine {
         }
         let _ = write!(
             sql,
-            " ORDER BY {key} DESC, finding_id ASC LIMIT {}",
+            " ORDER BY sort_key DESC, finding_id ASC LIMIT {}",
             limit + 1
         );
         let mut found = rows(self, &sql).await?;
@@ -219,7 +257,10 @@ impl SqlEngine {
     }
 
     /// One instance's delegation graph, or `None` when it has no edges.
-    pub async fn instance_graph(&self, instance: &str) -> Result<Option<InstanceGraph>, StoreError> {
+    pub async fn instance_graph(
+        &self,
+        instance: &str,
+    ) -> Result<Option<InstanceGraph>, StoreError> {
         let sql = format!(
             "SELECT from_kind, from_node, edge, to_kind, to_node, events, \
              CAST(first_seen AS VARCHAR) AS first_seen, CAST(last_seen AS VARCHAR) AS last_seen \

@@ -3,8 +3,10 @@
 pub mod bench;
 pub mod graph;
 pub mod replay;
+pub mod serve;
 pub mod simulate;
 pub mod sql;
+pub mod token;
 
 use delegraph_model::Source;
 

@@ -1,0 +1,63 @@
+//! Errors as JSON bodies with a message and the right status — never a
+//! stack trace.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use delegraph_store::StoreError;
+use serde_json::json;
+
+/// What went wrong with a request.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// No or an unknown bearer token.
+    #[error("missing or unknown bearer token")]
+    Unauthorized,
+    /// The token's role may not do this.
+    #[error("the {0} role may not do this")]
+    Forbidden(&'static str),
+    /// Nothing there.
+    #[error("{0}")]
+    NotFound(String),
+    /// The request itself is wrong.
+    #[error("{0}")]
+    BadRequest(String),
+    /// The store refused or failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Something on our side.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Store(StoreError::Refused(_) | StoreError::Query(_)) => {
+                StatusCode::BAD_REQUEST
+            }
+            ApiError::Store(StoreError::Timeout(_)) => StatusCode::GATEWAY_TIMEOUT,
+            ApiError::Store(_) | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::error!(error = %self, "request failed");
+        }
+        let mut resp = (status, Json(json!({"error": self.to_string()}))).into_response();
+        if status == StatusCode::UNAUTHORIZED
+            && let Ok(v) = "Bearer realm=\"delegraph\"".parse()
+        {
+            resp.headers_mut().insert("www-authenticate", v);
+        }
+        resp
+    }
+}

@@ -1,0 +1,108 @@
+//! delegraph's HTTP API (axum, JSON, `/api/v1`): findings, one finding with
+//! its evidence and chain, instance graphs (JSON and DOT), risk
+//! leaderboards, read-only SQL, silences, health, Prometheus metrics and an
+//! OpenAPI document. Bearer tokens with roles guard every data route.
+//!
+//! The only crate that knows axum; it reads through `delegraph-store`.
+
+mod auth;
+mod error;
+mod metrics;
+mod openapi;
+mod routes;
+mod silences;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use delegraph_store::{QueryLimits, SqlEngine};
+
+pub use auth::{Role, Tokens, digest};
+pub use error::ApiError;
+pub use metrics::Metrics;
+pub use openapi::openapi;
+pub use silences::{Silence, SilenceMatch};
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    data_dir: PathBuf,
+    tokens: Tokens,
+    limits: QueryLimits,
+    metrics: Metrics,
+    silences: tokio::sync::Mutex<()>,
+}
+
+impl AppState {
+    /// Serve the store under `data_dir` to holders of `tokens`.
+    pub fn new(data_dir: PathBuf, tokens: Tokens, limits: QueryLimits) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                data_dir,
+                tokens,
+                limits,
+                metrics: Metrics::default(),
+                silences: tokio::sync::Mutex::new(()),
+            }),
+        }
+    }
+
+    /// A SQL engine over the store as it is now (new files included).
+    async fn engine(&self) -> Result<SqlEngine, ApiError> {
+        Ok(SqlEngine::open(&self.inner.data_dir, self.inner.limits).await?)
+    }
+
+    /// Counters shared with the serving loop.
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+}
+
+/// The caller of a data route, by bearer token.
+pub struct Caller {
+    /// Its role.
+    pub role: Role,
+    /// The token's name (for audit fields such as a silence's author).
+    pub name: String,
+}
+
+impl Caller {
+    /// Refuse unless the caller has at least `role`.
+    pub fn require(&self, role: Role) -> Result<(), ApiError> {
+        if self.role >= role {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(self.role.as_str()))
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let header = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        let (role, name) = state.inner.tokens.role(header)?;
+        Ok(Caller { role, name })
+    }
+}
+
+/// Every route, with its state.
+pub fn router(state: AppState) -> Router {
+    routes::all()
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            routes::count,
+        ))
+        .with_state(state)
+}

@@ -1,0 +1,48 @@
+//! The routes, one file per resource.
+
+mod findings;
+mod graph;
+mod ops;
+mod risk;
+mod silences;
+mod sql;
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use axum::routing::{delete, get, post};
+
+use crate::AppState;
+
+/// Every route (paths as in the OpenAPI document).
+pub(crate) fn all() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(ops::healthz))
+        .route("/metrics", get(ops::metrics))
+        .route("/api/v1/openapi.json", get(ops::openapi))
+        .route("/api/v1/findings", get(findings::list))
+        .route("/api/v1/findings/{id}", get(findings::one))
+        .route("/api/v1/instances/{id}/graph", get(graph::graph))
+        .route("/api/v1/risk/instances", get(risk::instances))
+        .route("/api/v1/risk/humans", get(risk::humans))
+        .route("/api/v1/sql", post(sql::query))
+        .route(
+            "/api/v1/silences",
+            get(silences::list).post(silences::create),
+        )
+        .route("/api/v1/silences/{id}", delete(silences::expire))
+        .fallback(ops::not_found)
+}
+
+/// Count every answered request by route and status.
+pub(crate) async fn count(State(st): State<AppState>, req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "other".to_owned());
+    let resp = next.run(req).await;
+    st.metrics().request(&route, resp.status().as_u16());
+    resp
+}

@@ -1,0 +1,120 @@
+//! `GET/POST /api/v1/silences`, `DELETE /api/v1/silences/{id}` (expire).
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use delegraph_model::Timestamp;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::silences::{self, Silence, SilenceMatch};
+use crate::{ApiError, AppState, Caller, Role};
+
+fn now_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// Exclusions for the findings listing: every silence still in force.
+pub(crate) fn active_exclusions(st: &AppState) -> Result<Vec<Vec<(String, String)>>, ApiError> {
+    let now = now_ns();
+    Ok(silences::load(&st.inner.data_dir)?
+        .into_iter()
+        .filter(|s| s.expires_at_ns > now)
+        .map(|s| {
+            s.matcher
+                .columns()
+                .into_iter()
+                .map(|(c, v)| (c.to_owned(), v))
+                .collect()
+        })
+        .collect())
+}
+
+pub(crate) async fn list(
+    State(st): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Analyst)?;
+    let now = now_ns();
+    let all: Vec<Value> = silences::load(&st.inner.data_dir)?
+        .into_iter()
+        .map(|s| {
+            let active = s.expires_at_ns > now;
+            let mut v = serde_json::to_value(s).unwrap_or_default();
+            v["active"] = json!(active);
+            v
+        })
+        .collect();
+    Ok(Json(json!({ "silences": all })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NewSilence {
+    matcher: SilenceMatch,
+    reason: String,
+    /// RFC 3339.
+    expires_at: String,
+}
+
+pub(crate) async fn create(
+    State(st): State<AppState>,
+    caller: Caller,
+    Json(n): Json<NewSilence>,
+) -> Result<(StatusCode, Json<Silence>), ApiError> {
+    caller.require(Role::Engineer)?;
+    if n.matcher.columns().is_empty() {
+        return Err(ApiError::BadRequest(
+            "a silence must match on at least one of detector, agent_id, agent_instance, initiator"
+                .into(),
+        ));
+    }
+    if n.reason.trim().is_empty() {
+        return Err(ApiError::BadRequest("a silence needs a reason".into()));
+    }
+    let until = Timestamp::parse_rfc3339(&n.expires_at)
+        .map_err(|e| ApiError::BadRequest(format!("expires_at: {e}")))?;
+    let now = now_ns();
+    if until.nanos() <= now {
+        return Err(ApiError::BadRequest("expires_at is in the past".into()));
+    }
+    let _guard = st.inner.silences.lock().await;
+    let mut all = silences::load(&st.inner.data_dir)?;
+    let s = Silence {
+        id: format!("s{:016x}", now as u64 ^ (all.len() as u64) << 48),
+        matcher: n.matcher,
+        reason: n.reason,
+        created_by: caller.name,
+        created_at: Timestamp::from_nanos(now).to_rfc3339_secs(),
+        expires_at_ns: until.nanos(),
+        expires_at: until.to_rfc3339_secs(),
+    };
+    all.push(s.clone());
+    silences::store(&st.inner.data_dir, &all)?;
+    Ok((StatusCode::CREATED, Json(s)))
+}
+
+pub(crate) async fn expire(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Silence>, ApiError> {
+    caller.require(Role::Engineer)?;
+    let _guard = st.inner.silences.lock().await;
+    let mut all = silences::load(&st.inner.data_dir)?;
+    let now = now_ns();
+    let s = all
+        .iter_mut()
+        .find(|s| s.id == id)
+        .ok_or_else(|| ApiError::NotFound(format!("no silence {id:?}")))?;
+    if s.expires_at_ns > now {
+        s.expires_at_ns = now;
+        s.expires_at = Timestamp::from_nanos(now).to_rfc3339_secs();
+    }
+    let out = s.clone();
+    silences::store(&st.inner.data_dir, &all)?;
+    Ok(Json(out))
+}

@@ -1,0 +1,82 @@
+//! Silences: an engineer hides matching findings from listings until a
+//! time, with a reason. Kept in `DIR/state/silences.json`, replaced
+//! atomically on every change.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::ApiError;
+
+/// Which findings a silence hides; every given field must match.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SilenceMatch {
+    /// Detector name or rule id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detector: Option<String>,
+    /// Logical agent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<String>,
+    /// Agent instance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_instance: Option<String>,
+    /// The human.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initiator: Option<String>,
+}
+
+impl SilenceMatch {
+    /// `(column, value)` pairs for the store's exclusion filter.
+    pub fn columns(&self) -> Vec<(&'static str, String)> {
+        [
+            ("detector", &self.detector),
+            ("agent_id", &self.agent_id),
+            ("agent_instance", &self.agent_instance),
+            ("initiator", &self.initiator),
+        ]
+        .into_iter()
+        .filter_map(|(c, v)| v.clone().map(|v| (c, v)))
+        .collect()
+    }
+}
+
+/// One silence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Silence {
+    /// Id (assigned on creation).
+    pub id: String,
+    /// What it hides.
+    pub matcher: SilenceMatch,
+    /// Why.
+    pub reason: String,
+    /// Token name that created it.
+    pub created_by: String,
+    /// When it was created (RFC 3339).
+    pub created_at: String,
+    /// Until when it holds, ns since the epoch.
+    pub expires_at_ns: i64,
+    /// Until when it holds (RFC 3339).
+    pub expires_at: String,
+}
+
+fn path(data_dir: &Path) -> PathBuf {
+    data_dir.join("state").join("silences.json")
+}
+
+/// Every silence ever made (expired ones included).
+pub fn load(data_dir: &Path) -> Result<Vec<Silence>, ApiError> {
+    match std::fs::read(path(data_dir)) {
+        Ok(b) => serde_json::from_slice(&b)
+            .map_err(|e| ApiError::Internal(format!("silences file: {e}"))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(ApiError::Internal(format!("silences file: {e}"))),
+    }
+}
+
+/// Replace the silences file.
+pub fn store(data_dir: &Path, all: &[Silence]) -> Result<(), ApiError> {
+    let bytes = serde_json::to_vec_pretty(all).map_err(|e| ApiError::Internal(e.to_string()))?;
+    delegraph_store::write_file_atomic(&path(data_dir), &bytes)?;
+    Ok(())
+}

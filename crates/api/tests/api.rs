@@ -1,0 +1,445 @@
+//! The HTTP API over a store filled by a simulated replay: auth on every
+//! data route, filters and pagination, evidence and chain, graphs, risk,
+//! read-only SQL, silences, metrics and the OpenAPI document.
+
+// Test helpers panic on purpose: a failed expectation is a failed test.
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+use std::sync::OnceLock;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use delegraph_api::{AppState, Role, Tokens, router};
+use delegraph_store::QueryLimits;
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+const ANALYST: &str = "analyst-token-0123456789";
+const ENGINEER: &str = "engineer-token-0123456789";
+
+/// One store for every test (simulate + replay once).
+fn store() -> &'static Path {
+    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let sim = dir.path().join("sim");
+        delegraph_sim::simulate(
+            delegraph_sim::SimConfig {
+                seed: 3,
+                instances: 400,
+                hours: 3.0,
+                scenario_rate: 0.1,
+            },
+            &sim,
+        )
+        .unwrap();
+        let files: Vec<String> = ["cloudtrail", "otlp", "mcp", "github", "okta"]
+            .iter()
+            .map(|f| sim.join(format!("{f}.jsonl")).display().to_string())
+            .collect();
+        let config = delegraph_pipeline::ReplayConfig::new(dir.path().join("data"));
+        delegraph_pipeline::replay_files(&files, &config, |_| {}).unwrap();
+        dir
+    })
+    .path()
+}
+
+fn app(data: &Path) -> axum::Router {
+    let tokens =
+        Tokens::single("ana", Role::Analyst, ANALYST).with("eng", Role::Engineer, ENGINEER);
+    router(AppState::new(
+        data.join("data"),
+        tokens,
+        QueryLimits::default(),
+    ))
+}
+
+async fn call(
+    method: &str,
+    uri: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (StatusCode, Value, String) {
+    let mut req = Request::builder().method(method).uri(uri);
+    if let Some(t) = token {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    let req = match body {
+        Some(b) => req
+            .header("content-type", "application/json")
+            .body(Body::from(b.to_string()))
+            .unwrap(),
+        None => req.body(Body::empty()).unwrap(),
+    };
+    let resp = app(store()).oneshot(req).await.unwrap();
+    let status = resp.status();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+    (status, json, text)
+}
+
+/// Every data route: (method, path, body, least role).
+fn data_routes(finding: &str, instance: &str) -> Vec<(&'static str, String, Option<Value>, Role)> {
+    vec![
+        ("GET", "/api/v1/findings".into(), None, Role::Analyst),
+        (
+            "GET",
+            format!("/api/v1/findings/{finding}"),
+            None,
+            Role::Analyst,
+        ),
+        (
+            "GET",
+            format!("/api/v1/instances/{instance}/graph"),
+            None,
+            Role::Analyst,
+        ),
+        ("GET", "/api/v1/risk/instances".into(), None, Role::Analyst),
+        ("GET", "/api/v1/risk/humans".into(), None, Role::Analyst),
+        (
+            "POST",
+            "/api/v1/sql".into(),
+            Some(json!({"query": "SELECT 1 AS x"})),
+            Role::Analyst,
+        ),
+        ("GET", "/api/v1/silences".into(), None, Role::Analyst),
+        (
+            "POST",
+            "/api/v1/silences".into(),
+            Some(
+                json!({"matcher": {"detector": "nothing-real"}, "reason": "auth test", "expires_at": "2099-01-01T00:00:00Z"}),
+            ),
+            Role::Engineer,
+        ),
+        (
+            "DELETE",
+            "/api/v1/silences/s-none".into(),
+            None,
+            Role::Engineer,
+        ),
+    ]
+}
+
+async fn first_finding() -> (String, String) {
+    let (s, v, _) = call(
+        "GET",
+        "/api/v1/findings?limit=1&sort=risk",
+        Some(ANALYST),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let f = &v["findings"][0];
+    (
+        f["finding_id"].as_str().unwrap().to_owned(),
+        f["agent_instance"].as_str().unwrap().to_owned(),
+    )
+}
+
+#[tokio::test]
+async fn every_data_route_needs_a_token_and_the_right_role() {
+    let (finding, instance) = first_finding().await;
+    for (method, path, body, role) in data_routes(&finding, &instance) {
+        let (s, v, _) = call(method, &path, None, body.clone()).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED, "{method} {path}");
+        assert!(v["error"].is_string(), "{method} {path}: {v}");
+        let (s, _, _) = call(method, &path, Some("wrong-token"), body.clone()).await;
+        assert_eq!(
+            s,
+            StatusCode::UNAUTHORIZED,
+            "{method} {path} with a wrong token"
+        );
+        let (s, v, _) = call(method, &path, Some(ANALYST), body.clone()).await;
+        if role == Role::Engineer {
+            assert_eq!(s, StatusCode::FORBIDDEN, "{method} {path}: {v}");
+            let (s, _, text) = call(method, &path, Some(ENGINEER), body).await;
+            assert!(
+                s.is_success() || s == StatusCode::NOT_FOUND,
+                "{method} {path}: {s} {text}"
+            );
+        } else {
+            assert!(s.is_success(), "{method} {path}: {s} {v}");
+        }
+    }
+    for open in ["/healthz", "/metrics", "/api/v1/openapi.json"] {
+        let (s, _, _) = call("GET", open, None, None).await;
+        assert_eq!(s, StatusCode::OK, "{open}");
+    }
+}
+
+#[tokio::test]
+async fn findings_filter_sort_and_page_without_overlap() {
+    let (_, all, _) = call("GET", "/api/v1/findings?limit=1000", Some(ANALYST), None).await;
+    let total = all["findings"].as_array().unwrap().len();
+    assert!(total > 20, "{total}");
+    let mut seen = std::collections::BTreeSet::new();
+    let mut uri = "/api/v1/findings?limit=7&sort=risk".to_owned();
+    let mut last_risk = u64::MAX;
+    loop {
+        let (s, page, _) = call("GET", &uri, Some(ANALYST), None).await;
+        assert_eq!(s, StatusCode::OK, "{page}");
+        for f in page["findings"].as_array().unwrap() {
+            assert!(
+                seen.insert(f["finding_id"].as_str().unwrap().to_owned()),
+                "repeated {f}"
+            );
+            let r = f["risk_score"].as_u64().unwrap();
+            assert!(r <= last_risk, "not sorted by risk");
+            last_risk = r;
+        }
+        match page["next"].as_str() {
+            Some(c) => uri = format!("/api/v1/findings?limit=7&sort=risk&cursor={c}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), total, "pages cover every finding once");
+    let (_, high, _) = call(
+        "GET",
+        "/api/v1/findings?limit=1000&min_severity=high&detector=privilege_escalation",
+        Some(ANALYST),
+        None,
+    )
+    .await;
+    let high = high["findings"].as_array().unwrap();
+    assert!(!high.is_empty());
+    for f in high {
+        assert_eq!(f["detector"], "privilege_escalation");
+        assert!(
+            ["high", "critical"].contains(&f["severity"].as_str().unwrap()),
+            "{f}"
+        );
+    }
+    for bad in [
+        "?severity=urgent",
+        "?since=yesterday",
+        "?sort=name",
+        "?cursor=zzz",
+        "?colour=red",
+    ] {
+        let (s, v, _) = call(
+            "GET",
+            &format!("/api/v1/findings{bad}"),
+            Some(ANALYST),
+            None,
+        )
+        .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{bad}: {v}");
+    }
+}
+
+#[tokio::test]
+async fn one_finding_carries_evidence_events_and_its_chain_and_graphs_render() {
+    let (finding, instance) = first_finding().await;
+    let (s, f, _) = call(
+        "GET",
+        &format!("/api/v1/findings/{finding}"),
+        Some(ANALYST),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(!f["evidence_events"].as_array().unwrap().is_empty(), "{f}");
+    assert!(
+        f["evidence_events"][0]["origin"]
+            .as_str()
+            .unwrap()
+            .contains(".jsonl:"),
+        "{f}"
+    );
+    assert!(!f["chain"].as_array().unwrap().is_empty(), "{f}");
+    let (s, _, _) = call("GET", "/api/v1/findings/0000", Some(ANALYST), None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, g, _) = call(
+        "GET",
+        &format!("/api/v1/instances/{instance}/graph"),
+        Some(ANALYST),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(g["nodes"].as_array().unwrap().len() >= 2, "{g}");
+    let (s, _, dot) = call(
+        "GET",
+        &format!("/api/v1/instances/{instance}/graph?format=dot"),
+        Some(ANALYST),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(dot.starts_with("digraph delegation {"), "{dot}");
+    let (s, board, _) = call("GET", "/api/v1/risk/humans?limit=5", Some(ANALYST), None).await;
+    assert_eq!(s, StatusCode::OK);
+    let risks: Vec<u64> = board["leaders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["risk"].as_u64().unwrap())
+        .collect();
+    assert!(
+        !risks.is_empty() && risks.windows(2).all(|w| w[0] >= w[1]),
+        "{board}"
+    );
+}
+
+#[tokio::test]
+async fn sql_is_read_only() {
+    let (s, v, _) = call(
+        "POST",
+        "/api/v1/sql",
+        Some(ANALYST),
+        Some(json!({"query": "SELECT count(*) AS n FROM events"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(v["rows"][0]["n"].as_u64().unwrap() > 1000, "{v}");
+    for q in [
+        "DROP TABLE events",
+        "CREATE EXTERNAL TABLE x STORED AS CSV LOCATION '/etc/passwd'",
+        "COPY events TO '/tmp/x.csv'",
+        "INSERT INTO events SELECT * FROM events",
+        "SET datafusion.execution.batch_size = 1",
+        "SELECT * FROM '/etc/passwd'",
+    ] {
+        let (s, v, text) = call(
+            "POST",
+            "/api/v1/sql",
+            Some(ANALYST),
+            Some(json!({"query": q})),
+        )
+        .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{q}: {text}");
+        assert!(
+            v["error"].is_string() && !text.contains("panicked"),
+            "{q}: {text}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn silences_hide_findings_until_they_expire() {
+    // A store of its own: silences are written into it.
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    copy_dir(&store().join("data"), &data);
+    let app = router(AppState::new(
+        data,
+        Tokens::single("eng", Role::Engineer, ENGINEER),
+        QueryLimits::default(),
+    ));
+    let send = |req: Request<Body>| {
+        let app = app.clone();
+        async move {
+            let resp = app.oneshot(req).await.unwrap();
+            let s = resp.status();
+            let b = resp.into_body().collect().await.unwrap().to_bytes();
+            (
+                s,
+                serde_json::from_slice::<Value>(&b).unwrap_or(Value::Null),
+            )
+        }
+    };
+    let get = |uri: &str| {
+        Request::get(uri)
+            .header("authorization", format!("Bearer {ENGINEER}"))
+            .body(Body::empty())
+            .unwrap()
+    };
+    let count = |v: &Value| v["findings"].as_array().unwrap().len();
+    let (_, before) = send(get("/api/v1/findings?limit=1000&detector=tool_chain")).await;
+    assert!(count(&before) > 0);
+    let (s, silence) = send(
+        Request::post("/api/v1/silences")
+            .header("authorization", format!("Bearer {ENGINEER}"))
+            .header("content-type", "application/json")
+            .body(Body::from(json!({"matcher": {"detector": "tool_chain"}, "reason": "tuning", "expires_at": "2099-01-01T00:00:00Z"}).to_string()))
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{silence}");
+    assert_eq!(silence["created_by"], "eng");
+    let (_, during) = send(get("/api/v1/findings?limit=1000&detector=tool_chain")).await;
+    assert_eq!(count(&during), 0);
+    let (_, shown) = send(get(
+        "/api/v1/findings?limit=1000&detector=tool_chain&include_silenced=true",
+    ))
+    .await;
+    assert_eq!(count(&shown), count(&before));
+    let id = silence["id"].as_str().unwrap();
+    let (s, _) = send(
+        Request::delete(format!("/api/v1/silences/{id}"))
+            .header("authorization", format!("Bearer {ENGINEER}"))
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let (_, after) = send(get("/api/v1/findings?limit=1000&detector=tool_chain")).await;
+    assert_eq!(count(&after), count(&before));
+    let (_, list) = send(get("/api/v1/silences")).await;
+    let mine = list["silences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == id)
+        .unwrap();
+    assert_eq!(mine["active"], false, "{list}");
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            copy_dir(&p, &to.join(e.file_name()));
+        } else {
+            std::fs::copy(&p, to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+#[tokio::test]
+async fn metrics_and_openapi_describe_what_is_served() {
+    let (_, _, text) = call("GET", "/metrics", None, None).await;
+    assert!(text.contains("# TYPE delegraph_findings gauge"), "{text}");
+    assert!(
+        text.contains("delegraph_findings{detector=\"privilege_escalation\""),
+        "{text}"
+    );
+    assert!(
+        text.contains("delegraph_events_stored{source=\"cloudtrail\"}"),
+        "{text}"
+    );
+    let (_, doc, _) = call("GET", "/api/v1/openapi.json", None, None).await;
+    let paths = doc["paths"].as_object().unwrap();
+    let (finding, instance) = first_finding().await;
+    let mut documented = std::collections::BTreeSet::new();
+    for (method, path, _, _) in data_routes(&finding, &instance) {
+        let template = path
+            .replace(&finding, "{id}")
+            .replace(&instance, "{id}")
+            .replace("s-none", "{id}");
+        assert!(
+            paths
+                .get(&template)
+                .and_then(|p| p.get(method.to_lowercase()))
+                .is_some(),
+            "{method} {template} missing from the OpenAPI document"
+        );
+        documented.insert(template);
+    }
+    for p in paths.keys() {
+        let (s, v, _) = call("GET", &p.replace("{id}", "x"), Some(ENGINEER), None).await;
+        assert!(
+            v["error"] != "no such route",
+            "{p} is documented but not routed ({s})"
+        );
+    }
+    let (s, v, _) = call("GET", "/api/v1/nothing", Some(ANALYST), None).await;
+    assert_eq!(
+        (s, v["error"].as_str()),
+        (StatusCode::NOT_FOUND, Some("no such route"))
+    );
+}
