@@ -10,6 +10,7 @@ mod error;
 mod metrics;
 mod openapi;
 mod routes;
+mod rules;
 mod silences;
 
 use std::path::PathBuf;
@@ -38,19 +39,56 @@ struct Inner {
     limits: QueryLimits,
     metrics: Metrics,
     silences: tokio::sync::Mutex<()>,
+    live: Option<LiveMetrics>,
+    rules_dir: PathBuf,
 }
+
+/// Renders the metrics of whatever feeds the store in this process (the
+/// streaming loop), appended to `/metrics`.
+pub type LiveMetrics = Arc<dyn Fn(&mut String) + Send + Sync>;
 
 impl AppState {
     /// Serve the store under `data_dir` to holders of `tokens`.
     pub fn new(data_dir: PathBuf, tokens: Tokens, limits: QueryLimits) -> Self {
         Self {
             inner: Arc::new(Inner {
-                data_dir,
                 tokens,
                 limits,
                 metrics: Metrics::default(),
                 silences: tokio::sync::Mutex::new(()),
+                live: None,
+                rules_dir: data_dir.join("rules"),
+                data_dir,
             }),
+        }
+    }
+
+    /// The same, with the ingest loop's metrics on `/metrics`.
+    pub fn with_live_metrics(
+        data_dir: PathBuf,
+        tokens: Tokens,
+        limits: QueryLimits,
+        live: LiveMetrics,
+    ) -> Self {
+        let mut st = Self::new(data_dir, tokens, limits);
+        if let Some(inner) = Arc::get_mut(&mut st.inner) {
+            inner.live = Some(live);
+        }
+        st
+    }
+
+    /// Keep rule files in `dir` (default: DATA_DIR/rules).
+    pub fn with_rules_dir(mut self, dir: PathBuf) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.rules_dir = dir;
+        }
+        self
+    }
+
+    /// Append the ingest loop's metrics, if one runs here.
+    pub(crate) fn render_live(&self, out: &mut String) {
+        if let Some(f) = &self.inner.live {
+            f(out);
         }
     }
 

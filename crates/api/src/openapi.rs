@@ -62,6 +62,15 @@ pub fn openapi() -> Value {
                 "requestBody": {"required": true, "content": {"application/json": {"schema": {
                     "type": "object", "properties": {"query": {"type": "string"}}, "required": ["query"]}}}},
                 "responses": ok("{rows: [...]}")}},
+            "/api/v1/rules": {
+                "get": {"summary": "Rule files with their rules' titles, ids, levels and log sources, or each file's error", "security": analyst, "responses": ok("{files: [{name, rules | error}]}")}
+            },
+            "/api/v1/rules/{id}": {
+                "put": {"summary": "Create or replace a rule file (engineer); refused with the YAML error and line unless every document is a rule or correlation", "security": analyst,
+                        "parameters": [path_param("id")],
+                        "requestBody": {"required": true, "content": {"application/yaml": {"schema": {"type": "string"}}}},
+                        "responses": ok("{name, rules: [...]} (201 when created)")}
+            },
             "/api/v1/silences": {
                 "get": {"summary": "Silences, with whether each is active", "security": analyst, "responses": ok("{silences: [...]}")},
                 "post": {"summary": "Create a silence (engineer)", "security": analyst,

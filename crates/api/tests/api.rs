@@ -67,6 +67,11 @@ async fn call(
         req = req.header("authorization", format!("Bearer {t}"));
     }
     let req = match body {
+        // A string body is sent as it is (rule files are YAML).
+        Some(Value::String(text)) => req
+            .header("content-type", "application/yaml")
+            .body(Body::from(text))
+            .unwrap(),
         Some(b) => req
             .header("content-type", "application/json")
             .body(Body::from(b.to_string()))
@@ -106,6 +111,15 @@ fn data_routes(finding: &str, instance: &str) -> Vec<(&'static str, String, Opti
             Role::Analyst,
         ),
         ("GET", "/api/v1/silences".into(), None, Role::Analyst),
+        ("GET", "/api/v1/rules".into(), None, Role::Analyst),
+        (
+            "PUT",
+            "/api/v1/rules/auth_test.yml".into(),
+            Some(json!(
+                "title: auth test\ndetection:\n  sel: {eventName: Nothing}\n  condition: sel\n"
+            )),
+            Role::Engineer,
+        ),
         (
             "POST",
             "/api/v1/silences".into(),
@@ -420,7 +434,8 @@ async fn metrics_and_openapi_describe_what_is_served() {
         let template = path
             .replace(&finding, "{id}")
             .replace(&instance, "{id}")
-            .replace("s-none", "{id}");
+            .replace("s-none", "{id}")
+            .replace("auth_test.yml", "{id}");
         assert!(
             paths
                 .get(&template)
@@ -441,5 +456,52 @@ async fn metrics_and_openapi_describe_what_is_served() {
     assert_eq!(
         (s, v["error"].as_str()),
         (StatusCode::NOT_FOUND, Some("no such route"))
+    );
+}
+
+#[tokio::test]
+async fn rule_files_are_listed_checked_and_replaced_only_by_valid_ones() {
+    let good = "title: Agent created an access key\nid: 7f1c\nlevel: high\nlogsource: {product: aws, service: cloudtrail}\ndetection:\n  sel: {eventName: CreateAccessKey}\n  condition: sel\n";
+    let (s, v, _) = call(
+        "PUT",
+        "/api/v1/rules/api_test_rule.yml",
+        Some(ENGINEER),
+        Some(json!(good)),
+    )
+    .await;
+    assert!(s == StatusCode::CREATED || s == StatusCode::OK, "{s} {v}");
+    assert_eq!(v["rules"][0]["level"], "high");
+    let (s, v, _) = call(
+        "PUT",
+        "/api/v1/rules/api_test_rule.yml",
+        Some(ENGINEER),
+        Some(json!("title: broken\ndetection:\n  sel: [unclosed\n")),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let msg = v["error"].as_str().unwrap();
+    assert!(
+        msg.contains("api_test_rule.yml") && msg.contains("line"),
+        "{msg}"
+    );
+    let (s, v, _) = call(
+        "PUT",
+        "/api/v1/rules/..%2Fescape.yml",
+        Some(ENGINEER),
+        Some(json!(good)),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    let (s, v, _) = call("GET", "/api/v1/rules", Some(ANALYST), None).await;
+    assert_eq!(s, StatusCode::OK);
+    let file = v["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "api_test_rule.yml")
+        .unwrap();
+    assert_eq!(
+        file["rules"][0]["title"], "Agent created an access key",
+        "the refused upload left the earlier file: {file}"
     );
 }

@@ -27,7 +27,10 @@ enum Command {
     Simulate(cmd::simulate::Args),
     /// Measure decode and decode+store throughput on a realistic mix.
     Bench(cmd::bench::Args),
-    /// Serve the HTTP API (findings, graphs, risk, SQL, silences, metrics).
+    /// Measure the Kafka pipeline against a bare consumer of the same topic.
+    BenchKafka(cmd::bench_kafka::Args),
+    /// Serve the HTTP API (findings, graphs, risk, SQL, silences, metrics)
+    /// and, configured with Kafka, stream into the store.
     Serve(cmd::serve::Args),
     /// Make a bearer token and its token-file entry.
     Token(cmd::token::Args),
@@ -46,6 +49,7 @@ fn main() -> ExitCode {
         Command::Replay(a) => cmd::replay::run(a),
         Command::Sql(a) => cmd::sql::run(a),
         Command::Bench(a) => cmd::bench::run(a),
+        Command::BenchKafka(a) => cmd::bench_kafka::run(a),
         Command::Graph(a) => cmd::graph::run(a),
         Command::Simulate(a) => cmd::simulate::run(a),
         Command::Serve(a) => cmd::serve::run(a),

@@ -102,4 +102,51 @@ impl ReorderBuffer {
     pub fn held(&self) -> usize {
         self.heap.len()
     }
+
+    /// The held events and watermark, for a checkpoint taken mid-stream
+    /// (events are JSON: their tagged enums need a self-describing format).
+    pub fn save(&self) -> Result<Vec<u8>, serde_json::Error> {
+        let mut events: Vec<&NormEvent> = self.heap.iter().map(|h| h.0.as_ref()).collect();
+        events.sort_by(|a, b| {
+            (a.event_time.nanos(), a.event_id.as_str())
+                .cmp(&(b.event_time.nanos(), b.event_id.as_str()))
+        });
+        serde_json::to_vec(&SavedReorder {
+            max_seen: self.max_seen,
+            late: self.late,
+            events,
+        })
+    }
+
+    /// A buffer continuing from [`save`](Self::save) output (empty input:
+    /// a fresh buffer).
+    pub fn restore(lateness_ns: i64, bytes: &[u8]) -> Result<Self, serde_json::Error> {
+        let mut b = Self::new(lateness_ns);
+        if bytes.is_empty() {
+            return Ok(b);
+        }
+        let saved: SavedReorderOwned = serde_json::from_slice(bytes)?;
+        b.max_seen = saved.max_seen;
+        b.late = saved.late;
+        b.heap = saved
+            .events
+            .into_iter()
+            .map(|e| Held(Box::new(e)))
+            .collect();
+        Ok(b)
+    }
+}
+
+#[derive(serde::Serialize)]
+struct SavedReorder<'a> {
+    max_seen: i64,
+    late: u64,
+    events: Vec<&'a NormEvent>,
+}
+
+#[derive(serde::Deserialize)]
+struct SavedReorderOwned {
+    max_seen: i64,
+    late: u64,
+    events: Vec<NormEvent>,
 }

@@ -1,7 +1,8 @@
-//! Where records come from. Files (plain or gzip, or standard input) today;
-//! the Kafka consumer joins this crate, and only this crate knows Kafka.
+//! Where records come from and where results go out: files (plain or
+//! gzip, or standard input) and Kafka. Only this crate knows Kafka.
 
 mod file;
+pub mod kafka;
 
 pub use file::{FileDocument, read_document};
 

@@ -16,7 +16,7 @@ pub fn checkpoint_path(data_dir: &Path) -> PathBuf {
 }
 
 /// Format version; a checkpoint of another version is refused, not misread.
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 
 /// What a checkpoint holds.
 #[derive(Serialize, Deserialize)]
@@ -28,6 +28,16 @@ pub struct Checkpoint {
     pub stitcher: Vec<u8>,
     /// [`delegraph_detect::Detectors::save`] output.
     pub detectors: Vec<u8>,
+    /// Events still held for ordering ([`delegraph_graph::ReorderBuffer::save`];
+    /// empty after a replay, which releases everything at its end).
+    pub reorder: Vec<u8>,
+    /// Hashes of recently seen event ids, oldest first (duplicates dropped).
+    pub seen: Vec<u64>,
+    /// Streaming: the last epoch whose tables this state includes.
+    pub epoch: u64,
+    /// Streaming: next offset per (topic, partition) that this state
+    /// includes; messages below it are already in the store.
+    pub offsets: Vec<(String, i32, i64)>,
 }
 
 /// Most run ids remembered.
@@ -49,20 +59,23 @@ impl Checkpoint {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(bad(&path, e)),
         };
-        let c: Checkpoint = postcard::from_bytes(&bytes).map_err(|e| bad(&path, e))?;
-        if c.version != VERSION {
+        // The version comes first and is read alone, so an older layout is
+        // reported as such rather than as a decoding error.
+        let (version, _) = postcard::take_from_bytes::<u32>(&bytes).map_err(|e| bad(&path, e))?;
+        if version != VERSION {
             return Err(bad(
                 &path,
                 format!(
-                    "checkpoint version {} (this build reads {VERSION})",
-                    c.version
+                    "checkpoint version {version} (this build reads {VERSION}); start a new \
+                     data directory, or remove its state/ to rebuild baselines from scratch"
                 ),
             ));
         }
+        let c: Checkpoint = postcard::from_bytes(&bytes).map_err(|e| bad(&path, e))?;
         Ok(Some(c))
     }
 
-    /// Assemble from saved parts.
+    /// Assemble from saved parts (no stream position).
     pub fn new(mut runs: Vec<String>, stitcher: Vec<u8>, detectors: Vec<u8>) -> Self {
         if runs.len() > MAX_RUNS {
             runs.drain(..runs.len() - MAX_RUNS);
@@ -72,6 +85,10 @@ impl Checkpoint {
             runs,
             stitcher,
             detectors,
+            reorder: Vec::new(),
+            seen: Vec::new(),
+            epoch: 0,
+            offsets: Vec::new(),
         }
     }
 
@@ -81,5 +98,32 @@ impl Checkpoint {
         let bytes = postcard::to_stdvec(self).map_err(|e| bad(&path, e))?;
         delegraph_store::write_file_atomic(&path, &bytes)?;
         Ok(path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn an_older_layout_is_reported_by_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let old =
+            postcard::to_stdvec(&(1u32, vec!["run".to_owned()], vec![1u8], vec![2u8])).unwrap();
+        std::fs::create_dir_all(dir.path().join("state")).unwrap();
+        std::fs::write(checkpoint_path(dir.path()), old).unwrap();
+        let err = Checkpoint::load(dir.path()).err().unwrap().to_string();
+        assert!(
+            err.contains("checkpoint version 1 (this build reads 2)"),
+            "{err}"
+        );
+        let c = Checkpoint::new(vec!["r".into()], vec![3], vec![4]);
+        c.store(dir.path()).unwrap();
+        let back = Checkpoint::load(dir.path()).unwrap().unwrap();
+        assert_eq!(
+            (back.runs, back.stitcher, back.detectors),
+            (vec!["r".to_owned()], vec![3], vec![4])
+        );
     }
 }

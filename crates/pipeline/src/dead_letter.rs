@@ -34,6 +34,13 @@ impl DeadLetterFile {
         }
     }
 
+    /// Remove `DIR/dead_letter/<name>.jsonl` if an earlier attempt at the
+    /// same run published it.
+    pub fn remove_published(data_dir: &Path, name: &str) -> Result<(), PipelineError> {
+        let path = data_dir.join("dead_letter").join(format!("{name}.jsonl"));
+        Ok(delegraph_store::remove_if_present(&path)?)
+    }
+
     fn err(&self, source: std::io::Error) -> PipelineError {
         PipelineError::DeadLetter {
             path: self.dest.display().to_string(),

@@ -6,16 +6,24 @@
 
 mod checkpoint;
 mod dead_letter;
+mod dedup;
 mod graph_rows;
+mod ocsf;
 mod pipeline;
 mod replay;
+mod run_files;
 mod stats;
+mod stream;
+mod stream_metrics;
 
 pub use checkpoint::{Checkpoint, checkpoint_path};
 pub use dead_letter::{DeadLetterFile, MAX_DEAD_LETTER_RAW};
-pub use pipeline::{EventPipeline, LIVE_SNAPSHOT, PipelineOptions};
+pub use ocsf::{OCSF_VERSION, detection_finding};
+pub use pipeline::{EventPipeline, LIVE_SNAPSHOT, PipelineOptions, Sealed};
 pub use replay::{DEFAULT_BATCH_ROWS, Progress, ReplayConfig, replay_files};
 pub use stats::RunStats;
+pub use stream::{StreamConfig, TopicSource, run_stream};
+pub use stream_metrics::StreamMetrics;
 
 /// What stopped a run. Bad records never do: they are dead-lettered.
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +42,9 @@ pub enum PipelineError {
         /// What went wrong.
         message: String,
     },
+    /// Kafka could not be read or written.
+    #[error(transparent)]
+    Kafka(Box<delegraph_ingest::kafka::KafkaError>),
     /// The dead-letter sink could not be written.
     #[error("dead-letter sink {path}: {source}")]
     DeadLetter {

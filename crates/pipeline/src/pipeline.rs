@@ -8,11 +8,13 @@ use delegraph_graph::{ReorderBuffer, StitchConfig, StitchStats, Stitcher};
 use delegraph_model::{DeadLetter, Finding, NormEvent, Origin};
 use delegraph_store::{
     AtomicParquetFile, agents_batch, agents_schema, edges_batch, edges_schema, events_batch,
-    events_schema, findings_batch, findings_schema, remove_partials,
+    findings_batch, remove_partials,
 };
 
 use crate::checkpoint::Checkpoint;
-use crate::{DeadLetterFile, PipelineError, RunStats};
+use crate::dedup::{DEFAULT_SEEN, SeenEvents};
+use crate::run_files::RunFiles;
+use crate::{PipelineError, RunStats};
 
 /// Name of the `agents` / `edges` files holding instances still live at the
 /// end of the last run (replaced every run, so no instance is listed twice).
@@ -46,24 +48,39 @@ impl PipelineOptions {
 
 /// One run's worth of output: events table file, dead-letter file, counts.
 pub struct EventPipeline {
-    events: AtomicParquetFile,
-    agents: AtomicParquetFile,
-    edges: AtomicParquetFile,
-    findings_file: AtomicParquetFile,
+    files: RunFiles,
     data_dir: std::path::PathBuf,
     name: String,
-    instances_written: u64,
     detectors: Detectors,
     findings: Vec<Finding>,
     /// Applied runs, when persisting.
     runs: Option<Vec<String>>,
-    dead: DeadLetterFile,
     reorder: ReorderBuffer,
+    seen: SeenEvents,
     stitcher: Stitcher,
     buffer: Vec<NormEvent>,
     batch_rows: usize,
     stats: RunStats,
     error: Option<PipelineError>,
+    /// Streaming: findings and dead letters of the current epoch, kept for
+    /// publishing once the epoch's files are durable.
+    kept: Option<(Vec<Finding>, Vec<DeadLetter>)>,
+    /// The stream position of the checkpoint this run continues from.
+    position: (u64, Vec<(String, i32, i64)>),
+}
+
+/// An epoch made durable: its files are published; what is left to do is
+/// publish `findings` and `dead_letters` downstream, then store
+/// `checkpoint`, then commit the source offsets, in that order.
+pub struct Sealed {
+    /// Findings the epoch wrote.
+    pub findings: Vec<Finding>,
+    /// Records the epoch dead-lettered.
+    pub dead_letters: Vec<DeadLetter>,
+    /// State including the epoch.
+    pub checkpoint: Checkpoint,
+    /// Files published.
+    pub outputs: Vec<std::path::PathBuf>,
 }
 
 impl EventPipeline {
@@ -74,6 +91,8 @@ impl EventPipeline {
 
     /// Start a run; with `opts.persist`, continue from `checkpoint` (the
     /// data directory's, see [`Checkpoint::load`]) and save one at the end.
+    /// Whatever an interrupted earlier attempt at the same run published is
+    /// removed first.
     pub fn open(
         data_dir: &Path,
         name: &str,
@@ -87,44 +106,56 @@ impl EventPipeline {
                 .to_string(),
             message,
         };
-        let (stitcher, detectors, runs) = match checkpoint.filter(|_| opts.persist) {
+        let lateness = opts.stitch.lateness_ns;
+        // A replay into a data directory a stream also fills keeps the
+        // stream's position.
+        let position = checkpoint
+            .as_ref()
+            .filter(|_| opts.persist)
+            .map(|c| (c.epoch, c.offsets.clone()))
+            .unwrap_or_default();
+        let (stitcher, detectors, reorder, seen, runs) = match checkpoint.filter(|_| opts.persist) {
             Some(c) => (
                 Stitcher::restore(opts.stitch, &c.stitcher)
                     .map_err(|e| state_err(e.to_string()))?,
                 Detectors::restore(opts.detect.clone(), &c.detectors)
                     .map_err(|e| state_err(e.to_string()))?,
+                ReorderBuffer::restore(lateness, &c.reorder)
+                    .map_err(|e| state_err(e.to_string()))?,
+                SeenEvents::restore(DEFAULT_SEEN, &c.seen),
                 Some(c.runs),
             ),
             None => (
                 Stitcher::new(opts.stitch),
                 Detectors::new(opts.detect.clone()),
+                ReorderBuffer::new(lateness),
+                SeenEvents::new(DEFAULT_SEEN),
                 opts.persist.then(Vec::new),
             ),
         };
         Ok(Self {
-            agents: AtomicParquetFile::create(data_dir, "agents", name, agents_schema())?,
-            edges: AtomicParquetFile::create(data_dir, "edges", name, edges_schema())?,
-            findings_file: AtomicParquetFile::create(
-                data_dir,
-                "findings",
-                name,
-                findings_schema(),
-            )?,
+            files: RunFiles::create(data_dir, name)?,
             data_dir: data_dir.to_owned(),
             name: name.to_owned(),
-            instances_written: 0,
             detectors,
             findings: Vec::new(),
             runs,
-            reorder: ReorderBuffer::new(opts.stitch.lateness_ns),
+            reorder,
+            seen,
             stitcher,
-            events: AtomicParquetFile::create(data_dir, "events", name, events_schema())?,
-            dead: DeadLetterFile::new(data_dir, name),
             buffer: Vec::with_capacity(opts.batch_rows.clamp(1, 1 << 16)),
             batch_rows: opts.batch_rows.max(1),
             stats: RunStats::default(),
             error: None,
+            kept: None,
+            position,
         })
+    }
+
+    /// Keep each epoch's findings and dead letters for [`seal`](Self::seal)
+    /// to hand over (streaming).
+    pub fn keep_outputs(&mut self) {
+        self.kept.get_or_insert_with(Default::default);
     }
 
     /// Decode one document and route its records.
@@ -159,6 +190,16 @@ impl EventPipeline {
         self.stitcher.stats()
     }
 
+    /// Agent instances with live graphs.
+    pub fn live_instances(&self) -> usize {
+        self.stitcher.instances().len()
+    }
+
+    /// Events held back for event-time ordering.
+    pub fn held_events(&self) -> usize {
+        self.reorder.held()
+    }
+
     /// Stitch an event the reorder buffer released, run the detectors on
     /// it and buffer it for the store.
     fn release(&mut self, mut event: NormEvent) {
@@ -178,16 +219,22 @@ impl EventPipeline {
     }
 
     fn flush(&mut self) -> Result<(), PipelineError> {
-        if self.buffer.is_empty() {
-            return Ok(());
+        if !self.buffer.is_empty() {
+            let batch = events_batch(&self.buffer)?;
+            self.files.events.write(&batch)?;
+            self.files.event_rows += self.buffer.len() as u64;
+            self.buffer.clear();
         }
-        let batch = events_batch(&self.buffer)?;
-        self.events.write(&batch)?;
-        self.buffer.clear();
         if !self.findings.is_empty() {
-            self.findings_file.write(&findings_batch(&self.findings)?)?;
+            self.files
+                .findings
+                .write(&findings_batch(&self.findings)?)?;
+            self.files.finding_rows += self.findings.len() as u64;
             self.stats.findings_written += self.findings.len() as u64;
-            self.findings.clear();
+            match self.kept.as_mut() {
+                Some((kept, _)) => kept.append(&mut self.findings),
+                None => self.findings.clear(),
+            }
         }
         let retired = self.stitcher.drain_retired();
         self.write_instances(retired.iter())
@@ -207,58 +254,128 @@ impl EventPipeline {
         if agents.is_empty() {
             return Ok(());
         }
-        self.instances_written += agents.len() as u64;
-        self.agents.write(&agents_batch(&agents)?)?;
-        self.edges.write(&edges_batch(&edges)?)?;
+        self.files.instance_rows += agents.len() as u64;
+        self.files.agents.write(&agents_batch(&agents)?)?;
+        self.files.edges.write(&edges_batch(&edges)?)?;
         Ok(())
+    }
+
+    /// Publish this epoch's files and continue into files named
+    /// `next_name`. Events still held for ordering stay held (they go into
+    /// the checkpoint, with `epoch` and the source `offsets` the epoch
+    /// covers). Nothing is stored as state here: see [`Sealed`].
+    pub fn seal(
+        &mut self,
+        next_name: &str,
+        epoch: u64,
+        offsets: Vec<(String, i32, i64)>,
+    ) -> Result<Sealed, PipelineError> {
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        self.flush()?;
+        self.refresh_stats();
+        let next = RunFiles::create(&self.data_dir, next_name)?;
+        let mut outputs = std::mem::replace(&mut self.files, next).publish()?;
+        write_live(&self.data_dir, &self.stitcher, &mut outputs)?;
+        self.name = next_name.to_owned();
+        self.position = (epoch, offsets.clone());
+        let checkpoint = snapshot(
+            (&self.stitcher, &self.detectors, &self.reorder, &self.seen),
+            self.runs.clone().unwrap_or_default(),
+            epoch,
+            offsets,
+        )?;
+        let (findings, dead_letters) = self.kept.as_mut().map(std::mem::take).unwrap_or_default();
+        Ok(Sealed {
+            findings,
+            dead_letters,
+            checkpoint,
+            outputs,
+        })
+    }
+
+    /// Copy the stitcher's, reorder buffer's and detectors' counters into
+    /// the run's stats (at the end of an epoch or run).
+    fn refresh_stats(&mut self) {
+        self.stats.stitch = self.stitcher.stats();
+        self.stats.late_events = self.reorder.late();
+        self.stats.detect = self.detectors.stats();
+    }
+
+    /// Release every event held for ordering now (a stream gone idle: no
+    /// later event will come to move the watermark past them).
+    pub fn release_held(&mut self) -> Result<(), PipelineError> {
+        let mut held = Vec::new();
+        self.reorder.flush(|e| held.push(e));
+        for e in held {
+            self.release(e);
+        }
+        match self.error.take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
     }
 
     /// Write what is buffered and publish the run's files; with
     /// persistence, then save the checkpoint (tables first, so a crash in
     /// between only means the run is done again, with the same output).
     pub fn finish(mut self) -> Result<RunStats, PipelineError> {
-        let mut held = Vec::new();
-        self.reorder.flush(|e| held.push(e));
-        for e in held {
-            self.release(e);
-        }
-        if let Some(e) = self.error.take() {
-            return Err(e);
-        }
+        self.release_held()?;
         self.flush()?;
-        self.stats.stitch = self.stitcher.stats();
-        self.stats.late_events = self.reorder.late();
-        self.stats.detect = self.detectors.stats();
-        if self.stats.events() > 0 {
-            let path = self.events.finish()?;
-            self.stats.outputs.push(path);
+        self.refresh_stats();
+        let EventPipeline {
+            files,
+            data_dir,
+            name,
+            detectors,
+            runs,
+            reorder,
+            seen,
+            stitcher,
+            mut stats,
+            position: (epoch, offsets),
+            ..
+        } = self;
+        stats.outputs.extend(files.publish()?);
+        write_live(&data_dir, &stitcher, &mut stats.outputs)?;
+        if let Some(mut runs) = runs {
+            runs.push(name);
+            let parts = (&stitcher, &detectors, &reorder, &seen);
+            let c = snapshot(parts, runs, epoch, offsets)?;
+            stats.outputs.push(c.store(&data_dir)?);
         }
-        if self.stats.findings_written > 0 {
-            self.stats.outputs.push(self.findings_file.finish()?);
-        }
-        if self.instances_written > 0 {
-            self.stats.outputs.push(self.agents.finish()?);
-            self.stats.outputs.push(self.edges.finish()?);
-        }
-        write_live(&self.data_dir, &self.stitcher, &mut self.stats.outputs)?;
-        if let Some(path) = self.dead.finish()? {
-            self.stats.outputs.push(path);
-        }
-        if let Some(mut runs) = self.runs.take() {
-            runs.push(self.name.clone());
-            let stitcher = self.stitcher.save().map_err(|e| PipelineError::State {
-                path: "stitcher".into(),
-                message: e.to_string(),
-            })?;
-            let detectors = self.detectors.save().map_err(|e| PipelineError::State {
-                path: "detectors".into(),
-                message: e.to_string(),
-            })?;
-            let path = Checkpoint::new(runs, stitcher, detectors).store(&self.data_dir)?;
-            self.stats.outputs.push(path);
-        }
-        Ok(self.stats)
+        Ok(stats)
     }
+}
+
+/// Everything the next run needs to continue where this one stands.
+fn snapshot(
+    (stitcher, detectors, reorder, seen): (&Stitcher, &Detectors, &ReorderBuffer, &SeenEvents),
+    runs: Vec<String>,
+    epoch: u64,
+    offsets: Vec<(String, i32, i64)>,
+) -> Result<Checkpoint, PipelineError> {
+    let err = |part: &str, e: String| PipelineError::State {
+        path: part.into(),
+        message: e,
+    };
+    let mut c = Checkpoint::new(
+        runs,
+        stitcher
+            .save()
+            .map_err(|e| err("stitcher", e.to_string()))?,
+        detectors
+            .save()
+            .map_err(|e| err("detectors", e.to_string()))?,
+    );
+    c.reorder = reorder
+        .save()
+        .map_err(|e| err("reorder buffer", e.to_string()))?;
+    c.seen = seen.save();
+    c.epoch = epoch;
+    c.offsets = offsets;
+    Ok(c)
 }
 
 /// Remove what interrupted writes left in every table directory.
@@ -296,6 +413,10 @@ fn write_live(
 
 impl EventSink for EventPipeline {
     fn event(&mut self, event: NormEvent) {
+        if self.seen.repeat(event.source.as_str(), &event.event_id) {
+            self.stats.duplicates += 1;
+            return;
+        }
         *self.stats.events_by_source.entry(event.source).or_default() += 1;
         let mut due = Vec::new();
         self.reorder.push(event, |e| due.push(e));
@@ -317,7 +438,10 @@ impl EventSink for EventPipeline {
             source: error.format(),
             raw: raw.to_owned(),
         };
-        if let Err(e) = self.dead.write(letter) {
+        if let Some((_, kept)) = self.kept.as_mut() {
+            kept.push(letter.clone());
+        }
+        if let Err(e) = self.files.dead_letter(letter) {
             self.error.get_or_insert(e);
         }
     }

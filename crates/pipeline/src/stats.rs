@@ -31,6 +31,8 @@ pub struct RunStats {
     pub stitch: StitchStats,
     /// Events that arrived later than the allowed lateness.
     pub late_events: u64,
+    /// Records dropped because the same event (source and id) came before.
+    pub duplicates: u64,
     /// Detector counters.
     pub detect: DetectStats,
     /// Findings written.
@@ -95,8 +97,8 @@ impl fmt::Display for RunStats {
         let s = &self.stitch;
         writeln!(
             f,
-            "attribution: {} to an agent instance, {} to a human acting directly, {} unattributed; {} late event(s)",
-            s.attributed, s.human_direct, s.unattributed, self.late_events
+            "attribution: {} to an agent instance, {} to a human acting directly, {} unattributed; {} late event(s), {} duplicate(s) dropped",
+            s.attributed, s.human_direct, s.unattributed, self.late_events, self.duplicates
         )?;
         if self.already_applied {
             writeln!(

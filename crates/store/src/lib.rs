@@ -19,7 +19,9 @@ pub use findings::{findings_batch, findings_schema};
 pub use graph_tables::{AgentRow, EdgeRow, agents_batch, agents_schema, edges_batch, edges_schema};
 pub use sql::{OutputFormat, QueryLimits, SqlEngine, render};
 pub use views::{FindingPage, FindingQuery, FindingSort, InstanceGraph};
-pub use writer::{AtomicParquetFile, remove_partials, write_file_atomic};
+pub use writer::{
+    AtomicParquetFile, remove_if_present, remove_partials, remove_run_file, write_file_atomic,
+};
 
 /// Table names, as directories under the data directory and as SQL tables.
 pub const TABLES: [&str; 4] = ["events", "findings", "edges", "agents"];

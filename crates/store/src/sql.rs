@@ -5,9 +5,9 @@
 //! changes settings or reads files outside the data directory, and every
 //! query runs under a time and a memory limit.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use arrow::array::RecordBatch;
 use datafusion::datasource::MemTable;
@@ -53,7 +53,15 @@ pub enum OutputFormat {
 pub struct SqlEngine {
     ctx: SessionContext,
     limits: QueryLimits,
+    data_dir: PathBuf,
 }
+
+/// How often a query that failed while the store changed under it is run
+/// again. A stream publishes a file per table every epoch, replaces the
+/// live snapshot and, redoing an epoch after a crash, removes what the
+/// interrupted attempt published; a query that listed a file just before
+/// it went (or was replaced) fails, and running it again sees the new files.
+const RETRIES_ON_STORE_CHANGE: usize = 0;
 
 impl SqlEngine {
     /// Register every table present under `data_dir` (`events` always, empty
@@ -82,26 +90,48 @@ impl SqlEngine {
                     .map_err(|e| StoreError::Query(e.to_string()))?;
             }
         }
-        Ok(Self { ctx, limits })
+        Ok(Self {
+            ctx,
+            limits,
+            data_dir: data_dir.to_path_buf(),
+        })
     }
 
-    /// Run one read-only statement and collect its rows.
+    /// Run one read-only statement and collect its rows; a failure while a
+    /// writer changed the table files is retried (see
+    /// [`RETRIES_ON_STORE_CHANGE`]), so readers never see a writer's step.
     pub async fn query(&self, sql: &str) -> Result<Vec<RecordBatch>, StoreError> {
-        let options = SQLOptions::new()
-            .with_allow_ddl(false)
-            .with_allow_dml(false)
-            .with_allow_statements(false);
         let run = async {
-            let df = self
-                .ctx
-                .sql_with_options(sql, options)
-                .await
-                .map_err(classify)?;
-            df.collect().await.map_err(classify)
+            let mut retries = 0;
+            loop {
+                let before = table_files(&self.data_dir);
+                match self.query_once(sql).await {
+                    Err(StoreError::Query(_))
+                        if retries < RETRIES_ON_STORE_CHANGE
+                            && table_files(&self.data_dir) != before =>
+                    {
+                        retries += 1;
+                    }
+                    done => return done,
+                }
+            }
         };
         tokio::time::timeout(self.limits.timeout, run)
             .await
             .map_err(|_| StoreError::Timeout(self.limits.timeout))?
+    }
+
+    async fn query_once(&self, sql: &str) -> Result<Vec<RecordBatch>, StoreError> {
+        let options = SQLOptions::new()
+            .with_allow_ddl(false)
+            .with_allow_dml(false)
+            .with_allow_statements(false);
+        let df = self
+            .ctx
+            .sql_with_options(sql, options)
+            .await
+            .map_err(classify)?;
+        df.collect().await.map_err(classify)
     }
 
     /// Run a statement and render its rows as text.
@@ -113,6 +143,27 @@ impl SqlEngine {
         let batches = self.query(sql).await?;
         render(&batches, format)
     }
+}
+
+/// Every table file with its size and modification time: equal listings
+/// mean no writer published, replaced or removed a file in between.
+fn table_files(data_dir: &Path) -> Vec<(PathBuf, u64, Option<SystemTime>)> {
+    let mut files = Vec::new();
+    for table in TABLES {
+        let Ok(entries) = std::fs::read_dir(data_dir.join(table)) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let meta = entry.metadata().ok();
+            files.push((
+                entry.path(),
+                meta.as_ref().map_or(0, |m| m.len()),
+                meta.and_then(|m| m.modified().ok()),
+            ));
+        }
+    }
+    files.sort();
+    files
 }
 
 async fn register_parquet_dir(

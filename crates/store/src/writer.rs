@@ -75,6 +75,30 @@ impl AtomicParquetFile {
     }
 }
 
+impl AtomicParquetFile {
+    /// Drop what was written; nothing becomes visible.
+    pub fn discard(self) -> Result<(), StoreError> {
+        drop(self.writer);
+        fs::remove_file(&self.tmp).map_err(|e| StoreError::io(&self.tmp, e))
+    }
+}
+
+/// Remove the published file `DIR/<table>/<name>.parquet` if it exists: a
+/// run redone after a crash replaces all of its earlier output, including
+/// files the redo has no rows for.
+pub fn remove_run_file(data_dir: &Path, table: &str, name: &str) -> Result<(), StoreError> {
+    remove_if_present(&data_dir.join(table).join(format!("{name}.parquet")))
+}
+
+/// Remove `path`; a file that is not there is not an error.
+pub fn remove_if_present(path: &Path) -> Result<(), StoreError> {
+    match fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(StoreError::io(path, e)),
+    }
+}
+
 /// Replace `path` with `bytes` atomically (write aside, sync, rename, sync
 /// the directory): a crash leaves the old file or the new one, never half.
 pub fn write_file_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {

@@ -4,6 +4,7 @@ mod findings;
 mod graph;
 mod ops;
 mod risk;
+mod rules;
 mod silences;
 mod sql;
 
@@ -11,7 +12,7 @@ use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 
 use crate::AppState;
 
@@ -27,6 +28,8 @@ pub(crate) fn all() -> Router<AppState> {
         .route("/api/v1/risk/instances", get(risk::instances))
         .route("/api/v1/risk/humans", get(risk::humans))
         .route("/api/v1/sql", post(sql::query))
+        .route("/api/v1/rules", get(rules::list))
+        .route("/api/v1/rules/{id}", put(rules::put))
         .route(
             "/api/v1/silences",
             get(silences::list).post(silences::create),

@@ -58,6 +58,7 @@ pub(crate) async fn metrics(State(st): State<AppState>) -> Result<impl IntoRespo
         );
     }
     st.metrics().render_requests(&mut out);
+    st.render_live(&mut out);
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out))
 }
 

@@ -1,9 +1,12 @@
 //! One module per subcommand.
 
 pub mod bench;
+pub mod bench_kafka;
 pub mod graph;
 pub mod replay;
 pub mod serve;
+pub mod serve_config;
+pub mod settings;
 pub mod simulate;
 pub mod sql;
 pub mod token;

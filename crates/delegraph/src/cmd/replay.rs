@@ -62,17 +62,10 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         config.lateness_ns = l;
     }
     if let Some(path) = &a.agents {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let inv = delegraph_graph::Inventory::from_toml(&text)
-            .with_context(|| format!("{}: invalid agent inventory", path.display()))?;
-        config.inventory = Some(inv);
+        config.inventory = Some(super::settings::load_inventory(path)?);
     }
     if let Some(path) = &a.detectors {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        config.detect =
-            delegraph_detect::DetectConfig::from_toml(&text, &path.display().to_string())?;
+        config.detect = super::settings::load_detectors(path)?;
     }
     config.persist = !a.no_state;
     let total: u64 = a

@@ -1,23 +1,32 @@
-//! `delegraph serve`: the HTTP API over a data directory. (Kafka sources
-//! join this command; today it serves what replays stored.)
+//! `delegraph serve`: the HTTP API over a data directory and, with a
+//! `[kafka]` section in its config, the streaming pipeline that fills it.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
 use delegraph_api::{AppState, Role, Tokens, router};
+use delegraph_pipeline::{StreamMetrics, run_stream};
 use delegraph_store::QueryLimits;
+
+use super::serve_config::{ApiSection, ServeConfig};
 
 /// Arguments of `delegraph serve`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Data directory holding the tables.
+    /// Service settings (`delegraph.toml`: data_dir, [api], [kafka],
+    /// [pipeline]; see delegraph.example.toml). Flags below override it.
     #[arg(long)]
-    data_dir: PathBuf,
-    /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1:8080")]
-    listen: SocketAddr,
+    config: Option<PathBuf>,
+    /// Data directory holding the tables (API only, no Kafka).
+    #[arg(long, required_unless_present = "config", conflicts_with = "config")]
+    data_dir: Option<PathBuf>,
+    /// Address to listen on (default 127.0.0.1:8080).
+    #[arg(long)]
+    listen: Option<SocketAddr>,
     /// Token file (`[[token]] name, role = "analyst"|"engineer", sha256`);
     /// `delegraph token` makes entries.
     #[arg(long, conflicts_with = "token_env")]
@@ -26,59 +35,161 @@ pub struct Args {
     /// (the demo's way).
     #[arg(long)]
     token_env: Option<String>,
-    /// Seconds a SQL query may run.
-    #[arg(long, default_value_t = 30)]
-    query_timeout: u64,
+    /// Seconds a SQL query may run (default 30).
+    #[arg(long)]
+    query_timeout: Option<u64>,
+    /// Where rule files are listed from and uploaded to (default:
+    /// DATA_DIR/rules).
+    #[arg(long)]
+    rules_dir: Option<PathBuf>,
+    /// Check the settings (files it names included), print what would
+    /// run, and exit.
+    #[arg(long)]
+    check: bool,
 }
 
-pub fn run(a: Args) -> anyhow::Result<ExitCode> {
-    let tokens = match (&a.tokens, &a.token_env) {
+fn load_tokens(api: &ApiSection) -> anyhow::Result<Tokens> {
+    match (&api.tokens, &api.token_env) {
         (Some(path), _) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("reading {}", path.display()))?;
             Tokens::from_toml(&text)
-                .map_err(|e| anyhow::anyhow!("{}: invalid token file: {e}", path.display()))?
+                .map_err(|e| anyhow::anyhow!("{}: invalid token file: {e}", path.display()))
         }
         (None, Some(var)) => {
             let token =
                 std::env::var(var).with_context(|| format!("environment variable {var}"))?;
-            Tokens::single("demo", Role::Engineer, &token)
+            Ok(Tokens::single("demo", Role::Engineer, &token))
         }
-        (None, None) => anyhow::bail!("give --tokens FILE or --token-env VAR: no token, no data"),
+        (None, None) => {
+            anyhow::bail!("give --tokens FILE or --token-env VAR: no token, no data")
+        }
+    }
+}
+
+/// The settings file with the flags applied over it.
+fn settings(a: Args) -> anyhow::Result<ServeConfig> {
+    let mut c = match (&a.config, a.data_dir) {
+        (Some(path), _) => ServeConfig::load(path)?,
+        (None, Some(data_dir)) => ServeConfig {
+            data_dir,
+            api: ApiSection::default(),
+            kafka: None,
+            pipeline: Default::default(),
+        },
+        (None, None) => anyhow::bail!("give --config FILE or --data-dir DIR"),
     };
+    if let Some(l) = a.listen {
+        c.api.listen = l;
+    }
+    if a.tokens.is_some() || a.token_env.is_some() {
+        c.api.tokens = a.tokens;
+        c.api.token_env = a.token_env;
+    }
+    if let Some(t) = a.query_timeout {
+        c.api.query_timeout_secs = t;
+    }
+    if let Some(d) = a.rules_dir {
+        c.api.rules_dir = Some(d);
+    }
+    Ok(c)
+}
+
+pub fn run(a: Args) -> anyhow::Result<ExitCode> {
+    let check = a.check;
+    let config = settings(a)?;
+    if check {
+        let stream = config.stream()?;
+        println!("data_dir: {}", config.data_dir.display());
+        println!("api: http://{}/api/v1", config.api.listen);
+        match stream {
+            Some(s) => {
+                let topics: Vec<&str> = s.topics.iter().map(|t| t.topic.as_str()).collect();
+                println!(
+                    "kafka: {} group {} topics {}",
+                    s.kafka.brokers,
+                    s.kafka.group_id,
+                    topics.join(", ")
+                );
+            }
+            None => println!("kafka: none (API only)"),
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let tokens = load_tokens(&config.api)?;
     let limits = QueryLimits {
-        timeout: std::time::Duration::from_secs(a.query_timeout),
+        timeout: std::time::Duration::from_secs(config.api.query_timeout_secs),
         ..QueryLimits::default()
     };
-    let app = router(AppState::new(a.data_dir.clone(), tokens, limits));
+    let stop = Arc::new(AtomicBool::new(false));
+    let wake = Arc::new(tokio::sync::Notify::new());
+    {
+        let (stop, wake) = (stop.clone(), wake.clone());
+        ctrlc::set_handler(move || {
+            stop.store(true, Ordering::Relaxed);
+            wake.notify_one();
+        })
+        .context("installing the SIGINT/SIGTERM handler")?;
+    }
+    let metrics = Arc::new(StreamMetrics::default());
+    let stream = match config.stream()? {
+        Some(stream_cfg) => {
+            let (stop, wake, metrics) = (stop.clone(), wake.clone(), metrics.clone());
+            Some(
+                std::thread::Builder::new()
+                    .name("ingest".into())
+                    .spawn(move || {
+                        let result = run_stream(stream_cfg, stop.clone(), metrics);
+                        // The API stops with the stream, whatever ended it.
+                        stop.store(true, Ordering::Relaxed);
+                        wake.notify_one();
+                        result
+                    })?,
+            )
+        }
+        None => None,
+    };
+    let live: delegraph_api::LiveMetrics = {
+        let m = metrics.clone();
+        Arc::new(move |out: &mut String| m.render(out))
+    };
+    let state = if stream.is_some() {
+        AppState::with_live_metrics(config.data_dir.clone(), tokens, limits, live)
+    } else {
+        AppState::new(config.data_dir.clone(), tokens, limits)
+    };
+    let state = match &config.api.rules_dir {
+        Some(dir) => state.with_rules_dir(dir.clone()),
+        None => state,
+    };
+    let app = router(state);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    rt.block_on(async {
-        let listener = tokio::net::TcpListener::bind(a.listen)
+    let listen = config.api.listen;
+    let served = rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind(listen)
             .await
-            .with_context(|| format!("listening on {}", a.listen))?;
+            .with_context(|| format!("listening on {listen}"))?;
         eprintln!(
             "delegraph API on http://{}/api/v1 (OpenAPI: /api/v1/openapi.json, metrics: /metrics)",
             listener.local_addr()?
         );
         axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown())
+            .with_graceful_shutdown(async move { wake.notified().await })
             .await
             .context("serving")?;
         anyhow::Ok(())
-    })?;
-    Ok(ExitCode::SUCCESS)
-}
-
-/// Ctrl-C or SIGTERM (the handler runs on its own thread and wakes the
-/// server, which then stops accepting and finishes requests in flight).
-async fn shutdown() {
-    let stop = std::sync::Arc::new(tokio::sync::Notify::new());
-    let wake = stop.clone();
-    if ctrlc::set_handler(move || wake.notify_one()).is_err() {
-        // Another handler is installed: serve until killed.
-        std::future::pending::<()>().await;
+    });
+    // Stop the stream too if the API ended first (bind error).
+    stop.store(true, Ordering::Relaxed);
+    if let Some(handle) = stream {
+        let stats = handle
+            .join()
+            .map_err(|_| anyhow::anyhow!("the ingest thread panicked"))?
+            .context("streaming from Kafka")?;
+        eprintln!("stream stopped; this run:\n{stats}");
     }
-    stop.notified().await;
+    served?;
+    Ok(ExitCode::SUCCESS)
 }

@@ -9,6 +9,8 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
+pub mod kafka;
+
 /// The `delegraph` binary under test.
 pub fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_delegraph"))
@@ -16,7 +18,8 @@ pub fn bin() -> Command {
 
 /// The repository root.
 pub fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"))
+        .join("../..")
 }
 
 /// The Stratus Red Team detonation logs, one JSON array per technique.

@@ -1,0 +1,214 @@
+//! `delegraph.toml`: what `delegraph serve --config` runs. Paths in it are
+//! relative to the file's directory.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::Deserialize;
+
+/// The whole file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServeConfig {
+    /// Where tables and state live.
+    pub data_dir: PathBuf,
+    /// The HTTP API.
+    #[serde(default)]
+    pub api: ApiSection,
+    /// Kafka input and output; without it only the API runs.
+    pub kafka: Option<KafkaSection>,
+    /// Pipeline settings.
+    #[serde(default)]
+    pub pipeline: PipelineSection,
+}
+
+/// `[api]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiSection {
+    /// Listen address.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// Token file (see `delegraph token`).
+    pub tokens: Option<PathBuf>,
+    /// Or one engineer token from this environment variable.
+    pub token_env: Option<String>,
+    /// Seconds a SQL query may run.
+    #[serde(default = "default_query_timeout")]
+    pub query_timeout_secs: u64,
+    /// Where rule files are listed from and uploaded to (default:
+    /// DATA_DIR/rules).
+    pub rules_dir: Option<PathBuf>,
+}
+
+impl Default for ApiSection {
+    fn default() -> Self {
+        Self {
+            listen: default_listen(),
+            tokens: None,
+            token_env: None,
+            query_timeout_secs: default_query_timeout(),
+            rules_dir: None,
+        }
+    }
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+
+fn default_query_timeout() -> u64 {
+    30
+}
+
+/// `[kafka]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaSection {
+    /// `bootstrap.servers`.
+    pub brokers: String,
+    /// Consumer group.
+    #[serde(default = "default_group")]
+    pub group_id: String,
+    /// Topics to consume.
+    pub topics: Vec<TopicSection>,
+    /// Topic for OCSF Detection Findings.
+    pub findings_topic: Option<String>,
+    /// Topic for dead letters.
+    pub dead_letter_topic: Option<String>,
+    /// Longest time between durable epochs (ms).
+    #[serde(default = "default_epoch_ms")]
+    pub epoch_interval_ms: u64,
+    /// Most messages per epoch.
+    #[serde(default = "default_epoch_messages")]
+    pub epoch_max_messages: u64,
+    /// How long findings may wait for delivery before the service stops.
+    #[serde(default = "default_publish_timeout")]
+    pub publish_timeout_secs: u64,
+    /// Any librdkafka property (SASL, TLS, …), passed through.
+    #[serde(default)]
+    pub properties: BTreeMap<String, String>,
+}
+
+fn default_group() -> String {
+    "delegraph".into()
+}
+fn default_epoch_ms() -> u64 {
+    5000
+}
+fn default_epoch_messages() -> u64 {
+    100_000
+}
+fn default_publish_timeout() -> u64 {
+    300
+}
+
+/// `[[kafka.topics]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TopicSection {
+    /// Topic name.
+    pub name: String,
+    /// Force a format (default: detected per record).
+    pub format: Option<String>,
+}
+
+/// `[pipeline]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineSection {
+    /// Allowed lateness, e.g. `5m` (default 5m).
+    pub lateness: Option<String>,
+    /// Detector thresholds file.
+    pub detectors: Option<PathBuf>,
+    /// Agent inventory file.
+    pub agents: Option<PathBuf>,
+    /// Release events held for ordering after this long without input,
+    /// e.g. `30s` (default 30s).
+    pub idle_release: Option<String>,
+}
+
+impl ServeConfig {
+    /// Read and check `path`; relative paths become relative to its folder.
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let mut c: ServeConfig =
+            toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let fix = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        fix(&mut c.data_dir);
+        if let Some(p) = c.api.tokens.as_mut() {
+            fix(p);
+        }
+        if let Some(p) = c.api.rules_dir.as_mut() {
+            fix(p);
+        }
+        if let Some(p) = c.pipeline.detectors.as_mut() {
+            fix(p);
+        }
+        if let Some(p) = c.pipeline.agents.as_mut() {
+            fix(p);
+        }
+        if let Some(k) = &c.kafka {
+            anyhow::ensure!(
+                !k.topics.is_empty(),
+                "{}: [kafka] needs at least one [[kafka.topics]]",
+                path.display()
+            );
+        }
+        Ok(c)
+    }
+
+    /// The streaming settings, if Kafka is configured.
+    pub fn stream(&self) -> anyhow::Result<Option<delegraph_pipeline::StreamConfig>> {
+        let Some(k) = &self.kafka else {
+            return Ok(None);
+        };
+        let settings = delegraph_ingest::kafka::KafkaSettings {
+            brokers: k.brokers.clone(),
+            group_id: k.group_id.clone(),
+            properties: k.properties.clone(),
+        };
+        let mut s = delegraph_pipeline::StreamConfig::new(&self.data_dir, settings);
+        for t in &k.topics {
+            let format = match &t.format {
+                None => None,
+                Some(f) => {
+                    super::parse_format(f)
+                        .map_err(|e| anyhow::anyhow!("topic {}: {e}", t.name))?
+                        .0
+                }
+            };
+            s.topics.push(delegraph_pipeline::TopicSource {
+                topic: t.name.clone(),
+                format,
+            });
+        }
+        s.findings_topic = k.findings_topic.clone();
+        s.dead_letter_topic = k.dead_letter_topic.clone();
+        s.epoch_interval = std::time::Duration::from_millis(k.epoch_interval_ms.max(1));
+        s.epoch_max_messages = k.epoch_max_messages.max(1);
+        s.publish_timeout = std::time::Duration::from_secs(k.publish_timeout_secs);
+        if let Some(l) = &self.pipeline.lateness {
+            s.lateness_ns = super::replay::parse_duration(l).map_err(|e| anyhow::anyhow!(e))?;
+        }
+        if let Some(l) = &self.pipeline.idle_release {
+            let ns = super::replay::parse_duration(l).map_err(|e| anyhow::anyhow!(e))?;
+            s.idle_release = std::time::Duration::from_nanos(ns.max(0) as u64);
+        }
+        if let Some(p) = &self.pipeline.detectors {
+            s.detect = super::settings::load_detectors(p)?;
+        }
+        if let Some(p) = &self.pipeline.agents {
+            s.inventory = Some(super::settings::load_inventory(p)?);
+        }
+        Ok(Some(s))
+    }
+}

@@ -1,0 +1,24 @@
+//! Settings files several commands read: the agent inventory and detector
+//! thresholds.
+
+use std::path::Path;
+
+use anyhow::Context;
+
+/// `agents.toml`: which identities are which agents.
+pub fn load_inventory(path: &Path) -> anyhow::Result<delegraph_graph::Inventory> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    delegraph_graph::Inventory::from_toml(&text)
+        .with_context(|| format!("{}: invalid agent inventory", path.display()))
+}
+
+/// `detectors.toml`: thresholds per detector and agent.
+pub fn load_detectors(path: &Path) -> anyhow::Result<delegraph_detect::DetectConfig> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(delegraph_detect::DetectConfig::from_toml(
+        &text,
+        &path.display().to_string(),
+    )?)
+}

@@ -1,0 +1,392 @@
+//! `delegraph serve`'s ingest loop: Kafka topics through the same pipeline
+//! as replay, in epochs.
+//!
+//! An epoch ends every `epoch_interval` (or `epoch_max_messages`). Ending
+//! one does, in this order: publish the epoch's table files; publish its
+//! findings (OCSF) and dead letters to their topics and wait for delivery;
+//! store the checkpoint (graphs, baselines, held events, the next offset
+//! per partition); commit those offsets to the group. A crash anywhere in
+//! between redoes the epoch from the previous checkpoint under the same
+//! epoch name, replacing its files, so the store holds every event and
+//! finding once; the topics may see an epoch's findings twice, under the
+//! same deterministic `finding_id` key. Messages below the checkpoint's
+//! offsets (redelivered because the commit did not happen) are skipped.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use delegraph_decode::{DEFAULT_MAX_RECORD_BYTES, DocumentDecoder, OriginBase};
+use delegraph_graph::StitchConfig;
+use delegraph_ingest::kafka::{
+    KafkaSettings, KafkaSink, KafkaSource, PartitionOffset, RebalanceHandler, SourceMessage,
+};
+use delegraph_model::Source;
+
+use crate::checkpoint::Checkpoint;
+use crate::pipeline::{EventPipeline, PipelineOptions, Sealed};
+use crate::stream_metrics::StreamMetrics;
+use crate::{PipelineError, RunStats};
+
+/// A topic to consume and how to decode it.
+#[derive(Debug, Clone)]
+pub struct TopicSource {
+    /// Topic name.
+    pub topic: String,
+    /// Decode every message as this format (`None`: detect per record).
+    pub format: Option<Source>,
+}
+
+/// Settings of the streaming service.
+#[derive(Debug, Clone)]
+pub struct StreamConfig {
+    /// Where tables and state are written.
+    pub data_dir: PathBuf,
+    /// Brokers, group and librdkafka properties.
+    pub kafka: KafkaSettings,
+    /// Topics to consume.
+    pub topics: Vec<TopicSource>,
+    /// Where findings go as OCSF Detection Findings (none: not published).
+    pub findings_topic: Option<String>,
+    /// Where rejected records go (none: the dead-letter files only).
+    pub dead_letter_topic: Option<String>,
+    /// Longest time between epochs.
+    pub epoch_interval: Duration,
+    /// Most messages in one epoch.
+    pub epoch_max_messages: u64,
+    /// How long a message may wait for delivery downstream before the
+    /// service stops (a restart then redoes the epoch: nothing is lost).
+    pub publish_timeout: Duration,
+    /// Event-time lateness tolerated before events are processed in order.
+    pub lateness_ns: i64,
+    /// After this long without a message, events held for ordering are
+    /// released (nothing later will move the watermark past them).
+    pub idle_release: Duration,
+    /// Records larger than this are dead-lettered.
+    pub max_record_bytes: usize,
+    /// Detector thresholds.
+    pub detect: delegraph_detect::DetectConfig,
+    /// The SOC's agent inventory, if any.
+    pub inventory: Option<delegraph_graph::Inventory>,
+}
+
+impl StreamConfig {
+    /// Defaults for `data_dir` and `kafka`, no topics.
+    pub fn new(data_dir: impl Into<PathBuf>, kafka: KafkaSettings) -> Self {
+        Self {
+            data_dir: data_dir.into(),
+            kafka,
+            topics: Vec::new(),
+            findings_topic: None,
+            dead_letter_topic: None,
+            epoch_interval: Duration::from_secs(5),
+            epoch_max_messages: 100_000,
+            publish_timeout: Duration::from_secs(300),
+            lateness_ns: 5 * 60 * 1_000_000_000,
+            idle_release: Duration::from_secs(30),
+            max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
+            detect: delegraph_detect::DetectConfig::default(),
+            inventory: None,
+        }
+    }
+}
+
+/// File name of an epoch's outputs.
+fn epoch_name(epoch: u64) -> String {
+    format!("kafka-{epoch:012}")
+}
+
+type PartitionKey = (String, i32);
+
+fn offsets_vec(m: &BTreeMap<PartitionKey, i64>) -> Vec<(String, i32, i64)> {
+    m.iter().map(|((t, p), o)| (t.clone(), *p, *o)).collect()
+}
+
+/// The loop's state, shared with the rebalance callback.
+struct StreamState {
+    cfg: Arc<StreamConfig>,
+    pipeline: EventPipeline,
+    sink: Option<KafkaSink>,
+    decoders: HashMap<String, DocumentDecoder>,
+    /// Last sealed epoch.
+    epoch: u64,
+    /// Next offset per partition, including the open epoch.
+    offsets: BTreeMap<PartitionKey, i64>,
+    /// Next offset per partition as of the last checkpoint.
+    durable: BTreeMap<PartitionKey, i64>,
+    /// Messages in the open epoch (and idle releases).
+    pending: u64,
+    opened: Instant,
+    last_message: Instant,
+    /// Partitions are assigned: only then can silence mean a quiet stream.
+    assigned: bool,
+    metrics: Arc<StreamMetrics>,
+    /// An error met inside a rebalance callback, for the loop to raise.
+    failed: Option<PipelineError>,
+}
+
+impl StreamState {
+    fn accept(&mut self, m: &SourceMessage<'_>) -> Result<(), PipelineError> {
+        let key = (m.topic().to_owned(), m.partition());
+        if self
+            .durable
+            .get(&key)
+            .is_some_and(|&next| m.offset() < next)
+        {
+            // Already in the store: the commit after the last checkpoint
+            // did not happen before a crash or rebalance.
+            self.metrics.note_redelivered();
+            return Ok(());
+        }
+        let decoder = self
+            .decoders
+            .entry(key.0.clone())
+            .or_insert_with(|| DocumentDecoder::new(None, self.cfg.max_record_bytes));
+        let base = OriginBase::Kafka {
+            topic: key.0.clone(),
+            partition: key.1,
+            offset: m.offset(),
+        };
+        let payload = m.payload();
+        self.pipeline
+            .ingest(decoder, payload, &base, payload.len() as u64)?;
+        self.offsets.insert(key, m.offset() + 1);
+        self.metrics.note_message();
+        self.pending += 1;
+        self.last_message = Instant::now();
+        Ok(())
+    }
+
+    /// The stream went quiet: process what is held for ordering.
+    fn release_if_idle(&mut self) -> Result<(), PipelineError> {
+        if self.assigned
+            && self.pipeline.held_events() > 0
+            && self.last_message.elapsed() >= self.cfg.idle_release
+        {
+            self.pipeline.release_held()?;
+            // The released events changed state: the next epoch saves it.
+            self.pending += 1;
+        }
+        Ok(())
+    }
+
+    fn due(&self) -> bool {
+        self.pending > 0
+            && (self.pending >= self.cfg.epoch_max_messages
+                || self.opened.elapsed() >= self.cfg.epoch_interval)
+    }
+
+    /// End the open epoch (see the module docs); returns the offsets to
+    /// commit.
+    fn seal(&mut self) -> Result<Vec<PartitionOffset>, PipelineError> {
+        let to_commit = |m: &BTreeMap<PartitionKey, i64>| {
+            m.iter()
+                .map(|((topic, partition), next)| PartitionOffset {
+                    topic: topic.clone(),
+                    partition: *partition,
+                    next: *next,
+                })
+                .collect()
+        };
+        if self.pending == 0 {
+            return Ok(to_commit(&self.durable));
+        }
+        let epoch = self.epoch + 1;
+        let sealed =
+            self.pipeline
+                .seal(&epoch_name(epoch + 1), epoch, offsets_vec(&self.offsets))?;
+        self.publish(&sealed)?;
+        sealed.checkpoint.store(&self.cfg.data_dir)?;
+        self.epoch = epoch;
+        self.durable = self.offsets.clone();
+        self.pending = 0;
+        self.opened = Instant::now();
+        self.metrics.note_epoch(&sealed, self.pipeline.stats());
+        Ok(to_commit(&self.durable))
+    }
+
+    /// Findings and dead letters of a sealed epoch to their topics.
+    fn publish(&mut self, sealed: &Sealed) -> Result<(), PipelineError> {
+        let Some(sink) = self.sink.as_mut() else {
+            return Ok(());
+        };
+        let kafka = |e| PipelineError::Kafka(Box::new(e));
+        if let Some(topic) = &self.cfg.findings_topic {
+            for f in &sealed.findings {
+                let event = crate::ocsf::detection_finding(f);
+                let bytes = serde_json::to_vec(&event).map_err(|e| PipelineError::State {
+                    path: "findings topic".into(),
+                    message: e.to_string(),
+                })?;
+                sink.send(topic, &f.finding_id, &bytes).map_err(kafka)?;
+            }
+        }
+        if let Some(topic) = &self.cfg.dead_letter_topic {
+            for d in &sealed.dead_letters {
+                let bytes = serde_json::to_vec(d).map_err(|e| PipelineError::State {
+                    path: "dead-letter topic".into(),
+                    message: e.to_string(),
+                })?;
+                sink.send(topic, &d.origin.to_string(), &bytes)
+                    .map_err(kafka)?;
+            }
+        }
+        sink.flush(self.cfg.publish_timeout).map_err(kafka)
+    }
+}
+
+/// The shared state, and the rebalance handler the consumer calls.
+struct Shared(Mutex<StreamState>);
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, StreamState> {
+        // A panic while holding the lock ends the service anyway.
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl RebalanceHandler for Shared {
+    fn revoking(&self, partitions: &[(String, i32)]) -> Vec<PartitionOffset> {
+        let mut st = self.lock();
+        tracing::info!(?partitions, "partitions revoked; ending the epoch first");
+        st.assigned = false;
+        match st.seal() {
+            Ok(offsets) => offsets,
+            Err(e) => {
+                st.failed.get_or_insert(e);
+                Vec::new()
+            }
+        }
+    }
+
+    fn assigned(&self, partitions: &[(String, i32)]) {
+        tracing::info!(?partitions, "partitions assigned");
+        let mut st = self.lock();
+        st.assigned = !partitions.is_empty();
+        // Silence is measured from now: the new partitions' messages have
+        // not had a chance to arrive.
+        st.last_message = Instant::now();
+    }
+}
+
+/// Consume until `stop` is set, then end the open epoch, commit and leave
+/// the group. Returns the totals.
+pub fn run_stream(
+    cfg: StreamConfig,
+    stop: Arc<AtomicBool>,
+    metrics: Arc<StreamMetrics>,
+) -> Result<RunStats, PipelineError> {
+    let started = Instant::now();
+    let cfg = Arc::new(cfg);
+    crate::pipeline::remove_all_partials(&cfg.data_dir)?;
+    let checkpoint = Checkpoint::load(&cfg.data_dir)?;
+    let (epoch, durable) = match &checkpoint {
+        Some(c) => (
+            c.epoch,
+            c.offsets
+                .iter()
+                .map(|(t, p, o)| ((t.clone(), *p), *o))
+                .collect(),
+        ),
+        None => (0, BTreeMap::new()),
+    };
+    let opts = PipelineOptions {
+        batch_rows: crate::DEFAULT_BATCH_ROWS,
+        stitch: StitchConfig {
+            lateness_ns: cfg.lateness_ns,
+            ..StitchConfig::default()
+        },
+        detect: cfg.detect.clone(),
+        persist: true,
+    };
+    let mut pipeline =
+        EventPipeline::open(&cfg.data_dir, &epoch_name(epoch + 1), opts, checkpoint)?;
+    pipeline.keep_outputs();
+    if let Some(inv) = &cfg.inventory {
+        pipeline.set_inventory(inv.clone());
+    }
+    let kafka = |e| PipelineError::Kafka(Box::new(e));
+    let sink = if cfg.findings_topic.is_some() || cfg.dead_letter_topic.is_some() {
+        Some(KafkaSink::connect(&cfg.kafka).map_err(kafka)?)
+    } else {
+        None
+    };
+    let decoders = cfg
+        .topics
+        .iter()
+        .map(|t| {
+            (
+                t.topic.clone(),
+                DocumentDecoder::new(t.format, cfg.max_record_bytes),
+            )
+        })
+        .collect();
+    let shared = Arc::new(Shared(Mutex::new(StreamState {
+        cfg: cfg.clone(),
+        pipeline,
+        sink,
+        decoders,
+        epoch,
+        offsets: durable.clone(),
+        durable,
+        pending: 0,
+        opened: Instant::now(),
+        last_message: Instant::now(),
+        assigned: false,
+        metrics: metrics.clone(),
+        failed: None,
+    })));
+    let topics: Vec<&str> = cfg.topics.iter().map(|t| t.topic.as_str()).collect();
+    let source = KafkaSource::connect(&cfg.kafka, &topics, shared.clone()).map_err(kafka)?;
+    tracing::info!(?topics, group = %cfg.kafka.group_id, epoch, "consuming");
+    while !stop.load(Ordering::Relaxed) {
+        let commit = {
+            let message = source.poll(Duration::from_millis(100));
+            let mut st = shared.lock();
+            if let Some(e) = st.failed.take() {
+                return Err(e);
+            }
+            match &message {
+                Some(m) => st.accept(m)?,
+                None => st.release_if_idle()?,
+            }
+            metrics.set_live(&st.pipeline, source.lag());
+            if st.due() { Some(st.seal()?) } else { None }
+        };
+        if let Some(offsets) = commit {
+            commit_or_warn(&source, &offsets, &metrics);
+        }
+    }
+    let offsets = shared.lock().seal()?;
+    commit_or_warn(&source, &offsets, &metrics);
+    source.close();
+    let st = shared.lock();
+    if let Some(e) = st.failed.as_ref() {
+        return Err(PipelineError::State {
+            path: "shutdown".into(),
+            message: e.to_string(),
+        });
+    }
+    let mut stats = st.pipeline.stats().clone();
+    stats.elapsed = started.elapsed();
+    Ok(stats)
+}
+
+/// A failed commit loses nothing (the checkpoint holds the offsets and
+/// redelivered messages are skipped); it is counted and retried with the
+/// next epoch.
+fn commit_or_warn<H: RebalanceHandler>(
+    source: &KafkaSource<H>,
+    offsets: &[PartitionOffset],
+    metrics: &StreamMetrics,
+) {
+    match source.commit(offsets) {
+        Ok(()) => metrics.note_commit(true),
+        Err(e) => {
+            metrics.note_commit(false);
+            tracing::warn!(error = %e, "offset commit failed; retried after the next epoch");
+        }
+    }
+}
