@@ -61,7 +61,7 @@ pub struct SqlEngine {
 /// live snapshot and, redoing an epoch after a crash, removes what the
 /// interrupted attempt published; a query that listed a file just before
 /// it went (or was replaced) fails, and running it again sees the new files.
-const RETRIES_ON_STORE_CHANGE: usize = 0;
+const RETRIES_ON_STORE_CHANGE: usize = 3;
 
 impl SqlEngine {
     /// Register every table present under `data_dir` (`events` always, empty
@@ -103,18 +103,20 @@ impl SqlEngine {
     pub async fn query(&self, sql: &str) -> Result<Vec<RecordBatch>, StoreError> {
         let run = async {
             let mut retries = 0;
-            loop {
-                let before = table_files(&self.data_dir);
-                match self.query_once(sql).await {
-                    Err(StoreError::Query(_))
-                        if retries < RETRIES_ON_STORE_CHANGE
-                            && table_files(&self.data_dir) != before =>
-                    {
-                        retries += 1;
-                    }
-                    done => return done,
-                }
+            let mut before = table_files(&self.data_dir);
+            let mut result = self.query_once(sql).await;
+            // A session caches file listings and sizes, so a retry opens
+            // a new one over the files as they are now.
+            while matches!(result, Err(StoreError::Query(_)))
+                && retries < RETRIES_ON_STORE_CHANGE
+                && table_files(&self.data_dir) != before
+            {
+                retries += 1;
+                before = table_files(&self.data_dir);
+                let fresh = Box::pin(Self::open(&self.data_dir, self.limits)).await?;
+                result = fresh.query_once(sql).await;
             }
+            result
         };
         tokio::time::timeout(self.limits.timeout, run)
             .await

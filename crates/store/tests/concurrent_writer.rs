@@ -60,7 +60,7 @@ async fn queries_survive_files_published_replaced_and_removed_meanwhile() {
         let engine = SqlEngine::open(&data, QueryLimits::default()).await.unwrap();
         let out = engine
             .query_to_string(
-                "SELECT count(*) AS n, count(DISTINCT instance) AS i FROM edges",
+                "SELECT count(*) AS n, count(DISTINCT agent_instance) AS i FROM edges",
                 delegraph_store::OutputFormat::Csv,
             )
             .await;
