@@ -34,6 +34,8 @@ enum Command {
     Serve(cmd::serve::Args),
     /// Make a bearer token and its token-file entry.
     Token(cmd::token::Args),
+    /// Validate Sigma rules and run their test events.
+    Rules(cmd::rules::Args),
 }
 
 fn main() -> ExitCode {
@@ -54,6 +56,7 @@ fn main() -> ExitCode {
         Command::Simulate(a) => cmd::simulate::run(a),
         Command::Serve(a) => cmd::serve::run(a),
         Command::Token(a) => cmd::token::run(a),
+        Command::Rules(a) => cmd::rules::run(a),
     };
     match result {
         Ok(code) => code,

@@ -204,6 +204,22 @@ pub enum CredentialKind {
     Other,
 }
 
+impl CredentialKind {
+    /// Stable lower-case name for tables and rules.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CredentialKind::AwsAccessKey => "aws_access_key",
+            CredentialKind::AwsSessionKey => "aws_session_key",
+            CredentialKind::OauthToken => "oauth_token",
+            CredentialKind::ClientSecret => "client_secret",
+            CredentialKind::GithubToken => "github_token",
+            CredentialKind::SessionToken => "session_token",
+            CredentialKind::ApiKey => "api_key",
+            CredentialKind::Other => "other",
+        }
+    }
+}
+
 /// A credential used or issued by an event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Credential {

@@ -38,6 +38,8 @@ pub struct Checkpoint {
     /// Streaming: next offset per (topic, partition) that this state
     /// includes; messages below it are already in the store.
     pub offsets: Vec<(String, i32, i64)>,
+    /// Open correlation windows ([`delegraph_rules::RuleEngine::save`]).
+    pub rules: Vec<u8>,
 }
 
 /// Most run ids remembered.
@@ -89,6 +91,7 @@ impl Checkpoint {
             seen: Vec::new(),
             epoch: 0,
             offsets: Vec::new(),
+            rules: Vec::new(),
         }
     }
 
@@ -115,7 +118,7 @@ mod tests {
         std::fs::write(checkpoint_path(dir.path()), old).unwrap();
         let err = Checkpoint::load(dir.path()).err().unwrap().to_string();
         assert!(
-            err.contains("checkpoint version 1 (this build reads 2)"),
+            err.contains(&format!("checkpoint version 1 (this build reads {VERSION})")),
             "{err}"
         );
         let c = Checkpoint::new(vec!["r".into()], vec![3], vec![4]);

@@ -11,6 +11,7 @@ mod graph_rows;
 mod ocsf;
 mod pipeline;
 mod replay;
+mod rule_tests;
 mod run_files;
 mod stats;
 mod stream;
@@ -21,6 +22,7 @@ pub use dead_letter::{DeadLetterFile, MAX_DEAD_LETTER_RAW};
 pub use ocsf::{OCSF_VERSION, detection_finding};
 pub use pipeline::{EventPipeline, LIVE_SNAPSHOT, PipelineOptions, Sealed};
 pub use replay::{DEFAULT_BATCH_ROWS, Progress, ReplayConfig, replay_files};
+pub use rule_tests::{Expect, RuleTestError, RuleTestOutcome, run_rule_tests, test_cases};
 pub use stats::RunStats;
 pub use stream::{StreamConfig, TopicSource, run_stream};
 pub use stream_metrics::StreamMetrics;
@@ -45,6 +47,9 @@ pub enum PipelineError {
     /// Kafka could not be read or written.
     #[error(transparent)]
     Kafka(Box<delegraph_ingest::kafka::KafkaError>),
+    /// The rules do not load (each error with file and line).
+    #[error("rules:\n{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Rules(Vec<delegraph_rules::RuleError>),
     /// The dead-letter sink could not be written.
     #[error("dead-letter sink {path}: {source}")]
     DeadLetter {

@@ -1,11 +1,13 @@
 //! Decode → dead-letter / store, shared by every way records arrive.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use delegraph_decode::{DecodeError, DocumentDecoder, EventSink, OriginBase};
 use delegraph_detect::{DetectConfig, Detectors};
 use delegraph_graph::{ReorderBuffer, StitchConfig, StitchStats, Stitcher};
 use delegraph_model::{DeadLetter, Finding, NormEvent, Origin};
+use delegraph_rules::{AgentContext, RuleEngine, RuleSet};
 use delegraph_store::{
     AtomicParquetFile, agents_batch, agents_schema, edges_batch, edges_schema, events_batch,
     findings_batch, remove_partials,
@@ -32,6 +34,8 @@ pub struct PipelineOptions {
     pub detect: DetectConfig,
     /// Continue from the checkpoint and save one at the end.
     pub persist: bool,
+    /// Sigma rules to run (none by default).
+    pub rules: Arc<RuleSet>,
 }
 
 impl PipelineOptions {
@@ -42,6 +46,7 @@ impl PipelineOptions {
             stitch: StitchConfig::default(),
             detect: DetectConfig::default(),
             persist: false,
+            rules: Arc::new(RuleSet::empty()),
         }
     }
 }
@@ -52,6 +57,9 @@ pub struct EventPipeline {
     data_dir: std::path::PathBuf,
     name: String,
     detectors: Detectors,
+    rules: RuleEngine,
+    /// Event-time clock: the latest event time released.
+    clock: i64,
     findings: Vec<Finding>,
     /// Applied runs, when persisting.
     runs: Option<Vec<String>>,
@@ -114,7 +122,9 @@ impl EventPipeline {
             .filter(|_| opts.persist)
             .map(|c| (c.epoch, c.offsets.clone()))
             .unwrap_or_default();
-        let (stitcher, detectors, reorder, seen, runs) = match checkpoint.filter(|_| opts.persist) {
+        let (stitcher, detectors, reorder, seen, runs, rules) = match checkpoint
+            .filter(|_| opts.persist)
+        {
             Some(c) => (
                 Stitcher::restore(opts.stitch, &c.stitcher)
                     .map_err(|e| state_err(e.to_string()))?,
@@ -124,6 +134,12 @@ impl EventPipeline {
                     .map_err(|e| state_err(e.to_string()))?,
                 SeenEvents::restore(DEFAULT_SEEN, &c.seen),
                 Some(c.runs),
+                if c.rules.is_empty() {
+                    RuleEngine::new(opts.rules.clone())
+                } else {
+                    RuleEngine::restore(opts.rules.clone(), &c.rules)
+                        .map_err(|e| state_err(e.to_string()))?
+                },
             ),
             None => (
                 Stitcher::new(opts.stitch),
@@ -131,6 +147,7 @@ impl EventPipeline {
                 ReorderBuffer::new(lateness),
                 SeenEvents::new(DEFAULT_SEEN),
                 opts.persist.then(Vec::new),
+                RuleEngine::new(opts.rules.clone()),
             ),
         };
         Ok(Self {
@@ -138,6 +155,8 @@ impl EventPipeline {
             data_dir: data_dir.to_owned(),
             name: name.to_owned(),
             detectors,
+            rules,
+            clock: i64::MIN,
             findings: Vec::new(),
             runs,
             reorder,
@@ -200,12 +219,46 @@ impl EventPipeline {
         self.reorder.held()
     }
 
+    /// Replace the rules in force (hot reload); correlation windows of
+    /// rules still loaded are kept.
+    pub fn set_rules(&mut self, rules: Arc<RuleSet>) {
+        self.rules.replace(rules);
+    }
+
+    /// The rules in force.
+    pub fn rules(&self) -> &Arc<RuleSet> {
+        self.rules.set()
+    }
+
+    /// What the stitched graph knows about the event's instance and
+    /// credential, for rules' `delegraph.*` fields.
+    fn agent_context(&self, e: &NormEvent) -> AgentContext {
+        let instance = e
+            .attribution
+            .as_ref()
+            .and_then(|a| a.instance.as_deref())
+            .and_then(|i| self.stitcher.instances().get(i));
+        let credential_since = match (instance, &e.credential_used) {
+            (Some(i), Some(c)) => i.credential_first_seen(&c.id),
+            _ => None,
+        };
+        AgentContext {
+            task_end: instance.and_then(|i| i.task_end),
+            credential_since,
+            instance_since: instance.map(|i| i.first_seen),
+        }
+    }
+
     /// Stitch an event the reorder buffer released, run the detectors on
     /// it and buffer it for the store.
     fn release(&mut self, mut event: NormEvent) {
         self.stitcher.attribute(&mut event);
         let before = self.findings.len();
         self.detectors.observe(&event, &mut self.findings);
+        self.clock = self.clock.max(event.event_time.nanos());
+        let context = self.agent_context(&event);
+        self.rules
+            .observe(&event, context, self.clock, &mut self.findings);
         for f in &self.findings[before..] {
             self.stats.note_finding(f);
         }
@@ -282,6 +335,7 @@ impl EventPipeline {
         self.position = (epoch, offsets.clone());
         let checkpoint = snapshot(
             (&self.stitcher, &self.detectors, &self.reorder, &self.seen),
+            &self.rules,
             self.runs.clone().unwrap_or_default(),
             epoch,
             offsets,
@@ -301,6 +355,8 @@ impl EventPipeline {
         self.stats.stitch = self.stitcher.stats();
         self.stats.late_events = self.reorder.late();
         self.stats.detect = self.detectors.stats();
+        self.stats.rule_matches = self.rules.matches();
+        self.stats.correlation_groups = self.rules.open_groups();
     }
 
     /// Release every event held for ordering now (a stream gone idle: no
@@ -329,6 +385,7 @@ impl EventPipeline {
             data_dir,
             name,
             detectors,
+            rules,
             runs,
             reorder,
             seen,
@@ -342,7 +399,7 @@ impl EventPipeline {
         if let Some(mut runs) = runs {
             runs.push(name);
             let parts = (&stitcher, &detectors, &reorder, &seen);
-            let c = snapshot(parts, runs, epoch, offsets)?;
+            let c = snapshot(parts, &rules, runs, epoch, offsets)?;
             stats.outputs.push(c.store(&data_dir)?);
         }
         Ok(stats)
@@ -352,6 +409,7 @@ impl EventPipeline {
 /// Everything the next run needs to continue where this one stands.
 fn snapshot(
     (stitcher, detectors, reorder, seen): (&Stitcher, &Detectors, &ReorderBuffer, &SeenEvents),
+    rules: &RuleEngine,
     runs: Vec<String>,
     epoch: u64,
     offsets: Vec<(String, i32, i64)>,
@@ -373,6 +431,7 @@ fn snapshot(
         .save()
         .map_err(|e| err("reorder buffer", e.to_string()))?;
     c.seen = seen.save();
+    c.rules = rules.save().map_err(|e| err("rules", e.to_string()))?;
     c.epoch = epoch;
     c.offsets = offsets;
     Ok(c)

@@ -42,6 +42,8 @@ pub struct ReplayConfig {
     /// Continue from the data directory's checkpoint (baselines, bindings,
     /// open instances) and save it at the end.
     pub persist: bool,
+    /// Sigma rules to run.
+    pub rules: std::sync::Arc<delegraph_rules::RuleSet>,
 }
 
 impl ReplayConfig {
@@ -57,6 +59,7 @@ impl ReplayConfig {
             inventory: None,
             detect: delegraph_detect::DetectConfig::default(),
             persist: true,
+            rules: std::sync::Arc::new(delegraph_rules::RuleSet::empty()),
         }
     }
 }
@@ -96,6 +99,7 @@ pub fn replay_files(
     // What decodes differently must name a different run.
     hasher.update(config.format.map_or("auto", |f| f.as_str()).as_bytes());
     hasher.update(&config.max_record_bytes.to_le_bytes());
+    hasher.update(&config.rules.digest().to_le_bytes());
     let run_id = format!("replay-{:016x}", hasher.digest());
     crate::pipeline::remove_all_partials(&config.data_dir)?;
     let checkpoint = if config.persist {
@@ -121,6 +125,7 @@ pub fn replay_files(
         },
         detect: config.detect.clone(),
         persist: config.persist,
+        rules: config.rules.clone(),
     };
     let mut pipeline = EventPipeline::open(&config.data_dir, &run_id, opts, checkpoint)?;
     if let Some(inv) = &config.inventory {

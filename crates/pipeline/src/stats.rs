@@ -35,6 +35,11 @@ pub struct RunStats {
     pub duplicates: u64,
     /// Detector counters.
     pub detect: DetectStats,
+    /// Events that matched a Sigma rule (a finding each unless the rule
+    /// only feeds correlations).
+    pub rule_matches: u64,
+    /// Correlation groups with open windows.
+    pub correlation_groups: usize,
     /// Findings written.
     pub findings_written: u64,
     /// Findings by severity.

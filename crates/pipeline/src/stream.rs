@@ -27,6 +27,7 @@ use delegraph_model::Source;
 
 use crate::checkpoint::Checkpoint;
 use crate::pipeline::{EventPipeline, PipelineOptions, Sealed};
+use delegraph_rules::{RuleSet, RuleWatcher};
 use crate::stream_metrics::StreamMetrics;
 use crate::{PipelineError, RunStats};
 
@@ -70,6 +71,8 @@ pub struct StreamConfig {
     pub detect: delegraph_detect::DetectConfig,
     /// The SOC's agent inventory, if any.
     pub inventory: Option<delegraph_graph::Inventory>,
+    /// Sigma rules directory; changes are picked up at the next epoch.
+    pub rules_dir: Option<PathBuf>,
 }
 
 impl StreamConfig {
@@ -89,6 +92,7 @@ impl StreamConfig {
             max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
             detect: delegraph_detect::DetectConfig::default(),
             inventory: None,
+            rules_dir: None,
         }
     }
 }
@@ -292,7 +296,16 @@ pub fn run_stream(
         ),
         None => (0, BTreeMap::new()),
     };
+    let (mut watcher, rules) = match &cfg.rules_dir {
+        Some(dir) => {
+            let (w, set) = RuleWatcher::load(dir).map_err(PipelineError::Rules)?;
+            tracing::info!(rules = set.rules().len(), correlations = set.correlations().len(), dir = %dir.display(), "rules loaded");
+            (Some(w), Arc::new(set))
+        }
+        None => (None, Arc::new(RuleSet::empty())),
+    };
     let opts = PipelineOptions {
+        rules,
         batch_rows: crate::DEFAULT_BATCH_ROWS,
         stitch: StitchConfig {
             lateness_ns: cfg.lateness_ns,
@@ -357,6 +370,22 @@ pub fn run_stream(
         };
         if let Some(offsets) = commit {
             commit_or_warn(&source, &offsets, &metrics);
+            // Rules change between epochs, so each epoch ran one rule set.
+            if let Some(reload) = watcher.as_mut().and_then(RuleWatcher::poll) {
+                match reload {
+                    Ok(set) => {
+                        tracing::info!(rules = set.rules().len(), "rules reloaded");
+                        metrics.note_rules_reload(true);
+                        shared.lock().pipeline.set_rules(Arc::new(set));
+                    }
+                    Err(errors) => {
+                        for e in &errors {
+                            tracing::warn!(error = %e, "rule file rejected; previous rules stay");
+                        }
+                        metrics.note_rules_reload(false);
+                    }
+                }
+            }
         }
     }
     let offsets = shared.lock().seal()?;

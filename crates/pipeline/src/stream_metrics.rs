@@ -20,6 +20,8 @@ struct Snapshot {
     epochs: u64,
     commits_ok: u64,
     commits_failed: u64,
+    rules_reloaded: u64,
+    rules_rejected: u64,
     redelivered: u64,
     lag: i64,
     held_events: u64,
@@ -67,6 +69,16 @@ impl StreamMetrics {
 
     pub(crate) fn note_redelivered(&self) {
         self.with(|s| s.redelivered += 1);
+    }
+
+    pub(crate) fn note_rules_reload(&self, ok: bool) {
+        self.with(|s| {
+            if ok {
+                s.rules_reloaded += 1
+            } else {
+                s.rules_rejected += 1
+            }
+        });
     }
 
     pub(crate) fn note_commit(&self, ok: bool) {
@@ -188,6 +200,15 @@ impl StreamMetrics {
             vec![
                 ("{result=\"ok\"}".into(), s.commits_ok as f64),
                 ("{result=\"failed\"}".into(), s.commits_failed as f64),
+            ],
+        );
+        family(
+            "delegraph_rule_reloads_total",
+            "counter",
+            "Rule directory changes picked up, by result (rejected: previous rules stay).",
+            vec![
+                ("{result=\"ok\"}".into(), s.rules_reloaded as f64),
+                ("{result=\"rejected\"}".into(), s.rules_rejected as f64),
             ],
         );
         family(

@@ -61,7 +61,7 @@ static COLUMNS: &Columns<NormEvent> = &[
     (
         "credential_kind",
         true,
-        Col::Text(|e| e.credential_used.as_ref().map(|c| credential_kind(c.kind))),
+        Col::Text(|e| e.credential_used.as_ref().map(|c| CredentialKind::as_str(c.kind))),
     ),
     (
         "credential_issued_at",
@@ -232,15 +232,3 @@ pub fn events_batch(events: &[NormEvent]) -> Result<RecordBatch, StoreError> {
     batch(COLUMNS, events_schema(), events)
 }
 
-fn credential_kind(k: CredentialKind) -> &'static str {
-    match k {
-        CredentialKind::AwsAccessKey => "aws_access_key",
-        CredentialKind::AwsSessionKey => "aws_session_key",
-        CredentialKind::OauthToken => "oauth_token",
-        CredentialKind::ClientSecret => "client_secret",
-        CredentialKind::GithubToken => "github_token",
-        CredentialKind::SessionToken => "session_token",
-        CredentialKind::ApiKey => "api_key",
-        CredentialKind::Other => "other",
-    }
-}

@@ -2,6 +2,8 @@
 //! (a stream's epochs, its live snapshot, an epoch redone after a crash):
 //! no query may fail for it.
 
+#![allow(clippy::unwrap_used)]
+
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -4,6 +4,7 @@ pub mod bench;
 pub mod bench_kafka;
 pub mod graph;
 pub mod replay;
+pub mod rules;
 pub mod serve;
 pub mod serve_config;
 pub mod settings;

@@ -30,6 +30,9 @@ pub struct Args {
     /// Detector thresholds (`detectors.toml`; see detectors.example.toml).
     #[arg(long)]
     detectors: Option<PathBuf>,
+    /// Sigma rules directory to run (see rules/README.md).
+    #[arg(long)]
+    rules: Option<PathBuf>,
     /// Start from empty state instead of continuing from the data
     /// directory's checkpoint (baselines, open instances), and save none.
     #[arg(long)]
@@ -68,6 +71,9 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         config.detect = super::settings::load_detectors(path)?;
     }
     config.persist = !a.no_state;
+    if let Some(dir) = &a.rules {
+        config.rules = std::sync::Arc::new(super::settings::load_rules(dir)?);
+    }
     let total: u64 = a
         .files
         .iter()

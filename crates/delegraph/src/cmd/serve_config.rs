@@ -39,7 +39,8 @@ pub struct ApiSection {
     #[serde(default = "default_query_timeout")]
     pub query_timeout_secs: u64,
     /// Where rule files are listed from and uploaded to (default:
-    /// DATA_DIR/rules).
+    /// DATA_DIR/rules); when set, the stream also runs them, picking up
+    /// changes at each epoch (a broken file leaves the previous rules on).
     pub rules_dir: Option<PathBuf>,
 }
 
@@ -208,6 +209,11 @@ impl ServeConfig {
         }
         if let Some(p) = &self.pipeline.agents {
             s.inventory = Some(super::settings::load_inventory(p)?);
+        }
+        if let Some(dir) = &self.api.rules_dir {
+            // Refused here (and by `--check`) rather than at the first epoch.
+            super::settings::load_rules(dir)?;
+            s.rules_dir = Some(dir.clone());
         }
         Ok(Some(s))
     }

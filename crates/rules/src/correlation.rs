@@ -1,0 +1,334 @@
+//! Sigma correlation rules evaluated in stream, in event time.
+//!
+//! Each correlation keeps, per group (the values of its `group-by` fields),
+//! the matches of its rules inside the last `timespan`, sorted by event
+//! time, so a match that arrives late still lands in the right window.
+//! When a window satisfies the condition the correlation fires once and
+//! the window's matches are spent. State is bounded: matches older than
+//! the timespan behind the newest event are dropped, a group keeps at most
+//! [`MAX_PER_GROUP`] matches and a correlation at most [`MAX_GROUPS`] groups.
+
+use std::collections::{BTreeSet, HashMap};
+
+use rsigma_parser::{
+    ConditionOperator, CorrelationCondition, CorrelationRule, CorrelationType,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::fields::{EventView, FieldRef};
+use crate::rule::{Rule, level_risk};
+
+/// Most matches one group holds; the oldest go first.
+pub const MAX_PER_GROUP: usize = 4096;
+/// Most groups one correlation holds; the stalest go first.
+pub const MAX_GROUPS: usize = 100_000;
+
+/// What a correlation counts.
+#[derive(Debug, Clone, PartialEq)]
+enum Kind {
+    EventCount,
+    ValueCount(Vec<FieldRef>),
+    Temporal,
+    TemporalOrdered,
+}
+
+/// A compiled correlation rule.
+#[derive(Debug, Clone)]
+pub struct Correlation {
+    /// Its id (or name, or title).
+    pub id: String,
+    /// Title for summaries.
+    pub title: String,
+    /// Severity of its findings.
+    pub severity: delegraph_model::Severity,
+    /// Risk of its findings.
+    pub risk: u8,
+    /// Its tags.
+    pub tags: Vec<String>,
+    /// Whether the referenced rules also raise their own findings.
+    pub generate: bool,
+    kind: Kind,
+    /// Referenced rules, in the order written (matters for temporal_ordered).
+    rules: Vec<usize>,
+    /// Group-by fields per referenced rule (aliases resolved).
+    group_by: Vec<Vec<FieldRef>>,
+    /// Timespan in nanoseconds.
+    span: i64,
+    predicates: Vec<(ConditionOperator, u64)>,
+}
+
+/// One rule match a window holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hit {
+    /// Event time (ns).
+    pub time: i64,
+    /// Which referenced rule (position in the correlation's list).
+    pub rule: usize,
+    /// The counted field's value (value_count).
+    pub value: Option<String>,
+    /// The event's id.
+    pub event_id: String,
+    /// Where it was read.
+    pub origin: String,
+}
+
+/// A correlation that fired: its group and the matches it rests on.
+#[derive(Debug, Clone)]
+pub struct Fired {
+    /// The group's key (`field=value` joined).
+    pub group: String,
+    /// The matches of the window, in event time.
+    pub hits: Vec<Hit>,
+    /// What the condition counted (events, distinct values or rules).
+    pub counted: usize,
+}
+
+impl Correlation {
+    /// Compile against the loaded detection rules.
+    pub fn compile(c: &CorrelationRule, rules: &[Rule]) -> Result<Self, String> {
+        let mut refs = Vec::new();
+        for r in &c.rules {
+            let i = rules
+                .iter()
+                .position(|x| x.is(r))
+                .ok_or_else(|| format!("references rule `{r}`, which is not loaded"))?;
+            refs.push(i);
+        }
+        if refs.is_empty() {
+            return Err("references no rule".into());
+        }
+        let (predicates, field) = match &c.condition {
+            CorrelationCondition::Threshold {
+                predicates, field, ..
+            } => (predicates.clone(), field.clone()),
+            CorrelationCondition::Extended(_) => {
+                return Err("extended (boolean) correlation conditions are not supported".into());
+            }
+        };
+        let kind = match c.correlation_type {
+            CorrelationType::EventCount => Kind::EventCount,
+            CorrelationType::ValueCount => {
+                let fields = field.ok_or("value_count needs condition.field")?;
+                Kind::ValueCount(
+                    fields
+                        .iter()
+                        .map(|f| FieldRef::parse(f))
+                        .collect::<Result<_, _>>()?,
+                )
+            }
+            CorrelationType::Temporal => Kind::Temporal,
+            CorrelationType::TemporalOrdered => Kind::TemporalOrdered,
+            other => return Err(format!("correlation type {other:?} is not supported")),
+        };
+        // Aliases name a field differently per rule.
+        let mut group_by = Vec::new();
+        for (pos, &ri) in refs.iter().enumerate() {
+            let rule = &rules[ri];
+            let mut fields = Vec::new();
+            for g in &c.group_by {
+                let name = c
+                    .aliases
+                    .iter()
+                    .find(|a| &a.alias == g)
+                    .and_then(|a| {
+                        a.mapping
+                            .iter()
+                            .find(|(r, _)| rule.is(r) || c.rules.get(pos) == Some(*r))
+                            .map(|(_, f)| f.clone())
+                    })
+                    .unwrap_or_else(|| g.clone());
+                fields.push(FieldRef::parse(&name)?);
+            }
+            group_by.push(fields);
+        }
+        let (severity, risk) = level_risk(c.level);
+        Ok(Self {
+            id: c
+                .id
+                .clone()
+                .or_else(|| c.name.clone())
+                .unwrap_or_else(|| c.title.clone()),
+            title: c.title.clone(),
+            severity,
+            risk,
+            tags: c.tags.clone(),
+            generate: c.generate,
+            kind,
+            rules: refs,
+            group_by,
+            span: i64::try_from(c.timespan.seconds)
+                .unwrap_or(i64::MAX / 1_000_000_000)
+                .saturating_mul(1_000_000_000),
+            predicates,
+        })
+    }
+
+    /// Whether it references rule `i`.
+    pub fn uses(&self, i: usize) -> bool {
+        self.rules.contains(&i)
+    }
+
+    /// Positions of rule `i` among the referenced rules.
+    pub(crate) fn positions(&self, i: usize) -> impl Iterator<Item = usize> + '_ {
+        self.rules
+            .iter()
+            .enumerate()
+            .filter(move |(_, r)| **r == i)
+            .map(|(p, _)| p)
+    }
+
+    /// The group key of an event matched by referenced rule `pos`, or none
+    /// when a group-by field is missing (Sigma: such events do not count).
+    pub(crate) fn group_key(&self, pos: usize, ev: &EventView<'_>) -> Option<String> {
+        let mut key = String::new();
+        let mut values = Vec::new();
+        for f in &self.group_by[pos] {
+            values.clear();
+            ev.values(f, &mut values);
+            let v = values.first()?;
+            if !key.is_empty() {
+                key.push('\u{1f}');
+            }
+            key.push_str(&v.text());
+        }
+        Some(key)
+    }
+
+    /// The counted value of an event (value_count).
+    pub(crate) fn value(&self, ev: &EventView<'_>) -> Option<String> {
+        let Kind::ValueCount(fields) = &self.kind else {
+            return None;
+        };
+        let mut values = Vec::new();
+        let mut out = Vec::new();
+        for f in fields {
+            values.clear();
+            ev.values(f, &mut values);
+            out.push(values.first()?.text().into_owned());
+        }
+        Some(out.join("\u{1f}"))
+    }
+
+    fn satisfied(&self, n: usize) -> bool {
+        let n = n as u64;
+        self.predicates.iter().all(|(op, v)| match op {
+            ConditionOperator::Lt => n < *v,
+            ConditionOperator::Lte => n <= *v,
+            ConditionOperator::Gt => n > *v,
+            ConditionOperator::Gte => n >= *v,
+            ConditionOperator::Eq => n == *v,
+            ConditionOperator::Neq => n != *v,
+        })
+    }
+
+    /// Evaluate the windows a new match at `time` belongs to; the first
+    /// that satisfies the condition, as positions in `hits`.
+    fn fire(&self, hits: &[Hit], time: i64) -> Option<(Vec<usize>, usize)> {
+        // Windows start at a match no earlier than `time - span` and no
+        // later than `time`, and contain `time`.
+        for (s, start) in hits.iter().enumerate() {
+            if start.time < time.saturating_sub(self.span) || start.time > time {
+                continue;
+            }
+            let end = start.time.saturating_add(self.span);
+            let window: Vec<usize> = (s..hits.len()).take_while(|&i| hits[i].time <= end).collect();
+            if let Some(n) = self.window_counts(hits, &window) {
+                return Some((window, n));
+            }
+        }
+        None
+    }
+
+    /// What the window counts, when it satisfies the condition.
+    fn window_counts(&self, hits: &[Hit], window: &[usize]) -> Option<usize> {
+        match &self.kind {
+            Kind::EventCount => Some(window.len()).filter(|n| self.satisfied(*n)),
+            Kind::ValueCount(_) => {
+                let distinct: BTreeSet<&str> = window
+                    .iter()
+                    .filter_map(|&i| hits[i].value.as_deref())
+                    .collect();
+                Some(distinct.len()).filter(|n| self.satisfied(*n))
+            }
+            Kind::Temporal => {
+                let present: BTreeSet<usize> = window.iter().map(|&i| hits[i].rule).collect();
+                let all = (0..self.rules.len()).all(|p| present.contains(&p));
+                all.then_some(present.len())
+            }
+            Kind::TemporalOrdered => {
+                let mut next = 0;
+                for &i in window {
+                    if next < self.rules.len() && hits[i].rule == next {
+                        next += 1;
+                    }
+                }
+                (next == self.rules.len()).then_some(next)
+            }
+        }
+    }
+}
+
+/// Open windows of every correlation, by group.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+pub struct CorrelationState {
+    /// Correlation id → group key → matches sorted by event time.
+    groups: HashMap<String, HashMap<String, Vec<Hit>>>,
+    /// Newest event time seen (ns).
+    newest: i64,
+}
+
+impl CorrelationState {
+    /// Groups held, across correlations.
+    pub fn groups(&self) -> usize {
+        self.groups.values().map(HashMap::len).sum()
+    }
+
+    /// Record a match and return what fired.
+    pub(crate) fn observe(&mut self, c: &Correlation, group: String, hit: Hit) -> Option<Fired> {
+        self.newest = self.newest.max(hit.time);
+        let horizon = self.newest.saturating_sub(c.span);
+        if hit.time < horizon {
+            // Later than any window it could belong to.
+            return None;
+        }
+        let groups = self.groups.entry(c.id.clone()).or_default();
+        if groups.len() >= MAX_GROUPS && !groups.contains_key(&group) {
+            groups.retain(|_, hits| hits.last().is_some_and(|h| h.time >= horizon));
+            if groups.len() >= MAX_GROUPS
+                && let Some(stalest) = groups
+                    .iter()
+                    .min_by_key(|(_, h)| h.last().map_or(i64::MIN, |h| h.time))
+                    .map(|(k, _)| k.clone())
+            {
+                groups.remove(&stalest);
+            }
+        }
+        let hits = groups.entry(group.clone()).or_default();
+        hits.retain(|h| h.time >= horizon);
+        let time = hit.time;
+        let at = hits.partition_point(|h| h.time <= time);
+        hits.insert(at, hit);
+        if hits.len() > MAX_PER_GROUP {
+            hits.remove(0);
+        }
+        let (window, counted) = c.fire(hits, time)?;
+        let mut fired = Vec::with_capacity(window.len());
+        for i in window.into_iter().rev() {
+            fired.push(hits.remove(i));
+        }
+        fired.reverse();
+        if hits.is_empty() {
+            groups.remove(&group);
+        }
+        Some(Fired {
+            group,
+            hits: fired,
+            counted,
+        })
+    }
+
+    /// Drop the windows of correlations no longer loaded.
+    pub(crate) fn keep_only(&mut self, ids: &[&str]) {
+        self.groups.retain(|id, _| ids.contains(&id.as_str()));
+    }
+}

@@ -1,0 +1,328 @@
+//! The loaded rule set, indexed, and the engine that runs it over events
+//! and turns matches into findings.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use delegraph_detect::finding_id;
+use delegraph_model::{Evidence, Finding, NormEvent, Source};
+
+use crate::correlation::{Correlation, CorrelationState, Fired, Hit};
+use crate::fields::{AgentContext, EventView, FieldRef, FieldValue};
+use crate::rule::Rule;
+
+/// Value of [`Finding::detector`] on rule findings.
+pub const RULE_DETECTOR: &str = "sigma";
+
+/// Rules of one source, indexed by an exact field value each requires.
+#[derive(Debug, Default)]
+struct SourceIndex {
+    /// Field → lower-cased value → rules requiring it.
+    anchored: Vec<(FieldRef, HashMap<String, Vec<usize>>)>,
+    /// Rules with no such requirement: tried on every event.
+    free: Vec<usize>,
+}
+
+/// Compiled rules and correlations, ready to share between threads.
+#[derive(Debug)]
+pub struct RuleSet {
+    rules: Vec<Rule>,
+    correlations: Vec<Correlation>,
+    index: HashMap<Source, SourceIndex>,
+    files: usize,
+    digest: u64,
+}
+
+impl RuleSet {
+    /// Index compiled rules by source and anchor field.
+    pub(crate) fn new(
+        rules: Vec<Rule>,
+        correlations: Vec<Correlation>,
+        files: usize,
+        digest: u64,
+    ) -> Self {
+        let mut index: HashMap<Source, SourceIndex> = HashMap::new();
+        for (i, r) in rules.iter().enumerate() {
+            for s in &r.sources {
+                let idx = index.entry(*s).or_default();
+                match r.logic.anchor() {
+                    Some((field, values)) => {
+                        let slot = match idx.anchored.iter().position(|(f, _)| f == field) {
+                            Some(p) => p,
+                            None => {
+                                idx.anchored.push((field.clone(), HashMap::new()));
+                                idx.anchored.len() - 1
+                            }
+                        };
+                        for v in values {
+                            idx.anchored[slot].1.entry(v.to_owned()).or_default().push(i);
+                        }
+                    }
+                    _ => idx.free.push(i),
+                }
+            }
+        }
+        Self {
+            rules,
+            correlations,
+            index,
+            files,
+            digest,
+        }
+    }
+
+    /// An empty set (no rules directory).
+    pub fn empty() -> Self {
+        Self::new(Vec::new(), Vec::new(), 0, 0)
+    }
+
+    /// The detection rules.
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    /// The correlation rules.
+    pub fn correlations(&self) -> &[Correlation] {
+        &self.correlations
+    }
+
+    /// Rule files it was loaded from.
+    pub fn files(&self) -> usize {
+        self.files
+    }
+
+    /// Hash of the rule files' names and texts: what a replay's run id
+    /// includes, so changed rules make a new run (0 for no rules).
+    pub fn digest(&self) -> u64 {
+        self.digest
+    }
+
+    /// Indices of the rules the event matches, in rule order.
+    pub fn matching(&self, ev: &EventView<'_>) -> Vec<usize> {
+        let Some(idx) = self.index.get(&ev.event.source) else {
+            return Vec::new();
+        };
+        let mut candidates: Vec<usize> = idx.free.clone();
+        let mut values: Vec<FieldValue<'_>> = Vec::new();
+        for (field, by_value) in &idx.anchored {
+            values.clear();
+            ev.values(field, &mut values);
+            for v in &values {
+                if let Some(rules) = by_value.get(v.text().to_lowercase().as_str()) {
+                    candidates.extend_from_slice(rules);
+                }
+            }
+        }
+        candidates.sort_unstable();
+        candidates.dedup();
+        candidates.retain(|&i| self.rules[i].matches(ev));
+        candidates
+    }
+}
+
+/// Runs a rule set over attributed events in event-time order.
+pub struct RuleEngine {
+    set: Arc<RuleSet>,
+    state: CorrelationState,
+    matches: u64,
+}
+
+impl RuleEngine {
+    /// Run `set` from empty correlation state.
+    pub fn new(set: Arc<RuleSet>) -> Self {
+        Self {
+            set,
+            state: CorrelationState::default(),
+            matches: 0,
+        }
+    }
+
+    /// The rules in force.
+    pub fn set(&self) -> &Arc<RuleSet> {
+        &self.set
+    }
+
+    /// Switch to a new rule set (hot reload); open windows of correlations
+    /// that are still loaded are kept.
+    pub fn replace(&mut self, set: Arc<RuleSet>) {
+        let ids: Vec<&str> = set.correlations.iter().map(|c| c.id.as_str()).collect();
+        self.state.keep_only(&ids);
+        self.set = set;
+    }
+
+    /// Rule matches seen so far.
+    pub fn matches(&self) -> u64 {
+        self.matches
+    }
+
+    /// Open correlation groups.
+    pub fn open_groups(&self) -> usize {
+        self.state.groups()
+    }
+
+    /// Correlation windows as bytes, for the checkpoint.
+    pub fn save(&self) -> Result<Vec<u8>, crate::RulesStateError> {
+        serde_json::to_vec(&self.state).map_err(|e| crate::RulesStateError(e.to_string()))
+    }
+
+    /// Restore windows saved by [`save`](Self::save) under `set`.
+    pub fn restore(set: Arc<RuleSet>, saved: &[u8]) -> Result<Self, crate::RulesStateError> {
+        let state: CorrelationState =
+            serde_json::from_slice(saved).map_err(|e| crate::RulesStateError(e.to_string()))?;
+        let mut engine = Self::new(set.clone());
+        engine.state = state;
+        engine.replace(set);
+        Ok(engine)
+    }
+
+    /// Evaluate one attributed event; findings go to `out`. `detected_at`
+    /// is the stream's event-time clock.
+    pub fn observe(
+        &mut self,
+        event: &NormEvent,
+        context: AgentContext,
+        detected_at: i64,
+        out: &mut Vec<Finding>,
+    ) {
+        let ev = EventView::new(event, context);
+        let set = self.set.clone();
+        for i in set.matching(&ev) {
+            self.matches += 1;
+            let rule = &set.rules[i];
+            if rule.generate {
+                out.push(rule_finding(rule, event, detected_at));
+            }
+            for c in set.correlations.iter().filter(|c| c.uses(i)) {
+                let positions: Vec<usize> = c.positions(i).collect();
+                for pos in positions {
+                    let Some(group) = c.group_key(pos, &ev) else {
+                        continue;
+                    };
+                    let hit = Hit {
+                        time: event.event_time.nanos(),
+                        rule: pos,
+                        value: c.value(&ev),
+                        event_id: event.event_id.clone(),
+                        origin: event.origin.to_string(),
+                    };
+                    if let Some(fired) = self.state.observe(c, group, hit) {
+                        out.push(correlation_finding(c, &fired, event, detected_at));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Findings carry the acting instance's attribution.
+fn attributed(mut f: Finding, e: &NormEvent) -> Finding {
+    let a = e.attribution.as_ref();
+    f.agent_id = a
+        .and_then(|a| a.agent_id.clone())
+        .or_else(|| e.agent.agent_id.clone());
+    f.agent_instance = a.and_then(|a| a.instance.clone());
+    f.root_instance = a.and_then(|a| a.root_instance.clone());
+    f.initiator = a
+        .and_then(|a| a.initiator.clone())
+        .or_else(|| e.on_behalf_of.clone());
+    f.chain = a.map(|a| a.chain.clone()).unwrap_or_default();
+    f.credential_id = e.credential_used.as_ref().map(|c| c.id.clone());
+    f
+}
+
+fn who(e: &NormEvent) -> String {
+    let a = e.attribution.as_ref();
+    match a.and_then(|a| a.instance.as_deref()) {
+        Some(i) => {
+            let human = a
+                .and_then(|a| a.initiator.as_deref())
+                .map_or("no human on record".to_owned(), |h| format!("for {h}"));
+            format!("agent instance {i} ({human})")
+        }
+        None => format!("{} ({})", e.actor.id, e.actor_kind.as_str()),
+    }
+}
+
+fn base_finding(id: String, rule_id: &str, severity: delegraph_model::Severity, risk: u8) -> Finding {
+    Finding {
+        finding_id: id,
+        detector: RULE_DETECTOR.to_owned(),
+        rule_id: Some(rule_id.to_owned()),
+        severity,
+        risk_score: risk,
+        event_time: 0,
+        detected_at: 0,
+        agent_id: None,
+        agent_instance: None,
+        root_instance: None,
+        initiator: None,
+        credential_id: None,
+        summary: String::new(),
+        expected: String::new(),
+        observed: String::new(),
+        p_value: None,
+        baseline_instances: 0,
+        evidence: Vec::new(),
+        chain: Vec::new(),
+        tags: Vec::new(),
+        instance_risk: 0,
+        human_risk: 0,
+    }
+}
+
+fn subject(e: &NormEvent) -> String {
+    e.attribution
+        .as_ref()
+        .and_then(|a| a.instance.clone())
+        .unwrap_or_else(|| e.actor.id.clone())
+}
+
+fn rule_finding(rule: &Rule, e: &NormEvent, detected_at: i64) -> Finding {
+    let id = finding_id(&format!("sigma:{}", rule.id), &subject(e), &e.event_id);
+    let mut f = attributed(base_finding(id, &rule.id, rule.severity, rule.risk), e);
+    f.event_time = e.event_time.nanos();
+    f.detected_at = detected_at;
+    f.summary = format!(
+        "Rule \"{}\" matched {} by {}.",
+        rule.title,
+        e.operation,
+        who(e)
+    );
+    f.expected = format!("no event matching rule {}", rule.id);
+    f.observed = format!("{} ({})", e.operation, e.event_id);
+    f.evidence = vec![Evidence {
+        event_id: e.event_id.clone(),
+        origin: e.origin.to_string(),
+    }];
+    f.tags = rule.tags.clone();
+    f
+}
+
+fn correlation_finding(c: &Correlation, fired: &Fired, e: &NormEvent, detected_at: i64) -> Finding {
+    let first = fired.hits.first().map_or("", |h| h.event_id.as_str());
+    let id = finding_id(&format!("sigma:{}", c.id), &fired.group, first);
+    let mut f = attributed(base_finding(id, &c.id, c.severity, c.risk), e);
+    f.event_time = fired.hits.last().map_or(e.event_time.nanos(), |h| h.time);
+    f.detected_at = detected_at;
+    let group = fired.group.replace('\u{1f}', ", ");
+    f.summary = format!(
+        "Correlation \"{}\" fired for {} ({} matching events; last by {}).",
+        c.title,
+        if group.is_empty() { "all events".to_owned() } else { group },
+        fired.hits.len(),
+        who(e)
+    );
+    f.expected = format!("correlation {} not satisfied", c.id);
+    f.observed = format!("{} counted within the timespan", fired.counted);
+    f.evidence = fired
+        .hits
+        .iter()
+        .take(20)
+        .map(|h| Evidence {
+            event_id: h.event_id.clone(),
+            origin: h.origin.clone(),
+        })
+        .collect();
+    f.tags = c.tags.clone();
+    f
+}
