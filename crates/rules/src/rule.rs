@@ -72,8 +72,10 @@ impl Rule {
         self.id == reference || self.name.as_deref() == Some(reference) || self.title == reference
     }
 
-    /// Whether the event satisfies the rule and none of its filters.
+    /// Whether the event satisfies the rule and the condition of every
+    /// filter naming it (Sigma filters are AND-ed to the rule: a filter
+    /// written `condition: not selection` excludes its selection).
     pub fn matches(&self, ev: &crate::EventView<'_>) -> bool {
-        self.logic.matches(ev) && !self.filters.iter().any(|f| f.matches(ev))
+        self.logic.matches(ev) && self.filters.iter().all(|f| f.matches(ev))
     }
 }
