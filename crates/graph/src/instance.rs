@@ -113,9 +113,10 @@ impl Instance {
     /// When this instance first used or obtained credential `id` (ns):
     /// its age as rules see it when the record does not say when it was issued.
     pub fn credential_first_seen(&self, id: &str) -> Option<i64> {
-        let node = self.graph.node_indices().find(|i| {
-            self.graph[*i].kind == NodeKind::Credential && self.graph[*i].label == id
-        })?;
+        let node = self
+            .graph
+            .node_indices()
+            .find(|i| self.graph[*i].kind == NodeKind::Credential && self.graph[*i].label == id)?;
         self.graph
             .edges_directed(node, petgraph::Direction::Incoming)
             .map(|e| petgraph::visit::EdgeRef::weight(&e).first_seen)

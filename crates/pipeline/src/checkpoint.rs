@@ -118,7 +118,9 @@ mod tests {
         std::fs::write(checkpoint_path(dir.path()), old).unwrap();
         let err = Checkpoint::load(dir.path()).err().unwrap().to_string();
         assert!(
-            err.contains(&format!("checkpoint version 1 (this build reads {VERSION})")),
+            err.contains(&format!(
+                "checkpoint version 1 (this build reads {VERSION})"
+            )),
             "{err}"
         );
         let c = Checkpoint::new(vec!["r".into()], vec![3], vec![4]);

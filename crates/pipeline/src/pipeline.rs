@@ -122,34 +122,33 @@ impl EventPipeline {
             .filter(|_| opts.persist)
             .map(|c| (c.epoch, c.offsets.clone()))
             .unwrap_or_default();
-        let (stitcher, detectors, reorder, seen, runs, rules) = match checkpoint
-            .filter(|_| opts.persist)
-        {
-            Some(c) => (
-                Stitcher::restore(opts.stitch, &c.stitcher)
-                    .map_err(|e| state_err(e.to_string()))?,
-                Detectors::restore(opts.detect.clone(), &c.detectors)
-                    .map_err(|e| state_err(e.to_string()))?,
-                ReorderBuffer::restore(lateness, &c.reorder)
-                    .map_err(|e| state_err(e.to_string()))?,
-                SeenEvents::restore(DEFAULT_SEEN, &c.seen),
-                Some(c.runs),
-                if c.rules.is_empty() {
-                    RuleEngine::new(opts.rules.clone())
-                } else {
-                    RuleEngine::restore(opts.rules.clone(), &c.rules)
-                        .map_err(|e| state_err(e.to_string()))?
-                },
-            ),
-            None => (
-                Stitcher::new(opts.stitch),
-                Detectors::new(opts.detect.clone()),
-                ReorderBuffer::new(lateness),
-                SeenEvents::new(DEFAULT_SEEN),
-                opts.persist.then(Vec::new),
-                RuleEngine::new(opts.rules.clone()),
-            ),
-        };
+        let (stitcher, detectors, reorder, seen, runs, rules) =
+            match checkpoint.filter(|_| opts.persist) {
+                Some(c) => (
+                    Stitcher::restore(opts.stitch, &c.stitcher)
+                        .map_err(|e| state_err(e.to_string()))?,
+                    Detectors::restore(opts.detect.clone(), &c.detectors)
+                        .map_err(|e| state_err(e.to_string()))?,
+                    ReorderBuffer::restore(lateness, &c.reorder)
+                        .map_err(|e| state_err(e.to_string()))?,
+                    SeenEvents::restore(DEFAULT_SEEN, &c.seen),
+                    Some(c.runs),
+                    if c.rules.is_empty() {
+                        RuleEngine::new(opts.rules.clone())
+                    } else {
+                        RuleEngine::restore(opts.rules.clone(), &c.rules)
+                            .map_err(|e| state_err(e.to_string()))?
+                    },
+                ),
+                None => (
+                    Stitcher::new(opts.stitch),
+                    Detectors::new(opts.detect.clone()),
+                    ReorderBuffer::new(lateness),
+                    SeenEvents::new(DEFAULT_SEEN),
+                    opts.persist.then(Vec::new),
+                    RuleEngine::new(opts.rules.clone()),
+                ),
+            };
         Ok(Self {
             files: RunFiles::create(data_dir, name)?,
             data_dir: data_dir.to_owned(),

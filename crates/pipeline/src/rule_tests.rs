@@ -80,8 +80,7 @@ fn io(path: &Path, source: std::io::Error) -> RuleTestError {
 
 /// The test files of rule file `rule`.
 pub fn test_cases(rule: &Path) -> Vec<(PathBuf, Expect)> {
-    let (Some(dir), Some(stem)) = (rule.parent(), rule.file_stem().and_then(|s| s.to_str()))
-    else {
+    let (Some(dir), Some(stem)) = (rule.parent(), rule.file_stem().and_then(|s| s.to_str())) else {
         return Vec::new();
     };
     let mut out = Vec::new();
@@ -165,7 +164,11 @@ fn run_case(
     let fired = sealed
         .findings
         .into_iter()
-        .filter_map(|f| f.rule_id.filter(|id| ids.contains(id)).map(|id| (id, f.summary)))
+        .filter_map(|f| {
+            f.rule_id
+                .filter(|id| ids.contains(id))
+                .map(|id| (id, f.summary))
+        })
         .collect();
     Ok(RuleTestOutcome {
         rule_file: file.to_owned(),

@@ -27,9 +27,9 @@ use delegraph_model::Source;
 
 use crate::checkpoint::Checkpoint;
 use crate::pipeline::{EventPipeline, PipelineOptions, Sealed};
-use delegraph_rules::{RuleSet, RuleWatcher};
 use crate::stream_metrics::StreamMetrics;
 use crate::{PipelineError, RunStats};
+use delegraph_rules::{RuleSet, RuleWatcher};
 
 /// A topic to consume and how to decode it.
 #[derive(Debug, Clone)]

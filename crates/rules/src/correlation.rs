@@ -10,9 +10,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use rsigma_parser::{
-    ConditionOperator, CorrelationCondition, CorrelationRule, CorrelationType,
-};
+use rsigma_parser::{ConditionOperator, CorrelationCondition, CorrelationRule, CorrelationType};
 use serde::{Deserialize, Serialize};
 
 use crate::fields::{EventView, FieldRef};
@@ -231,7 +229,9 @@ impl Correlation {
                 continue;
             }
             let end = start.time.saturating_add(self.span);
-            let window: Vec<usize> = (s..hits.len()).take_while(|&i| hits[i].time <= end).collect();
+            let window: Vec<usize> = (s..hits.len())
+                .take_while(|&i| hits[i].time <= end)
+                .collect();
             if let Some(n) = self.window_counts(hits, &window) {
                 return Some((window, n));
             }

@@ -2,7 +2,9 @@
 
 use std::collections::HashMap;
 
-use rsigma_parser::{ConditionExpr, Detection, Quantifier, SelectorPattern, detection_name_matches};
+use rsigma_parser::{
+    ConditionExpr, Detection, Quantifier, SelectorPattern, detection_name_matches,
+};
 
 use crate::fields::{EventView, FieldRef};
 use crate::matcher::{CompileError, Item};
@@ -82,12 +84,16 @@ fn compile_detection(d: &Detection) -> Result<Node, CompileError> {
                 .map(|i| Item::compile(i).map(Node::Item))
                 .collect::<Result<_, _>>()?,
         ),
-        Detection::AnyOf(subs) => {
-            Node::Any(subs.iter().map(compile_detection).collect::<Result<_, _>>()?)
-        }
-        Detection::And(subs) => {
-            Node::All(subs.iter().map(compile_detection).collect::<Result<_, _>>()?)
-        }
+        Detection::AnyOf(subs) => Node::Any(
+            subs.iter()
+                .map(compile_detection)
+                .collect::<Result<_, _>>()?,
+        ),
+        Detection::And(subs) => Node::All(
+            subs.iter()
+                .map(compile_detection)
+                .collect::<Result<_, _>>()?,
+        ),
         Detection::Keywords(values) => {
             let item = rsigma_parser::DetectionItem {
                 field: rsigma_parser::FieldSpec {

@@ -55,7 +55,11 @@ impl RuleSet {
                             }
                         };
                         for v in values {
-                            idx.anchored[slot].1.entry(v.to_owned()).or_default().push(i);
+                            idx.anchored[slot]
+                                .1
+                                .entry(v.to_owned())
+                                .or_default()
+                                .push(i);
                         }
                     }
                     _ => idx.free.push(i),
@@ -243,7 +247,12 @@ fn who(e: &NormEvent) -> String {
     }
 }
 
-fn base_finding(id: String, rule_id: &str, severity: delegraph_model::Severity, risk: u8) -> Finding {
+fn base_finding(
+    id: String,
+    rule_id: &str,
+    severity: delegraph_model::Severity,
+    risk: u8,
+) -> Finding {
     Finding {
         finding_id: id,
         detector: RULE_DETECTOR.to_owned(),
@@ -308,7 +317,11 @@ fn correlation_finding(c: &Correlation, fired: &Fired, e: &NormEvent, detected_a
     f.summary = format!(
         "Correlation \"{}\" fired for {} ({} matching events; last by {}).",
         c.title,
-        if group.is_empty() { "all events".to_owned() } else { group },
+        if group.is_empty() {
+            "all events".to_owned()
+        } else {
+            group
+        },
         fired.hits.len(),
         who(e)
     );

@@ -254,9 +254,11 @@ impl<'a> EventView<'a> {
             ContextField::Outcome => out.push(s(e.outcome.as_str())),
             ContextField::Actor => out.push(s(&e.actor.id)),
             ContextField::ActorKind => out.push(s(e.actor_kind.as_str())),
-            ContextField::AgentId => {
-                opt(a.and_then(|a| a.agent_id.as_ref()).or(e.agent.agent_id.as_ref()), out)
-            }
+            ContextField::AgentId => opt(
+                a.and_then(|a| a.agent_id.as_ref())
+                    .or(e.agent.agent_id.as_ref()),
+                out,
+            ),
             ContextField::AgentInstance => opt(
                 a.and_then(|a| a.instance.as_ref())
                     .or(e.agent.instance_id.as_ref()),
@@ -264,7 +266,8 @@ impl<'a> EventView<'a> {
             ),
             ContextField::RootInstance => opt(a.and_then(|a| a.root_instance.as_ref()), out),
             ContextField::Human => opt(
-                a.and_then(|a| a.initiator.as_ref()).or(e.on_behalf_of.as_ref()),
+                a.and_then(|a| a.initiator.as_ref())
+                    .or(e.on_behalf_of.as_ref()),
                 out,
             ),
             ContextField::Depth => {
@@ -290,9 +293,7 @@ impl<'a> EventView<'a> {
                     out.push(s(c.kind.as_str()));
                 }
             }
-            ContextField::CredentialIssued => {
-                opt(e.credential_issued.as_ref().map(|c| &c.id), out)
-            }
+            ContextField::CredentialIssued => opt(e.credential_issued.as_ref().map(|c| &c.id), out),
             ContextField::CredentialAge => {
                 let since = e
                     .credential_used

@@ -170,14 +170,21 @@ fn locate(text: &str, message: &str, title: Option<&str>) -> usize {
     }
     let lines: Vec<&str> = text.lines().collect();
     let start = title
-        .and_then(|t| lines.iter().position(|l| l.starts_with("title:") && l.contains(t)))
+        .and_then(|t| {
+            lines
+                .iter()
+                .position(|l| l.starts_with("title:") && l.contains(t))
+        })
         .unwrap_or(0);
     let tokens = quoted_tokens(message);
     for token in tokens {
         if token.is_empty() || title.is_some_and(|t| t == token) {
             continue;
         }
-        if let Some(i) = lines[start..].iter().position(|l| l.contains(token.as_str())) {
+        if let Some(i) = lines[start..]
+            .iter()
+            .position(|l| l.contains(token.as_str()))
+        {
             return start + i + 1;
         }
     }
@@ -208,7 +215,11 @@ mod tests {
         let errors = compile_texts(&[("bad.yml".into(), text.into())]).unwrap_err();
         assert_eq!(errors.len(), 1, "{errors:?}");
         assert_eq!(errors[0].line, 6, "{}", errors[0]);
-        assert!(errors[0].to_string().starts_with("bad.yml:6: "), "{}", errors[0]);
+        assert!(
+            errors[0].to_string().starts_with("bad.yml:6: "),
+            "{}",
+            errors[0]
+        );
     }
 
     #[test]

@@ -214,10 +214,7 @@ fn pattern_matches(p: &Pattern, v: &FieldValue<'_>) -> bool {
         }
         Pattern::Regex(re) => *v != FieldValue::Null && re.is_match(&v.text()),
         Pattern::Cidr(net) => match v {
-            FieldValue::Str(s) => s
-                .trim()
-                .parse::<IpAddr>()
-                .is_ok_and(|ip| net.contains(&ip)),
+            FieldValue::Str(s) => s.trim().parse::<IpAddr>().is_ok_and(|ip| net.contains(&ip)),
             _ => false,
         },
         Pattern::Compare(cmp, want) => v.number().is_some_and(|n| match cmp {
@@ -303,8 +300,12 @@ fn compile_value(
             out.push(Pattern::Null);
             return Ok(());
         }
-        SigmaValue::Integer(i) => return compile_string(&SigmaString::new(&i.to_string()), mods, out),
-        SigmaValue::Float(f) => return compile_string(&SigmaString::new(&f.to_string()), mods, out),
+        SigmaValue::Integer(i) => {
+            return compile_string(&SigmaString::new(&i.to_string()), mods, out);
+        }
+        SigmaValue::Float(f) => {
+            return compile_string(&SigmaString::new(&f.to_string()), mods, out);
+        }
     };
     compile_string(s, mods, out)
 }
@@ -466,7 +467,13 @@ fn windash(parts: &[StringPart]) -> Vec<Vec<StringPart>> {
                 .map(|p| match p {
                     StringPart::Plain(t) => StringPart::Plain(
                         t.chars()
-                            .map(|c| if c == '-' { next.next().unwrap_or('-') } else { c })
+                            .map(|c| {
+                                if c == '-' {
+                                    next.next().unwrap_or('-')
+                                } else {
+                                    c
+                                }
+                            })
                             .collect(),
                     ),
                     other => other.clone(),
@@ -489,7 +496,9 @@ mod tests {
             text.extend_from_slice(b"example.com");
             let enc = B64.encode(&text);
             assert!(
-                base64_offsets(needle).iter().any(|v| enc.contains(v.as_str())),
+                base64_offsets(needle)
+                    .iter()
+                    .any(|v| enc.contains(v.as_str())),
                 "{prefix:?}: {enc} lacks all of {:?}",
                 base64_offsets(needle)
             );

@@ -28,13 +28,17 @@ impl EventSink for Collect {
 
 fn run_case(rules: &Path) -> Vec<String> {
     let text = std::fs::read_to_string(rules).unwrap();
-    let set = compile_texts(&[(rules.display().to_string(), text)])
-        .unwrap_or_else(|e| panic!("{e:?}"));
+    let set =
+        compile_texts(&[(rules.display().to_string(), text)]).unwrap_or_else(|e| panic!("{e:?}"));
     let mut engine = RuleEngine::new(Arc::new(set));
     let records = rules.with_extension("jsonl");
     let decoder = DocumentDecoder::new(Some(Source::Cloudtrail), 1 << 20);
     let mut failures = Vec::new();
-    for (n, line) in std::fs::read_to_string(&records).unwrap().lines().enumerate() {
+    for (n, line) in std::fs::read_to_string(&records)
+        .unwrap()
+        .lines()
+        .enumerate()
+    {
         let record: serde_json::Value = serde_json::from_str(line).unwrap();
         let mut expect: Vec<String> = record["_expect"]
             .as_array()
@@ -47,11 +51,22 @@ fn run_case(rules: &Path) -> Vec<String> {
             path: records.display().to_string(),
         };
         decoder.decode_document(line.as_bytes(), &base, &mut sink);
-        assert!(sink.1.is_empty(), "{}:{}: {:?}", records.display(), n + 1, sink.1);
+        assert!(
+            sink.1.is_empty(),
+            "{}:{}: {:?}",
+            records.display(),
+            n + 1,
+            sink.1
+        );
         assert_eq!(sink.0.len(), 1, "{}:{}", records.display(), n + 1);
         let mut findings = Vec::new();
         let event = &sink.0[0];
-        engine.observe(event, AgentContext::default(), event.event_time.nanos(), &mut findings);
+        engine.observe(
+            event,
+            AgentContext::default(),
+            event.event_time.nanos(),
+            &mut findings,
+        );
         let mut got: Vec<String> = findings.into_iter().filter_map(|f| f.rule_id).collect();
         got.sort();
         expect.sort();
@@ -77,7 +92,11 @@ fn sigma_conformance_cases_match_as_the_specification_says() {
         .filter(|p| p.extension().is_some_and(|x| x == "yml"))
         .collect();
     cases.sort();
-    assert!(cases.len() >= 2, "no conformance cases in {}", dir.display());
+    assert!(
+        cases.len() >= 2,
+        "no conformance cases in {}",
+        dir.display()
+    );
     let failures: Vec<String> = cases.iter().flat_map(|c| run_case(c)).collect();
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));
 }

@@ -61,7 +61,11 @@ static COLUMNS: &Columns<NormEvent> = &[
     (
         "credential_kind",
         true,
-        Col::Text(|e| e.credential_used.as_ref().map(|c| CredentialKind::as_str(c.kind))),
+        Col::Text(|e| {
+            e.credential_used
+                .as_ref()
+                .map(|c| CredentialKind::as_str(c.kind))
+        }),
     ),
     (
         "credential_issued_at",
@@ -231,4 +235,3 @@ pub fn events_schema() -> SchemaRef {
 pub fn events_batch(events: &[NormEvent]) -> Result<RecordBatch, StoreError> {
     batch(COLUMNS, events_schema(), events)
 }
-

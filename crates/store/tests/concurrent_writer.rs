@@ -10,8 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use delegraph_store::{
-    AtomicParquetFile, EdgeRow, QueryLimits, SqlEngine, edges_batch, edges_schema,
-    remove_run_file,
+    AtomicParquetFile, EdgeRow, QueryLimits, SqlEngine, edges_batch, edges_schema, remove_run_file,
 };
 
 const ROWS: usize = 20_000;
@@ -59,7 +58,9 @@ async fn queries_survive_files_published_replaced_and_removed_meanwhile() {
     let until = Instant::now() + Duration::from_secs(3);
     let mut queries = 0;
     while Instant::now() < until {
-        let engine = SqlEngine::open(&data, QueryLimits::default()).await.unwrap();
+        let engine = SqlEngine::open(&data, QueryLimits::default())
+            .await
+            .unwrap();
         let out = engine
             .query_to_string(
                 "SELECT count(*) AS n, count(DISTINCT agent_instance) AS i FROM edges",
@@ -67,11 +68,22 @@ async fn queries_survive_files_published_replaced_and_removed_meanwhile() {
             )
             .await;
         let text = out.unwrap_or_else(|e| panic!("query {queries} failed: {e}"));
-        let n: usize = text.lines().nth(1).unwrap().split(',').next().unwrap().parse().unwrap();
+        let n: usize = text
+            .lines()
+            .nth(1)
+            .unwrap()
+            .split(',')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
         assert!(n >= 5 * ROWS, "{n} rows: a published file was missed");
         queries += 1;
     }
     stop.store(true, Ordering::Relaxed);
     let changes = writer.join().unwrap();
-    assert!(changes > 10 && queries > 10, "{changes} changes, {queries} queries");
+    assert!(
+        changes > 10 && queries > 10,
+        "{changes} changes, {queries} queries"
+    );
 }

@@ -108,7 +108,10 @@ fn test(dir: &std::path::Path) -> anyhow::Result<ExitCode> {
         println!("FAIL {}: no test events", f.display());
     }
     failed += untested.len();
-    println!("{} passed, {failed} failed", outcomes.len() + untested.len() - failed);
+    println!(
+        "{} passed, {failed} failed",
+        outcomes.len() + untested.len() - failed
+    );
     Ok(if failed == 0 {
         ExitCode::SUCCESS
     } else {

@@ -27,6 +27,10 @@ pub fn load_detectors(path: &Path) -> anyhow::Result<delegraph_detect::DetectCon
 pub fn load_rules(dir: &std::path::Path) -> anyhow::Result<delegraph_rules::RuleSet> {
     delegraph_rules::load_dir(dir).map_err(|errors| {
         let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
-        anyhow::anyhow!("rules in {} do not load:\n{}", dir.display(), lines.join("\n"))
+        anyhow::anyhow!(
+            "rules in {} do not load:\n{}",
+            dir.display(),
+            lines.join("\n")
+        )
     })
 }
