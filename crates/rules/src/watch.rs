@@ -55,3 +55,29 @@ fn fingerprint(dir: &Path) -> Vec<(PathBuf, u64, Option<SystemTime>)> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    const RULE: &str = "title: T\nid: t\nlogsource:\n  product: aws\ndetection:\n  sel:\n    eventName: X\n  condition: sel\n";
+
+    #[test]
+    fn changes_reload_and_a_broken_file_is_reported_once() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.yml"), RULE).unwrap();
+        let (mut w, set) = RuleWatcher::load(dir.path()).unwrap();
+        assert_eq!(set.rules().len(), 1);
+        assert!(w.poll().is_none(), "nothing changed");
+        std::fs::write(dir.path().join("b.yml"), RULE.replace("id: t", "id: u")).unwrap();
+        let set = w.poll().unwrap().unwrap();
+        assert_eq!(set.rules().len(), 2);
+        std::fs::write(dir.path().join("c.yml"), "title: broken\ndetection: [\n").unwrap();
+        let errors = w.poll().unwrap().unwrap_err();
+        assert!(errors[0].file.ends_with("c.yml"), "{errors:?}");
+        assert!(w.poll().is_none(), "the same broken file is not reported again");
+        std::fs::remove_file(dir.path().join("c.yml")).unwrap();
+        assert_eq!(w.poll().unwrap().unwrap().rules().len(), 2);
+    }
+}
