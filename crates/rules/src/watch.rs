@@ -76,7 +76,10 @@ mod tests {
         std::fs::write(dir.path().join("c.yml"), "title: broken\ndetection: [\n").unwrap();
         let errors = w.poll().unwrap().unwrap_err();
         assert!(errors[0].file.ends_with("c.yml"), "{errors:?}");
-        assert!(w.poll().is_none(), "the same broken file is not reported again");
+        assert!(
+            w.poll().is_none(),
+            "the same broken file is not reported again"
+        );
         std::fs::remove_file(dir.path().join("c.yml")).unwrap();
         assert_eq!(w.poll().unwrap().unwrap().rules().len(), 2);
     }
