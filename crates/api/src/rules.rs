@@ -1,7 +1,8 @@
-//! Rule files (Sigma YAML) as the API lists and stores them: a file is
-//! accepted only if every YAML document in it is a rule (`title` and a
-//! `detection` with a `condition`) or a correlation (`title` and
-//! `correlation`), so a broken upload never replaces a working file.
+//! Rule files (Sigma YAML) as the API lists and stores them. An upload is
+//! compiled by the rules engine together with the rest of the directory,
+//! as the service will load it, and stored only if all of it compiles: a
+//! broken upload never replaces a working file, and the uploader hears of
+//! a bad reference or a duplicate id now rather than at the next reload.
 
 use std::path::Path;
 
@@ -40,6 +41,8 @@ pub fn check(source: &str) -> Result<Vec<Value>, String> {
         }
         let kind = if !doc["correlation"].is_badvalue() {
             "correlation"
+        } else if !doc["sequence"].is_badvalue() {
+            "sequence"
         } else if doc["detection"]["condition"].is_badvalue() {
             return Err(format!("document {n}: no detection.condition"));
         } else {
@@ -62,18 +65,54 @@ pub fn check(source: &str) -> Result<Vec<Value>, String> {
 }
 
 /// Every rule file under `dir` (recursively), with its documents or its
-/// error.
+/// errors (from compiling the whole directory, as the service does).
 pub fn list(dir: &Path) -> Result<Vec<Value>, ApiError> {
+    let files = read_dir_files(dir)?;
+    let errors = delegraph_rules::compile_texts(&files)
+        .err()
+        .unwrap_or_default();
+    Ok(files
+        .into_iter()
+        .map(|(name, source)| {
+            let mine: Vec<String> = errors
+                .iter()
+                .filter(|e| e.file == name)
+                .map(ToString::to_string)
+                .collect();
+            match check(&source) {
+                Ok(docs) if mine.is_empty() => json!({"name": name, "rules": docs}),
+                Ok(_) => json!({"name": name, "error": mine.join("\n")}),
+                Err(e) => json!({"name": name, "error": e}),
+            }
+        })
+        .collect())
+}
+
+/// Check an upload of `name` as the directory would be with it: its
+/// documents' summary, or every error (`FILE:LINE: message`, one a line).
+pub fn check_upload(dir: &Path, name: &str, source: &str) -> Result<Vec<Value>, ApiError> {
+    let docs = check(source).map_err(|e| ApiError::BadRequest(format!("{name}: {e}")))?;
+    let mut files = read_dir_files(dir)?;
+    files.retain(|(n, _)| n != name);
+    files.push((name.to_owned(), source.to_owned()));
+    match delegraph_rules::compile_texts(&files) {
+        Ok(_) => Ok(docs),
+        Err(errors) => Err(ApiError::BadRequest(
+            errors
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n"),
+        )),
+    }
+}
+
+/// (name relative to `dir`, text) of every rule file, in name order.
+fn read_dir_files(dir: &Path) -> Result<Vec<(String, String)>, ApiError> {
     let mut files = Vec::new();
     collect(dir, dir, &mut files)?;
     files.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(files
-        .into_iter()
-        .map(|(name, source)| match check(&source) {
-            Ok(docs) => json!({"name": name, "rules": docs}),
-            Err(e) => json!({"name": name, "error": e}),
-        })
-        .collect())
+    Ok(files)
 }
 
 fn collect(root: &Path, dir: &Path, out: &mut Vec<(String, String)>) -> Result<(), ApiError> {
@@ -84,7 +123,7 @@ fn collect(root: &Path, dir: &Path, out: &mut Vec<(String, String)>) -> Result<(
         let path = entry.path();
         if path.is_dir() {
             collect(root, &path, out)?;
-        } else if path.extension().is_some_and(|x| x == "yml" || x == "yaml") {
+        } else if delegraph_rules::is_rule_file(&path) {
             let source = std::fs::read_to_string(&path)
                 .map_err(|e| ApiError::Internal(format!("{}: {e}", path.display())))?;
             let name = path

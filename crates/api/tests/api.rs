@@ -116,7 +116,7 @@ fn data_routes(finding: &str, instance: &str) -> Vec<(&'static str, String, Opti
             "PUT",
             "/api/v1/rules/auth_test.yml".into(),
             Some(json!(
-                "title: auth test\ndetection:\n  sel: {eventName: Nothing}\n  condition: sel\n"
+                "title: auth test\nlogsource: {product: aws}\ndetection:\n  sel: {eventName: Nothing}\n  condition: sel\n"
             )),
             Role::Engineer,
         ),
@@ -484,6 +484,37 @@ async fn rule_files_are_listed_checked_and_replaced_only_by_valid_ones() {
         msg.contains("api_test_rule.yml") && msg.contains("line"),
         "{msg}"
     );
+    // Valid YAML the engine refuses: an unknown modifier, at its line.
+    let (s, v, _) = call(
+        "PUT",
+        "/api/v1/rules/api_test_rule.yml",
+        Some(ENGINEER),
+        Some(json!(good.replace("eventName:", "eventName|nosuch:"))),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    let msg = v["error"].as_str().unwrap();
+    assert!(msg.starts_with("api_test_rule.yml:6: "), "{msg}");
+    // A correlation naming a rule no file defines.
+    let (s, v, _) = call(
+        "PUT",
+        "/api/v1/rules/api_test_corr.yml",
+        Some(ENGINEER),
+        Some(json!("title: c\ncorrelation:\n  type: event_count\n  rules: [no-such-rule]\n  timespan: 5m\n  condition: {gte: 2}\n")),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("no-such-rule"), "{v}");
+    // A correlation naming the stored rule, in another file, is accepted.
+    let (s, v, _) = call(
+        "PUT",
+        "/api/v1/rules/api_test_corr.yml",
+        Some(ENGINEER),
+        Some(json!("title: c\ncorrelation:\n  type: event_count\n  rules: [7f1c]\n  timespan: 5m\n  condition: {gte: 2}\n")),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    assert_eq!(v["rules"][0]["kind"], "correlation");
     let (s, v, _) = call(
         "PUT",
         "/api/v1/rules/..%2Fescape.yml",

@@ -117,7 +117,7 @@ pub fn run_rule_tests(dir: &Path) -> Result<Vec<RuleTestOutcome>, RuleTestError>
     Ok(out)
 }
 
-/// Ids of the rules and correlations defined in one file.
+/// Ids of the rules, correlations and sequences defined in one file.
 fn file_rule_ids(file: &Path) -> Vec<String> {
     let text = std::fs::read_to_string(file).unwrap_or_default();
     let name = file.display().to_string();
@@ -127,6 +127,7 @@ fn file_rule_ids(file: &Path) -> Vec<String> {
             .iter()
             .map(|r| r.id.clone())
             .chain(set.correlations().iter().map(|c| c.id.clone()))
+            .chain(set.sequences().iter().map(|s| s.id.clone()))
             .collect(),
         // Correlations referencing rules of other files: fall back to the
         // ids written in the file.

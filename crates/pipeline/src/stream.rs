@@ -299,7 +299,7 @@ pub fn run_stream(
     let (mut watcher, rules) = match &cfg.rules_dir {
         Some(dir) => {
             let (w, set) = RuleWatcher::load(dir).map_err(PipelineError::Rules)?;
-            tracing::info!(rules = set.rules().len(), correlations = set.correlations().len(), dir = %dir.display(), "rules loaded");
+            tracing::info!(rules = set.rules().len(), correlations = set.correlations().len(), sequences = set.sequences().len(), dir = %dir.display(), "rules loaded");
             (Some(w), Arc::new(set))
         }
         None => (None, Arc::new(RuleSet::empty())),

@@ -178,18 +178,7 @@ impl Correlation {
     /// The group key of an event matched by referenced rule `pos`, or none
     /// when a group-by field is missing (Sigma: such events do not count).
     pub(crate) fn group_key(&self, pos: usize, ev: &EventView<'_>) -> Option<String> {
-        let mut key = String::new();
-        let mut values = Vec::new();
-        for f in &self.group_by[pos] {
-            values.clear();
-            ev.values(f, &mut values);
-            let v = values.first()?;
-            if !key.is_empty() {
-                key.push('\u{1f}');
-            }
-            key.push_str(&v.text());
-        }
-        Some(key)
+        group_key(&self.group_by[pos], ev)
     }
 
     /// The counted value of an event (value_count).
@@ -292,31 +281,11 @@ impl CorrelationState {
             return None;
         }
         let groups = self.groups.entry(c.id.clone()).or_default();
-        if groups.len() >= MAX_GROUPS && !groups.contains_key(&group) {
-            groups.retain(|_, hits| hits.last().is_some_and(|h| h.time >= horizon));
-            if groups.len() >= MAX_GROUPS
-                && let Some(stalest) = groups
-                    .iter()
-                    .min_by_key(|(_, h)| h.last().map_or(i64::MIN, |h| h.time))
-                    .map(|(k, _)| k.clone())
-            {
-                groups.remove(&stalest);
-            }
-        }
-        let hits = groups.entry(group.clone()).or_default();
-        hits.retain(|h| h.time >= horizon);
+        let hits = group_slot(groups, &group, horizon);
         let time = hit.time;
-        let at = hits.partition_point(|h| h.time <= time);
-        hits.insert(at, hit);
-        if hits.len() > MAX_PER_GROUP {
-            hits.remove(0);
-        }
+        insert_sorted(hits, hit);
         let (window, counted) = c.fire(hits, time)?;
-        let mut fired = Vec::with_capacity(window.len());
-        for i in window.into_iter().rev() {
-            fired.push(hits.remove(i));
-        }
-        fired.reverse();
+        let fired = spend(hits, &window);
         if hits.is_empty() {
             groups.remove(&group);
         }
@@ -331,4 +300,65 @@ impl CorrelationState {
     pub(crate) fn keep_only(&mut self, ids: &[&str]) {
         self.groups.retain(|id, _| ids.contains(&id.as_str()));
     }
+}
+
+/// The values of `fields` in an event, joined: the key of its group, or
+/// none when a field is missing (such events do not count).
+pub(crate) fn group_key(fields: &[FieldRef], ev: &EventView<'_>) -> Option<String> {
+    let mut key = String::new();
+    let mut values = Vec::new();
+    for f in fields {
+        values.clear();
+        ev.values(f, &mut values);
+        let v = values.first()?;
+        if !key.is_empty() {
+            key.push('\u{1f}');
+        }
+        key.push_str(&v.text());
+    }
+    Some(key)
+}
+
+/// The matches of `group`, created if need be, with matches before
+/// `horizon` dropped; at [`MAX_GROUPS`], groups with nothing after the
+/// horizon go first, then the stalest.
+pub(crate) fn group_slot<'a>(
+    groups: &'a mut HashMap<String, Vec<Hit>>,
+    group: &str,
+    horizon: i64,
+) -> &'a mut Vec<Hit> {
+    if groups.len() >= MAX_GROUPS && !groups.contains_key(group) {
+        groups.retain(|_, hits| hits.last().is_some_and(|h| h.time >= horizon));
+        if groups.len() >= MAX_GROUPS
+            && let Some(stalest) = groups
+                .iter()
+                .min_by_key(|(_, h)| h.last().map_or(i64::MIN, |h| h.time))
+                .map(|(k, _)| k.clone())
+        {
+            groups.remove(&stalest);
+        }
+    }
+    let hits = groups.entry(group.to_owned()).or_default();
+    hits.retain(|h| h.time >= horizon);
+    hits
+}
+
+/// Insert a match in event-time order (after equal times: ties count in
+/// arrival order); past [`MAX_PER_GROUP`] the oldest goes.
+pub(crate) fn insert_sorted(hits: &mut Vec<Hit>, hit: Hit) {
+    let at = hits.partition_point(|h| h.time <= hit.time);
+    hits.insert(at, hit);
+    if hits.len() > MAX_PER_GROUP {
+        hits.remove(0);
+    }
+}
+
+/// Take the matches at `positions` (ascending) out of `hits`, in order.
+pub(crate) fn spend(hits: &mut Vec<Hit>, positions: &[usize]) -> Vec<Hit> {
+    let mut taken = Vec::with_capacity(positions.len());
+    for &i in positions.iter().rev() {
+        taken.push(hits.remove(i));
+    }
+    taken.reverse();
+    taken
 }

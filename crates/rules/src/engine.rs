@@ -7,9 +7,12 @@ use std::sync::Arc;
 use delegraph_detect::finding_id;
 use delegraph_model::{Evidence, Finding, NormEvent, Source};
 
+use serde::{Deserialize, Serialize};
+
 use crate::correlation::{Correlation, CorrelationState, Fired, Hit};
 use crate::fields::{AgentContext, EventView, FieldRef, FieldValue};
 use crate::rule::Rule;
+use crate::sequence::{Outcome, Pending, Sequence, SequenceState};
 
 /// Value of [`Finding::detector`] on rule findings.
 pub const RULE_DETECTOR: &str = "sigma";
@@ -28,6 +31,7 @@ struct SourceIndex {
 pub struct RuleSet {
     rules: Vec<Rule>,
     correlations: Vec<Correlation>,
+    sequences: Vec<Sequence>,
     index: HashMap<Source, SourceIndex>,
     files: usize,
     digest: u64,
@@ -38,6 +42,7 @@ impl RuleSet {
     pub(crate) fn new(
         rules: Vec<Rule>,
         correlations: Vec<Correlation>,
+        sequences: Vec<Sequence>,
         files: usize,
         digest: u64,
     ) -> Self {
@@ -69,6 +74,7 @@ impl RuleSet {
         Self {
             rules,
             correlations,
+            sequences,
             index,
             files,
             digest,
@@ -77,7 +83,7 @@ impl RuleSet {
 
     /// An empty set (no rules directory).
     pub fn empty() -> Self {
-        Self::new(Vec::new(), Vec::new(), 0, 0)
+        Self::new(Vec::new(), Vec::new(), Vec::new(), 0, 0)
     }
 
     /// The detection rules.
@@ -88,6 +94,11 @@ impl RuleSet {
     /// The correlation rules.
     pub fn correlations(&self) -> &[Correlation] {
         &self.correlations
+    }
+
+    /// The sequences (extension documents).
+    pub fn sequences(&self) -> &[Sequence] {
+        &self.sequences
     }
 
     /// Rule files it was loaded from.
@@ -124,10 +135,19 @@ impl RuleSet {
     }
 }
 
+/// Windows and chains in flight: what the checkpoint keeps.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+struct EngineState {
+    #[serde(flatten)]
+    correlations: CorrelationState,
+    #[serde(default)]
+    sequences: SequenceState,
+}
+
 /// Runs a rule set over attributed events in event-time order.
 pub struct RuleEngine {
     set: Arc<RuleSet>,
-    state: CorrelationState,
+    state: EngineState,
     matches: u64,
 }
 
@@ -136,7 +156,7 @@ impl RuleEngine {
     pub fn new(set: Arc<RuleSet>) -> Self {
         Self {
             set,
-            state: CorrelationState::default(),
+            state: EngineState::default(),
             matches: 0,
         }
     }
@@ -150,7 +170,9 @@ impl RuleEngine {
     /// that are still loaded are kept.
     pub fn replace(&mut self, set: Arc<RuleSet>) {
         let ids: Vec<&str> = set.correlations.iter().map(|c| c.id.as_str()).collect();
-        self.state.keep_only(&ids);
+        self.state.correlations.keep_only(&ids);
+        let ids: Vec<&str> = set.sequences.iter().map(|c| c.id.as_str()).collect();
+        self.state.sequences.keep_only(&ids);
         self.set = set;
     }
 
@@ -159,9 +181,9 @@ impl RuleEngine {
         self.matches
     }
 
-    /// Open correlation groups.
+    /// Open correlation groups, sequence groups and pending absences.
     pub fn open_groups(&self) -> usize {
-        self.state.groups()
+        self.state.correlations.groups() + self.state.sequences.size()
     }
 
     /// Correlation windows as bytes, for the checkpoint.
@@ -171,7 +193,7 @@ impl RuleEngine {
 
     /// Restore windows saved by [`save`](Self::save) under `set`.
     pub fn restore(set: Arc<RuleSet>, saved: &[u8]) -> Result<Self, crate::RulesStateError> {
-        let state: CorrelationState =
+        let state: EngineState =
             serde_json::from_slice(saved).map_err(|e| crate::RulesStateError(e.to_string()))?;
         let mut engine = Self::new(set.clone());
         engine.state = state;
@@ -190,6 +212,9 @@ impl RuleEngine {
     ) {
         let ev = EventView::new(event, context);
         let set = self.set.clone();
+        for due in self.state.sequences.advance(event.event_time.nanos()) {
+            out.push(absence_finding(due, detected_at));
+        }
         for i in set.matching(&ev) {
             self.matches += 1;
             let rule = &set.rules[i];
@@ -209,8 +234,42 @@ impl RuleEngine {
                         event_id: event.event_id.clone(),
                         origin: event.origin.to_string(),
                     };
-                    if let Some(fired) = self.state.observe(c, group, hit) {
+                    if let Some(fired) = self.state.correlations.observe(c, group, hit) {
                         out.push(correlation_finding(c, &fired, event, detected_at));
+                    }
+                }
+            }
+            for s in set.sequences.iter().filter(|s| s.uses(i)) {
+                for (pos, group) in s.slots(i, &ev) {
+                    let hit = Hit {
+                        time: event.event_time.nanos(),
+                        rule: pos,
+                        value: None,
+                        event_id: event.event_id.clone(),
+                        origin: event.origin.to_string(),
+                    };
+                    match self.state.sequences.observe(s, pos, &group, hit) {
+                        Outcome::Fired(hits) => {
+                            out.push(sequence_finding(s, &group, &hits, event, detected_at));
+                        }
+                        Outcome::Pending {
+                            hits,
+                            deadline,
+                            after,
+                        } => {
+                            let finding = sequence_finding(s, &group, &hits, event, 0);
+                            self.state.sequences.hold(
+                                s,
+                                &group,
+                                Pending {
+                                    deadline,
+                                    after,
+                                    hits,
+                                    finding,
+                                },
+                            );
+                        }
+                        Outcome::Nothing => {}
                     }
                 }
             }
@@ -307,35 +366,91 @@ fn rule_finding(rule: &Rule, e: &NormEvent, detected_at: i64) -> Finding {
     f
 }
 
+/// Evidence of a window or chain: its first 20 events.
+fn evidence(hits: &[Hit]) -> Vec<Evidence> {
+    hits.iter()
+        .take(20)
+        .map(|h| Evidence {
+            event_id: h.event_id.clone(),
+            origin: h.origin.clone(),
+        })
+        .collect()
+}
+
+fn group_label(group: &str) -> String {
+    if group.is_empty() {
+        "all events".to_owned()
+    } else {
+        group.replace('\u{1f}', ", ")
+    }
+}
+
+/// A sequence's finding, attributed to the event that completed its chain;
+/// for a chain ending in an absent step, the finding it will raise once
+/// the deadline passes.
+fn sequence_finding(
+    s: &Sequence,
+    group: &str,
+    hits: &[Hit],
+    e: &NormEvent,
+    detected_at: i64,
+) -> Finding {
+    let first = hits.first().map_or("", |h| h.event_id.as_str());
+    let id = finding_id(&format!("sigma:{}", s.id), group, first);
+    let mut f = attributed(base_finding(id, &s.id, s.severity, s.risk), e);
+    f.event_time = hits.last().map_or(e.event_time.nanos(), |h| h.time);
+    f.detected_at = detected_at;
+    let (steps, absent) = s.describe();
+    f.summary = match absent {
+        None => format!(
+            "Sequence \"{}\" completed for {} within {}: {steps} (last by {}).",
+            s.title,
+            group_label(group),
+            s.maxspan,
+            who(e)
+        ),
+        Some(a) => format!(
+            "Sequence \"{}\" for {}: {steps} (last by {}), and no \"{a}\" within {}.",
+            s.title,
+            group_label(group),
+            who(e),
+            s.maxspan
+        ),
+    };
+    f.expected = match absent {
+        None => format!("no {steps} within {}", s.maxspan),
+        Some(a) => format!("\"{a}\" within {} of the first step", s.maxspan),
+    };
+    f.observed = format!("{} steps matched", hits.len());
+    f.evidence = evidence(hits);
+    f.tags = s.tags.clone();
+    f
+}
+
+/// A pending chain whose absent step's deadline passed.
+fn absence_finding(p: Pending, detected_at: i64) -> Finding {
+    let mut f = p.finding;
+    f.event_time = p.deadline;
+    f.detected_at = detected_at;
+    f
+}
+
 fn correlation_finding(c: &Correlation, fired: &Fired, e: &NormEvent, detected_at: i64) -> Finding {
     let first = fired.hits.first().map_or("", |h| h.event_id.as_str());
     let id = finding_id(&format!("sigma:{}", c.id), &fired.group, first);
     let mut f = attributed(base_finding(id, &c.id, c.severity, c.risk), e);
     f.event_time = fired.hits.last().map_or(e.event_time.nanos(), |h| h.time);
     f.detected_at = detected_at;
-    let group = fired.group.replace('\u{1f}', ", ");
     f.summary = format!(
         "Correlation \"{}\" fired for {} ({} matching events; last by {}).",
         c.title,
-        if group.is_empty() {
-            "all events".to_owned()
-        } else {
-            group
-        },
+        group_label(&fired.group),
         fired.hits.len(),
         who(e)
     );
     f.expected = format!("correlation {} not satisfied", c.id);
     f.observed = format!("{} counted within the timespan", fired.counted);
-    f.evidence = fired
-        .hits
-        .iter()
-        .take(20)
-        .map(|h| Evidence {
-            event_id: h.event_id.clone(),
-            origin: h.origin.clone(),
-        })
-        .collect();
+    f.evidence = evidence(&fired.hits);
     f.tags = c.tags.clone();
     f
 }

@@ -18,6 +18,7 @@ mod load;
 mod logsource;
 mod matcher;
 mod rule;
+mod sequence;
 mod watch;
 
 pub use correlation::{MAX_GROUPS, MAX_PER_GROUP};
@@ -25,6 +26,7 @@ pub use engine::{RULE_DETECTOR, RuleEngine, RuleSet};
 pub use fields::{AgentContext, EventView};
 pub use load::{compile_texts, is_rule_file, load_dir, rule_files};
 pub use rule::Rule;
+pub use sequence::{MAX_PENDING, Sequence};
 pub use watch::RuleWatcher;
 
 /// A rule file that cannot be used, and where.

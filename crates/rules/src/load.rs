@@ -8,6 +8,7 @@ use rsigma_parser::{FilterRuleTarget, SigmaCollection, parse_sigma_yaml};
 use crate::correlation::Correlation;
 use crate::detection::Logic;
 use crate::rule::Rule;
+use crate::sequence::{Sequence, SequenceDoc};
 use crate::{RuleError, RuleSet};
 
 /// Whether `path` is a rule file (`.yml` / `.yaml`, not hidden).
@@ -66,13 +67,32 @@ pub fn compile_texts(files: &[(String, String)]) -> Result<RuleSet, Vec<RuleErro
     let mut rules: Vec<Rule> = Vec::new();
     let mut parsed_correlations = Vec::new();
     let mut filters = Vec::new();
+    let mut sequence_docs = Vec::new();
     for (file, text) in files {
         let err = |message: String, hint: Option<&str>| RuleError {
             file: file.clone(),
             line: locate(text, &message, hint),
             message,
         };
-        let collection: SigmaCollection = match parse_sigma_yaml(text) {
+        let (sigma, extensions) = split_extensions(text);
+        let only_extensions = !extensions.is_empty()
+            && sigma
+                .lines()
+                .all(|l| l.starts_with('#') || l.trim().is_empty());
+        for (first_line, doc) in extensions {
+            match yaml_serde::from_str::<SequenceDoc>(&doc) {
+                Ok(d) => sequence_docs.push((file.clone(), text.clone(), d)),
+                Err(e) => errors.push(RuleError {
+                    file: file.clone(),
+                    line: first_line + e.location().map_or(0, |l| l.line().saturating_sub(1)),
+                    message: format!("sequence: {}", without_location(&e.to_string())),
+                }),
+            }
+        }
+        if only_extensions {
+            continue;
+        }
+        let collection: SigmaCollection = match parse_sigma_yaml(&sigma) {
             Ok(c) => c,
             Err(e) => {
                 errors.push(err(e.to_string(), None));
@@ -124,6 +144,17 @@ pub fn compile_texts(files: &[(String, String)]) -> Result<RuleSet, Vec<RuleErro
             }),
         }
     }
+    let mut sequences = Vec::new();
+    for (file, text, d) in &sequence_docs {
+        match Sequence::compile(d, &rules) {
+            Ok(seq) => sequences.push(seq),
+            Err(e) => errors.push(RuleError {
+                file: file.clone(),
+                line: locate(text, &e, Some(&d.title)),
+                message: format!("sequence {:?}: {e}", d.title),
+            }),
+        }
+    }
     let mut seen = std::collections::HashSet::new();
     for r in &rules {
         if !seen.insert(r.id.clone()) {
@@ -140,9 +171,14 @@ pub fn compile_texts(files: &[(String, String)]) -> Result<RuleSet, Vec<RuleErro
     // A rule that only feeds correlations raises no finding of its own,
     // unless a correlation asks for it (`generate: true`).
     for (i, r) in rules.iter_mut().enumerate() {
-        let used: Vec<&Correlation> = correlations.iter().filter(|c| c.uses(i)).collect();
+        let used: Vec<bool> = correlations
+            .iter()
+            .filter(|c| c.uses(i))
+            .map(|c| c.generate)
+            .chain(sequences.iter().filter(|s| s.uses(i)).map(|s| s.generate))
+            .collect();
         if !used.is_empty() {
-            r.generate = used.iter().any(|c| c.generate);
+            r.generate = used.contains(&true);
         }
     }
     let mut hasher = xxhash_rust::xxh3::Xxh3::new();
@@ -152,7 +188,50 @@ pub fn compile_texts(files: &[(String, String)]) -> Result<RuleSet, Vec<RuleErro
         hasher.update(text.as_bytes());
     }
     let digest = if files.is_empty() { 0 } else { hasher.digest() };
-    Ok(RuleSet::new(rules, correlations, files.len(), digest))
+    Ok(RuleSet::new(
+        rules,
+        correlations,
+        sequences,
+        files.len(),
+        digest,
+    ))
+}
+
+/// Split a rule file into the Sigma text rsigma-parser reads and the
+/// extension documents (top-level `sequence:` key), each with its first
+/// line. In the Sigma text an extension document and its `---` become
+/// comment lines, so YAML errors keep their line numbers.
+fn split_extensions(text: &str) -> (String, Vec<(usize, String)>) {
+    let lines: Vec<&str> = text.lines().collect();
+    // Document boundaries: (separator line or none, first line, end).
+    let mut docs: Vec<(Option<usize>, usize, usize)> = Vec::new();
+    let mut start = 0;
+    let mut sep = None;
+    for (i, l) in lines.iter().enumerate() {
+        if l.trim_end() == "---" {
+            docs.push((sep, start, i));
+            sep = Some(i);
+            start = i + 1;
+        }
+    }
+    docs.push((sep, start, lines.len()));
+    let mut out: Vec<String> = lines.iter().map(|l| (*l).to_owned()).collect();
+    let mut extensions = Vec::new();
+    for (sep, first, end) in docs {
+        if !lines[first..end].iter().any(|l| l.starts_with("sequence:")) {
+            continue;
+        }
+        extensions.push((first + 1, lines[first..end].join("\n")));
+        for line in out.iter_mut().take(end).skip(sep.unwrap_or(first)) {
+            *line = "#".to_owned();
+        }
+    }
+    (out.join("\n"), extensions)
+}
+
+/// A YAML error message without its trailing " at line L column C".
+fn without_location(message: &str) -> &str {
+    message.find(" at line ").map_or(message, |i| &message[..i])
 }
 
 /// The 1-based line an error is about: a line number the message states,
@@ -228,5 +307,44 @@ mod tests {
         let errors = compile_texts(&[("two.yml".into(), text.into())]).unwrap_err();
         let lines: Vec<usize> = errors.iter().map(|e| e.line).collect();
         assert_eq!(lines, [6, 11], "{errors:?}");
+    }
+
+    #[test]
+    fn sequence_documents_load_beside_rules_and_their_errors_have_lines() {
+        let rule = "title: A\nid: a\nlogsource:\n  product: aws\ndetection:\n  sel:\n    eventName: X\n  condition: sel\n";
+        let good = format!(
+            "{rule}---\ntitle: S\nid: s\nsequence:\n  maxspan: 5m\n  by: userIdentity.arn\n  steps:\n    - rule: a\n    - absent: a\n"
+        );
+        let set = compile_texts(&[("s.yml".into(), good)]).unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(set.rules().len(), 1);
+        assert_eq!(set.sequences().len(), 1);
+        assert_eq!(set.sequences()[0].id, "s");
+        // Unknown key in a step: YAML error at its line.
+        let typo = format!(
+            "{rule}---\ntitle: S\nsequence:\n  maxspan: 5m\n  steps:\n    - rule: a\n    - rulez: a\n"
+        );
+        let errors = compile_texts(&[("t.yml".into(), typo)]).unwrap_err();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].line, 15, "{}", errors[0]);
+        assert!(errors[0].message.contains("rulez"), "{}", errors[0]);
+        // Unknown rule: the line naming it.
+        let missing = format!(
+            "{rule}---\ntitle: S\nsequence:\n  maxspan: 5m\n  steps:\n    - rule: a\n    - rule: nope\n"
+        );
+        let errors = compile_texts(&[("m.yml".into(), missing)]).unwrap_err();
+        assert_eq!(errors[0].line, 15, "{}", errors[0]);
+        // An absent step first, a bad span.
+        let first = "title: S\nsequence:\n  maxspan: 5x\n  steps:\n    - absent: a\n".to_owned();
+        let errors = compile_texts(&[("r.yml".into(), rule.to_owned()), ("f.yml".into(), first)])
+            .unwrap_err();
+        assert_eq!(errors[0].file, "f.yml");
+        assert!(errors[0].message.contains("maxspan"), "{}", errors[0]);
+        // A Sigma document after a sequence keeps its own line numbers.
+        let after = format!(
+            "title: S\nsequence:\n  maxspan: 5m\n  steps:\n    - rule: a\n    - absent: a\n---\n{}",
+            rule.replace("eventName: X", "eventName|nosuch: X")
+        );
+        let errors = compile_texts(&[("n.yml".into(), after)]).unwrap_err();
+        assert!(errors.iter().any(|e| e.line == 14), "{errors:?}");
     }
 }

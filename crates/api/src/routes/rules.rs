@@ -17,8 +17,8 @@ pub(crate) async fn list(
     Ok(Json(json!({ "files": files })))
 }
 
-/// Create or replace a rule file after checking it; the old file stays if
-/// the new text is refused.
+/// Create or replace a rule file after compiling the directory with it;
+/// the old file stays if the new text is refused.
 pub(crate) async fn put(
     State(st): State<AppState>,
     caller: Caller,
@@ -31,7 +31,7 @@ pub(crate) async fn put(
             "rule file name {name:?}: letters, digits, _ - . only, ending in .yml or .yaml"
         )));
     }
-    let docs = rules::check(&body).map_err(|e| ApiError::BadRequest(format!("{name}: {e}")))?;
+    let docs = rules::check_upload(&st.inner.rules_dir, &name, &body)?;
     let path = st.inner.rules_dir.join(&name);
     let existed = path.exists();
     delegraph_store::write_file_atomic(&path, body.as_bytes())?;

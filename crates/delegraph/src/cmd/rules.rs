@@ -45,9 +45,10 @@ fn check(dir: &std::path::Path) -> anyhow::Result<ExitCode> {
                 .map(|f| f.display().to_string())
                 .collect();
             println!(
-                "ok: {} rule(s) and {} correlation(s) in {} file(s)",
+                "ok: {} rule(s), {} correlation(s) and {} sequence(s) in {} file(s)",
                 set.rules().len(),
                 set.correlations().len(),
+                set.sequences().len(),
                 set.files()
             );
             for f in &untested {
