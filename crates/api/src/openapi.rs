@@ -66,7 +66,7 @@ pub fn openapi() -> Value {
                 "get": {"summary": "Rule files with their rules' titles, ids, levels and log sources, or each file's error", "security": analyst, "responses": ok("{files: [{name, rules | error}]}")}
             },
             "/api/v1/rules/{id}": {
-                "put": {"summary": "Create or replace a rule file (engineer); refused with the YAML error and line unless every document is a rule or correlation", "security": analyst,
+                "put": {"summary": "Create or replace a rule file (engineer). The directory is compiled with it, as the service loads it; refused with every error as FILE:LINE: message (YAML, unknown modifiers or fields, unresolved references, duplicate ids), leaving the earlier file", "security": analyst,
                         "parameters": [path_param("id")],
                         "requestBody": {"required": true, "content": {"application/yaml": {"schema": {"type": "string"}}}},
                         "responses": ok("{name, rules: [...]} (201 when created)")}

@@ -1,7 +1,7 @@
 //! The streaming service against a real Kafka-protocol broker (tansu,
 //! started by scripts/broker), fed by an independent client (the Python
-//! confluent-kafka producer): end to end, SIGKILL mid-stream, and a broker
-//! outage of 30 seconds.
+//! confluent-kafka producer): end to end, SIGKILL mid-stream, a broker
+//! outage of 30 seconds, and rules changed while the service runs.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -401,5 +401,96 @@ fn a_30_second_broker_outage_mid_stream_loses_nothing() {
          LEFT JOIN events e ON f.id = e.event_id WHERE e.event_id IS NULL",
     );
     assert_eq!(dangling[0]["n"], 0, "findings cite events not stored");
+    svc.terminate();
+}
+
+/// The counter `delegraph_rule_reloads_total{result="RESULT"}` of /metrics.
+fn rule_reloads(svc: &Service, result: &str) -> u64 {
+    let (_, metrics) = common::kafka::get(&svc.addr, "/metrics", None).unwrap();
+    let name = format!("delegraph_rule_reloads_total{{result=\"{result}\"}} ");
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(name.as_str()))
+        .map_or(0, |v| v.trim().parse::<f64>().unwrap() as u64)
+}
+
+fn sigma_findings_by_rule(data: &Path) -> std::collections::BTreeMap<String, u64> {
+    sql_json(
+        data,
+        "SELECT rule_id, count(*) AS n FROM findings WHERE detector = 'sigma' GROUP BY rule_id",
+    )
+    .iter()
+    .map(|r| {
+        (
+            r["rule_id"].as_str().unwrap().to_owned(),
+            r["n"].as_u64().unwrap(),
+        )
+    })
+    .collect()
+}
+
+#[test]
+fn rules_reload_while_serving_and_a_broken_file_keeps_the_previous_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::start(&dir.path().join("broker"), "memory://tansu/");
+    for t in ["logs", "findings", "dead-letter"] {
+        broker.topic(t, 1);
+    }
+    let rule = |id: &str, name: &str| {
+        format!(
+            "title: {id}\nid: {id}\nlogsource: {{product: aws, service: cloudtrail}}\ndetection:\n  sel:\n    eventName: {name}\n  condition: sel\nlevel: high\n"
+        )
+    };
+    let rules = dir.path().join("rules");
+    std::fs::create_dir(&rules).unwrap();
+    std::fs::write(rules.join("assume.yml"), rule("hot-assume", "AssumeRole")).unwrap();
+    let stratus = repo().join("../shared/data/stratus-red-team");
+    // 4 AssumeRole + 30 GetPasswordData; then 4 AssumeRole + 15
+    // DescribeInstanceAttribute.
+    let first = stratus.join("aws.credential-access.ec2-get-password-data.json");
+    let second = stratus.join("aws.discovery.ec2-download-user-data.json");
+    let data = dir.path().join("data");
+    let svc = Service::start_with(
+        dir.path(),
+        &data,
+        &format!("rules_dir = {rules:?}"),
+        &kafka_section(&broker, "hot", &["logs"], "epoch_interval_ms = 300"),
+        "idle_release = \"1s\"",
+    );
+    assert_eq!(broker.produce("logs", &[first]), 34);
+    wait_for(120, "the first file stored", || {
+        (stored_events(&data) == 34).then_some(())
+    });
+
+    // A broken file, while nothing is consumed: rejected, rules unchanged.
+    std::fs::write(
+        rules.join("describe.yml"),
+        rule("hot-describe", "DescribeInstanceAttribute"),
+    )
+    .unwrap();
+    std::fs::write(
+        rules.join("broken.yml"),
+        "title: broken\nlogsource: {product: aws}\ndetection:\n  sel:\n    eventName|nosuch: X\n  condition: sel\n",
+    )
+    .unwrap();
+    wait_for(60, "the broken directory rejected", || {
+        (rule_reloads(&svc, "rejected") >= 1).then_some(())
+    });
+    assert_eq!(rule_reloads(&svc, "ok"), 0);
+    std::fs::remove_file(rules.join("broken.yml")).unwrap();
+    wait_for(60, "the fixed directory loaded", || {
+        (rule_reloads(&svc, "ok") >= 1).then_some(())
+    });
+
+    assert_eq!(broker.produce("logs", &[second]), 19);
+    wait_for(120, "the second file stored", || {
+        (stored_events(&data) == 53).then_some(())
+    });
+    let by_rule = wait_for(60, "rule findings stored", || {
+        let m = sigma_findings_by_rule(&data);
+        (m.values().sum::<u64>() >= 23).then_some(m)
+    });
+    assert_eq!(by_rule.get("hot-assume"), Some(&8), "{by_rule:?}");
+    assert_eq!(by_rule.get("hot-describe"), Some(&15), "{by_rule:?}");
     svc.terminate();
 }

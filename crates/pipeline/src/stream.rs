@@ -354,6 +354,7 @@ pub fn run_stream(
     let topics: Vec<&str> = cfg.topics.iter().map(|t| t.topic.as_str()).collect();
     let source = KafkaSource::connect(&cfg.kafka, &topics, shared.clone()).map_err(kafka)?;
     tracing::info!(?topics, group = %cfg.kafka.group_id, epoch, "consuming");
+    let mut last_rules_poll = Instant::now();
     while !stop.load(Ordering::Relaxed) {
         let commit = {
             let message = source.poll(Duration::from_millis(100));
@@ -368,24 +369,19 @@ pub fn run_stream(
             metrics.set_live(&st.pipeline, source.lag());
             if st.due() { Some(st.seal()?) } else { None }
         };
-        if let Some(offsets) = commit {
-            commit_or_warn(&source, &offsets, &metrics);
-            // Rules change between epochs, so each epoch ran one rule set.
-            if let Some(reload) = watcher.as_mut().and_then(RuleWatcher::poll) {
-                match reload {
-                    Ok(set) => {
-                        tracing::info!(rules = set.rules().len(), "rules reloaded");
-                        metrics.note_rules_reload(true);
-                        shared.lock().pipeline.set_rules(Arc::new(set));
-                    }
-                    Err(errors) => {
-                        for e in &errors {
-                            tracing::warn!(error = %e, "rule file rejected; previous rules stay");
-                        }
-                        metrics.note_rules_reload(false);
-                    }
-                }
+        let between_epochs = match commit {
+            Some(offsets) => {
+                commit_or_warn(&source, &offsets, &metrics);
+                true
             }
+            // Nothing consumed since the last epoch ended: also between
+            // epochs, so an idle stream picks up rule changes too.
+            None => shared.lock().pending == 0 && last_rules_poll.elapsed() >= RULES_POLL_IDLE,
+        };
+        // Rules change between epochs, so each epoch runs one rule set.
+        if between_epochs && let Some(w) = watcher.as_mut() {
+            last_rules_poll = Instant::now();
+            reload_rules(w, &shared, &metrics);
         }
     }
     let offsets = shared.lock().seal()?;
@@ -401,6 +397,33 @@ pub fn run_stream(
     let mut stats = st.pipeline.stats().clone();
     stats.elapsed = started.elapsed();
     Ok(stats)
+}
+
+/// How often an idle stream looks at the rules directory.
+const RULES_POLL_IDLE: Duration = Duration::from_secs(1);
+
+/// Load the rules directory if it changed: a set that compiles replaces
+/// the pipeline's; one that does not is logged and the previous stays.
+fn reload_rules(watcher: &mut RuleWatcher, shared: &Shared, metrics: &StreamMetrics) {
+    match watcher.poll() {
+        None => {}
+        Some(Ok(set)) => {
+            tracing::info!(
+                rules = set.rules().len(),
+                correlations = set.correlations().len(),
+                sequences = set.sequences().len(),
+                "rules reloaded"
+            );
+            metrics.note_rules_reload(true);
+            shared.lock().pipeline.set_rules(Arc::new(set));
+        }
+        Some(Err(errors)) => {
+            for e in &errors {
+                tracing::warn!(error = %e, "rule file rejected; previous rules stay");
+            }
+            metrics.note_rules_reload(false);
+        }
+    }
 }
 
 /// A failed commit loses nothing (the checkpoint holds the offsets and

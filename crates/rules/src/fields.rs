@@ -9,7 +9,7 @@
 use std::borrow::Cow;
 use std::cell::OnceCell;
 
-use delegraph_model::NormEvent;
+use delegraph_model::{NormEvent, Source};
 use serde_json::Value as Json;
 
 /// Agent context the pipeline knows about an event beyond the event itself.
@@ -221,6 +221,10 @@ impl<'a> EventView<'a> {
         match field {
             FieldRef::Context(f) => self.context_values(*f, out),
             FieldRef::Raw(path) => {
+                if let Some(v) = self.promoted(path) {
+                    out.push(FieldValue::Str(Cow::Borrowed(v)));
+                    return;
+                }
                 if let Some(raw) = self.raw() {
                     let before = out.len();
                     walk(raw, path, out);
@@ -233,6 +237,26 @@ impl<'a> EventView<'a> {
                 }
             }
         }
+    }
+
+    /// Vendor fields the decoder copies verbatim into the normalized event
+    /// (CloudTrail `eventName` and `eventSource`, Okta `eventType`, GitHub
+    /// `action`): read from there, most events are matched or ruled out
+    /// without parsing their raw record, since rules are indexed on them.
+    fn promoted(&self, path: &[String]) -> Option<&'a str> {
+        let [key] = path else {
+            return None;
+        };
+        let e: &'a NormEvent = self.event;
+        let is = |name: &str| key.eq_ignore_ascii_case(name);
+        let value = match e.source {
+            Source::Cloudtrail if is("eventName") => e.source_event_type.as_str(),
+            Source::Cloudtrail if is("eventSource") => e.operation.split_once(':')?.0,
+            Source::Okta if is("eventType") => e.source_event_type.as_str(),
+            Source::Github if is("action") => e.source_event_type.as_str(),
+            _ => return None,
+        };
+        Some(value).filter(|v| !v.is_empty())
     }
 
     fn context_values<'s>(&'s self, f: ContextField, out: &mut Vec<FieldValue<'s>>) {

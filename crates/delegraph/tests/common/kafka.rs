@@ -178,12 +178,23 @@ pub const TOKEN: &str = "test-token-0123456789";
 impl Service {
     /// Write `delegraph.toml` into `dir` (Kafka section `kafka_toml`) and start.
     pub fn start(dir: &Path, data: &Path, kafka_toml: &str, pipeline_toml: &str) -> Self {
+        Self::start_with(dir, data, "", kafka_toml, pipeline_toml)
+    }
+
+    /// [`start`](Self::start) with more lines in the `[api]` section.
+    pub fn start_with(
+        dir: &Path,
+        data: &Path,
+        api_toml: &str,
+        kafka_toml: &str,
+        pipeline_toml: &str,
+    ) -> Self {
         let port = free_port();
         let config = dir.join("delegraph.toml");
         std::fs::write(
             &config,
             format!(
-                "data_dir = {data:?}\n\n[api]\nlisten = \"127.0.0.1:{port}\"\ntoken_env = \"DELEGRAPH_TEST_TOKEN\"\n\n{kafka_toml}\n\n[pipeline]\n{pipeline_toml}\n"
+                "data_dir = {data:?}\n\n[api]\nlisten = \"127.0.0.1:{port}\"\ntoken_env = \"DELEGRAPH_TEST_TOKEN\"\n{api_toml}\n\n{kafka_toml}\n\n[pipeline]\n{pipeline_toml}\n"
             ),
         )
         .unwrap();
