@@ -335,7 +335,8 @@ impl SequenceState {
         if seq.is_absent_step(pos) {
             // An absent match cancels the chains it follows, and is kept for
             // chains that complete later but began before it.
-            if let Some(list) = self.pending.get_mut(&pending_key(&seq.id, group)) {
+            let key = pending_key(&seq.id, group);
+            if let Some(list) = self.pending.get_mut(&key) {
                 let t = hit.time;
                 let (gone, kept): (Vec<Pending>, Vec<Pending>) = list
                     .drain(..)
@@ -343,9 +344,11 @@ impl SequenceState {
                 *list = kept;
                 for p in gone {
                     if !list.iter().any(|k| k.deadline == p.deadline) {
-                        self.deadlines
-                            .remove(&(p.deadline, pending_key(&seq.id, group)));
+                        self.deadlines.remove(&(p.deadline, key.clone()));
                     }
+                }
+                if list.is_empty() {
+                    self.pending.remove(&key);
                 }
             }
         }
@@ -392,6 +395,9 @@ impl SequenceState {
         {
             if let Some(list) = self.pending.get_mut(&first.1) {
                 list.retain(|p| p.deadline != first.0);
+                if list.is_empty() {
+                    self.pending.remove(&first.1);
+                }
             }
             self.dropped += 1;
         }
