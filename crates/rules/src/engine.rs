@@ -454,3 +454,22 @@ fn correlation_finding(c: &Correlation, fired: &Fired, e: &NormEvent, detected_a
     f.tags = c.tags.clone();
     f
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_saved_before_sequences_existed_still_restores() {
+        // The shape checkpoints held when only correlations were kept.
+        let old = br#"{"groups":{"c":{"k":[{"time":5,"rule":0,"value":null,"event_id":"e","origin":"f:1"}]}},"newest":5}"#;
+        let engine = RuleEngine::restore(Arc::new(RuleSet::empty()), old);
+        assert!(engine.is_ok(), "{:?}", engine.err());
+        let saved = engine.map(|e| e.save()).ok().and_then(Result::ok);
+        let text = saved.map(|b| String::from_utf8_lossy(&b).into_owned());
+        assert!(
+            text.as_deref().is_some_and(|t| t.contains("\"sequences\"")),
+            "{text:?}"
+        );
+    }
+}
