@@ -356,7 +356,7 @@ pub fn run_stream(
     tracing::info!(?topics, group = %cfg.kafka.group_id, epoch, "consuming");
     let mut last_rules_poll = Instant::now();
     while !stop.load(Ordering::Relaxed) {
-        let commit = {
+        let (commit, idle_epoch) = {
             let message = source.poll(Duration::from_millis(100));
             let mut st = shared.lock();
             if let Some(e) = st.failed.take() {
@@ -367,7 +367,8 @@ pub fn run_stream(
                 None => st.release_if_idle()?,
             }
             metrics.set_live(&st.pipeline, source.lag());
-            if st.due() { Some(st.seal()?) } else { None }
+            let commit = if st.due() { Some(st.seal()?) } else { None };
+            (commit, st.pending == 0)
         };
         let between_epochs = match commit {
             Some(offsets) => {
@@ -376,7 +377,7 @@ pub fn run_stream(
             }
             // Nothing consumed since the last epoch ended: also between
             // epochs, so an idle stream picks up rule changes too.
-            None => shared.lock().pending == 0 && last_rules_poll.elapsed() >= RULES_POLL_IDLE,
+            None => idle_epoch && last_rules_poll.elapsed() >= RULES_POLL_IDLE,
         };
         // Rules change between epochs, so each epoch runs one rule set.
         if between_epochs && let Some(w) = watcher.as_mut() {

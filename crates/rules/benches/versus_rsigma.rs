@@ -18,14 +18,14 @@
 
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
-#[path = "../tests/support/versus.rs"]
-mod versus;
+#[path = "../tests/support/mod.rs"]
+mod support;
 
 use std::path::PathBuf;
 use std::time::Instant;
 
 use delegraph_rules::compile_texts;
-use versus::*;
+use support::versus::*;
 
 fn rate(n: usize, secs: f64) -> f64 {
     n as f64 / secs

@@ -14,7 +14,7 @@ use rsigma_parser::{ConditionOperator, CorrelationCondition, CorrelationRule, Co
 use serde::{Deserialize, Serialize};
 
 use crate::fields::{EventView, FieldRef};
-use crate::rule::{Rule, level_risk};
+use crate::rule::{Rule, known_id, level_risk, resolve, span_nanos};
 
 /// Most matches one group holds; the oldest go first.
 pub const MAX_PER_GROUP: usize = 4096;
@@ -84,14 +84,11 @@ pub struct Fired {
 impl Correlation {
     /// Compile against the loaded detection rules.
     pub fn compile(c: &CorrelationRule, rules: &[Rule]) -> Result<Self, String> {
-        let mut refs = Vec::new();
-        for r in &c.rules {
-            let i = rules
-                .iter()
-                .position(|x| x.is(r))
-                .ok_or_else(|| format!("references rule `{r}`, which is not loaded"))?;
-            refs.push(i);
-        }
+        let refs = c
+            .rules
+            .iter()
+            .map(|r| resolve(rules, r))
+            .collect::<Result<Vec<_>, _>>()?;
         if refs.is_empty() {
             return Err("references no rule".into());
         }
@@ -141,11 +138,7 @@ impl Correlation {
         }
         let (severity, risk) = level_risk(c.level);
         Ok(Self {
-            id: c
-                .id
-                .clone()
-                .or_else(|| c.name.clone())
-                .unwrap_or_else(|| c.title.clone()),
+            id: known_id(c.id.as_ref(), c.name.as_ref(), &c.title),
             title: c.title.clone(),
             severity,
             risk,
@@ -154,9 +147,7 @@ impl Correlation {
             kind,
             rules: refs,
             group_by,
-            span: i64::try_from(c.timespan.seconds)
-                .unwrap_or(i64::MAX / 1_000_000_000)
-                .saturating_mul(1_000_000_000),
+            span: span_nanos(c.timespan.seconds),
             predicates,
         })
     }

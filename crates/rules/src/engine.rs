@@ -306,20 +306,34 @@ fn who(e: &NormEvent) -> String {
     }
 }
 
-fn base_finding(
-    id: String,
-    rule_id: &str,
+/// What raised a finding: a rule, a correlation or a sequence.
+struct Raiser<'a> {
+    id: &'a str,
     severity: delegraph_model::Severity,
     risk: u8,
+    tags: &'a [String],
+}
+
+/// A finding of `by` about events grouped under `key` (the instance or
+/// actor for a rule, the group for a correlation or sequence), named after
+/// its first event and dated `event_time`, attributed like `e`; the caller
+/// writes what it says.
+fn base_finding(
+    by: &Raiser<'_>,
+    key: &str,
+    first_event: &str,
+    event_time: i64,
+    e: &NormEvent,
+    detected_at: i64,
 ) -> Finding {
-    Finding {
-        finding_id: id,
+    let finding = Finding {
+        finding_id: finding_id(&format!("sigma:{}", by.id), key, first_event),
         detector: RULE_DETECTOR.to_owned(),
-        rule_id: Some(rule_id.to_owned()),
-        severity,
-        risk_score: risk,
-        event_time: 0,
-        detected_at: 0,
+        rule_id: Some(by.id.to_owned()),
+        severity: by.severity,
+        risk_score: by.risk,
+        event_time,
+        detected_at,
         agent_id: None,
         agent_instance: None,
         root_instance: None,
@@ -332,10 +346,11 @@ fn base_finding(
         baseline_instances: 0,
         evidence: Vec::new(),
         chain: Vec::new(),
-        tags: Vec::new(),
+        tags: by.tags.to_vec(),
         instance_risk: 0,
         human_risk: 0,
-    }
+    };
+    attributed(finding, e)
 }
 
 fn subject(e: &NormEvent) -> String {
@@ -346,10 +361,20 @@ fn subject(e: &NormEvent) -> String {
 }
 
 fn rule_finding(rule: &Rule, e: &NormEvent, detected_at: i64) -> Finding {
-    let id = finding_id(&format!("sigma:{}", rule.id), &subject(e), &e.event_id);
-    let mut f = attributed(base_finding(id, &rule.id, rule.severity, rule.risk), e);
-    f.event_time = e.event_time.nanos();
-    f.detected_at = detected_at;
+    let by = Raiser {
+        id: &rule.id,
+        severity: rule.severity,
+        risk: rule.risk,
+        tags: &rule.tags,
+    };
+    let mut f = base_finding(
+        &by,
+        &subject(e),
+        &e.event_id,
+        e.event_time.nanos(),
+        e,
+        detected_at,
+    );
     f.summary = format!(
         "Rule \"{}\" matched {} by {}.",
         rule.title,
@@ -362,19 +387,30 @@ fn rule_finding(rule: &Rule, e: &NormEvent, detected_at: i64) -> Finding {
         event_id: e.event_id.clone(),
         origin: e.origin.to_string(),
     }];
-    f.tags = rule.tags.clone();
     f
 }
 
-/// Evidence of a window or chain: its first 20 events.
-fn evidence(hits: &[Hit]) -> Vec<Evidence> {
-    hits.iter()
+/// A finding about a correlation window or a sequence chain: named after
+/// its first match, dated by its last, its first 20 matches as evidence.
+fn window_finding(
+    by: &Raiser<'_>,
+    group: &str,
+    hits: &[Hit],
+    e: &NormEvent,
+    detected_at: i64,
+) -> Finding {
+    let first = hits.first().map_or("", |h| h.event_id.as_str());
+    let time = hits.last().map_or(e.event_time.nanos(), |h| h.time);
+    let mut f = base_finding(by, group, first, time, e, detected_at);
+    f.evidence = hits
+        .iter()
         .take(20)
         .map(|h| Evidence {
             event_id: h.event_id.clone(),
             origin: h.origin.clone(),
         })
-        .collect()
+        .collect();
+    f
 }
 
 fn group_label(group: &str) -> String {
@@ -395,11 +431,13 @@ fn sequence_finding(
     e: &NormEvent,
     detected_at: i64,
 ) -> Finding {
-    let first = hits.first().map_or("", |h| h.event_id.as_str());
-    let id = finding_id(&format!("sigma:{}", s.id), group, first);
-    let mut f = attributed(base_finding(id, &s.id, s.severity, s.risk), e);
-    f.event_time = hits.last().map_or(e.event_time.nanos(), |h| h.time);
-    f.detected_at = detected_at;
+    let by = Raiser {
+        id: &s.id,
+        severity: s.severity,
+        risk: s.risk,
+        tags: &s.tags,
+    };
+    let mut f = window_finding(&by, group, hits, e, detected_at);
     let (steps, absent) = s.describe();
     f.summary = match absent {
         None => format!(
@@ -422,8 +460,6 @@ fn sequence_finding(
         Some(a) => format!("\"{a}\" within {} of the first step", s.maxspan),
     };
     f.observed = format!("{} steps matched", hits.len());
-    f.evidence = evidence(hits);
-    f.tags = s.tags.clone();
     f
 }
 
@@ -436,11 +472,13 @@ fn absence_finding(p: Pending, detected_at: i64) -> Finding {
 }
 
 fn correlation_finding(c: &Correlation, fired: &Fired, e: &NormEvent, detected_at: i64) -> Finding {
-    let first = fired.hits.first().map_or("", |h| h.event_id.as_str());
-    let id = finding_id(&format!("sigma:{}", c.id), &fired.group, first);
-    let mut f = attributed(base_finding(id, &c.id, c.severity, c.risk), e);
-    f.event_time = fired.hits.last().map_or(e.event_time.nanos(), |h| h.time);
-    f.detected_at = detected_at;
+    let by = Raiser {
+        id: &c.id,
+        severity: c.severity,
+        risk: c.risk,
+        tags: &c.tags,
+    };
+    let mut f = window_finding(&by, &fired.group, &fired.hits, e, detected_at);
     f.summary = format!(
         "Correlation \"{}\" fired for {} ({} matching events; last by {}).",
         c.title,
@@ -450,8 +488,6 @@ fn correlation_finding(c: &Correlation, fired: &Fired, e: &NormEvent, detected_a
     );
     f.expected = format!("correlation {} not satisfied", c.id);
     f.observed = format!("{} counted within the timespan", fired.counted);
-    f.evidence = evidence(&fired.hits);
-    f.tags = c.tags.clone();
     f
 }
 

@@ -133,28 +133,20 @@ pub fn compile_texts(files: &[(String, String)]) -> Result<RuleSet, Vec<RuleErro
             }
         }
     }
-    let mut correlations = Vec::new();
-    for (file, text, c) in &parsed_correlations {
-        match Correlation::compile(c, &rules) {
-            Ok(corr) => correlations.push(corr),
-            Err(e) => errors.push(RuleError {
-                file: file.clone(),
-                line: locate(text, &e, Some(&c.title)),
-                message: format!("correlation {:?}: {e}", c.title),
-            }),
-        }
-    }
-    let mut sequences = Vec::new();
-    for (file, text, d) in &sequence_docs {
-        match Sequence::compile(d, &rules) {
-            Ok(seq) => sequences.push(seq),
-            Err(e) => errors.push(RuleError {
-                file: file.clone(),
-                line: locate(text, &e, Some(&d.title)),
-                message: format!("sequence {:?}: {e}", d.title),
-            }),
-        }
-    }
+    let correlations = compile_against(
+        &parsed_correlations,
+        "correlation",
+        |c| &c.title,
+        |c| Correlation::compile(c, &rules),
+        &mut errors,
+    );
+    let sequences = compile_against(
+        &sequence_docs,
+        "sequence",
+        |d| &d.title,
+        |d| Sequence::compile(d, &rules),
+        &mut errors,
+    );
     let mut seen = std::collections::HashSet::new();
     for r in &rules {
         if !seen.insert(r.id.clone()) {
@@ -195,6 +187,29 @@ pub fn compile_texts(files: &[(String, String)]) -> Result<RuleSet, Vec<RuleErro
         files.len(),
         digest,
     ))
+}
+
+/// Compile documents that reference detection rules (correlations,
+/// sequences), each kept with its file and text; errors point at the line.
+fn compile_against<D, T>(
+    docs: &[(String, String, D)],
+    kind: &str,
+    title: impl Fn(&D) -> &str,
+    compile: impl Fn(&D) -> Result<T, String>,
+    errors: &mut Vec<RuleError>,
+) -> Vec<T> {
+    let mut out = Vec::new();
+    for (file, text, doc) in docs {
+        match compile(doc) {
+            Ok(t) => out.push(t),
+            Err(e) => errors.push(RuleError {
+                file: file.clone(),
+                line: locate(text, &e, Some(title(doc))),
+                message: format!("{kind} {:?}: {e}", title(doc)),
+            }),
+        }
+    }
+    out
 }
 
 /// Split a rule file into the Sigma text rsigma-parser reads and the

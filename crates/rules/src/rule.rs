@@ -42,6 +42,27 @@ pub fn level_risk(level: Option<Level>) -> (Severity, u8) {
     }
 }
 
+/// The id a rule, correlation or sequence is known by: its `id`, else its
+/// `name`, else its title.
+pub(crate) fn known_id(id: Option<&String>, name: Option<&String>, title: &str) -> String {
+    id.or(name).map_or_else(|| title.to_owned(), Clone::clone)
+}
+
+/// The position of the rule `reference` (an id, name or title) means.
+pub(crate) fn resolve(rules: &[Rule], reference: &str) -> Result<usize, String> {
+    rules
+        .iter()
+        .position(|x| x.is(reference))
+        .ok_or_else(|| format!("references rule `{reference}`, which is not loaded"))
+}
+
+/// A Sigma timespan's seconds as event-time nanoseconds (saturating).
+pub(crate) fn span_nanos(seconds: u64) -> i64 {
+    i64::try_from(seconds)
+        .unwrap_or(i64::MAX / 1_000_000_000)
+        .saturating_mul(1_000_000_000)
+}
+
 impl Rule {
     /// Compile one parsed rule.
     pub fn compile(r: &SigmaRule) -> Result<Self, CompileError> {
@@ -49,11 +70,7 @@ impl Rule {
         let logic = Logic::compile(&r.detection.named, &r.detection.conditions)?;
         let (severity, risk) = level_risk(r.level);
         Ok(Self {
-            id: r
-                .id
-                .clone()
-                .or_else(|| r.name.clone())
-                .unwrap_or_else(|| r.title.clone()),
+            id: known_id(r.id.as_ref(), r.name.as_ref(), &r.title),
             name: r.name.clone(),
             title: r.title.clone(),
             severity,

@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::correlation::{Hit, group_key, group_slot, insert_sorted, spend};
 use crate::fields::{EventView, FieldRef};
-use crate::rule::{Rule, level_risk};
+use crate::rule::{Rule, known_id, level_risk, resolve, span_nanos};
 
 /// Most pending absences held; past it the earliest deadline is dropped
 /// (and counted) rather than fired, since nothing proved the absence.
@@ -141,10 +141,7 @@ impl Sequence {
                     ));
                 }
             };
-            let rule = rules
-                .iter()
-                .position(|x| x.is(name))
-                .ok_or_else(|| format!("references rule `{name}`, which is not loaded"))?;
+            let rule = resolve(rules, name)?;
             let key_names =
                 s.by.as_ref()
                     .map(Keys::names)
@@ -183,11 +180,7 @@ impl Sequence {
         }
         let (severity, risk) = level_risk(doc.level);
         Ok(Self {
-            id: doc
-                .id
-                .clone()
-                .or_else(|| doc.name.clone())
-                .unwrap_or_else(|| doc.title.clone()),
+            id: known_id(doc.id.as_ref(), doc.name.as_ref(), &doc.title),
             title: doc.title.clone(),
             severity,
             risk,
@@ -201,9 +194,7 @@ impl Sequence {
                 .collect(),
             steps,
             absent,
-            span: i64::try_from(span.seconds)
-                .unwrap_or(i64::MAX / 1_000_000_000)
-                .saturating_mul(1_000_000_000),
+            span: span_nanos(span.seconds),
         })
     }
 

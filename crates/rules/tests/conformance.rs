@@ -12,21 +12,12 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use delegraph_decode::{DecodeError, DocumentDecoder, EventSink, OriginBase};
-use delegraph_model::{NormEvent, Origin, Source};
+mod support;
+
+use delegraph_decode::{DocumentDecoder, OriginBase};
+use delegraph_model::Source;
 use delegraph_rules::{AgentContext, RuleEngine, compile_texts};
-
-#[derive(Default)]
-struct Collect(Vec<NormEvent>, Vec<String>);
-
-impl EventSink for Collect {
-    fn event(&mut self, event: NormEvent) {
-        self.0.push(event);
-    }
-    fn reject(&mut self, error: DecodeError, origin: Origin, _raw: &str) {
-        self.1.push(format!("{origin}: {error}"));
-    }
-}
+use support::decoded::Collect;
 
 fn run_case(rules: &Path) -> Vec<String> {
     let text = std::fs::read_to_string(rules).unwrap();

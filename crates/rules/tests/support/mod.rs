@@ -1,1 +1,4 @@
+//! Helpers the rules crate's tests and benchmark share.
+
+pub mod decoded;
 pub mod versus;

@@ -6,9 +6,11 @@
 
 use std::path::{Path, PathBuf};
 
-use delegraph_decode::{DecodeError, DocumentDecoder, EventSink, OriginBase};
-use delegraph_model::{NormEvent, Origin, Source};
+use delegraph_decode::{DocumentDecoder, OriginBase};
+use delegraph_model::{NormEvent, Source};
 use delegraph_rules::{AgentContext, EventView, RuleSet};
+
+use super::decoded::Collect;
 
 /// The repository root.
 pub fn repo() -> PathBuf {
@@ -64,18 +66,6 @@ pub fn rule_test_files(rules: &[(String, String)]) -> Vec<PathBuf> {
     }
     out.sort();
     out
-}
-
-#[derive(Default)]
-struct Collect(Vec<NormEvent>, Vec<String>);
-
-impl EventSink for Collect {
-    fn event(&mut self, event: NormEvent) {
-        self.0.push(event);
-    }
-    fn reject(&mut self, error: DecodeError, origin: Origin, _raw: &str) {
-        self.1.push(format!("{origin}: {error}"));
-    }
 }
 
 /// Every CloudTrail record of `files` (JSON arrays, `Records` documents or
