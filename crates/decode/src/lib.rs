@@ -18,7 +18,9 @@ mod sources;
 use delegraph_model::{NormEvent, Origin, Source};
 
 pub use error::DecodeError;
-pub use sources::{all_decoders, mcp::MCP_SCHEMA};
+pub use sources::{
+    all_decoders, mcp::MCP_SCHEMA, opa::OpaMapping, task_envelope::ENVELOPE_SCHEMA,
+};
 
 use crate::probe::Probe;
 
@@ -120,6 +122,18 @@ impl DocumentDecoder {
             forced,
             max_record_bytes,
         }
+    }
+
+    /// Read OPA decision logs through `mapping` instead of the default one.
+    pub fn with_opa_mapping(mut self, mapping: OpaMapping) -> Self {
+        for d in &mut self.decoders {
+            if d.source() == Source::Opa {
+                *d = Box::new(sources::opa::Opa {
+                    mapping: mapping.clone(),
+                });
+            }
+        }
+        self
     }
 
     /// Decode every record of `doc`; results and rejections go to `sink`.
@@ -272,6 +286,8 @@ pub(crate) fn base_event(
         src_ip: None,
         user_agent: None,
         input_messages: None,
+        decision: None,
+        envelope: None,
         attribution: None,
         links: Vec::new(),
         origin: origin.clone(),

@@ -65,6 +65,11 @@ keys! {
     ServicePrincipalId = "servicePrincipalId",
     UserPrincipalName = "userPrincipalName",
     SignInEventTypes = "signInEventTypes",
+    DecisionId = "decision_id",
+    Path = "path",
+    Query = "query",
+    EnvelopeId = "envelope_id",
+    Event = "event",
 }
 
 /// What a record's top level holds.

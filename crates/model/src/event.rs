@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Link, Origin, Timestamp};
+use crate::{Approval, EnvelopeEvent, Link, Origin, PolicyDecision, Timestamp};
 
 /// Which vendor format a record was decoded from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -22,11 +22,15 @@ pub enum Source {
     Otlp,
     /// MCP gateway JSON lines (delegraph's documented shape).
     Mcp,
+    /// OPA decision logs.
+    Opa,
+    /// Task envelope events (delegraph's documented shape).
+    TaskEnvelope,
 }
 
 impl Source {
     /// Every source, in a stable order (summaries, metrics labels).
-    pub const ALL: [Source; 7] = [
+    pub const ALL: [Source; 9] = [
         Source::Cloudtrail,
         Source::Okta,
         Source::Entra,
@@ -34,6 +38,8 @@ impl Source {
         Source::GoogleWorkspace,
         Source::Otlp,
         Source::Mcp,
+        Source::Opa,
+        Source::TaskEnvelope,
     ];
 
     /// The name used on the command line (`--format`), in tables and metrics.
@@ -46,6 +52,8 @@ impl Source {
             Source::GoogleWorkspace => "google_workspace",
             Source::Otlp => "otlp",
             Source::Mcp => "mcp",
+            Source::Opa => "opa",
+            Source::TaskEnvelope => "task_envelope",
         }
     }
 
@@ -54,6 +62,7 @@ impl Source {
         match s {
             "otlp-json" | "otlp_json" => Some(Source::Otlp),
             "google-workspace" | "gws" => Some(Source::GoogleWorkspace),
+            "task-envelope" | "envelope" => Some(Source::TaskEnvelope),
             _ => Self::ALL.into_iter().find(|x| x.as_str() == s),
         }
     }
@@ -120,6 +129,10 @@ pub enum Category {
     AgentInvoke,
     /// A tool was called by an agent.
     ToolCall,
+    /// A policy engine decided whether a request may proceed.
+    PolicyDecision,
+    /// A human approved, amended, revoked or completed a task envelope.
+    Approval,
     /// Any other API call.
     #[default]
     ApiCall,
@@ -136,6 +149,8 @@ impl Category {
             Category::PermissionChange => "permission_change",
             Category::AgentInvoke => "agent_invoke",
             Category::ToolCall => "tool_call",
+            Category::PolicyDecision => "policy_decision",
+            Category::Approval => "approval",
             Category::ApiCall => "api_call",
         }
     }
@@ -328,6 +343,10 @@ pub struct TraceContext {
     /// Request or transaction id shared by several records of one request.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub correlation_id: Option<String>,
+    /// The policy decision the runtime says allowed this action (MCP
+    /// `_meta.decision_id`, span attribute `delegraph.decision_id`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub decision_id: Option<String>,
 }
 
 /// Who an event is attributed to, resolved across sources by the stitcher.
@@ -353,6 +372,10 @@ pub struct Attribution {
     /// How it was resolved (`credential ASIA…`, `parent span`, …) or, when
     /// `instance` is empty, why not.
     pub basis: String,
+    /// The approval the action ran under; `None` when the instance had no
+    /// envelope and no policy decision within the lookback.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub approval: Option<Approval>,
 }
 
 /// One source record, normalized.
@@ -427,6 +450,12 @@ pub struct NormEvent {
     /// The human's request text (`gen_ai.input.messages`), when carried.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub input_messages: Option<String>,
+    /// The decision, when this record is a policy engine's decision.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub decision: Option<PolicyDecision>,
+    /// The envelope, when this record is a task envelope event.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub envelope: Option<EnvelopeEvent>,
     /// Cross-source attribution, once the stitcher has run.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub attribution: Option<Attribution>,
@@ -468,6 +497,12 @@ impl NormEvent {
     pub fn acts_for(&mut self, actor: String, subject: String) {
         self.on_behalf_of.get_or_insert_with(|| subject.clone());
         self.links.push(Link::ActsFor { actor, subject });
+    }
+
+    /// True for records about approval (policy decisions, envelopes) rather
+    /// than actions: they bind actions, they are not behaviour to profile.
+    pub fn is_approval_record(&self) -> bool {
+        self.decision.is_some() || self.envelope.is_some()
     }
 
     /// True when any touched resource is a secret read.

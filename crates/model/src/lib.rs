@@ -4,12 +4,16 @@
 //! no storage concerns. Field names follow OCSF (API Activity, Authentication)
 //! where a field has an OCSF counterpart.
 
+mod approval;
 mod event;
 mod finding;
 mod link;
 mod origin;
 mod time;
 
+pub use approval::{
+    Approval, EnvelopeChange, EnvelopeEvent, PolicyDecision, PolicyEngine, TaskEnvelope,
+};
 pub use event::{
     ActorKind, AgentRef, Attribution, Category, Credential, CredentialKind, NormEvent, Outcome,
     Principal, Resource, Source, ToolRef, TraceContext,

@@ -282,6 +282,9 @@ impl Decoder for CloudTrail {
         } else {
             e.outcome = Outcome::Success;
         }
+        if super::verified_permissions::is_decision(&r.event_source, &r.event_name) {
+            super::verified_permissions::add_decision(text, r.request_id.owned(), &mut e);
+        }
         out.event(e);
         Ok(())
     }

@@ -70,6 +70,8 @@ struct Params<'a> {
 struct Meta {
     #[serde(default)]
     traceparent: Text,
+    #[serde(default)]
+    decision_id: Text,
 }
 
 #[derive(Deserialize)]
@@ -186,10 +188,9 @@ impl Decoder for Mcp {
         } else {
             Category::ApiCall
         };
-        if let Some(tp) = params
-            .and_then(|p| p.meta.as_ref())
-            .and_then(|m| m.traceparent.get())
-        {
+        let meta = params.and_then(|p| p.meta.as_ref());
+        e.trace.decision_id = meta.and_then(|m| m.decision_id.owned());
+        if let Some(tp) = meta.and_then(|m| m.traceparent.get()) {
             // W3C traceparent: version-traceid-parentid-flags.
             let parts: Vec<&str> = tp.split('-').collect();
             if let [_, trace, span, _] = parts.as_slice() {

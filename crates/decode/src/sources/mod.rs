@@ -6,7 +6,10 @@ pub mod github;
 pub mod google_workspace;
 pub mod mcp;
 pub mod okta;
+pub mod opa;
 pub mod otlp;
+pub mod task_envelope;
+pub mod verified_permissions;
 
 use crate::Decoder;
 
@@ -14,6 +17,10 @@ use crate::Decoder;
 /// key first, so a looser rule never shadows a precise one.
 pub fn all_decoders() -> Vec<Box<dyn Decoder>> {
     vec![
+        Box::new(task_envelope::TaskEnvelopes),
+        Box::new(opa::Opa {
+            mapping: opa::OpaMapping::default(),
+        }),
         Box::new(mcp::Mcp),
         Box::new(otlp::Otlp),
         Box::new(cloudtrail::CloudTrail),

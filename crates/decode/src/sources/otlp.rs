@@ -398,5 +398,6 @@ fn span(text: &str, resource: &[KeyValue], origin: &Origin) -> Result<NormEvent,
         _ => (Outcome::Success, None),
     };
     e.src_ip = a.get("client.address");
+    e.trace.decision_id = a.get("delegraph.decision_id");
     Ok(e)
 }
