@@ -184,7 +184,7 @@ pub fn tool_name(e: &NormEvent) -> Option<&str> {
 /// An MCP call carrying a traceparent is the server side of an OTel
 /// `execute_tool` span already counted, so tool sequences skip it.
 pub fn is_echo_of_span(e: &NormEvent) -> bool {
-    e.source == Source::Mcp && e.trace.trace_id.is_some() && e.trace.parent_span_id.is_some()
+    e.echoes_span()
 }
 
 /// Secrets an event read.

@@ -2,7 +2,7 @@
 
 use std::num::NonZeroUsize;
 
-use delegraph_model::{Link, NormEvent};
+use delegraph_model::{Approval, Link, NormEvent};
 use lru::LruCache;
 use petgraph::stable_graph::{NodeIndex, StableDiGraph};
 use serde::{Deserialize, Serialize};
@@ -26,6 +26,10 @@ pub enum NodeKind {
     Tool,
     /// A resource touched.
     Resource,
+    /// A task envelope a human approved.
+    Approval,
+    /// A policy engine's decision.
+    Decision,
 }
 
 /// What a graph edge says.
@@ -42,6 +46,12 @@ pub enum EdgeKind {
     Calls,
     /// An instance or tool touched a resource.
     Touches,
+    /// A human approved an envelope.
+    Approves,
+    /// An envelope or decision allowed an instance or a tool call.
+    Authorizes,
+    /// An instance asked a policy engine (allowed or denied).
+    Requests,
 }
 
 /// A node of an instance graph.
@@ -168,7 +178,7 @@ impl Instance {
         }
     }
 
-    fn record(&mut self, e: &NormEvent, b: &Binding) {
+    fn record(&mut self, e: &NormEvent, b: &Binding, approval: Option<&Approval>) {
         let at = e.event_time.nanos();
         self.events += 1;
         self.first_seen = self.first_seen.min(at);
@@ -197,6 +207,12 @@ impl Instance {
         if let Some(c) = &e.credential_issued {
             self.edge(me, (NodeKind::Credential, &c.id), EdgeKind::Issued, at);
         }
+        if let Some(a) = approval {
+            self.approval_nodes(e, a, at);
+        }
+        if e.decision.is_some() || e.envelope.is_some() {
+            return;
+        }
         let via = match &e.tool {
             Some(t) => {
                 self.edge(me, (NodeKind::Tool, &t.name), EdgeKind::Calls, at);
@@ -212,6 +228,39 @@ impl Instance {
                 self.task_end = Some(self.task_end.map_or(at.nanos(), |t| t.max(at.nanos())));
             }
         }
+    }
+}
+
+impl Instance {
+    /// human → envelope → instance; instance → decision it asked for;
+    /// decision → the tool call (or instance) it allowed.
+    fn approval_nodes(&mut self, e: &NormEvent, a: &Approval, at: i64) {
+        let me = (NodeKind::Instance, self.id.clone());
+        let me = (me.0, me.1.as_str());
+        if let Some(env) = &a.envelope_id {
+            if let Some(h) = &a.approved_by {
+                let human = h.clone();
+                self.edge(
+                    (NodeKind::Human, &human),
+                    (NodeKind::Approval, env),
+                    EdgeKind::Approves,
+                    at,
+                );
+            }
+            self.edge((NodeKind::Approval, env), me, EdgeKind::Authorizes, at);
+        }
+        let Some(d) = &a.decision_id else {
+            return;
+        };
+        if e.decision.is_some() {
+            self.edge(me, (NodeKind::Decision, d), EdgeKind::Requests, at);
+            return;
+        }
+        let to = match &e.tool {
+            Some(t) => (NodeKind::Tool, t.name.as_str()),
+            None => me,
+        };
+        self.edge((NodeKind::Decision, d), to, EdgeKind::Authorizes, at);
     }
 }
 
@@ -264,7 +313,7 @@ impl InstanceTable {
         }
     }
 
-    pub(crate) fn record(&mut self, e: &NormEvent, b: &Binding) {
+    pub(crate) fn record(&mut self, e: &NormEvent, b: &Binding, approval: Option<&Approval>) {
         let at = e.event_time.nanos();
         if !self.live.contains(&b.instance)
             && let Some((_, old)) = self.live.push(b.instance.clone(), Instance::new(b, at))
@@ -274,7 +323,7 @@ impl InstanceTable {
             self.retire(old);
         }
         if let Some(i) = self.live.get_mut(&b.instance) {
-            i.record(e, b);
+            i.record(e, b, approval);
         }
         // A sub-agent also shows in its parent's graph.
         if let [.., parent, child] = b.chain.as_slice()

@@ -5,6 +5,7 @@
 //! and each agent instance keeps a petgraph graph of the human, instances,
 //! credentials, tools and resources it involved. All state is bounded.
 
+mod approval;
 mod bounded;
 mod instance;
 mod inventory;
@@ -34,6 +35,12 @@ pub struct StitchConfig {
     pub max_spans: usize,
     /// Most session keys.
     pub max_sessions: usize,
+    /// How long before an action a decision for the same instance and
+    /// action still binds to it, when no decision id was propagated.
+    pub decision_window_ns: i64,
+    /// How far back a policy decision counts as the instance being under
+    /// approval at all (`unapproved` looks at what is left).
+    pub approval_lookback_ns: i64,
 }
 
 const MINUTE: i64 = 60_000_000_000;
@@ -49,6 +56,8 @@ impl Default for StitchConfig {
             max_credentials: 500_000,
             max_spans: 1_000_000,
             max_sessions: 500_000,
+            decision_window_ns: 2 * MINUTE,
+            approval_lookback_ns: 60 * MINUTE,
         }
     }
 }

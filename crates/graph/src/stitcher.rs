@@ -11,10 +11,11 @@
 use std::num::NonZeroUsize;
 use std::sync::Arc;
 
-use delegraph_model::{ActorKind, Attribution, Category, Link, NormEvent, Source};
+use delegraph_model::{ActorKind, Approval, Attribution, Category, Link, NormEvent, Source};
 use lru::LruCache;
 use serde::{Deserialize, Serialize};
 
+use crate::approval::{ApprovalBook, ApprovalLimits, SavedApprovals};
 use crate::instance::InstanceTable;
 use crate::{Inventory, StitchConfig};
 
@@ -70,6 +71,7 @@ pub struct Stitcher {
     stats: StitchStats,
     since_sweep: u32,
     inventory: Inventory,
+    approvals: ApprovalBook,
 }
 
 type Entries = Vec<(String, Binding)>;
@@ -85,6 +87,7 @@ struct Saved {
     instances: crate::instance::SavedInstances,
     stats: StitchStats,
     since_sweep: u32,
+    approvals: SavedApprovals,
 }
 
 fn save_bindings(c: &LruCache<String, Arc<Binding>>) -> Entries {
@@ -107,6 +110,37 @@ fn cap(n: usize) -> NonZeroUsize {
     NonZeroUsize::new(n.max(1)).unwrap_or(NonZeroUsize::MIN)
 }
 
+fn approval_limits(cfg: &StitchConfig) -> ApprovalLimits {
+    ApprovalLimits {
+        window_ns: cfg.decision_window_ns,
+        lookback_ns: cfg.approval_lookback_ns,
+        max_instances: cfg.max_instances,
+        max_decisions: cfg.max_credentials,
+    }
+}
+
+/// The chain with the approval between the human and the instance:
+/// human → approver (when another person) → envelope → decision → instances.
+fn chain_with_approval(chain: Vec<String>, human: Option<&str>, a: &Approval) -> Vec<String> {
+    let split = usize::from(human.is_some() && chain.first().map(String::as_str) == human);
+    let mut out = Vec::with_capacity(chain.len() + 3);
+    let mut rest = chain.into_iter();
+    out.extend(rest.by_ref().take(split));
+    if let Some(by) = &a.approved_by
+        && Some(by.as_str()) != human
+    {
+        out.push(by.clone());
+    }
+    if let Some(env) = &a.envelope_id {
+        out.push(format!("envelope:{env}"));
+    }
+    if let Some(d) = &a.decision_id {
+        out.push(format!("decision:{d}"));
+    }
+    out.extend(rest);
+    out
+}
+
 impl Stitcher {
     /// A stitcher with the given limits.
     pub fn new(cfg: StitchConfig) -> Self {
@@ -119,6 +153,7 @@ impl Stitcher {
             stats: StitchStats::default(),
             since_sweep: 0,
             inventory: Inventory::default(),
+            approvals: ApprovalBook::new(approval_limits(&cfg)),
             cfg,
         }
     }
@@ -134,6 +169,7 @@ impl Stitcher {
             instances: self.instances.save(),
             stats: self.stats,
             since_sweep: self.since_sweep,
+            approvals: self.approvals.save(),
         };
         postcard::to_stdvec(&saved).map_err(|e| StateError(e.to_string()))
     }
@@ -149,6 +185,7 @@ impl Stitcher {
         st.instances = InstanceTable::load(s.instances);
         st.stats = s.stats;
         st.since_sweep = s.since_sweep;
+        st.approvals = ApprovalBook::load(approval_limits(&cfg), s.approvals);
         Ok(st)
     }
 
@@ -184,18 +221,31 @@ impl Stitcher {
     pub fn attribute(&mut self, e: &mut NormEvent) {
         self.inventory.apply(e);
         let resolved = match e.source {
+            _ if e.is_approval_record() && e.agent.instance_id.is_some() => {
+                self.approval_record(e)
+            }
             Source::Cloudtrail => self.aws(e),
             Source::Otlp => self.otel(e),
             Source::Mcp => self.mcp(e),
             Source::Github | Source::Okta | Source::Entra | Source::GoogleWorkspace => {
                 self.principal(e)
             }
+            Source::Opa | Source::TaskEnvelope => {
+                Resolved::Unattributed("the record names no agent instance".into())
+            }
         };
         let attribution = match resolved {
             Resolved::Instance(b, basis) => {
                 self.stats.attributed += 1;
                 self.bind_credentials(e, &b);
-                self.instances.record(e, &b);
+                if e.is_approval_record() {
+                    self.approvals.note(e, &b.instance);
+                }
+                let mut lineage: Vec<&str> = vec![b.instance.as_str()];
+                lineage.extend(b.chain.iter().rev().map(String::as_str));
+                lineage.push(b.root.as_str());
+                let approval = self.approvals.resolve(e, &lineage);
+                self.instances.record(e, &b, approval.as_ref());
                 // On a binding shared by a whole principal, the human the
                 // record itself names is the one.
                 let (initiator, chain) = match &e.on_behalf_of {
@@ -210,6 +260,10 @@ impl Stitcher {
                     }
                     _ => (b.human.clone(), b.chain.clone()),
                 };
+                let chain = match &approval {
+                    Some(a) => chain_with_approval(chain, initiator.as_deref(), a),
+                    None => chain,
+                };
                 Attribution {
                     agent_id: b.agent_id.clone(),
                     instance: Some(b.instance.clone()),
@@ -218,6 +272,7 @@ impl Stitcher {
                     chain,
                     depth: b.depth,
                     basis,
+                    approval,
                 }
             }
             Resolved::Human(human, basis) => {
@@ -310,6 +365,27 @@ impl Stitcher {
         });
         self.set_session(key, b.clone(), at);
         b
+    }
+
+    /// A policy decision or envelope event names its agent instance: it
+    /// joins that instance, or starts it (approval comes before the work).
+    fn approval_record(&mut self, e: &NormEvent) -> Resolved {
+        let at = e.event_time.nanos();
+        let Some(id) = e.agent.instance_id.clone() else {
+            return Resolved::Unattributed("the record names no agent instance".into());
+        };
+        let human = e
+            .envelope
+            .as_ref()
+            .and_then(|x| x.envelope.approved_by.clone())
+            .or_else(|| e.on_behalf_of.clone());
+        let b = self.root_instance(id, e, human, at);
+        let basis = if e.envelope.is_some() {
+            "instance named by the task envelope"
+        } else {
+            "instance named by the policy decision"
+        };
+        Resolved::Instance(b, basis.into())
     }
 
     /// CloudTrail: by the access key used, then by role session.

@@ -99,14 +99,14 @@ pub struct TaskEnvelope {
     /// The policy decision that admitted the task, when one did.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub decision_id: Option<String>,
-    /// Approved tool names (globs `*`, `?`).
+    /// Approved tool names (`*` matches any run of characters).
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub tools: Vec<String>,
     /// Approved cloud and SaaS operations (`s3.amazonaws.com:GetObject`,
-    /// globs), for actions that are API calls rather than tool calls.
+    /// `*` patterns), for actions that are API calls rather than tool calls.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub operations: Vec<String>,
-    /// Approved resources (ids or globs).
+    /// Approved resources (ids or `*` patterns).
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub resources: Vec<String>,
     /// Approved scopes.
@@ -156,10 +156,25 @@ pub struct Approval {
     /// The human who approved the envelope.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub approved_by: Option<String>,
-    /// Why the action is outside its envelope, each quoting the envelope;
-    /// empty when inside (or when there is no envelope).
+    /// The envelope's purpose, quoted in findings.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub purpose: Option<String>,
+    /// Why the action is outside its envelope; empty when inside (or when
+    /// there is no envelope).
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
-    pub breaches: Vec<String>,
+    pub breaches: Vec<Breach>,
+}
+
+/// One way an action left its envelope.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Breach {
+    /// `tool`, `operation`, `resource`, `scope`, `not_started`, `expired`,
+    /// `ended`, `max_calls`: stable, for rules and finding ids.
+    pub kind: String,
+    /// What was outside (the tool, resource, scope, or the time).
+    pub item: String,
+    /// The sentence, quoting what the envelope allows.
+    pub detail: String,
 }
 
 impl Approval {

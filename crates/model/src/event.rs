@@ -505,6 +505,19 @@ impl NormEvent {
         self.decision.is_some() || self.envelope.is_some()
     }
 
+    /// An MCP call carrying a traceparent is the server side of an OTel
+    /// `execute_tool` span already seen: counting tool calls skips it.
+    pub fn echoes_span(&self) -> bool {
+        self.source == Source::Mcp
+            && self.trace.trace_id.is_some()
+            && self.trace.parent_span_id.is_some()
+    }
+
+    /// The approval the stitcher bound this event to, if any.
+    pub fn approval(&self) -> Option<&Approval> {
+        self.attribution.as_ref().and_then(|a| a.approval.as_ref())
+    }
+
     /// True when any touched resource is a secret read.
     pub fn reads_secret(&self) -> bool {
         self.resources.iter().any(|r| r.is_secret)

@@ -12,7 +12,7 @@ mod origin;
 mod time;
 
 pub use approval::{
-    Approval, EnvelopeChange, EnvelopeEvent, PolicyDecision, PolicyEngine, TaskEnvelope,
+    Approval, Breach, EnvelopeChange, EnvelopeEvent, PolicyDecision, PolicyEngine, TaskEnvelope,
 };
 pub use event::{
     ActorKind, AgentRef, Attribution, Category, Credential, CredentialKind, NormEvent, Outcome,

@@ -16,7 +16,7 @@ pub fn checkpoint_path(data_dir: &Path) -> PathBuf {
 }
 
 /// Format version; a checkpoint of another version is refused, not misread.
-const VERSION: u32 = 2;
+const VERSION: u32 = 3;
 
 /// What a checkpoint holds.
 #[derive(Serialize, Deserialize)]

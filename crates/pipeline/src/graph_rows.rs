@@ -11,6 +11,8 @@ fn kind_name(k: NodeKind) -> &'static str {
         NodeKind::Credential => "credential",
         NodeKind::Tool => "tool",
         NodeKind::Resource => "resource",
+        NodeKind::Approval => "approval",
+        NodeKind::Decision => "decision",
     }
 }
 
@@ -21,6 +23,9 @@ fn edge_name(k: EdgeKind) -> &'static str {
         EdgeKind::Issued => "issued",
         EdgeKind::Calls => "calls",
         EdgeKind::Touches => "touches",
+        EdgeKind::Approves => "approves",
+        EdgeKind::Authorizes => "authorizes",
+        EdgeKind::Requests => "requests",
     }
 }
 

@@ -85,10 +85,33 @@ pub enum ContextField {
     UserAgent,
     /// `delegraph.tenant`.
     Tenant,
+    /// `delegraph.approved`: whether the action ran under any approval
+    /// (an envelope, or a policy decision within the lookback).
+    Approved,
+    /// `delegraph.decision_id`: the policy decision bound to the action.
+    DecisionId,
+    /// `delegraph.decision_result`: `allow` or `deny`.
+    DecisionResult,
+    /// `delegraph.decision_engine`: `opa`, `verified_permissions` (decisions).
+    DecisionEngine,
+    /// `delegraph.envelope_id`: the task envelope the action ran under.
+    EnvelopeId,
+    /// `delegraph.task_id`: the envelope's task.
+    TaskId,
+    /// `delegraph.approved_by`: the human who approved the envelope.
+    ApprovedBy,
+    /// `delegraph.envelope_purpose`: what the human approved, in words.
+    EnvelopePurpose,
+    /// `delegraph.inside_envelope`: whether the action stayed inside its
+    /// envelope (absent without one).
+    InsideEnvelope,
+    /// `delegraph.envelope_breach`: how it left it (`tool`, `operation`,
+    /// `resource`, `scope`, `not_started`, `expired`, `ended`, `max_calls`).
+    EnvelopeBreach,
 }
 
 /// Every context field with its name (`delegraph.` left off).
-pub const CONTEXT_FIELDS: [(&str, ContextField); 29] = [
+pub const CONTEXT_FIELDS: [(&str, ContextField); 39] = [
     ("source", ContextField::Source),
     ("event_type", ContextField::EventType),
     ("operation", ContextField::Operation),
@@ -118,6 +141,16 @@ pub const CONTEXT_FIELDS: [(&str, ContextField); 29] = [
     ("src_ip", ContextField::SrcIp),
     ("user_agent", ContextField::UserAgent),
     ("tenant", ContextField::Tenant),
+    ("approved", ContextField::Approved),
+    ("decision_id", ContextField::DecisionId),
+    ("decision_result", ContextField::DecisionResult),
+    ("decision_engine", ContextField::DecisionEngine),
+    ("envelope_id", ContextField::EnvelopeId),
+    ("task_id", ContextField::TaskId),
+    ("approved_by", ContextField::ApprovedBy),
+    ("envelope_purpose", ContextField::EnvelopePurpose),
+    ("inside_envelope", ContextField::InsideEnvelope),
+    ("envelope_breach", ContextField::EnvelopeBreach),
 ];
 
 /// The namespace prefix of context fields.
@@ -348,6 +381,43 @@ impl<'a> EventView<'a> {
             ContextField::SrcIp => opt(e.src_ip.as_ref(), out),
             ContextField::UserAgent => opt(e.user_agent.as_ref(), out),
             ContextField::Tenant => opt(e.tenant.as_ref(), out),
+            ContextField::Approved => out.push(FieldValue::Bool(e.approval().is_some())),
+            ContextField::DecisionId => opt(
+                e.approval()
+                    .and_then(|x| x.decision_id.as_ref())
+                    .or(e.decision.as_ref().map(|d| &d.decision_id)),
+                out,
+            ),
+            ContextField::DecisionResult => {
+                let allowed = match &e.decision {
+                    Some(d) => d.allowed,
+                    None => e.approval().and_then(|x| x.decision_allowed),
+                };
+                if let Some(ok) = allowed {
+                    out.push(s(if ok { "allow" } else { "deny" }));
+                }
+            }
+            ContextField::DecisionEngine => {
+                if let Some(d) = &e.decision {
+                    out.push(s(d.engine.as_str()));
+                }
+            }
+            ContextField::EnvelopeId => opt(e.approval().and_then(|x| x.envelope_id.as_ref()), out),
+            ContextField::TaskId => opt(e.approval().and_then(|x| x.task_id.as_ref()), out),
+            ContextField::ApprovedBy => opt(e.approval().and_then(|x| x.approved_by.as_ref()), out),
+            ContextField::EnvelopePurpose => {
+                opt(e.approval().and_then(|x| x.purpose.as_ref()), out)
+            }
+            ContextField::InsideEnvelope => {
+                if let Some(inside) = e.approval().and_then(|x| x.inside_envelope()) {
+                    out.push(FieldValue::Bool(inside));
+                }
+            }
+            ContextField::EnvelopeBreach => {
+                if let Some(x) = e.approval() {
+                    out.extend(x.breaches.iter().map(|b| s(&b.kind)));
+                }
+            }
         }
     }
 }

@@ -26,8 +26,12 @@ pub fn sources(ls: &LogSource) -> Result<Vec<Source>, String> {
         {
             vec![Source::GoogleWorkspace]
         }
+        Some("opa") if matches!(svc, None | Some("decision_logs" | "decisions")) => {
+            vec![Source::Opa]
+        }
         Some("ai_agent") => match svc {
             None | Some("tool_calls") => vec![Source::Mcp, Source::Otlp],
+            Some("task_envelope" | "approvals") => vec![Source::TaskEnvelope],
             Some("mcp") => vec![Source::Mcp],
             Some("otlp" | "opentelemetry") => vec![Source::Otlp],
             Some(_) => Vec::new(),
@@ -42,7 +46,8 @@ pub fn sources(ls: &LogSource) -> Result<Vec<Source>, String> {
         return Err(format!(
             "logsource product {:?} service {:?} is not a source delegraph reads \
              (aws/cloudtrail, okta, github/audit, azure/signinlogs, \
-             google_workspace, ai_agent/mcp|otlp|tool_calls, delegraph[/SOURCE])",
+             google_workspace, opa/decision_logs, \
+             ai_agent/mcp|otlp|tool_calls|task_envelope, delegraph[/SOURCE])",
             ls.product.as_deref().unwrap_or(""),
             ls.service.as_deref().unwrap_or("")
         ));

@@ -19,6 +19,7 @@ pub(crate) enum Col<T> {
     Time(fn(&T) -> Option<i64>),
     List(fn(&T) -> Vec<&str>),
     Bool(fn(&T) -> bool),
+    MaybeBool(fn(&T) -> Option<bool>),
     UInt(fn(&T) -> Option<u32>),
     Count(fn(&T) -> u64),
     Float(fn(&T) -> Option<f64>),
@@ -33,7 +34,7 @@ impl<T> Col<T> {
             Col::Text(_) | Col::Owned(_) => DataType::Utf8,
             Col::Time(_) => DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())),
             Col::List(_) => DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))),
-            Col::Bool(_) => DataType::Boolean,
+            Col::Bool(_) | Col::MaybeBool(_) => DataType::Boolean,
             Col::UInt(_) => DataType::UInt32,
             Col::Count(_) => DataType::UInt64,
             Col::Float(_) => DataType::Float64,
@@ -61,6 +62,7 @@ impl<T> Col<T> {
                 Arc::new(b.finish())
             }
             Col::Bool(f) => Arc::new(rows.iter().map(|r| Some(f(r))).collect::<BooleanArray>()),
+            Col::MaybeBool(f) => Arc::new(rows.iter().map(f).collect::<BooleanArray>()),
             Col::UInt(f) => Arc::new(rows.iter().map(f).collect::<UInt32Array>()),
             Col::Count(f) => Arc::new(rows.iter().map(|r| Some(f(r))).collect::<UInt64Array>()),
             Col::Float(f) => Arc::new(rows.iter().map(f).collect::<Float64Array>()),

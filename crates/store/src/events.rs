@@ -4,7 +4,7 @@ use std::sync::LazyLock;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
-use delegraph_model::{Attribution, CredentialKind, NormEvent};
+use delegraph_model::{Approval, Attribution, CredentialKind, NormEvent};
 
 use crate::StoreError;
 use crate::columns::{Col, Columns, batch, schema};
@@ -12,6 +12,10 @@ use crate::columns::{Col, Columns, batch, schema};
 /// A field of the event's attribution, when it has one.
 fn attributed(e: &NormEvent, f: impl Fn(&Attribution) -> Option<&str>) -> Option<&str> {
     e.attribution.as_ref().and_then(f)
+}
+
+fn approval(e: &NormEvent, f: impl Fn(&Approval) -> Option<&str>) -> Option<&str> {
+    e.approval().and_then(f)
 }
 
 /// Name, nullability and reader of every column, in table order.
@@ -130,6 +134,74 @@ static COLUMNS: &Columns<NormEvent> = &[
         "attribution",
         true,
         Col::Text(|e| e.attribution.as_ref().map(|a| a.basis.as_str())),
+    ),
+    (
+        "decision_id",
+        true,
+        Col::Text(|e| {
+            approval(e, |a| a.decision_id.as_deref())
+                .or(e.decision.as_ref().map(|d| d.decision_id.as_str()))
+        }),
+    ),
+    (
+        "decision_allowed",
+        true,
+        Col::MaybeBool(|e| match &e.decision {
+            Some(d) => d.allowed,
+            None => e.approval().and_then(|a| a.decision_allowed),
+        }),
+    ),
+    (
+        "policy",
+        true,
+        Col::Text(|e| e.decision.as_ref().map(|d| d.policy.as_str())),
+    ),
+    (
+        "envelope_id",
+        true,
+        Col::Text(|e| {
+            approval(e, |a| a.envelope_id.as_deref())
+                .or(e.envelope.as_ref().map(|x| x.envelope.envelope_id.as_str()))
+        }),
+    ),
+    (
+        "envelope_change",
+        true,
+        Col::Text(|e| e.envelope.as_ref().map(|x| x.change.as_str())),
+    ),
+    (
+        "task_id",
+        true,
+        Col::Text(|e| {
+            approval(e, |a| a.task_id.as_deref()).or(e
+                .envelope
+                .as_ref()
+                .and_then(|x| x.envelope.task_id.as_deref()))
+        }),
+    ),
+    (
+        "approved_by",
+        true,
+        Col::Text(|e| {
+            approval(e, |a| a.approved_by.as_deref()).or(e
+                .envelope
+                .as_ref()
+                .and_then(|x| x.envelope.approved_by.as_deref()))
+        }),
+    ),
+    (
+        "inside_envelope",
+        true,
+        Col::MaybeBool(|e| e.approval().and_then(|a| a.inside_envelope())),
+    ),
+    (
+        "envelope_breaches",
+        true,
+        Col::List(|e| {
+            e.approval()
+                .map(|a| a.breaches.iter().map(|b| b.detail.as_str()).collect())
+                .unwrap_or_default()
+        }),
     ),
     (
         "on_behalf_of",
