@@ -35,7 +35,7 @@ fn store() -> &'static Path {
             &sim,
         )
         .unwrap();
-        let files: Vec<String> = ["cloudtrail", "otlp", "mcp", "github", "okta"]
+        let files: Vec<String> = ["cloudtrail", "otlp", "mcp", "github", "okta", "opa", "envelopes"]
             .iter()
             .map(|f| sim.join(format!("{f}.jsonl")).display().to_string())
             .collect();

@@ -18,7 +18,7 @@ const MEDIUM_OR_HIGHER: [&str; 3] = ["medium", "high", "critical"];
 fn every_scenario_is_caught_by_its_detector_and_benign_instances_stay_quiet() {
     let tmp = tempfile::tempdir().unwrap();
     let sim = tmp.path().join("sim");
-    let files = simulate(&sim, 21, 700, 4.0);
+    let files = simulate(&sim, 21, 1000, 4.0);
     let data = tmp.path().join("data");
     replay(&data, &files);
 

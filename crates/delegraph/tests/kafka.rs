@@ -85,12 +85,13 @@ fn three_topics_end_to_end_findings_via_api_and_topic_offsets_committed() {
         broker.topic(t, p);
     }
     let sim = simulate(&dir.path().join("sim"), 7, 150, 2.0);
-    let [cloudtrail, otlp, mcp, github, okta] = [0, 1, 2, 3, 4].map(|i| sim[i].clone());
+    let [cloudtrail, otlp, mcp, github, okta, opa, envelopes] =
+        [0, 1, 2, 3, 4, 5, 6].map(|i| sim[i].clone());
     let bad = repo().join("fixtures/malformed/mixed-bad.jsonl");
     let mut iam = stratus_files();
     iam.extend([cloudtrail, okta, bad]);
     let saas = vec![github];
-    let tools = vec![otlp, mcp];
+    let tools = vec![otlp, mcp, opa, envelopes];
     let produced = broker.produce("iam", &iam)
         + broker.produce("saas", &saas)
         + broker.produce("toolcalls", &tools);

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::DetectError;
 
 /// Every built-in detector, in report order.
-pub const DETECTORS: [&str; 9] = [
+pub const DETECTORS: [&str; 12] = [
     "tool_chain",
     "scope_growth",
     "credential_lifetime",
@@ -18,6 +18,9 @@ pub const DETECTORS: [&str; 9] = [
     "delegation",
     "privilege_escalation",
     "data_flow",
+    "envelope",
+    "policy_probe",
+    "unapproved",
 ];
 
 /// Knobs one detector reads; every field is optional so a per-agent table
@@ -136,7 +139,8 @@ fn default_impact(detector: &str) -> u8 {
         "privilege_escalation" => 90,
         "secret_access" | "data_flow" => 85,
         "credential_lifetime" | "shared_identity" | "cross_environment" => 80,
-        "scope_growth" => 70,
+        "scope_growth" | "policy_probe" => 70,
+        "envelope" => 75,
         _ => 60,
     }
 }

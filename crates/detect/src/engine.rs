@@ -10,10 +10,11 @@ use crate::baseline::AgentBaseline;
 use crate::coincidence::{Coincidences, MIN_MATCHES, Match};
 use crate::detectors::{self, CredentialUse, Ctx, Signal};
 use crate::features::{
-    api_operation, dim, flag, is_echo_of_span, is_permission_change, metric, privilege_class,
+    api_operation, dim, flag, is_action, is_echo_of_span, is_permission_change, metric,
+    privilege_class,
     secrets_read, service, tenant, tool_name, uses_static_key,
 };
-use crate::profile::{Profile, evidence};
+use crate::profile::{Denial, Profile, evidence};
 use crate::risk::RiskBook;
 use crate::{DetectConfig, DetectError};
 use delegraph_graph::Bounded;
@@ -214,6 +215,10 @@ impl Detectors {
                 .pop(&instance)
                 .unwrap_or_else(|| new_profile(&instance, a, t)),
         };
+        if e.is_approval_record() {
+            self.approval_record(p, &agent, a, e, closed.is_none(), out);
+            return;
+        }
         let changed = update(&mut p, e, t);
         let owner = e
             .credential_used
@@ -253,6 +258,11 @@ impl Detectors {
                 signals.extend(detectors::client_switch(&ctx, &c.id));
             }
             signals.extend(detectors::data_flow(&ctx));
+            signals.extend(detectors::envelope(&ctx));
+            signals.extend(detectors::drift(&ctx));
+            if !p.raised.contains("unapproved") {
+                signals.extend(detectors::unapproved(&ctx));
+            }
         }
         if after_end {
             p.flags.insert(flag::AFTER_TASK_END.to_owned());
@@ -266,11 +276,63 @@ impl Detectors {
         for sig in signals {
             self.emit(sig, &mut p, &agent, Some(a), Some(e), out);
         }
-        self.coincide(&mut p, &agent, a, e, after_end, out);
+        // Uses inside the grace period are not findings by themselves, but
+        // matched against another instance's tool calls they are evidence.
+        let past_end = after_end || p.task_end.is_some_and(|end| t > end);
+        self.coincide(&mut p, &agent, a, e, past_end, out);
         if closed.is_none() {
             self.delegation(&p, a, e, out);
             self.reschedule(&p);
             self.s.open.put(instance, p);
+        }
+    }
+
+    /// A policy decision or envelope event: the instance is under
+    /// approval; a denial is remembered (bursts, and later ways around it);
+    /// an allowed decision may be the way around an earlier denial.
+    fn approval_record(
+        &mut self,
+        mut p: Profile,
+        agent: &str,
+        a: &Attribution,
+        e: &NormEvent,
+        open: bool,
+        out: &mut Vec<Finding>,
+    ) {
+        p.approval_seen = true;
+        let denied = e.decision.as_ref().is_some_and(|d| d.allowed == Some(false));
+        if denied {
+            if p.denials.len() >= detectors::MAX_DENIALS {
+                p.denials.pop_front();
+            }
+            p.denials.push_back(Denial {
+                at: e.event_time.nanos(),
+                action: e.decision.as_ref().and_then(|d| d.action.clone()),
+                resource: e.resources.first().map(|r| r.id.clone()),
+                credential: e.credential_used.as_ref().map(|c| c.id.clone()),
+                evidence: evidence(e),
+            });
+        }
+        let signals: Vec<Signal> = {
+            let ctx = Ctx {
+                cfg: &self.cfg,
+                event: Some(e),
+                profile: &p,
+                baseline: self.s.baselines.get(agent),
+                agent,
+            };
+            if denied {
+                detectors::note_denial(&ctx, e).into_iter().collect()
+            } else {
+                detectors::drift(&ctx).into_iter().collect()
+            }
+        };
+        for sig in signals {
+            self.emit(sig, &mut p, agent, Some(a), Some(e), out);
+        }
+        if open {
+            self.reschedule(&p);
+            self.s.open.put(p.instance.clone(), p);
         }
     }
 
@@ -684,6 +746,9 @@ fn closing_signals(
         v.extend(detectors::delegation(&ctx));
     }
     v.extend(detectors::credential_slack(&ctx));
+    if !p.raised.contains("unapproved") {
+        v.extend(detectors::unapproved(&ctx));
+    }
     v
 }
 
@@ -707,6 +772,12 @@ fn new_profile(instance: &str, a: &Attribution, t: i64) -> Profile {
 fn update(p: &mut Profile, e: &NormEvent, t: i64) -> Changed {
     let mut c = Changed::default();
     p.last_seen = p.last_seen.max(t);
+    if e.approval().is_some() {
+        p.approval_seen = true;
+    } else if is_action(e) {
+        p.unapproved_actions += 1;
+        p.first_unapproved.get_or_insert_with(|| evidence(e));
+    }
     if p.agent_id.is_none() {
         p.agent_id = e.attribution.as_ref().and_then(|a| a.agent_id.clone());
     }

@@ -72,10 +72,15 @@ pub mod flag {
     pub const AFTER_TASK_END: &str = "after_task_end";
     /// Used a long-lived static key.
     pub const STATIC_KEY: &str = "static_key";
+    /// Ran under an approval (a task envelope or policy decisions).
+    pub const APPROVED: &str = "approved";
 }
 
 /// The service an event acted on.
 pub fn service(e: &NormEvent) -> Option<String> {
+    if e.is_approval_record() {
+        return None;
+    }
     match e.source {
         Source::Cloudtrail => e.operation.split_once(':').map(|(s, _)| s.to_owned()),
         Source::Otlp | Source::Mcp => None,
@@ -87,6 +92,7 @@ pub fn service(e: &NormEvent) -> Option<String> {
 /// calls or agent turns (their tool name is the behaviour).
 pub fn api_operation(e: &NormEvent) -> Option<&str> {
     match (e.source, e.category) {
+        _ if e.is_approval_record() => None,
         (Source::Otlp | Source::Mcp, _) => None,
         (_, Category::AgentInvoke | Category::ToolCall) => None,
         _ => Some(e.operation.as_str()),
@@ -197,7 +203,17 @@ pub fn secrets_read(e: &NormEvent) -> impl Iterator<Item = &str> {
 
 /// The static name of a known flag (baseline keys are static).
 pub fn flag_name(f: &str) -> Option<&'static str> {
-    [flag::AFTER_TASK_END, flag::STATIC_KEY]
+    [flag::AFTER_TASK_END, flag::STATIC_KEY, flag::APPROVED]
         .into_iter()
         .find(|k| *k == f)
+}
+
+/// An action an agent takes (as opposed to being invoked, signing in, or
+/// an approval record): what an approval should cover.
+pub fn is_action(e: &NormEvent) -> bool {
+    !e.is_approval_record()
+        && !matches!(
+            e.category,
+            Category::AgentInvoke | Category::Authentication | Category::Approval
+        )
 }

@@ -65,6 +65,29 @@ pub struct Profile {
     pub rare: BTreeMap<String, u64>,
     /// Recent tool results, oldest first.
     pub results: VecDeque<ToolResult>,
+    /// Denied policy decisions, oldest first (bounded).
+    pub denials: VecDeque<Denial>,
+    /// Whether any of its events ran under an approval.
+    pub approval_seen: bool,
+    /// Actions it made with no approval context.
+    pub unapproved_actions: u64,
+    /// The first of those.
+    pub first_unapproved: Option<Evidence>,
+}
+
+/// A policy decision that refused the instance something.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Denial {
+    /// Decision time (ns).
+    pub at: i64,
+    /// The tool or action asked for.
+    pub action: Option<String>,
+    /// The resource asked about.
+    pub resource: Option<String>,
+    /// The credential the request carried.
+    pub credential: Option<String>,
+    /// The decision record.
+    pub evidence: Evidence,
 }
 
 /// A tool's output, kept to trace where later arguments came from.
@@ -187,6 +210,9 @@ impl Profile {
             if let Some(known) = crate::features::flag_name(f) {
                 obs.flags.insert(known);
             }
+        }
+        if self.approval_seen {
+            obs.flags.insert(crate::features::flag::APPROVED);
         }
         obs
     }

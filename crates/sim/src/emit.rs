@@ -154,7 +154,12 @@ pub fn mcp(
     tool: &str,
     traceparent: &str,
     credential: &str,
+    decision: Option<&str>,
 ) -> Value {
+    let mut meta = json!({"traceparent": traceparent});
+    if let Some(d) = decision {
+        meta["decision_id"] = json!(d);
+    }
     json!({
         "schema": "delegraph.mcp.v1",
         "timestamp": iso_ms(t),
@@ -165,7 +170,7 @@ pub fn mcp(
         "server": {"name": "tools", "url": "https://mcp.internal.example/tools"},
         "auth": {"method": "oauth2", "credential_id": credential, "scopes": ["tools:call"]},
         "request": {"jsonrpc": "2.0", "id": rpc_id, "method": "tools/call",
-                    "params": {"name": tool, "arguments": {}, "_meta": {"traceparent": traceparent}}},
+                    "params": {"name": tool, "arguments": {}, "_meta": meta}},
         "response": {"jsonrpc": "2.0", "id": rpc_id, "result": {"content": [{"type": "text", "text": "ok"}], "isError": false}}
     })
 }
@@ -212,4 +217,51 @@ pub fn okta_grant(
         "debugContext": {"debugData": {"grantedScopes": "tools:call", "grantType": "urn:ietf:params:oauth:grant-type:token-exchange"}},
         "transaction": {"type": "WEB", "id": format!("tx-{id}"), "detail": {}}
     })
+}
+
+/// What an OPA decision-log entry is about.
+pub struct Ask<'a> {
+    pub agent: &'a str,
+    pub instance: &'a str,
+    pub human: &'a str,
+    pub tool: &'a str,
+    pub resource: Option<&'a str>,
+    pub token: &'a str,
+}
+
+/// One OPA decision-log entry of the agent gateway (`fixtures/opa/`).
+pub fn opa_decision(t: f64, decision_id: &str, ask: &Ask<'_>, allowed: bool, reason: &str) -> Value {
+    let mut input = json!({
+        "subject": {"id": format!("spiffe://example.com/agent/{}/instance/{}", ask.agent, ask.instance),
+                    "on_behalf_of": ask.human},
+        "agent": {"id": ask.agent, "instance_id": ask.instance},
+        "tool": {"name": ask.tool},
+        "action": "call",
+        "token": {"jti": ask.token, "scopes": ["tools:call"]}
+    });
+    if let Some(r) = ask.resource {
+        input["resource"] = json!({"id": r});
+    }
+    let reasons: Vec<&str> = if reason.is_empty() { Vec::new() } else { vec![reason] };
+    json!({
+        "labels": {"id": "0c8d4e2a-6f1b-4c3d-9e5a-7b2c1d0e9f11", "version": "v1.3.0", "tenant": "example-corp"},
+        "decision_id": decision_id,
+        "bundles": {"agents": {"revision": "rev-2026-03-01"}},
+        "path": "agents/authz/allow",
+        "input": input,
+        "result": {"allow": allowed, "reasons": reasons},
+        "requested_by": "10.20.4.17:51544",
+        "timestamp": iso_ms(t)
+    })
+}
+
+/// One task envelope event (`docs/formats/task-envelope.md`); `body`
+/// holds the fields beyond the common ones.
+pub fn envelope(t: f64, id: &str, event: &str, instance: &str, mut body: Value) -> Value {
+    body["schema"] = json!("delegraph.task_envelope.v1");
+    body["envelope_id"] = json!(id);
+    body["event"] = json!(event);
+    body["timestamp"] = json!(iso_ms(t));
+    body["agent_instance"] = json!(instance);
+    body
 }

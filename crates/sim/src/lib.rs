@@ -12,6 +12,7 @@
 //! instances misbehave in labelled ways (see [`Scenario`]).
 
 mod agents;
+mod approvals;
 mod emit;
 mod scenario;
 mod world;

@@ -27,11 +27,17 @@ pub enum Scenario {
     /// An instruction injected in a tool result sends data to an address
     /// the human never gave.
     DataFlow,
+    /// A tool, resource or time outside the task envelope the human approved.
+    OutsideEnvelope,
+    /// Denied decisions in a burst, or a denied action done another way.
+    PolicyProbe,
+    /// An agent whose tasks are approved acting with no approval at all.
+    Unapproved,
 }
 
 impl Scenario {
     /// Every scenario, in a stable order.
-    pub const ALL: [Scenario; 10] = [
+    pub const ALL: [Scenario; 13] = [
         Scenario::UnusualToolChain,
         Scenario::ScopeGrowth,
         Scenario::CredentialAfterTaskEnd,
@@ -42,7 +48,19 @@ impl Scenario {
         Scenario::SubagentFanout,
         Scenario::PrivilegeEscalation,
         Scenario::DataFlow,
+        Scenario::OutsideEnvelope,
+        Scenario::PolicyProbe,
+        Scenario::Unapproved,
     ];
+
+    /// Scenarios about approvals, which only agents whose platform records
+    /// approvals can show.
+    pub fn needs_approvals(self) -> bool {
+        matches!(
+            self,
+            Scenario::OutsideEnvelope | Scenario::PolicyProbe | Scenario::Unapproved
+        )
+    }
 
     /// The detector meant to catch it.
     pub fn detector(self) -> &'static str {
@@ -56,6 +74,9 @@ impl Scenario {
             Scenario::SubagentFanout => "delegation",
             Scenario::PrivilegeEscalation => "privilege_escalation",
             Scenario::DataFlow => "data_flow",
+            Scenario::OutsideEnvelope => "envelope",
+            Scenario::PolicyProbe => "policy_probe",
+            Scenario::Unapproved => "unapproved",
         }
     }
 
@@ -72,6 +93,9 @@ impl Scenario {
             Scenario::SubagentFanout => "subagent_fanout",
             Scenario::PrivilegeEscalation => "privilege_escalation",
             Scenario::DataFlow => "data_flow",
+            Scenario::OutsideEnvelope => "outside_envelope",
+            Scenario::PolicyProbe => "policy_probe",
+            Scenario::Unapproved => "unapproved",
         }
     }
 

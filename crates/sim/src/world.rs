@@ -10,6 +10,7 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
 
 use crate::agents::{KINDS, SCOPE_GROWTH_OPS, SUB_AGENT_TOOLS};
+use crate::approvals::{self, GOVERNED, Gate};
 use crate::emit::{self, Caller};
 use crate::{Scenario, SimError};
 
@@ -50,7 +51,7 @@ pub struct SimSummary {
 
 /// 2026-03-02T00:00:00Z.
 const EPOCH: f64 = 1_772_409_600.0;
-const ACCOUNT: &str = "123456789012";
+pub(crate) const ACCOUNT: &str = "123456789012";
 const OTHER_ACCOUNT: &str = "210987654321";
 const RUNTIME_ARN: &str = "arn:aws:sts::123456789012:assumed-role/agent-runtime/runtime-eu-1";
 const RUNTIME_KEY: &str = "ASIARUNTIMEEXAMPLE01";
@@ -90,26 +91,28 @@ fn telemetry(tool: &str, human: &str) -> (Option<String>, Option<String>) {
 
 /// Everything written, before sorting into files.
 #[derive(Default)]
-struct Logs {
+pub(crate) struct Logs {
     /// (delivery time, record)
     cloudtrail: Vec<(f64, Value)>,
     otlp: Vec<(f64, Value)>,
     mcp: Vec<(f64, Value)>,
     github: Vec<(f64, Value)>,
     okta: Vec<(f64, Value)>,
+    pub(crate) opa: Vec<(f64, Value)>,
+    pub(crate) envelopes: Vec<(f64, Value)>,
     truth: Vec<Value>,
     scenarios: Vec<Value>,
 }
 
-struct Ids(ChaCha8Rng);
+pub(crate) struct Ids(ChaCha8Rng);
 
 impl Ids {
-    fn hex(&mut self, bytes: usize) -> String {
+    pub(crate) fn hex(&mut self, bytes: usize) -> String {
         (0..bytes)
             .map(|_| format!("{:02x}", self.0.random::<u8>()))
             .collect()
     }
-    fn uuid(&mut self) -> String {
+    pub(crate) fn uuid(&mut self) -> String {
         let h = self.hex(16);
         format!(
             "{}-{}-{}-{}-{}",
@@ -130,19 +133,21 @@ impl Ids {
 }
 
 /// One instance being written.
-struct Task<'a> {
-    id: String,
-    agent: &'static str,
-    human: &'a str,
+pub(crate) struct Task<'a> {
+    pub(crate) id: String,
+    pub(crate) agent: &'static str,
+    pub(crate) human: &'a str,
     scenario: Option<Scenario>,
     trace: String,
     root_span: String,
     spans: Vec<Value>,
-    session: String,
+    pub(crate) session: String,
     rpc: u64,
     key: Option<(String, Caller<'a>)>,
     /// The token the task presents to the MCP gateway.
-    mcp_token: String,
+    pub(crate) mcp_token: String,
+    /// How the task is approved.
+    pub(crate) gate: Gate,
 }
 
 /// One tool call to write.
@@ -188,7 +193,7 @@ impl Logs {
         self.cloudtrail.push((t + lag(rng), rec));
     }
 
-    fn truth(
+    pub(crate) fn truth(
         &mut self,
         event_id: String,
         source: &str,
@@ -247,6 +252,14 @@ pub fn simulate(cfg: SimConfig, out: &Path) -> Result<SimSummary, SimError> {
         if let Some(s) = scenario {
             *summary.scenarios.entry(s).or_default() += 1;
         }
+        // Approval scenarios happen where approvals are recorded.
+        let kind = if scenario.is_some_and(Scenario::needs_approvals)
+            && !GOVERNED.contains(&kind.name)
+        {
+            &KINDS[0]
+        } else {
+            kind
+        };
         let mut t0 = EPOCH + rng.random_range(0.0..(window - 1800.0).max(60.0));
         let borrow = match scenario {
             Some(Scenario::SharedCredential) => last_key.get(kind.name).cloned(),
@@ -269,8 +282,20 @@ pub fn simulate(cfg: SimConfig, out: &Path) -> Result<SimSummary, SimError> {
             rpc: 0,
             key: None,
             mcp_token: String::new(),
+            gate: Gate::default(),
         };
         task.mcp_token = format!("tok-{}", task.session);
+        if GOVERNED.contains(&kind.name) && scenario != Some(Scenario::Unapproved) {
+            approvals::approve(&mut logs, &mut ids, &mut task, kind, t0);
+            // Now and then an agent asks for something it may not do.
+            if rng.random_bool(0.08) {
+                let instance = task.id.clone();
+                approvals::decide(
+                    &mut logs, &mut ids, &task, &instance, t0 + 1.5, "export_customers",
+                    Some("crm:customers"), false,
+                );
+            }
+        }
         if let Some(s) = scenario {
             let mut line =
                 json!({"instance": id, "agent_id": kind.name, "human": human, "scenario": s});
@@ -303,6 +328,7 @@ pub fn simulate(cfg: SimConfig, out: &Path) -> Result<SimSummary, SimError> {
                     "load_credentials",
                     &tp,
                     &key,
+                    None,
                 );
                 logs.truth(
                     format!("{}:{}", task.session, task.rpc),
@@ -487,6 +513,57 @@ pub fn simulate(cfg: SimConfig, out: &Path) -> Result<SimSummary, SimError> {
             tool_call(&mut task, &mut logs, &mut ids, &mut rng, t, send, ambiguous);
         }
 
+        // Approval scenarios.
+        match scenario {
+            Some(Scenario::OutsideEnvelope) => {
+                t += rng.random_range(3.0..10.0);
+                match n % 3 {
+                    0 => {
+                        let call = Call::of("run_shell", None, true);
+                        tool_call(&mut task, &mut logs, &mut ids, &mut rng, t, call, ambiguous);
+                    }
+                    1 => {
+                        let payroll = json!({"secretId": format!("arn:aws:secretsmanager:eu-west-1:{ACCOUNT}:secret:prod/payroll-db")});
+                        aws_call(
+                            &task, &mut logs, &mut ids, &mut rng, t,
+                            "secretsmanager.amazonaws.com", "GetSecretValue", payroll, ambiguous,
+                        );
+                    }
+                    _ => {
+                        approvals::end(&mut logs, &task, t, "revoked");
+                        t += rng.random_range(10.0..30.0);
+                        let x = &kind.tools[0];
+                        let call = Call::of(x.name, x.aws, x.via_mcp);
+                        tool_call(&mut task, &mut logs, &mut ids, &mut rng, t, call, ambiguous);
+                    }
+                }
+            }
+            Some(Scenario::PolicyProbe) => {
+                let instance = task.id.clone();
+                if n % 2 == 0 {
+                    for tool in PROBES {
+                        t += rng.random_range(5.0..20.0);
+                        approvals::decide(
+                            &mut logs, &mut ids, &task, &instance, t, tool,
+                            Some("crm:customers"), false,
+                        );
+                    }
+                } else {
+                    t += rng.random_range(3.0..10.0);
+                    let table = "db:crm.customers";
+                    approvals::decide(
+                        &mut logs, &mut ids, &task, &instance, t, "export_customers",
+                        Some(table), false,
+                    );
+                    t += rng.random_range(10.0..60.0);
+                    approvals::decide(
+                        &mut logs, &mut ids, &task, &instance, t, "run_sql", Some(table), true,
+                    );
+                }
+            }
+            _ => {}
+        }
+
         // Scenario tails that act through AWS.
         let extra: Vec<(&str, &str, Value)> = match scenario {
             Some(Scenario::ScopeGrowth) => SCOPE_GROWTH_OPS.iter().map(|(s, n)| (*s, *n, json!({}))).collect(),
@@ -543,6 +620,9 @@ pub fn simulate(cfg: SimConfig, out: &Path) -> Result<SimSummary, SimError> {
             false,
         );
         logs.otlp.push((end, emit::otlp_request(kind.name, spans)));
+        if task.gate.envelope.is_some() && !matches!(scenario, Some(Scenario::OutsideEnvelope) if n % 3 == 2) {
+            approvals::end(&mut logs, &task, end + 1.0, "completed");
+        }
 
         if scenario == Some(Scenario::CredentialAfterTaskEnd) {
             let mut late = end + rng.random_range(1200.0..2400.0);
@@ -604,6 +684,10 @@ fn tool_call(
         .unwrap_or_else(|| task.id.clone());
     let agent = sub.map(|_| "sub").unwrap_or(task.agent);
     let call_id = format!("call_{}", &span[..12]);
+    let decision = task.gate.decisions.then(|| {
+        let resource = secret_of(task, aws);
+        approvals::decide(logs, ids, task, &instance, t - 0.3, name, resource.as_deref(), true)
+    });
     let mut attrs = vec![
         ("gen_ai.operation.name", "execute_tool"),
         ("gen_ai.tool.name", name),
@@ -615,6 +699,11 @@ fn tool_call(
     }
     if let Some(r) = &result {
         attrs.push(("gen_ai.tool.call.result", r));
+    }
+    // Half the runtimes put the decision id on the span; the rest are
+    // bound by instance, tool and time.
+    if let Some(d) = decision.as_deref().filter(|d| d.as_bytes()[0] % 2 == 0) {
+        attrs.push(("delegraph.decision_id", d));
     }
     task.spans.push(emit::span(
         &task.trace,
@@ -646,6 +735,7 @@ fn tool_call(
             name,
             &tp,
             &task.mcp_token,
+            decision.as_deref(),
         );
         logs.truth(
             format!("{}:{}", task.session, task.rpc),
@@ -659,9 +749,7 @@ fn tool_call(
     }
     if let Some((source, op)) = aws {
         let params = match op {
-            "GetSecretValue" => {
-                json!({"secretId": format!("arn:aws:secretsmanager:eu-west-1:{ACCOUNT}:secret:{}/api-key", task.agent)})
-            }
+            "GetSecretValue" => json!({"secretId": secret_of(task, aws)}),
             "GetObject" => {
                 json!({"bucketName": format!("{}-data", task.agent), "key": "reports/latest.json"})
             }
@@ -688,6 +776,26 @@ fn tool_call(
         logs.truth(ev, "github", Some(&task.id), Some(task.human), task, false);
     }
 }
+
+/// The secret a tool reads, when it reads one.
+fn secret_of(task: &Task<'_>, aws: Option<(&str, &str)>) -> Option<String> {
+    matches!(aws, Some((_, "GetSecretValue"))).then(|| {
+        format!(
+            "arn:aws:secretsmanager:eu-west-1:{ACCOUNT}:secret:{}/api-key",
+            task.agent
+        )
+    })
+}
+
+/// Tools a probing instance asks for and is refused.
+const PROBES: [&str; 6] = [
+    "export_customers",
+    "delete_customer",
+    "read_payroll",
+    "list_all_users",
+    "export_customers",
+    "disable_mfa",
+];
 
 /// A CloudTrail call made with the task's key.
 #[allow(clippy::too_many_arguments)]
@@ -808,12 +916,14 @@ fn write_all(out: &Path, logs: Logs, summary: &mut SimSummary) -> Result<(), Sim
         path: out.display().to_string(),
         source: e,
     })?;
-    let files: [(&'static str, Vec<(f64, Value)>); 5] = [
+    let files: [(&'static str, Vec<(f64, Value)>); 7] = [
         ("cloudtrail.jsonl", logs.cloudtrail),
         ("otlp.jsonl", logs.otlp),
         ("mcp.jsonl", logs.mcp),
         ("github.jsonl", logs.github),
         ("okta.jsonl", logs.okta),
+        ("opa.jsonl", logs.opa),
+        ("envelopes.jsonl", logs.envelopes),
     ];
     for (name, mut records) in files {
         // In arrival order: CloudTrail by delivery, the rest as emitted.

@@ -64,12 +64,14 @@ pub fn sql_json(data: &Path, query: &str) -> Vec<Value> {
 }
 
 /// The simulator's per-source files.
-pub const SIM_FILES: [&str; 5] = [
+pub const SIM_FILES: [&str; 7] = [
     "cloudtrail.jsonl",
     "otlp.jsonl",
     "mcp.jsonl",
     "github.jsonl",
     "okta.jsonl",
+    "opa.jsonl",
+    "envelopes.jsonl",
 ];
 
 /// `delegraph simulate` into `dir`; returns the per-source files.

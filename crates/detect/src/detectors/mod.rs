@@ -6,16 +6,21 @@ mod credential_lifetime;
 mod cross_environment;
 mod data_flow;
 mod delegation;
+mod envelope;
+mod policy_probe;
 mod privilege_escalation;
 mod scope_growth;
 mod secret_access;
 mod shared_identity;
 mod tool_chain;
+mod unapproved;
 
 pub(crate) use credential_lifetime::{credential_lifetime, credential_slack};
 pub(crate) use cross_environment::cross_environment;
 pub(crate) use data_flow::data_flow;
 pub(crate) use delegation::delegation;
+pub(crate) use envelope::envelope;
+pub(crate) use policy_probe::{MAX_DENIALS, drift, note_denial};
 pub(crate) use privilege_escalation::privilege_escalation;
 pub(crate) use scope_growth::scope_growth;
 pub(crate) use secret_access::secret_access;
@@ -23,6 +28,7 @@ pub(crate) use shared_identity::{
     CredentialUse, borrowed_credential, client_switch, human_client, human_reuse, shared_identity,
 };
 pub(crate) use tool_chain::tool_chain;
+pub(crate) use unapproved::unapproved;
 
 use delegraph_model::{Evidence, NormEvent};
 
@@ -94,6 +100,13 @@ impl Ctx<'_> {
         let c = stats::confidence(p, self.cfg.full_confidence_p);
         let risk = (f64::from(s.impact) * (0.5 + 0.5 * c)).round() as u8;
         Some(Signal::new(detector, Some(p), risk))
+    }
+
+    /// A signal for leaving a boundary a person or a policy set (an
+    /// approved envelope, a denied decision): no baseline needed, full impact.
+    pub fn policy(&self, detector: &'static str) -> Option<Signal> {
+        let s = self.settings(detector);
+        s.enabled.then(|| Signal::new(detector, None, s.impact))
     }
 
     /// "of 183 support-agent instances" / "no history yet".

@@ -1,0 +1,50 @@
+//! `envelope`: an action outside the task envelope a human approved for
+//! the instance (a tool not approved, a resource outside the patterns, a
+//! scope not granted, before it starts, after it expired, was revoked or
+//! completed, past its call budget). The stitcher finds the breaches; this
+//! turns each into a finding that quotes the envelope.
+
+use super::{Ctx, Signal};
+
+pub(crate) fn envelope(ctx: &Ctx<'_>) -> Vec<Signal> {
+    let Some(e) = ctx.event else {
+        return Vec::new();
+    };
+    let Some(a) = e.approval().filter(|_| !e.is_approval_record()) else {
+        return Vec::new();
+    };
+    let env = a.envelope_id.as_deref().unwrap_or_default();
+    let quote = format!(
+        "envelope {env}{}{}{}",
+        a.task_id
+            .as_ref()
+            .map(|t| format!(" for task {t}"))
+            .unwrap_or_default(),
+        a.approved_by
+            .as_ref()
+            .map(|h| format!(", approved by {h}"))
+            .unwrap_or_default(),
+        a.purpose
+            .as_ref()
+            .map(|p| format!(" (\"{p}\")"))
+            .unwrap_or_default(),
+    );
+    a.breaches
+        .iter()
+        .filter_map(|b| {
+            let mut s = ctx.policy("envelope")?;
+            // Time breaches are one finding per kind; the others one per item.
+            s.subject = match b.kind.as_str() {
+                "ended" | "expired" | "not_started" | "max_calls" => b.kind.clone(),
+                _ => format!("{}:{}", b.kind, b.item),
+            };
+            s.what = format!("acted outside its approved envelope: {}", b.detail);
+            s.expected = format!("actions inside {quote}");
+            s.observed = format!("{} ({})", e.operation, b.detail);
+            s.evidence = vec![crate::profile::evidence(e)];
+            s.credential = e.credential_used.as_ref().map(|c| c.id.clone());
+            s.tags = &["owasp-agentic:T3", "owasp-nhi:NHI5", "attack:T1078"];
+            Some(s)
+        })
+        .collect()
+}
