@@ -144,6 +144,11 @@ static COLUMNS: &Columns<NormEvent> = &[
         }),
     ),
     (
+        "decision_basis",
+        true,
+        Col::Text(|e| approval(e, |a| a.decision_basis.as_deref())),
+    ),
+    (
         "decision_allowed",
         true,
         Col::MaybeBool(|e| match &e.decision {

@@ -1,0 +1,134 @@
+//! Approvals end to end: simulate → replay → SQL. Every event of an
+//! approved instance carries, in its chain, the decision that allowed it and
+//! the human who approved the task; tool calls are bound to the decision
+//! made for them; the graph has the approval and decision nodes.
+
+// Test helpers panic on purpose: a failed expectation is a failed test.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use common::{jsonl, replay, simulate, sql_json};
+
+#[test]
+fn every_event_of_an_approved_instance_shows_its_decision_and_approver() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sim = tmp.path().join("sim");
+    let files = simulate(&sim, 8, 250, 3.0);
+    let data = tmp.path().join("data");
+    replay(&data, &files);
+
+    // Instance → (envelope, approver), from the envelopes the platform wrote.
+    let mut approved: BTreeMap<String, (String, String)> = BTreeMap::new();
+    for e in jsonl(&sim.join("envelopes.jsonl")) {
+        if e["event"] == "approved" {
+            approved.insert(
+                e["agent_instance"].as_str().unwrap().to_owned(),
+                (
+                    e["envelope_id"].as_str().unwrap().to_owned(),
+                    e["approved_by"]["email"].as_str().unwrap().to_owned(),
+                ),
+            );
+        }
+    }
+    assert!(approved.len() > 100, "{}", approved.len());
+
+    let rows = sql_json(
+        &data,
+        "SELECT event_id, source, agent_instance, delegation_root, chain, decision_id, \
+         approved_by, envelope_id, inside_envelope FROM events",
+    );
+    let mut checked = 0;
+    let mut sources = BTreeSet::new();
+    for r in &rows {
+        let root = r["delegation_root"].as_str().unwrap_or_default();
+        let Some((envelope, approver)) = approved.get(root) else {
+            continue;
+        };
+        let chain: Vec<&str> = r["chain"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_str().unwrap())
+            .collect();
+        let decision = r["decision_id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no decision on {r}"));
+        assert!(
+            chain.contains(&format!("decision:{decision}").as_str()),
+            "decision not in the chain: {r}"
+        );
+        assert!(chain.contains(&approver.as_str()), "approver not in the chain: {r}");
+        // The approval sits between the human and the instance.
+        let at = |x: &str| chain.iter().position(|c| *c == x).unwrap();
+        assert!(
+            at(&format!("decision:{decision}")) < at(r["agent_instance"].as_str().unwrap()),
+            "{r}"
+        );
+        if r["source"] != "opa" {
+            assert_eq!(r["envelope_id"].as_str(), Some(envelope.as_str()), "{r}");
+            assert_eq!(r["approved_by"].as_str(), Some(approver.as_str()), "{r}");
+            assert!(chain.contains(&format!("envelope:{envelope}").as_str()), "{r}");
+        }
+        sources.insert(r["source"].as_str().unwrap().to_owned());
+        checked += 1;
+    }
+    assert!(checked > 2000, "{checked}");
+    for s in ["cloudtrail", "otlp", "mcp", "opa", "task_envelope"] {
+        assert!(sources.contains(s), "no {s} event checked: {sources:?}");
+    }
+
+    // A tool call is bound to the decision made for that tool: by the id it
+    // carries, or by instance, tool and time.
+    let bound = sql_json(
+        &data,
+        "SELECT e.tool AS tool, d.tool AS decided, e.agent_instance AS instance, \
+         d.agent_instance AS asked_by, e.source AS source, e.raw LIKE '%decision_id%' AS carried \
+         FROM events e JOIN events d ON d.event_id = e.decision_id AND d.source = 'opa' \
+         WHERE e.category = 'tool_call' AND e.source IN ('otlp', 'mcp') \
+         AND e.decision_basis <> 'the envelope''s approving decision'",
+    );
+    let by_time = bound.iter().filter(|b| b["carried"] == false).count();
+    assert!(bound.len() > 1000 && by_time > 200, "{} {by_time}", bound.len());
+    for b in &bound {
+        assert_eq!(b["tool"], b["decided"], "{b}");
+        assert_eq!(b["instance"], b["asked_by"], "{b}");
+    }
+
+    // Benign approved instances stay inside their envelopes.
+    let planted: BTreeSet<String> = jsonl(&sim.join("scenarios.jsonl"))
+        .iter()
+        .flat_map(|s| [s["instance"].clone(), s["lender"].clone()])
+        .filter_map(|v| v.as_str().map(str::to_owned))
+        .collect();
+    for r in &rows {
+        let root = r["delegation_root"].as_str().unwrap_or_default();
+        if approved.contains_key(root) && !planted.contains(root) && r["source"] != "opa" {
+            assert_ne!(r["inside_envelope"], false, "{r}");
+        }
+    }
+
+    // The graph: human → envelope → instance, decision → tool call.
+    let edges = sql_json(
+        &data,
+        "SELECT DISTINCT edge, from_kind, to_kind FROM edges WHERE edge IN ('approves', 'authorizes', 'requests')",
+    );
+    let kinds: BTreeSet<(String, String, String)> = edges
+        .iter()
+        .map(|e| {
+            let s = |k: &str| e[k].as_str().unwrap().to_owned();
+            (s("edge"), s("from_kind"), s("to_kind"))
+        })
+        .collect();
+    for want in [
+        ("approves", "human", "approval"),
+        ("authorizes", "approval", "instance"),
+        ("authorizes", "decision", "tool"),
+        ("requests", "instance", "decision"),
+    ] {
+        let want = (want.0.to_owned(), want.1.to_owned(), want.2.to_owned());
+        assert!(kinds.contains(&want), "{want:?} not in {kinds:?}");
+    }
+}
