@@ -35,10 +35,18 @@ fn store() -> &'static Path {
             &sim,
         )
         .unwrap();
-        let files: Vec<String> = ["cloudtrail", "otlp", "mcp", "github", "okta", "opa", "envelopes"]
-            .iter()
-            .map(|f| sim.join(format!("{f}.jsonl")).display().to_string())
-            .collect();
+        let files: Vec<String> = [
+            "cloudtrail",
+            "otlp",
+            "mcp",
+            "github",
+            "okta",
+            "opa",
+            "envelopes",
+        ]
+        .iter()
+        .map(|f| sim.join(format!("{f}.jsonl")).display().to_string())
+        .collect();
         let config = delegraph_pipeline::ReplayConfig::new(dir.path().join("data"));
         delegraph_pipeline::replay_files(&files, &config, |_| {}).unwrap();
         dir

@@ -18,9 +18,7 @@ mod sources;
 use delegraph_model::{NormEvent, Origin, Source};
 
 pub use error::DecodeError;
-pub use sources::{
-    all_decoders, mcp::MCP_SCHEMA, opa::OpaMapping, task_envelope::ENVELOPE_SCHEMA,
-};
+pub use sources::{all_decoders, mcp::MCP_SCHEMA, opa::OpaMapping, task_envelope::ENVELOPE_SCHEMA};
 
 use crate::probe::Probe;
 

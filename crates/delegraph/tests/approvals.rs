@@ -60,7 +60,10 @@ fn every_event_of_an_approved_instance_shows_its_decision_and_approver() {
             chain.contains(&format!("decision:{decision}").as_str()),
             "decision not in the chain: {r}"
         );
-        assert!(chain.contains(&approver.as_str()), "approver not in the chain: {r}");
+        assert!(
+            chain.contains(&approver.as_str()),
+            "approver not in the chain: {r}"
+        );
         // The approval sits between the human and the instance.
         let at = |x: &str| chain.iter().position(|c| *c == x).unwrap();
         assert!(
@@ -70,7 +73,10 @@ fn every_event_of_an_approved_instance_shows_its_decision_and_approver() {
         if r["source"] != "opa" {
             assert_eq!(r["envelope_id"].as_str(), Some(envelope.as_str()), "{r}");
             assert_eq!(r["approved_by"].as_str(), Some(approver.as_str()), "{r}");
-            assert!(chain.contains(&format!("envelope:{envelope}").as_str()), "{r}");
+            assert!(
+                chain.contains(&format!("envelope:{envelope}").as_str()),
+                "{r}"
+            );
         }
         sources.insert(r["source"].as_str().unwrap().to_owned());
         checked += 1;
@@ -91,7 +97,11 @@ fn every_event_of_an_approved_instance_shows_its_decision_and_approver() {
          AND e.decision_basis <> 'the envelope''s approving decision'",
     );
     let by_time = bound.iter().filter(|b| b["carried"] == false).count();
-    assert!(bound.len() > 1000 && by_time > 200, "{} {by_time}", bound.len());
+    assert!(
+        bound.len() > 1000 && by_time > 200,
+        "{} {by_time}",
+        bound.len()
+    );
     for b in &bound {
         assert_eq!(b["tool"], b["decided"], "{b}");
         assert_eq!(b["instance"], b["asked_by"], "{b}");
@@ -131,4 +141,59 @@ fn every_event_of_an_approved_instance_shows_its_decision_and_approver() {
         let want = (want.0.to_owned(), want.1.to_owned(), want.2.to_owned());
         assert!(kinds.contains(&want), "{want:?} not in {kinds:?}");
     }
+}
+
+#[test]
+fn opa_input_is_read_through_the_configured_mapping_and_typos_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let entry = tmp.path().join("decisions.json");
+    std::fs::write(
+        &entry,
+        r#"{"decision_id":"d-1","path":"gw/allow","input":{"session":{"agent":"inst-9","user":"ana@example.com"},"op":"drop_table","target":"db:prod.users"},"result":false,"timestamp":"2026-05-06T10:00:00Z"}"#,
+    )
+    .unwrap();
+    let mapping = tmp.path().join("delegraph.toml");
+    std::fs::write(
+        &mapping,
+        "data_dir = \"x\"\n[decoders.opa]\nagent_instance = [\"/input/session/agent\"]\n\
+         on_behalf_of = [\"/input/session/user\"]\ntool = [\"/input/op\"]\nresource = [\"/input/target\"]\n",
+    )
+    .unwrap();
+    let data = tmp.path().join("data");
+    common::run(
+        common::bin()
+            .args(["replay", "--no-state", "--decoders"])
+            .arg(&mapping)
+            .arg("--data-dir")
+            .arg(&data)
+            .arg(&entry),
+    );
+    let rows = sql_json(
+        &data,
+        "SELECT agent_instance, initiator, tool, resources, decision_allowed, outcome FROM events",
+    );
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let r = &rows[0];
+    assert_eq!(r["agent_instance"], "inst-9", "{r}");
+    assert_eq!(r["initiator"], "ana@example.com", "{r}");
+    assert_eq!(r["tool"], "drop_table", "{r}");
+    assert_eq!(r["resources"][0], "db:prod.users", "{r}");
+    assert_eq!(r["decision_allowed"], false, "{r}");
+    assert_eq!(r["outcome"], "denied", "{r}");
+
+    std::fs::write(&mapping, "[decoders.opa]\ntool_name = [\"/input/op\"]\n").unwrap();
+    let out = common::bin()
+        .args(["replay", "--no-state", "--decoders"])
+        .arg(&mapping)
+        .arg("--data-dir")
+        .arg(&data)
+        .arg(&entry)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("delegraph.toml") && err.contains("tool_name"),
+        "{err}"
+    );
 }

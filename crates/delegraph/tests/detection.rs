@@ -473,7 +473,7 @@ fn finding_summaries_name_agent_instance_human_and_baseline() {
 #[test]
 fn detector_settings_turn_detectors_off_per_agent_and_bad_files_are_named() {
     let tmp = tempfile::tempdir().unwrap();
-    let files = simulate(&tmp.path().join("sim"), 21, 700, 4.0);
+    let files = simulate(&tmp.path().join("sim"), 21, 1000, 4.0);
     let settings = tmp.path().join("detectors.toml");
     std::fs::write(
         &settings,

@@ -11,8 +11,7 @@ use crate::coincidence::{Coincidences, MIN_MATCHES, Match};
 use crate::detectors::{self, CredentialUse, Ctx, Signal};
 use crate::features::{
     api_operation, dim, flag, is_action, is_echo_of_span, is_permission_change, metric,
-    privilege_class,
-    secrets_read, service, tenant, tool_name, uses_static_key,
+    privilege_class, secrets_read, service, tenant, tool_name, uses_static_key,
 };
 use crate::profile::{Denial, Profile, evidence};
 use crate::risk::RiskBook;
@@ -300,7 +299,10 @@ impl Detectors {
         out: &mut Vec<Finding>,
     ) {
         p.approval_seen = true;
-        let denied = e.decision.as_ref().is_some_and(|d| d.allowed == Some(false));
+        let denied = e
+            .decision
+            .as_ref()
+            .is_some_and(|d| d.allowed == Some(false));
         if denied {
             if p.denials.len() >= detectors::MAX_DENIALS {
                 p.denials.pop_front();

@@ -76,7 +76,12 @@ fn allowed_by(patterns: &[String], item: &str) -> bool {
 
 fn listed(items: &[String]) -> String {
     const MAX: usize = 8;
-    let mut s = items.iter().take(MAX).cloned().collect::<Vec<_>>().join(", ");
+    let mut s = items
+        .iter()
+        .take(MAX)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
     if items.len() > MAX {
         s.push_str(&format!(", and {} more", items.len() - MAX));
     }
@@ -127,7 +132,9 @@ impl ApprovalBook {
                 resource: e.resources.first().map(|r| r.id.clone()),
             };
             self.decisions.put(note.id.clone(), note.clone());
-            let list = self.recent.get_or_insert_mut(instance.to_owned(), VecDeque::new);
+            let list = self
+                .recent
+                .get_or_insert_mut(instance.to_owned(), VecDeque::new);
             if list.len() >= RECENT_PER_INSTANCE {
                 list.pop_front();
             }
@@ -146,16 +153,16 @@ impl ApprovalBook {
                     );
                 }
                 EnvelopeChange::Amended => {
-                    let st = self.envelopes.get_or_insert_mut(instance.to_owned(), || {
-                        EnvelopeState {
-                            envelope: TaskEnvelope {
-                                envelope_id: x.envelope.envelope_id.clone(),
-                                ..TaskEnvelope::default()
-                            },
-                            ended: None,
-                            calls: 0,
-                        }
-                    });
+                    let st =
+                        self.envelopes
+                            .get_or_insert_mut(instance.to_owned(), || EnvelopeState {
+                                envelope: TaskEnvelope {
+                                    envelope_id: x.envelope.envelope_id.clone(),
+                                    ..TaskEnvelope::default()
+                                },
+                                ended: None,
+                                calls: 0,
+                            });
                     amend(&mut st.envelope, &x.envelope);
                 }
                 EnvelopeChange::Revoked | EnvelopeChange::Completed => {
@@ -237,17 +244,19 @@ impl ApprovalBook {
         .flatten()
         .collect();
         let window = self.limits.window_ns;
-        instances.iter().find_map(|i| {
-            self.recent.peek(*i)?.iter().rev().find(|n| {
-                n.at <= at
-                    && at - n.at <= window
-                    && n.action.as_deref().is_some_and(|a| action.contains(&a))
-                    && n.resource.as_ref().is_none_or(|r| {
-                        e.resources.is_empty() || e.resources.iter().any(|x| &x.id == r)
-                    })
+        instances
+            .iter()
+            .find_map(|i| {
+                self.recent.peek(*i)?.iter().rev().find(|n| {
+                    n.at <= at
+                        && at - n.at <= window
+                        && n.action.as_deref().is_some_and(|a| action.contains(&a))
+                        && n.resource.as_ref().is_none_or(|r| {
+                            e.resources.is_empty() || e.resources.iter().any(|x| &x.id == r)
+                        })
+                })
             })
-        })
-        .cloned()
+            .cloned()
     }
 }
 
@@ -271,6 +280,20 @@ fn breach(kind: &str, item: impl Into<String>, detail: String) -> Breach {
     }
 }
 
+/// `item` when the envelope lists `kind`s and not this one.
+fn outside(kind: &str, approved: &[String], item: &str) -> Option<Breach> {
+    (!approved.is_empty() && !allowed_by(approved, item)).then(|| {
+        breach(
+            kind,
+            item,
+            format!(
+                "{kind} `{item}` is not among the approved {kind}s {}",
+                listed(approved)
+            ),
+        )
+    })
+}
+
 /// Every way `e` leaves the envelope.
 fn breaches(e: &NormEvent, st: &EnvelopeState, at: i64) -> Vec<Breach> {
     let env = &st.envelope;
@@ -281,7 +304,11 @@ fn breaches(e: &NormEvent, st: &EnvelopeState, at: i64) -> Vec<Breach> {
         out.push(breach(
             "ended",
             time(at),
-            format!("acted after the envelope was {} at {}", change.as_str(), time(when)),
+            format!(
+                "acted after the envelope was {} at {}",
+                change.as_str(),
+                time(when)
+            ),
         ));
     }
     if let Some(nb) = env.not_before
@@ -306,67 +333,25 @@ fn breaches(e: &NormEvent, st: &EnvelopeState, at: i64) -> Vec<Breach> {
         return out;
     }
     match (&e.tool, e.category) {
-        (Some(t), Category::ToolCall) if !env.tools.is_empty() => {
-            if !allowed_by(&env.tools, &t.name) {
-                out.push(breach(
-                    "tool",
-                    &t.name,
-                    format!(
-                        "tool `{}` is not among the approved tools {}",
-                        t.name,
-                        listed(&env.tools)
-                    ),
-                ));
-            }
-        }
-        (None, _)
-            if !env.operations.is_empty()
-                && !matches!(e.source, Source::Otlp | Source::Mcp)
-                && e.category != Category::Authentication =>
+        (Some(t), Category::ToolCall) => out.extend(outside("tool", &env.tools, &t.name)),
+        (None, c)
+            if !matches!(e.source, Source::Otlp | Source::Mcp) && c != Category::Authentication =>
         {
-            if !allowed_by(&env.operations, &e.operation) {
-                out.push(breach(
-                    "operation",
-                    &e.operation,
-                    format!(
-                        "operation `{}` is not among the approved operations {}",
-                        e.operation,
-                        listed(&env.operations)
-                    ),
-                ));
-            }
+            out.extend(outside("operation", &env.operations, &e.operation));
         }
         _ => {}
     }
-    if !env.resources.is_empty()
-        && let Some(r) = e
-            .resources
+    out.extend(
+        e.resources
             .iter()
             .filter(|r| r.kind.as_deref() != Some("mcp_server"))
-            .find(|r| !allowed_by(&env.resources, &r.id))
-    {
-        out.push(breach(
-            "resource",
-            &r.id,
-            format!(
-                "resource `{}` is outside the approved resources {}",
-                r.id,
-                listed(&env.resources)
-            ),
-        ));
-    }
-    if !env.scopes.is_empty()
-        && let Some(s) = e.scopes.iter().find(|s| !env.scopes.contains(s))
-    {
-        out.push(breach(
-            "scope",
-            s,
-            format!(
-                "scope `{s}` was not granted (approved scopes {})",
-                listed(&env.scopes)
-            ),
-        ));
-    }
+            .find_map(|r| outside("resource", &env.resources, &r.id)),
+    );
+    out.extend(
+        e.scopes
+            .iter()
+            .find_map(|s| outside("scope", &env.scopes, s)),
+    );
     if let Some(max) = env.max_calls
         && st.calls > max
         && e.category == Category::ToolCall
@@ -374,8 +359,145 @@ fn breaches(e: &NormEvent, st: &EnvelopeState, at: i64) -> Vec<Breach> {
         out.push(breach(
             "max_calls",
             max.to_string(),
-            format!("tool call {} exceeds the approved max_calls {max}", st.calls),
+            format!(
+                "tool call {} exceeds the approved max_calls {max}",
+                st.calls
+            ),
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use serde_json::json;
+
+    const SEC: i64 = 1_000_000_000;
+
+    fn limits() -> ApprovalLimits {
+        ApprovalLimits {
+            window_ns: 120 * SEC,
+            lookback_ns: 3600 * SEC,
+            max_instances: 16,
+            max_decisions: 16,
+        }
+    }
+
+    /// An event at second `s` of 2026-05-06T10:00, with `extra` fields.
+    fn ev(s: i64, extra: serde_json::Value) -> NormEvent {
+        let mut v = json!({
+            "event_id": format!("e{s}"), "source": "mcp", "source_event_type": "tools/call",
+            "event_time": format!("2026-05-06T10:{:02}:{:02}Z", s / 60, s % 60),
+            "category": "tool_call", "operation": "tools/call", "actor": {"id": "a"},
+            "actor_kind": "agent", "actor_kind_basis": "t", "outcome": "success",
+            "origin": {"kind": "file", "path": "t", "line": 1, "index": null}, "raw": "{}"
+        });
+        for (k, x) in extra.as_object().unwrap() {
+            v[k] = x.clone();
+        }
+        serde_json::from_value(v).unwrap()
+    }
+
+    fn envelope(s: i64, change: &str, body: serde_json::Value) -> NormEvent {
+        let mut env = json!({"envelope_id": "env-1"});
+        for (k, x) in body.as_object().unwrap() {
+            env[k] = x.clone();
+        }
+        ev(
+            s,
+            json!({"source": "task_envelope", "category": "approval",
+                     "envelope": {"change": change, "envelope": env}}),
+        )
+    }
+
+    fn tool(s: i64, name: &str) -> NormEvent {
+        ev(s, json!({"tool": {"name": name}}))
+    }
+
+    fn kinds(a: &Option<Approval>) -> Vec<String> {
+        a.as_ref()
+            .unwrap()
+            .breaches
+            .iter()
+            .map(|b| b.kind.clone())
+            .collect()
+    }
+
+    #[test]
+    fn an_envelope_covers_sub_agents_and_each_breach_is_named() {
+        let mut book = ApprovalBook::new(limits());
+        book.note(
+            &envelope(
+                0,
+                "approved",
+                json!({"approved_by": "ana@example.com", "tools": ["get_*"],
+                "resources": ["order:88*"], "scopes": ["orders:read"], "max_calls": 2,
+                "expires_at": "2026-05-06T10:05:00Z"}),
+            ),
+            "root",
+        );
+        let lineage = ["sub", "root"];
+        let ok = book.resolve(&tool(10, "get_order"), &lineage);
+        assert_eq!(ok.as_ref().unwrap().inside_envelope(), Some(true));
+        assert_eq!(ok.unwrap().approved_by.as_deref(), Some("ana@example.com"));
+        let mut e = tool(20, "refund_order");
+        e.resources = vec![delegraph_model::Resource {
+            id: "order:9999".into(),
+            kind: None,
+            is_secret: false,
+        }];
+        e.scopes = vec!["orders:read".into(), "refunds:write".into()];
+        let a = book.resolve(&e, &lineage);
+        assert_eq!(kinds(&a), ["tool", "resource", "scope"]);
+        assert_eq!(
+            kinds(&book.resolve(&tool(400, "get_order"), &lineage)),
+            ["expired", "max_calls"]
+        );
+        // Nothing covers an instance outside the lineage.
+        assert!(book.resolve(&tool(30, "get_order"), &["other"]).is_none());
+    }
+
+    #[test]
+    fn amendments_replace_fields_and_a_completed_envelope_covers_nothing_after() {
+        let mut book = ApprovalBook::new(limits());
+        book.note(&envelope(0, "approved", json!({"tools": ["a"]})), "i");
+        book.note(&envelope(5, "amended", json!({"tools": ["a", "b"]})), "i");
+        assert!(kinds(&book.resolve(&tool(6, "b"), &["i"])).is_empty());
+        book.note(&envelope(7, "completed", json!({})), "i");
+        assert_eq!(kinds(&book.resolve(&tool(8, "b"), &["i"])), ["ended"]);
+    }
+
+    #[test]
+    fn decisions_bind_by_id_then_by_instance_tool_and_time() {
+        let mut book = ApprovalBook::new(limits());
+        let decision = |s: i64, id: &str, action: &str, allowed: bool| {
+            ev(
+                s,
+                json!({"source": "opa", "category": "policy_decision",
+                "decision": {"decision_id": id, "engine": "opa", "policy": "p",
+                             "allowed": allowed, "action": action}}),
+            )
+        };
+        book.note(&decision(0, "d-read", "read", true), "i");
+        book.note(&decision(1, "d-write", "write", false), "i");
+        let mut carried = tool(2, "read");
+        carried.trace.decision_id = Some("d-write".into());
+        let a = book.resolve(&carried, &["i"]).unwrap();
+        assert_eq!(
+            (a.decision_id.as_deref(), a.decision_allowed),
+            (Some("d-write"), Some(false))
+        );
+        let a = book.resolve(&tool(3, "read"), &["i"]).unwrap();
+        assert_eq!(a.decision_id.as_deref(), Some("d-read"));
+        // Past the window, no decision binds, but the instance is still
+        // under approval within the lookback.
+        let a = book.resolve(&tool(200, "read"), &["i"]).unwrap();
+        assert_eq!(a.decision_id, None);
+        // A decision never binds an action before it.
+        let mut early = ApprovalBook::new(limits());
+        early.note(&decision(50, "d-late", "read", true), "i");
+        assert!(early.resolve(&tool(40, "read"), &["i"]).is_none());
+    }
 }

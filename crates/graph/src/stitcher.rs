@@ -221,9 +221,7 @@ impl Stitcher {
     pub fn attribute(&mut self, e: &mut NormEvent) {
         self.inventory.apply(e);
         let resolved = match e.source {
-            _ if e.is_approval_record() && e.agent.instance_id.is_some() => {
-                self.approval_record(e)
-            }
+            _ if e.is_approval_record() && e.agent.instance_id.is_some() => self.approval_record(e),
             Source::Cloudtrail => self.aws(e),
             Source::Otlp => self.otel(e),
             Source::Mcp => self.mcp(e),

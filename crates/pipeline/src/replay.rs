@@ -44,6 +44,8 @@ pub struct ReplayConfig {
     pub persist: bool,
     /// Sigma rules to run.
     pub rules: std::sync::Arc<delegraph_rules::RuleSet>,
+    /// Where OPA decision logs keep the facts in `input`.
+    pub opa: delegraph_decode::OpaMapping,
 }
 
 impl ReplayConfig {
@@ -60,6 +62,7 @@ impl ReplayConfig {
             detect: delegraph_detect::DetectConfig::default(),
             persist: true,
             rules: std::sync::Arc::new(delegraph_rules::RuleSet::empty()),
+            opa: delegraph_decode::OpaMapping::default(),
         }
     }
 }
@@ -87,7 +90,8 @@ pub fn replay_files(
     mut progress: impl FnMut(Progress),
 ) -> Result<RunStats, PipelineError> {
     let started = Instant::now();
-    let decoder = DocumentDecoder::new(config.format, config.max_record_bytes);
+    let decoder = DocumentDecoder::new(config.format, config.max_record_bytes)
+        .with_opa_mapping(config.opa.clone());
     let mut docs = Vec::with_capacity(files.len());
     let mut hasher = xxhash_rust::xxh3::Xxh3::new();
     for path in files {

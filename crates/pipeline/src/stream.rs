@@ -73,6 +73,8 @@ pub struct StreamConfig {
     pub inventory: Option<delegraph_graph::Inventory>,
     /// Sigma rules directory; changes are picked up at the next epoch.
     pub rules_dir: Option<PathBuf>,
+    /// Where OPA decision logs keep the facts in `input`.
+    pub opa: delegraph_decode::OpaMapping,
 }
 
 impl StreamConfig {
@@ -93,6 +95,7 @@ impl StreamConfig {
             detect: delegraph_detect::DetectConfig::default(),
             inventory: None,
             rules_dir: None,
+            opa: delegraph_decode::OpaMapping::default(),
         }
     }
 }
@@ -144,10 +147,10 @@ impl StreamState {
             self.metrics.note_redelivered();
             return Ok(());
         }
-        let decoder = self
-            .decoders
-            .entry(key.0.clone())
-            .or_insert_with(|| DocumentDecoder::new(None, self.cfg.max_record_bytes));
+        let decoder = self.decoders.entry(key.0.clone()).or_insert_with(|| {
+            DocumentDecoder::new(None, self.cfg.max_record_bytes)
+                .with_opa_mapping(self.cfg.opa.clone())
+        });
         let base = OriginBase::Kafka {
             topic: key.0.clone(),
             partition: key.1,
@@ -332,7 +335,8 @@ pub fn run_stream(
         .map(|t| {
             (
                 t.topic.clone(),
-                DocumentDecoder::new(t.format, cfg.max_record_bytes),
+                DocumentDecoder::new(t.format, cfg.max_record_bytes)
+                    .with_opa_mapping(cfg.opa.clone()),
             )
         })
         .collect();

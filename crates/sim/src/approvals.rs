@@ -48,8 +48,18 @@ pub fn approve(logs: &mut Logs, ids: &mut Ids, task: &mut Task<'_>, kind: &Agent
         resource: None,
         token: &task.mcp_token,
     };
-    logs.opa.push((t0 - 3.0, emit::opa_decision(t0 - 3.0, &admit, &ask, true, "")));
-    logs.truth(admit.clone(), "opa", Some(&task.id), Some(task.human), task, false);
+    logs.opa.push((
+        t0 - 3.0,
+        emit::opa_decision(t0 - 3.0, &admit, &ask, true, ""),
+    ));
+    logs.truth(
+        admit.clone(),
+        "opa",
+        Some(&task.id),
+        Some(task.human),
+        task,
+        false,
+    );
 
     let env = format!("env-{}", ids.hex(8));
     let mut tools: Vec<&str> = kind.tools.iter().map(|t| t.name).collect();
@@ -100,7 +110,14 @@ fn push_envelope(
     let rec = emit::envelope(t, env, change, &task.id, body);
     let id = format!("{env}:{change}:{}", emit::iso_ms(t));
     logs.envelopes.push((t, rec));
-    logs.truth(id, "task_envelope", Some(&task.id), Some(task.human), task, false);
+    logs.truth(
+        id,
+        "task_envelope",
+        Some(&task.id),
+        Some(task.human),
+        task,
+        false,
+    );
 }
 
 /// The policy engine's decision on one call of `instance`, just before it;
@@ -130,7 +147,15 @@ pub fn decide(
     } else {
         "tool not granted to this agent for this task"
     };
-    logs.opa.push((t, emit::opa_decision(t, &id, &ask, allowed, reason)));
-    logs.truth(id.clone(), "opa", Some(instance), Some(task.human), task, false);
+    logs.opa
+        .push((t, emit::opa_decision(t, &id, &ask, allowed, reason)));
+    logs.truth(
+        id.clone(),
+        "opa",
+        Some(instance),
+        Some(task.human),
+        task,
+        false,
+    );
     id
 }

@@ -230,7 +230,13 @@ pub struct Ask<'a> {
 }
 
 /// One OPA decision-log entry of the agent gateway (`fixtures/opa/`).
-pub fn opa_decision(t: f64, decision_id: &str, ask: &Ask<'_>, allowed: bool, reason: &str) -> Value {
+pub fn opa_decision(
+    t: f64,
+    decision_id: &str,
+    ask: &Ask<'_>,
+    allowed: bool,
+    reason: &str,
+) -> Value {
     let mut input = json!({
         "subject": {"id": format!("spiffe://example.com/agent/{}/instance/{}", ask.agent, ask.instance),
                     "on_behalf_of": ask.human},
@@ -242,7 +248,11 @@ pub fn opa_decision(t: f64, decision_id: &str, ask: &Ask<'_>, allowed: bool, rea
     if let Some(r) = ask.resource {
         input["resource"] = json!({"id": r});
     }
-    let reasons: Vec<&str> = if reason.is_empty() { Vec::new() } else { vec![reason] };
+    let reasons: Vec<&str> = if reason.is_empty() {
+        Vec::new()
+    } else {
+        vec![reason]
+    };
     json!({
         "labels": {"id": "0c8d4e2a-6f1b-4c3d-9e5a-7b2c1d0e9f11", "version": "v1.3.0", "tenant": "example-corp"},
         "decision_id": decision_id,

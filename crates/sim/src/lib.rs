@@ -7,8 +7,11 @@
 //! agent runtime assumes for it (`roleSessionName` = instance id,
 //! `sourceIdentity` = human) and the CloudTrail calls its tools make, MCP
 //! gateway lines for tools behind the gateway (with `traceparent`), GitHub
-//! agent events for coding agents, and Okta token grants. CloudTrail is
-//! written in delivery order (minutes late), as it arrives. A fraction of
+//! agent events for coding agents, and Okta token grants. The platform of
+//! most agent kinds also records approvals: a task envelope the human
+//! approved and an OPA decision before every tool call (see `approvals`).
+//! CloudTrail is written in delivery order (minutes late), as it arrives.
+//! A fraction of
 //! instances misbehave in labelled ways (see [`Scenario`]).
 
 mod agents;

@@ -253,13 +253,12 @@ pub fn simulate(cfg: SimConfig, out: &Path) -> Result<SimSummary, SimError> {
             *summary.scenarios.entry(s).or_default() += 1;
         }
         // Approval scenarios happen where approvals are recorded.
-        let kind = if scenario.is_some_and(Scenario::needs_approvals)
-            && !GOVERNED.contains(&kind.name)
-        {
-            &KINDS[0]
-        } else {
-            kind
-        };
+        let kind =
+            if scenario.is_some_and(Scenario::needs_approvals) && !GOVERNED.contains(&kind.name) {
+                &KINDS[0]
+            } else {
+                kind
+            };
         let mut t0 = EPOCH + rng.random_range(0.0..(window - 1800.0).max(60.0));
         let borrow = match scenario {
             Some(Scenario::SharedCredential) => last_key.get(kind.name).cloned(),
@@ -291,8 +290,14 @@ pub fn simulate(cfg: SimConfig, out: &Path) -> Result<SimSummary, SimError> {
             if rng.random_bool(0.08) {
                 let instance = task.id.clone();
                 approvals::decide(
-                    &mut logs, &mut ids, &task, &instance, t0 + 1.5, "export_customers",
-                    Some("crm:customers"), false,
+                    &mut logs,
+                    &mut ids,
+                    &task,
+                    &instance,
+                    t0 + 1.5,
+                    "export_customers",
+                    Some("crm:customers"),
+                    false,
                 );
             }
         }
@@ -525,8 +530,15 @@ pub fn simulate(cfg: SimConfig, out: &Path) -> Result<SimSummary, SimError> {
                     1 => {
                         let payroll = json!({"secretId": format!("arn:aws:secretsmanager:eu-west-1:{ACCOUNT}:secret:prod/payroll-db")});
                         aws_call(
-                            &task, &mut logs, &mut ids, &mut rng, t,
-                            "secretsmanager.amazonaws.com", "GetSecretValue", payroll, ambiguous,
+                            &task,
+                            &mut logs,
+                            &mut ids,
+                            &mut rng,
+                            t,
+                            "secretsmanager.amazonaws.com",
+                            "GetSecretValue",
+                            payroll,
+                            ambiguous,
                         );
                     }
                     _ => {
@@ -544,20 +556,39 @@ pub fn simulate(cfg: SimConfig, out: &Path) -> Result<SimSummary, SimError> {
                     for tool in PROBES {
                         t += rng.random_range(5.0..20.0);
                         approvals::decide(
-                            &mut logs, &mut ids, &task, &instance, t, tool,
-                            Some("crm:customers"), false,
+                            &mut logs,
+                            &mut ids,
+                            &task,
+                            &instance,
+                            t,
+                            tool,
+                            Some("crm:customers"),
+                            false,
                         );
                     }
                 } else {
                     t += rng.random_range(3.0..10.0);
                     let table = "db:crm.customers";
                     approvals::decide(
-                        &mut logs, &mut ids, &task, &instance, t, "export_customers",
-                        Some(table), false,
+                        &mut logs,
+                        &mut ids,
+                        &task,
+                        &instance,
+                        t,
+                        "export_customers",
+                        Some(table),
+                        false,
                     );
                     t += rng.random_range(10.0..60.0);
                     approvals::decide(
-                        &mut logs, &mut ids, &task, &instance, t, "run_sql", Some(table), true,
+                        &mut logs,
+                        &mut ids,
+                        &task,
+                        &instance,
+                        t,
+                        "run_sql",
+                        Some(table),
+                        true,
                     );
                 }
             }
@@ -620,7 +651,9 @@ pub fn simulate(cfg: SimConfig, out: &Path) -> Result<SimSummary, SimError> {
             false,
         );
         logs.otlp.push((end, emit::otlp_request(kind.name, spans)));
-        if task.gate.envelope.is_some() && !matches!(scenario, Some(Scenario::OutsideEnvelope) if n % 3 == 2) {
+        if task.gate.envelope.is_some()
+            && !matches!(scenario, Some(Scenario::OutsideEnvelope) if n % 3 == 2)
+        {
             approvals::end(&mut logs, &task, end + 1.0, "completed");
         }
 
@@ -686,7 +719,16 @@ fn tool_call(
     let call_id = format!("call_{}", &span[..12]);
     let decision = task.gate.decisions.then(|| {
         let resource = secret_of(task, aws);
-        approvals::decide(logs, ids, task, &instance, t - 0.3, name, resource.as_deref(), true)
+        approvals::decide(
+            logs,
+            ids,
+            task,
+            &instance,
+            t - 0.3,
+            name,
+            resource.as_deref(),
+            true,
+        )
     });
     let mut attrs = vec![
         ("gen_ai.operation.name", "execute_tool"),

@@ -8,8 +8,8 @@
 //! [`OpaMapping`] of JSON pointers (`docs/formats/policy-decisions.md`).
 
 use delegraph_model::{
-    ActorKind, Category, Credential, CredentialKind, Origin, Outcome, PolicyDecision,
-    PolicyEngine, Principal, Source, Timestamp, ToolRef,
+    ActorKind, Category, Credential, CredentialKind, Origin, Outcome, PolicyDecision, PolicyEngine,
+    Principal, Source, Timestamp, ToolRef,
 };
 use serde::Deserialize;
 use serde_json::Value;
@@ -140,9 +140,11 @@ impl Opa {
                     other => Some(other.to_string()),
                 })
                 .collect(),
-            Some(Value::String(s)) if !s.is_empty() => {
-                s.split([' ', ',']).filter(|x| !x.is_empty()).map(str::to_owned).collect()
-            }
+            Some(Value::String(s)) if !s.is_empty() => s
+                .split([' ', ','])
+                .filter(|x| !x.is_empty())
+                .map(str::to_owned)
+                .collect(),
             _ => Vec::new(),
         }
     }
@@ -288,10 +290,12 @@ impl Decoder for Opa {
             .and_then(Value::as_object)
             .map(|b| {
                 b.iter()
-                    .map(|(name, x)| match x.get("revision").and_then(Value::as_str) {
-                        Some(r) => format!("{name}@{r}"),
-                        None => name.clone(),
-                    })
+                    .map(
+                        |(name, x)| match x.get("revision").and_then(Value::as_str) {
+                            Some(r) => format!("{name}@{r}"),
+                            None => name.clone(),
+                        },
+                    )
                     .collect()
             })
             .unwrap_or_default();

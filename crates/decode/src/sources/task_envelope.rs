@@ -77,14 +77,8 @@ struct How {
 }
 
 fn optional_time(field: &'static str, v: Option<&str>) -> Result<Option<Timestamp>, DecodeError> {
-    v.map(|s| {
-        time_field(
-            Source::TaskEnvelope,
-            field,
-            Timestamp::parse_rfc3339(s),
-        )
-    })
-    .transpose()
+    v.map(|s| time_field(Source::TaskEnvelope, field, Timestamp::parse_rfc3339(s)))
+        .transpose()
 }
 
 impl Decoder for TaskEnvelopes {

@@ -22,8 +22,7 @@ pub const EVENT_SOURCE: &str = "verifiedpermissions.amazonaws.com";
 
 /// Whether a CloudTrail call is an authorization decision.
 pub fn is_decision(event_source: &str, event_name: &str) -> bool {
-    event_source == EVENT_SOURCE
-        && matches!(event_name, "IsAuthorized" | "IsAuthorizedWithToken")
+    event_source == EVENT_SOURCE && matches!(event_name, "IsAuthorized" | "IsAuthorizedWithToken")
 }
 
 #[derive(Deserialize, Default)]

@@ -33,6 +33,10 @@ pub struct Args {
     /// Sigma rules directory to run (see rules/README.md).
     #[arg(long)]
     rules: Option<PathBuf>,
+    /// Decoder settings (`[decoders.opa]`: where OPA decision logs keep
+    /// agent, tool and resource; see docs/formats/policy-decisions.md).
+    #[arg(long)]
+    decoders: Option<PathBuf>,
     /// Start from empty state instead of continuing from the data
     /// directory's checkpoint (baselines, open instances), and save none.
     #[arg(long)]
@@ -71,6 +75,9 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         config.detect = super::settings::load_detectors(path)?;
     }
     config.persist = !a.no_state;
+    if let Some(path) = &a.decoders {
+        config.opa = super::settings::load_decoders(path)?.opa;
+    }
     if let Some(dir) = &a.rules {
         config.rules = std::sync::Arc::new(super::settings::load_rules(dir)?);
     }

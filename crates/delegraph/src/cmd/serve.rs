@@ -76,6 +76,7 @@ fn settings(a: Args) -> anyhow::Result<ServeConfig> {
             api: ApiSection::default(),
             kafka: None,
             pipeline: Default::default(),
+            decoders: Default::default(),
         },
         (None, None) => anyhow::bail!("give --config FILE or --data-dir DIR"),
     };

@@ -22,6 +22,9 @@ pub struct ServeConfig {
     /// Pipeline settings.
     #[serde(default)]
     pub pipeline: PipelineSection,
+    /// Decoder settings (`[decoders.opa]`).
+    #[serde(default)]
+    pub decoders: super::settings::DecodersSection,
 }
 
 /// `[api]`.
@@ -210,6 +213,7 @@ impl ServeConfig {
         if let Some(p) = &self.pipeline.agents {
             s.inventory = Some(super::settings::load_inventory(p)?);
         }
+        s.opa = self.decoders.opa.clone();
         if let Some(dir) = &self.api.rules_dir {
             // Refused here (and by `--check`) rather than at the first epoch.
             super::settings::load_rules(dir)?;

@@ -34,3 +34,27 @@ pub fn load_rules(dir: &std::path::Path) -> anyhow::Result<delegraph_rules::Rule
         )
     })
 }
+
+/// Decoder settings: `[decoders.opa]` of `delegraph.toml`, or the same
+/// section alone in a file given to `replay --decoders`.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DecodersSection {
+    /// Where OPA decision logs keep the facts in `input`.
+    #[serde(default)]
+    pub opa: delegraph_decode::OpaMapping,
+}
+
+/// A file holding a `[decoders]` section (other sections are ignored, so
+/// `delegraph.toml` itself can be given).
+pub fn load_decoders(path: &Path) -> anyhow::Result<DecodersSection> {
+    #[derive(serde::Deserialize)]
+    struct File {
+        #[serde(default)]
+        decoders: DecodersSection,
+    }
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let f: File = toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    Ok(f.decoders)
+}

@@ -48,7 +48,10 @@ pub(crate) fn note_denial(ctx: &Ctx<'_>, e: &NormEvent) -> Option<Signal> {
         BURST_WINDOW_NS / 60_000_000_000,
         asked.join(", ")
     );
-    s.expected = format!("fewer than {BURST} denied decisions per {} minutes", BURST_WINDOW_NS / 60_000_000_000);
+    s.expected = format!(
+        "fewer than {BURST} denied decisions per {} minutes",
+        BURST_WINDOW_NS / 60_000_000_000
+    );
     s.observed = format!("{} denied decisions", recent.len());
     s.evidence = recent.iter().map(|d| d.evidence.clone()).collect();
     s.tags = &["owasp-agentic:T3", "attack:T1068"];
