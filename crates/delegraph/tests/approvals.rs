@@ -37,7 +37,7 @@ fn every_event_of_an_approved_instance_shows_its_decision_and_approver() {
 
     let rows = sql_json(
         &data,
-        "SELECT event_id, source, agent_instance, delegation_root, chain, decision_id, \
+        "SELECT event_id, source, category, agent_instance, delegation_root, chain, decision_id, \
          approved_by, envelope_id, inside_envelope FROM events",
     );
     let mut checked = 0;
@@ -70,7 +70,9 @@ fn every_event_of_an_approved_instance_shows_its_decision_and_approver() {
             at(&format!("decision:{decision}")) < at(r["agent_instance"].as_str().unwrap()),
             "{r}"
         );
-        if r["source"] != "opa" {
+        if r["category"] == "policy_decision" {
+            sources.insert(format!("{} decision", r["source"].as_str().unwrap()));
+        } else {
             assert_eq!(r["envelope_id"].as_str(), Some(envelope.as_str()), "{r}");
             assert_eq!(r["approved_by"].as_str(), Some(approver.as_str()), "{r}");
             assert!(
@@ -82,7 +84,14 @@ fn every_event_of_an_approved_instance_shows_its_decision_and_approver() {
         checked += 1;
     }
     assert!(checked > 2000, "{checked}");
-    for s in ["cloudtrail", "otlp", "mcp", "opa", "task_envelope"] {
+    for s in [
+        "cloudtrail",
+        "otlp",
+        "mcp",
+        "opa decision",
+        "cloudtrail decision",
+        "task_envelope",
+    ] {
         assert!(sources.contains(s), "no {s} event checked: {sources:?}");
     }
 
@@ -91,15 +100,17 @@ fn every_event_of_an_approved_instance_shows_its_decision_and_approver() {
     let bound = sql_json(
         &data,
         "SELECT e.tool AS tool, d.tool AS decided, e.agent_instance AS instance, \
-         d.agent_instance AS asked_by, e.source AS source, e.raw LIKE '%decision_id%' AS carried \
-         FROM events e JOIN events d ON d.event_id = e.decision_id AND d.source = 'opa' \
+         d.agent_instance AS asked_by, d.source AS engine, e.raw LIKE '%decision_id%' AS carried \
+         FROM events e JOIN events d \
+         ON d.decision_id = e.decision_id AND d.category = 'policy_decision' \
          WHERE e.category = 'tool_call' AND e.source IN ('otlp', 'mcp') \
          AND e.decision_basis <> 'the envelope''s approving decision'",
     );
     let by_time = bound.iter().filter(|b| b["carried"] == false).count();
+    let cedar = bound.iter().filter(|b| b["engine"] == "cloudtrail").count();
     assert!(
-        bound.len() > 1000 && by_time > 200,
-        "{} {by_time}",
+        bound.len() > 1000 && by_time > 200 && cedar > 100,
+        "{} {by_time} {cedar}",
         bound.len()
     );
     for b in &bound {
@@ -115,7 +126,10 @@ fn every_event_of_an_approved_instance_shows_its_decision_and_approver() {
         .collect();
     for r in &rows {
         let root = r["delegation_root"].as_str().unwrap_or_default();
-        if approved.contains_key(root) && !planted.contains(root) && r["source"] != "opa" {
+        if approved.contains_key(root)
+            && !planted.contains(root)
+            && r["category"] != "policy_decision"
+        {
             assert_ne!(r["inside_envelope"], false, "{r}");
         }
     }

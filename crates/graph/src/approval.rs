@@ -252,7 +252,12 @@ impl ApprovalBook {
                         && at - n.at <= window
                         && n.action.as_deref().is_some_and(|a| action.contains(&a))
                         && n.resource.as_ref().is_none_or(|r| {
-                            e.resources.is_empty() || e.resources.iter().any(|x| &x.id == r)
+                            let mut touched = e
+                                .resources
+                                .iter()
+                                .filter(|x| x.kind.as_deref() != Some("mcp_server"))
+                                .peekable();
+                            touched.peek().is_none() || touched.any(|x| &x.id == r)
                         })
                 })
             })

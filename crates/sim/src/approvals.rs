@@ -2,18 +2,31 @@
 //! agent kinds asks the human to approve each task (a task envelope naming
 //! the tools, AWS operations, resources and scopes it may use, valid for two
 //! hours) and asks the policy engine (OPA) before every tool call; the
-//! coding agent's platform records neither. Tool calls carry the decision
+//! coding agent's platform records neither. The data analyst's platform
+//! asks Amazon Verified Permissions instead of OPA, so its decisions are
+//! `IsAuthorized` data events in CloudTrail. Tool calls carry the decision
 //! id (MCP `_meta.decision_id` always, OTel spans for about half of them:
 //! the rest are bound by time).
 
+use rand_chacha::ChaCha8Rng;
 use serde_json::json;
 
 use crate::agents::{AgentKind, SUB_AGENT_TOOLS};
-use crate::emit::{self, Ask};
+use crate::emit::{self, Ask, Caller};
 use crate::world::{ACCOUNT, Ids, Logs, Task};
 
 /// Agent kinds whose platform records approvals.
 pub const GOVERNED: [&str; 3] = ["support-agent", "data-analyst", "ops-agent"];
+
+/// The agent kind whose platform asks Verified Permissions.
+const CEDAR: &str = "data-analyst";
+/// The gateway that asks Verified Permissions, as CloudTrail names it.
+const GATEWAY: Caller<'static> = Caller::Session {
+    arn: "arn:aws:sts::123456789012:assumed-role/agent-gateway/gw-eu-1",
+    key: "ASIAGATEWAYEXAMPLE01",
+    created: 1_772_323_200.0,
+    source_identity: None,
+};
 
 /// How long an approval lasts.
 const VALIDITY: f64 = 7200.0;
@@ -38,29 +51,26 @@ pub fn resource_patterns(agent: &str) -> Vec<String> {
 
 /// The approval step before a task starts: the platform asks OPA whether
 /// the human may start it, then records the envelope the human approved.
-pub fn approve(logs: &mut Logs, ids: &mut Ids, task: &mut Task<'_>, kind: &AgentKind, t0: f64) {
-    let admit = ids.uuid();
-    let ask = Ask {
-        agent: kind.name,
-        instance: &task.id,
-        human: task.human,
-        tool: "start_task",
-        resource: None,
-        token: &task.mcp_token,
-    };
-    logs.opa.push((
-        t0 - 3.0,
-        emit::opa_decision(t0 - 3.0, &admit, &ask, true, ""),
-    ));
-    logs.truth(
-        admit.clone(),
-        "opa",
-        Some(&task.id),
-        Some(task.human),
+pub fn approve(
+    logs: &mut Logs,
+    ids: &mut Ids,
+    rng: &mut ChaCha8Rng,
+    task: &mut Task<'_>,
+    kind: &AgentKind,
+    t0: f64,
+) {
+    let instance = task.id.clone();
+    let admit = decide(
+        logs,
+        ids,
+        rng,
         task,
-        false,
+        &instance,
+        t0 - 3.0,
+        "start_task",
+        None,
+        true,
     );
-
     let env = format!("env-{}", ids.hex(8));
     let mut tools: Vec<&str> = kind.tools.iter().map(|t| t.name).collect();
     tools.extend(SUB_AGENT_TOOLS);
@@ -126,6 +136,7 @@ fn push_envelope(
 pub fn decide(
     logs: &mut Logs,
     ids: &mut Ids,
+    rng: &mut ChaCha8Rng,
     task: &Task<'_>,
     instance: &str,
     t: f64,
@@ -133,6 +144,9 @@ pub fn decide(
     resource: Option<&str>,
     allowed: bool,
 ) -> String {
+    if task.agent == CEDAR {
+        return cedar_decision(logs, ids, rng, task, instance, t, tool, resource, allowed);
+    }
     let id = ids.uuid();
     let ask = Ask {
         agent: task.agent,
@@ -158,4 +172,57 @@ pub fn decide(
         false,
     );
     id
+}
+
+/// The same decision asked of Verified Permissions: an `IsAuthorized` data
+/// event the gateway's role makes, delivered late like all CloudTrail.
+#[allow(clippy::too_many_arguments)]
+fn cedar_decision(
+    logs: &mut Logs,
+    ids: &mut Ids,
+    rng: &mut ChaCha8Rng,
+    task: &Task<'_>,
+    instance: &str,
+    t: f64,
+    tool: &str,
+    resource: Option<&str>,
+    allowed: bool,
+) -> String {
+    let event_id = ids.uuid();
+    let (kind, id) = match resource {
+        Some(r) => ("Agents::Resource", r),
+        None => ("Agents::Tool", tool),
+    };
+    let params = json!({
+        "policyStoreId": "PSEXAMPLEagents000001",
+        "principal": {"entityType": "Agents::AgentInstance", "entityId": instance},
+        "action": {"actionType": "Agents::Action", "actionId": tool},
+        "resource": {"entityType": kind, "entityId": id},
+        "context": {"contextMap": {"agent_id": {"string": task.agent}, "on_behalf_of": {"string": task.human}}}
+    });
+    let policies = if allowed {
+        json!([{"policyId": "SPEXAMPLEagents000001"}])
+    } else {
+        json!([])
+    };
+    let response = json!({
+        "decision": if allowed { "ALLOW" } else { "DENY" },
+        "determiningPolicies": policies,
+        "errors": []
+    });
+    let mut rec = emit::cloudtrail(
+        &event_id,
+        t,
+        ACCOUNT,
+        &GATEWAY,
+        "verifiedpermissions.amazonaws.com",
+        "IsAuthorized",
+        params,
+        response,
+    );
+    rec["eventCategory"] = json!("Data");
+    rec["managementEvent"] = json!(false);
+    rec["readOnly"] = json!(true);
+    logs.cloudtrail(rng, t, rec, Some(instance), Some(task.human), task, false);
+    format!("{event_id}-req")
 }

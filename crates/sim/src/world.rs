@@ -178,7 +178,7 @@ impl<'a> Call<'a> {
 impl Logs {
     /// A CloudTrail record as it is delivered (minutes late), with its truth line.
     #[allow(clippy::too_many_arguments)]
-    fn cloudtrail(
+    pub(crate) fn cloudtrail(
         &mut self,
         rng: &mut ChaCha8Rng,
         t: f64,
@@ -285,13 +285,14 @@ pub fn simulate(cfg: SimConfig, out: &Path) -> Result<SimSummary, SimError> {
         };
         task.mcp_token = format!("tok-{}", task.session);
         if GOVERNED.contains(&kind.name) && scenario != Some(Scenario::Unapproved) {
-            approvals::approve(&mut logs, &mut ids, &mut task, kind, t0);
+            approvals::approve(&mut logs, &mut ids, &mut rng, &mut task, kind, t0);
             // Now and then an agent asks for something it may not do.
             if rng.random_bool(0.08) {
                 let instance = task.id.clone();
                 approvals::decide(
                     &mut logs,
                     &mut ids,
+                    &mut rng,
                     &task,
                     &instance,
                     t0 + 1.5,
@@ -558,6 +559,7 @@ pub fn simulate(cfg: SimConfig, out: &Path) -> Result<SimSummary, SimError> {
                         approvals::decide(
                             &mut logs,
                             &mut ids,
+                            &mut rng,
                             &task,
                             &instance,
                             t,
@@ -572,6 +574,7 @@ pub fn simulate(cfg: SimConfig, out: &Path) -> Result<SimSummary, SimError> {
                     approvals::decide(
                         &mut logs,
                         &mut ids,
+                        &mut rng,
                         &task,
                         &instance,
                         t,
@@ -583,6 +586,7 @@ pub fn simulate(cfg: SimConfig, out: &Path) -> Result<SimSummary, SimError> {
                     approvals::decide(
                         &mut logs,
                         &mut ids,
+                        &mut rng,
                         &task,
                         &instance,
                         t,
@@ -722,6 +726,7 @@ fn tool_call(
         approvals::decide(
             logs,
             ids,
+            rng,
             task,
             &instance,
             t - 0.3,
