@@ -95,6 +95,14 @@ pub struct DetectConfig {
     pub risk_half_life_secs: u64,
     /// Most open instance profiles held (least recently active closed first).
     pub max_open_instances: usize,
+    /// Denied policy decisions for one instance within
+    /// `policy_burst_window_secs` that make a `policy_probe` burst.
+    pub policy_burst: usize,
+    /// The window a denial burst is counted in, in seconds.
+    pub policy_burst_window_secs: u64,
+    /// How long after a denial reaching the denied resource another way
+    /// (another tool, another credential) is `policy_probe` drift, in seconds.
+    pub policy_drift_window_secs: u64,
     /// Per-detector settings.
     pub detectors: BTreeMap<String, DetectorSettings>,
     /// Per-agent overrides.
@@ -116,6 +124,9 @@ impl Default for DetectConfig {
             dedup_window_secs: 86_400,
             risk_half_life_secs: 6 * 3600,
             max_open_instances: 200_000,
+            policy_burst: 5,
+            policy_burst_window_secs: 300,
+            policy_drift_window_secs: 900,
             detectors: BTreeMap::new(),
             agents: BTreeMap::new(),
         }

@@ -1023,4 +1023,63 @@ mod tests {
             slack[0].summary
         );
     }
+
+    /// A policy decision of instance `X` at minute `m`.
+    fn decision(id: &str, m: i64, allowed: bool, cred: &str) -> NormEvent {
+        let mut e = ev(id, m, Some("X"), cred, "gw");
+        e.source = delegraph_model::Source::Opa;
+        e.category = Category::PolicyDecision;
+        e.resources = vec![delegraph_model::Resource {
+            id: "db:hr.payroll".into(),
+            kind: None,
+            is_secret: false,
+        }];
+        e.decision = Some(delegraph_model::PolicyDecision {
+            decision_id: id.into(),
+            engine: delegraph_model::PolicyEngine::Opa,
+            policy: "agents/allow".into(),
+            allowed: Some(allowed),
+            action: Some("read_payroll".into()),
+            policies: Vec::new(),
+        });
+        e
+    }
+
+    #[test]
+    fn a_denied_request_granted_later_with_another_credential_is_drift() {
+        let drift = |events: &[NormEvent]| {
+            run(events)
+                .into_iter()
+                .filter(|f| f.detector == "policy_probe")
+                .count()
+        };
+        // The same request retried with the same token: no way around.
+        assert_eq!(
+            drift(&[
+                decision("d1", 1, false, "tok-A"),
+                decision("d2", 2, true, "tok-A")
+            ]),
+            0
+        );
+        // Another token gets what the first was refused.
+        let f = run(&[
+            decision("d1", 1, false, "tok-A"),
+            decision("d2", 2, true, "tok-B"),
+        ]);
+        let p: Vec<_> = f.iter().filter(|f| f.detector == "policy_probe").collect();
+        assert_eq!(p.len(), 1, "{f:#?}");
+        assert!(
+            p[0].summary.contains("with credential tok-B"),
+            "{}",
+            p[0].summary
+        );
+        // Past the drift window it is a new request, not a way around.
+        assert_eq!(
+            drift(&[
+                decision("d1", 1, false, "tok-A"),
+                decision("d2", 30, true, "tok-B")
+            ]),
+            0
+        );
+    }
 }

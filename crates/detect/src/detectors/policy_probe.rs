@@ -7,26 +7,31 @@ use delegraph_model::NormEvent;
 use super::{Ctx, Signal};
 use crate::profile::{Denial, evidence};
 
-/// Denied decisions within [`BURST_WINDOW_NS`] that make a burst.
-pub(crate) const BURST: usize = 5;
-/// The window a burst is counted in.
-pub(crate) const BURST_WINDOW_NS: i64 = 5 * 60 * 1_000_000_000;
-/// How long after a denial reaching the same resource another way counts
-/// as going around it.
-pub(crate) const DRIFT_WINDOW_NS: i64 = 15 * 60 * 1_000_000_000;
+const SECOND: i64 = 1_000_000_000;
+
+fn secs(s: u64) -> i64 {
+    i64::try_from(s)
+        .unwrap_or(i64::MAX / SECOND)
+        .saturating_mul(SECOND)
+}
+
 /// Denials remembered per instance.
 pub(crate) const MAX_DENIALS: usize = 64;
 
 /// Remember a denied decision; a burst is a finding.
 pub(crate) fn note_denial(ctx: &Ctx<'_>, e: &NormEvent) -> Option<Signal> {
     let at = e.event_time.nanos();
+    let (burst, window) = (
+        ctx.cfg.policy_burst.max(1),
+        secs(ctx.cfg.policy_burst_window_secs),
+    );
     let recent: Vec<&Denial> = ctx
         .profile
         .denials
         .iter()
-        .filter(|d| d.at <= at && at - d.at <= BURST_WINDOW_NS)
+        .filter(|d| d.at <= at && at - d.at <= window)
         .collect();
-    if recent.len() < BURST {
+    if recent.len() < burst {
         return None;
     }
     let mut s = ctx.policy("policy_probe")?;
@@ -42,16 +47,13 @@ pub(crate) fn note_denial(ctx: &Ctx<'_>, e: &NormEvent) -> Option<Signal> {
         .collect();
     asked.dedup();
     s.subject = "burst".into();
+    let minutes = ctx.cfg.policy_burst_window_secs as f64 / 60.0;
     s.what = format!(
-        "was denied {} times within {} minutes: {}",
+        "was denied {} times within {minutes} minutes: {}",
         recent.len(),
-        BURST_WINDOW_NS / 60_000_000_000,
         asked.join(", ")
     );
-    s.expected = format!(
-        "fewer than {BURST} denied decisions per {} minutes",
-        BURST_WINDOW_NS / 60_000_000_000
-    );
+    s.expected = format!("fewer than {burst} denied decisions per {minutes} minutes");
     s.observed = format!("{} denied decisions", recent.len());
     s.evidence = recent.iter().map(|d| d.evidence.clone()).collect();
     s.tags = &["owasp-agentic:T3", "attack:T1068"];
@@ -63,6 +65,7 @@ pub(crate) fn note_denial(ctx: &Ctx<'_>, e: &NormEvent) -> Option<Signal> {
 pub(crate) fn drift(ctx: &Ctx<'_>) -> Option<Signal> {
     let e = ctx.event?;
     let at = e.event_time.nanos();
+    let window = secs(ctx.cfg.policy_drift_window_secs);
     let allowed = match &e.decision {
         Some(d) => d.allowed == Some(true),
         None => e.outcome == delegraph_model::Outcome::Success,
@@ -78,7 +81,7 @@ pub(crate) fn drift(ctx: &Ctx<'_>) -> Option<Signal> {
     let cred = e.credential_used.as_ref().map(|c| c.id.as_str());
     let d = ctx.profile.denials.iter().rev().find(|d| {
         d.at < at
-            && at - d.at <= DRIFT_WINDOW_NS
+            && at - d.at <= window
             && d.resource
                 .as_deref()
                 .is_some_and(|r| e.resources.iter().any(|x| x.id == r))
