@@ -198,8 +198,9 @@ impl Decoder for Opa {
         origin: &Origin,
         out: &mut dyn EventSink,
     ) -> Result<(), DecodeError> {
-        let entry: Entry = parse(Source::Opa, text)?;
         let v: Value = parse(Source::Opa, text)?;
+        let entry =
+            Entry::deserialize(&v).map_err(|e| DecodeError::from_json(Some(Source::Opa), &e))?;
         let time = time_field(
             Source::Opa,
             "timestamp",

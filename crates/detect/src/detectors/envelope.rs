@@ -2,7 +2,7 @@
 //! the instance (a tool not approved, a resource outside the patterns, a
 //! scope not granted, before it starts, after it expired, was revoked or
 //! completed, past its call budget). The stitcher finds the breaches; this
-//! turns each into a finding that quotes the envelope.
+//! turns the first of each kind into a finding that quotes the envelope.
 
 use super::{Ctx, Signal};
 
@@ -33,11 +33,10 @@ pub(crate) fn envelope(ctx: &Ctx<'_>) -> Vec<Signal> {
         .iter()
         .filter_map(|b| {
             let mut s = ctx.policy("envelope")?;
-            // Time breaches are one finding per kind; the others one per item.
-            s.subject = match b.kind.as_str() {
-                "ended" | "expired" | "not_started" | "max_calls" => b.kind.clone(),
-                _ => format!("{}:{}", b.kind, b.item),
-            };
+            // One finding per instance and kind of breach, naming the first:
+            // a burst of reads outside the patterns is one alert, and every
+            // breach stays listed on its event (`envelope_breaches`).
+            s.subject = b.kind.clone();
             s.what = format!("acted outside its approved envelope: {}", b.detail);
             s.expected = format!("actions inside {quote}");
             s.observed = format!("{} ({})", e.operation, b.detail);
