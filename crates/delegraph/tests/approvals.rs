@@ -211,3 +211,47 @@ fn opa_input_is_read_through_the_configured_mapping_and_typos_are_refused() {
         "{err}"
     );
 }
+
+#[test]
+fn propagated_decision_ids_without_their_decision_logs_approve_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sim = tmp.path().join("sim");
+    let files = simulate(&sim, 9, 400, 3.0);
+    // The tool-call logs carry decision ids, but the OPA decision log and
+    // the envelopes are not ingested (Verified Permissions decisions still
+    // arrive with CloudTrail).
+    let partial: Vec<_> = files
+        .iter()
+        .filter(|f| {
+            let name = f.file_name().unwrap().to_str().unwrap();
+            name != "opa.jsonl" && name != "envelopes.jsonl"
+        })
+        .cloned()
+        .collect();
+    assert_eq!(partial.len(), files.len() - 2);
+    let data = tmp.path().join("data");
+    replay(&data, &partial);
+    let carried = sql_json(
+        &data,
+        "SELECT count(*) AS n FROM events WHERE decision_basis = 'propagated decision id'",
+    );
+    assert!(carried[0]["n"].as_u64().unwrap() > 500, "{carried:?}");
+    let planted: BTreeSet<String> = jsonl(&sim.join("scenarios.jsonl"))
+        .iter()
+        .filter(|s| s["scenario"] == "unapproved")
+        .map(|s| s["instance"].as_str().unwrap().to_owned())
+        .collect();
+    let findings = sql_json(
+        &data,
+        "SELECT agent_id, agent_instance, delegation_root FROM findings WHERE detector = 'unapproved'",
+    );
+    for f in &findings {
+        // Only agents whose decisions were read (Verified Permissions) are
+        // judged, and only planted instances (or their sub-agents) flagged.
+        assert_eq!(f["agent_id"], "data-analyst", "{f}");
+        assert!(
+            planted.contains(f["delegation_root"].as_str().unwrap()),
+            "{f}"
+        );
+    }
+}

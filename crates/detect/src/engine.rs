@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use delegraph_model::{Attribution, Category, Finding, Link, NormEvent};
+use delegraph_model::{Approval, Attribution, Category, Finding, Link, NormEvent};
 use serde::{Deserialize, Serialize};
 
 use crate::baseline::AgentBaseline;
@@ -774,7 +774,7 @@ fn new_profile(instance: &str, a: &Attribution, t: i64) -> Profile {
 fn update(p: &mut Profile, e: &NormEvent, t: i64) -> Changed {
     let mut c = Changed::default();
     p.last_seen = p.last_seen.max(t);
-    if e.approval().is_some() {
+    if e.approval().is_some_and(Approval::is_evidenced) {
         p.approval_seen = true;
     } else if is_action(e) {
         p.unapproved_actions += 1;

@@ -207,6 +207,7 @@ impl ApprovalBook {
                     .is_some_and(|n| n.at <= at && at - n.at <= self.limits.lookback_ns)
             })
         });
+        approval.recent_decision = decided_lately;
         let Some(owner) = owner else {
             return (approval.decision_id.is_some() || decided_lately).then_some(approval);
         };

@@ -147,6 +147,10 @@ pub struct Approval {
     /// How the decision was bound (`propagated decision id`, …).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub decision_basis: Option<String>,
+    /// The instance had a decision record within the lookback, even if
+    /// none binds to this action.
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    pub recent_decision: bool,
     /// The envelope the action ran under.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub envelope_id: Option<String>,
@@ -181,5 +185,13 @@ impl Approval {
     /// Inside its envelope: `None` without an envelope.
     pub fn inside_envelope(&self) -> Option<bool> {
         self.envelope_id.as_ref().map(|_| self.breaches.is_empty())
+    }
+
+    /// Backed by a record delegraph saw: an envelope, or a decision whose
+    /// log entry was read. A decision id the runtime propagated alone is a
+    /// claim, not evidence (the decision log may be missing or the id
+    /// forged), so it does not make an action approved.
+    pub fn is_evidenced(&self) -> bool {
+        self.envelope_id.is_some() || self.decision_allowed.is_some() || self.recent_decision
     }
 }

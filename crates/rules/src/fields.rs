@@ -85,8 +85,9 @@ pub enum ContextField {
     UserAgent,
     /// `delegraph.tenant`.
     Tenant,
-    /// `delegraph.approved`: whether the action ran under any approval
-    /// (an envelope, or a policy decision within the lookback).
+    /// `delegraph.approved`: whether the action ran under an approval
+    /// delegraph saw (an envelope, or a policy decision whose log entry was
+    /// read).
     Approved,
     /// `delegraph.decision_id`: the policy decision bound to the action.
     DecisionId,
@@ -381,7 +382,10 @@ impl<'a> EventView<'a> {
             ContextField::SrcIp => opt(e.src_ip.as_ref(), out),
             ContextField::UserAgent => opt(e.user_agent.as_ref(), out),
             ContextField::Tenant => opt(e.tenant.as_ref(), out),
-            ContextField::Approved => out.push(FieldValue::Bool(e.approval().is_some())),
+            ContextField::Approved => out.push(FieldValue::Bool(
+                e.approval()
+                    .is_some_and(delegraph_model::Approval::is_evidenced),
+            )),
             ContextField::DecisionId => opt(
                 e.approval()
                     .and_then(|x| x.decision_id.as_ref())
