@@ -277,6 +277,10 @@ fn every_saved_query_runs_over_the_fixture_store() {
     inputs.push(repo().join("fixtures/otlp/agent-trace.jsonl"));
     inputs.push(repo().join("fixtures/mcp/gateway.jsonl"));
     inputs.push(repo().join("fixtures/okta/agent-event-hook.json"));
+    inputs.push(repo().join("fixtures/opa/decision-logs.json"));
+    inputs.push(repo().join("fixtures/cloudtrail/verified-permissions.jsonl"));
+    // An envelope and a tool call outside it.
+    inputs.push(repo().join("rules/ai_agent/tool_call_outside_approved_envelope.fire.jsonl"));
     replay(data.path(), &inputs);
     let mut ran = 0;
     for q in std::fs::read_dir(repo().join("queries")).unwrap().flatten() {

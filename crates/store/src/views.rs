@@ -292,7 +292,8 @@ impl SqlEngine {
 pub struct InstanceGraph {
     /// The instance.
     pub instance: String,
-    /// Node id → kind (`human`, `instance`, `credential`, `tool`, `resource`).
+    /// Node id → kind (`human`, `instance`, `credential`, `tool`, `resource`,
+    /// `approval`, `decision`).
     pub nodes: BTreeMap<String, String>,
     /// Edge rows (from/to node and kind, edge, events, first/last seen).
     pub edges: Vec<Value>,
@@ -308,6 +309,8 @@ fn shape(kind: &str) -> &'static str {
         "instance" => "shape=box, style=\"rounded,filled\", fillcolor=\"#cde3f7\"",
         "credential" => "shape=note, style=filled, fillcolor=\"#f2f2a6\"",
         "tool" => "shape=component, style=filled, fillcolor=\"#d5ecd4\"",
+        "approval" => "shape=hexagon, style=filled, fillcolor=\"#e3d5f2\"",
+        "decision" => "shape=diamond, style=filled, fillcolor=\"#f7d4d4\"",
         _ => "shape=cylinder, style=filled, fillcolor=\"#eeeeee\"",
     }
 }
