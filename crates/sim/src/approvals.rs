@@ -65,11 +65,7 @@ pub fn approve(
         ids,
         rng,
         task,
-        &instance,
-        t0 - 3.0,
-        "start_task",
-        None,
-        true,
+        Request::new(&instance, t0 - 3.0, "start_task", None),
     );
     let env = format!("env-{}", ids.hex(8));
     let mut tools: Vec<&str> = kind.tools.iter().map(|t| t.name).collect();
@@ -130,23 +126,55 @@ fn push_envelope(
     );
 }
 
-/// The policy engine's decision on one call of `instance`, just before it;
-/// its id, for the call to carry.
-#[allow(clippy::too_many_arguments)]
+/// What an instance asks the policy engine, and the answer.
+pub struct Request<'r> {
+    pub instance: &'r str,
+    pub t: f64,
+    pub tool: &'r str,
+    pub resource: Option<&'r str>,
+    pub allowed: bool,
+}
+
+impl<'r> Request<'r> {
+    /// `instance` asks for `tool` (on `resource`) at `t`.
+    pub fn new(instance: &'r str, t: f64, tool: &'r str, resource: Option<&'r str>) -> Self {
+        Self {
+            instance,
+            t,
+            tool,
+            resource,
+            allowed: true,
+        }
+    }
+
+    /// The same request, refused.
+    pub fn denied(self) -> Self {
+        Self {
+            allowed: false,
+            ..self
+        }
+    }
+}
+
+/// The policy engine's decision on one request, just before the call; its
+/// id, for the call to carry.
 pub fn decide(
     logs: &mut Logs,
     ids: &mut Ids,
     rng: &mut ChaCha8Rng,
     task: &Task<'_>,
-    instance: &str,
-    t: f64,
-    tool: &str,
-    resource: Option<&str>,
-    allowed: bool,
+    req: Request<'_>,
 ) -> String {
     if task.agent == CEDAR {
-        return cedar_decision(logs, ids, rng, task, instance, t, tool, resource, allowed);
+        return cedar_decision(logs, ids, rng, task, req);
     }
+    let Request {
+        instance,
+        t,
+        tool,
+        resource,
+        allowed,
+    } = req;
     let id = ids.uuid();
     let ask = Ask {
         agent: task.agent,
@@ -176,18 +204,20 @@ pub fn decide(
 
 /// The same decision asked of Verified Permissions: an `IsAuthorized` data
 /// event the gateway's role makes, delivered late like all CloudTrail.
-#[allow(clippy::too_many_arguments)]
 fn cedar_decision(
     logs: &mut Logs,
     ids: &mut Ids,
     rng: &mut ChaCha8Rng,
     task: &Task<'_>,
-    instance: &str,
-    t: f64,
-    tool: &str,
-    resource: Option<&str>,
-    allowed: bool,
+    req: Request<'_>,
 ) -> String {
+    let Request {
+        instance,
+        t,
+        tool,
+        resource,
+        allowed,
+    } = req;
     let event_id = ids.uuid();
     let (kind, id) = match resource {
         Some(r) => ("Agents::Resource", r),

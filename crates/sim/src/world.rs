@@ -10,7 +10,7 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
 
 use crate::agents::{KINDS, SCOPE_GROWTH_OPS, SUB_AGENT_TOOLS};
-use crate::approvals::{self, GOVERNED, Gate};
+use crate::approvals::{self, GOVERNED, Gate, Request};
 use crate::emit::{self, Caller};
 use crate::{Scenario, SimError};
 
@@ -294,11 +294,13 @@ pub fn simulate(cfg: SimConfig, out: &Path) -> Result<SimSummary, SimError> {
                     &mut ids,
                     &mut rng,
                     &task,
-                    &instance,
-                    t0 + 1.5,
-                    "export_customers",
-                    Some("crm:customers"),
-                    false,
+                    Request::new(
+                        &instance,
+                        t0 + 1.5,
+                        "export_customers",
+                        Some("crm:customers"),
+                    )
+                    .denied(),
                 );
             }
         }
@@ -561,11 +563,7 @@ pub fn simulate(cfg: SimConfig, out: &Path) -> Result<SimSummary, SimError> {
                             &mut ids,
                             &mut rng,
                             &task,
-                            &instance,
-                            t,
-                            tool,
-                            Some("crm:customers"),
-                            false,
+                            Request::new(&instance, t, tool, Some("crm:customers")).denied(),
                         );
                     }
                 } else {
@@ -576,11 +574,7 @@ pub fn simulate(cfg: SimConfig, out: &Path) -> Result<SimSummary, SimError> {
                         &mut ids,
                         &mut rng,
                         &task,
-                        &instance,
-                        t,
-                        "export_customers",
-                        Some(table),
-                        false,
+                        Request::new(&instance, t, "export_customers", Some(table)).denied(),
                     );
                     t += rng.random_range(10.0..60.0);
                     approvals::decide(
@@ -588,11 +582,7 @@ pub fn simulate(cfg: SimConfig, out: &Path) -> Result<SimSummary, SimError> {
                         &mut ids,
                         &mut rng,
                         &task,
-                        &instance,
-                        t,
-                        "run_sql",
-                        Some(table),
-                        true,
+                        Request::new(&instance, t, "run_sql", Some(table)),
                     );
                 }
             }
@@ -728,11 +718,7 @@ fn tool_call(
             ids,
             rng,
             task,
-            &instance,
-            t - 0.3,
-            name,
-            resource.as_deref(),
-            true,
+            Request::new(&instance, t - 0.3, name, resource.as_deref()),
         )
     });
     let mut attrs = vec![
