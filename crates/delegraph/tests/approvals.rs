@@ -134,6 +134,21 @@ fn every_event_of_an_approved_instance_shows_its_decision_and_approver() {
         }
     }
 
+    // Each approved instance's row lists its envelope and decisions.
+    let agents = sql_json(
+        &data,
+        "SELECT agent_instance, envelopes, decisions FROM agents",
+    );
+    let mut listed = 0;
+    for a in &agents {
+        if let Some((envelope, _)) = approved.get(a["agent_instance"].as_str().unwrap()) {
+            assert_eq!(a["envelopes"], serde_json::json!([envelope]), "{a}");
+            assert!(!a["decisions"].as_array().unwrap().is_empty(), "{a}");
+            listed += 1;
+        }
+    }
+    assert!(listed > 100, "{listed}");
+
     // The graph: human → envelope → instance, decision → tool call.
     let edges = sql_json(
         &data,

@@ -63,6 +63,8 @@ pub fn agent_row(i: &Instance) -> AgentRow {
         tools: labels(NodeKind::Tool),
         resources: labels(NodeKind::Resource),
         sub_agents,
+        envelopes: labels(NodeKind::Approval),
+        decisions: labels(NodeKind::Decision),
     }
 }
 

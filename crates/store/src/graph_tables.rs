@@ -38,6 +38,10 @@ pub struct AgentRow {
     pub resources: Vec<String>,
     /// Instances it delegated to (sub-agents, chained sessions).
     pub sub_agents: Vec<String>,
+    /// Task envelopes it ran under.
+    pub envelopes: Vec<String>,
+    /// Policy decisions it asked for or ran under.
+    pub decisions: Vec<String>,
 }
 
 /// One edge of an instance's delegation graph.
@@ -85,6 +89,8 @@ static AGENT_COLUMNS: &Columns<AgentRow> = &[
     ("tools", true, Col::List(|r| strs(&r.tools))),
     ("resources", true, Col::List(|r| strs(&r.resources))),
     ("sub_agents", true, Col::List(|r| strs(&r.sub_agents))),
+    ("envelopes", true, Col::List(|r| strs(&r.envelopes))),
+    ("decisions", true, Col::List(|r| strs(&r.decisions))),
 ];
 
 static EDGE_COLUMNS: &Columns<EdgeRow> = &[
