@@ -270,3 +270,46 @@ fn propagated_decision_ids_without_their_decision_logs_approve_nothing() {
         );
     }
 }
+
+#[test]
+fn with_no_decision_window_only_propagated_ids_bind_decisions() {
+    let tmp = tempfile::tempdir().unwrap();
+    let files = simulate(&tmp.path().join("sim"), 8, 120, 2.0);
+    let bases = |window: &str| {
+        let data = tmp.path().join(format!("data-{window}"));
+        common::run(
+            common::bin()
+                .args(["replay", "--decision-window", window, "--data-dir"])
+                .arg(&data)
+                .args(&files),
+        );
+        let rows = sql_json(
+            &data,
+            "SELECT decision_basis, count(*) AS n FROM events \
+             WHERE category = 'tool_call' GROUP BY decision_basis",
+        );
+        rows.iter()
+            .filter_map(|r| Some((r["decision_basis"].as_str()?.to_owned(), r["n"].as_u64()?)))
+            .collect::<BTreeMap<String, u64>>()
+    };
+    let by_time = |b: &BTreeMap<String, u64>| {
+        b.iter()
+            .filter(|(k, _)| k.starts_with("same instance and action"))
+            .map(|(_, n)| *n)
+            .sum::<u64>()
+    };
+    let default = bases("2m");
+    let none = bases("0s");
+    assert!(by_time(&default) > 50, "{default:?}");
+    assert_eq!(by_time(&none), 0, "{none:?}");
+    // What time bound before now falls back to the envelope's decision.
+    let fallback = "the envelope's approving decision";
+    assert!(
+        none.get(fallback) > default.get(fallback),
+        "{none:?} {default:?}"
+    );
+    assert_eq!(
+        none.get("propagated decision id"),
+        default.get("propagated decision id")
+    );
+}

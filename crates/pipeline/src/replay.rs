@@ -35,6 +35,12 @@ pub struct ReplayConfig {
     /// so a replay orders its whole input by default (`i64::MAX`); set a
     /// bound to cap memory on large backfills.
     pub lateness_ns: i64,
+    /// How long before an action a decision for the same instance and tool
+    /// still binds to it when no decision id was propagated.
+    pub decision_window_ns: i64,
+    /// How far back a policy decision counts as the instance being under
+    /// approval at all.
+    pub approval_lookback_ns: i64,
     /// The SOC's agent inventory (`agents.toml`), if any.
     pub inventory: Option<delegraph_graph::Inventory>,
     /// Detector thresholds (`detectors.toml`).
@@ -58,6 +64,8 @@ impl ReplayConfig {
             max_file_bytes: 4 << 30,
             batch_rows: DEFAULT_BATCH_ROWS,
             lateness_ns: i64::MAX,
+            decision_window_ns: StitchConfig::default().decision_window_ns,
+            approval_lookback_ns: StitchConfig::default().approval_lookback_ns,
             inventory: None,
             detect: delegraph_detect::DetectConfig::default(),
             persist: true,
@@ -125,6 +133,8 @@ pub fn replay_files(
         batch_rows: config.batch_rows,
         stitch: StitchConfig {
             lateness_ns: config.lateness_ns,
+            decision_window_ns: config.decision_window_ns,
+            approval_lookback_ns: config.approval_lookback_ns,
             ..StitchConfig::default()
         },
         detect: config.detect.clone(),

@@ -62,6 +62,12 @@ pub struct StreamConfig {
     pub publish_timeout: Duration,
     /// Event-time lateness tolerated before events are processed in order.
     pub lateness_ns: i64,
+    /// How long before an action a decision for the same instance and tool
+    /// still binds to it when no decision id was propagated.
+    pub decision_window_ns: i64,
+    /// How far back a policy decision counts as the instance being under
+    /// approval at all.
+    pub approval_lookback_ns: i64,
     /// After this long without a message, events held for ordering are
     /// released (nothing later will move the watermark past them).
     pub idle_release: Duration,
@@ -90,6 +96,8 @@ impl StreamConfig {
             epoch_max_messages: 100_000,
             publish_timeout: Duration::from_secs(300),
             lateness_ns: 5 * 60 * 1_000_000_000,
+            decision_window_ns: StitchConfig::default().decision_window_ns,
+            approval_lookback_ns: StitchConfig::default().approval_lookback_ns,
             idle_release: Duration::from_secs(30),
             max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
             detect: delegraph_detect::DetectConfig::default(),
@@ -312,6 +320,8 @@ pub fn run_stream(
         batch_rows: crate::DEFAULT_BATCH_ROWS,
         stitch: StitchConfig {
             lateness_ns: cfg.lateness_ns,
+            decision_window_ns: cfg.decision_window_ns,
+            approval_lookback_ns: cfg.approval_lookback_ns,
             ..StitchConfig::default()
         },
         detect: cfg.detect.clone(),

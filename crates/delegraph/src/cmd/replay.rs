@@ -24,6 +24,14 @@ pub struct Args {
     /// instead of across the whole input; bounds memory on large backfills.
     #[arg(long, value_parser = parse_duration)]
     lateness: Option<i64>,
+    /// How long before an action a policy decision for the same instance
+    /// and tool binds to it when no decision id was propagated (default 2m).
+    #[arg(long, value_parser = parse_duration)]
+    decision_window: Option<i64>,
+    /// How far back a policy decision counts as the instance being under
+    /// approval (default 1h).
+    #[arg(long, value_parser = parse_duration)]
+    approval_lookback: Option<i64>,
     /// Agent inventory (`agents.toml`): which identities are which agents.
     #[arg(long)]
     agents: Option<PathBuf>,
@@ -67,6 +75,12 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     config.max_record_bytes = a.max_record_bytes;
     if let Some(l) = a.lateness {
         config.lateness_ns = l;
+    }
+    if let Some(w) = a.decision_window {
+        config.decision_window_ns = w;
+    }
+    if let Some(w) = a.approval_lookback {
+        config.approval_lookback_ns = w;
     }
     if let Some(path) = &a.agents {
         config.inventory = Some(super::settings::load_inventory(path)?);

@@ -125,6 +125,12 @@ pub struct TopicSection {
 pub struct PipelineSection {
     /// Allowed lateness, e.g. `5m` (default 5m).
     pub lateness: Option<String>,
+    /// How long before an action a policy decision for the same instance
+    /// and tool binds to it when no decision id was propagated (default 2m).
+    pub decision_window: Option<String>,
+    /// How far back a policy decision counts as the instance being under
+    /// approval (default 1h).
+    pub approval_lookback: Option<String>,
     /// Detector thresholds file.
     pub detectors: Option<PathBuf>,
     /// Agent inventory file.
@@ -200,8 +206,15 @@ impl ServeConfig {
         s.epoch_interval = std::time::Duration::from_millis(k.epoch_interval_ms.max(1));
         s.epoch_max_messages = k.epoch_max_messages.max(1);
         s.publish_timeout = std::time::Duration::from_secs(k.publish_timeout_secs);
+        let duration = |d: &str| super::replay::parse_duration(d).map_err(|e| anyhow::anyhow!(e));
         if let Some(l) = &self.pipeline.lateness {
-            s.lateness_ns = super::replay::parse_duration(l).map_err(|e| anyhow::anyhow!(e))?;
+            s.lateness_ns = duration(l)?;
+        }
+        if let Some(w) = &self.pipeline.decision_window {
+            s.decision_window_ns = duration(w)?;
+        }
+        if let Some(w) = &self.pipeline.approval_lookback {
+            s.approval_lookback_ns = duration(w)?;
         }
         if let Some(l) = &self.pipeline.idle_release {
             let ns = super::replay::parse_duration(l).map_err(|e| anyhow::anyhow!(e))?;
