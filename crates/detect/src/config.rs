@@ -156,6 +156,15 @@ fn default_impact(detector: &str) -> u8 {
     }
 }
 
+/// A duration given in seconds in `detectors.toml`, as event-time
+/// nanoseconds (saturating: a huge value means "never").
+pub(crate) fn secs_to_ns(secs: u64) -> i64 {
+    const SECOND: i64 = 1_000_000_000;
+    i64::try_from(secs)
+        .unwrap_or(i64::MAX / SECOND)
+        .saturating_mul(SECOND)
+}
+
 impl DetectConfig {
     /// Read a TOML file; unknown keys and detector names are errors.
     pub fn from_toml(text: &str, origin: &str) -> Result<Self, DetectError> {

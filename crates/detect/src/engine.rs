@@ -8,17 +8,17 @@ use serde::{Deserialize, Serialize};
 
 use crate::baseline::AgentBaseline;
 use crate::coincidence::{Coincidences, MIN_MATCHES, Match};
+use crate::config::secs_to_ns;
 use crate::detectors::{self, CredentialUse, Ctx, Signal};
 use crate::features::{
-    api_operation, dim, flag, is_action, is_echo_of_span, is_permission_change, metric,
-    privilege_class, secrets_read, service, tenant, tool_name, uses_static_key,
+    api_operation, dim, flag, is_action, is_permission_change, metric, privilege_class,
+    secrets_read, service, tenant, tool_name, uses_static_key,
 };
 use crate::profile::{Denial, Profile, evidence};
 use crate::risk::RiskBook;
 use crate::{DetectConfig, DetectError};
 use delegraph_graph::Bounded;
 
-const SECOND: i64 = 1_000_000_000;
 /// Most credentials whose first user is remembered.
 const MAX_CREDENTIALS: usize = 500_000;
 /// Most closed instances remembered (for late events).
@@ -268,7 +268,7 @@ impl Detectors {
         }
         if let Some(tool) = &e.tool
             && let Some(result) = tool.result.as_deref()
-            && !is_echo_of_span(e)
+            && !e.echoes_span()
         {
             p.add_result(&tool.name, result, e);
         }
@@ -352,7 +352,7 @@ impl Detectors {
     ) {
         let t = e.event_time.nanos();
         let mut found: Vec<Match> = Vec::new();
-        if tool_name(e).is_some() && !is_echo_of_span(e) {
+        if tool_name(e).is_some() && !e.echoes_span() {
             let end = e.end_time.map_or(t, |x| x.nanos());
             found.extend(
                 self.s
@@ -537,9 +537,7 @@ impl Detectors {
             p.raised.insert(sig.detector.to_owned());
         }
         let mut f = crate::finding::build(sig, p, agent, a, e, self.s.watermark);
-        let window = i64::try_from(self.cfg.dedup_window_secs)
-            .unwrap_or(i64::MAX / SECOND)
-            .saturating_mul(SECOND);
+        let window = secs_to_ns(self.cfg.dedup_window_secs);
         if let Some(then) = self.s.emitted.peek(&f.finding_id)
             && self.s.watermark.saturating_sub(*then) < window
         {
@@ -562,16 +560,13 @@ impl Detectors {
     }
 
     fn deadline(&self, p: &Profile) -> i64 {
-        let secs = |s: u64| {
-            i64::try_from(s)
-                .unwrap_or(i64::MAX / SECOND)
-                .saturating_mul(SECOND)
-        };
         match p.task_end {
             Some(end) => end
                 .max(p.last_seen)
-                .saturating_add(secs(self.cfg.close_after_secs)),
-            None => p.last_seen.saturating_add(secs(self.cfg.idle_close_secs)),
+                .saturating_add(secs_to_ns(self.cfg.close_after_secs)),
+            None => p
+                .last_seen
+                .saturating_add(secs_to_ns(self.cfg.idle_close_secs)),
         }
     }
 
@@ -798,7 +793,7 @@ fn update(p: &mut Profile, e: &NormEvent, t: i64) -> Changed {
     }
     if let Some(tool) = tool_name(e) {
         c.chain |= p.add_item(dim::TOOL, tool.to_owned(), e);
-        if !is_echo_of_span(e) {
+        if !e.echoes_span() {
             let (transition, trigram) = p.push_tool(tool);
             for (d, item) in [(dim::TRANSITION, transition), (dim::TRIGRAM, trigram)] {
                 if let Some(item) = item {

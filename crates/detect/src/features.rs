@@ -78,9 +78,6 @@ pub mod flag {
 
 /// The service an event acted on.
 pub fn service(e: &NormEvent) -> Option<String> {
-    if e.is_approval_record() {
-        return None;
-    }
     match e.source {
         Source::Cloudtrail => e.operation.split_once(':').map(|(s, _)| s.to_owned()),
         Source::Otlp | Source::Mcp => None,
@@ -92,7 +89,6 @@ pub fn service(e: &NormEvent) -> Option<String> {
 /// calls or agent turns (their tool name is the behaviour).
 pub fn api_operation(e: &NormEvent) -> Option<&str> {
     match (e.source, e.category) {
-        _ if e.is_approval_record() => None,
         (Source::Otlp | Source::Mcp, _) => None,
         (_, Category::AgentInvoke | Category::ToolCall) => None,
         _ => Some(e.operation.as_str()),
@@ -185,12 +181,6 @@ pub fn tool_name(e: &NormEvent) -> Option<&str> {
         .then_some(e.tool.as_ref())
         .flatten()
         .map(|t| t.name.as_str())
-}
-
-/// An MCP call carrying a traceparent is the server side of an OTel
-/// `execute_tool` span already counted, so tool sequences skip it.
-pub fn is_echo_of_span(e: &NormEvent) -> bool {
-    e.echoes_span()
 }
 
 /// Secrets an event read.

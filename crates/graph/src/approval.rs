@@ -9,12 +9,14 @@
 //! bounded (LRU by instance and by decision id) and saved with the stitcher.
 
 use std::collections::VecDeque;
-use std::num::NonZeroUsize;
 
 use delegraph_model::{
-    Approval, Breach, Category, EnvelopeChange, NormEvent, Source, TaskEnvelope, Timestamp,
+    Approval, Breach, Category, EnvelopeChange, NormEvent, Resource, Source, TaskEnvelope,
+    Timestamp,
 };
 use lru::LruCache;
+
+use crate::bounded::new_lru;
 use serde::{Deserialize, Serialize};
 
 /// Decisions remembered per instance for binding by time.
@@ -65,8 +67,12 @@ pub(crate) struct ApprovalBook {
     recent: LruCache<String, VecDeque<DecisionNote>>,
 }
 
-fn cap(n: usize) -> NonZeroUsize {
-    NonZeroUsize::new(n.max(1)).unwrap_or(NonZeroUsize::MIN)
+/// What an event acted on: its resources but the MCP server's own URL
+/// (the gateway a call went through, not what it touched).
+fn targets(e: &NormEvent) -> impl Iterator<Item = &Resource> {
+    e.resources
+        .iter()
+        .filter(|r| r.kind.as_deref() != Some("mcp_server"))
 }
 
 /// An item the envelope lists, exactly or by a `*` pattern.
@@ -96,9 +102,9 @@ impl ApprovalBook {
     pub(crate) fn new(limits: ApprovalLimits) -> Self {
         Self {
             limits,
-            envelopes: LruCache::new(cap(limits.max_instances)),
-            decisions: LruCache::new(cap(limits.max_decisions)),
-            recent: LruCache::new(cap(limits.max_instances)),
+            envelopes: new_lru(limits.max_instances),
+            decisions: new_lru(limits.max_decisions),
+            recent: new_lru(limits.max_instances),
         }
     }
 
@@ -253,11 +259,7 @@ impl ApprovalBook {
                         && at - n.at <= window
                         && n.action.as_deref().is_some_and(|a| action.contains(&a))
                         && n.resource.as_ref().is_none_or(|r| {
-                            let mut touched = e
-                                .resources
-                                .iter()
-                                .filter(|x| x.kind.as_deref() != Some("mcp_server"))
-                                .peekable();
+                            let mut touched = targets(e).peekable();
                             touched.peek().is_none() || touched.any(|x| &x.id == r)
                         })
                 })
@@ -347,12 +349,7 @@ fn breaches(e: &NormEvent, st: &EnvelopeState, at: i64) -> Vec<Breach> {
         }
         _ => {}
     }
-    out.extend(
-        e.resources
-            .iter()
-            .filter(|r| r.kind.as_deref() != Some("mcp_server"))
-            .find_map(|r| outside("resource", &env.resources, &r.id)),
-    );
+    out.extend(targets(e).find_map(|r| outside("resource", &env.resources, &r.id)));
     out.extend(
         e.scopes
             .iter()

@@ -17,7 +17,7 @@ impl<V> Bounded<V> {
     /// An empty map holding at most `cap` entries.
     pub fn new(cap: usize) -> Self {
         Self {
-            map: LruCache::new(NonZeroUsize::new(cap.max(1)).unwrap_or(NonZeroUsize::MIN)),
+            map: new_lru(cap),
             evicted: 0,
         }
     }
@@ -72,9 +72,15 @@ pub fn save_lru<V: Clone>(cache: &LruCache<String, V>) -> Vec<(String, V)> {
         .collect()
 }
 
+/// An empty LRU cache holding at most `cap` entries (at least one: a zero
+/// limit in a config file must not panic).
+pub(crate) fn new_lru<V>(cap: usize) -> LruCache<String, V> {
+    LruCache::new(NonZeroUsize::new(cap.max(1)).unwrap_or(NonZeroUsize::MIN))
+}
+
 /// An LRU cache of capacity `cap` holding `entries` (as [`save_lru`] gave them).
 pub fn load_lru<V>(cap: usize, entries: Vec<(String, V)>) -> LruCache<String, V> {
-    let mut c = LruCache::new(NonZeroUsize::new(cap.max(1)).unwrap_or(NonZeroUsize::MIN));
+    let mut c = new_lru(cap);
     for (k, v) in entries {
         c.put(k, v);
     }

@@ -1,7 +1,5 @@
 //! Per-instance state: when it ran, for whom, and its delegation graph.
 
-use std::num::NonZeroUsize;
-
 use delegraph_model::{Approval, Link, NormEvent};
 use lru::LruCache;
 use petgraph::stable_graph::{NodeIndex, StableDiGraph};
@@ -210,7 +208,7 @@ impl Instance {
         if let Some(a) = approval {
             self.approval_nodes(e, a, at);
         }
-        if e.decision.is_some() || e.envelope.is_some() {
+        if e.is_approval_record() {
             return;
         }
         let via = match &e.tool {
@@ -229,19 +227,16 @@ impl Instance {
             }
         }
     }
-}
 
-impl Instance {
     /// human → envelope → instance; instance → decision it asked for;
     /// decision → the tool call (or instance) it allowed.
     fn approval_nodes(&mut self, e: &NormEvent, a: &Approval, at: i64) {
-        let me = (NodeKind::Instance, self.id.clone());
-        let me = (me.0, me.1.as_str());
+        let id = self.id.clone();
+        let me = (NodeKind::Instance, id.as_str());
         if let Some(env) = &a.envelope_id {
             if let Some(h) = &a.approved_by {
-                let human = h.clone();
                 self.edge(
-                    (NodeKind::Human, &human),
+                    (NodeKind::Human, h),
                     (NodeKind::Approval, env),
                     EdgeKind::Approves,
                     at,
@@ -286,7 +281,7 @@ pub struct InstanceTable {
 impl InstanceTable {
     pub(crate) fn new(max: usize) -> Self {
         Self {
-            live: LruCache::new(NonZeroUsize::new(max.max(1)).unwrap_or(NonZeroUsize::MIN)),
+            live: crate::bounded::new_lru(max),
             retired: Vec::new(),
             retired_dropped: 0,
             evicted_by_cap: 0,

@@ -8,7 +8,6 @@
 //! and delegation chain. Events are expected in event-time order (see
 //! [`crate::ReorderBuffer`]), so issuances and parent spans come first.
 
-use std::num::NonZeroUsize;
 use std::sync::Arc;
 
 use delegraph_model::{ActorKind, Approval, Attribution, Category, Link, NormEvent, Source};
@@ -16,6 +15,7 @@ use lru::LruCache;
 use serde::{Deserialize, Serialize};
 
 use crate::approval::{ApprovalBook, ApprovalLimits, SavedApprovals};
+use crate::bounded::new_lru;
 use crate::instance::InstanceTable;
 use crate::{Inventory, StitchConfig};
 
@@ -106,10 +106,6 @@ fn load_bindings(cap: usize, e: Entries) -> LruCache<String, Arc<Binding>> {
 #[error("stitcher state: {0}")]
 pub struct StateError(String);
 
-fn cap(n: usize) -> NonZeroUsize {
-    NonZeroUsize::new(n.max(1)).unwrap_or(NonZeroUsize::MIN)
-}
-
 fn approval_limits(cfg: &StitchConfig) -> ApprovalLimits {
     ApprovalLimits {
         window_ns: cfg.decision_window_ns,
@@ -145,10 +141,10 @@ impl Stitcher {
     /// A stitcher with the given limits.
     pub fn new(cfg: StitchConfig) -> Self {
         Self {
-            creds: LruCache::new(cap(cfg.max_credentials)),
-            spans: LruCache::new(cap(cfg.max_spans)),
-            sessions: LruCache::new(cap(cfg.max_sessions)),
-            touched: LruCache::new(cap(cfg.max_sessions)),
+            creds: new_lru(cfg.max_credentials),
+            spans: new_lru(cfg.max_spans),
+            sessions: new_lru(cfg.max_sessions),
+            touched: new_lru(cfg.max_sessions),
             instances: InstanceTable::new(cfg.max_instances),
             stats: StitchStats::default(),
             since_sweep: 0,
@@ -221,16 +217,14 @@ impl Stitcher {
     pub fn attribute(&mut self, e: &mut NormEvent) {
         self.inventory.apply(e);
         let resolved = match e.source {
-            _ if e.is_approval_record() && e.agent.instance_id.is_some() => self.approval_record(e),
+            _ if e.is_approval_record() => self.approval_record(e),
             Source::Cloudtrail => self.aws(e),
             Source::Otlp => self.otel(e),
             Source::Mcp => self.mcp(e),
             Source::Github | Source::Okta | Source::Entra | Source::GoogleWorkspace => {
                 self.principal(e)
             }
-            Source::Opa | Source::TaskEnvelope => {
-                Resolved::Unattributed("the record names no agent instance".into())
-            }
+            Source::Opa | Source::TaskEnvelope => self.approval_record(e),
         };
         let attribution = match resolved {
             Resolved::Instance(b, basis) => {
@@ -367,10 +361,14 @@ impl Stitcher {
 
     /// A policy decision or envelope event names its agent instance: it
     /// joins that instance, or starts it (approval comes before the work).
+    /// A Verified Permissions call naming no agent is its caller's call.
     fn approval_record(&mut self, e: &NormEvent) -> Resolved {
         let at = e.event_time.nanos();
         let Some(id) = e.agent.instance_id.clone() else {
-            return Resolved::Unattributed("the record names no agent instance".into());
+            return match e.source {
+                Source::Cloudtrail => self.aws(e),
+                _ => Resolved::Unattributed("the record names no agent instance".into()),
+            };
         };
         let human = e
             .envelope

@@ -97,10 +97,10 @@ pub fn approve(
     };
 }
 
-/// The envelope ends: `completed` when the task finished, `revoked` when
-/// someone withdrew it.
-pub fn end(logs: &mut Logs, task: &Task<'_>, t: f64, change: &str) {
-    if let Some(env) = task.gate.envelope.clone() {
+/// The envelope ends, once: `completed` when the task finished, `revoked`
+/// when someone withdrew it (the task may go on acting without it).
+pub fn end(logs: &mut Logs, task: &mut Task<'_>, t: f64, change: &str) {
+    if let Some(env) = task.gate.envelope.take() {
         push_envelope(logs, task, t, &env, change, json!({}));
     }
 }

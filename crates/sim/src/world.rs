@@ -545,7 +545,7 @@ pub fn simulate(cfg: SimConfig, out: &Path) -> Result<SimSummary, SimError> {
                         );
                     }
                     _ => {
-                        approvals::end(&mut logs, &task, t, "revoked");
+                        approvals::end(&mut logs, &mut task, t, "revoked");
                         t += rng.random_range(10.0..30.0);
                         let x = &kind.tools[0];
                         let call = Call::of(x.name, x.aws, x.via_mcp);
@@ -645,11 +645,7 @@ pub fn simulate(cfg: SimConfig, out: &Path) -> Result<SimSummary, SimError> {
             false,
         );
         logs.otlp.push((end, emit::otlp_request(kind.name, spans)));
-        if task.gate.envelope.is_some()
-            && !matches!(scenario, Some(Scenario::OutsideEnvelope) if n % 3 == 2)
-        {
-            approvals::end(&mut logs, &task, end + 1.0, "completed");
-        }
+        approvals::end(&mut logs, &mut task, end + 1.0, "completed");
 
         if scenario == Some(Scenario::CredentialAfterTaskEnd) {
             let mut late = end + rng.random_range(1200.0..2400.0);

@@ -19,9 +19,7 @@ pub(crate) fn lifetime_issue(ctx: &Ctx<'_>, expires_at: Option<i64>) -> Option<L
     if uses_static_key(e) {
         return Some(LifetimeIssue::StaticKey);
     }
-    let grace = i64::try_from(ctx.cfg.after_task_grace_secs)
-        .unwrap_or(i64::MAX / 1_000_000_000)
-        .saturating_mul(1_000_000_000);
+    let grace = crate::config::secs_to_ns(ctx.cfg.after_task_grace_secs);
     if let Some(end) = ctx.profile.task_end
         && t > end.saturating_add(grace)
     {

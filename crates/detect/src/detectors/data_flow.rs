@@ -6,7 +6,6 @@
 use serde_json::Value;
 
 use super::{Ctx, Signal};
-use crate::features::is_echo_of_span;
 
 /// Tool-name fragments that make a call sensitive.
 const SENSITIVE_TOOLS: [&str; 20] = [
@@ -99,7 +98,7 @@ fn push(key: Option<&str>, value: String, out: &mut Vec<(String, String)>) {
 pub(crate) fn data_flow(ctx: &Ctx<'_>) -> Option<Signal> {
     let e = ctx.event?;
     let tool = e.tool.as_ref()?;
-    if is_echo_of_span(e) || !is_sensitive(&tool.name) || ctx.profile.request.is_empty() {
+    if e.echoes_span() || !is_sensitive(&tool.name) || ctx.profile.request.is_empty() {
         return None;
     }
     let args: Value = serde_json::from_str(tool.arguments.as_deref()?).ok()?;

@@ -5,15 +5,8 @@
 use delegraph_model::NormEvent;
 
 use super::{Ctx, Signal};
+use crate::config::secs_to_ns;
 use crate::profile::{Denial, evidence};
-
-const SECOND: i64 = 1_000_000_000;
-
-fn secs(s: u64) -> i64 {
-    i64::try_from(s)
-        .unwrap_or(i64::MAX / SECOND)
-        .saturating_mul(SECOND)
-}
 
 /// Denials remembered per instance.
 pub(crate) const MAX_DENIALS: usize = 64;
@@ -23,7 +16,7 @@ pub(crate) fn note_denial(ctx: &Ctx<'_>, e: &NormEvent) -> Option<Signal> {
     let at = e.event_time.nanos();
     let (burst, window) = (
         ctx.cfg.policy_burst.max(1),
-        secs(ctx.cfg.policy_burst_window_secs),
+        secs_to_ns(ctx.cfg.policy_burst_window_secs),
     );
     let recent: Vec<&Denial> = ctx
         .profile
@@ -65,7 +58,7 @@ pub(crate) fn note_denial(ctx: &Ctx<'_>, e: &NormEvent) -> Option<Signal> {
 pub(crate) fn drift(ctx: &Ctx<'_>) -> Option<Signal> {
     let e = ctx.event?;
     let at = e.event_time.nanos();
-    let window = secs(ctx.cfg.policy_drift_window_secs);
+    let window = secs_to_ns(ctx.cfg.policy_drift_window_secs);
     let allowed = match &e.decision {
         Some(d) => d.allowed == Some(true),
         None => e.outcome == delegraph_model::Outcome::Success,
