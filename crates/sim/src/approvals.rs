@@ -8,12 +8,15 @@
 //! id (MCP `_meta.decision_id` always, OTel spans for about half of them:
 //! the rest are bound by time).
 
-use rand_chacha::ChaCha8Rng;
+use rand::Rng;
 use serde_json::json;
 
-use crate::agents::{AgentKind, SUB_AGENT_TOOLS};
+use crate::Scenario;
+use crate::agents::SUB_AGENT_TOOLS;
 use crate::emit::{self, Ask, Caller};
-use crate::world::{ACCOUNT, Ids, Logs, Task};
+use crate::logs::Logs;
+use crate::task::Task;
+use crate::world::{ACCOUNT, Sim};
 
 /// Agent kinds whose platform records approvals.
 pub const GOVERNED: [&str; 3] = ["support-agent", "data-analyst", "ops-agent"];
@@ -49,25 +52,30 @@ pub fn resource_patterns(agent: &str) -> Vec<String> {
     ]
 }
 
+/// Approvals before a governed task starts (none for an Unapproved one).
+/// Now and then the agent also asks for something it may not do.
+pub fn gate(sim: &mut Sim, task: &mut Task<'_>) {
+    if !GOVERNED.contains(&task.agent()) || task.scenario == Some(Scenario::Unapproved) {
+        return;
+    }
+    approve(sim, task);
+    if sim.rng.random_bool(0.08) {
+        let t = task.start + 1.5;
+        let request = Request::new(&task.id, t, "export_customers", Some("crm:customers"));
+        decide(sim, task, request.denied());
+    }
+}
+
 /// The approval step before a task starts: the platform asks OPA whether
 /// the human may start it, then records the envelope the human approved.
-pub fn approve(
-    logs: &mut Logs,
-    ids: &mut Ids,
-    rng: &mut ChaCha8Rng,
-    task: &mut Task<'_>,
-    kind: &AgentKind,
-    t0: f64,
-) {
-    let instance = task.id.clone();
+fn approve(sim: &mut Sim, task: &mut Task<'_>) {
+    let (kind, t0) = (task.kind, task.start);
     let admit = decide(
-        logs,
-        ids,
-        rng,
+        sim,
         task,
-        Request::new(&instance, t0 - 3.0, "start_task", None),
+        Request::new(&task.id, t0 - 3.0, "start_task", None),
     );
-    let env = format!("env-{}", ids.hex(8));
+    let env = format!("env-{}", sim.ids.hex(8));
     let mut tools: Vec<&str> = kind.tools.iter().map(|t| t.name).collect();
     tools.extend(SUB_AGENT_TOOLS);
     let operations: Vec<String> = kind
@@ -81,7 +89,7 @@ pub fn approve(
         "purpose": format!("Handle ticket T-4521 for {}", task.human),
         "agent_id": kind.name,
         "approved_by": {"email": task.human},
-        "approval": {"method": "chat_confirmation", "reference": format!("msg-{}", ids.hex(4)), "decision_id": admit},
+        "approval": {"method": "chat_confirmation", "reference": format!("msg-{}", sim.ids.hex(4)), "decision_id": admit},
         "tools": tools,
         "operations": operations,
         "resources": resource_patterns(kind.name),
@@ -90,7 +98,7 @@ pub fn approve(
         "expires_at": emit::iso_ms(t0 + VALIDITY),
         "max_calls": 60
     });
-    push_envelope(logs, task, t0 - 2.0, &env, "approved", body);
+    push_envelope(&mut sim.logs, task, t0 - 2.0, &env, "approved", body);
     task.gate = Gate {
         envelope: Some(env),
         decisions: true,
@@ -116,14 +124,7 @@ fn push_envelope(
     let rec = emit::envelope(t, env, change, &task.id, body);
     let id = format!("{env}:{change}:{}", emit::iso_ms(t));
     logs.envelopes.push((t, rec));
-    logs.truth(
-        id,
-        "task_envelope",
-        Some(&task.id),
-        Some(task.human),
-        task,
-        false,
-    );
+    logs.truth(id, "task_envelope", task, task.owner(&task.id));
 }
 
 /// What an instance asks the policy engine, and the answer.
@@ -158,15 +159,9 @@ impl<'r> Request<'r> {
 
 /// The policy engine's decision on one request, just before the call; its
 /// id, for the call to carry.
-pub fn decide(
-    logs: &mut Logs,
-    ids: &mut Ids,
-    rng: &mut ChaCha8Rng,
-    task: &Task<'_>,
-    req: Request<'_>,
-) -> String {
-    if task.agent == CEDAR {
-        return cedar_decision(logs, ids, rng, task, req);
+pub fn decide(sim: &mut Sim, task: &Task<'_>, req: Request<'_>) -> String {
+    if task.agent() == CEDAR {
+        return cedar_decision(sim, task, req);
     }
     let Request {
         instance,
@@ -175,9 +170,9 @@ pub fn decide(
         resource,
         allowed,
     } = req;
-    let id = ids.uuid();
+    let id = sim.ids.uuid();
     let ask = Ask {
-        agent: task.agent,
+        agent: task.agent(),
         instance,
         human: task.human,
         tool,
@@ -189,28 +184,17 @@ pub fn decide(
     } else {
         "tool not granted to this agent for this task"
     };
-    logs.opa
+    sim.logs
+        .opa
         .push((t, emit::opa_decision(t, &id, &ask, allowed, reason)));
-    logs.truth(
-        id.clone(),
-        "opa",
-        Some(instance),
-        Some(task.human),
-        task,
-        false,
-    );
+    sim.logs
+        .truth(id.clone(), "opa", task, task.owner(instance));
     id
 }
 
 /// The same decision asked of Verified Permissions: an `IsAuthorized` data
 /// event the gateway's role makes, delivered late like all CloudTrail.
-fn cedar_decision(
-    logs: &mut Logs,
-    ids: &mut Ids,
-    rng: &mut ChaCha8Rng,
-    task: &Task<'_>,
-    req: Request<'_>,
-) -> String {
+fn cedar_decision(sim: &mut Sim, task: &Task<'_>, req: Request<'_>) -> String {
     let Request {
         instance,
         t,
@@ -218,7 +202,7 @@ fn cedar_decision(
         resource,
         allowed,
     } = req;
-    let event_id = ids.uuid();
+    let event_id = sim.ids.uuid();
     let (kind, id) = match resource {
         Some(r) => ("Agents::Resource", r),
         None => ("Agents::Tool", tool),
@@ -228,7 +212,7 @@ fn cedar_decision(
         "principal": {"entityType": "Agents::AgentInstance", "entityId": instance},
         "action": {"actionType": "Agents::Action", "actionId": tool},
         "resource": {"entityType": kind, "entityId": id},
-        "context": {"contextMap": {"agent_id": {"string": task.agent}, "on_behalf_of": {"string": task.human}}}
+        "context": {"contextMap": {"agent_id": {"string": task.agent()}, "on_behalf_of": {"string": task.human}}}
     });
     let policies = if allowed {
         json!([{"policyId": "SPEXAMPLEagents000001"}])
@@ -253,6 +237,7 @@ fn cedar_decision(
     rec["eventCategory"] = json!("Data");
     rec["managementEvent"] = json!(false);
     rec["readOnly"] = json!(true);
-    logs.cloudtrail(rng, t, rec, Some(instance), Some(task.human), task, false);
+    sim.logs
+        .cloudtrail(&mut sim.rng, t, rec, task, task.owner(instance));
     format!("{event_id}-req")
 }

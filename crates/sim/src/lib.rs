@@ -16,8 +16,17 @@
 
 mod agents;
 mod approvals;
+mod aws;
+mod chain;
+mod credentials;
 mod emit;
+mod ids;
+mod inject;
+mod logs;
+mod population;
 mod scenario;
+mod task;
+mod tools;
 mod world;
 
 pub use scenario::Scenario;
