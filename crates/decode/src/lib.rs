@@ -10,31 +10,41 @@
 
 mod envelope;
 mod error;
+mod format;
 pub mod framing;
 pub mod json;
+mod links;
 pub mod probe;
 mod sources;
 
 use delegraph_model::{NormEvent, Origin, Source};
 
 pub use error::DecodeError;
+pub use format::{FormatInfo, Promoted, RuleFields, SigmaLogSource, format_info, formats, relink};
 pub use sources::{all_decoders, mcp::MCP_SCHEMA, opa::OpaMapping, task_envelope::ENVELOPE_SCHEMA};
 
 use crate::probe::Probe;
 
-/// One vendor format.
+/// One vendor format's reader.
 ///
 /// Adding a format means adding a module that implements this trait and
-/// listing it in [`all_decoders`]; nothing else changes.
+/// defines the format's [`FormatInfo`], and listing that in [`formats`];
+/// nothing else changes (the graph and the rules read the descriptor).
 pub trait Decoder: Send + Sync {
     /// The format this decoder reads.
-    fn source(&self) -> Source;
+    fn format(&self) -> &'static FormatInfo;
+
+    /// The format's source value.
+    fn source(&self) -> Source {
+        self.format().source
+    }
 
     /// Whether a record with these top-level keys is in this format.
     fn claims(&self, probe: &Probe<'_>) -> bool;
 
     /// Decode one record (one JSON object) into zero or more events sent to
-    /// `out`. An `Err` rejects the whole record and must come before any
+    /// `out` (their link hints are added on the way: the format's `link`).
+    /// An `Err` rejects the whole record and must come before any
     /// event is sent; a record made of parts (an OTLP request's spans) may
     /// instead reject a bad part through `out` and keep the good ones.
     fn decode(
@@ -235,7 +245,11 @@ impl DocumentDecoder {
         let Some(decoder) = decoder else {
             return sink.reject(DecodeError::UnknownFormat(probe.describe()), origin, text);
         };
-        if let Err(e) = decoder.decode(text, &origin, sink) {
+        let mut linked = links::Linked {
+            format: decoder.format(),
+            sink: &mut *sink,
+        };
+        if let Err(e) = decoder.decode(text, &origin, &mut linked) {
             sink.reject(e, origin, text);
         }
     }
@@ -258,39 +272,14 @@ pub(crate) fn base_event(
     origin: &Origin,
     raw: &str,
 ) -> NormEvent {
-    NormEvent {
-        event_id,
+    NormEvent::new(
         source,
+        event_id,
         source_event_type,
         event_time,
-        end_time: None,
-        tenant: None,
-        category: Default::default(),
-        operation: String::new(),
-        actor: Default::default(),
-        actor_kind: Default::default(),
-        actor_kind_basis: String::new(),
-        on_behalf_of: None,
-        delegation_chain: Vec::new(),
-        agent: Default::default(),
-        credential_used: None,
-        credential_issued: None,
-        tool: None,
-        resources: Vec::new(),
-        scopes: Vec::new(),
-        trace: Default::default(),
-        outcome: Default::default(),
-        outcome_reason: None,
-        src_ip: None,
-        user_agent: None,
-        input_messages: None,
-        decision: None,
-        envelope: None,
-        attribution: None,
-        links: Vec::new(),
-        origin: origin.clone(),
-        raw: raw.to_owned(),
-    }
+        origin.clone(),
+        raw.to_owned(),
+    )
 }
 
 /// A time field or a `BadTimestamp` error naming it.

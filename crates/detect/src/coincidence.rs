@@ -8,7 +8,7 @@
 
 use std::collections::VecDeque;
 
-use delegraph_graph::Bounded;
+use delegraph_model::Bounded;
 use delegraph_model::Evidence;
 use serde::{Deserialize, Serialize};
 

@@ -5,23 +5,18 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::DetectError;
+use crate::{DetectError, DetectorId};
 
-/// Every built-in detector, in report order.
-pub const DETECTORS: [&str; 12] = [
-    "tool_chain",
-    "scope_growth",
-    "credential_lifetime",
-    "shared_identity",
-    "secret_access",
-    "cross_environment",
-    "delegation",
-    "privilege_escalation",
-    "data_flow",
-    "envelope",
-    "policy_probe",
-    "unapproved",
-];
+/// Every built-in detector's name, in report order.
+pub const DETECTORS: [&str; 12] = {
+    let mut names = [""; 12];
+    let mut i = 0;
+    while i < names.len() {
+        names[i] = DetectorId::ALL[i].name();
+        i += 1;
+    }
+    names
+};
 
 /// Knobs one detector reads; every field is optional so a per-agent table
 /// overrides only what it names.

@@ -1,25 +1,17 @@
 //! Turning a detector's signal into a stored finding: deterministic id,
 //! one-sentence summary, evidence, chain, tags and risk.
 
-use delegraph_model::{Attribution, Finding, NormEvent, Severity};
-use xxhash_rust::xxh3::xxh3_128;
+use delegraph_model::{Attribution, Finding, NormEvent, Severity, finding_id};
 
-use crate::detectors::Signal;
-use crate::profile::Profile;
+use crate::detector::Signal;
+use crate::instance::Instance;
 
 /// Most evidence entries kept on one finding.
 const MAX_EVIDENCE: usize = 20;
 
-/// Id of what was found: detector, instance, subject — never processing time.
-pub fn finding_id(detector: &str, instance: &str, subject: &str) -> String {
-    format!(
-        "{:032x}",
-        xxh3_128(format!("{detector}\0{instance}\0{subject}").as_bytes())
-    )
-}
 
 /// "support-agent instance support-agent-1a2b (for ana@example.com)".
-fn who(p: &Profile, agent: &str) -> String {
+fn who(p: &Instance, agent: &str) -> String {
     let mut s = format!("{agent} instance {}", p.instance);
     let mut notes = Vec::new();
     if p.root != p.instance {
@@ -36,7 +28,7 @@ fn who(p: &Profile, agent: &str) -> String {
 /// Build the finding (risk totals are filled by the caller).
 pub(crate) fn build(
     s: Signal,
-    p: &Profile,
+    p: &Instance,
     agent: &str,
     attribution: Option<&Attribution>,
     e: Option<&NormEvent>,
@@ -53,8 +45,8 @@ pub(crate) fn build(
         _ => p.chain.clone(),
     };
     Finding {
-        finding_id: finding_id(s.detector, &p.instance, &s.subject),
-        detector: s.detector.to_owned(),
+        finding_id: finding_id(s.detector.name(), &p.instance, &s.subject),
+        detector: s.detector.name().to_owned(),
         rule_id: None,
         severity: Severity::from_risk(s.risk),
         risk_score: s.risk,

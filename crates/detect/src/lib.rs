@@ -1,26 +1,33 @@
 //! Drift detectors, per-agent baselines, risk and findings.
 //!
 //! Pure logic over attributed events (the stitcher's output), in event-time
-//! order: each instance keeps a [`profile::Profile`] of what it did; when it
+//! order: the engine keeps each open instance's behaviour record
+//! ([`instance::Instance`]); every detector implements one contract
+//! (`detector::Detector`: observe, follow up, settle and close, learn,
+//! forget, save and restore) and keeps its own state; when an instance
 //! closes, its agent's [`baseline::AgentBaseline`] learns it (unless its own
 //! findings were risky). Detectors compare an instance against its agent's
 //! baseline with proper tail probabilities (statrs) and explain what was
-//! expected, what was seen, how rare, and from how much history.
+//! expected, what was seen, how rare, and from how much history. Adding a
+//! detector is one file in `detectors/` and one line in its registry.
 
 pub mod baseline;
 mod coincidence;
 mod config;
+mod credentials;
+mod detector;
 mod detectors;
 mod engine;
 pub mod features;
 mod finding;
-pub mod profile;
+mod id;
+pub mod instance;
 mod risk;
 pub mod stats;
 
 pub use config::{AgentSettings, DETECTORS, DetectConfig, DetectorSettings, Effective};
-pub use engine::{DetectStats, Detectors};
-pub use finding::finding_id;
+pub use engine::{DETECTORS_ANALYZER, DetectStats, Detectors};
+pub use id::DetectorId;
 
 /// What went wrong, and where.
 #[derive(Debug, thiserror::Error)]

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use delegraph_graph::Bounded;
+use delegraph_model::Bounded;
 
 /// Most instances and humans whose risk is tracked.
 const MAX_TRACKED: usize = 200_000;

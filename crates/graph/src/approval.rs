@@ -11,13 +11,13 @@
 use std::collections::VecDeque;
 
 use delegraph_model::{
-    Approval, Breach, Category, EnvelopeChange, NormEvent, Resource, Source, TaskEnvelope,
-    Timestamp,
+    Approval, Breach, Category, EnvelopeChange, NormEvent, Resource, TaskEnvelope, Timestamp,
+    load_lru, new_lru, save_lru,
 };
 use lru::LruCache;
-
-use crate::bounded::new_lru;
 use serde::{Deserialize, Serialize};
+
+use crate::inventory::wildcard;
 
 /// Decisions remembered per instance for binding by time.
 const RECENT_PER_INSTANCE: usize = 64;
@@ -67,17 +67,17 @@ pub(crate) struct ApprovalBook {
     recent: LruCache<String, VecDeque<DecisionNote>>,
 }
 
-/// What an event acted on: its resources but the MCP server's own URL
-/// (the gateway a call went through, not what it touched).
+/// What an event acted on: its resources but the channels it went through
+/// (a gateway's own URL, not what the call touched).
 fn targets(e: &NormEvent) -> impl Iterator<Item = &Resource> {
     e.resources
         .iter()
-        .filter(|r| r.kind.as_deref() != Some("mcp_server"))
+        .filter(|r| !e.hints.channels.contains(&r.id))
 }
 
 /// An item the envelope lists, exactly or by a `*` pattern.
 fn allowed_by(patterns: &[String], item: &str) -> bool {
-    patterns.iter().any(|p| crate::wildcard(p, item))
+    patterns.iter().any(|p| wildcard(p, item))
 }
 
 fn listed(items: &[String]) -> String {
@@ -110,18 +110,18 @@ impl ApprovalBook {
 
     pub(crate) fn save(&self) -> SavedApprovals {
         SavedApprovals {
-            envelopes: crate::save_lru(&self.envelopes),
-            decisions: crate::save_lru(&self.decisions),
-            recent: crate::save_lru(&self.recent),
+            envelopes: save_lru(&self.envelopes),
+            decisions: save_lru(&self.decisions),
+            recent: save_lru(&self.recent),
         }
     }
 
     pub(crate) fn load(limits: ApprovalLimits, s: SavedApprovals) -> Self {
         Self {
             limits,
-            envelopes: crate::load_lru(limits.max_instances, s.envelopes),
-            decisions: crate::load_lru(limits.max_decisions, s.decisions),
-            recent: crate::load_lru(limits.max_instances, s.recent),
+            envelopes: load_lru(limits.max_instances, s.envelopes),
+            decisions: load_lru(limits.max_decisions, s.decisions),
+            recent: load_lru(limits.max_instances, s.recent),
         }
     }
 
@@ -342,9 +342,9 @@ fn breaches(e: &NormEvent, st: &EnvelopeState, at: i64) -> Vec<Breach> {
     }
     match (&e.tool, e.category) {
         (Some(t), Category::ToolCall) => out.extend(outside("tool", &env.tools, &t.name)),
-        (None, c)
-            if !matches!(e.source, Source::Otlp | Source::Mcp) && c != Category::Authentication =>
-        {
+        // The agent runtime's own telemetry (spans, gateway lines) names no
+        // API operation an envelope could list.
+        (None, c) if !e.hints.agent_runtime && c != Category::Authentication => {
             out.extend(outside("operation", &env.operations, &e.operation));
         }
         _ => {}

@@ -5,7 +5,7 @@ use lru::LruCache;
 use petgraph::stable_graph::{NodeIndex, StableDiGraph};
 use serde::{Deserialize, Serialize};
 
-use crate::stitcher::Binding;
+use crate::binding::Binding;
 
 /// Most nodes one instance's graph keeps; further ones are counted, not stored.
 pub const MAX_NODES_PER_INSTANCE: usize = 256;
@@ -281,7 +281,7 @@ pub struct InstanceTable {
 impl InstanceTable {
     pub(crate) fn new(max: usize) -> Self {
         Self {
-            live: crate::bounded::new_lru(max),
+            live: delegraph_model::new_lru(max),
             retired: Vec::new(),
             retired_dropped: 0,
             evicted_by_cap: 0,
@@ -292,7 +292,7 @@ impl InstanceTable {
     pub(crate) fn save(&self) -> SavedInstances {
         SavedInstances {
             cap: self.live.cap().get(),
-            live: crate::save_lru(&self.live),
+            live: delegraph_model::save_lru(&self.live),
             retired: self.retired.clone(),
             counters: [self.retired_dropped, self.evicted_by_cap, self.evicted_idle],
         }
@@ -300,7 +300,7 @@ impl InstanceTable {
 
     pub(crate) fn load(s: SavedInstances) -> Self {
         Self {
-            live: crate::load_lru(s.cap, s.live),
+            live: delegraph_model::load_lru(s.cap, s.live),
             retired: s.retired,
             retired_dropped: s.counters[0],
             evicted_by_cap: s.counters[1],

@@ -80,19 +80,6 @@ fn any(patterns: &[String], value: Option<&str>) -> bool {
     value.is_some_and(|v| patterns.iter().any(|p| wildcard(p, v)))
 }
 
-/// The IAM role ARN behind a session ARN or session issuer.
-fn role_of(e: &NormEvent) -> Option<String> {
-    if let Some(first) = e.delegation_chain.first().filter(|c| c.contains(":role/")) {
-        return Some(first.clone());
-    }
-    let rest = e.actor.id.strip_prefix("arn:aws:sts::")?;
-    let (account, path) = rest.split_once(":assumed-role/")?;
-    Some(format!(
-        "arn:aws:iam::{account}:role/{}",
-        path.split('/').next()?
-    ))
-}
-
 impl Inventory {
     /// Parse `agents.toml`; errors name the line.
     pub fn from_toml(text: &str) -> Result<Self, toml::de::Error> {
@@ -101,21 +88,17 @@ impl Inventory {
 
     /// The inventory agent this event's actor is, if any.
     pub fn classify(&self, e: &NormEvent) -> Option<&InventoryAgent> {
-        let role = role_of(e);
         let agent_id = e.agent.agent_id.as_deref();
         let spiffe = [Some(e.actor.id.as_str()), e.on_behalf_of.as_deref()]
             .into_iter()
             .flatten()
             .find(|s| s.starts_with("spiffe://"));
         self.agents.iter().find(|a| {
-            any(&a.iam_roles, role.as_deref())
+            any(&a.iam_roles, e.hints.role.as_deref())
                 || any(&a.session_names, e.trace.session_id.as_deref())
                 || any(&a.oauth_clients, agent_id)
                 || any(&a.oauth_clients, Some(e.actor.id.as_str()))
-                || any(
-                    &a.github_apps,
-                    agent_id.and_then(|x| x.strip_prefix("github-app:")),
-                )
+                || any(&a.github_apps, e.hints.app.as_deref())
                 || any(&a.entra_apps, agent_id)
                 || any(&a.entra_apps, Some(e.actor.id.as_str()))
                 || any(&a.spiffe_ids, spiffe)

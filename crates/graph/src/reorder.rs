@@ -9,7 +9,7 @@
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
-use delegraph_model::NormEvent;
+use delegraph_model::{LinkHints, NormEvent};
 
 /// Boxed: heap sifts move a pointer, not a whole event.
 struct Held(Box<NormEvent>);
@@ -105,16 +105,20 @@ impl ReorderBuffer {
 
     /// The held events and watermark, for a checkpoint taken mid-stream
     /// (events are JSON: their tagged enums need a self-describing format).
+    /// Events do not serialize their link hints, so those are saved beside
+    /// them, in the same order.
     pub fn save(&self) -> Result<Vec<u8>, serde_json::Error> {
         let mut events: Vec<&NormEvent> = self.heap.iter().map(|h| h.0.as_ref()).collect();
         events.sort_by(|a, b| {
             (a.event_time.nanos(), a.event_id.as_str())
                 .cmp(&(b.event_time.nanos(), b.event_id.as_str()))
         });
+        let hints = events.iter().map(|e| &e.hints).collect();
         serde_json::to_vec(&SavedReorder {
             max_seen: self.max_seen,
             late: self.late,
             events,
+            hints,
         })
     }
 
@@ -128,10 +132,14 @@ impl ReorderBuffer {
         let saved: SavedReorderOwned = serde_json::from_slice(bytes)?;
         b.max_seen = saved.max_seen;
         b.late = saved.late;
+        let mut hints = saved.hints.into_iter();
         b.heap = saved
             .events
             .into_iter()
-            .map(|e| Held(Box::new(e)))
+            .map(|mut e| {
+                e.hints = hints.next().unwrap_or_default();
+                Held(Box::new(e))
+            })
             .collect();
         Ok(b)
     }
@@ -142,6 +150,7 @@ struct SavedReorder<'a> {
     max_seen: i64,
     late: u64,
     events: Vec<&'a NormEvent>,
+    hints: Vec<&'a LinkHints>,
 }
 
 #[derive(serde::Deserialize)]
@@ -149,4 +158,7 @@ struct SavedReorderOwned {
     max_seen: i64,
     late: u64,
     events: Vec<NormEvent>,
+    /// Absent in checkpoints written before hints existed.
+    #[serde(default)]
+    hints: Vec<LinkHints>,
 }

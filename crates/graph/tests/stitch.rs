@@ -277,6 +277,8 @@ fn a_flood_of_distinct_instances_stays_under_the_caps() {
         e.agent.instance_id = Some(format!("instance-{i}"));
         e.credential_used.as_mut().unwrap().id = format!("tok-{i}");
         e.event_time = Timestamp(1_700_000_000_000_000_000 + i as i64 * 1_000_000);
+        // The ids changed: state the hints again from them.
+        delegraph_decode::relink(&mut e);
         s.attribute(&mut e);
         if i % 1024 == 0 {
             // As the pipeline does after each batch: evicted instances are
@@ -316,6 +318,7 @@ fn evicted_instances_stay_bounded_even_if_never_drained() {
         let mut e = template.clone();
         e.trace.session_id = Some(format!("s-{i}"));
         e.agent.instance_id = Some(format!("i-{i}"));
+        delegraph_decode::relink(&mut e);
         s.attribute(&mut e);
     }
     assert_eq!(s.instances().len(), 100);

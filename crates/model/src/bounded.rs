@@ -32,12 +32,16 @@ impl<V> Bounded<V> {
         self.map.peek(k)
     }
 
-    /// Insert; counts an eviction when a different key had to go.
-    pub fn put(&mut self, k: String, v: V) {
-        if let Some((old, _)) = self.map.push(k.clone(), v)
-            && old != k
-        {
-            self.evicted += 1;
+    /// Insert; when a different key had to go to make room, counts the
+    /// eviction and returns that entry (its owner may hold more state
+    /// under the same key elsewhere).
+    pub fn put(&mut self, k: String, v: V) -> Option<(String, V)> {
+        match self.map.push(k.clone(), v) {
+            Some((old, value)) if old != k => {
+                self.evicted += 1;
+                Some((old, value))
+            }
+            _ => None,
         }
     }
 
@@ -74,7 +78,7 @@ pub fn save_lru<V: Clone>(cache: &LruCache<String, V>) -> Vec<(String, V)> {
 
 /// An empty LRU cache holding at most `cap` entries (at least one: a zero
 /// limit in a config file must not panic).
-pub(crate) fn new_lru<V>(cap: usize) -> LruCache<String, V> {
+pub fn new_lru<V>(cap: usize) -> LruCache<String, V> {
     LruCache::new(NonZeroUsize::new(cap.max(1)).unwrap_or(NonZeroUsize::MIN))
 }
 

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Approval, EnvelopeEvent, Link, Origin, PolicyDecision, Timestamp};
+use crate::{Approval, EnvelopeEvent, Link, LinkHints, Origin, PolicyDecision, Timestamp};
 
 /// Which vendor format a record was decoded from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -459,9 +459,14 @@ pub struct NormEvent {
     /// Cross-source attribution, once the stitcher has run.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub attribution: Option<Attribution>,
-    /// Edge hints for the stitcher.
+    /// Edge hints: how this record connects to others (stored).
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub links: Vec<Link>,
+    /// How the stitcher ties this record to an agent instance, stated by its
+    /// decoder. Not serialized with the event, so stored rows and goldens
+    /// keep their shape; holders of unstitched events save it beside them.
+    #[serde(skip)]
+    pub hints: LinkHints,
     /// Where the record was read.
     pub origin: Origin,
     /// The record exactly as received.
@@ -473,6 +478,52 @@ fn is_default_trace(t: &TraceContext) -> bool {
 }
 
 impl NormEvent {
+    /// An event with every optional part empty, for decoders to fill in:
+    /// one constructor, so a field added here is added for every format.
+    pub fn new(
+        source: Source,
+        event_id: String,
+        source_event_type: String,
+        event_time: Timestamp,
+        origin: Origin,
+        raw: String,
+    ) -> Self {
+        Self {
+            event_id,
+            source,
+            source_event_type,
+            event_time,
+            end_time: None,
+            tenant: None,
+            category: Category::default(),
+            operation: String::new(),
+            actor: Principal::default(),
+            actor_kind: ActorKind::default(),
+            actor_kind_basis: String::new(),
+            on_behalf_of: None,
+            delegation_chain: Vec::new(),
+            agent: AgentRef::default(),
+            credential_used: None,
+            credential_issued: None,
+            tool: None,
+            resources: Vec::new(),
+            scopes: Vec::new(),
+            trace: TraceContext::default(),
+            outcome: Outcome::default(),
+            outcome_reason: None,
+            src_ip: None,
+            user_agent: None,
+            input_messages: None,
+            decision: None,
+            envelope: None,
+            attribution: None,
+            links: Vec::new(),
+            hints: LinkHints::default(),
+            origin,
+            raw,
+        }
+    }
+
     /// Record the credential the action was made with, and its link hint,
     /// so the field and the link never disagree.
     pub fn use_credential(&mut self, credential: Credential) {

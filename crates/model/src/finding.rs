@@ -1,6 +1,7 @@
 //! A finding: something a detector or rule says an analyst should look at.
 
 use serde::{Deserialize, Serialize};
+use xxhash_rust::xxh3::xxh3_128;
 
 /// How urgent a finding is, derived from its risk score.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -85,7 +86,7 @@ pub struct Finding {
     /// Built-in detector name (`tool_chain`, …); empty for rule hits.
     pub detector: String,
     /// Sigma rule id for rule hits.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
+    #[serde(default)]
     pub rule_id: Option<String>,
     /// Severity band of `risk_score`.
     pub severity: Severity,
@@ -97,19 +98,19 @@ pub struct Finding {
     /// had processed (ns). Deterministic, unlike the wall clock.
     pub detected_at: i64,
     /// Logical agent.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
+    #[serde(default)]
     pub agent_id: Option<String>,
     /// The instance that acted.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
+    #[serde(default)]
     pub agent_instance: Option<String>,
     /// Root of its delegation chain.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
+    #[serde(default)]
     pub root_instance: Option<String>,
     /// The human on whose behalf it acted.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
+    #[serde(default)]
     pub initiator: Option<String>,
     /// The credential involved.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
+    #[serde(default)]
     pub credential_id: Option<String>,
     /// One sentence for the analyst.
     pub summary: String,
@@ -119,7 +120,7 @@ pub struct Finding {
     pub observed: String,
     /// Tail probability of what was seen under the baseline, when the
     /// detector is statistical.
-    #[serde(skip_serializing_if = "Option::is_none", default)]
+    #[serde(default)]
     pub p_value: Option<f64>,
     /// Instances of this agent the baseline was learned from.
     pub baseline_instances: u64,
@@ -133,4 +134,12 @@ pub struct Finding {
     pub instance_risk: u8,
     /// Accumulated, decayed risk of the human after this finding (0–100).
     pub human_risk: u8,
+}
+
+/// Id of what was found: detector, instance, subject — never processing time.
+pub fn finding_id(detector: &str, instance: &str, subject: &str) -> String {
+    format!(
+        "{:032x}",
+        xxh3_128(format!("{detector}\0{instance}\0{subject}").as_bytes())
+    )
 }

@@ -4,13 +4,20 @@
 //! no storage concerns. Field names follow OCSF (API Activity, Authentication)
 //! where a field has an OCSF counterpart.
 
+mod analyzer;
 mod approval;
+mod bounded;
 mod event;
 mod finding;
+mod hint;
 mod link;
+mod offset;
 mod origin;
 mod time;
 
+pub use analyzer::{
+    AgentContext, Analyzer, AnalyzerId, AnalyzerStateError, AnalyzerStats, AttributedEvent,
+};
 pub use approval::{
     Approval, Breach, EnvelopeChange, EnvelopeEvent, PolicyDecision, PolicyEngine, TaskEnvelope,
 };
@@ -18,8 +25,11 @@ pub use event::{
     ActorKind, AgentRef, Attribution, Category, Credential, CredentialKind, NormEvent, Outcome,
     Principal, Resource, Source, ToolRef, TraceContext,
 };
-pub use finding::{Evidence, Finding, Severity};
+pub use bounded::{Bounded, load_lru, new_lru, save_lru};
+pub use finding::{Evidence, Finding, Severity, finding_id};
+pub use hint::{Bind, LinkHints, Resolve, SessionIssue};
 pub use link::Link;
+pub use offset::PartitionOffset;
 pub use origin::Origin;
 pub use time::{Timestamp, TimestampError};
 mod dead_letter;

@@ -1,11 +1,14 @@
-//! The pipeline's state between runs: stitcher bindings and graphs,
-//! detector profiles and baselines, and which inputs were already applied.
+//! The pipeline's state between runs: stitcher bindings and graphs, each
+//! analyzer's state (detectors' profiles and baselines, rules' windows) by
+//! its id, and which inputs were already applied.
 //! One file, replaced atomically after the run's tables are published, so
 //! a crash leaves the state of the last complete run. Binary (postcard):
 //! floats round-trip exactly, so a continued run scores like an unbroken one.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use delegraph_model::PartitionOffset;
 use serde::{Deserialize, Serialize};
 
 use crate::PipelineError;
@@ -15,10 +18,14 @@ pub fn checkpoint_path(data_dir: &Path) -> PathBuf {
     data_dir.join("state").join("checkpoint.bin")
 }
 
-/// Format version; a checkpoint of another version is refused, not misread.
-const VERSION: u32 = 3;
+/// Format version; a checkpoint of another version is refused, with what
+/// to do, rather than misread. Version 3 kept the detectors' state in one
+/// blob of per-instance profiles and the rules' as JSON; 4 keeps each
+/// analyzer's state under its id.
+const VERSION: u32 = 4;
 
-/// What a checkpoint holds.
+/// What a checkpoint holds. Every part is postcard over ordered
+/// collections, so the same state always gives the same bytes.
 #[derive(Serialize, Deserialize)]
 pub struct Checkpoint {
     version: u32,
@@ -26,8 +33,6 @@ pub struct Checkpoint {
     pub runs: Vec<String>,
     /// [`delegraph_graph::Stitcher::save`] output.
     pub stitcher: Vec<u8>,
-    /// [`delegraph_detect::Detectors::save`] output.
-    pub detectors: Vec<u8>,
     /// Events still held for ordering ([`delegraph_graph::ReorderBuffer::save`];
     /// empty after a replay, which releases everything at its end).
     pub reorder: Vec<u8>,
@@ -37,9 +42,10 @@ pub struct Checkpoint {
     pub epoch: u64,
     /// Streaming: next offset per (topic, partition) that this state
     /// includes; messages below it are already in the store.
-    pub offsets: Vec<(String, i32, i64)>,
-    /// Open correlation windows ([`delegraph_rules::RuleEngine::save`]).
-    pub rules: Vec<u8>,
+    pub offsets: Vec<PartitionOffset>,
+    /// Each analyzer's saved state ([`delegraph_model::Analyzer::save`]),
+    /// by its id. An analyzer with no entry starts empty.
+    pub analyzers: BTreeMap<String, Vec<u8>>,
 }
 
 /// Most run ids remembered.
@@ -68,17 +74,24 @@ impl Checkpoint {
             return Err(bad(
                 &path,
                 format!(
-                    "checkpoint version {version} (this build reads {VERSION}); start a new \
-                     data directory, or remove its state/ to rebuild baselines from scratch"
+                    "checkpoint version {version} (this build reads {VERSION}: each analyzer's \
+                     state is kept apart since version 4); replay the inputs into a new data \
+                     directory, or remove its state/ to rebuild baselines from scratch (the \
+                     tables are kept)"
                 ),
             ));
         }
-        let c: Checkpoint = postcard::from_bytes(&bytes).map_err(|e| bad(&path, e))?;
-        Ok(Some(c))
+        postcard::from_bytes(&bytes)
+            .map(Some)
+            .map_err(|e| bad(&path, e))
     }
 
     /// Assemble from saved parts (no stream position).
-    pub fn new(mut runs: Vec<String>, stitcher: Vec<u8>, detectors: Vec<u8>) -> Self {
+    pub fn new(
+        mut runs: Vec<String>,
+        stitcher: Vec<u8>,
+        analyzers: BTreeMap<String, Vec<u8>>,
+    ) -> Self {
         if runs.len() > MAX_RUNS {
             runs.drain(..runs.len() - MAX_RUNS);
         }
@@ -86,19 +99,23 @@ impl Checkpoint {
             version: VERSION,
             runs,
             stitcher,
-            detectors,
             reorder: Vec::new(),
             seen: Vec::new(),
             epoch: 0,
             offsets: Vec::new(),
-            rules: Vec::new(),
+            analyzers,
         }
+    }
+
+    /// The checkpoint as the bytes [`store`](Self::store) writes.
+    pub fn to_bytes(&self) -> Result<Vec<u8>, postcard::Error> {
+        postcard::to_stdvec(self)
     }
 
     /// Replace the data directory's checkpoint atomically.
     pub fn store(&self, data_dir: &Path) -> Result<PathBuf, PipelineError> {
         let path = checkpoint_path(data_dir);
-        let bytes = postcard::to_stdvec(self).map_err(|e| bad(&path, e))?;
+        let bytes = self.to_bytes().map_err(|e| bad(&path, e))?;
         delegraph_store::write_file_atomic(&path, &bytes)?;
         Ok(path)
     }
@@ -109,26 +126,30 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
+    fn write(dir: &Path, bytes: &[u8]) {
+        std::fs::create_dir_all(dir.join("state")).unwrap();
+        std::fs::write(checkpoint_path(dir), bytes).unwrap();
+    }
+
     #[test]
-    fn an_older_layout_is_reported_by_version() {
+    fn an_older_layout_is_refused_with_what_to_do() {
         let dir = tempfile::tempdir().unwrap();
         let old =
             postcard::to_stdvec(&(1u32, vec!["run".to_owned()], vec![1u8], vec![2u8])).unwrap();
-        std::fs::create_dir_all(dir.path().join("state")).unwrap();
-        std::fs::write(checkpoint_path(dir.path()), old).unwrap();
+        write(dir.path(), &old);
         let err = Checkpoint::load(dir.path()).err().unwrap().to_string();
         assert!(
-            err.contains(&format!(
-                "checkpoint version 1 (this build reads {VERSION})"
-            )),
+            err.contains(&format!("checkpoint version 1 (this build reads {VERSION}"))
+                && err.contains("replay the inputs into a new data directory"),
             "{err}"
         );
-        let c = Checkpoint::new(vec!["r".into()], vec![3], vec![4]);
+        let analyzers = BTreeMap::from([("detectors".to_owned(), vec![4])]);
+        let c = Checkpoint::new(vec!["r".into()], vec![3], analyzers.clone());
         c.store(dir.path()).unwrap();
         let back = Checkpoint::load(dir.path()).unwrap().unwrap();
         assert_eq!(
-            (back.runs, back.stitcher, back.detectors),
-            (vec!["r".to_owned()], vec![3], vec![4])
+            (back.runs, back.stitcher, back.analyzers),
+            (vec!["r".to_owned()], vec![3], analyzers)
         );
     }
 }

@@ -4,6 +4,7 @@
 //! Replay of files and (later) Kafka streaming call the same
 //! [`EventPipeline`], so a record gives the same rows whichever way it came.
 
+mod analyzers;
 mod checkpoint;
 mod dead_letter;
 mod dedup;
@@ -13,6 +14,7 @@ mod pipeline;
 mod replay;
 mod rule_tests;
 mod run_files;
+mod settings;
 mod stats;
 mod stream;
 mod stream_metrics;
@@ -21,8 +23,9 @@ pub use checkpoint::{Checkpoint, checkpoint_path};
 pub use dead_letter::{DeadLetterFile, MAX_DEAD_LETTER_RAW};
 pub use ocsf::{OCSF_VERSION, detection_finding};
 pub use pipeline::{EventPipeline, LIVE_SNAPSHOT, PipelineOptions, Sealed};
-pub use replay::{DEFAULT_BATCH_ROWS, Progress, ReplayConfig, replay_files};
+pub use replay::{Progress, ReplayConfig, replay_files};
 pub use rule_tests::{Expect, RuleTestError, RuleTestOutcome, run_rule_tests, test_cases};
+pub use settings::{AnalysisSettings, DEFAULT_BATCH_ROWS};
 pub use stats::RunStats;
 pub use stream::{StreamConfig, TopicSource, run_stream};
 pub use stream_metrics::StreamMetrics;
@@ -43,6 +46,15 @@ pub enum PipelineError {
         path: String,
         /// What went wrong.
         message: String,
+    },
+    /// An analyzer's saved state could not be read or written.
+    #[error("state {path}: {source}")]
+    AnalyzerState {
+        /// The checkpoint (or the part being saved).
+        path: String,
+        /// Which analyzer, and what went wrong.
+        #[source]
+        source: delegraph_model::AnalyzerStateError,
     },
     /// Kafka could not be read or written.
     #[error(transparent)]

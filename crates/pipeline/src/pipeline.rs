@@ -4,10 +4,12 @@ use std::path::Path;
 use std::sync::Arc;
 
 use delegraph_decode::{DecodeError, DocumentDecoder, EventSink, OriginBase};
-use delegraph_detect::{DetectConfig, Detectors};
+use delegraph_detect::DetectConfig;
 use delegraph_graph::{ReorderBuffer, StitchConfig, StitchStats, Stitcher};
-use delegraph_model::{DeadLetter, Finding, NormEvent, Origin};
-use delegraph_rules::{AgentContext, RuleEngine, RuleSet};
+use delegraph_model::{
+    AgentContext, Analyzer, AttributedEvent, DeadLetter, Finding, NormEvent, Origin,
+};
+use delegraph_rules::{RuleEngine, RuleSet};
 use delegraph_store::{
     AtomicParquetFile, agents_batch, agents_schema, edges_batch, edges_schema, events_batch,
     findings_batch, remove_partials,
@@ -56,8 +58,10 @@ pub struct EventPipeline {
     files: RunFiles,
     data_dir: std::path::PathBuf,
     name: String,
-    detectors: Detectors,
-    rules: RuleEngine,
+    /// Detectors and rules, driven alike (see [`crate::analyzers`]).
+    analyzers: Vec<Box<dyn Analyzer>>,
+    /// The rule set in force.
+    rules: Arc<RuleSet>,
     /// Event-time clock: the latest event time released.
     clock: i64,
     findings: Vec<Finding>,
@@ -74,7 +78,7 @@ pub struct EventPipeline {
     /// publishing once the epoch's files are durable.
     kept: Option<(Vec<Finding>, Vec<DeadLetter>)>,
     /// The stream position of the checkpoint this run continues from.
-    position: (u64, Vec<(String, i32, i64)>),
+    position: (u64, Vec<delegraph_model::PartitionOffset>),
 }
 
 /// An epoch made durable: its files are published; what is left to do is
@@ -122,39 +126,39 @@ impl EventPipeline {
             .filter(|_| opts.persist)
             .map(|c| (c.epoch, c.offsets.clone()))
             .unwrap_or_default();
-        let (stitcher, detectors, reorder, seen, runs, rules) =
-            match checkpoint.filter(|_| opts.persist) {
-                Some(c) => (
+        let mut analyzers = crate::analyzers::registry(&opts);
+        let (stitcher, reorder, seen, runs) = match checkpoint.filter(|_| opts.persist) {
+            Some(c) => {
+                crate::analyzers::restore(&mut analyzers, &c.analyzers).map_err(|source| {
+                    PipelineError::AnalyzerState {
+                        path: crate::checkpoint::checkpoint_path(data_dir)
+                            .display()
+                            .to_string(),
+                        source,
+                    }
+                })?;
+                (
                     Stitcher::restore(opts.stitch, &c.stitcher)
-                        .map_err(|e| state_err(e.to_string()))?,
-                    Detectors::restore(opts.detect.clone(), &c.detectors)
                         .map_err(|e| state_err(e.to_string()))?,
                     ReorderBuffer::restore(lateness, &c.reorder)
                         .map_err(|e| state_err(e.to_string()))?,
                     SeenEvents::restore(DEFAULT_SEEN, &c.seen),
                     Some(c.runs),
-                    if c.rules.is_empty() {
-                        RuleEngine::new(opts.rules.clone())
-                    } else {
-                        RuleEngine::restore(opts.rules.clone(), &c.rules)
-                            .map_err(|e| state_err(e.to_string()))?
-                    },
-                ),
-                None => (
-                    Stitcher::new(opts.stitch),
-                    Detectors::new(opts.detect.clone()),
-                    ReorderBuffer::new(lateness),
-                    SeenEvents::new(DEFAULT_SEEN),
-                    opts.persist.then(Vec::new),
-                    RuleEngine::new(opts.rules.clone()),
-                ),
-            };
+                )
+            }
+            None => (
+                Stitcher::new(opts.stitch),
+                ReorderBuffer::new(lateness),
+                SeenEvents::new(DEFAULT_SEEN),
+                opts.persist.then(Vec::new),
+            ),
+        };
         Ok(Self {
             files: RunFiles::create(data_dir, name)?,
             data_dir: data_dir.to_owned(),
             name: name.to_owned(),
-            detectors,
-            rules,
+            analyzers,
+            rules: opts.rules,
             clock: i64::MIN,
             findings: Vec::new(),
             runs,
@@ -221,46 +225,39 @@ impl EventPipeline {
     /// Replace the rules in force (hot reload); correlation windows of
     /// rules still loaded are kept.
     pub fn set_rules(&mut self, rules: Arc<RuleSet>) {
-        self.rules.replace(rules);
+        for a in &mut self.analyzers {
+            if let Some(engine) = a.as_any_mut().downcast_mut::<RuleEngine>() {
+                engine.replace(rules.clone());
+            }
+        }
+        self.rules = rules;
     }
 
     /// The rules in force.
     pub fn rules(&self) -> &Arc<RuleSet> {
-        self.rules.set()
+        &self.rules
     }
 
-    /// What the stitched graph knows about the event's instance and
-    /// credential, for rules' `delegraph.*` fields.
-    fn agent_context(&self, e: &NormEvent) -> AgentContext {
-        let instance = e
-            .attribution
-            .as_ref()
-            .and_then(|a| a.instance.as_deref())
-            .and_then(|i| self.stitcher.instances().get(i));
-        let credential_since = match (instance, &e.credential_used) {
-            (Some(i), Some(c)) => i.credential_first_seen(&c.id),
-            _ => None,
-        };
-        AgentContext {
-            task_end: instance.and_then(|i| i.task_end),
-            credential_since,
-            instance_since: instance.map(|i| i.first_seen),
-        }
-    }
-
-    /// Stitch an event the reorder buffer released, run the detectors on
+    /// Stitch an event the reorder buffer released, run every analyzer on
     /// it and buffer it for the store.
     fn release(&mut self, mut event: NormEvent) {
-        self.stitcher.attribute(&mut event);
-        let before = self.findings.len();
-        self.detectors.observe(&event, &mut self.findings);
+        // The stitcher hands back the agent context rules read, so nothing
+        // reads back into its tables.
+        let context: AgentContext = self.stitcher.attribute(&mut event);
         self.clock = self.clock.max(event.event_time.nanos());
-        let context = self.agent_context(&event);
-        self.rules
-            .observe(&event, context, self.clock, &mut self.findings);
-        for f in &self.findings[before..] {
+        let attributed = AttributedEvent {
+            event: &event,
+            context,
+        };
+        let mut found = Vec::new();
+        for a in &mut self.analyzers {
+            a.expire(self.clock, &mut found);
+            a.observe(&attributed, self.clock, &mut found);
+        }
+        for f in &found {
             self.stats.note_finding(f);
         }
+        self.findings.append(&mut found);
         self.buffer.push(event);
         if self.buffer.len() >= self.batch_rows
             && self.error.is_none()
@@ -320,7 +317,7 @@ impl EventPipeline {
         &mut self,
         next_name: &str,
         epoch: u64,
-        offsets: Vec<(String, i32, i64)>,
+        offsets: Vec<delegraph_model::PartitionOffset>,
     ) -> Result<Sealed, PipelineError> {
         if let Some(e) = self.error.take() {
             return Err(e);
@@ -333,8 +330,8 @@ impl EventPipeline {
         self.name = next_name.to_owned();
         self.position = (epoch, offsets.clone());
         let checkpoint = snapshot(
-            (&self.stitcher, &self.detectors, &self.reorder, &self.seen),
-            &self.rules,
+            (&self.stitcher, &self.reorder, &self.seen),
+            &self.analyzers,
             self.runs.clone().unwrap_or_default(),
             epoch,
             offsets,
@@ -353,9 +350,7 @@ impl EventPipeline {
     fn refresh_stats(&mut self) {
         self.stats.stitch = self.stitcher.stats();
         self.stats.late_events = self.reorder.late();
-        self.stats.detect = self.detectors.stats();
-        self.stats.rule_matches = self.rules.matches();
-        self.stats.correlation_groups = self.rules.open_groups();
+        self.stats.analyzers = crate::analyzers::stats(&self.analyzers);
     }
 
     /// Release every event held for ordering now (a stream gone idle: no
@@ -383,8 +378,7 @@ impl EventPipeline {
             files,
             data_dir,
             name,
-            detectors,
-            rules,
+            analyzers,
             runs,
             reorder,
             seen,
@@ -397,8 +391,8 @@ impl EventPipeline {
         write_live(&data_dir, &stitcher, &mut stats.outputs)?;
         if let Some(mut runs) = runs {
             runs.push(name);
-            let parts = (&stitcher, &detectors, &reorder, &seen);
-            let c = snapshot(parts, &rules, runs, epoch, offsets)?;
+            let parts = (&stitcher, &reorder, &seen);
+            let c = snapshot(parts, &analyzers, runs, epoch, offsets)?;
             stats.outputs.push(c.store(&data_dir)?);
         }
         Ok(stats)
@@ -407,30 +401,29 @@ impl EventPipeline {
 
 /// Everything the next run needs to continue where this one stands.
 fn snapshot(
-    (stitcher, detectors, reorder, seen): (&Stitcher, &Detectors, &ReorderBuffer, &SeenEvents),
-    rules: &RuleEngine,
+    (stitcher, reorder, seen): (&Stitcher, &ReorderBuffer, &SeenEvents),
+    analyzers: &[Box<dyn Analyzer>],
     runs: Vec<String>,
     epoch: u64,
-    offsets: Vec<(String, i32, i64)>,
+    offsets: Vec<delegraph_model::PartitionOffset>,
 ) -> Result<Checkpoint, PipelineError> {
     let err = |part: &str, e: String| PipelineError::State {
         path: part.into(),
         message: e,
     };
-    let mut c = Checkpoint::new(
-        runs,
-        stitcher
-            .save()
-            .map_err(|e| err("stitcher", e.to_string()))?,
-        detectors
-            .save()
-            .map_err(|e| err("detectors", e.to_string()))?,
-    );
+    let saved =
+        crate::analyzers::save(analyzers).map_err(|source| PipelineError::AnalyzerState {
+            path: "analyzers".into(),
+            source,
+        })?;
+    let stitched = stitcher
+        .save()
+        .map_err(|e| err("stitcher", e.to_string()))?;
+    let mut c = Checkpoint::new(runs, stitched, saved);
     c.reorder = reorder
         .save()
         .map_err(|e| err("reorder buffer", e.to_string()))?;
     c.seen = seen.save();
-    c.rules = rules.save().map_err(|e| err("rules", e.to_string()))?;
     c.epoch = epoch;
     c.offsets = offsets;
     Ok(c)

@@ -3,19 +3,18 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use delegraph_decode::{DEFAULT_MAX_RECORD_BYTES, DocumentDecoder, OriginBase};
-use delegraph_graph::StitchConfig;
+use delegraph_decode::OriginBase;
 use delegraph_ingest::read_document;
 use delegraph_model::Source;
 
 use crate::checkpoint::Checkpoint;
-use crate::pipeline::{EventPipeline, PipelineOptions};
+use crate::settings::AnalysisSettings;
 use crate::{PipelineError, RunStats};
 
-/// Events buffered per Arrow batch. Small batches keep the buffered events
-/// in cache; the Parquet writer still groups rows into large row groups.
-/// (Measured: 1024 rows ran decode+store 1.35x faster than 65536.)
-pub const DEFAULT_BATCH_ROWS: usize = 1024;
+/// A replay orders its whole input by default: files of different sources
+/// cover the same hours, so any bound would split their events apart.
+/// `--lateness` sets one to cap memory on large backfills.
+const LATENESS_NS: i64 = i64::MAX;
 
 /// Settings of a replay run.
 #[derive(Debug, Clone)]
@@ -24,34 +23,13 @@ pub struct ReplayConfig {
     pub data_dir: PathBuf,
     /// Decode every record as this format instead of detecting it.
     pub format: Option<Source>,
-    /// Records larger than this are dead-lettered.
-    pub max_record_bytes: usize,
     /// Files larger than this (after decompression) are refused.
     pub max_file_bytes: u64,
-    /// Events buffered before they are encoded into a row group.
-    pub batch_rows: usize,
-    /// How far (event time) records may be out of order and still be
-    /// stitched in order. Files of different sources cover the same hours,
-    /// so a replay orders its whole input by default (`i64::MAX`); set a
-    /// bound to cap memory on large backfills.
-    pub lateness_ns: i64,
-    /// How long before an action a decision for the same instance and tool
-    /// still binds to it when no decision id was propagated.
-    pub decision_window_ns: i64,
-    /// How far back a policy decision counts as the instance being under
-    /// approval at all.
-    pub approval_lookback_ns: i64,
-    /// The SOC's agent inventory (`agents.toml`), if any.
-    pub inventory: Option<delegraph_graph::Inventory>,
-    /// Detector thresholds (`detectors.toml`).
-    pub detect: delegraph_detect::DetectConfig,
     /// Continue from the data directory's checkpoint (baselines, bindings,
     /// open instances) and save it at the end.
     pub persist: bool,
-    /// Sigma rules to run.
-    pub rules: std::sync::Arc<delegraph_rules::RuleSet>,
-    /// Where OPA decision logs keep the facts in `input`.
-    pub opa: delegraph_decode::OpaMapping,
+    /// What is done with the records (shared with the stream).
+    pub analysis: AnalysisSettings,
 }
 
 impl ReplayConfig {
@@ -60,17 +38,9 @@ impl ReplayConfig {
         Self {
             data_dir: data_dir.into(),
             format: None,
-            max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
             max_file_bytes: 4 << 30,
-            batch_rows: DEFAULT_BATCH_ROWS,
-            lateness_ns: i64::MAX,
-            decision_window_ns: StitchConfig::default().decision_window_ns,
-            approval_lookback_ns: StitchConfig::default().approval_lookback_ns,
-            inventory: None,
-            detect: delegraph_detect::DetectConfig::default(),
             persist: true,
-            rules: std::sync::Arc::new(delegraph_rules::RuleSet::empty()),
-            opa: delegraph_decode::OpaMapping::default(),
+            analysis: AnalysisSettings::new(LATENESS_NS),
         }
     }
 }
@@ -98,8 +68,8 @@ pub fn replay_files(
     mut progress: impl FnMut(Progress),
 ) -> Result<RunStats, PipelineError> {
     let started = Instant::now();
-    let decoder = DocumentDecoder::new(config.format, config.max_record_bytes)
-        .with_opa_mapping(config.opa.clone());
+    let analysis = &config.analysis;
+    let decoder = analysis.decoder(config.format);
     let mut docs = Vec::with_capacity(files.len());
     let mut hasher = xxhash_rust::xxh3::Xxh3::new();
     for path in files {
@@ -110,8 +80,8 @@ pub fn replay_files(
     }
     // What decodes differently must name a different run.
     hasher.update(config.format.map_or("auto", |f| f.as_str()).as_bytes());
-    hasher.update(&config.max_record_bytes.to_le_bytes());
-    hasher.update(&config.rules.digest().to_le_bytes());
+    hasher.update(&analysis.max_record_bytes.to_le_bytes());
+    hasher.update(&analysis.rules.digest().to_le_bytes());
     let run_id = format!("replay-{:016x}", hasher.digest());
     crate::pipeline::remove_all_partials(&config.data_dir)?;
     let checkpoint = if config.persist {
@@ -129,22 +99,8 @@ pub fn replay_files(
             ..RunStats::default()
         });
     }
-    let opts = PipelineOptions {
-        batch_rows: config.batch_rows,
-        stitch: StitchConfig {
-            lateness_ns: config.lateness_ns,
-            decision_window_ns: config.decision_window_ns,
-            approval_lookback_ns: config.approval_lookback_ns,
-            ..StitchConfig::default()
-        },
-        detect: config.detect.clone(),
-        persist: config.persist,
-        rules: config.rules.clone(),
-    };
-    let mut pipeline = EventPipeline::open(&config.data_dir, &run_id, opts, checkpoint)?;
-    if let Some(inv) = &config.inventory {
-        pipeline.set_inventory(inv.clone());
-    }
+    let mut pipeline =
+        analysis.open_pipeline(&config.data_dir, &run_id, config.persist, checkpoint)?;
     for doc in docs {
         let base = OriginBase::File {
             path: doc.path.clone(),

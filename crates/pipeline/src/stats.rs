@@ -5,9 +5,8 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use delegraph_detect::DetectStats;
 use delegraph_graph::StitchStats;
-use delegraph_model::{Finding, Severity, Source};
+use delegraph_model::{AnalyzerStats, Finding, Severity, Source};
 
 /// Findings the end-of-run summary lists.
 pub const TOP_FINDINGS: usize = 10;
@@ -33,13 +32,10 @@ pub struct RunStats {
     pub late_events: u64,
     /// Records dropped because the same event (source and id) came before.
     pub duplicates: u64,
-    /// Detector counters.
-    pub detect: DetectStats,
-    /// Events that matched a Sigma rule (a finding each unless the rule
-    /// only feeds correlations).
-    pub rule_matches: u64,
-    /// Correlation groups with open windows.
-    pub correlation_groups: usize,
+    /// Each analyzer's counters, by analyzer id (`detectors`: findings by
+    /// detector, learned, quarantined, evicted_open; `rules`: matches,
+    /// open_groups).
+    pub analyzers: BTreeMap<String, AnalyzerStats>,
     /// Findings written.
     pub findings_written: u64,
     /// Findings by severity.
@@ -55,6 +51,15 @@ impl RunStats {
     /// All events stored.
     pub fn events(&self) -> u64 {
         self.events_by_source.values().sum()
+    }
+
+    /// One analyzer's counter (0 when it has none of that name).
+    pub fn analyzer_count(&self, analyzer: &str, counter: &str) -> u64 {
+        self.analyzers
+            .get(analyzer)
+            .and_then(|s| s.get(counter))
+            .copied()
+            .unwrap_or(0)
     }
 
     /// All records dead-lettered.

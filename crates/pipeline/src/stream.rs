@@ -12,24 +12,24 @@
 //! same deterministic `finding_id` key. Messages below the checkpoint's
 //! offsets (redelivered because the commit did not happen) are skipped.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use delegraph_decode::{DEFAULT_MAX_RECORD_BYTES, DocumentDecoder, OriginBase};
-use delegraph_graph::StitchConfig;
+use delegraph_decode::{DocumentDecoder, OriginBase};
 use delegraph_ingest::kafka::{
-    KafkaSettings, KafkaSink, KafkaSource, PartitionOffset, RebalanceHandler, SourceMessage,
+    KafkaSettings, KafkaSink, KafkaSource, RebalanceHandler, SourceMessage,
 };
-use delegraph_model::Source;
+use delegraph_model::{PartitionOffset, Source};
+use delegraph_rules::RuleWatcher;
 
 use crate::checkpoint::Checkpoint;
-use crate::pipeline::{EventPipeline, PipelineOptions, Sealed};
+use crate::pipeline::{EventPipeline, Sealed};
+use crate::settings::AnalysisSettings;
 use crate::stream_metrics::StreamMetrics;
 use crate::{PipelineError, RunStats};
-use delegraph_rules::{RuleSet, RuleWatcher};
 
 /// A topic to consume and how to decode it.
 #[derive(Debug, Clone)]
@@ -60,28 +60,20 @@ pub struct StreamConfig {
     /// How long a message may wait for delivery downstream before the
     /// service stops (a restart then redoes the epoch: nothing is lost).
     pub publish_timeout: Duration,
-    /// Event-time lateness tolerated before events are processed in order.
-    pub lateness_ns: i64,
-    /// How long before an action a decision for the same instance and tool
-    /// still binds to it when no decision id was propagated.
-    pub decision_window_ns: i64,
-    /// How far back a policy decision counts as the instance being under
-    /// approval at all.
-    pub approval_lookback_ns: i64,
     /// After this long without a message, events held for ordering are
     /// released (nothing later will move the watermark past them).
     pub idle_release: Duration,
-    /// Records larger than this are dead-lettered.
-    pub max_record_bytes: usize,
-    /// Detector thresholds.
-    pub detect: delegraph_detect::DetectConfig,
-    /// The SOC's agent inventory, if any.
-    pub inventory: Option<delegraph_graph::Inventory>,
-    /// Sigma rules directory; changes are picked up at the next epoch.
+    /// Sigma rules directory to watch. When set, its rules as loaded when
+    /// the stream starts are the ones in force (in place of
+    /// `analysis.rules`), and changes are picked up between epochs.
     pub rules_dir: Option<PathBuf>,
-    /// Where OPA decision logs keep the facts in `input`.
-    pub opa: delegraph_decode::OpaMapping,
+    /// What is done with the records (shared with replay).
+    pub analysis: AnalysisSettings,
 }
+
+/// A stream's sources arrive together, so a short bound keeps results
+/// timely and the events held for ordering few.
+const LATENESS_NS: i64 = 5 * 60 * 1_000_000_000;
 
 impl StreamConfig {
     /// Defaults for `data_dir` and `kafka`, no topics.
@@ -95,15 +87,9 @@ impl StreamConfig {
             epoch_interval: Duration::from_secs(5),
             epoch_max_messages: 100_000,
             publish_timeout: Duration::from_secs(300),
-            lateness_ns: 5 * 60 * 1_000_000_000,
-            decision_window_ns: StitchConfig::default().decision_window_ns,
-            approval_lookback_ns: StitchConfig::default().approval_lookback_ns,
             idle_release: Duration::from_secs(30),
-            max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
-            detect: delegraph_detect::DetectConfig::default(),
-            inventory: None,
             rules_dir: None,
-            opa: delegraph_decode::OpaMapping::default(),
+            analysis: AnalysisSettings::new(LATENESS_NS),
         }
     }
 }
@@ -113,10 +99,51 @@ fn epoch_name(epoch: u64) -> String {
     format!("kafka-{epoch:012}")
 }
 
-type PartitionKey = (String, i32);
+/// The next offset per partition, one entry each, sorted by (topic,
+/// partition): the order the checkpoint stores them in and the list a
+/// commit takes, so neither needs converting.
+#[derive(Debug, Clone, Default)]
+struct Positions(Vec<PartitionOffset>);
 
-fn offsets_vec(m: &BTreeMap<PartitionKey, i64>) -> Vec<(String, i32, i64)> {
-    m.iter().map(|((t, p), o)| (t.clone(), *p, *o)).collect()
+impl Positions {
+    /// A checkpoint's offsets (a later entry for the same partition wins).
+    fn from_checkpoint(offsets: &[PartitionOffset]) -> Self {
+        let mut positions = Self::default();
+        for o in offsets {
+            positions.set(&o.topic, o.partition, o.next);
+        }
+        positions
+    }
+
+    /// The next offset to read in `topic`'s `partition`, if known.
+    fn next(&self, topic: &str, partition: i32) -> Option<i64> {
+        self.0
+            .binary_search_by(|o| o.cmp_partition(topic, partition))
+            .ok()
+            .map(|i| self.0[i].next)
+    }
+
+    /// Record `next` as the next offset to read in `topic`'s `partition`.
+    fn set(&mut self, topic: &str, partition: i32, next: i64) {
+        match self
+            .0
+            .binary_search_by(|o| o.cmp_partition(topic, partition))
+        {
+            Ok(i) => self.0[i].next = next,
+            Err(i) => self.0.insert(
+                i,
+                PartitionOffset {
+                    topic: topic.to_owned(),
+                    partition,
+                    next,
+                },
+            ),
+        }
+    }
+
+    fn to_vec(&self) -> Vec<PartitionOffset> {
+        self.0.clone()
+    }
 }
 
 /// The loop's state, shared with the rebalance callback.
@@ -128,9 +155,9 @@ struct StreamState {
     /// Last sealed epoch.
     epoch: u64,
     /// Next offset per partition, including the open epoch.
-    offsets: BTreeMap<PartitionKey, i64>,
+    offsets: Positions,
     /// Next offset per partition as of the last checkpoint.
-    durable: BTreeMap<PartitionKey, i64>,
+    durable: Positions,
     /// Messages in the open epoch (and idle releases).
     pending: u64,
     opened: Instant,
@@ -144,30 +171,30 @@ struct StreamState {
 
 impl StreamState {
     fn accept(&mut self, m: &SourceMessage<'_>) -> Result<(), PipelineError> {
-        let key = (m.topic().to_owned(), m.partition());
+        let (topic, partition) = (m.topic(), m.partition());
         if self
             .durable
-            .get(&key)
-            .is_some_and(|&next| m.offset() < next)
+            .next(topic, partition)
+            .is_some_and(|next| m.offset() < next)
         {
             // Already in the store: the commit after the last checkpoint
             // did not happen before a crash or rebalance.
             self.metrics.note_redelivered();
             return Ok(());
         }
-        let decoder = self.decoders.entry(key.0.clone()).or_insert_with(|| {
-            DocumentDecoder::new(None, self.cfg.max_record_bytes)
-                .with_opa_mapping(self.cfg.opa.clone())
-        });
+        let decoder = self
+            .decoders
+            .entry(topic.to_owned())
+            .or_insert_with(|| self.cfg.analysis.decoder(None));
         let base = OriginBase::Kafka {
-            topic: key.0.clone(),
-            partition: key.1,
+            topic: topic.to_owned(),
+            partition,
             offset: m.offset(),
         };
         let payload = m.payload();
         self.pipeline
             .ingest(decoder, payload, &base, payload.len() as u64)?;
-        self.offsets.insert(key, m.offset() + 1);
+        self.offsets.set(topic, partition, m.offset() + 1);
         self.metrics.note_message();
         self.pending += 1;
         self.last_message = Instant::now();
@@ -196,22 +223,13 @@ impl StreamState {
     /// End the open epoch (see the module docs); returns the offsets to
     /// commit.
     fn seal(&mut self) -> Result<Vec<PartitionOffset>, PipelineError> {
-        let to_commit = |m: &BTreeMap<PartitionKey, i64>| {
-            m.iter()
-                .map(|((topic, partition), next)| PartitionOffset {
-                    topic: topic.clone(),
-                    partition: *partition,
-                    next: *next,
-                })
-                .collect()
-        };
         if self.pending == 0 {
-            return Ok(to_commit(&self.durable));
+            return Ok(self.durable.to_vec());
         }
         let epoch = self.epoch + 1;
-        let sealed =
-            self.pipeline
-                .seal(&epoch_name(epoch + 1), epoch, offsets_vec(&self.offsets))?;
+        let sealed = self
+            .pipeline
+            .seal(&epoch_name(epoch + 1), epoch, self.offsets.to_vec())?;
         self.publish(&sealed)?;
         sealed.checkpoint.store(&self.cfg.data_dir)?;
         self.epoch = epoch;
@@ -219,7 +237,7 @@ impl StreamState {
         self.pending = 0;
         self.opened = Instant::now();
         self.metrics.note_epoch(&sealed, self.pipeline.stats());
-        Ok(to_commit(&self.durable))
+        Ok(self.durable.to_vec())
     }
 
     /// Findings and dead letters of a sealed epoch to their topics.
@@ -289,50 +307,31 @@ impl RebalanceHandler for Shared {
 /// Consume until `stop` is set, then end the open epoch, commit and leave
 /// the group. Returns the totals.
 pub fn run_stream(
-    cfg: StreamConfig,
+    mut cfg: StreamConfig,
     stop: Arc<AtomicBool>,
     metrics: Arc<StreamMetrics>,
 ) -> Result<RunStats, PipelineError> {
     let started = Instant::now();
-    let cfg = Arc::new(cfg);
     crate::pipeline::remove_all_partials(&cfg.data_dir)?;
     let checkpoint = Checkpoint::load(&cfg.data_dir)?;
     let (epoch, durable) = match &checkpoint {
-        Some(c) => (
-            c.epoch,
-            c.offsets
-                .iter()
-                .map(|(t, p, o)| ((t.clone(), *p), *o))
-                .collect(),
-        ),
-        None => (0, BTreeMap::new()),
+        Some(c) => (c.epoch, Positions::from_checkpoint(&c.offsets)),
+        None => (0, Positions::default()),
     };
-    let (mut watcher, rules) = match &cfg.rules_dir {
+    let mut watcher = match &cfg.rules_dir {
         Some(dir) => {
             let (w, set) = RuleWatcher::load(dir).map_err(PipelineError::Rules)?;
             tracing::info!(rules = set.rules().len(), correlations = set.correlations().len(), sequences = set.sequences().len(), dir = %dir.display(), "rules loaded");
-            (Some(w), Arc::new(set))
+            cfg.analysis.rules = Arc::new(set);
+            Some(w)
         }
-        None => (None, Arc::new(RuleSet::empty())),
+        None => None,
     };
-    let opts = PipelineOptions {
-        rules,
-        batch_rows: crate::DEFAULT_BATCH_ROWS,
-        stitch: StitchConfig {
-            lateness_ns: cfg.lateness_ns,
-            decision_window_ns: cfg.decision_window_ns,
-            approval_lookback_ns: cfg.approval_lookback_ns,
-            ..StitchConfig::default()
-        },
-        detect: cfg.detect.clone(),
-        persist: true,
-    };
+    let cfg = Arc::new(cfg);
     let mut pipeline =
-        EventPipeline::open(&cfg.data_dir, &epoch_name(epoch + 1), opts, checkpoint)?;
+        cfg.analysis
+            .open_pipeline(&cfg.data_dir, &epoch_name(epoch + 1), true, checkpoint)?;
     pipeline.keep_outputs();
-    if let Some(inv) = &cfg.inventory {
-        pipeline.set_inventory(inv.clone());
-    }
     let kafka = |e| PipelineError::Kafka(Box::new(e));
     let sink = if cfg.findings_topic.is_some() || cfg.dead_letter_topic.is_some() {
         Some(KafkaSink::connect(&cfg.kafka).map_err(kafka)?)
@@ -342,13 +341,7 @@ pub fn run_stream(
     let decoders = cfg
         .topics
         .iter()
-        .map(|t| {
-            (
-                t.topic.clone(),
-                DocumentDecoder::new(t.format, cfg.max_record_bytes)
-                    .with_opa_mapping(cfg.opa.clone()),
-            )
-        })
+        .map(|t| (t.topic.clone(), cfg.analysis.decoder(t.format)))
         .collect();
     let shared = Arc::new(Shared(Mutex::new(StreamState {
         cfg: cfg.clone(),
@@ -455,5 +448,44 @@ fn commit_or_warn<H: RebalanceHandler>(
             metrics.note_commit(false);
             tracing::warn!(error = %e, "offset commit failed; retried after the next epoch");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn offset(topic: &str, partition: i32, next: i64) -> PartitionOffset {
+        PartitionOffset {
+            topic: topic.into(),
+            partition,
+            next,
+        }
+    }
+
+    #[test]
+    fn offsets_are_stored_as_the_tuples_earlier_checkpoints_held() {
+        let tuples = vec![("audit".to_owned(), 3i32, 42i64), ("okta".to_owned(), 0, 7)];
+        let offsets = vec![offset("audit", 3, 42), offset("okta", 0, 7)];
+        let bytes = postcard::to_stdvec(&tuples).unwrap();
+        assert_eq!(postcard::to_stdvec(&offsets).unwrap(), bytes);
+        assert_eq!(
+            postcard::from_bytes::<Vec<PartitionOffset>>(&bytes).unwrap(),
+            offsets
+        );
+    }
+
+    #[test]
+    fn positions_stay_sorted_by_partition_with_one_entry_each() {
+        let mut p = Positions::from_checkpoint(&[offset("b", 0, 5), offset("a", 1, 9)]);
+        p.set("a", 0, 3);
+        p.set("b", 0, 6);
+        assert_eq!(p.next("b", 0), Some(6));
+        assert_eq!(p.next("a", 2), None);
+        assert_eq!(
+            p.to_vec(),
+            vec![offset("a", 0, 3), offset("a", 1, 9), offset("b", 0, 6)]
+        );
     }
 }

@@ -122,7 +122,7 @@ impl StreamMetrics {
             let st = pipeline.stitch_stats();
             s.evicted_by_cap = st.evicted_by_cap;
             s.evicted_idle = st.evicted_idle;
-            s.evicted_profiles = pipeline.stats().detect.evicted_open;
+            s.evicted_profiles = pipeline.stats().analyzer_count("detectors", "evicted_open");
             copy_counts(s, pipeline.stats());
         });
     }

@@ -8,7 +8,7 @@
 //! the timespan behind the newest event are dropped, a group keeps at most
 //! [`MAX_PER_GROUP`] matches and a correlation at most [`MAX_GROUPS`] groups.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 use rsigma_parser::{ConditionOperator, CorrelationCondition, CorrelationRule, CorrelationType};
 use serde::{Deserialize, Serialize};
@@ -252,7 +252,7 @@ impl Correlation {
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
 pub struct CorrelationState {
     /// Correlation id → group key → matches sorted by event time.
-    groups: HashMap<String, HashMap<String, Vec<Hit>>>,
+    groups: BTreeMap<String, BTreeMap<String, Vec<Hit>>>,
     /// Newest event time seen (ns).
     newest: i64,
 }
@@ -260,7 +260,7 @@ pub struct CorrelationState {
 impl CorrelationState {
     /// Groups held, across correlations.
     pub fn groups(&self) -> usize {
-        self.groups.values().map(HashMap::len).sum()
+        self.groups.values().map(BTreeMap::len).sum()
     }
 
     /// Record a match and return what fired.
@@ -314,7 +314,7 @@ pub(crate) fn group_key(fields: &[FieldRef], ev: &EventView<'_>) -> Option<Strin
 /// `horizon` dropped; at [`MAX_GROUPS`], groups with nothing after the
 /// horizon go first, then the stalest.
 pub(crate) fn group_slot<'a>(
-    groups: &'a mut HashMap<String, Vec<Hit>>,
+    groups: &'a mut BTreeMap<String, Vec<Hit>>,
     group: &str,
     horizon: i64,
 ) -> &'a mut Vec<Hit> {

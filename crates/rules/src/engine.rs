@@ -4,13 +4,15 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use delegraph_detect::finding_id;
-use delegraph_model::{Evidence, Finding, NormEvent, Source};
+use delegraph_model::{
+    AgentContext, Analyzer, AnalyzerId, AnalyzerStateError, AnalyzerStats, AttributedEvent,
+    Evidence, Finding, NormEvent, Source, finding_id,
+};
 
 use serde::{Deserialize, Serialize};
 
 use crate::correlation::{Correlation, CorrelationState, Fired, Hit};
-use crate::fields::{AgentContext, EventView, FieldRef, FieldValue};
+use crate::fields::{EventView, FieldRef, FieldValue};
 use crate::rule::Rule;
 use crate::sequence::{Outcome, Pending, Sequence, SequenceState};
 
@@ -135,13 +137,19 @@ impl RuleSet {
     }
 }
 
-/// Windows and chains in flight: what the checkpoint keeps.
+/// Windows and chains in flight: what the checkpoint keeps (postcard, over
+/// ordered maps, so the same state always gives the same bytes).
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
 struct EngineState {
-    #[serde(flatten)]
     correlations: CorrelationState,
-    #[serde(default)]
     sequences: SequenceState,
+}
+
+/// The id the rules engine's state is stored under in the checkpoint.
+pub const RULES_ANALYZER: AnalyzerId = AnalyzerId("rules");
+
+fn encode(state: &EngineState) -> Result<Vec<u8>, crate::RulesStateError> {
+    postcard::to_stdvec(state).map_err(|e| crate::RulesStateError(e.to_string()))
 }
 
 /// Runs a rule set over attributed events in event-time order.
@@ -186,19 +194,25 @@ impl RuleEngine {
         self.state.correlations.groups() + self.state.sequences.size()
     }
 
-    /// Correlation windows as bytes, for the checkpoint.
+    /// Correlation windows and sequence chains as bytes, for the checkpoint.
     pub fn save(&self) -> Result<Vec<u8>, crate::RulesStateError> {
-        serde_json::to_vec(&self.state).map_err(|e| crate::RulesStateError(e.to_string()))
+        encode(&self.state)
     }
 
     /// Restore windows saved by [`save`](Self::save) under `set`.
     pub fn restore(set: Arc<RuleSet>, saved: &[u8]) -> Result<Self, crate::RulesStateError> {
-        let state: EngineState =
-            serde_json::from_slice(saved).map_err(|e| crate::RulesStateError(e.to_string()))?;
-        let mut engine = Self::new(set.clone());
-        engine.state = state;
-        engine.replace(set);
+        let mut engine = Self::new(set);
+        engine.load(saved)?;
         Ok(engine)
+    }
+
+    /// Replace the state with `saved`, keeping only what the rules in force
+    /// still use.
+    fn load(&mut self, saved: &[u8]) -> Result<(), crate::RulesStateError> {
+        self.state =
+            postcard::from_bytes(saved).map_err(|e| crate::RulesStateError(e.to_string()))?;
+        self.replace(self.set.clone());
+        Ok(())
     }
 
     /// Evaluate one attributed event; findings go to `out`. `detected_at`
@@ -274,6 +288,49 @@ impl RuleEngine {
                 }
             }
         }
+    }
+}
+
+impl Analyzer for RuleEngine {
+    fn id(&self) -> AnalyzerId {
+        RULES_ANALYZER
+    }
+
+    fn observe(&mut self, ev: &AttributedEvent<'_>, clock: i64, out: &mut Vec<Finding>) {
+        RuleEngine::observe(self, ev.event, ev.context, clock, out);
+    }
+
+    /// Sequences whose absent step's deadline passed `now` fire.
+    fn expire(&mut self, now: i64, out: &mut Vec<Finding>) {
+        for due in self.state.sequences.advance(now) {
+            out.push(absence_finding(due, now));
+        }
+    }
+
+    fn save(&self) -> Result<Vec<u8>, AnalyzerStateError> {
+        RuleEngine::save(self).map_err(|e| state_error(&e))
+    }
+
+    fn restore(&mut self, saved: &[u8]) -> Result<(), AnalyzerStateError> {
+        self.load(saved).map_err(|e| state_error(&e))
+    }
+
+    fn stats(&self) -> AnalyzerStats {
+        AnalyzerStats::from([
+            ("matches".to_owned(), self.matches),
+            ("open_groups".to_owned(), self.open_groups() as u64),
+        ])
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
+        self
+    }
+}
+
+fn state_error(e: &crate::RulesStateError) -> AnalyzerStateError {
+    AnalyzerStateError {
+        analyzer: RULES_ANALYZER,
+        message: e.0.clone(),
     }
 }
 

@@ -9,19 +9,13 @@
 use std::borrow::Cow;
 use std::cell::OnceCell;
 
-use delegraph_model::{NormEvent, Source};
+use delegraph_decode::format_info;
+use delegraph_model::NormEvent;
 use serde_json::Value as Json;
 
-/// Agent context the pipeline knows about an event beyond the event itself.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct AgentContext {
-    /// When the instance's task ended (ns), if it has.
-    pub task_end: Option<i64>,
-    /// When the credential used was issued or first seen (ns).
-    pub credential_since: Option<i64>,
-    /// When the instance was first seen (ns).
-    pub instance_since: Option<i64>,
-}
+/// The agent context rules read (`delegraph.task_ended`, …), resolved by
+/// the stitcher; defined in the model so every analyzer shares it.
+pub use delegraph_model::AgentContext;
 
 /// A context field: the normalized event and its stitched attribution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -262,11 +256,14 @@ impl<'a> EventView<'a> {
                 if let Some(raw) = self.raw() {
                     let before = out.len();
                     walk(raw, path, out);
-                    // Azure diagnostic logs wrap the record under `properties`.
+                    // Some deliveries wrap the record (Azure diagnostic logs
+                    // under `properties`): the format says which keys.
+                    let wrappers =
+                        format_info(self.event.source).map_or(&[][..], |f| f.fields.wrappers);
                     if out.len() == before
-                        && let Some(props) = get_key(raw, "properties")
+                        && let Some(inner) = wrappers.iter().find_map(|w| get_key(raw, w))
                     {
-                        walk(props, path, out);
+                        walk(inner, path, out);
                     }
                 }
             }
@@ -275,22 +272,20 @@ impl<'a> EventView<'a> {
 
     /// Vendor fields the decoder copies verbatim into the normalized event
     /// (CloudTrail `eventName` and `eventSource`, Okta `eventType`, GitHub
-    /// `action`): read from there, most events are matched or ruled out
-    /// without parsing their raw record, since rules are indexed on them.
+    /// `action`; each format lists its own): read from there, most events
+    /// are matched or ruled out without parsing their raw record, since
+    /// rules are indexed on them.
     fn promoted(&self, path: &[String]) -> Option<&'a str> {
         let [key] = path else {
             return None;
         };
         let e: &'a NormEvent = self.event;
-        let is = |name: &str| key.eq_ignore_ascii_case(name);
-        let value = match e.source {
-            Source::Cloudtrail if is("eventName") => e.source_event_type.as_str(),
-            Source::Cloudtrail if is("eventSource") => e.operation.split_once(':')?.0,
-            Source::Okta if is("eventType") => e.source_event_type.as_str(),
-            Source::Github if is("action") => e.source_event_type.as_str(),
-            _ => return None,
-        };
-        Some(value).filter(|v| !v.is_empty())
+        let (_, at) = format_info(e.source)?
+            .fields
+            .promoted
+            .iter()
+            .find(|(name, _)| key.eq_ignore_ascii_case(name))?;
+        at.value(e).filter(|v| !v.is_empty())
     }
 
     fn context_values<'s>(&'s self, f: ContextField, out: &mut Vec<FieldValue<'s>>) {

@@ -17,7 +17,7 @@
 //! time passes the first event's time plus `maxspan` with no match of the
 //! absent rule from the last present step on, and is cancelled by one.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 use delegraph_model::{Finding, Severity};
 use rsigma_parser::{Level, Timespan};
@@ -298,9 +298,9 @@ pub(crate) enum Outcome {
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
 pub struct SequenceState {
     /// Sequence id → group key → matches sorted by event time.
-    groups: HashMap<String, HashMap<String, Vec<Hit>>>,
+    groups: BTreeMap<String, BTreeMap<String, Vec<Hit>>>,
     /// `sequence id \u{1e} group` → chains waiting for their deadline.
-    pending: HashMap<String, Vec<Pending>>,
+    pending: BTreeMap<String, Vec<Pending>>,
     /// (deadline, pending key), for finding what is due.
     deadlines: BTreeSet<(i64, String)>,
     /// Newest event time seen (ns): the watermark deadlines are read on.
@@ -316,7 +316,7 @@ fn pending_key(seq: &str, group: &str) -> String {
 impl SequenceState {
     /// Groups and pending absences held.
     pub fn size(&self) -> usize {
-        self.groups.values().map(HashMap::len).sum::<usize>() + self.deadlines.len()
+        self.groups.values().map(BTreeMap::len).sum::<usize>() + self.deadlines.len()
     }
 
     /// Record a match of step `pos` of `seq` in `group`.

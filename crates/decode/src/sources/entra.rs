@@ -12,12 +12,30 @@ use delegraph_model::{
 };
 use serde::Deserialize;
 
+use crate::format::{FormatInfo, RuleFields, SigmaLogSource};
 use crate::json::{Text, TextList};
 use crate::probe::{Key, Probe};
 use crate::{DecodeError, Decoder, EventSink, base_event, parse, push_resource, time_field};
 
 /// Reads Entra sign-in logs.
 pub struct Entra;
+
+/// The Entra sign-in log format: its decoder, link hints, Sigma log sources and
+/// rule fields.
+pub static FORMAT: FormatInfo = FormatInfo {
+    source: Source::Entra,
+    decoder: || Box::new(Entra),
+    link: crate::links::principal,
+    sigma: &[SigmaLogSource {
+        products: &["azure", "entra", "entra_id"],
+        services: &["signinlogs", "signin", "sign_in"],
+        product_alone: true,
+    }],
+    fields: RuleFields {
+        promoted: &[],
+        wrappers: &["properties"],
+    },
+};
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -111,8 +129,8 @@ struct AgentSignIn {
 const DENIAL_CODES: [&str; 4] = ["53003", "53000", "530032", "50105"];
 
 impl Decoder for Entra {
-    fn source(&self) -> Source {
-        Source::Entra
+    fn format(&self) -> &'static FormatInfo {
+        &FORMAT
     }
 
     fn claims(&self, p: &Probe<'_>) -> bool {

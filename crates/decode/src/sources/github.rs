@@ -10,12 +10,33 @@ use delegraph_model::{
 };
 use serde::Deserialize;
 
+use crate::format::{FormatInfo, Promoted, RuleFields, SigmaLogSource};
 use crate::json::{Scalar, Text, TextList, content_id};
 use crate::probe::{Key, Probe};
 use crate::{DecodeError, Decoder, EventSink, base_event, parse, push_resource, time_field};
 
 /// Reads GitHub audit log entries.
 pub struct Github;
+
+/// How a GitHub App's id is written as a logical agent id (`github-app:42`).
+pub(crate) const APP_PREFIX: &str = "github-app:";
+
+/// The GitHub audit log format: its decoder, link hints, Sigma log sources and
+/// rule fields.
+pub static FORMAT: FormatInfo = FormatInfo {
+    source: Source::Github,
+    decoder: || Box::new(Github),
+    link: crate::links::principal,
+    sigma: &[SigmaLogSource {
+        products: &["github"],
+        services: &["audit"],
+        product_alone: true,
+    }],
+    fields: RuleFields {
+        promoted: &[("action", Promoted::EventType)],
+        wrappers: &[],
+    },
+};
 
 #[derive(Deserialize)]
 struct Entry {
@@ -69,8 +90,8 @@ struct Entry {
 }
 
 impl Decoder for Github {
-    fn source(&self) -> Source {
-        Source::Github
+    fn format(&self) -> &'static FormatInfo {
+        &FORMAT
     }
 
     fn claims(&self, p: &Probe<'_>) -> bool {
@@ -154,7 +175,7 @@ impl Decoder for Github {
         if let Some(app) = r.oauth_application_id.get().or(r.integration.get()) {
             e.agent
                 .agent_id
-                .get_or_insert_with(|| format!("github-app:{app}"));
+                .get_or_insert_with(|| format!("{APP_PREFIX}{app}"));
         }
         let res = &mut e.resources;
         if let Some(repo) = r.repo.get().or(r.repository.get()) {

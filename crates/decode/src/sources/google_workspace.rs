@@ -11,12 +11,30 @@ use delegraph_model::{
 };
 use serde::Deserialize;
 
+use crate::format::{FormatInfo, RuleFields, SigmaLogSource};
 use crate::json::{OneOrMany, Text, TextList};
 use crate::probe::{Key, Probe};
 use crate::{DecodeError, Decoder, EventSink, base_event, parse, push_resource, time_field};
 
 /// Reads Google Workspace Reports API activities.
 pub struct GoogleWorkspace;
+
+/// The Google Workspace activity format: its decoder, link hints, Sigma log sources and
+/// rule fields.
+pub static FORMAT: FormatInfo = FormatInfo {
+    source: Source::GoogleWorkspace,
+    decoder: || Box::new(GoogleWorkspace),
+    link: crate::links::principal,
+    sigma: &[SigmaLogSource {
+        products: &["google_workspace", "gcp"],
+        services: &["google_workspace*", "gworkspace"],
+        product_alone: true,
+    }],
+    fields: RuleFields {
+        promoted: &[],
+        wrappers: &[],
+    },
+};
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -121,8 +139,8 @@ const RESOURCE_PARAMS: [&str; 8] = [
 ];
 
 impl Decoder for GoogleWorkspace {
-    fn source(&self) -> Source {
-        Source::GoogleWorkspace
+    fn format(&self) -> &'static FormatInfo {
+        &FORMAT
     }
 
     fn claims(&self, p: &Probe<'_>) -> bool {

@@ -7,12 +7,13 @@
 //! JSON-RPC messages verbatim, so an adapter from any gateway is a field map.
 
 use delegraph_model::{
-    ActorKind, Category, Credential, CredentialKind, Link, Origin, Outcome, Principal, Source,
-    Timestamp, ToolRef,
+    ActorKind, Bind, Category, Credential, CredentialKind, Link, LinkHints, NormEvent, Origin,
+    Outcome, Principal, Resolve, Source, Timestamp, ToolRef,
 };
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use crate::format::{FormatInfo, RuleFields, SigmaLogSource};
 use crate::json::{Text, TextList, content_id};
 use crate::probe::{Key, Probe};
 use crate::{DecodeError, Decoder, EventSink, base_event, parse, push_resource, time_field};
@@ -20,8 +21,28 @@ use crate::{DecodeError, Decoder, EventSink, base_event, parse, push_resource, t
 /// The `schema` value that marks a delegraph MCP gateway line.
 pub const MCP_SCHEMA: &str = "delegraph.mcp.v1";
 
+/// The resource kind of the MCP server a call went through.
+const SERVER_KIND: &str = "mcp_server";
+
 /// Reads MCP gateway lines.
 pub struct Mcp;
+
+/// The MCP gateway line format: its decoder, link hints, Sigma log sources and
+/// rule fields.
+pub static FORMAT: FormatInfo = FormatInfo {
+    source: Source::Mcp,
+    decoder: || Box::new(Mcp),
+    link,
+    sigma: &[SigmaLogSource {
+        products: &["ai_agent"],
+        services: &["tool_calls", "mcp"],
+        product_alone: true,
+    }],
+    fields: RuleFields {
+        promoted: &[],
+        wrappers: &[],
+    },
+};
 
 #[derive(Deserialize)]
 struct Line<'a> {
@@ -137,8 +158,8 @@ struct ToolResult {
 }
 
 impl Decoder for Mcp {
-    fn source(&self) -> Source {
-        Source::Mcp
+    fn format(&self) -> &'static FormatInfo {
+        &FORMAT
     }
 
     fn claims(&self, p: &Probe<'_>) -> bool {
@@ -220,7 +241,7 @@ impl Decoder for Mcp {
         }
         let server = l.server.unwrap_or_default();
         if let Some(url) = server.url.get() {
-            push_resource(&mut e.resources, url, Some("mcp_server"), false);
+            push_resource(&mut e.resources, url, Some(SERVER_KIND), false);
         }
         if let Some(uri) = params.and_then(|p| p.uri.get()) {
             push_resource(&mut e.resources, uri, Some("mcp_resource"), false);
@@ -290,4 +311,46 @@ fn outcome(
     } else {
         (Outcome::Success, None, result)
     }
+}
+
+/// An MCP call as link hints: the trace context (`_meta.traceparent`) joins
+/// it to the OTel span that made it; else its MCP session's instance; else
+/// the client's instance id, else the session itself, starts one. The rest
+/// of the session follows, and so do the credentials it presented.
+fn link(e: &mut NormEvent) {
+    let mut h = LinkHints {
+        agent_runtime: true,
+        ..LinkHints::default()
+    };
+    let session = format!("mcp:{}", e.trace.session_id.as_deref().unwrap_or_default());
+    if let (Some(t), Some(p)) = (&e.trace.trace_id, &e.trace.parent_span_id) {
+        h.resolve.push(Resolve::ChildSpan {
+            parent: format!("{t}:{p}"),
+            basis: "traceparent of the calling span".into(),
+        });
+    }
+    h.resolve.push(Resolve::Session {
+        key: session.clone(),
+        basis: "MCP session".into(),
+    });
+    h.resolve.push(Resolve::Instance {
+        id: e
+            .agent
+            .instance_id
+            .clone()
+            .unwrap_or_else(|| session.clone()),
+        human: e.on_behalf_of.clone(),
+        aliases: Vec::new(),
+        basis: "MCP client instance".into(),
+    });
+    h.bind.push(Bind::Session { key: session });
+    // The gateway's server URL is how the call went, not what it touched.
+    h.channels = e
+        .resources
+        .iter()
+        .filter(|r| r.kind.as_deref() == Some(SERVER_KIND))
+        .map(|r| r.id.clone())
+        .collect();
+    crate::links::bind_credentials(e, &mut h);
+    e.hints = h;
 }

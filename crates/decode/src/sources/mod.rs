@@ -1,4 +1,5 @@
-//! One module per vendor format, each implementing [`crate::Decoder`].
+//! One module per vendor format, each implementing [`crate::Decoder`] and
+//! describing itself in a [`FormatInfo`] (`FORMAT`).
 
 pub mod cloudtrail;
 pub mod entra;
@@ -12,21 +13,23 @@ pub mod task_envelope;
 pub mod verified_permissions;
 
 use crate::Decoder;
+use crate::format::FormatInfo;
 
-/// Every decoder, in detection order: formats with a distinctive marker
+/// Every format, in detection order: formats with a distinctive marker
 /// key first, so a looser rule never shadows a precise one.
+pub(crate) static FORMATS: &[&FormatInfo] = &[
+    &task_envelope::FORMAT,
+    &opa::FORMAT,
+    &mcp::FORMAT,
+    &otlp::FORMAT,
+    &cloudtrail::FORMAT,
+    &okta::FORMAT,
+    &entra::FORMAT,
+    &google_workspace::FORMAT,
+    &github::FORMAT,
+];
+
+/// A decoder for every format, in detection order.
 pub fn all_decoders() -> Vec<Box<dyn Decoder>> {
-    vec![
-        Box::new(task_envelope::TaskEnvelopes),
-        Box::new(opa::Opa {
-            mapping: opa::OpaMapping::default(),
-        }),
-        Box::new(mcp::Mcp),
-        Box::new(otlp::Otlp),
-        Box::new(cloudtrail::CloudTrail),
-        Box::new(okta::Okta),
-        Box::new(entra::Entra),
-        Box::new(google_workspace::GoogleWorkspace),
-        Box::new(github::Github),
-    ]
+    FORMATS.iter().map(|f| (f.decoder)()).collect()
 }

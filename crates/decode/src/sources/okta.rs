@@ -11,12 +11,30 @@ use delegraph_model::{
 };
 use serde::Deserialize;
 
+use crate::format::{FormatInfo, Promoted, RuleFields, SigmaLogSource};
 use crate::json::{Text, TextList};
 use crate::probe::{Key, Probe};
 use crate::{DecodeError, Decoder, EventSink, base_event, parse, push_resource, time_field};
 
 /// Reads Okta System Log events.
 pub struct Okta;
+
+/// The Okta System Log format: its decoder, link hints, Sigma log sources and
+/// rule fields.
+pub static FORMAT: FormatInfo = FormatInfo {
+    source: Source::Okta,
+    decoder: || Box::new(Okta),
+    link: crate::links::principal,
+    sigma: &[SigmaLogSource {
+        products: &["okta"],
+        services: &["okta"],
+        product_alone: true,
+    }],
+    fields: RuleFields {
+        promoted: &[("eventType", Promoted::EventType)],
+        wrappers: &[],
+    },
+};
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -160,8 +178,8 @@ struct DetailEntry {
 }
 
 impl Decoder for Okta {
-    fn source(&self) -> Source {
-        Source::Okta
+    fn format(&self) -> &'static FormatInfo {
+        &FORMAT
     }
 
     fn claims(&self, p: &Probe<'_>) -> bool {

@@ -14,6 +14,7 @@ use delegraph_model::{
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::format::{FormatInfo, RuleFields, SigmaLogSource};
 use crate::probe::{Key, Probe};
 use crate::{DecodeError, Decoder, EventSink, base_event, parse, push_resource, time_field};
 
@@ -92,6 +93,27 @@ pub struct Opa {
     /// Where the deployment keeps the facts in `input`.
     pub mapping: OpaMapping,
 }
+
+/// The OPA decision log format: its decoder, link hints, Sigma log sources and
+/// rule fields.
+pub static FORMAT: FormatInfo = FormatInfo {
+    source: Source::Opa,
+    decoder: || {
+        Box::new(Opa {
+            mapping: OpaMapping::default(),
+        })
+    },
+    link: crate::links::approval_record,
+    sigma: &[SigmaLogSource {
+        products: &["opa"],
+        services: &["decision_logs", "decisions"],
+        product_alone: true,
+    }],
+    fields: RuleFields {
+        promoted: &[],
+        wrappers: &[],
+    },
+};
 
 #[derive(Deserialize)]
 struct Entry {
@@ -184,8 +206,8 @@ fn address(requested_by: &str) -> Option<String> {
 }
 
 impl Decoder for Opa {
-    fn source(&self) -> Source {
-        Source::Opa
+    fn format(&self) -> &'static FormatInfo {
+        &FORMAT
     }
 
     fn claims(&self, p: &Probe<'_>) -> bool {

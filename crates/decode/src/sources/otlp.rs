@@ -8,17 +8,36 @@
 //! becomes one event whose `raw` is the span's own JSON.
 
 use delegraph_model::{
-    ActorKind, Category, Link, NormEvent, Origin, Outcome, Principal, Source, Timestamp, ToolRef,
+    ActorKind, Bind, Category, Link, LinkHints, NormEvent, Origin, Outcome, Principal, Resolve,
+    Source, Timestamp, ToolRef,
 };
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use crate::format::{FormatInfo, RuleFields, SigmaLogSource};
 use crate::json::{Scalar, Text};
 use crate::probe::{Key, Probe};
 use crate::{DecodeError, Decoder, EventSink, base_event, parse, push_resource};
 
 /// Reads OTLP/JSON trace export requests.
 pub struct Otlp;
+
+/// The OTLP/JSON span format: its decoder, link hints, Sigma log sources and
+/// rule fields.
+pub static FORMAT: FormatInfo = FormatInfo {
+    source: Source::Otlp,
+    decoder: || Box::new(Otlp),
+    link,
+    sigma: &[SigmaLogSource {
+        products: &["ai_agent"],
+        services: &["tool_calls", "otlp", "opentelemetry"],
+        product_alone: true,
+    }],
+    fields: RuleFields {
+        promoted: &[],
+        wrappers: &[],
+    },
+};
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -181,8 +200,8 @@ impl Attrs<'_> {
 }
 
 impl Decoder for Otlp {
-    fn source(&self) -> Source {
-        Source::Otlp
+    fn format(&self) -> &'static FormatInfo {
+        &FORMAT
     }
 
     fn claims(&self, p: &Probe<'_>) -> bool {
@@ -400,4 +419,76 @@ fn span(text: &str, resource: &[KeyValue], origin: &Origin) -> Result<NormEvent,
     e.src_ip = a.get("client.address");
     e.trace.decision_id = a.get("delegraph.decision_id");
     Ok(e)
+}
+
+/// A span's place in its trace as link hints: a root `invoke_agent` span
+/// starts an instance (and opens its conversation), a nested one is a
+/// sub-agent unless it is the callee's side of a call to the same agent,
+/// and every other span belongs to its parent's instance, else its
+/// conversation's. Each span's instance is kept for its children.
+fn link(e: &mut NormEvent) {
+    let mut h = LinkHints {
+        agent_runtime: true,
+        ..LinkHints::default()
+    };
+    let (Some(trace), Some(span)) = (e.trace.trace_id.as_deref(), e.trace.span_id.as_deref())
+    else {
+        h.resolve.push(Resolve::Unresolved {
+            reason: "span without trace or span id".into(),
+        });
+        e.hints = h;
+        return;
+    };
+    let key = format!("{trace}:{span}");
+    let parent = e
+        .trace
+        .parent_span_id
+        .as_deref()
+        .map(|p| format!("{trace}:{p}"));
+    let conversation = e
+        .trace
+        .conversation_id
+        .as_deref()
+        .map(|c| format!("conversation:{c}"));
+    if e.category == Category::AgentInvoke {
+        let id = e.agent.instance_id.clone().unwrap_or_else(|| key.clone());
+        if let Some(parent) = parent {
+            h.resolve.push(Resolve::SameAgentSpan {
+                parent: parent.clone(),
+                basis: "parent invoke_agent span of the same agent".into(),
+            });
+            h.resolve.push(Resolve::SubAgent {
+                parent,
+                instance: id.clone(),
+            });
+        }
+        h.resolve.push(Resolve::Instance {
+            id,
+            human: e.on_behalf_of.clone(),
+            aliases: conversation.into_iter().collect(),
+            basis: "root invoke_agent span".into(),
+        });
+    } else {
+        if let Some(parent) = parent {
+            h.resolve.push(Resolve::ChildSpan {
+                parent,
+                basis: "parent span".into(),
+            });
+        }
+        if let Some(key) = conversation {
+            h.resolve.push(Resolve::Session {
+                key,
+                basis: "conversation id".into(),
+            });
+        }
+        h.resolve.push(Resolve::Unresolved {
+            reason: match &e.trace.parent_span_id {
+                Some(p) => format!("parent span {p} not seen within the allowed lateness"),
+                None => "root span that is not an agent invocation".into(),
+            },
+        });
+    }
+    h.bind.push(Bind::Span { span: key });
+    crate::links::bind_credentials(e, &mut h);
+    e.hints = h;
 }

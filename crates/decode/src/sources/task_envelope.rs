@@ -11,6 +11,7 @@ use delegraph_model::{
 };
 use serde::Deserialize;
 
+use crate::format::{FormatInfo, RuleFields, SigmaLogSource};
 use crate::json::{Text, TextList};
 use crate::probe::{Key, Probe};
 use crate::{DecodeError, Decoder, EventSink, base_event, parse, time_field};
@@ -20,6 +21,23 @@ pub const ENVELOPE_SCHEMA: &str = "delegraph.task_envelope.v1";
 
 /// Reads task envelope lines.
 pub struct TaskEnvelopes;
+
+/// The task envelope event format: its decoder, link hints, Sigma log sources and
+/// rule fields.
+pub static FORMAT: FormatInfo = FormatInfo {
+    source: Source::TaskEnvelope,
+    decoder: || Box::new(TaskEnvelopes),
+    link: crate::links::approval_record,
+    sigma: &[SigmaLogSource {
+        products: &["ai_agent"],
+        services: &["task_envelope", "approvals"],
+        product_alone: false,
+    }],
+    fields: RuleFields {
+        promoted: &[],
+        wrappers: &[],
+    },
+};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -82,8 +100,8 @@ fn optional_time(field: &'static str, v: Option<&str>) -> Result<Option<Timestam
 }
 
 impl Decoder for TaskEnvelopes {
-    fn source(&self) -> Source {
-        Source::TaskEnvelope
+    fn format(&self) -> &'static FormatInfo {
+        &FORMAT
     }
 
     fn claims(&self, p: &Probe<'_>) -> bool {

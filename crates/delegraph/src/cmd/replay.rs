@@ -8,6 +8,8 @@ use anyhow::Context;
 use delegraph_pipeline::{ReplayConfig, replay_files};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use super::settings::{AnalysisSources, parse_duration};
+
 /// Arguments of `delegraph replay`.
 #[derive(clap::Args)]
 pub struct Args {
@@ -54,47 +56,27 @@ pub struct Args {
     files: Vec<String>,
 }
 
-/// `90s`, `15m`, `2h` → nanoseconds.
-pub fn parse_duration(s: &str) -> Result<i64, String> {
-    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: i64 = num
-        .parse()
-        .map_err(|_| format!("bad duration {s:?}: expected e.g. 90s, 15m, 2h"))?;
-    let secs = match unit {
-        "s" | "" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        _ => return Err(format!("bad duration unit in {s:?}: use s, m or h")),
-    };
-    Ok(secs.saturating_mul(1_000_000_000))
+impl Args {
+    /// The analysis settings the flags give.
+    fn analysis(&self) -> AnalysisSources {
+        AnalysisSources {
+            lateness_ns: self.lateness,
+            decision_window_ns: self.decision_window,
+            approval_lookback_ns: self.approval_lookback,
+            max_record_bytes: Some(self.max_record_bytes),
+            agents: self.agents.clone(),
+            detectors: self.detectors.clone(),
+            decoders: self.decoders.clone(),
+            rules: self.rules.clone(),
+        }
+    }
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let mut config = ReplayConfig::new(&a.data_dir);
     config.format = a.format.0;
-    config.max_record_bytes = a.max_record_bytes;
-    if let Some(l) = a.lateness {
-        config.lateness_ns = l;
-    }
-    if let Some(w) = a.decision_window {
-        config.decision_window_ns = w;
-    }
-    if let Some(w) = a.approval_lookback {
-        config.approval_lookback_ns = w;
-    }
-    if let Some(path) = &a.agents {
-        config.inventory = Some(super::settings::load_inventory(path)?);
-    }
-    if let Some(path) = &a.detectors {
-        config.detect = super::settings::load_detectors(path)?;
-    }
     config.persist = !a.no_state;
-    if let Some(path) = &a.decoders {
-        config.opa = super::settings::load_decoders(path)?.opa;
-    }
-    if let Some(dir) = &a.rules {
-        config.rules = std::sync::Arc::new(super::settings::load_rules(dir)?);
-    }
+    a.analysis().apply(&mut config.analysis)?;
     let total: u64 = a
         .files
         .iter()

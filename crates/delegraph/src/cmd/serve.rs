@@ -50,12 +50,8 @@ pub struct Args {
 
 fn load_tokens(api: &ApiSection) -> anyhow::Result<Tokens> {
     match (&api.tokens, &api.token_env) {
-        (Some(path), _) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading {}", path.display()))?;
-            Tokens::from_toml(&text)
-                .map_err(|e| anyhow::anyhow!("{}: invalid token file: {e}", path.display()))
-        }
+        (Some(path), _) => Tokens::from_toml(&super::settings::read_text(path)?)
+            .map_err(|e| anyhow::anyhow!("{}: invalid token file: {e}", path.display())),
         (None, Some(var)) => {
             let token =
                 std::env::var(var).with_context(|| format!("environment variable {var}"))?;

@@ -5,8 +5,9 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
 use serde::Deserialize;
+
+use super::settings::{AnalysisSources, parse_duration, read_text};
 
 /// The whole file.
 #[derive(Debug, Deserialize)]
@@ -143,10 +144,8 @@ pub struct PipelineSection {
 impl ServeConfig {
     /// Read and check `path`; relative paths become relative to its folder.
     pub fn load(path: &Path) -> anyhow::Result<Self> {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let mut c: ServeConfig =
-            toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        let mut c: ServeConfig = toml::from_str(&read_text(path)?)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         let base = path.parent().unwrap_or(Path::new("."));
         let fix = |p: &mut PathBuf| {
             if p.is_relative() {
@@ -206,32 +205,33 @@ impl ServeConfig {
         s.epoch_interval = std::time::Duration::from_millis(k.epoch_interval_ms.max(1));
         s.epoch_max_messages = k.epoch_max_messages.max(1);
         s.publish_timeout = std::time::Duration::from_secs(k.publish_timeout_secs);
-        let duration = |d: &str| super::replay::parse_duration(d).map_err(|e| anyhow::anyhow!(e));
-        if let Some(l) = &self.pipeline.lateness {
-            s.lateness_ns = duration(l)?;
-        }
-        if let Some(w) = &self.pipeline.decision_window {
-            s.decision_window_ns = duration(w)?;
-        }
-        if let Some(w) = &self.pipeline.approval_lookback {
-            s.approval_lookback_ns = duration(w)?;
-        }
-        if let Some(l) = &self.pipeline.idle_release {
-            let ns = super::replay::parse_duration(l).map_err(|e| anyhow::anyhow!(e))?;
+        let p = &self.pipeline;
+        let analysis = AnalysisSources {
+            lateness_ns: duration(p.lateness.as_deref())?,
+            decision_window_ns: duration(p.decision_window.as_deref())?,
+            approval_lookback_ns: duration(p.approval_lookback.as_deref())?,
+            max_record_bytes: None,
+            agents: p.agents.clone(),
+            detectors: p.detectors.clone(),
+            decoders: None,
+            // Loaded here, so broken rules are refused at start (and by
+            // `--check`) rather than at the first epoch.
+            rules: self.api.rules_dir.clone(),
+        };
+        if let Some(ns) = duration(p.idle_release.as_deref())? {
             s.idle_release = std::time::Duration::from_nanos(ns.max(0) as u64);
         }
-        if let Some(p) = &self.pipeline.detectors {
-            s.detect = super::settings::load_detectors(p)?;
-        }
-        if let Some(p) = &self.pipeline.agents {
-            s.inventory = Some(super::settings::load_inventory(p)?);
-        }
-        s.opa = self.decoders.opa.clone();
-        if let Some(dir) = &self.api.rules_dir {
-            // Refused here (and by `--check`) rather than at the first epoch.
-            super::settings::load_rules(dir)?;
-            s.rules_dir = Some(dir.clone());
-        }
+        analysis.apply(&mut s.analysis)?;
+        s.analysis.opa = self.decoders.opa.clone();
+        s.rules_dir = self.api.rules_dir.clone();
         Ok(Some(s))
     }
+}
+
+/// A `[pipeline]` duration key, if given.
+fn duration(value: Option<&str>) -> anyhow::Result<Option<i64>> {
+    value
+        .map(parse_duration)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!(e))
 }

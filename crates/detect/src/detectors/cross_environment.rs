@@ -3,14 +3,16 @@
 //! environment boundary is policy-like: crossing it is raised whenever the
 //! baseline is warm, with a risk that grows with how rare the crossing is.
 
-use super::{Ctx, Signal, list_items, rare_items};
+use super::{Ctx, list_items, rare_items};
+use crate::DetectorId;
+use crate::detector::{CloseCx, Detector, EventCx, Signal, state_codec};
 use crate::features::{dim, tenant_label};
 
 pub(crate) fn cross_environment(ctx: &Ctx<'_>) -> Option<Signal> {
     let rare = rare_items(ctx, &[dim::TENANT], None);
     let (_, item, share, _) = rare.items.first()?;
     let hits = share * ctx.n();
-    let mut s = ctx.boundary("cross_environment", hits)?;
+    let mut s = ctx.boundary(DetectorId::CrossEnvironment, hits)?;
     let known: Vec<String> = ctx
         .baseline
         .map(|b| b.common_items(dim::TENANT, ctx.cfg.rare_share))
@@ -39,4 +41,27 @@ pub(crate) fn cross_environment(ctx: &Ctx<'_>) -> Option<Signal> {
     s.evidence = rare.items.into_iter().map(|x| x.3).collect();
     s.tags = &["owasp-nhi:NHI8", "owasp-agentic:T3", "attack:T1078.004"];
     Some(s)
+}
+
+/// Stateless: reads the instance's tenants.
+pub(crate) struct CrossEnvironment;
+
+impl Detector for CrossEnvironment {
+    fn id(&self) -> DetectorId {
+        DetectorId::CrossEnvironment
+    }
+
+    fn observe(&mut self, cx: &EventCx<'_>, out: &mut Vec<Signal>) {
+        if cx.is_open && cx.changed.tenant && !cx.raised(self.id()) {
+            out.extend(cross_environment(&cx.ctx()));
+        }
+    }
+
+    fn close(&mut self, cx: &CloseCx<'_>, out: &mut Vec<Signal>) {
+        if !cx.raised(self.id()) {
+            out.extend(cross_environment(&cx.ctx()));
+        }
+    }
+
+    state_codec!();
 }

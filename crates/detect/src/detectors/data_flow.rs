@@ -3,9 +3,19 @@
 //! an earlier tool result rather than from the human's request — the
 //! footprint of an indirect prompt injection.
 
+use std::collections::VecDeque;
+
+use delegraph_model::{Evidence, NormEvent};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{Ctx, Signal};
+use super::Ctx;
+use crate::DetectorId;
+use crate::detector::{Detector, EventCx, PerInstance, Signal, state_codec};
+use crate::instance::{MAX_TEXT, clip, evidence};
+
+/// Most tool results kept per instance.
+const MAX_RESULTS: usize = 64;
 
 /// Tool-name fragments that make a call sensitive.
 const SENSITIVE_TOOLS: [&str; 20] = [
@@ -95,28 +105,27 @@ fn push(key: Option<&str>, value: String, out: &mut Vec<(String, String)>) {
     }
 }
 
-pub(crate) fn data_flow(ctx: &Ctx<'_>) -> Option<Signal> {
+fn data_flow(ctx: &Ctx<'_>, own: &Flow) -> Option<Signal> {
     let e = ctx.event?;
     let tool = e.tool.as_ref()?;
-    if e.echoes_span() || !is_sensitive(&tool.name) || ctx.profile.request.is_empty() {
+    if e.echoes_span() || !is_sensitive(&tool.name) || own.request.is_empty() {
         return None;
     }
     let args: Value = serde_json::from_str(tool.arguments.as_deref()?).ok()?;
     let mut dests = Vec::new();
     destinations(&args, None, &mut dests);
-    let request = ctx.profile.request.to_lowercase();
+    let request = own.request.to_lowercase();
     let (name, value, source) = dests.into_iter().find_map(|(k, v)| {
         let needle = v.to_lowercase();
         if request.contains(&needle) {
             return None;
         }
-        ctx.profile
-            .results
+        own.results
             .iter()
             .find(|r| r.text.to_lowercase().contains(&needle))
             .map(|r| (k, v, r.clone()))
     })?;
-    let mut s = ctx.definite("data_flow", 0.0)?;
+    let mut s = ctx.definite(DetectorId::DataFlow, 0.0)?;
     s.subject = tool.call_id.clone().unwrap_or_else(|| e.event_id.clone());
     s.what = format!(
         "called {} with {name} = {value:?}, a value taken from the output of an earlier {} call that the human's request never mentions",
@@ -124,7 +133,7 @@ pub(crate) fn data_flow(ctx: &Ctx<'_>) -> Option<Signal> {
     );
     s.expected = "destinations of sensitive tool calls come from the human's request".into();
     s.observed = format!("{name} = {value:?} found only in tool output");
-    s.evidence = vec![source.evidence, crate::profile::evidence(e)];
+    s.evidence = vec![source.evidence, evidence(e)];
     s.tags = &[
         "owasp-agentic:T6",
         "owasp-agentic:T2",
@@ -132,6 +141,82 @@ pub(crate) fn data_flow(ctx: &Ctx<'_>) -> Option<Signal> {
         "attack:T1567",
     ];
     Some(s)
+}
+
+/// A tool's output, kept to trace where later arguments came from.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct ToolResult {
+    /// The tool that returned it.
+    tool: String,
+    /// What it returned (clipped).
+    text: String,
+    /// The event that carried it.
+    evidence: Evidence,
+}
+
+/// What an instance was asked and what its tools returned.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Flow {
+    /// The human's request text, when telemetry carries it.
+    request: String,
+    /// Recent tool results, oldest first.
+    results: VecDeque<ToolResult>,
+}
+
+impl Flow {
+    /// Keep the human's request (the first one seen wins; later turns append).
+    fn add_request(&mut self, text: &str) {
+        if self.request.len() < MAX_TEXT {
+            self.request.push_str(clip(text));
+            self.request.push('\n');
+        }
+    }
+
+    /// Keep a tool result.
+    fn add_result(&mut self, tool: &str, text: &str, e: &NormEvent) {
+        if self.results.len() == MAX_RESULTS {
+            self.results.pop_front();
+        }
+        self.results.push_back(ToolResult {
+            tool: tool.to_owned(),
+            text: clip(text).to_owned(),
+            evidence: evidence(e),
+        });
+    }
+}
+
+/// Traces destinations of sensitive calls back to tool output.
+#[derive(Default)]
+pub(crate) struct DataFlow {
+    by_instance: PerInstance<Flow>,
+}
+
+impl Detector for DataFlow {
+    fn id(&self) -> DetectorId {
+        DetectorId::DataFlow
+    }
+
+    fn observe(&mut self, cx: &EventCx<'_>, out: &mut Vec<Signal>) {
+        let e = cx.event;
+        let mut own = self.by_instance.slot(&cx.instance.instance, cx.is_open);
+        if let Some(req) = &e.input_messages {
+            own.add_request(req);
+        }
+        out.extend(data_flow(&cx.ctx(), &own));
+        // A result is traced only for later calls, never the one returning it.
+        if let Some(tool) = &e.tool
+            && let Some(result) = tool.result.as_deref()
+            && !e.echoes_span()
+        {
+            own.add_result(&tool.name, result, e);
+        }
+    }
+
+    fn forget(&mut self, instance: &str) {
+        self.by_instance.remove(instance);
+    }
+
+    state_codec!(by_instance);
 }
 
 #[cfg(test)]

@@ -4,7 +4,9 @@
 //! completed, past its call budget). The stitcher finds the breaches; this
 //! turns the first of each kind into a finding that quotes the envelope.
 
-use super::{Ctx, Signal};
+use super::Ctx;
+use crate::DetectorId;
+use crate::detector::{Detector, EventCx, Signal, state_codec};
 
 pub(crate) fn envelope(ctx: &Ctx<'_>) -> Vec<Signal> {
     let Some(e) = ctx.event else {
@@ -32,7 +34,7 @@ pub(crate) fn envelope(ctx: &Ctx<'_>) -> Vec<Signal> {
     a.breaches
         .iter()
         .filter_map(|b| {
-            let mut s = ctx.policy("envelope")?;
+            let mut s = ctx.policy(DetectorId::Envelope)?;
             // One finding per instance and kind of breach, naming the first:
             // a burst of reads outside the patterns is one alert, and every
             // breach stays listed on its event (`envelope_breaches`).
@@ -40,10 +42,26 @@ pub(crate) fn envelope(ctx: &Ctx<'_>) -> Vec<Signal> {
             s.what = format!("acted outside its approved envelope: {}", b.detail);
             s.expected = format!("actions inside {quote}");
             s.observed = format!("{} ({})", e.operation, b.detail);
-            s.evidence = vec![crate::profile::evidence(e)];
+            s.evidence = vec![crate::instance::evidence(e)];
             s.credential = e.credential_used.as_ref().map(|c| c.id.clone());
             s.tags = &["owasp-agentic:T3", "owasp-nhi:NHI5", "attack:T1078"];
             Some(s)
         })
         .collect()
+}
+
+/// Stateless: the stitcher already checked each action against its
+/// envelope; every breach is a finding.
+pub(crate) struct Envelope;
+
+impl Detector for Envelope {
+    fn id(&self) -> DetectorId {
+        DetectorId::Envelope
+    }
+
+    fn observe(&mut self, cx: &EventCx<'_>, out: &mut Vec<Signal>) {
+        out.extend(envelope(&cx.ctx()));
+    }
+
+    state_codec!();
 }

@@ -1,6 +1,8 @@
-//! The built-in detectors. Each reads one event in the context of its
-//! instance's profile and its agent's baseline and may return a [`Signal`]:
-//! what was expected, what was seen, how rare, from how much history.
+//! The built-in detectors, one file each. Each implements
+//! [`crate::detector::Detector`], keeps its own state, and compares an
+//! instance (its behaviour record and its own measurements) with its
+//! agent's baseline: what was expected, what was seen, how rare, from how
+//! much history.
 
 mod credential_lifetime;
 mod cross_environment;
@@ -15,42 +17,50 @@ mod shared_identity;
 mod tool_chain;
 mod unapproved;
 
-pub(crate) use credential_lifetime::{credential_lifetime, credential_slack};
-pub(crate) use cross_environment::cross_environment;
-pub(crate) use data_flow::data_flow;
-pub(crate) use delegation::delegation;
-pub(crate) use envelope::envelope;
-pub(crate) use policy_probe::{MAX_DENIALS, drift, note_denial};
-pub(crate) use privilege_escalation::privilege_escalation;
-pub(crate) use scope_growth::scope_growth;
-pub(crate) use secret_access::secret_access;
-pub(crate) use shared_identity::{
-    CredentialUse, borrowed_credential, client_switch, human_client, human_reuse, shared_identity,
-};
-pub(crate) use tool_chain::tool_chain;
-pub(crate) use unapproved::unapproved;
-
 use delegraph_model::{Evidence, NormEvent};
 
 use crate::baseline::AgentBaseline;
 use crate::config::{DetectConfig, Effective};
+use crate::detector::{Detector, Signal};
 use crate::features::dim;
-use crate::profile::Profile;
-use crate::stats;
+use crate::instance::Instance;
+use crate::{DetectorId, stats};
 
-/// What a detector sees. `event` is the event being looked at; it is
-/// `None` when an instance is checked as it closes.
+/// Every detector, in the order the engine calls them (see
+/// [`crate::detector`]): the order findings of one moment are raised in,
+/// which accumulated risk depends on. A new detector is one file in this
+/// folder and one line here.
+pub(crate) fn registry() -> Vec<Box<dyn Detector>> {
+    vec![
+        Box::new(tool_chain::ToolChain::default()),
+        Box::new(scope_growth::ScopeGrowth),
+        Box::new(cross_environment::CrossEnvironment),
+        Box::new(secret_access::SecretAccess::default()),
+        Box::new(privilege_escalation::PrivilegeEscalation),
+        Box::new(credential_lifetime::CredentialLifetime::default()),
+        Box::new(shared_identity::SharedIdentity::default()),
+        Box::new(delegation::Delegation::default()),
+        Box::new(credential_lifetime::CredentialSlack::default()),
+        Box::new(data_flow::DataFlow::default()),
+        Box::new(envelope::Envelope),
+        Box::new(policy_probe::PolicyProbe::default()),
+        Box::new(unapproved::Unapproved::default()),
+    ]
+}
+
+/// What a signal is computed from. `event` is the event being looked at;
+/// it is `None` when an instance is checked as it closes.
 pub(crate) struct Ctx<'a> {
     pub cfg: &'a DetectConfig,
     pub event: Option<&'a NormEvent>,
-    pub profile: &'a Profile,
+    pub profile: &'a Instance,
     pub baseline: Option<&'a AgentBaseline>,
     pub agent: &'a str,
 }
 
 impl Ctx<'_> {
-    pub fn settings(&self, detector: &str) -> Effective {
-        self.cfg.effective(detector, Some(self.agent))
+    pub fn settings(&self, detector: DetectorId) -> Effective {
+        self.cfg.effective(detector.name(), Some(self.agent))
     }
 
     /// Decayed instances in the baseline.
@@ -65,7 +75,7 @@ impl Ctx<'_> {
 
     /// A statistical signal, when the detector is on, the baseline has
     /// enough history and `p` is at or below the alert level.
-    pub fn statistical(&self, detector: &'static str, p: f64) -> Option<Signal> {
+    pub fn statistical(&self, detector: DetectorId, p: f64) -> Option<Signal> {
         let s = self.settings(detector);
         if !s.enabled || self.history() < s.min_history || p > s.alert_p {
             return None;
@@ -80,7 +90,7 @@ impl Ctx<'_> {
     /// A signal for something that departs from a policy-like boundary
     /// (a new account): raised whenever the baseline is warm, scored like
     /// [`Ctx::definite`].
-    pub fn boundary(&self, detector: &'static str, hits: f64) -> Option<Signal> {
+    pub fn boundary(&self, detector: DetectorId, hits: f64) -> Option<Signal> {
         let s = self.settings(detector);
         if self.history() < s.min_history {
             return None;
@@ -91,7 +101,7 @@ impl Ctx<'_> {
     /// A signal for something wrong in itself (a permission change, a key
     /// used after its task): at least half the impact, the rest growing
     /// with how rare it is for this agent (`hits` of its instances did it).
-    pub fn definite(&self, detector: &'static str, hits: f64) -> Option<Signal> {
+    pub fn definite(&self, detector: DetectorId, hits: f64) -> Option<Signal> {
         let s = self.settings(detector);
         if !s.enabled {
             return None;
@@ -104,7 +114,7 @@ impl Ctx<'_> {
 
     /// A signal for leaving a boundary a person or a policy set (an
     /// approved envelope, a denied decision): no baseline needed, full impact.
-    pub fn policy(&self, detector: &'static str) -> Option<Signal> {
+    pub fn policy(&self, detector: DetectorId) -> Option<Signal> {
         let s = self.settings(detector);
         s.enabled.then(|| Signal::new(detector, None, s.impact))
     }
@@ -114,40 +124,6 @@ impl Ctx<'_> {
         match self.history() {
             0 => format!("no earlier {} instances", self.agent),
             h => format!("{h} earlier {} instances", self.agent),
-        }
-    }
-}
-
-/// A detector's verdict before it becomes a finding.
-#[derive(Debug, Clone)]
-pub(crate) struct Signal {
-    pub detector: &'static str,
-    /// What the finding is about, for its id (a credential, a tool call).
-    pub subject: String,
-    pub p: Option<f64>,
-    pub risk: u8,
-    /// Clause for the summary: "called 5 tools never seen …".
-    pub what: String,
-    pub expected: String,
-    pub observed: String,
-    pub evidence: Vec<Evidence>,
-    pub tags: &'static [&'static str],
-    pub credential: Option<String>,
-}
-
-impl Signal {
-    fn new(detector: &'static str, p: Option<f64>, risk: u8) -> Self {
-        Self {
-            detector,
-            subject: String::new(),
-            p,
-            risk,
-            what: String::new(),
-            expected: String::new(),
-            observed: String::new(),
-            evidence: Vec::new(),
-            tags: &[],
-            credential: None,
         }
     }
 }

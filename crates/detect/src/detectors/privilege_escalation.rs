@@ -2,7 +2,9 @@
 //! policies, login profiles, role trust; IdP role and group grants; GitHub
 //! org and repository permissions).
 
-use super::{Ctx, Signal};
+use super::Ctx;
+use crate::DetectorId;
+use crate::detector::{Detector, EventCx, Signal, state_codec};
 use crate::features::{dim, is_permission_change};
 
 pub(crate) fn privilege_escalation(ctx: &Ctx<'_>) -> Option<Signal> {
@@ -15,7 +17,7 @@ pub(crate) fn privilege_escalation(ctx: &Ctx<'_>) -> Option<Signal> {
         .baseline
         .map(|b| b.item_weight(dim::PERMISSION_CHANGE, op))
         .unwrap_or(0.0);
-    let mut s = ctx.definite("privilege_escalation", hits)?;
+    let mut s = ctx.definite(DetectorId::PrivilegeEscalation, hits)?;
     let admin = e.raw.contains("AdministratorAccess") || e.raw.contains("\"*\"");
     if admin {
         s.risk = s.risk.saturating_add(10).min(100);
@@ -37,7 +39,7 @@ pub(crate) fn privilege_escalation(ctx: &Ctx<'_>) -> Option<Signal> {
     );
     s.expected = format!("{verb} made by {hits:.0} of {}", ctx.history_phrase());
     s.observed = format!("{op} by an agent instance");
-    s.evidence = vec![crate::profile::evidence(e)];
+    s.evidence = vec![crate::instance::evidence(e)];
     s.credential = e.credential_used.as_ref().map(|c| c.id.clone());
     s.tags = if verb == "CreateAccessKey" || verb.contains("Credential") {
         &["owasp-nhi:NHI5", "owasp-agentic:T3", "attack:T1098.001"]
@@ -49,4 +51,19 @@ pub(crate) fn privilege_escalation(ctx: &Ctx<'_>) -> Option<Signal> {
         &["owasp-nhi:NHI5", "owasp-agentic:T3", "attack:T1098"]
     };
     Some(s)
+}
+
+/// Stateless: one finding per permission change.
+pub(crate) struct PrivilegeEscalation;
+
+impl Detector for PrivilegeEscalation {
+    fn id(&self) -> DetectorId {
+        DetectorId::PrivilegeEscalation
+    }
+
+    fn observe(&mut self, cx: &EventCx<'_>, out: &mut Vec<Signal>) {
+        out.extend(privilege_escalation(&cx.ctx()));
+    }
+
+    state_codec!();
 }

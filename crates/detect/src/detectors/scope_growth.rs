@@ -2,7 +2,9 @@
 //! privilege classes (a first write or admin call by a read-mostly agent)
 //! its agent rarely uses, or many more distinct operations than usual.
 
-use super::{Ctx, SCOPE_DIMS, Signal, count_p, list_items, rare_items};
+use super::{Ctx, SCOPE_DIMS, count_p, list_items, rare_items};
+use crate::DetectorId;
+use crate::detector::{CloseCx, Detector, EventCx, Signal, state_codec};
 use crate::features::{dim, metric};
 use crate::stats::fmt_p;
 
@@ -12,7 +14,7 @@ pub(crate) fn scope_growth(ctx: &Ctx<'_>) -> Option<Signal> {
     let (p_ops, mean, sd) = count_p(ctx, metric::OPERATIONS, ops);
     // Two tests: Bonferroni.
     let p = (2.0 * rare.p.min(p_ops)).min(1.0);
-    let mut s = ctx.statistical("scope_growth", p)?;
+    let mut s = ctx.statistical(DetectorId::ScopeGrowth, p)?;
     let k = rare.items.len();
     s.what = format!(
         "reached {ops} distinct operations, with {k} services, operations, scopes or privilege classes rare or new for this agent: {}",
@@ -27,4 +29,27 @@ pub(crate) fn scope_growth(ctx: &Ctx<'_>) -> Option<Signal> {
     s.evidence = rare.items.into_iter().map(|x| x.3).collect();
     s.tags = &["owasp-nhi:NHI5", "owasp-agentic:T3", "attack:T1526"];
     Some(s)
+}
+
+/// Stateless: reads the instance's behaviour record.
+pub(crate) struct ScopeGrowth;
+
+impl Detector for ScopeGrowth {
+    fn id(&self) -> DetectorId {
+        DetectorId::ScopeGrowth
+    }
+
+    fn observe(&mut self, cx: &EventCx<'_>, out: &mut Vec<Signal>) {
+        if cx.is_open && cx.changed.scope && !cx.raised(self.id()) {
+            out.extend(scope_growth(&cx.ctx()));
+        }
+    }
+
+    fn close(&mut self, cx: &CloseCx<'_>, out: &mut Vec<Signal>) {
+        if !cx.raised(self.id()) {
+            out.extend(scope_growth(&cx.ctx()));
+        }
+    }
+
+    state_codec!();
 }

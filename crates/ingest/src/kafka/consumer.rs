@@ -10,7 +10,9 @@ use rdkafka::statistics::Statistics;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::{ClientContext, TopicPartitionList as Tpl};
 
-use super::{KafkaError, KafkaSettings, PartitionOffset};
+use delegraph_model::PartitionOffset;
+
+use super::{KafkaError, KafkaSettings};
 
 /// Told about partition moves, on the polling thread, inside
 /// [`KafkaSource::poll`].

@@ -40,17 +40,6 @@ impl KafkaSettings {
     }
 }
 
-/// The next offset to read in one partition: what a commit records.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct PartitionOffset {
-    /// Topic.
-    pub topic: String,
-    /// Partition.
-    pub partition: i32,
-    /// Next offset to read (last processed + 1).
-    pub next: i64,
-}
-
 /// A Kafka client call failed.
 #[derive(Debug, thiserror::Error)]
 #[error("kafka {what}: {source}")]

@@ -1,0 +1,129 @@
+//! Link hints several formats share, and the pass that puts every decoded
+//! event's hints on it.
+//!
+//! Each format states its own identity knowledge (its `link` function, see
+//! [`crate::FormatInfo`]); what is here is common to a family of formats:
+//! records that name their instance (approvals), IdP and SaaS principals,
+//! credentials that identify an instance, and identities the agent
+//! inventory recognises whichever log carries them.
+
+use delegraph_model::{Bind, LinkHints, NormEvent, Resolve};
+
+use crate::format::FormatInfo;
+use crate::{DecodeError, EventSink};
+
+/// State `f`'s link hints on `e`, then the identities implied across formats.
+pub(crate) fn link(f: &FormatInfo, e: &mut NormEvent) {
+    (f.link)(e);
+    implied_identities(e);
+}
+
+/// A sink that links every event a decoder sends before passing it on, so
+/// no decoder can forget to.
+pub(crate) struct Linked<'s, S: EventSink + ?Sized> {
+    pub format: &'static FormatInfo,
+    pub sink: &'s mut S,
+}
+
+impl<S: EventSink + ?Sized> EventSink for Linked<'_, S> {
+    fn event(&mut self, mut event: NormEvent) {
+        link(self.format, &mut event);
+        self.sink.event(event);
+    }
+
+    fn reject(&mut self, error: DecodeError, origin: delegraph_model::Origin, raw: &str) {
+        self.sink.reject(error, origin, raw);
+    }
+}
+
+/// Identities the agent inventory matches that a record only implies: the
+/// IAM role behind a role session and the GitHub App behind an app token.
+/// They name the same identity whichever log carries them, so they are
+/// read from every format's events.
+pub(crate) fn implied_identities(e: &mut NormEvent) {
+    e.hints.role = crate::sources::cloudtrail::role_of(e);
+    e.hints.app = e
+        .agent
+        .agent_id
+        .as_deref()
+        .and_then(|a| a.strip_prefix(crate::sources::github::APP_PREFIX))
+        .map(str::to_owned);
+}
+
+/// Later records made with this record's credentials (used, then issued)
+/// belong to its instance: a token a tool call or an agent's sign-in
+/// carries joins later IdP and SaaS records to that instance.
+pub(crate) fn bind_credentials(e: &NormEvent, h: &mut LinkHints) {
+    for c in [e.credential_used.as_ref(), e.credential_issued.as_ref()]
+        .into_iter()
+        .flatten()
+    {
+        h.bind.push(Bind::Credential {
+            credential: c.id.clone(),
+        });
+    }
+}
+
+/// A policy decision or envelope event that names its agent instance joins
+/// it, or starts it: approval comes before the work. The envelope's
+/// approver, else the human the record names, is the instance's human.
+pub(crate) fn named_by_approval(e: &NormEvent) -> Option<Resolve> {
+    let id = e.agent.instance_id.clone()?;
+    let human = e
+        .envelope
+        .as_ref()
+        .and_then(|x| x.envelope.approved_by.clone())
+        .or_else(|| e.on_behalf_of.clone());
+    let basis = if e.envelope.is_some() {
+        "instance named by the task envelope"
+    } else {
+        "instance named by the policy decision"
+    };
+    Some(Resolve::Instance {
+        id,
+        human,
+        aliases: Vec::new(),
+        basis: basis.into(),
+    })
+}
+
+/// The link pass of formats whose records are approvals (policy decision
+/// logs, task envelopes): the instance they name, or none.
+pub(crate) fn approval_record(e: &mut NormEvent) {
+    let mut h = LinkHints::default();
+    h.resolve
+        .push(named_by_approval(e).unwrap_or_else(|| Resolve::Unresolved {
+            reason: "the record names no agent instance".into(),
+        }));
+    bind_credentials(e, &mut h);
+    e.hints = h;
+}
+
+/// The link pass of IdP and SaaS logs (Okta, Entra, GitHub, Workspace): a
+/// credential an agent's record carried earlier; else a human acts
+/// directly; else the principal is its own instance — the run the record
+/// names, or one shared by all the principal's records.
+pub(crate) fn principal(e: &mut NormEvent) {
+    let mut h = LinkHints::default();
+    if let Some(c) = &e.credential_used {
+        h.resolve.push(Resolve::Credential {
+            credential: c.id.clone(),
+            basis: "credential seen earlier".into(),
+        });
+    }
+    h.resolve.push(Resolve::Human {
+        basis: "human principal".into(),
+    });
+    h.resolve.push(match &e.agent.instance_id {
+        Some(id) => Resolve::Principal {
+            id: id.clone(),
+            shared: false,
+        },
+        None => Resolve::Principal {
+            id: format!("{}:{}", e.source.as_str(), e.actor.id),
+            shared: true,
+        },
+    });
+    bind_credentials(e, &mut h);
+    e.hints = h;
+}

@@ -1,0 +1,228 @@
+//! The engine end to end on small hand-made event sequences.
+
+use super::*;
+use delegraph_model::Category;
+use serde_json::json;
+
+const MIN: i64 = 60_000_000_000;
+
+/// An attributed CloudTrail-like event at minute `m`.
+fn ev(id: &str, m: i64, instance: Option<&str>, cred: &str, ua: &str) -> NormEvent {
+    let mut v = json!({
+        "event_id": id, "source": "cloudtrail", "source_event_type": "GetObject",
+        "event_time": format!("2026-03-02T{:02}:{:02}:00Z", m / 60, m % 60),
+        "category": "api_call", "operation": "s3.amazonaws.com:GetObject",
+        "actor": {"id": "arn:aws:sts::1:assumed-role/r/s"}, "actor_kind": "agent",
+        "actor_kind_basis": "test", "outcome": "success", "user_agent": ua,
+        "credential_used": {"id": cred, "kind": "aws_session_key"},
+        "origin": {"kind": "file", "path": "t", "line": 1, "index": null}, "raw": "{}",
+        "attribution": {"agent_id": "a", "initiator": "ana@example.com", "depth": 0, "basis": "test"}
+    });
+    if let Some(i) = instance {
+        v["attribution"]["instance"] = json!(i);
+        v["attribution"]["root_instance"] = json!(i);
+    }
+    serde_json::from_value(v).unwrap()
+}
+
+fn run(events: &[NormEvent]) -> Vec<Finding> {
+    let mut d = Detectors::new(DetectConfig::default());
+    let mut out = Vec::new();
+    for e in events {
+        d.observe(e, &mut out);
+    }
+    out
+}
+
+#[test]
+fn a_person_using_an_agents_credential_is_shared_identity() {
+    let boto = "Boto3/1.35.0";
+    let browser = "Mozilla/5.0 (Macintosh) console.amazonaws.com";
+    let f = run(&[
+        ev("1", 1, Some("X"), "ASIAK", boto),
+        ev("2", 2, Some("X"), "ASIAK", browser),
+        ev("3", 3, Some("X"), "ASIAK", browser),
+    ]);
+    let shared: Vec<_> = f
+        .iter()
+        .filter(|f| f.detector == "shared_identity")
+        .collect();
+    assert_eq!(shared.len(), 1, "{f:#?}");
+    assert_eq!(shared[0].agent_instance.as_deref(), Some("X"));
+    assert!(
+        shared[0].summary.contains("person's client"),
+        "{}",
+        shared[0].summary
+    );
+    // The same client throughout raises nothing.
+    let quiet = run(&[
+        ev("1", 1, Some("X"), "ASIAK", boto),
+        ev("2", 2, Some("X"), "ASIAK", boto),
+    ]);
+    assert!(quiet.is_empty(), "{quiet:#?}");
+}
+
+#[test]
+fn a_human_acting_directly_with_an_agents_token_is_flagged_on_the_agent() {
+    let f = run(&[
+        ev("1", 1, Some("X"), "tok-1", "agent-runtime/1.0"),
+        ev("2", 2, None, "tok-1", "agent-runtime/1.0"),
+    ]);
+    assert_eq!(f.len(), 1, "{f:#?}");
+    assert_eq!(f[0].detector, "shared_identity");
+    assert_eq!(f[0].agent_instance.as_deref(), Some("X"));
+    assert!(
+        f[0].summary
+            .contains("the human ana@example.com also used directly"),
+        "{}",
+        f[0].summary
+    );
+}
+
+#[test]
+fn a_credential_used_after_it_expired_is_flagged() {
+    let mut issue = ev("0", 0, Some("runtime"), "ASIARUNTIME", "Boto3");
+    issue.credential_issued = Some(delegraph_model::Credential {
+        id: "ASIAK".into(),
+        kind: delegraph_model::CredentialKind::AwsSessionKey,
+        issued_at: None,
+        expires_at: Some(delegraph_model::Timestamp::from_nanos(
+            issue.event_time.nanos() + 10 * MIN,
+        )),
+    });
+    let f = run(&[
+        issue,
+        ev("1", 5, Some("X"), "ASIAK", "Boto3"),
+        ev("2", 25, Some("X"), "ASIAK", "Boto3"),
+    ]);
+    assert_eq!(f.len(), 1, "{f:#?}");
+    assert_eq!(f[0].detector, "credential_lifetime");
+    assert!(
+        f[0].summary.contains("after it expired"),
+        "{}",
+        f[0].summary
+    );
+    assert!(
+        f[0].risk_score >= 40,
+        "a definite finding is at least medium"
+    );
+}
+
+/// Instance `i` of agent `a`: its runtime issues it a key valid for
+/// `valid` minutes, its task runs two minutes and uses the key once.
+fn task(i: i64, valid: i64) -> Vec<NormEvent> {
+    let t = 10 * i;
+    let id = format!("X{i}");
+    let key = format!("ASIAKEY{i}");
+    let mut issue = ev(
+        &format!("{i}-0"),
+        t,
+        Some("runtime"),
+        "ASIARUNTIME",
+        "Boto3",
+    );
+    issue.credential_issued = Some(delegraph_model::Credential {
+        id: key.clone(),
+        kind: delegraph_model::CredentialKind::AwsSessionKey,
+        issued_at: None,
+        expires_at: Some(delegraph_model::Timestamp::from_nanos(
+            issue.event_time.nanos() + valid * MIN,
+        )),
+    });
+    let mut root = ev(&format!("{i}-1"), t, Some(&id), "", "Boto3");
+    root.credential_used = None;
+    root.category = delegraph_model::Category::AgentInvoke;
+    root.links.push(delegraph_model::Link::TaskEnded {
+        instance: id.clone(),
+        at: delegraph_model::Timestamp::from_nanos(root.event_time.nanos() + 2 * MIN),
+    });
+    let used = ev(&format!("{i}-2"), t + 1, Some(&id), &key, "Boto3");
+    vec![issue, root, used]
+}
+
+fn minute(m: i64) -> NormEvent {
+    let mut e = ev(&format!("tick-{m}"), 0, None, "none", "Boto3");
+    e.event_time = delegraph_model::Timestamp::from_nanos(
+        ev("x", 0, None, "x", "x").event_time.nanos() + m * MIN,
+    );
+    e.credential_used = None;
+    e
+}
+
+#[test]
+fn a_credential_valid_far_longer_past_its_task_than_usual_is_flagged() {
+    let mut events: Vec<NormEvent> = (0..20).flat_map(|i| task(i, 60)).collect();
+    events.extend(task(20, 12 * 60));
+    events.push(minute(20 * 10 + 60));
+    let f = run(&events);
+    let slack: Vec<_> = f
+        .iter()
+        .filter(|f| f.detector == "credential_lifetime")
+        .collect();
+    assert_eq!(slack.len(), 1, "{f:#?}");
+    assert_eq!(slack[0].agent_instance.as_deref(), Some("X20"));
+    assert!(
+        slack[0].summary.contains("still valid 718 min"),
+        "{}",
+        slack[0].summary
+    );
+}
+
+/// A policy decision of instance `X` at minute `m`.
+fn decision(id: &str, m: i64, allowed: bool, cred: &str) -> NormEvent {
+    let mut e = ev(id, m, Some("X"), cred, "gw");
+    e.source = delegraph_model::Source::Opa;
+    e.category = Category::PolicyDecision;
+    e.resources = vec![delegraph_model::Resource {
+        id: "db:hr.payroll".into(),
+        kind: None,
+        is_secret: false,
+    }];
+    e.decision = Some(delegraph_model::PolicyDecision {
+        decision_id: id.into(),
+        engine: delegraph_model::PolicyEngine::Opa,
+        policy: "agents/allow".into(),
+        allowed: Some(allowed),
+        action: Some("read_payroll".into()),
+        policies: Vec::new(),
+    });
+    e
+}
+
+#[test]
+fn a_denied_request_granted_later_with_another_credential_is_drift() {
+    let drift = |events: &[NormEvent]| {
+        run(events)
+            .into_iter()
+            .filter(|f| f.detector == "policy_probe")
+            .count()
+    };
+    // The same request retried with the same token: no way around.
+    assert_eq!(
+        drift(&[
+            decision("d1", 1, false, "tok-A"),
+            decision("d2", 2, true, "tok-A")
+        ]),
+        0
+    );
+    // Another token gets what the first was refused.
+    let f = run(&[
+        decision("d1", 1, false, "tok-A"),
+        decision("d2", 2, true, "tok-B"),
+    ]);
+    let p: Vec<_> = f.iter().filter(|f| f.detector == "policy_probe").collect();
+    assert_eq!(p.len(), 1, "{f:#?}");
+    assert!(
+        p[0].summary.contains("with credential tok-B"),
+        "{}",
+        p[0].summary
+    );
+    // Past the drift window it is a new request, not a way around.
+    assert_eq!(
+        drift(&[
+            decision("d1", 1, false, "tok-A"),
+            decision("d2", 30, true, "tok-B")
+        ]),
+        0
+    );
+}
