@@ -92,7 +92,14 @@ fn replay_corpus(work: &Path, corpus: &str, files: &[PathBuf]) -> PathBuf {
 /// (rows, sha-256 of the sorted rows) of one table.
 fn digest(data: &Path, table: &str) -> (usize, String) {
     let out = run(bin()
-        .args(["sql", "--format", "json", "--timeout-secs", "600", "--data-dir"])
+        .args([
+            "sql",
+            "--format",
+            "json",
+            "--timeout-secs",
+            "600",
+            "--data-dir",
+        ])
         .arg(data)
         .arg(format!("SELECT * FROM {table}")));
     let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();

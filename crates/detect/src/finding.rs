@@ -9,7 +9,6 @@ use crate::instance::Instance;
 /// Most evidence entries kept on one finding.
 const MAX_EVIDENCE: usize = 20;
 
-
 /// "support-agent instance support-agent-1a2b (for ana@example.com)".
 fn who(p: &Instance, agent: &str) -> String {
     let mut s = format!("{agent} instance {}", p.instance);

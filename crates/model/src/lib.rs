@@ -21,11 +21,11 @@ pub use analyzer::{
 pub use approval::{
     Approval, Breach, EnvelopeChange, EnvelopeEvent, PolicyDecision, PolicyEngine, TaskEnvelope,
 };
+pub use bounded::{Bounded, load_lru, new_lru, save_lru};
 pub use event::{
     ActorKind, AgentRef, Attribution, Category, Credential, CredentialKind, NormEvent, Outcome,
     Principal, Resource, Source, ToolRef, TraceContext,
 };
-pub use bounded::{Bounded, load_lru, new_lru, save_lru};
 pub use finding::{Evidence, Finding, Severity, finding_id};
 pub use hint::{Bind, LinkHints, Resolve, SessionIssue};
 pub use link::Link;

@@ -228,8 +228,7 @@ impl Detector for CredentialSlack {
             .filter_map(|c| {
                 let u = cx.credentials.peek(c)?;
                 let x = u.expires_at?;
-                (u.owner == me && x > end)
-                    .then(|| (c.clone(), ((x - end) / 60_000_000_000) as u64))
+                (u.owner == me && x > end).then(|| (c.clone(), ((x - end) / 60_000_000_000) as u64))
             })
             .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)));
     }

@@ -10,8 +10,8 @@ use super::{Ctx, count_p};
 use crate::DetectorId;
 use crate::baseline::Observation;
 use crate::detector::{CloseCx, Detector, EventCx, PerInstance, Signal, Target, state_codec};
-use crate::instance::{Instance, evidence};
 use crate::features::metric;
+use crate::instance::{Instance, evidence};
 use crate::stats::fmt_p;
 
 fn delegation(ctx: &Ctx<'_>, own: &Tree) -> Option<Signal> {

@@ -10,9 +10,9 @@ use super::{Ctx, count_p};
 use crate::DetectorId;
 use crate::baseline::Observation;
 use crate::detector::{CloseCx, Detector, EventCx, PerInstance, Signal, state_codec};
+use crate::features::metric;
 use crate::features::secrets_read;
 use crate::instance::{Instance, evidence};
-use crate::features::metric;
 use crate::stats::fmt_p;
 
 fn secret_access(ctx: &Ctx<'_>, own: &Secrets) -> Option<Signal> {
@@ -22,12 +22,7 @@ fn secret_access(ctx: &Ctx<'_>, own: &Secrets) -> Option<Signal> {
     let (p_distinct, mean_distinct, _) = count_p(ctx, metric::DISTINCT_SECRETS, distinct);
     let p = (2.0 * p_reads.min(p_distinct)).min(1.0);
     let mut s = ctx.statistical(DetectorId::SecretAccess, p)?;
-    let names: Vec<&str> = own
-        .secrets
-        .keys()
-        .take(3)
-        .map(String::as_str)
-        .collect();
+    let names: Vec<&str> = own.secrets.keys().take(3).map(String::as_str).collect();
     s.what = format!(
         "read secrets {reads} times ({distinct} distinct, e.g. {}{})",
         names.join(", "),
@@ -62,7 +57,9 @@ impl Secrets {
         let mut any = false;
         for s in secrets_read(e) {
             any = true;
-            self.secrets.entry(s.to_owned()).or_insert_with(|| evidence(e));
+            self.secrets
+                .entry(s.to_owned())
+                .or_insert_with(|| evidence(e));
         }
         if !any {
             self.secrets

@@ -8,8 +8,8 @@ use super::{CHAIN_DIMS, Ctx, list_items, rare_items, rare_list};
 use crate::DetectorId;
 use crate::baseline::Observation;
 use crate::detector::{CloseCx, Detector, EventCx, PerInstance, Signal, state_codec};
-use crate::instance::Instance;
 use crate::features::metric;
+use crate::instance::Instance;
 use crate::stats::fmt_p;
 
 pub(crate) fn tool_chain(ctx: &Ctx<'_>) -> Option<Signal> {

@@ -29,7 +29,9 @@ fn unapproved(ctx: &Ctx<'_>, p: &Approvals) -> Option<Signal> {
     let b = ctx.baseline?;
     let n = ctx.n();
     let approved = b.flag(flag::APPROVED);
-    if ctx.history() < ctx.settings(DetectorId::Unapproved).min_history || approved < GOVERNED_SHARE * n {
+    if ctx.history() < ctx.settings(DetectorId::Unapproved).min_history
+        || approved < GOVERNED_SHARE * n
+    {
         return None;
     }
     let mut s = ctx.definite(DetectorId::Unapproved, (n - approved).max(0.0))?;

@@ -76,9 +76,7 @@ impl Detectors {
             self.s.stats.duplicates += 1;
             return;
         }
-        self.s
-            .emitted
-            .put(f.finding_id.clone(), self.s.watermark);
+        self.s.emitted.put(f.finding_id.clone(), self.s.watermark);
         p.max_risk = p.max_risk.max(f.risk_score);
         f.baseline_instances = self.history(agent);
         let (ir, hr) = self.s.risk.add(

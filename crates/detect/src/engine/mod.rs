@@ -11,8 +11,8 @@ mod tests;
 use std::collections::{BTreeMap, BTreeSet};
 
 use delegraph_model::{
-    Analyzer, AnalyzerId, AnalyzerStateError, AnalyzerStats, AttributedEvent, Attribution,
-    Bounded, Finding, NormEvent,
+    Analyzer, AnalyzerId, AnalyzerStateError, AnalyzerStats, AttributedEvent, Attribution, Bounded,
+    Finding, NormEvent,
 };
 use serde::{Deserialize, Serialize};
 
@@ -118,9 +118,8 @@ impl Detectors {
         self.s = s;
         for d in &mut self.detectors {
             if let Some(bytes) = parts.get(d.state_key()) {
-                d.restore(bytes).map_err(|e| {
-                    DetectError::State(format!("detector {}: {e}", d.state_key()))
-                })?;
+                d.restore(bytes)
+                    .map_err(|e| DetectError::State(format!("detector {}: {e}", d.state_key())))?;
             }
         }
         Ok(())
@@ -131,9 +130,9 @@ impl Detectors {
     pub fn save(&self) -> Result<Vec<u8>, DetectError> {
         let mut parts = BTreeMap::new();
         for d in &self.detectors {
-            let bytes = d.save().map_err(|e| {
-                DetectError::State(format!("detector {}: {e}", d.state_key()))
-            })?;
+            let bytes = d
+                .save()
+                .map_err(|e| DetectError::State(format!("detector {}: {e}", d.state_key())))?;
             parts.insert(d.state_key(), bytes);
         }
         postcard::to_stdvec(&(&self.s, parts)).map_err(|e| DetectError::State(e.to_string()))
@@ -206,19 +205,39 @@ impl Detectors {
             (changed, self.s.credentials.observe_use(e, &p.root))
         };
         let mut signals = Vec::new();
-        self.each_detector(e, a, &p, &agent, is_open, changed, facts.as_ref(), |d, cx, out| {
-            if record {
-                d.observe_approval_record(cx, out);
-            } else {
-                d.observe(cx, out);
-            }
-        }, &mut signals);
+        self.each_detector(
+            e,
+            a,
+            &p,
+            &agent,
+            is_open,
+            changed,
+            facts.as_ref(),
+            |d, cx, out| {
+                if record {
+                    d.observe_approval_record(cx, out);
+                } else {
+                    d.observe(cx, out);
+                }
+            },
+            &mut signals,
+        );
         self.emit_all(signals, &mut p, &agent, a, e, out);
         if !record {
             let mut follow = Vec::new();
-            self.each_detector(e, a, &p, &agent, is_open, changed, facts.as_ref(), |d, cx, out| {
-                d.follow_up(cx, out);
-            }, &mut follow);
+            self.each_detector(
+                e,
+                a,
+                &p,
+                &agent,
+                is_open,
+                changed,
+                facts.as_ref(),
+                |d, cx, out| {
+                    d.follow_up(cx, out);
+                },
+                &mut follow,
+            );
             self.emit_all(follow, &mut p, &agent, a, e, out);
             if is_open {
                 self.roll_up(&p, a, e);
