@@ -128,3 +128,36 @@ pub fn relink(e: &mut NormEvent) {
     }
     crate::links::implied_identities(e);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_source_has_one_format_and_its_decoder_reads_it() {
+        for s in Source::ALL {
+            let n = formats().iter().filter(|f| f.source == s).count();
+            assert_eq!(n, 1, "{s}");
+        }
+        for f in formats() {
+            assert_eq!((f.decoder)().source(), f.source);
+        }
+    }
+
+    #[test]
+    fn sigma_names_match_by_product_and_service() {
+        let gws = SigmaLogSource {
+            products: &["google_workspace"],
+            services: &["google_workspace*", "gworkspace"],
+            product_alone: true,
+        };
+        assert!(gws.matches("google_workspace", None));
+        assert!(gws.matches("google_workspace", Some("google_workspace.admin")));
+        assert!(!gws.matches("google_workspace", Some("drive")));
+        assert!(!gws.matches("gcp", None));
+        assert_eq!(
+            gws.describe(),
+            "google_workspace[/google_workspace*|gworkspace]"
+        );
+    }
+}

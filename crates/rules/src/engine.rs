@@ -552,17 +552,74 @@ fn correlation_finding(c: &Correlation, fired: &Fired, e: &NormEvent, detected_a
 mod tests {
     use super::*;
 
-    #[test]
-    fn state_saved_before_sequences_existed_still_restores() {
-        // The shape checkpoints held when only correlations were kept.
-        let old = br#"{"groups":{"c":{"k":[{"time":5,"rule":0,"value":null,"event_id":"e","origin":"f:1"}]}},"newest":5}"#;
-        let engine = RuleEngine::restore(Arc::new(RuleSet::empty()), old);
-        assert!(engine.is_ok(), "{:?}", engine.err());
-        let saved = engine.map(|e| e.save()).ok().and_then(Result::ok);
-        let text = saved.map(|b| String::from_utf8_lossy(&b).into_owned());
-        assert!(
-            text.as_deref().is_some_and(|t| t.contains("\"sequences\"")),
-            "{text:?}"
+    /// The events the Okta decoder makes of `raw`.
+    fn decoded_okta(raw: &serde_json::Value) -> Vec<NormEvent> {
+        struct Collect(Vec<NormEvent>);
+        impl delegraph_decode::EventSink for Collect {
+            fn event(&mut self, e: NormEvent) {
+                self.0.push(e);
+            }
+            fn reject(
+                &mut self,
+                e: delegraph_decode::DecodeError,
+                _: delegraph_model::Origin,
+                _: &str,
+            ) {
+                panic!("rejected: {e}");
+            }
+        }
+        let mut sink = Collect(Vec::new());
+        let base = delegraph_decode::OriginBase::File {
+            path: "t.json".into(),
+        };
+        delegraph_decode::DocumentDecoder::default().decode_document(
+            raw.to_string().as_bytes(),
+            &base,
+            &mut sink,
         );
+        sink.0
+    }
+
+    #[test]
+    fn the_same_windows_are_saved_as_the_same_bytes() {
+        // Open windows in several groups: saved, restored, saved again.
+        let text = r#"
+title: Failed logins
+id: 0c7d5c0e-0000-4000-8000-000000000001
+logsource: {product: okta}
+detection:
+  sel: {outcome.result: FAILURE}
+  condition: sel
+---
+title: Many failed logins
+id: 0c7d5c0e-0000-4000-8000-000000000002
+correlation:
+  type: event_count
+  rules: [0c7d5c0e-0000-4000-8000-000000000001]
+  group-by: [actor.alternateId]
+  timespan: 1h
+  condition: {gte: 50}
+"#;
+        let set = Arc::new(
+            crate::compile_texts(&[("r.yml".into(), text.into())]).expect("rules compile"),
+        );
+        let mut engine = RuleEngine::new(set.clone());
+        let mut out = Vec::new();
+        for (i, who) in ["b@x", "a@x", "c@x", "a@x"].iter().enumerate() {
+            let raw = serde_json::json!({
+                "uuid": format!("e{i}"), "published": "2026-03-02T00:00:00Z",
+                "eventType": "user.session.start", "actor": {"id": "1", "alternateId": who, "type": "User"},
+                "outcome": {"result": "FAILURE"}
+            });
+            for e in decoded_okta(&raw) {
+                engine.observe(&e, AgentContext::default(), 0, &mut out);
+            }
+        }
+        assert!(engine.open_groups() >= 3, "{}", engine.open_groups());
+        let saved = engine.save().expect("save");
+        let again = RuleEngine::restore(set, &saved)
+            .and_then(|e| e.save())
+            .expect("restore and save");
+        assert_eq!(saved, again);
     }
 }

@@ -253,6 +253,8 @@ fn idle_state(n: u64) {
         if let Some(c) = e.credential_used.as_mut() {
             c.id = format!("tok-{i:012}");
         }
+        // The ids were edited after decoding: state the link hints again.
+        delegraph_decode::relink(&mut e);
         s.attribute(&mut e);
         // Detector profiles second, so the stitcher's share is measured alone.
         if i + 1 == n {
