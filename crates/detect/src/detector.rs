@@ -207,29 +207,38 @@ impl<'a> Shared<'a> {
         let baseline = self.baselines.get(&agent);
         Some((i, agent, baseline))
     }
+
+    /// The signal context of `instance` under `agent`'s baseline, for `event`.
+    pub fn ctx<'b>(
+        &self,
+        cfg: &'b DetectConfig,
+        event: &'b NormEvent,
+        instance: &'b Instance,
+        agent: &'b str,
+    ) -> Ctx<'b>
+    where
+        'a: 'b,
+    {
+        Ctx {
+            cfg,
+            event: Some(event),
+            profile: instance,
+            baseline: self.baselines.get(agent),
+            agent,
+        }
+    }
 }
 
 impl<'a> EventCx<'a> {
     /// The signal context of the event's own instance.
     pub fn ctx(&self) -> Ctx<'a> {
-        Ctx {
-            cfg: self.cfg,
-            event: Some(self.event),
-            profile: self.instance,
-            baseline: self.shared.baselines.get(self.agent),
-            agent: self.agent,
-        }
+        self.shared
+            .ctx(self.cfg, self.event, self.instance, self.agent)
     }
 
     /// The signal context of another open instance, for the same event.
     pub fn ctx_of<'b>(&'b self, instance: &'b Instance, agent: &'b str) -> Ctx<'b> {
-        Ctx {
-            cfg: self.cfg,
-            event: Some(self.event),
-            profile: instance,
-            baseline: self.shared.baselines.get(agent),
-            agent,
-        }
+        self.shared.ctx(self.cfg, self.event, instance, agent)
     }
 
     /// Another open instance.
@@ -257,13 +266,7 @@ pub(crate) struct UnattributedCx<'a> {
 impl<'a> UnattributedCx<'a> {
     /// The signal context of an open instance, for this event.
     pub fn ctx_of<'b>(&'b self, instance: &'b Instance, agent: &'b str) -> Ctx<'b> {
-        Ctx {
-            cfg: self.cfg,
-            event: Some(self.event),
-            profile: instance,
-            baseline: self.shared.baselines.get(agent),
-            agent,
-        }
+        self.shared.ctx(self.cfg, self.event, instance, agent)
     }
 
     /// Another open instance.
