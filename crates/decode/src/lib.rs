@@ -15,12 +15,14 @@ pub mod framing;
 pub mod json;
 mod links;
 pub mod probe;
+mod sink;
 mod sources;
 
 use delegraph_model::{NormEvent, Origin, Source};
 
 pub use error::DecodeError;
 pub use format::{FormatInfo, Promoted, RuleFields, SigmaLogSource, format_info, formats, relink};
+pub use sink::{DecodeFailure, EventSink, SinkError};
 pub use sources::{all_decoders, mcp::MCP_SCHEMA, opa::OpaMapping, task_envelope::ENVELOPE_SCHEMA};
 
 use crate::probe::Probe;
@@ -44,23 +46,16 @@ pub trait Decoder: Send + Sync {
 
     /// Decode one record (one JSON object) into zero or more events sent to
     /// `out` (their link hints are added on the way: the format's `link`).
-    /// An `Err` rejects the whole record and must come before any
-    /// event is sent; a record made of parts (an OTLP request's spans) may
-    /// instead reject a bad part through `out` and keep the good ones.
+    /// A [`DecodeFailure::Record`] rejects the whole record and must come
+    /// before any event is sent; a record made of parts (an OTLP request's
+    /// spans) may instead reject a bad part through `out` and keep the good
+    /// ones. A [`DecodeFailure::Sink`] (from `out`) is passed up as it is.
     fn decode(
         &self,
         record: &str,
         origin: &Origin,
         out: &mut dyn EventSink,
-    ) -> Result<(), DecodeError>;
-}
-
-/// Receives what decoding produced: events and rejected records.
-pub trait EventSink {
-    /// A decoded event.
-    fn event(&mut self, event: NormEvent);
-    /// A record that could not be decoded, with its text and where it was.
-    fn reject(&mut self, error: DecodeError, origin: Origin, raw: &str);
+    ) -> Result<(), DecodeFailure>;
 }
 
 /// The part of an [`Origin`] that is fixed for a whole document.
@@ -145,7 +140,13 @@ impl DocumentDecoder {
     }
 
     /// Decode every record of `doc`; results and rejections go to `sink`.
-    pub fn decode_document(&self, doc: &[u8], base: &OriginBase, sink: &mut impl EventSink) {
+    /// Bad records never stop it; a failing sink does, with its error.
+    pub fn decode_document(
+        &self,
+        doc: &[u8],
+        base: &OriginBase,
+        sink: &mut impl EventSink,
+    ) -> Result<(), SinkError> {
         match std::str::from_utf8(doc) {
             Ok(text) => self.decode_text(text, 0, base, sink),
             // Not UTF-8: read it line by line so only the bad lines are lost.
@@ -154,14 +155,15 @@ impl DocumentDecoder {
                 for line in doc.split(|b| *b == b'\n') {
                     line_no += 1;
                     match std::str::from_utf8(line) {
-                        Ok(text) => self.decode_text(text, line_no - 1, base, sink),
+                        Ok(text) => self.decode_text(text, line_no - 1, base, sink)?,
                         Err(e) => sink.reject(
                             DecodeError::InvalidUtf8(e.to_string()),
                             base.at(line_no, None),
                             &String::from_utf8_lossy(line),
-                        ),
+                        )?,
                     }
                 }
+                Ok(())
             }
         }
     }
@@ -172,7 +174,7 @@ impl DocumentDecoder {
         line_offset: u64,
         base: &OriginBase,
         sink: &mut impl EventSink,
-    ) {
+    ) -> Result<(), SinkError> {
         let lines = framing::LineIndex::new(doc);
         let locate = |part: &str, index: Option<u32>| {
             base.at(
@@ -183,25 +185,26 @@ impl DocumentDecoder {
         let mut element = 0u32;
         for frame in framing::frames(doc) {
             match frame {
-                framing::Frame::Bad(text, e) => sink.reject(e, locate(text, None), text),
+                framing::Frame::Bad(text, e) => sink.reject(e, locate(text, None), text)?,
                 framing::Frame::Value(text) if text.starts_with('[') => {
                     for el in framing::array_elements(text) {
                         let origin = locate(el, Some(element));
                         element += 1;
-                        self.decode_value(el, origin, 0, &locate, sink);
+                        self.decode_value(el, origin, 0, &locate, sink)?;
                     }
                 }
                 framing::Frame::Element(el) => {
                     let origin = locate(el, Some(element));
                     element += 1;
-                    self.decode_value(el, origin, 0, &locate, sink);
+                    self.decode_value(el, origin, 0, &locate, sink)?;
                 }
                 framing::Frame::Value(text) => {
                     let origin = locate(text, None);
-                    self.decode_value(text, origin, 0, &locate, sink);
+                    self.decode_value(text, origin, 0, &locate, sink)?;
                 }
             }
         }
+        Ok(())
     }
 
     /// Decode one JSON value, opening envelopes (at most two deep).
@@ -212,7 +215,7 @@ impl DocumentDecoder {
         depth: u8,
         locate: &dyn Fn(&str, Option<u32>) -> Origin,
         sink: &mut impl EventSink,
-    ) {
+    ) -> Result<(), SinkError> {
         if text.len() > self.max_record_bytes {
             let e = DecodeError::Oversized {
                 bytes: text.len(),
@@ -227,16 +230,16 @@ impl DocumentDecoder {
         if depth < 2
             && let Some(inner) = envelope::open(&probe)
         {
-            match inner {
+            return match inner {
                 Ok(records) => {
                     for (i, r) in records.into_iter().enumerate() {
                         let o = locate(r, Some(i as u32));
-                        self.decode_value(r, o, depth + 1, locate, sink);
+                        self.decode_value(r, o, depth + 1, locate, sink)?;
                     }
+                    Ok(())
                 }
                 Err(e) => sink.reject(e, origin, text),
-            }
-            return;
+            };
         }
         let decoder = match self.forced {
             Some(s) => self.decoders.iter().find(|d| d.source() == s),
@@ -249,8 +252,10 @@ impl DocumentDecoder {
             format: decoder.format(),
             sink: &mut *sink,
         };
-        if let Err(e) = decoder.decode(text, &origin, &mut linked) {
-            sink.reject(e, origin, text);
+        match decoder.decode(text, &origin, &mut linked) {
+            Ok(()) => Ok(()),
+            Err(DecodeFailure::Record(e)) => sink.reject(e, origin, text),
+            Err(DecodeFailure::Sink(e)) => Err(e),
         }
     }
 }

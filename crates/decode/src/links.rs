@@ -10,7 +10,7 @@
 use delegraph_model::{Bind, LinkHints, NormEvent, Resolve};
 
 use crate::format::FormatInfo;
-use crate::{DecodeError, EventSink};
+use crate::{DecodeError, EventSink, SinkError};
 
 /// State `f`'s link hints on `e`, then the identities implied across formats.
 pub(crate) fn link(f: &FormatInfo, e: &mut NormEvent) {
@@ -26,13 +26,18 @@ pub(crate) struct Linked<'s, S: EventSink + ?Sized> {
 }
 
 impl<S: EventSink + ?Sized> EventSink for Linked<'_, S> {
-    fn event(&mut self, mut event: NormEvent) {
+    fn event(&mut self, mut event: NormEvent) -> Result<(), SinkError> {
         link(self.format, &mut event);
-        self.sink.event(event);
+        self.sink.event(event)
     }
 
-    fn reject(&mut self, error: DecodeError, origin: delegraph_model::Origin, raw: &str) {
-        self.sink.reject(error, origin, raw);
+    fn reject(
+        &mut self,
+        error: DecodeError,
+        origin: delegraph_model::Origin,
+        raw: &str,
+    ) -> Result<(), SinkError> {
+        self.sink.reject(error, origin, raw)
     }
 }
 

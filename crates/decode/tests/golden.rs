@@ -9,7 +9,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use delegraph_decode::{DecodeError, DocumentDecoder, EventSink, OriginBase};
+use delegraph_decode::{DecodeError, DocumentDecoder, EventSink, OriginBase, SinkError};
 use delegraph_model::{NormEvent, Origin, Source};
 use serde_json::{Value, json};
 
@@ -20,16 +20,18 @@ struct Collected {
 }
 
 impl EventSink for Collected {
-    fn event(&mut self, e: NormEvent) {
+    fn event(&mut self, e: NormEvent) -> Result<(), SinkError> {
         self.events.push(e);
+        Ok(())
     }
-    fn reject(&mut self, e: DecodeError, origin: Origin, raw: &str) {
+    fn reject(&mut self, e: DecodeError, origin: Origin, raw: &str) -> Result<(), SinkError> {
         self.rejected.push(json!({
             "reason": e.reason(),
             "detail": e.to_string(),
             "origin": origin.to_string(),
             "raw_bytes": raw.len(),
         }));
+        Ok(())
     }
 }
 
@@ -92,7 +94,9 @@ fn fixtures_match_golden_files() {
             .to_string();
         let bytes = std::fs::read(&input).unwrap();
         let mut c = Collected::default();
-        decoder.decode_document(&bytes, &OriginBase::File { path: rel.clone() }, &mut c);
+        decoder
+            .decode_document(&bytes, &OriginBase::File { path: rel.clone() }, &mut c)
+            .expect("collecting never fails");
         for e in &c.events {
             seen.insert(e.source);
             serde_json::from_str::<Value>(&e.raw)

@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use delegraph_decode::{DecodeError, DocumentDecoder, EventSink, OriginBase};
+use delegraph_decode::{DecodeError, DocumentDecoder, EventSink, OriginBase, SinkError};
 use delegraph_model::{NormEvent, Origin};
 use proptest::prelude::*;
 use serde_json::Value;
@@ -19,19 +19,23 @@ struct Tally {
 }
 
 impl EventSink for Tally {
-    fn event(&mut self, _: NormEvent) {
+    fn event(&mut self, _: NormEvent) -> Result<(), SinkError> {
         self.events += 1;
+        Ok(())
     }
-    fn reject(&mut self, e: DecodeError, _: Origin, _: &str) {
+    fn reject(&mut self, e: DecodeError, _: Origin, _: &str) -> Result<(), SinkError> {
         assert!(!e.to_string().is_empty());
         self.reasons.push(e.reason());
+        Ok(())
     }
 }
 
 fn decode(doc: &[u8]) -> Tally {
     let mut t = Tally::default();
     let base = OriginBase::File { path: "t".into() };
-    DocumentDecoder::new(None, 64 * 1024).decode_document(doc, &base, &mut t);
+    DocumentDecoder::new(None, 64 * 1024)
+        .decode_document(doc, &base, &mut t)
+        .expect("a tally never fails");
     t
 }
 
@@ -211,4 +215,69 @@ fn a_bad_span_is_rejected_alone() {
     let t = decode(doc.as_bytes());
     assert_eq!(t.events, 2);
     assert_eq!(t.reasons, ["bad_timestamp"]);
+}
+
+/// A sink whose store fails once it holds `room` events or letters.
+struct Full {
+    room: usize,
+    taken: usize,
+    calls: usize,
+}
+
+impl Full {
+    fn take(&mut self) -> Result<(), SinkError> {
+        self.calls += 1;
+        if self.taken == self.room {
+            return Err(SinkError::new(std::io::Error::other("disk full")));
+        }
+        self.taken += 1;
+        Ok(())
+    }
+}
+
+impl EventSink for Full {
+    fn event(&mut self, _: NormEvent) -> Result<(), SinkError> {
+        self.take()
+    }
+    fn reject(&mut self, _: DecodeError, _: Origin, _: &str) -> Result<(), SinkError> {
+        self.take()
+    }
+}
+
+#[test]
+fn a_failing_sink_stops_decoding_with_its_error() {
+    // Good records, a bad one and an OTLP request of several spans: the
+    // sink's failure comes back at once, whichever call it failed on, and
+    // nothing more is sent after it.
+    let spans = r#"{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"ab","spanId":"01","name":"execute_tool x","startTimeUnixNano":"1"},{"traceId":"ab","spanId":"02","name":"execute_tool y","startTimeUnixNano":"2"}]}]}]}"#;
+    let mut lines: Vec<String> = samples();
+    lines.insert(2, "{not json".into());
+    lines.push(spans.into());
+    let doc = lines.join("\n");
+    let total = {
+        let t = decode(doc.as_bytes());
+        t.events + t.reasons.len()
+    };
+    for room in 0..total {
+        let mut sink = Full {
+            room,
+            taken: 0,
+            calls: 0,
+        };
+        let base = OriginBase::File { path: "t".into() };
+        let got = DocumentDecoder::default().decode_document(doc.as_bytes(), &base, &mut sink);
+        let err = got.expect_err("the sink failed");
+        assert_eq!(err.to_string(), "disk full");
+        assert_eq!(sink.calls, room + 1, "nothing is sent after the failure");
+    }
+    let mut roomy = Full {
+        room: total,
+        taken: 0,
+        calls: 0,
+    };
+    let base = OriginBase::File { path: "t".into() };
+    DocumentDecoder::default()
+        .decode_document(doc.as_bytes(), &base, &mut roomy)
+        .expect("room for everything");
+    assert_eq!(roomy.taken, total);
 }

@@ -18,8 +18,6 @@
 //! 5. `settle`, then `close`: the instance closed and is judged as a whole;
 //! 6. `learn`: what it adds to the agent's baseline, then `forget`.
 
-use std::collections::HashMap;
-
 use delegraph_model::{Attribution, Bounded, Evidence, NormEvent};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -80,9 +78,10 @@ pub(crate) trait Detector: Send {
         let _ = (instance, obs);
     }
 
-    /// The instance is gone (learned, quarantined or evicted).
-    fn forget(&mut self, instance: &str) {
-        let _ = instance;
+    /// The instance in `slot` is gone (learned, quarantined or evicted);
+    /// the slot will be handed to another instance.
+    fn forget(&mut self, slot: SlotId) {
+        let _ = slot;
     }
 
     /// Its state, as deterministic bytes.
@@ -304,17 +303,70 @@ impl<'a> CloseCx<'a> {
     }
 }
 
-/// A detector's own state per open instance. Saved sorted by instance, so
-/// the same state always gives the same bytes.
-#[derive(Debug)]
-pub(crate) struct PerInstance<T> {
-    map: HashMap<String, T>,
+/// Where an instance's detector state lives: a small number the engine
+/// hands out when the instance opens and takes back once every detector
+/// forgot it (after it was learned, quarantined or evicted). Detectors index
+/// their per-instance state by it instead of hashing the instance's id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct SlotId(u32);
+
+impl SlotId {
+    /// No slot: a late event's throw-away instance.
+    pub const NONE: SlotId = SlotId(u32::MAX);
+
+    fn index(self) -> Option<usize> {
+        (self != Self::NONE).then_some(self.0 as usize)
+    }
 }
 
-impl<T> Default for PerInstance<T> {
+impl Default for SlotId {
+    fn default() -> Self {
+        Self::NONE
+    }
+}
+
+/// The engine's slots: freed ones are reused, newest first, so the same
+/// history always hands out the same numbers.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub(crate) struct SlotPool {
+    free: Vec<u32>,
+    next: u32,
+}
+
+impl SlotPool {
+    /// A slot no instance holds.
+    pub fn take(&mut self) -> SlotId {
+        match self.free.pop() {
+            Some(n) => SlotId(n),
+            None => {
+                self.next += 1;
+                SlotId(self.next - 1)
+            }
+        }
+    }
+
+    /// `slot` is free again.
+    pub fn give(&mut self, slot: SlotId) {
+        if slot != SlotId::NONE {
+            self.free.push(slot.0);
+        }
+    }
+}
+
+/// A detector's own state per instance, by the instance's [`SlotId`].
+/// Saved in slot order, so the same state always gives the same bytes.
+#[derive(Debug)]
+pub(crate) struct PerInstance<T> {
+    by_slot: Vec<Option<T>>,
+    /// Handed out for [`SlotId::NONE`].
+    scratch: T,
+}
+
+impl<T: Default> Default for PerInstance<T> {
     fn default() -> Self {
         Self {
-            map: HashMap::new(),
+            by_slot: Vec::new(),
+            scratch: T::default(),
         }
     }
 }
@@ -346,52 +398,63 @@ impl<T> std::ops::DerefMut for Slot<'_, T> {
 }
 
 impl<T: Default> PerInstance<T> {
-    /// The state of `instance` (created empty), or a scratch one when the
-    /// instance is no longer open.
-    pub fn slot(&mut self, instance: &str, open: bool) -> Slot<'_, T> {
-        if !open {
-            return Slot::Scratch(T::default());
-        }
-        if !self.map.contains_key(instance) {
-            self.map.insert(instance.to_owned(), T::default());
-        }
-        match self.map.get_mut(instance) {
-            Some(t) => Slot::Held(t),
-            None => Slot::Scratch(T::default()),
+    /// The state of the instance in `slot` (created empty), or a scratch
+    /// one when the instance is no longer open.
+    pub fn slot(&mut self, slot: SlotId, open: bool) -> Slot<'_, T> {
+        match slot.index() {
+            Some(_) if open => Slot::Held(self.get_mut(slot)),
+            _ => Slot::Scratch(T::default()),
         }
     }
 
-    /// The state of an open instance, created empty.
-    pub fn get_mut(&mut self, instance: &str) -> &mut T {
-        self.map.entry(instance.to_owned()).or_default()
+    /// The state of the instance in `slot`, created empty.
+    pub fn get_mut(&mut self, slot: SlotId) -> &mut T {
+        let Some(i) = slot.index() else {
+            self.scratch = T::default();
+            return &mut self.scratch;
+        };
+        if i >= self.by_slot.len() {
+            self.by_slot.resize_with(i + 1, || None);
+        }
+        self.by_slot[i].get_or_insert_with(T::default)
     }
 }
 
 impl<T> PerInstance<T> {
-    /// The state of `instance`, if it has any.
-    pub fn get(&self, instance: &str) -> Option<&T> {
-        self.map.get(instance)
+    /// The state of the instance in `slot`, if it has any.
+    pub fn get(&self, slot: SlotId) -> Option<&T> {
+        self.by_slot.get(slot.index()?)?.as_ref()
     }
 
-    /// Drop the state of `instance`.
-    pub fn remove(&mut self, instance: &str) {
-        self.map.remove(instance);
+    /// Drop the state of the instance in `slot`.
+    pub fn remove(&mut self, slot: SlotId) {
+        if let Some(held) = slot.index().and_then(|i| self.by_slot.get_mut(i)) {
+            *held = None;
+        }
     }
 }
 
 impl<T: Serialize> Serialize for PerInstance<T> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut entries: Vec<(&String, &T)> = self.map.iter().collect();
-        entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        let entries: Vec<(u32, &T)> = self
+            .by_slot
+            .iter()
+            .enumerate()
+            .filter_map(|(i, t)| Some((i as u32, t.as_ref()?)))
+            .collect();
         entries.serialize(s)
     }
 }
 
-impl<'de, T: DeserializeOwned> Deserialize<'de> for PerInstance<T> {
+impl<'de, T: DeserializeOwned + Default> Deserialize<'de> for PerInstance<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let entries = Vec::<(String, T)>::deserialize(d)?;
-        Ok(Self {
-            map: entries.into_iter().collect(),
-        })
+        let mut state = Self::default();
+        for (slot, t) in Vec::<(u32, T)>::deserialize(d)? {
+            if SlotId(slot) == SlotId::NONE {
+                return Err(serde::de::Error::custom("state saved for no slot"));
+            }
+            *state.get_mut(SlotId(slot)) = t;
+        }
+        Ok(state)
     }
 }

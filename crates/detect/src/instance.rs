@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::DetectorId;
 use crate::baseline::Observation;
+use crate::detector::SlotId;
 use crate::features::{
     api_operation, dim, is_permission_change, metric, privilege_class, service, tenant, tool_name,
 };
@@ -24,6 +25,9 @@ pub(crate) const UNIDENTIFIED_AGENT: &str = "unidentified-agent";
 pub struct Instance {
     /// Instance id.
     pub instance: String,
+    /// Where detectors keep their state of it ([`SlotId::NONE`] for a late
+    /// event's throw-away instance).
+    pub slot: SlotId,
     /// Root of its delegation chain.
     pub root: String,
     /// Logical agent (baseline key).

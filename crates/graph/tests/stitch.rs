@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use delegraph_decode::{DecodeError, DocumentDecoder, EventSink, OriginBase};
+use delegraph_decode::{DecodeError, DocumentDecoder, EventSink, OriginBase, SinkError};
 use delegraph_graph::{ReorderBuffer, StitchConfig, Stitcher};
 use delegraph_model::{Attribution, NormEvent, Origin, Timestamp};
 
@@ -14,10 +14,11 @@ use delegraph_model::{Attribution, NormEvent, Origin, Timestamp};
 struct Events(Vec<NormEvent>);
 
 impl EventSink for Events {
-    fn event(&mut self, e: NormEvent) {
+    fn event(&mut self, e: NormEvent) -> Result<(), SinkError> {
         self.0.push(e);
+        Ok(())
     }
-    fn reject(&mut self, e: DecodeError, o: Origin, _: &str) {
+    fn reject(&mut self, e: DecodeError, o: Origin, _: &str) -> Result<(), SinkError> {
         panic!("{o}: {e}");
     }
 }
@@ -34,7 +35,9 @@ fn decode(paths: &[PathBuf]) -> Vec<NormEvent> {
         let base = OriginBase::File {
             path: p.display().to_string(),
         };
-        DocumentDecoder::default().decode_document(&bytes, &base, &mut out);
+        DocumentDecoder::default()
+            .decode_document(&bytes, &base, &mut out)
+            .expect("collecting never fails");
     }
     out.0
 }

@@ -62,6 +62,10 @@ pub enum PipelineError {
     /// The rules do not load (each error with file and line).
     #[error("rules:\n{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
     Rules(Vec<delegraph_rules::RuleError>),
+    /// A decoding sink failed with an error of another kind than the
+    /// pipeline's own.
+    #[error(transparent)]
+    Sink(delegraph_decode::SinkError),
     /// The dead-letter sink could not be written.
     #[error("dead-letter sink {path}: {source}")]
     DeadLetter {
@@ -70,4 +74,15 @@ pub enum PipelineError {
         /// The OS error.
         source: std::io::Error,
     },
+}
+
+impl PipelineError {
+    /// The pipeline's own error back from the decoder it stopped: the
+    /// pipeline is the sink, so what the sink wrapped is a `PipelineError`.
+    pub(crate) fn from_sink(e: delegraph_decode::SinkError) -> Self {
+        match e.into_inner().downcast::<PipelineError>() {
+            Ok(own) => *own,
+            Err(other) => PipelineError::Sink(delegraph_decode::SinkError::from(other)),
+        }
+    }
 }

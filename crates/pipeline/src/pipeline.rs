@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use delegraph_decode::{DecodeError, DocumentDecoder, EventSink, OriginBase};
+use delegraph_decode::{DecodeError, DocumentDecoder, EventSink, OriginBase, SinkError};
 use delegraph_detect::DetectConfig;
 use delegraph_graph::{ReorderBuffer, StitchConfig, StitchStats, Stitcher};
 use delegraph_model::{
@@ -73,7 +73,6 @@ pub struct EventPipeline {
     buffer: Vec<NormEvent>,
     batch_rows: usize,
     stats: RunStats,
-    error: Option<PipelineError>,
     /// Streaming: findings and dead letters of the current epoch, kept for
     /// publishing once the epoch's files are durable.
     kept: Option<(Vec<Finding>, Vec<DeadLetter>)>,
@@ -168,7 +167,6 @@ impl EventPipeline {
             buffer: Vec::with_capacity(opts.batch_rows.clamp(1, 1 << 16)),
             batch_rows: opts.batch_rows.max(1),
             stats: RunStats::default(),
-            error: None,
             kept: None,
             position,
         })
@@ -190,11 +188,9 @@ impl EventPipeline {
     ) -> Result<(), PipelineError> {
         self.stats.documents += 1;
         self.stats.bytes += raw_len;
-        decoder.decode_document(bytes, base, self);
-        match self.error.take() {
-            Some(e) => Err(e),
-            None => Ok(()),
-        }
+        decoder
+            .decode_document(bytes, base, self)
+            .map_err(PipelineError::from_sink)
     }
 
     /// Counts so far.
@@ -240,7 +236,7 @@ impl EventPipeline {
 
     /// Stitch an event the reorder buffer released, run every analyzer on
     /// it and buffer it for the store.
-    fn release(&mut self, mut event: NormEvent) {
+    fn release(&mut self, mut event: NormEvent) -> Result<(), PipelineError> {
         // The stitcher hands back the agent context rules read, so nothing
         // reads back into its tables.
         let context: AgentContext = self.stitcher.attribute(&mut event);
@@ -259,12 +255,10 @@ impl EventPipeline {
         }
         self.findings.append(&mut found);
         self.buffer.push(event);
-        if self.buffer.len() >= self.batch_rows
-            && self.error.is_none()
-            && let Err(e) = self.flush()
-        {
-            self.error = Some(e);
+        if self.buffer.len() >= self.batch_rows {
+            self.flush()?;
         }
+        Ok(())
     }
 
     fn flush(&mut self) -> Result<(), PipelineError> {
@@ -319,9 +313,6 @@ impl EventPipeline {
         epoch: u64,
         offsets: Vec<delegraph_model::PartitionOffset>,
     ) -> Result<Sealed, PipelineError> {
-        if let Some(e) = self.error.take() {
-            return Err(e);
-        }
         self.flush()?;
         self.refresh_stats();
         let next = RunFiles::create(&self.data_dir, next_name)?;
@@ -359,12 +350,9 @@ impl EventPipeline {
         let mut held = Vec::new();
         self.reorder.flush(|e| held.push(e));
         for e in held {
-            self.release(e);
+            self.release(e)?;
         }
-        match self.error.take() {
-            Some(e) => Err(e),
-            None => Ok(()),
-        }
+        Ok(())
     }
 
     /// Write what is buffered and publish the run's files; with
@@ -463,20 +451,21 @@ fn write_live(
 }
 
 impl EventSink for EventPipeline {
-    fn event(&mut self, event: NormEvent) {
+    fn event(&mut self, event: NormEvent) -> Result<(), SinkError> {
         if self.seen.repeat(event.source.as_str(), &event.event_id) {
             self.stats.duplicates += 1;
-            return;
+            return Ok(());
         }
         *self.stats.events_by_source.entry(event.source).or_default() += 1;
         let mut due = Vec::new();
         self.reorder.push(event, |e| due.push(e));
         for e in due {
-            self.release(e);
+            self.release(e).map_err(SinkError::new)?;
         }
+        Ok(())
     }
 
-    fn reject(&mut self, error: DecodeError, origin: Origin, raw: &str) {
+    fn reject(&mut self, error: DecodeError, origin: Origin, raw: &str) -> Result<(), SinkError> {
         *self
             .stats
             .dead_by_reason
@@ -492,8 +481,6 @@ impl EventSink for EventPipeline {
         if let Some((_, kept)) = self.kept.as_mut() {
             kept.push(letter.clone());
         }
-        if let Err(e) = self.files.dead_letter(letter) {
-            self.error.get_or_insert(e);
-        }
+        self.files.dead_letter(letter).map_err(SinkError::new)
     }
 }

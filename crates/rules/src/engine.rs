@@ -556,15 +556,16 @@ mod tests {
     fn decoded_okta(raw: &serde_json::Value) -> Vec<NormEvent> {
         struct Collect(Vec<NormEvent>);
         impl delegraph_decode::EventSink for Collect {
-            fn event(&mut self, e: NormEvent) {
+            fn event(&mut self, e: NormEvent) -> Result<(), delegraph_decode::SinkError> {
                 self.0.push(e);
+                Ok(())
             }
             fn reject(
                 &mut self,
                 e: delegraph_decode::DecodeError,
                 _: delegraph_model::Origin,
                 _: &str,
-            ) {
+            ) -> Result<(), delegraph_decode::SinkError> {
                 panic!("rejected: {e}");
             }
         }
@@ -572,11 +573,9 @@ mod tests {
         let base = delegraph_decode::OriginBase::File {
             path: "t.json".into(),
         };
-        delegraph_decode::DocumentDecoder::default().decode_document(
-            raw.to_string().as_bytes(),
-            &base,
-            &mut sink,
-        );
+        delegraph_decode::DocumentDecoder::default()
+            .decode_document(raw.to_string().as_bytes(), &base, &mut sink)
+            .expect("collecting never fails");
         sink.0
     }
 

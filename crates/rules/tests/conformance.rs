@@ -44,7 +44,9 @@ fn run_case(rules: &Path) -> Vec<String> {
         let base = OriginBase::File {
             path: records.display().to_string(),
         };
-        decoder.decode_document(line.as_bytes(), &base, &mut sink);
+        decoder
+            .decode_document(line.as_bytes(), &base, &mut sink)
+            .expect("collecting never fails");
         assert!(
             sink.1.is_empty(),
             "{}:{}: {:?}",

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use crate::format::{FormatInfo, Promoted, RuleFields, SigmaLogSource};
 use crate::json::{Text, TextList};
 use crate::probe::{Key, Probe};
-use crate::{DecodeError, Decoder, EventSink, base_event, parse, time_field};
+use crate::{DecodeFailure, Decoder, EventSink, base_event, parse, time_field};
 
 mod classify;
 mod links;
@@ -258,7 +258,7 @@ impl Decoder for CloudTrail {
         text: &str,
         origin: &Origin,
         out: &mut dyn EventSink,
-    ) -> Result<(), DecodeError> {
+    ) -> Result<(), DecodeFailure> {
         let r: Record = parse(Source::Cloudtrail, text)?;
         let time = time_field(
             Source::Cloudtrail,
@@ -313,7 +313,7 @@ impl Decoder for CloudTrail {
         if super::verified_permissions::is_decision(&r.event_source, &r.event_name) {
             super::verified_permissions::add_decision(text, r.request_id.owned(), &mut e);
         }
-        out.event(e);
+        out.event(e)?;
         Ok(())
     }
 }

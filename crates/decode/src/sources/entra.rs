@@ -15,7 +15,7 @@ use serde::Deserialize;
 use crate::format::{FormatInfo, RuleFields, SigmaLogSource};
 use crate::json::{Text, TextList};
 use crate::probe::{Key, Probe};
-use crate::{DecodeError, Decoder, EventSink, base_event, parse, push_resource, time_field};
+use crate::{DecodeFailure, Decoder, EventSink, base_event, parse, push_resource, time_field};
 
 /// Reads Entra sign-in logs.
 pub struct Entra;
@@ -150,7 +150,7 @@ impl Decoder for Entra {
         text: &str,
         origin: &Origin,
         out: &mut dyn EventSink,
-    ) -> Result<(), DecodeError> {
+    ) -> Result<(), DecodeFailure> {
         let (s, tenant, category) = if Probe::of(text)?.has(Key::Properties) {
             let d: Diagnostic = parse(Source::Entra, text)?;
             (d.properties, d.tenant_id.owned(), d.category.owned())
@@ -217,7 +217,7 @@ impl Decoder for Entra {
                 }
             }
         };
-        out.event(e);
+        out.event(e)?;
         Ok(())
     }
 }

@@ -13,7 +13,9 @@ use serde::Deserialize;
 use crate::format::{FormatInfo, Promoted, RuleFields, SigmaLogSource};
 use crate::json::{Scalar, Text, TextList, content_id};
 use crate::probe::{Key, Probe};
-use crate::{DecodeError, Decoder, EventSink, base_event, parse, push_resource, time_field};
+use crate::{
+    DecodeError, DecodeFailure, Decoder, EventSink, base_event, parse, push_resource, time_field,
+};
 
 /// Reads GitHub audit log entries.
 pub struct Github;
@@ -103,7 +105,7 @@ impl Decoder for Github {
         text: &str,
         origin: &Origin,
         out: &mut dyn EventSink,
-    ) -> Result<(), DecodeError> {
+    ) -> Result<(), DecodeFailure> {
         let r: Entry = parse(Source::Github, text)?;
         let time = time(&r)?;
         let id = r
@@ -190,7 +192,7 @@ impl Decoder for Github {
         if let Some(p) = r.permission.get() {
             e.scopes.push(format!("permission:{p}"));
         }
-        out.event(e);
+        out.event(e)?;
         Ok(())
     }
 }

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use crate::format::{FormatInfo, RuleFields, SigmaLogSource};
 use crate::json::{OneOrMany, Text, TextList};
 use crate::probe::{Key, Probe};
-use crate::{DecodeError, Decoder, EventSink, base_event, parse, push_resource, time_field};
+use crate::{DecodeFailure, Decoder, EventSink, base_event, parse, push_resource, time_field};
 
 /// Reads Google Workspace Reports API activities.
 pub struct GoogleWorkspace;
@@ -153,7 +153,7 @@ impl Decoder for GoogleWorkspace {
         text: &str,
         origin: &Origin,
         out: &mut dyn EventSink,
-    ) -> Result<(), DecodeError> {
+    ) -> Result<(), DecodeFailure> {
         let a: Activity = parse(Source::GoogleWorkspace, text)?;
         let time = time_field(
             Source::GoogleWorkspace,
@@ -187,7 +187,7 @@ impl Decoder for GoogleWorkspace {
             actor(a.actor.as_ref(), &mut e);
             parameters(app, ev, time, &mut e);
             e.category = category(app, &ev.name, ev.kind.get());
-            out.event(e);
+            out.event(e)?;
         }
         Ok(())
     }

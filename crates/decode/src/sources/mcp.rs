@@ -16,7 +16,7 @@ use serde_json::value::RawValue;
 use crate::format::{FormatInfo, RuleFields, SigmaLogSource};
 use crate::json::{Text, TextList, content_id};
 use crate::probe::{Key, Probe};
-use crate::{DecodeError, Decoder, EventSink, base_event, parse, push_resource, time_field};
+use crate::{DecodeFailure, Decoder, EventSink, base_event, parse, push_resource, time_field};
 
 /// The `schema` value that marks a delegraph MCP gateway line.
 pub const MCP_SCHEMA: &str = "delegraph.mcp.v1";
@@ -172,7 +172,7 @@ impl Decoder for Mcp {
         text: &str,
         origin: &Origin,
         out: &mut dyn EventSink,
-    ) -> Result<(), DecodeError> {
+    ) -> Result<(), DecodeFailure> {
         let l: Line = parse(Source::Mcp, text)?;
         let time = time_field(
             Source::Mcp,
@@ -273,7 +273,7 @@ impl Decoder for Mcp {
                 result,
             });
         }
-        out.event(e);
+        out.event(e)?;
         Ok(())
     }
 }

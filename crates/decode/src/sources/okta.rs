@@ -14,7 +14,7 @@ use serde::Deserialize;
 use crate::format::{FormatInfo, Promoted, RuleFields, SigmaLogSource};
 use crate::json::{Text, TextList};
 use crate::probe::{Key, Probe};
-use crate::{DecodeError, Decoder, EventSink, base_event, parse, push_resource, time_field};
+use crate::{DecodeFailure, Decoder, EventSink, base_event, parse, push_resource, time_field};
 
 /// Reads Okta System Log events.
 pub struct Okta;
@@ -191,7 +191,7 @@ impl Decoder for Okta {
         text: &str,
         origin: &Origin,
         out: &mut dyn EventSink,
-    ) -> Result<(), DecodeError> {
+    ) -> Result<(), DecodeFailure> {
         let r: LogEvent = parse(Source::Okta, text)?;
         let time = time_field(
             Source::Okta,
@@ -280,7 +280,7 @@ impl Decoder for Okta {
             _ => Outcome::Unknown,
         };
         e.outcome_reason = reason;
-        out.event(e);
+        out.event(e)?;
         Ok(())
     }
 }

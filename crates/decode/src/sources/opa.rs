@@ -16,7 +16,9 @@ use serde_json::Value;
 
 use crate::format::{FormatInfo, RuleFields, SigmaLogSource};
 use crate::probe::{Key, Probe};
-use crate::{DecodeError, Decoder, EventSink, base_event, parse, push_resource, time_field};
+use crate::{
+    DecodeError, DecodeFailure, Decoder, EventSink, base_event, parse, push_resource, time_field,
+};
 
 /// Where in a decision-log entry the deployment keeps each fact. Each is a
 /// list of JSON pointers into the whole entry, tried in order; the first
@@ -219,7 +221,7 @@ impl Decoder for Opa {
         text: &str,
         origin: &Origin,
         out: &mut dyn EventSink,
-    ) -> Result<(), DecodeError> {
+    ) -> Result<(), DecodeFailure> {
         let v: Value = parse(Source::Opa, text)?;
         let entry =
             Entry::deserialize(&v).map_err(|e| DecodeError::from_json(Some(Source::Opa), &e))?;
@@ -331,7 +333,7 @@ impl Decoder for Opa {
             action: tool.or(action),
             policies,
         });
-        out.event(e);
+        out.event(e)?;
         Ok(())
     }
 }

@@ -17,7 +17,7 @@ use serde_json::value::RawValue;
 use crate::format::{FormatInfo, RuleFields, SigmaLogSource};
 use crate::json::{Scalar, Text};
 use crate::probe::{Key, Probe};
-use crate::{DecodeError, Decoder, EventSink, base_event, parse, push_resource};
+use crate::{DecodeError, DecodeFailure, Decoder, EventSink, base_event, parse, push_resource};
 
 /// Reads OTLP/JSON trace export requests.
 pub struct Otlp;
@@ -213,7 +213,7 @@ impl Decoder for Otlp {
         text: &str,
         origin: &Origin,
         out: &mut dyn EventSink,
-    ) -> Result<(), DecodeError> {
+    ) -> Result<(), DecodeFailure> {
         let req: Request = parse(Source::Otlp, text)?;
         let mut index = 0u32;
         for rs in &req.resource_spans {
@@ -233,8 +233,8 @@ impl Decoder for Otlp {
                     index += 1;
                     // A bad span is rejected alone; its siblings still count.
                     match span(raw.get(), resource, &o) {
-                        Ok(e) => out.event(e),
-                        Err(err) => out.reject(err, o, raw.get()),
+                        Ok(e) => out.event(e)?,
+                        Err(err) => out.reject(err, o, raw.get())?,
                     }
                 }
             }

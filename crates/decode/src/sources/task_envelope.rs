@@ -14,7 +14,7 @@ use serde::Deserialize;
 use crate::format::{FormatInfo, RuleFields, SigmaLogSource};
 use crate::json::{Text, TextList};
 use crate::probe::{Key, Probe};
-use crate::{DecodeError, Decoder, EventSink, base_event, parse, time_field};
+use crate::{DecodeError, DecodeFailure, Decoder, EventSink, base_event, parse, time_field};
 
 /// The `schema` value that marks a task envelope line.
 pub const ENVELOPE_SCHEMA: &str = "delegraph.task_envelope.v1";
@@ -114,7 +114,7 @@ impl Decoder for TaskEnvelopes {
         text: &str,
         origin: &Origin,
         out: &mut dyn EventSink,
-    ) -> Result<(), DecodeError> {
+    ) -> Result<(), DecodeFailure> {
         let l: Line = parse(Source::TaskEnvelope, text)?;
         if let Some(s) = l.schema.as_deref()
             && s != ENVELOPE_SCHEMA
@@ -122,7 +122,8 @@ impl Decoder for TaskEnvelopes {
             return Err(DecodeError::WrongType {
                 format: Source::TaskEnvelope,
                 detail: format!("schema `{s}`, expected `{ENVELOPE_SCHEMA}`"),
-            });
+            }
+            .into());
         }
         let time = time_field(
             Source::TaskEnvelope,
@@ -137,7 +138,8 @@ impl Decoder for TaskEnvelopes {
             return Err(DecodeError::MissingField {
                 format: Source::TaskEnvelope,
                 detail: "an `approved` event needs `approved_by` (sub or email)".into(),
-            });
+            }
+            .into());
         }
         let how = l.approval.unwrap_or_default();
         let envelope = TaskEnvelope {
@@ -196,7 +198,7 @@ impl Decoder for TaskEnvelopes {
         e.scopes = envelope.scopes.clone();
         e.trace.decision_id = envelope.decision_id.clone();
         e.envelope = Some(EnvelopeEvent { change, envelope });
-        out.event(e);
+        out.event(e)?;
         Ok(())
     }
 }

@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::Context;
-use delegraph_decode::{DecodeError, DocumentDecoder, EventSink, OriginBase};
+use delegraph_decode::{DecodeError, DocumentDecoder, EventSink, OriginBase, SinkError};
 use delegraph_detect::{DetectConfig, Detectors};
 use delegraph_graph::{StitchConfig, Stitcher};
 use delegraph_ingest::read_document;
@@ -42,12 +42,14 @@ struct Count {
 }
 
 impl EventSink for Count {
-    fn event(&mut self, e: NormEvent) {
+    fn event(&mut self, e: NormEvent) -> Result<(), SinkError> {
         self.events += 1;
         *self.by_source.entry(e.source).or_default() += 1;
+        Ok(())
     }
-    fn reject(&mut self, _: DecodeError, _: Origin, _: &str) {
+    fn reject(&mut self, _: DecodeError, _: Origin, _: &str) -> Result<(), SinkError> {
         self.dead += 1;
+        Ok(())
     }
 }
 
@@ -68,7 +70,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
                 path: d.path.clone(),
             },
             &mut once,
-        );
+        )?;
     }
     anyhow::ensure!(once.events > 0, "the input files hold no decodable events");
     let cycles = a.events.div_ceil(once.events).max(1);
@@ -116,14 +118,15 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let decode = measure(|| {
         let mut c = Count::default();
         for (b, base) in &corpus {
-            decoder.decode_document(b, base, &mut c);
+            // Counting never fails.
+            let _ = decoder.decode_document(b, base, &mut c);
         }
         c.events
     });
     let arrow = measure(|| -> anyhow::Result<u64> {
         let mut sink = Batches::default();
         for (b, base) in &corpus {
-            decoder.decode_document(b, base, &mut sink);
+            decoder.decode_document(b, base, &mut sink)?;
             if sink.buffer.len() >= DEFAULT_BATCH_ROWS {
                 sink.flush()?;
             }
@@ -172,7 +175,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     // Stitching alone, on events decoded beforehand, in event-time order.
     let mut decoded = Batches::default();
     for (b, base) in &corpus {
-        decoder.decode_document(b, base, &mut decoded);
+        decoder.decode_document(b, base, &mut decoded)?;
     }
     let mut ordered = decoded.buffer;
     ordered.sort_by(|a, b| (a.event_time, &a.event_id).cmp(&(b.event_time, &b.event_id)));
@@ -234,8 +237,12 @@ fn idle_state(n: u64) {
     });
     let mut sink = Batches::default();
     let base = OriginBase::File { path: "-".into() };
-    DocumentDecoder::default().decode_document(template.to_string().as_bytes(), &base, &mut sink);
-    let Some(proto) = sink.buffer.pop() else {
+    let decoded = DocumentDecoder::default().decode_document(
+        template.to_string().as_bytes(),
+        &base,
+        &mut sink,
+    );
+    let (Ok(()), Some(proto)) = (decoded, sink.buffer.pop()) else {
         return;
     };
     let mut s = Stitcher::new(cfg);
@@ -307,10 +314,13 @@ impl Batches {
 }
 
 impl EventSink for Batches {
-    fn event(&mut self, e: NormEvent) {
+    fn event(&mut self, e: NormEvent) -> Result<(), SinkError> {
         self.buffer.push(e);
+        Ok(())
     }
-    fn reject(&mut self, _: DecodeError, _: Origin, _: &str) {}
+    fn reject(&mut self, _: DecodeError, _: Origin, _: &str) -> Result<(), SinkError> {
+        Ok(())
+    }
 }
 
 /// Run once to warm up, then time the best of three runs.

@@ -8,7 +8,7 @@ use super::Ctx;
 use crate::DetectorId;
 use crate::baseline::Observation;
 use crate::credentials::Owner;
-use crate::detector::{CloseCx, Detector, EventCx, PerInstance, Signal, state_codec};
+use crate::detector::{CloseCx, Detector, EventCx, PerInstance, Signal, SlotId, state_codec};
 use crate::features::{flag, metric, uses_static_key};
 use crate::instance::Instance;
 
@@ -147,7 +147,7 @@ impl Detector for CredentialLifetime {
     }
 
     fn observe(&mut self, cx: &EventCx<'_>, out: &mut Vec<Signal>) {
-        let mut own = self.by_instance.slot(&cx.instance.instance, cx.is_open);
+        let mut own = self.by_instance.slot(cx.instance.slot, cx.is_open);
         if uses_static_key(cx.event) {
             own.static_key = true;
         }
@@ -159,7 +159,7 @@ impl Detector for CredentialLifetime {
     }
 
     fn learn(&self, instance: &Instance, obs: &mut Observation) {
-        if let Some(own) = self.by_instance.get(&instance.instance) {
+        if let Some(own) = self.by_instance.get(instance.slot) {
             if own.static_key {
                 obs.flags.insert(flag::STATIC_KEY);
             }
@@ -169,8 +169,8 @@ impl Detector for CredentialLifetime {
         }
     }
 
-    fn forget(&mut self, instance: &str) {
-        self.by_instance.remove(instance);
+    fn forget(&mut self, slot: SlotId) {
+        self.by_instance.remove(slot);
     }
 
     state_codec!(by_instance);
@@ -209,7 +209,7 @@ impl Detector for CredentialSlack {
         let Some(c) = &cx.event.credential_used else {
             return;
         };
-        let mut own = self.by_instance.slot(&cx.instance.instance, cx.is_open);
+        let mut own = self.by_instance.slot(cx.instance.slot, cx.is_open);
         if own.credentials.len() < MAX_CREDENTIALS_PER_INSTANCE && !own.credentials.contains(&c.id)
         {
             own.credentials.push(c.id.clone());
@@ -220,7 +220,7 @@ impl Detector for CredentialSlack {
     fn settle(&mut self, cx: &CloseCx<'_>) {
         let p = cx.instance;
         let Some(end) = p.task_end else { return };
-        let own = self.by_instance.get_mut(&p.instance);
+        let own = self.by_instance.get_mut(p.slot);
         let me = Owner::Chain(p.instance.clone());
         own.slack = own
             .credentials
@@ -236,7 +236,7 @@ impl Detector for CredentialSlack {
     fn close(&mut self, cx: &CloseCx<'_>, out: &mut Vec<Signal>) {
         let slack = self
             .by_instance
-            .get(&cx.instance.instance)
+            .get(cx.instance.slot)
             .and_then(|h| h.slack.as_ref());
         out.extend(credential_slack(&cx.ctx(), slack));
     }
@@ -244,15 +244,15 @@ impl Detector for CredentialSlack {
     fn learn(&self, instance: &Instance, obs: &mut Observation) {
         if let Some((_, minutes)) = self
             .by_instance
-            .get(&instance.instance)
+            .get(instance.slot)
             .and_then(|h| h.slack.as_ref())
         {
             obs.counts.insert(metric::CREDENTIAL_SLACK, *minutes);
         }
     }
 
-    fn forget(&mut self, instance: &str) {
-        self.by_instance.remove(instance);
+    fn forget(&mut self, slot: SlotId) {
+        self.by_instance.remove(slot);
     }
 
     state_codec!(by_instance);

@@ -5,7 +5,7 @@
 
 use super::{Ctx, list_items, rare_items};
 use crate::DetectorId;
-use crate::detector::{CloseCx, Detector, EventCx, Signal, state_codec};
+use crate::detector::Signal;
 use crate::features::{dim, tenant_label};
 
 pub(crate) fn cross_environment(ctx: &Ctx<'_>) -> Option<Signal> {
@@ -41,27 +41,4 @@ pub(crate) fn cross_environment(ctx: &Ctx<'_>) -> Option<Signal> {
     s.evidence = rare.items.into_iter().map(|x| x.3).collect();
     s.tags = &["owasp-nhi:NHI8", "owasp-agentic:T3", "attack:T1078.004"];
     Some(s)
-}
-
-/// Stateless: reads the instance's tenants.
-pub(crate) struct CrossEnvironment;
-
-impl Detector for CrossEnvironment {
-    fn id(&self) -> DetectorId {
-        DetectorId::CrossEnvironment
-    }
-
-    fn observe(&mut self, cx: &EventCx<'_>, out: &mut Vec<Signal>) {
-        if cx.is_open && cx.changed.tenant && !cx.raised(self.id()) {
-            out.extend(cross_environment(&cx.ctx()));
-        }
-    }
-
-    fn close(&mut self, cx: &CloseCx<'_>, out: &mut Vec<Signal>) {
-        if !cx.raised(self.id()) {
-            out.extend(cross_environment(&cx.ctx()));
-        }
-    }
-
-    state_codec!();
 }

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::Ctx;
 use crate::DetectorId;
-use crate::detector::{Detector, EventCx, PerInstance, Signal, state_codec};
+use crate::detector::{Detector, EventCx, PerInstance, Signal, SlotId, state_codec};
 use crate::instance::{MAX_TEXT, clip, evidence};
 
 /// Most tool results kept per instance.
@@ -198,7 +198,7 @@ impl Detector for DataFlow {
 
     fn observe(&mut self, cx: &EventCx<'_>, out: &mut Vec<Signal>) {
         let e = cx.event;
-        let mut own = self.by_instance.slot(&cx.instance.instance, cx.is_open);
+        let mut own = self.by_instance.slot(cx.instance.slot, cx.is_open);
         if let Some(req) = &e.input_messages {
             own.add_request(req);
         }
@@ -212,8 +212,8 @@ impl Detector for DataFlow {
         }
     }
 
-    fn forget(&mut self, instance: &str) {
-        self.by_instance.remove(instance);
+    fn forget(&mut self, slot: SlotId) {
+        self.by_instance.remove(slot);
     }
 
     state_codec!(by_instance);

@@ -9,7 +9,9 @@ use serde::{Deserialize, Serialize};
 use super::{Ctx, count_p};
 use crate::DetectorId;
 use crate::baseline::Observation;
-use crate::detector::{CloseCx, Detector, EventCx, PerInstance, Signal, Target, state_codec};
+use crate::detector::{
+    CloseCx, Detector, EventCx, PerInstance, Signal, SlotId, Target, state_codec,
+};
 use crate::features::metric;
 use crate::instance::{Instance, evidence};
 use crate::stats::fmt_p;
@@ -56,7 +58,7 @@ impl Detector for Delegation {
     fn observe(&mut self, cx: &EventCx<'_>, _out: &mut Vec<Signal>) {
         let depth = cx.attribution.depth;
         if cx.instance.is_root() {
-            let mut own = self.by_root.slot(&cx.instance.instance, cx.is_open);
+            let mut own = self.by_root.slot(cx.instance.slot, cx.is_open);
             if depth > own.max_depth {
                 own.max_depth = depth;
             }
@@ -73,7 +75,7 @@ impl Detector for Delegation {
         let Some((root, agent, _)) = cx.other(root_id) else {
             return;
         };
-        let tree = self.by_root.get_mut(root_id);
+        let tree = self.by_root.get_mut(root.slot);
         let mut changed = false;
         if !tree.sub_agents.contains_key(&cx.instance.instance) {
             tree.sub_agents
@@ -98,14 +100,14 @@ impl Detector for Delegation {
 
     fn close(&mut self, cx: &CloseCx<'_>, out: &mut Vec<Signal>) {
         if cx.instance.is_root() && !cx.raised(self.id()) {
-            let own = self.by_root.get_mut(&cx.instance.instance);
+            let own = self.by_root.get_mut(cx.instance.slot);
             out.extend(delegation(&cx.ctx(), own));
         }
     }
 
     fn learn(&self, instance: &Instance, obs: &mut Observation) {
         if instance.is_root() {
-            let own = self.by_root.get(&instance.instance);
+            let own = self.by_root.get(instance.slot);
             obs.counts.insert(
                 metric::SUB_AGENTS,
                 own.map_or(0, |t| t.sub_agents.len() as u64),
@@ -115,8 +117,8 @@ impl Detector for Delegation {
         }
     }
 
-    fn forget(&mut self, instance: &str) {
-        self.by_root.remove(instance);
+    fn forget(&mut self, slot: SlotId) {
+        self.by_root.remove(slot);
     }
 
     state_codec!(by_root);

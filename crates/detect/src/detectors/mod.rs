@@ -11,6 +11,7 @@ mod delegation;
 mod envelope;
 mod policy_probe;
 mod privilege_escalation;
+mod record_check;
 mod scope_growth;
 mod secret_access;
 mod shared_identity;
@@ -25,6 +26,7 @@ use crate::detector::{Detector, Signal};
 use crate::features::dim;
 use crate::instance::Instance;
 use crate::{DetectorId, stats};
+use record_check::RecordCheck;
 
 /// Every detector, in the order the engine calls them (see
 /// [`crate::detector`]): the order findings of one moment are raised in,
@@ -33,8 +35,16 @@ use crate::{DetectorId, stats};
 pub(crate) fn registry() -> Vec<Box<dyn Detector>> {
     vec![
         Box::new(tool_chain::ToolChain::default()),
-        Box::new(scope_growth::ScopeGrowth),
-        Box::new(cross_environment::CrossEnvironment),
+        Box::new(RecordCheck {
+            id: DetectorId::ScopeGrowth,
+            reads: |c| c.scope,
+            check: scope_growth::scope_growth,
+        }),
+        Box::new(RecordCheck {
+            id: DetectorId::CrossEnvironment,
+            reads: |c| c.tenant,
+            check: cross_environment::cross_environment,
+        }),
         Box::new(secret_access::SecretAccess::default()),
         Box::new(privilege_escalation::PrivilegeEscalation),
         Box::new(credential_lifetime::CredentialLifetime::default()),

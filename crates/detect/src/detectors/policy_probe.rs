@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::Ctx;
 use crate::DetectorId;
 use crate::config::secs_to_ns;
-use crate::detector::{Detector, EventCx, PerInstance, Signal, state_codec};
+use crate::detector::{Detector, EventCx, PerInstance, Signal, SlotId, state_codec};
 use crate::instance::evidence;
 
 /// Denials remembered per instance.
@@ -141,7 +141,7 @@ impl Detector for PolicyProbe {
 
     /// An action reaching what a recent denial refused.
     fn observe(&mut self, cx: &EventCx<'_>, out: &mut Vec<Signal>) {
-        let own = self.by_instance.slot(&cx.instance.instance, cx.is_open);
+        let own = self.by_instance.slot(cx.instance.slot, cx.is_open);
         out.extend(drift(&cx.ctx(), &own));
     }
 
@@ -149,7 +149,7 @@ impl Detector for PolicyProbe {
     /// allowed decision may be the way around an earlier denial.
     fn observe_approval_record(&mut self, cx: &EventCx<'_>, out: &mut Vec<Signal>) {
         let e = cx.event;
-        let mut own = self.by_instance.slot(&cx.instance.instance, cx.is_open);
+        let mut own = self.by_instance.slot(cx.instance.slot, cx.is_open);
         let denied = e
             .decision
             .as_ref()
@@ -171,8 +171,8 @@ impl Detector for PolicyProbe {
         out.extend(note_denial(&cx.ctx(), &own, e));
     }
 
-    fn forget(&mut self, instance: &str) {
-        self.by_instance.remove(instance);
+    fn forget(&mut self, slot: SlotId) {
+        self.by_instance.remove(slot);
     }
 
     state_codec!(by_instance);

@@ -4,7 +4,7 @@
 
 use super::{Ctx, SCOPE_DIMS, count_p, list_items, rare_items};
 use crate::DetectorId;
-use crate::detector::{CloseCx, Detector, EventCx, Signal, state_codec};
+use crate::detector::Signal;
 use crate::features::{dim, metric};
 use crate::stats::fmt_p;
 
@@ -29,27 +29,4 @@ pub(crate) fn scope_growth(ctx: &Ctx<'_>) -> Option<Signal> {
     s.evidence = rare.items.into_iter().map(|x| x.3).collect();
     s.tags = &["owasp-nhi:NHI5", "owasp-agentic:T3", "attack:T1526"];
     Some(s)
-}
-
-/// Stateless: reads the instance's behaviour record.
-pub(crate) struct ScopeGrowth;
-
-impl Detector for ScopeGrowth {
-    fn id(&self) -> DetectorId {
-        DetectorId::ScopeGrowth
-    }
-
-    fn observe(&mut self, cx: &EventCx<'_>, out: &mut Vec<Signal>) {
-        if cx.is_open && cx.changed.scope && !cx.raised(self.id()) {
-            out.extend(scope_growth(&cx.ctx()));
-        }
-    }
-
-    fn close(&mut self, cx: &CloseCx<'_>, out: &mut Vec<Signal>) {
-        if !cx.raised(self.id()) {
-            out.extend(scope_growth(&cx.ctx()));
-        }
-    }
-
-    state_codec!();
 }

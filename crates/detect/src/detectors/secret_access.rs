@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::{Ctx, count_p};
 use crate::DetectorId;
 use crate::baseline::Observation;
-use crate::detector::{CloseCx, Detector, EventCx, PerInstance, Signal, state_codec};
+use crate::detector::{CloseCx, Detector, EventCx, PerInstance, Signal, SlotId, state_codec};
 use crate::features::metric;
 use crate::features::secrets_read;
 use crate::instance::{Instance, evidence};
@@ -82,7 +82,7 @@ impl Detector for SecretAccess {
     }
 
     fn observe(&mut self, cx: &EventCx<'_>, out: &mut Vec<Signal>) {
-        let mut own = self.by_instance.slot(&cx.instance.instance, cx.is_open);
+        let mut own = self.by_instance.slot(cx.instance.slot, cx.is_open);
         if own.fold(cx.event) && cx.is_open && !cx.raised(DetectorId::SecretAccess) {
             out.extend(secret_access(&cx.ctx(), &own));
         }
@@ -90,13 +90,13 @@ impl Detector for SecretAccess {
 
     fn close(&mut self, cx: &CloseCx<'_>, out: &mut Vec<Signal>) {
         if !cx.raised(self.id()) {
-            let own = self.by_instance.get_mut(&cx.instance.instance);
+            let own = self.by_instance.get_mut(cx.instance.slot);
             out.extend(secret_access(&cx.ctx(), own));
         }
     }
 
     fn learn(&self, instance: &Instance, obs: &mut Observation) {
-        let own = self.by_instance.get(&instance.instance);
+        let own = self.by_instance.get(instance.slot);
         obs.counts
             .insert(metric::SECRET_READS, own.map_or(0, |s| s.reads));
         obs.counts.insert(
@@ -105,8 +105,8 @@ impl Detector for SecretAccess {
         );
     }
 
-    fn forget(&mut self, instance: &str) {
-        self.by_instance.remove(instance);
+    fn forget(&mut self, slot: SlotId) {
+        self.by_instance.remove(slot);
     }
 
     state_codec!(by_instance);

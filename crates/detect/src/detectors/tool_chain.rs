@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::{CHAIN_DIMS, Ctx, list_items, rare_items, rare_list};
 use crate::DetectorId;
 use crate::baseline::Observation;
-use crate::detector::{CloseCx, Detector, EventCx, PerInstance, Signal, state_codec};
+use crate::detector::{CloseCx, Detector, EventCx, PerInstance, Signal, SlotId, state_codec};
 use crate::features::metric;
 use crate::instance::Instance;
 use crate::stats::fmt_p;
@@ -59,20 +59,20 @@ impl Detector for ToolChain {
     fn close(&mut self, cx: &CloseCx<'_>, out: &mut Vec<Signal>) {
         let ctx = cx.ctx();
         let rare = rare_list(&ctx, &CHAIN_DIMS).len() as u64;
-        self.rare.get_mut(&cx.instance.instance).0 = rare;
+        self.rare.get_mut(cx.instance.slot).0 = rare;
         if !cx.raised(self.id()) {
             out.extend(tool_chain(&ctx));
         }
     }
 
     fn learn(&self, instance: &Instance, obs: &mut Observation) {
-        if let Some(RareCount(k)) = self.rare.get(&instance.instance) {
+        if let Some(RareCount(k)) = self.rare.get(instance.slot) {
             obs.counts.insert(metric::RARE_CHAIN, *k);
         }
     }
 
-    fn forget(&mut self, instance: &str) {
-        self.rare.remove(instance);
+    fn forget(&mut self, slot: SlotId) {
+        self.rare.remove(slot);
     }
 
     state_codec!(rare);

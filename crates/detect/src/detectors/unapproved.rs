@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::Ctx;
 use crate::DetectorId;
 use crate::baseline::Observation;
-use crate::detector::{CloseCx, Detector, EventCx, PerInstance, Signal, state_codec};
+use crate::detector::{CloseCx, Detector, EventCx, PerInstance, Signal, SlotId, state_codec};
 use crate::features::{flag, is_action};
 use crate::instance::{Instance, evidence};
 
@@ -74,7 +74,7 @@ impl Detector for Unapproved {
 
     fn observe(&mut self, cx: &EventCx<'_>, out: &mut Vec<Signal>) {
         let e = cx.event;
-        let mut own = self.by_instance.slot(&cx.instance.instance, cx.is_open);
+        let mut own = self.by_instance.slot(cx.instance.slot, cx.is_open);
         if e.approval().is_some_and(Approval::is_evidenced) {
             own.approval_seen = true;
         } else if is_action(e) {
@@ -88,13 +88,13 @@ impl Detector for Unapproved {
 
     fn observe_approval_record(&mut self, cx: &EventCx<'_>, _out: &mut Vec<Signal>) {
         self.by_instance
-            .slot(&cx.instance.instance, cx.is_open)
+            .slot(cx.instance.slot, cx.is_open)
             .approval_seen = true;
     }
 
     fn close(&mut self, cx: &CloseCx<'_>, out: &mut Vec<Signal>) {
         if !cx.raised(self.id()) {
-            let own = self.by_instance.get_mut(&cx.instance.instance);
+            let own = self.by_instance.get_mut(cx.instance.slot);
             out.extend(unapproved(&cx.ctx(), own));
         }
     }
@@ -102,15 +102,15 @@ impl Detector for Unapproved {
     fn learn(&self, instance: &Instance, obs: &mut Observation) {
         if self
             .by_instance
-            .get(&instance.instance)
+            .get(instance.slot)
             .is_some_and(|a| a.approval_seen)
         {
             obs.flags.insert(flag::APPROVED);
         }
     }
 
-    fn forget(&mut self, instance: &str) {
-        self.by_instance.remove(instance);
+    fn forget(&mut self, slot: SlotId) {
+        self.by_instance.remove(slot);
     }
 
     state_codec!(by_instance);

@@ -74,7 +74,7 @@ impl Detectors {
             self.emit(sig, &mut p, &agent, None, None, out);
         }
         self.learn(&agent, &p);
-        self.forget(&p.instance);
+        self.forget(p.slot);
     }
 
     /// The agent's first instances, held until there are enough of them,
@@ -99,7 +99,7 @@ impl Detectors {
         }
         for p in &held {
             self.learn(agent, p);
-            self.forget(&p.instance);
+            self.forget(p.slot);
         }
     }
 

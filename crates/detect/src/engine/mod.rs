@@ -18,8 +18,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::baseline::AgentBaseline;
 use crate::credentials::{CredentialBook, CredentialFacts, Owner};
-use crate::detector::{Detector, EventCx, Shared, Signal, UnattributedCx};
-use crate::instance::{Instance, UNIDENTIFIED_AGENT};
+use crate::detector::{Detector, EventCx, Shared, Signal, SlotId, SlotPool, UnattributedCx};
+use crate::instance::{Changed, Instance, UNIDENTIFIED_AGENT};
 use crate::risk::RiskBook;
 use crate::{DetectConfig, DetectError};
 
@@ -66,11 +66,25 @@ struct State {
     closed: Bounded<Closed>,
     /// Per agent, closed instances held until the baseline can be seeded.
     warming: BTreeMap<String, Vec<Instance>>,
+    /// Slots of instances detectors hold state for (open or warming).
+    slots: SlotPool,
     credentials: CredentialBook,
     emitted: Bounded<i64>,
     risk: RiskBook,
     watermark: i64,
     stats: DetectStats,
+}
+
+/// One event of an instance as the engine took it in: what each detector
+/// is shown of it besides the instance itself and the engine's shared
+/// view (see [`EventCx`]).
+struct Seen<'a> {
+    event: &'a NormEvent,
+    attribution: &'a Attribution,
+    agent: &'a str,
+    is_open: bool,
+    changed: Changed,
+    credential: Option<&'a CredentialFacts>,
 }
 
 /// Runs every detector over attributed events, in event-time order.
@@ -90,6 +104,7 @@ impl Detectors {
             deadline_of: BTreeMap::new(),
             closed: Bounded::new(MAX_CLOSED),
             warming: BTreeMap::new(),
+            slots: SlotPool::default(),
             credentials: CredentialBook::default(),
             emitted: Bounded::new(MAX_EMITTED),
             risk: RiskBook::new(cfg.risk_half_life_secs),
@@ -191,11 +206,13 @@ impl Detectors {
                 agent_id: c.agent_id,
                 ..Instance::new(&instance, a, t)
             },
-            None => self
-                .s
-                .open
-                .pop(&instance)
-                .unwrap_or_else(|| Instance::new(&instance, a, t)),
+            None => match self.s.open.pop(&instance) {
+                Some(p) => p,
+                None => Instance {
+                    slot: self.s.slots.take(),
+                    ..Instance::new(&instance, a, t)
+                },
+            },
         };
         let record = e.is_approval_record();
         let (changed, facts) = if record {
@@ -204,40 +221,24 @@ impl Detectors {
             let changed = p.fold(e, t);
             (changed, self.s.credentials.observe_use(e, &p.root))
         };
-        let mut signals = Vec::new();
-        self.each_detector(
-            e,
-            a,
-            &p,
-            &agent,
+        let seen = Seen {
+            event: e,
+            attribution: a,
+            agent: &agent,
             is_open,
             changed,
-            facts.as_ref(),
-            |d, cx, out| {
-                if record {
-                    d.observe_approval_record(cx, out);
-                } else {
-                    d.observe(cx, out);
-                }
-            },
-            &mut signals,
-        );
+            credential: facts.as_ref(),
+        };
+        let signals = self.each_detector(&seen, &p, |d, cx, out| {
+            if record {
+                d.observe_approval_record(cx, out);
+            } else {
+                d.observe(cx, out);
+            }
+        });
         self.emit_all(signals, &mut p, &agent, a, e, out);
         if !record {
-            let mut follow = Vec::new();
-            self.each_detector(
-                e,
-                a,
-                &p,
-                &agent,
-                is_open,
-                changed,
-                facts.as_ref(),
-                |d, cx, out| {
-                    d.follow_up(cx, out);
-                },
-                &mut follow,
-            );
+            let follow = self.each_detector(&seen, &p, |d, cx, out| d.follow_up(cx, out));
             self.emit_all(follow, &mut p, &agent, a, e, out);
             if is_open {
                 self.roll_up(&p, a, e);
@@ -250,37 +251,32 @@ impl Detectors {
     }
 
     /// Call `f` on every detector, in registry order, with the event's
-    /// context; signals go to `out`.
-    #[allow(clippy::too_many_arguments)]
+    /// context; returns their signals.
     fn each_detector(
         &mut self,
-        event: &NormEvent,
-        attribution: &Attribution,
+        seen: &Seen<'_>,
         instance: &Instance,
-        agent: &str,
-        is_open: bool,
-        changed: crate::instance::Changed,
-        credential: Option<&CredentialFacts>,
         f: impl Fn(&mut Box<dyn Detector>, &EventCx<'_>, &mut Vec<Signal>),
-        out: &mut Vec<Signal>,
-    ) {
+    ) -> Vec<Signal> {
         let cx = EventCx {
             cfg: &self.cfg,
-            event,
-            attribution,
+            event: seen.event,
+            attribution: seen.attribution,
             instance,
-            agent,
-            is_open,
-            changed,
-            credential,
+            agent: seen.agent,
+            is_open: seen.is_open,
+            changed: seen.changed,
+            credential: seen.credential,
             shared: Shared {
                 baselines: &self.s.baselines,
                 open: &self.s.open,
             },
         };
+        let mut out = Vec::new();
         for d in &mut self.detectors {
-            f(d, &cx, out);
+            f(d, &cx, &mut out);
         }
+        out
     }
 
     /// An event naming a human and a credential but no instance.
@@ -326,16 +322,18 @@ impl Detectors {
     /// Hold an open instance; one evicted for room is forgotten by every
     /// detector too.
     fn put_open(&mut self, id: String, p: Instance) {
-        if let Some((gone, _)) = self.s.open.put(id, p) {
-            self.forget(&gone);
+        if let Some((_, gone)) = self.s.open.put(id, p) {
+            self.forget(gone.slot);
         }
     }
 
-    /// Every detector drops its state of `instance`.
-    fn forget(&mut self, instance: &str) {
+    /// Every detector drops its state of the instance in `slot`, which is
+    /// then free for another.
+    fn forget(&mut self, slot: SlotId) {
         for d in &mut self.detectors {
-            d.forget(instance);
+            d.forget(slot);
         }
+        self.s.slots.give(slot);
     }
 }
 

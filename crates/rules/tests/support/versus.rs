@@ -80,10 +80,14 @@ pub fn cloudtrail_events(files: &[PathBuf]) -> Vec<NormEvent> {
         };
         if f.extension().is_some_and(|x| x == "jsonl") {
             for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-                decoder.decode_document(line, &base, &mut sink);
+                decoder
+                    .decode_document(line, &base, &mut sink)
+                    .expect("collecting never fails");
             }
         } else {
-            decoder.decode_document(&bytes, &base, &mut sink);
+            decoder
+                .decode_document(&bytes, &base, &mut sink)
+                .expect("collecting never fails");
         }
     }
     assert!(sink.1.is_empty(), "{:?}", sink.1);

@@ -1,0 +1,55 @@
+//! Where decoded events go, and how a failing destination stops decoding.
+//!
+//! A bad record is not an error of the sink: it is handed to
+//! [`EventSink::reject`] and decoding goes on. A sink that cannot take what
+//! it is given (its store or dead-letter file failed) returns a
+//! [`SinkError`], and decoding of the document stops there so the caller
+//! sees the failure at once instead of finding it parked somewhere later.
+
+use delegraph_model::{NormEvent, Origin};
+
+use crate::DecodeError;
+
+/// Receives what decoding produced: events and rejected records.
+pub trait EventSink {
+    /// A decoded event.
+    fn event(&mut self, event: NormEvent) -> Result<(), SinkError>;
+    /// A record that could not be decoded, with its text and where it was.
+    fn reject(&mut self, error: DecodeError, origin: Origin, raw: &str) -> Result<(), SinkError>;
+}
+
+/// The sink failed: whatever it wraps is the sink's own error, which its
+/// owner can take back with [`SinkError::into_inner`].
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct SinkError(Box<dyn std::error::Error + Send + Sync>);
+
+impl SinkError {
+    /// Wrap the sink's own error.
+    pub fn new(source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self(Box::new(source))
+    }
+
+    /// The sink's own error (downcast it to the type the sink returned).
+    pub fn into_inner(self) -> Box<dyn std::error::Error + Send + Sync> {
+        self.0
+    }
+}
+
+impl From<Box<dyn std::error::Error + Send + Sync>> for SinkError {
+    fn from(source: Box<dyn std::error::Error + Send + Sync>) -> Self {
+        Self(source)
+    }
+}
+
+/// Why a [`crate::Decoder`] stopped on a record: the record is bad (it is
+/// rejected and decoding goes on) or the sink failed (decoding stops).
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeFailure {
+    /// The record could not be decoded.
+    #[error(transparent)]
+    Record(#[from] DecodeError),
+    /// The sink could not take an event of the record.
+    #[error(transparent)]
+    Sink(#[from] SinkError),
+}
