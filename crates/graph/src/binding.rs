@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use delegraph_model::HintText;
 use serde::{Deserialize, Serialize};
 
 /// The instance a key belongs to, with its root, logical agent, human and
@@ -27,9 +28,9 @@ pub(crate) struct Binding {
 /// How one record resolved, with the explanation its attribution keeps.
 pub(crate) enum Resolved {
     /// An agent instance (or workload session).
-    Instance(Arc<Binding>, String),
+    Instance(Arc<Binding>, HintText),
     /// A human acting directly: the human, and why.
     Human(String, String),
     /// No one: why not.
-    Unattributed(String),
+    Unattributed(HintText),
 }

@@ -88,9 +88,15 @@ impl ReorderBuffer {
 
     /// Release everything still held, in order (end of input).
     pub fn flush(&mut self, mut emit: impl FnMut(NormEvent)) {
-        while let Some(Held(e)) = self.heap.pop() {
-            emit(*e);
+        while let Some(e) = self.pop_earliest() {
+            emit(e);
         }
+    }
+
+    /// Release the earliest event still held, whatever the watermark (end
+    /// of input, one at a time so the caller needs no second copy of them).
+    pub fn pop_earliest(&mut self) -> Option<NormEvent> {
+        self.heap.pop().map(|Held(e)| *e)
     }
 
     /// Events that arrived behind the watermark.

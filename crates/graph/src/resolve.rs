@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use delegraph_model::{ActorKind, NormEvent, Resolve};
+use delegraph_model::{ActorKind, NormEvent, Resolve, HintText};
 
 use crate::binding::{Binding, Resolved};
 use crate::index::{Indexes, instance_key};
@@ -24,7 +24,7 @@ impl Indexes {
 
     /// One way, when it applies.
     fn try_way(&mut self, way: &Resolve, e: &NormEvent, at: i64) -> Option<Resolved> {
-        let instance = |b: Arc<Binding>, basis: &String| Resolved::Instance(b, basis.clone());
+        let instance = |b: Arc<Binding>, basis: &HintText| Resolved::Instance(b, basis.clone());
         match way {
             Resolve::Credential { credential, basis } => self
                 .creds
@@ -91,7 +91,7 @@ impl Indexes {
             per_principal: false,
         });
         self.set_session(instance_key(id), b.clone(), at);
-        Resolved::Instance(b, format!("sub-agent of {}", p.instance))
+        Resolved::Instance(b, format!("sub-agent of {}", p.instance).into())
     }
 
     /// A long-lived session whose start was not seen: the instance named

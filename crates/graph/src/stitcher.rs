@@ -174,7 +174,7 @@ impl Stitcher {
             Resolved::Instance(b, basis) => {
                 self.stats.attributed += 1;
                 self.index.bind(&e.hints.bind, &b, at);
-                self.instance_attribution(e, &b, basis)
+                self.instance_attribution(e, &b, basis.into_owned())
             }
             Resolved::Human(human, basis) => {
                 self.stats.human_direct += 1;

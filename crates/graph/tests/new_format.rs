@@ -99,7 +99,7 @@ impl JobRunnerDecoder {
                     basis: "token issued earlier".into(),
                 });
                 h.resolve.push(Resolve::Unresolved {
-                    reason: format!("token {arg} never issued"),
+                    reason: format!("token {arg} never issued").into(),
                 });
             }
             // An operator at the console.

@@ -12,7 +12,13 @@
 //! hints); whatever holds events between stitching steps (the reorder
 //! buffer's checkpoint) saves them alongside.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
+
+/// An explanation in a hint: mostly a fixed phrase of the decoder's, so
+/// borrowed rather than allocated for every record.
+pub type HintText = Cow<'static, str>;
 
 /// Everything the stitcher needs to attribute one record.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -70,7 +76,7 @@ pub enum Resolve {
         /// The credential's id.
         credential: String,
         /// Explanation when it decides.
-        basis: String,
+        basis: HintText,
     },
     /// A child of the span `parent` (`trace:span`, lower-case hex): the
     /// instance that span belongs to.
@@ -78,7 +84,7 @@ pub enum Resolve {
         /// The parent span's key.
         parent: String,
         /// Explanation when it decides.
-        basis: String,
+        basis: HintText,
     },
     /// The callee's side of a call from span `parent` to the same agent:
     /// the parent span's instance, when it runs the agent this record names
@@ -87,7 +93,7 @@ pub enum Resolve {
         /// The parent span's key.
         parent: String,
         /// Explanation when it decides.
-        basis: String,
+        basis: HintText,
     },
     /// An agent invoked under span `parent`: a sub-agent instance
     /// `instance`, one level below the parent span's instance, for the human
@@ -104,7 +110,7 @@ pub enum Resolve {
         /// The session key.
         key: String,
         /// Explanation when it decides.
-        basis: String,
+        basis: HintText,
     },
     /// A long-lived session whose start was not seen (an agent platform's
     /// role session): the instance telemetry already named `name`, else the
@@ -119,13 +125,13 @@ pub enum Resolve {
         /// The logical agent when the record names none (the role).
         agent: Option<String>,
         /// Explanation when it decides.
-        basis: String,
+        basis: HintText,
     },
     /// When the actor is a human, the human acting directly (no instance).
     /// The actor-kind evidence is appended to `basis`.
     Human {
         /// Explanation when it decides.
-        basis: String,
+        basis: HintText,
     },
     /// The instance `id`: the known one, else a new root instance for
     /// `human`. `aliases` are session keys it becomes known by (the
@@ -138,7 +144,7 @@ pub enum Resolve {
         /// Session keys bound to it.
         aliases: Vec<String>,
         /// Explanation when it decides.
-        basis: String,
+        basis: HintText,
     },
     /// A non-human principal's instance `id` (explained as an agent
     /// identity or a non-human principal, by the actor's kind). `shared`
@@ -154,7 +160,7 @@ pub enum Resolve {
     /// reads `unattributed: <reason>`).
     Unresolved {
         /// Why.
-        reason: String,
+        reason: HintText,
     },
 }
 
@@ -205,5 +211,5 @@ pub struct SessionIssue {
     /// The logical agent a new session instance is (the role assumed).
     pub agent: Option<String>,
     /// Explanation when the record itself is attributed to the session.
-    pub basis: String,
+    pub basis: HintText,
 }

@@ -27,7 +27,7 @@ pub use event::{
     Principal, Resource, Source, ToolRef, TraceContext,
 };
 pub use finding::{Evidence, Finding, Severity, finding_id};
-pub use hint::{Bind, LinkHints, Resolve, SessionIssue};
+pub use hint::{Bind, HintText, LinkHints, Resolve, SessionIssue};
 pub use link::Link;
 pub use offset::PartitionOffset;
 pub use origin::Origin;

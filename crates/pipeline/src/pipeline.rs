@@ -347,9 +347,7 @@ impl EventPipeline {
     /// Release every event held for ordering now (a stream gone idle: no
     /// later event will come to move the watermark past them).
     pub fn release_held(&mut self) -> Result<(), PipelineError> {
-        let mut held = Vec::new();
-        self.reorder.flush(|e| held.push(e));
-        for e in held {
+        while let Some(e) = self.reorder.pop_earliest() {
             self.release(e)?;
         }
         Ok(())

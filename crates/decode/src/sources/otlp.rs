@@ -483,7 +483,7 @@ fn link(e: &mut NormEvent) {
         }
         h.resolve.push(Resolve::Unresolved {
             reason: match &e.trace.parent_span_id {
-                Some(p) => format!("parent span {p} not seen within the allowed lateness"),
+                Some(p) => format!("parent span {p} not seen within the allowed lateness").into(),
                 None => "root span that is not an agent invocation".into(),
             },
         });

@@ -25,7 +25,7 @@ pub(super) fn link(e: &mut NormEvent) {
     if let Some(key) = &used {
         h.resolve.push(Resolve::Credential {
             credential: key.clone(),
-            basis: format!("credential {key} issued earlier"),
+            basis: format!("credential {key} issued earlier").into(),
         });
     }
     if e.actor.vendor_type.as_deref() == Some("AssumedRole") {
@@ -49,7 +49,8 @@ pub(super) fn link(e: &mut NormEvent) {
         reason: format!(
             "no issuance seen for {}",
             used.as_deref().unwrap_or("its credential")
-        ),
+        )
+        .into(),
     });
     if e.category == Category::CredentialIssue {
         h.issues = session_issue(e).map(Box::new);
