@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use delegraph_model::{ActorKind, NormEvent, Resolve, HintText};
+use delegraph_model::{ActorKind, HintText, NormEvent, Resolve};
 
 use crate::binding::{Binding, Resolved};
 use crate::index::{Indexes, instance_key};
