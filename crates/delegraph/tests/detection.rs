@@ -448,9 +448,15 @@ fn finding_summaries_name_agent_instance_human_and_baseline() {
             ));
         }
     }
+    // Every detector on by default (opt-in ones are measured elsewhere).
+    let defaults = delegraph_detect::DetectConfig::default();
+    let on: Vec<&str> = delegraph_detect::DETECTORS
+        .into_iter()
+        .filter(|d| defaults.effective(d, None).enabled)
+        .collect();
     assert_eq!(
         seen.len(),
-        delegraph_detect::DETECTORS.len(),
+        on.len(),
         "every detector has a finding: {seen:?}"
     );
     let path = common::repo().join("crates/delegraph/tests/snapshots/finding_summaries.txt");

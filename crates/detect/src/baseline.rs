@@ -26,10 +26,10 @@ impl Moments {
         self.sum_sq *= d;
     }
 
-    fn add(&mut self, x: f64) {
-        self.weight += 1.0;
-        self.sum += x;
-        self.sum_sq += x * x;
+    fn add(&mut self, x: f64, weight: f64) {
+        self.weight += weight;
+        self.sum += weight * x;
+        self.sum_sq += weight * x * x;
     }
 
     /// Mean and variance; a zero-weight history has mean 0.
@@ -52,6 +52,9 @@ pub struct Observation {
     pub counts: BTreeMap<&'static str, u64>,
     /// Flags raised by the instance (used a static key, …).
     pub flags: BTreeSet<&'static str>,
+    /// Clues a detector judged the instance on, and whether each was
+    /// raised (see [`AgentBaseline::count_clues`]).
+    pub clues: BTreeMap<&'static str, bool>,
 }
 
 /// An agent's baseline.
@@ -65,6 +68,8 @@ pub struct AgentBaseline {
     items: BTreeMap<String, BTreeMap<String, f64>>,
     counts: BTreeMap<String, Moments>,
     flags: BTreeMap<String, f64>,
+    /// Per clue: decayed (instances that raised it, instances judged on it).
+    clues: BTreeMap<String, (f64, f64)>,
 }
 
 /// Items whose decayed weight falls below this are forgotten.
@@ -79,13 +84,18 @@ const SHORT_MEMORY: f64 = 50.0;
 const WARM_UP: u64 = 5;
 /// New items one instance may teach per dimension once warm.
 const MAX_NEW_ITEMS: usize = 3;
+/// The same for the values an agent reads and uses (`value_*`
+/// dimensions): every session brings its own ids and addresses, so a cap
+/// of three would leave the agent's world unlearned; still bounded.
+const MAX_NEW_VALUES: usize = 64;
 /// Most items kept per dimension (the least common are forgotten first).
 const MAX_ITEMS: usize = 4096;
 
 impl AgentBaseline {
-    /// Learn one instance; `decay` is the per-instance retention factor.
-    pub fn learn(&mut self, obs: &Observation, decay: f64) {
-        self.instances = self.instances * decay + 1.0;
+    /// Learn one instance; `decay` is the per-instance retention factor,
+    /// `weight` how much the instance counts (1, or less when forgiven).
+    pub fn learn(&mut self, obs: &Observation, decay: f64, weight: f64) {
+        self.instances = self.instances * decay + weight;
         self.learned += 1;
         for table in self.items.values_mut() {
             table.retain(|_, w| {
@@ -107,17 +117,22 @@ impl AgentBaseline {
         let warm = self.learned > WARM_UP;
         for (dim, set) in &obs.items {
             let table = self.items.entry((*dim).to_owned()).or_default();
+            let cap = if dim.starts_with("value_") {
+                MAX_NEW_VALUES
+            } else {
+                MAX_NEW_ITEMS
+            };
             let mut new_items = 0;
             for item in set {
                 match table.get_mut(item) {
-                    Some(w) => *w += 1.0,
+                    Some(w) => *w += weight,
                     // One instance teaches only a few new items at a time:
                     // real change is learned over several instances, a
                     // single odd one cannot make itself look normal.
-                    None if warm && new_items >= MAX_NEW_ITEMS => {}
+                    None if warm && new_items >= cap => {}
                     None => {
                         new_items += 1;
-                        table.insert(item.clone(), 1.0);
+                        table.insert(item.clone(), weight);
                     }
                 }
             }
@@ -145,10 +160,10 @@ impl AgentBaseline {
             } else {
                 x
             };
-            m.add(x);
+            m.add(x, weight);
         }
         for flag in &obs.flags {
-            *self.flags.entry((*flag).to_owned()).or_default() += 1.0;
+            *self.flags.entry((*flag).to_owned()).or_default() += weight;
         }
     }
 
@@ -222,6 +237,23 @@ impl AgentBaseline {
     pub fn flag(&self, flag: &str) -> f64 {
         self.flags.get(flag).copied().unwrap_or(0.0)
     }
+
+    /// Count a learned instance's clues at its weight (1, or less when
+    /// forgiven): how often the agent's trusted sessions show each clue.
+    /// Flagged instances count only as far as they are forgiven, so a
+    /// benign habit's clues grow common over time while a hijack's do not.
+    pub fn count_clues(&mut self, clues: &BTreeMap<&'static str, bool>, decay: f64, weight: f64) {
+        for (clue, raised) in clues {
+            let (hits, judged) = self.clues.entry((*clue).to_owned()).or_default();
+            *hits = *hits * decay + if *raised { weight } else { 0.0 };
+            *judged = *judged * decay + weight;
+        }
+    }
+
+    /// Decayed (instances that raised `clue`, instances judged on it).
+    pub fn clue(&self, clue: &str) -> (f64, f64) {
+        self.clues.get(clue).copied().unwrap_or((0.0, 0.0))
+    }
 }
 
 #[cfg(test)]
@@ -245,7 +277,7 @@ mod tests {
             } else {
                 &["a", "b"]
             };
-            b.learn(&obs(tools, i % 3), 1.0);
+            b.learn(&obs(tools, i % 3), 1.0, 1.0);
         }
         assert_eq!(b.learned, 100);
         assert!((b.share("tool", "a") - 1.0).abs() < 1e-12);
@@ -260,11 +292,30 @@ mod tests {
     #[test]
     fn decay_forgets_old_items_and_bounds_one_instance() {
         let mut b = AgentBaseline::default();
-        b.learn(&obs(&["old"], 0), 0.5);
+        b.learn(&obs(&["old"], 0), 0.5, 1.0);
         for _ in 0..10 {
-            b.learn(&obs(&["new"], 0), 0.5);
+            b.learn(&obs(&["new"], 0), 0.5, 1.0);
         }
         assert_eq!(b.item_weight("tool", "old"), 0.0, "forgotten");
         assert!(b.instances < 2.0 + 1e-9);
+    }
+
+    #[test]
+    fn a_forgiven_instance_teaches_at_its_weight() {
+        let mut b = AgentBaseline::default();
+        for _ in 0..10 {
+            b.learn(&obs(&["read"], 1), 1.0, 1.0);
+        }
+        // A flagged habit learned at a quarter weight: four such instances
+        // teach what one clean instance does, and its clues count alike.
+        let mut habit = obs(&["send"], 1);
+        habit.clues.insert("clue", true);
+        for _ in 0..4 {
+            b.learn(&habit, 1.0, 0.25);
+            b.count_clues(&habit.clues, 1.0, 0.25);
+        }
+        assert!((b.item_weight("tool", "send") - 1.0).abs() < 1e-9);
+        assert!((b.instances - 11.0).abs() < 1e-9);
+        assert_eq!(b.clue("clue"), (1.0, 1.0));
     }
 }

@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 use crate::{DetectError, DetectorId};
 
 /// Every built-in detector's name, in report order.
-pub const DETECTORS: [&str; 12] = {
-    let mut names = [""; 12];
+pub const DETECTORS: [&str; 13] = {
+    let mut names = [""; 13];
     let mut i = 0;
     while i < names.len() {
         names[i] = DetectorId::ALL[i].name();
@@ -72,6 +72,14 @@ pub struct DetectConfig {
     /// Instances whose own findings reach this risk are not learned, so an
     /// attacker cannot teach the baseline what they do.
     pub learn_below_risk: u8,
+    /// Instances whose findings stayed below this risk (but reached
+    /// `learn_below_risk`) are still learned, at `forgiven_weight`: a benign
+    /// habit that was flagged becomes normal over several instances instead
+    /// of being flagged forever. At or above it nothing is learned. Off by
+    /// default (equal to `learn_below_risk`); e.g. 70 turns it on.
+    pub forgive_below_risk: u8,
+    /// The weight a forgiven instance is learned with (a clean one has 1).
+    pub forgiven_weight: f64,
     /// An item seen in less than this share of an agent's instances counts
     /// as rare (transitions, services, operations, accounts).
     pub rare_share: f64,
@@ -112,6 +120,8 @@ impl Default for DetectConfig {
             min_history: 10,
             baseline_half_life: 2000.0,
             learn_below_risk: 40,
+            forgive_below_risk: 40,
+            forgiven_weight: 0.25,
             rare_share: 0.02,
             close_after_secs: 300,
             idle_close_secs: 3600,
@@ -134,6 +144,9 @@ impl Default for DetectConfig {
 fn default_alert_p(detector: &str, global: f64) -> f64 {
     match detector {
         "scope_growth" => global * 5.0,
+        // A calibrated combination of its own clues (see `calibration`):
+        // one clue never seen in benign sessions alone is p ≈ 0.055.
+        "value_provenance" => 0.1,
         _ => global,
     }
 }
@@ -143,7 +156,7 @@ fn default_alert_p(detector: &str, global: f64) -> f64 {
 fn default_impact(detector: &str) -> u8 {
     match detector {
         "privilege_escalation" => 90,
-        "secret_access" | "data_flow" => 85,
+        "secret_access" | "data_flow" | "value_provenance" => 85,
         "credential_lifetime" | "shared_identity" | "cross_environment" => 80,
         "scope_growth" | "policy_probe" => 70,
         "envelope" => 75,
@@ -195,7 +208,7 @@ impl DetectConfig {
             enabled: local
                 .and_then(|s| s.enabled)
                 .or_else(|| global.and_then(|s| s.enabled))
-                .unwrap_or(true),
+                .unwrap_or(detector != DetectorId::ValueProvenance.name()),
             impact: pick(&|s| s.impact.map(f64::from))
                 .map(|x| x as u8)
                 .unwrap_or_else(|| default_impact(detector)),

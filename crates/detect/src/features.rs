@@ -25,6 +25,14 @@ pub mod dim {
     pub const TENANT: &str = "tenant";
     /// Permission-changing operations.
     pub const PERMISSION_CHANGE: &str = "permission_change";
+    /// Identifiers (addresses, URLs, ids) the agent used in tool calls
+    /// without its request naming them. Learned from detectors, not kept in
+    /// the behaviour record (so not in [`ALL`]).
+    pub const VALUE_CHOSEN: &str = "value_chosen";
+    /// Identifiers the agent used in tool calls.
+    pub const VALUE_USED: &str = "value_used";
+    /// Identifiers in the requests humans gave the agent.
+    pub const VALUE_ASKED: &str = "value_asked";
 
     /// Every dimension, in a fixed order (profiles store the index).
     pub const ALL: [&str; 10] = [

@@ -31,11 +31,14 @@ pub enum DetectorId {
     PolicyProbe,
     /// Governed agents acting without approval.
     Unapproved,
+    /// Identifiers a consequential call took from tool output that are new
+    /// to the agent (opt-in).
+    ValueProvenance,
 }
 
 impl DetectorId {
     /// Every built-in detector, in report order.
-    pub const ALL: [DetectorId; 12] = [
+    pub const ALL: [DetectorId; 13] = [
         DetectorId::ToolChain,
         DetectorId::ScopeGrowth,
         DetectorId::CredentialLifetime,
@@ -48,6 +51,7 @@ impl DetectorId {
         DetectorId::Envelope,
         DetectorId::PolicyProbe,
         DetectorId::Unapproved,
+        DetectorId::ValueProvenance,
     ];
 
     /// The name findings and `detectors.toml` use.
@@ -65,6 +69,7 @@ impl DetectorId {
             DetectorId::Envelope => "envelope",
             DetectorId::PolicyProbe => "policy_probe",
             DetectorId::Unapproved => "unapproved",
+            DetectorId::ValueProvenance => "value_provenance",
         }
     }
 }

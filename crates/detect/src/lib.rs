@@ -12,6 +12,7 @@
 //! detector is one file in `detectors/` and one line in its registry.
 
 pub mod baseline;
+mod calibration;
 mod coincidence;
 mod config;
 mod credentials;
@@ -24,6 +25,7 @@ mod id;
 pub mod instance;
 mod risk;
 pub mod stats;
+mod values;
 
 pub use config::{AgentSettings, DETECTORS, DetectConfig, DetectorSettings, Effective};
 pub use engine::{DETECTORS_ANALYZER, DetectStats, Detectors};

@@ -21,8 +21,9 @@ pub fn checkpoint_path(data_dir: &Path) -> PathBuf {
 /// Format version; a checkpoint of another version is refused, with what
 /// to do, rather than misread. Version 3 kept the detectors' state in one
 /// blob of per-instance profiles and the rules' as JSON; 4 keeps each
-/// analyzer's state under its id.
-const VERSION: u32 = 4;
+/// analyzer's state under its id; 5 adds clue rates to agent baselines and
+/// value tracing to `data_flow`'s state.
+const VERSION: u32 = 5;
 
 /// What a checkpoint holds. Every part is postcard over ordered
 /// collections, so the same state always gives the same bytes.
@@ -74,8 +75,8 @@ impl Checkpoint {
             return Err(bad(
                 &path,
                 format!(
-                    "checkpoint version {version} (this build reads {VERSION}: each analyzer's \
-                     state is kept apart since version 4); replay the inputs into a new data \
+                    "checkpoint version {version} (this build reads {VERSION}: baselines learn \
+                     how often each detector's clues occur since version 5); replay the inputs into a new data \
                      directory, or remove its state/ to rebuild baselines from scratch (the \
                      tables are kept)"
                 ),

@@ -17,6 +17,7 @@ mod secret_access;
 mod shared_identity;
 mod tool_chain;
 mod unapproved;
+mod value_provenance;
 
 use delegraph_model::{Evidence, NormEvent};
 
@@ -55,6 +56,7 @@ pub(crate) fn registry() -> Vec<Box<dyn Detector>> {
         Box::new(envelope::Envelope),
         Box::new(policy_probe::PolicyProbe::default()),
         Box::new(unapproved::Unapproved::default()),
+        Box::new(value_provenance::ValueProvenance::default()),
     ]
 }
 

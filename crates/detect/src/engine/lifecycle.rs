@@ -90,7 +90,7 @@ impl Detectors {
             let mut others = AgentBaseline::default();
             for (j, q) in held.iter().enumerate() {
                 if j != i {
-                    others.learn(&self.observation(q), decay);
+                    others.learn(&self.observation(q), decay, 1.0);
                 }
             }
             for sig in self.closing_signals(&held[i], Some(&others), agent) {
@@ -157,22 +157,44 @@ impl Detectors {
         obs
     }
 
+    /// Count a learned instance's clues into its agent's baseline, at the
+    /// weight it was learned with.
+    fn count_clues(&mut self, agent: &str, p: &Instance, weight: f64) {
+        let obs = self.observation(p);
+        if obs.clues.is_empty() {
+            return;
+        }
+        let decay = self.decay();
+        if let Some(b) = self.s.baselines.get_mut(agent) {
+            b.count_clues(&obs.clues, decay, weight);
+        }
+    }
+
     fn decay(&self) -> f64 {
         0.5f64.powf(1.0 / self.cfg.baseline_half_life.max(1.0))
     }
 
-    /// Learn a closed instance unless its own findings were too risky.
+    /// Learn a closed instance unless its own findings were too risky; one
+    /// with only moderate findings is learned at a lower weight (forgiven).
     fn learn(&mut self, agent: &str, p: &Instance) {
-        if p.max_risk >= self.cfg.learn_below_risk {
+        let weight = if p.max_risk < self.cfg.learn_below_risk {
+            1.0
+        } else if p.max_risk < self.cfg.forgive_below_risk {
+            self.s.stats.forgiven += 1;
+            self.cfg.forgiven_weight.clamp(0.0, 1.0)
+        } else {
             self.s.stats.quarantined += 1;
-        } else if self.s.baselines.len() < MAX_AGENTS || self.s.baselines.contains_key(agent) {
+            return;
+        };
+        if self.s.baselines.len() < MAX_AGENTS || self.s.baselines.contains_key(agent) {
             let decay = self.decay();
             let obs = self.observation(p);
             self.s
                 .baselines
                 .entry(agent.to_owned())
                 .or_default()
-                .learn(&obs, decay);
+                .learn(&obs, decay, weight);
+            self.count_clues(agent, p, weight);
             self.s.stats.learned += 1;
         }
     }

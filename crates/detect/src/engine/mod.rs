@@ -44,6 +44,9 @@ pub struct DetectStats {
     pub learned: u64,
     /// Instances not learned because their own findings were too risky.
     pub quarantined: u64,
+    /// Instances learned at a lower weight because their findings were
+    /// moderate (see `forgive_below_risk`).
+    pub forgiven: u64,
     /// Open profiles dropped for capacity before they closed.
     pub evicted_open: u64,
 }
@@ -364,6 +367,7 @@ impl Analyzer for Detectors {
             ("duplicates".to_owned(), st.duplicates),
             ("learned".to_owned(), st.learned),
             ("quarantined".to_owned(), st.quarantined),
+            ("forgiven".to_owned(), st.forgiven),
             ("evicted_open".to_owned(), st.evicted_open),
         ]);
         for (detector, n) in st.findings {
