@@ -143,15 +143,16 @@ fn data_flow(ctx: &Ctx<'_>, own: &Flow) -> Option<Signal> {
     Some(s)
 }
 
-/// A tool's output, kept to trace where later arguments came from.
+/// A tool's output, kept to trace where later arguments came from (also
+/// by `value_provenance`, which keeps the text in lower case).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-struct ToolResult {
+pub(super) struct ToolResult {
     /// The tool that returned it.
-    tool: String,
+    pub tool: String,
     /// What it returned (clipped).
-    text: String,
+    pub text: String,
     /// The event that carried it.
-    evidence: Evidence,
+    pub evidence: Evidence,
 }
 
 /// What an instance was asked and what its tools returned.

@@ -26,6 +26,7 @@ use delegraph_model::Evidence;
 use serde::{Deserialize, Serialize};
 
 use super::Ctx;
+use super::data_flow::ToolResult;
 use crate::DetectorId;
 use crate::baseline::Observation;
 use crate::calibration::{Calibrated, Clue};
@@ -62,17 +63,6 @@ const OUTSIDE_WORLD: Clue = Clue {
     what: "a value absent from all its earlier sessions",
 };
 const CLUES: [Clue; 3] = [FROM_OUTPUT, NEVER_CHOSEN, OUTSIDE_WORLD];
-
-/// A tool's output, kept to trace where later arguments came from.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-struct ToolResult {
-    /// The tool that returned it.
-    tool: String,
-    /// What it returned (clipped, lower case).
-    text: String,
-    /// The event that carried it.
-    evidence: Evidence,
-}
 
 /// What an instance was asked, what its tools returned and what it did
 /// with the values.
