@@ -80,6 +80,10 @@ pub struct DetectConfig {
     pub forgive_below_risk: u8,
     /// The weight a forgiven instance is learned with (a clean one has 1).
     pub forgiven_weight: f64,
+    /// Every instance of this run is learned at full weight whatever its
+    /// findings: for onboarding from history known to be clean (a warm-up
+    /// replay), so its habits are all normal before live traffic is judged.
+    pub trusted: bool,
     /// An item seen in less than this share of an agent's instances counts
     /// as rare (transitions, services, operations, accounts).
     pub rare_share: f64,
@@ -122,6 +126,7 @@ impl Default for DetectConfig {
             learn_below_risk: 40,
             forgive_below_risk: 40,
             forgiven_weight: 0.25,
+            trusted: false,
             rare_share: 0.02,
             close_after_secs: 300,
             idle_close_secs: 3600,
@@ -145,8 +150,10 @@ fn default_alert_p(detector: &str, global: f64) -> f64 {
     match detector {
         "scope_growth" => global * 5.0,
         // A calibrated combination of its own clues (see `calibration`):
-        // one clue never seen in benign sessions alone is p ≈ 0.055.
-        "value_provenance" => 0.1,
+        // raised whenever the combination is at all unusual, its risk
+        // saying how much (one clue never seen in learned sessions alone is
+        // p ≈ 0.055, risk 27; all three p ≈ 1e-4, risk 85).
+        "value_provenance" => 0.5,
         _ => global,
     }
 }

@@ -51,6 +51,11 @@ pub struct Args {
     /// directory's checkpoint (baselines, open instances), and save none.
     #[arg(long)]
     no_state: bool,
+    /// Learn every agent instance of these files into the baselines,
+    /// whatever its findings: for onboarding from history known to be clean
+    /// (findings are still reported).
+    #[arg(long)]
+    trusted: bool,
     /// Files to replay (`-` for standard input).
     #[arg(required = true)]
     files: Vec<String>,
@@ -77,6 +82,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     config.format = a.format.0;
     config.persist = !a.no_state;
     a.analysis().apply(&mut config.analysis)?;
+    config.analysis.detect.trusted |= a.trusted;
     let total: u64 = a
         .files
         .iter()

@@ -177,7 +177,7 @@ impl Detectors {
     /// Learn a closed instance unless its own findings were too risky; one
     /// with only moderate findings is learned at a lower weight (forgiven).
     fn learn(&mut self, agent: &str, p: &Instance) {
-        let weight = if p.max_risk < self.cfg.learn_below_risk {
+        let weight = if self.cfg.trusted || p.max_risk < self.cfg.learn_below_risk {
             1.0
         } else if p.max_risk < self.cfg.forgive_below_risk {
             self.s.stats.forgiven += 1;
