@@ -8,6 +8,7 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
 
 use common::{replay, repo, sql_json};
 use serde_json::{Value, json};
@@ -122,17 +123,43 @@ fn to_otlp(conversations: &[Value]) -> String {
     out
 }
 
-#[test]
-fn real_benign_tool_calling_conversations_raise_almost_nothing() {
+/// The 200 conversations as OTLP, in a scratch directory.
+fn conversations(tmp: &Path) -> (Vec<Value>, PathBuf) {
     let path = repo().join("../shared/data/tau-bench/gpt-4o-airline.json");
     let conversations: Vec<Value> = serde_json::from_slice(
         &std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
     )
     .unwrap();
     assert_eq!(conversations.len(), 200);
-    let tmp = tempfile::tempdir().unwrap();
-    let input = tmp.path().join("tau-bench.otlp.jsonl");
+    let input = tmp.join("tau-bench.otlp.jsonl");
     std::fs::write(&input, to_otlp(&conversations)).unwrap();
+    (conversations, input)
+}
+
+/// Findings by (detector, severity), and the instances flagged medium or
+/// higher.
+fn tally(findings: &[Value]) -> (BTreeMap<(String, String), usize>, BTreeSet<String>) {
+    let mut flagged = BTreeSet::new();
+    let mut by_detector: BTreeMap<(String, String), usize> = BTreeMap::new();
+    for f in findings {
+        let sev = f["severity"].as_str().unwrap().to_owned();
+        *by_detector
+            .entry((f["detector"].as_str().unwrap().to_owned(), sev.clone()))
+            .or_default() += 1;
+        if ["medium", "high", "critical"].contains(&sev.as_str()) {
+            flagged.insert(f["agent_instance"].as_str().unwrap().to_owned());
+        }
+    }
+    (by_detector, flagged)
+}
+
+const FINDINGS: &str =
+    "SELECT detector, severity, agent_instance, summary FROM findings ORDER BY finding_id";
+
+#[test]
+fn real_benign_tool_calling_conversations_raise_almost_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (conversations, input) = conversations(tmp.path());
     let data = tmp.path().join("data");
     replay(&data, &[input]);
     let tool_calls = sql_json(
@@ -143,21 +170,8 @@ fn real_benign_tool_calling_conversations_raise_almost_nothing() {
         tool_calls[0]["n"].as_u64().unwrap() > 1000,
         "{tool_calls:?}"
     );
-    let findings = sql_json(
-        &data,
-        "SELECT detector, severity, agent_instance, summary FROM findings ORDER BY finding_id",
-    );
-    let mut flagged = BTreeSet::new();
-    let mut by_detector: BTreeMap<(String, String), usize> = BTreeMap::new();
-    for f in &findings {
-        let sev = f["severity"].as_str().unwrap().to_owned();
-        *by_detector
-            .entry((f["detector"].as_str().unwrap().to_owned(), sev.clone()))
-            .or_default() += 1;
-        if ["medium", "high", "critical"].contains(&sev.as_str()) {
-            flagged.insert(f["agent_instance"].as_str().unwrap().to_owned());
-        }
-    }
+    let findings = sql_json(&data, FINDINGS);
+    let (by_detector, flagged) = tally(&findings);
     eprintln!("tau-bench findings by detector and severity: {by_detector:?}");
     for f in findings.iter().take(5) {
         eprintln!("  {}", f["summary"]);
@@ -175,4 +189,38 @@ fn real_benign_tool_calling_conversations_raise_almost_nothing() {
         flagged.len(),
         conversations.len()
     );
+}
+
+#[test]
+fn the_hijack_profile_after_onboarding_leaves_ordinary_lookups_alone() {
+    // This agent acts on ids its lookups return in every conversation (it
+    // cancels the reservations `get_user_details` lists): value provenance
+    // must learn that habit from trusted history, not flag it.
+    let tmp = tempfile::tempdir().unwrap();
+    let (conversations, input) = conversations(tmp.path());
+    let first = tmp.path().join("first.otlp.jsonl");
+    std::fs::write(&first, to_otlp(&conversations[..100])).unwrap();
+    let data = tmp.path().join("data");
+    let profile = repo().join("detectors.hijack.toml");
+    for (file, trusted) in [(&first, true), (&input, false)] {
+        let mut cmd = common::bin();
+        cmd.arg("replay").arg("--data-dir").arg(&data);
+        cmd.arg("--detectors").arg(&profile);
+        if trusted {
+            cmd.arg("--trusted");
+        }
+        common::run(cmd.arg(file));
+    }
+    let findings = sql_json(&data, FINDINGS);
+    let (by_detector, _) = tally(&findings);
+    let judged: BTreeSet<&str> = findings
+        .iter()
+        .filter(|f| f["detector"] == "value_provenance")
+        .filter(|f| f["severity"] != "info" && f["severity"] != "low")
+        .filter_map(|f| f["agent_instance"].as_str())
+        .collect();
+    eprintln!("tau-bench with the hijack profile: {by_detector:?}");
+    // The second run judges the other 100 conversations (the first 100 are
+    // duplicates it drops): at most one of them flagged.
+    assert!(judged.len() <= 1, "{judged:?}: {by_detector:?}");
 }
