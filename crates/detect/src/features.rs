@@ -33,6 +33,9 @@ pub mod dim {
     pub const VALUE_USED: &str = "value_used";
     /// Identifiers in the requests humans gave the agent.
     pub const VALUE_ASKED: &str = "value_asked";
+    /// Identifiers in tool results of trusted runs (the environment the
+    /// agent works in: its inbox, contacts, documents).
+    pub const VALUE_READ: &str = "value_read";
 
     /// Every dimension, in a fixed order (profiles store the index).
     pub const ALL: [&str; 10] = [

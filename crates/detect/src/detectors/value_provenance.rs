@@ -83,6 +83,9 @@ struct Flow {
     used: BTreeSet<String>,
     /// Identifiers in its request.
     asked: BTreeSet<String>,
+    /// Identifiers in its tool results; learned only from trusted runs, as
+    /// untrusted results may carry an attacker's text.
+    read: BTreeSet<String>,
     /// Clues raised so far (bits in [`CLUES`] order).
     raised: u8,
     /// Values that raised a novelty clue, and the lowest calibrated
@@ -121,6 +124,7 @@ impl Flow {
                 }
                 Some(first) => self.all_results_same &= *first == text,
             }
+            remember(&mut self.read, identifiers_in(&text).map(|(_, v)| v));
         }
         if self.results.len() == MAX_RESULTS {
             self.results.pop_front();
@@ -175,7 +179,7 @@ fn trace<'a>(ctx: &Ctx<'_>, own: &'a Flow, v: &'a ArgValue, blind: bool) -> Opti
     if !known(dim::VALUE_CHOSEN) {
         clues |= 2;
     }
-    if !known(dim::VALUE_ASKED) && !known(dim::VALUE_USED) {
+    if !known(dim::VALUE_ASKED) && !known(dim::VALUE_USED) && !known(dim::VALUE_READ) {
         clues |= 4;
     }
     Some(Traced {
@@ -379,6 +383,9 @@ impl Detector for ValueProvenance {
             if !kept.is_empty() {
                 obs.items.insert(d, kept);
             }
+        }
+        if own.trusted && !own.read.is_empty() {
+            obs.items.insert(dim::VALUE_READ, own.read.clone());
         }
         let alarmed = !own.trusted && own.lowest_p.is_some_and(|p| p <= LEARN_GATE);
         if own.judged && !alarmed {
