@@ -53,7 +53,7 @@ pub struct Observation {
     /// Flags raised by the instance (used a static key, …).
     pub flags: BTreeSet<&'static str>,
     /// Clues a detector judged the instance on, and whether each was
-    /// raised (see [`AgentBaseline::count_clues`]).
+    /// raised (learned as rates: see [`AgentBaseline::clue`]).
     pub clues: BTreeMap<&'static str, bool>,
 }
 
@@ -165,6 +165,7 @@ impl AgentBaseline {
         for flag in &obs.flags {
             *self.flags.entry((*flag).to_owned()).or_default() += weight;
         }
+        self.count_clues(&obs.clues, decay, weight);
     }
 
     /// Decayed number of instances that touched `item`.
@@ -242,7 +243,7 @@ impl AgentBaseline {
     /// forgiven): how often the agent's trusted sessions show each clue.
     /// Flagged instances count only as far as they are forgiven, so a
     /// benign habit's clues grow common over time while a hijack's do not.
-    pub fn count_clues(&mut self, clues: &BTreeMap<&'static str, bool>, decay: f64, weight: f64) {
+    fn count_clues(&mut self, clues: &BTreeMap<&'static str, bool>, decay: f64, weight: f64) {
         for (clue, raised) in clues {
             let (hits, judged) = self.clues.entry((*clue).to_owned()).or_default();
             *hits = *hits * decay + if *raised { weight } else { 0.0 };
@@ -312,7 +313,6 @@ mod tests {
         habit.clues.insert("clue", true);
         for _ in 0..4 {
             b.learn(&habit, 1.0, 0.25);
-            b.count_clues(&habit.clues, 1.0, 0.25);
         }
         assert!((b.item_weight("tool", "send") - 1.0).abs() < 1e-9);
         assert!((b.instances - 11.0).abs() < 1e-9);

@@ -14,7 +14,7 @@
 use super::detectors::Ctx;
 
 /// A piece of evidence a detector weighs; its rate is learned by the
-/// baseline ([`crate::baseline::AgentBaseline::count_clues`]).
+/// baseline from each learned instance ([`crate::baseline::AgentBaseline::clue`]).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Clue {
     /// Its name in the baseline.

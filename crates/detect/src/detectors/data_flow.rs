@@ -134,14 +134,18 @@ fn data_flow(ctx: &Ctx<'_>, own: &Flow) -> Option<Signal> {
     s.expected = "destinations of sensitive tool calls come from the human's request".into();
     s.observed = format!("{name} = {value:?} found only in tool output");
     s.evidence = vec![source.evidence, evidence(e)];
-    s.tags = &[
-        "owasp-agentic:T6",
-        "owasp-agentic:T2",
-        "atlas:AML.T0051.001",
-        "attack:T1567",
-    ];
+    s.tags = INJECTION_TAGS;
     Some(s)
 }
+
+/// Tags of a finding that says a tool result steered a call (also
+/// `value_provenance`'s).
+pub(super) const INJECTION_TAGS: &[&str] = &[
+    "owasp-agentic:T6",
+    "owasp-agentic:T2",
+    "atlas:AML.T0051.001",
+    "attack:T1567",
+];
 
 /// A tool's output, kept to trace where later arguments came from (also
 /// by `value_provenance`, which keeps the text in lower case).

@@ -14,7 +14,8 @@
 //! 2. **a value the agent never chose**: it never used this value itself,
 //!    in any earlier session, without being asked to;
 //! 3. **a value from outside its world**: it appears in none of the
-//!    agent's earlier requests, tool results or arguments.
+//!    agent's earlier requests and arguments, nor in the tool results of
+//!    its trusted runs.
 //!
 //! No tool name, argument name or wording is listed: calls are
 //! consequential by the generic verb their name starts with or because
@@ -26,7 +27,7 @@ use delegraph_model::Evidence;
 use serde::{Deserialize, Serialize};
 
 use super::Ctx;
-use super::data_flow::ToolResult;
+use super::data_flow::{INJECTION_TAGS, ToolResult};
 use crate::DetectorId;
 use crate::baseline::Observation;
 use crate::calibration::{Calibrated, Clue};
@@ -40,11 +41,11 @@ const MAX_RESULTS: usize = 64;
 /// Most values an instance keeps for its agent's baseline, per kind.
 const MAX_LEARNED: usize = 256;
 /// Sessions' worth of history a value needs to count as known: one
-/// session (a hijacked one that went unflagged, or a flagged one learned at
-/// a forgiven weight) cannot make an attacker's value look familiar.
+/// learned session (instances learned at a forgiven weight count less).
 const KNOWN_WEIGHT: f64 = 1.0;
-/// Calibrated probability at or below which an instance's suspect values
-/// are not learned (about the rarest 2% of the agent's sessions).
+/// Calibrated probability at or below which an untrusted instance does not
+/// count towards the clue rates: a hijack must not make its own clues look
+/// common.
 const LEARN_GATE: f64 = 0.1;
 /// Characters of a tool result shown around the value it gave.
 const EXCERPT: usize = 160;
@@ -83,17 +84,16 @@ struct Flow {
     used: BTreeSet<String>,
     /// Identifiers in its request.
     asked: BTreeSet<String>,
-    /// Identifiers in its tool results; learned only from trusted runs, as
-    /// untrusted results may carry an attacker's text.
+    /// Identifiers in its tool results, collected and learned only in
+    /// trusted runs, as untrusted results may carry an attacker's text.
     read: BTreeSet<String>,
     /// Clues raised so far (bits in [`CLUES`] order).
     raised: u8,
-    /// Values that raised a novelty clue, and the lowest calibrated
-    /// probability the instance reached: when that is at or below
-    /// [`LEARN_GATE`] the values are not learned from it, so a hijack
-    /// cannot make its own values familiar, while a benign value raised in
-    /// many sessions is learned once its clues stop being rare.
+    /// Values it took from tool output into consequential calls: learned
+    /// only from a trusted run, so a hijack cannot make its own values
+    /// familiar.
     suspect: BTreeSet<String>,
+    /// The lowest calibrated probability it reached (see [`LEARN_GATE`]).
     lowest_p: Option<f64>,
     /// Observed in a trusted run: everything it used is learned.
     trusted: bool,
@@ -124,7 +124,9 @@ impl Flow {
                 }
                 Some(first) => self.all_results_same &= *first == text,
             }
-            remember(&mut self.read, identifiers_in(&text).map(|(_, v)| v));
+            if self.trusted {
+                remember(&mut self.read, identifiers_in(&text).map(|(_, v)| v));
+            }
         }
         if self.results.len() == MAX_RESULTS {
             self.results.pop_front();
@@ -195,7 +197,7 @@ fn trace<'a>(ctx: &Ctx<'_>, own: &'a Flow, v: &'a ArgValue, blind: bool) -> Opti
 #[derive(Default)]
 struct Outcome {
     raised: u8,
-    /// Values that raised a novelty clue.
+    /// Values it took from tool output.
     suspects: Vec<String>,
     /// The instance's calibrated probability, when the clues grew.
     p: Option<f64>,
@@ -221,11 +223,7 @@ fn provenance(ctx: &Ctx<'_>, own: &Flow, values: &[ArgValue]) -> Outcome {
     let Some(worst) = traced.iter().max_by_key(|t| t.clues.count_ones()) else {
         return Outcome::default();
     };
-    let suspects = traced
-        .iter()
-        .filter(|t| t.clues >= 1)
-        .map(|t| t.value.value.clone())
-        .collect();
+    let suspects = traced.iter().map(|t| t.value.value.clone()).collect();
     let raised = own.raised | worst.clues;
     if raised == own.raised {
         return Outcome {
@@ -285,12 +283,7 @@ fn signal(
         .into_iter()
         .chain([evidence(e)])
         .collect();
-    s.tags = &[
-        "owasp-agentic:T6",
-        "owasp-agentic:T2",
-        "atlas:AML.T0051.001",
-        "attack:T1567",
-    ];
+    s.tags = INJECTION_TAGS;
     Some(s)
 }
 
@@ -320,7 +313,9 @@ impl Detector for ValueProvenance {
     }
 
     fn observe(&mut self, cx: &EventCx<'_>, out: &mut Vec<Signal>) {
-        if !cx.ctx().settings(self.id()).enabled {
+        let ctx = cx.ctx();
+        let settings = ctx.settings(self.id());
+        if !settings.enabled {
             return;
         }
         let e = cx.event;
@@ -343,7 +338,6 @@ impl Detector for ValueProvenance {
             .as_deref()
             .map(arg_values)
             .unwrap_or_default();
-        let ctx = cx.ctx();
         own.trusted |= cx.cfg.trusted;
         let outcome = provenance(&ctx, &own, &values);
         own.raised |= outcome.raised;
@@ -351,7 +345,7 @@ impl Detector for ValueProvenance {
         if let Some(p) = outcome.p {
             own.lowest_p = Some(own.lowest_p.map_or(p, |q| q.min(p)));
         }
-        own.judged |= ctx.history() >= ctx.settings(DetectorId::ValueProvenance).min_history;
+        own.judged |= ctx.history() >= settings.min_history;
         out.extend(outcome.signal);
         for v in values.iter().filter(|v| v.kind.is_identifier()) {
             if !mentions(&own.request, &v.value) {

@@ -157,19 +157,6 @@ impl Detectors {
         obs
     }
 
-    /// Count a learned instance's clues into its agent's baseline, at the
-    /// weight it was learned with.
-    fn count_clues(&mut self, agent: &str, p: &Instance, weight: f64) {
-        let obs = self.observation(p);
-        if obs.clues.is_empty() {
-            return;
-        }
-        let decay = self.decay();
-        if let Some(b) = self.s.baselines.get_mut(agent) {
-            b.count_clues(&obs.clues, decay, weight);
-        }
-    }
-
     fn decay(&self) -> f64 {
         0.5f64.powf(1.0 / self.cfg.baseline_half_life.max(1.0))
     }
@@ -194,7 +181,6 @@ impl Detectors {
                 .entry(agent.to_owned())
                 .or_default()
                 .learn(&obs, decay, weight);
-            self.count_clues(agent, p, weight);
             self.s.stats.learned += 1;
         }
     }
