@@ -58,7 +58,7 @@ fn every_scenario_is_caught_by_its_detector_and_benign_instances_stay_quiet() {
     }
 
     let mut table = String::from(
-        "scenario                   detector              instances  caught  recall\n",
+        "scenario                   detectors                   instances  caught  recall\n",
     );
     let mut failures = Vec::new();
     let by_scenario: BTreeMap<&str, Vec<&String>> =
@@ -69,7 +69,7 @@ fn every_scenario_is_caught_by_its_detector_and_benign_instances_stay_quiet() {
             m
         });
     for scenario in delegraph_sim::Scenario::ALL {
-        let detector = scenario.detector();
+        let detectors = scenario.detectors();
         let instances = by_scenario
             .get(scenario.as_str())
             .cloned()
@@ -79,14 +79,14 @@ fn every_scenario_is_caught_by_its_detector_and_benign_instances_stay_quiet() {
             .filter(|t| {
                 found
                     .get(t.as_str())
-                    .is_some_and(|v| v.iter().any(|(d, _)| d == detector))
+                    .is_some_and(|v| v.iter().any(|(d, _)| detectors.contains(&d.as_str())))
             })
             .count();
         let recall = caught as f64 / instances.len().max(1) as f64;
         table.push_str(&format!(
-            "{:<26} {:<21} {:>9} {:>7} {:>6.1}%\n",
+            "{:<26} {:<27} {:>9} {:>7} {:>6.1}%\n",
             scenario.as_str(),
-            detector,
+            detectors.join("|"),
             instances.len(),
             caught,
             recall * 100.0
@@ -448,11 +448,13 @@ fn finding_summaries_name_agent_instance_human_and_baseline() {
             ));
         }
     }
-    // Every detector on by default (opt-in ones are measured elsewhere).
+    // Every detector on by default, but for `data_flow`: it stands in for
+    // `value_provenance` only while that one is still learning an agent
+    // (`crates/delegraph/tests/sessions/learning-period.json` covers it).
     let defaults = delegraph_detect::DetectConfig::default();
     let on: Vec<&str> = delegraph_detect::DETECTORS
         .into_iter()
-        .filter(|d| defaults.effective(d, None).enabled)
+        .filter(|d| defaults.effective(d, None).enabled && *d != "data_flow")
         .collect();
     assert_eq!(
         seen.len(),

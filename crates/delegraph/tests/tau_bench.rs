@@ -10,32 +10,9 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+use common::otlp::{Call, Session};
 use common::{replay, repo, sql_json};
 use serde_json::{Value, json};
-
-fn attr(k: &str, v: &str) -> Value {
-    json!({"key": k, "value": {"stringValue": v}})
-}
-
-fn span(
-    trace: &str,
-    id: &str,
-    parent: Option<&str>,
-    name: &str,
-    t: i64,
-    attrs: Vec<Value>,
-) -> Value {
-    let mut s = json!({
-        "traceId": trace, "spanId": id, "name": name, "kind": 1,
-        "startTimeUnixNano": (t * 1_000_000_000).to_string(),
-        "endTimeUnixNano": ((t + 2) * 1_000_000_000).to_string(),
-        "attributes": attrs, "status": {"code": 1}
-    });
-    if let Some(p) = parent {
-        s["parentSpanId"] = json!(p);
-    }
-    s
-}
 
 /// One OTLP request per conversation: a root `invoke_agent` span carrying
 /// the user's messages, one `execute_tool` span per tool call with its
@@ -44,9 +21,6 @@ fn to_otlp(conversations: &[Value]) -> String {
     let mut out = String::new();
     let start = 1_715_785_200; // 2024-05-15T15:00:00Z, tau-bench's "current time"
     for (n, c) in conversations.iter().enumerate() {
-        let trace = format!("{:032x}", n + 1);
-        let root = format!("{:016x}", (n + 1) << 16);
-        let t0 = start + n as i64 * 900;
         let instance = format!("airline-agent-{}-{}", c["task_id"], c["trial"]);
         let traj = c["traj"].as_array().unwrap();
         let results: BTreeMap<&str, &str> = traj
@@ -64,61 +38,33 @@ fn to_otlp(conversations: &[Value]) -> String {
             .filter(|m| m["role"] == "user")
             .map(|m| json!({"role": "user", "parts": [{"type": "text", "content": m["content"]}]}))
             .collect();
-        let mut spans = vec![span(
-            &trace,
-            &root,
-            None,
-            "invoke_agent airline-agent",
-            t0,
-            vec![
-                attr("gen_ai.operation.name", "invoke_agent"),
-                attr("gen_ai.agent.id", "airline-agent"),
-                attr("gen_ai.agent.name", "airline-agent"),
-                attr("gen_ai.agent.instance.id", &instance),
-                attr(
-                    "user.id",
-                    c["info"]["task"]["user_id"].as_str().unwrap_or("unknown"),
-                ),
-                attr(
-                    "gen_ai.input.messages",
-                    &Value::Array(user_messages).to_string(),
-                ),
-            ],
-        )];
-        spans[0]["endTimeUnixNano"] = json!(((t0 + 600) * 1_000_000_000).to_string());
-        let mut t = t0 + 1;
-        for m in traj {
-            for call in m["tool_calls"].as_array().into_iter().flatten() {
-                t += 3;
+        let request = Value::Array(user_messages).to_string();
+        let calls = traj
+            .iter()
+            .flat_map(|m| m["tool_calls"].as_array().into_iter().flatten())
+            .map(|call| {
                 let id = call["id"].as_str().unwrap();
-                let name = call["function"]["name"].as_str().unwrap();
-                spans.push(span(
-                    &trace,
-                    &format!("{:016x}", ((n + 1) << 16) + spans.len()),
-                    Some(&root),
-                    &format!("execute_tool {name}"),
-                    t,
-                    vec![
-                        attr("gen_ai.operation.name", "execute_tool"),
-                        attr("gen_ai.tool.name", name),
-                        attr("gen_ai.tool.call.id", id),
-                        attr(
-                            "gen_ai.tool.call.arguments",
-                            call["function"]["arguments"].as_str().unwrap_or("{}"),
-                        ),
-                        attr(
-                            "gen_ai.tool.call.result",
-                            results.get(id).copied().unwrap_or(""),
-                        ),
-                    ],
-                ));
-            }
-        }
-        let request = json!({"resourceSpans": [{
-            "resource": {"attributes": [attr("service.name", "airline-agent")]},
-            "scopeSpans": [{"scope": {"name": "tau-bench"}, "spans": spans}]
-        }]});
-        out.push_str(&format!("{request}\n"));
+                Call {
+                    id: id.to_owned(),
+                    tool: call["function"]["name"].as_str().unwrap(),
+                    arguments: call["function"]["arguments"]
+                        .as_str()
+                        .unwrap_or("{}")
+                        .to_owned(),
+                    result: results.get(id).copied().unwrap_or(""),
+                }
+            })
+            .collect();
+        let session = Session {
+            n,
+            agent: "airline-agent",
+            instance: &instance,
+            user: c["info"]["task"]["user_id"].as_str().unwrap_or("unknown"),
+            request: &request,
+            start: start + n as i64 * 900,
+            calls,
+        };
+        out.push_str(&session.to_otlp_line());
     }
     out
 }
@@ -173,6 +119,11 @@ fn real_benign_tool_calling_conversations_raise_almost_nothing() {
     let findings = sql_json(&data, FINDINGS);
     let (by_detector, flagged) = tally(&findings);
     eprintln!("tau-bench findings by detector and severity: {by_detector:?}");
+    eprintln!(
+        "tau-bench: {} of {} benign conversations flagged medium or higher",
+        flagged.len(),
+        conversations.len()
+    );
     for f in findings.iter().take(5) {
         eprintln!("  {}", f["summary"]);
     }
@@ -181,10 +132,13 @@ fn real_benign_tool_calling_conversations_raise_almost_nothing() {
         !by_detector.keys().any(|(d, _)| d == "data_flow"),
         "{findings:?}"
     );
-    // The benign conversations are one agent's ordinary work: a handful of
-    // unusual ones at most.
+    // The benign conversations are one agent's ordinary work, and this
+    // agent acts on ids its lookups return in every one of them (it cancels
+    // the reservations `get_user_details` lists): value provenance must
+    // learn that habit during its onboarding and calibration, not flag it.
+    // At most one of 200 flagged medium or higher.
     assert!(
-        flagged.len() * 100 <= conversations.len() * 3,
+        flagged.len() <= 1,
         "{} of {} benign conversations flagged medium or higher: {by_detector:?}",
         flagged.len(),
         conversations.len()
@@ -192,20 +146,16 @@ fn real_benign_tool_calling_conversations_raise_almost_nothing() {
 }
 
 #[test]
-fn the_hijack_profile_after_onboarding_leaves_ordinary_lookups_alone() {
-    // This agent acts on ids its lookups return in every conversation (it
-    // cancels the reservations `get_user_details` lists): value provenance
-    // must learn that habit from trusted history, not flag it.
+fn after_trusted_onboarding_ordinary_lookups_stay_alone() {
+    // The same habit, learned from trusted history (`--trusted`) instead.
     let tmp = tempfile::tempdir().unwrap();
     let (conversations, input) = conversations(tmp.path());
     let first = tmp.path().join("first.otlp.jsonl");
     std::fs::write(&first, to_otlp(&conversations[..100])).unwrap();
     let data = tmp.path().join("data");
-    let profile = repo().join("detectors.hijack.toml");
     for (file, trusted) in [(&first, true), (&input, false)] {
         let mut cmd = common::bin();
         cmd.arg("replay").arg("--data-dir").arg(&data);
-        cmd.arg("--detectors").arg(&profile);
         if trusted {
             cmd.arg("--trusted");
         }
@@ -219,7 +169,7 @@ fn the_hijack_profile_after_onboarding_leaves_ordinary_lookups_alone() {
         .filter(|f| f["severity"] != "info" && f["severity"] != "low")
         .filter_map(|f| f["agent_instance"].as_str())
         .collect();
-    eprintln!("tau-bench with the hijack profile: {by_detector:?}");
+    eprintln!("tau-bench after onboarding: {by_detector:?}");
     // The second run judges the other 100 conversations (the first 100 are
     // duplicates it drops): at most one of them flagged.
     assert!(judged.len() <= 1, "{judged:?}: {by_detector:?}");

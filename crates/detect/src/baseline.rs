@@ -11,6 +11,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+use crate::intent::{IntentModel, IntentSample};
+
 /// Weighted first and second moments of a count.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Moments {
@@ -55,6 +57,8 @@ pub struct Observation {
     /// Clues a detector judged the instance on, and whether each was
     /// raised (learned as rates: see [`AgentBaseline::clue`]).
     pub clues: BTreeMap<&'static str, bool>,
+    /// Its request and the tools it called, for the intent model.
+    pub intent: Option<IntentSample>,
 }
 
 /// An agent's baseline.
@@ -70,6 +74,8 @@ pub struct AgentBaseline {
     flags: BTreeMap<String, f64>,
     /// Per clue: decayed (instances that raised it, instances judged on it).
     clues: BTreeMap<String, (f64, f64)>,
+    /// How its requests account for the tools its sessions call.
+    intent: IntentModel,
 }
 
 /// Items whose decayed weight falls below this are forgotten.
@@ -166,6 +172,15 @@ impl AgentBaseline {
             *self.flags.entry((*flag).to_owned()).or_default() += weight;
         }
         self.count_clues(&obs.clues, decay, weight);
+        // Counted, not weighed: a forgiven instance does not teach it.
+        if let Some(sample) = obs.intent.as_ref().filter(|_| weight >= 1.0) {
+            self.intent.learn(sample);
+        }
+    }
+
+    /// How its requests account for the tools its sessions call.
+    pub fn intent(&self) -> &IntentModel {
+        &self.intent
     }
 
     /// Decayed number of instances that touched `item`.

@@ -158,6 +158,20 @@ fn default_alert_p(detector: &str, global: f64) -> f64 {
     }
 }
 
+/// Learned sessions each detector needs when nothing overrides it.
+/// `value_provenance` spends them twice: its first sessions teach the
+/// agent's world (what it reads and uses), the next as many teach how often
+/// its benign sessions raise each clue, before it alerts. Ten of each left
+/// agents whose habits show only now and then flagging benign sessions on
+/// the AgentDojo development set (recall at 2% false positives 0.09, against
+/// 0.67 with twenty; docs/detectors.md).
+fn default_min_history(detector: &str, global: u64) -> u64 {
+    match detector {
+        "value_provenance" => global.max(20),
+        _ => global,
+    }
+}
+
 /// Impact of each detector when nothing overrides it: privilege changes and
 /// secrets first, behavioural drift lower.
 fn default_impact(detector: &str) -> u8 {
@@ -215,7 +229,7 @@ impl DetectConfig {
             enabled: local
                 .and_then(|s| s.enabled)
                 .or_else(|| global.and_then(|s| s.enabled))
-                .unwrap_or(detector != DetectorId::ValueProvenance.name()),
+                .unwrap_or(true),
             impact: pick(&|s| s.impact.map(f64::from))
                 .map(|x| x as u8)
                 .unwrap_or_else(|| default_impact(detector)),
@@ -223,7 +237,7 @@ impl DetectConfig {
                 .unwrap_or_else(|| default_alert_p(detector, self.alert_p)),
             min_history: pick(&|s| s.min_history.map(|x| x as f64))
                 .map(|x| x as u64)
-                .unwrap_or(self.min_history),
+                .unwrap_or_else(|| default_min_history(detector, self.min_history)),
         }
     }
 }

@@ -18,7 +18,7 @@
 //! 5. `settle`, then `close`: the instance closed and is judged as a whole;
 //! 6. `learn`: what it adds to the agent's baseline, then `forget`.
 
-use delegraph_model::{Attribution, Bounded, Evidence, NormEvent};
+use delegraph_model::{Attribution, Bounded, EventSignals, Evidence, NormEvent};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -50,6 +50,12 @@ pub(crate) trait Detector: Send {
     /// The same event, after every detector observed it.
     fn follow_up(&mut self, cx: &EventCx<'_>, out: &mut Vec<Signal>) {
         let _ = (cx, out);
+    }
+
+    /// What it worked out about the event it just observed for the
+    /// instance in `slot`, for the analyzers after the engine (rules).
+    fn describe(&self, slot: SlotId, signals: &mut EventSignals) {
+        let _ = (slot, signals);
     }
 
     /// A policy decision or task-envelope record of an instance: approval

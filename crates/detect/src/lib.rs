@@ -23,6 +23,7 @@ pub mod features;
 mod finding;
 mod id;
 pub mod instance;
+pub mod intent;
 mod risk;
 pub mod stats;
 mod values;

@@ -33,6 +33,41 @@ pub struct AttributedEvent<'a> {
     pub context: AgentContext,
 }
 
+/// What analyzers worked out about one event for the analyzers after them:
+/// the detector engine traces a tool call's argument values and judges its
+/// request, and the rules engine exposes the verdicts as `delegraph.*`
+/// fields. Facts about this event only, filled in registry order; an
+/// analyzer never sees what a later one adds.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EventSignals {
+    /// Argument values of this tool call that the human's request did not
+    /// name and an earlier tool result of the same instance did.
+    pub from_tool_result: Vec<ValueOrigin>,
+    /// Whether an argument value the request did not name is absent from
+    /// everything the agent's learned sessions asked, used and read (unset
+    /// when the call carries no such value or the agent has too little
+    /// history).
+    pub value_new: Option<bool>,
+    /// Whether the request fails to account for this consequential call,
+    /// by what the agent's learned sessions show (unset when the call is not
+    /// consequential or the agent has too little history).
+    pub intent_mismatch: Option<bool>,
+}
+
+/// Where one argument value came from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ValueOrigin {
+    /// The argument's path (`to`, `recipients[0]`, `payment.iban`).
+    pub argument: String,
+    /// The value, in the canonical form values are compared in (lower
+    /// case; a URL without scheme and `www.`).
+    pub value: String,
+    /// The tool whose result first named it.
+    pub source_tool: String,
+    /// That result's event id.
+    pub source_event: String,
+}
+
 /// A stable name for one analyzer's state in the checkpoint ("detectors",
 /// "rules", …). Renaming one orphans its saved state, so ids never change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -69,9 +104,17 @@ pub trait Analyzer: Send {
     /// The name its state is stored under.
     fn id(&self) -> AnalyzerId;
 
-    /// Look at one attributed event; findings go to `out`. `clock` is the
-    /// latest event time released so far (the findings' `detected_at`).
-    fn observe(&mut self, event: &AttributedEvent<'_>, clock: i64, out: &mut Vec<Finding>);
+    /// Look at one attributed event; findings go to `out`. `signals` holds
+    /// what the analyzers before it worked out about the event, and takes
+    /// what this one adds. `clock` is the latest event time released so far
+    /// (the findings' `detected_at`).
+    fn observe(
+        &mut self,
+        event: &AttributedEvent<'_>,
+        signals: &mut EventSignals,
+        clock: i64,
+        out: &mut Vec<Finding>,
+    );
 
     /// Event time has reached `now` with no event to carry it (a stream
     /// gone idle, the end of a run): close what is due. The default does

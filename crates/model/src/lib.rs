@@ -17,6 +17,7 @@ mod time;
 
 pub use analyzer::{
     AgentContext, Analyzer, AnalyzerId, AnalyzerStateError, AnalyzerStats, AttributedEvent,
+    EventSignals, ValueOrigin,
 };
 pub use approval::{
     Approval, Breach, EnvelopeChange, EnvelopeEvent, PolicyDecision, PolicyEngine, TaskEnvelope,

@@ -11,7 +11,8 @@ use delegraph_rules::RuleEngine;
 
 use crate::PipelineOptions;
 
-/// The analyzers, fresh: detectors first, then rules.
+/// The analyzers, fresh: detectors first, then rules (which read the
+/// detectors' signals about each event as `delegraph.*` fields).
 pub(crate) fn registry(opts: &PipelineOptions) -> Vec<Box<dyn Analyzer>> {
     vec![
         Box::new(Detectors::new(opts.detect.clone())),

@@ -22,8 +22,10 @@ pub fn checkpoint_path(data_dir: &Path) -> PathBuf {
 /// to do, rather than misread. Version 3 kept the detectors' state in one
 /// blob of per-instance profiles and the rules' as JSON; 4 keeps each
 /// analyzer's state under its id; 5 adds clue rates to agent baselines and
-/// value tracing to `data_flow`'s state.
-const VERSION: u32 = 5;
+/// value tracing to `data_flow`'s state; 6 adds each agent's intent model
+/// (how its requests account for its tools) and request words to value
+/// provenance.
+const VERSION: u32 = 6;
 
 /// What a checkpoint holds. Every part is postcard over ordered
 /// collections, so the same state always gives the same bytes.
@@ -76,7 +78,7 @@ impl Checkpoint {
                 &path,
                 format!(
                     "checkpoint version {version} (this build reads {VERSION}: baselines learn \
-                     how often each detector's clues occur since version 5); replay the inputs into a new data \
+                     how each agent's requests account for its tools since version 6); replay the inputs into a new data \
                      directory, or remove its state/ to rebuild baselines from scratch (the \
                      tables are kept)"
                 ),

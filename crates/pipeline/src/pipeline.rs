@@ -7,7 +7,7 @@ use delegraph_decode::{DecodeError, DocumentDecoder, EventSink, OriginBase, Sink
 use delegraph_detect::DetectConfig;
 use delegraph_graph::{ReorderBuffer, StitchConfig, StitchStats, Stitcher};
 use delegraph_model::{
-    AgentContext, Analyzer, AttributedEvent, DeadLetter, Finding, NormEvent, Origin,
+    AgentContext, Analyzer, AttributedEvent, DeadLetter, EventSignals, Finding, NormEvent, Origin,
 };
 use delegraph_rules::{RuleEngine, RuleSet};
 use delegraph_store::{
@@ -246,9 +246,10 @@ impl EventPipeline {
             context,
         };
         let mut found = Vec::new();
+        let mut signals = EventSignals::default();
         for a in &mut self.analyzers {
             a.expire(self.clock, &mut found);
-            a.observe(&attributed, self.clock, &mut found);
+            a.observe(&attributed, &mut signals, self.clock, &mut found);
         }
         for f in &found {
             self.stats.note_finding(f);

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use delegraph_model::{
     AgentContext, Analyzer, AnalyzerId, AnalyzerStateError, AnalyzerStats, AttributedEvent,
-    Evidence, Finding, NormEvent, Source, finding_id,
+    EventSignals, Evidence, Finding, NormEvent, Source, finding_id,
 };
 
 use serde::{Deserialize, Serialize};
@@ -215,16 +215,18 @@ impl RuleEngine {
         Ok(())
     }
 
-    /// Evaluate one attributed event; findings go to `out`. `detected_at`
-    /// is the stream's event-time clock.
+    /// Evaluate one attributed event with the signals earlier analyzers
+    /// added; findings go to `out`. `detected_at` is the stream's event-time
+    /// clock.
     pub fn observe(
         &mut self,
         event: &NormEvent,
         context: AgentContext,
+        signals: &EventSignals,
         detected_at: i64,
         out: &mut Vec<Finding>,
     ) {
-        let ev = EventView::new(event, context);
+        let ev = EventView::with_signals(event, context, signals);
         let set = self.set.clone();
         for due in self.state.sequences.advance(event.event_time.nanos()) {
             out.push(absence_finding(due, detected_at));
@@ -296,8 +298,14 @@ impl Analyzer for RuleEngine {
         RULES_ANALYZER
     }
 
-    fn observe(&mut self, ev: &AttributedEvent<'_>, clock: i64, out: &mut Vec<Finding>) {
-        RuleEngine::observe(self, ev.event, ev.context, clock, out);
+    fn observe(
+        &mut self,
+        ev: &AttributedEvent<'_>,
+        signals: &mut EventSignals,
+        clock: i64,
+        out: &mut Vec<Finding>,
+    ) {
+        RuleEngine::observe(self, ev.event, ev.context, signals, clock, out);
     }
 
     /// Sequences whose absent step's deadline passed `now` fire.

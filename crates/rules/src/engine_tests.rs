@@ -60,7 +60,13 @@ correlation:
             "outcome": {"result": "FAILURE"}
         });
         for e in decoded_okta(&raw) {
-            engine.observe(&e, AgentContext::default(), 0, &mut out);
+            engine.observe(
+                &e,
+                AgentContext::default(),
+                &EventSignals::default(),
+                0,
+                &mut out,
+            );
         }
     }
     assert!(engine.open_groups() >= 3, "{}", engine.open_groups());

@@ -1,7 +1,8 @@
 //! What a rule's field names mean for one event.
 //!
-//! Two namespaces. `delegraph.*` names the normalized event and the agent
-//! context the stitcher resolved (documented in `rules/README.md`); every
+//! Two namespaces. `delegraph.*` names the normalized event, the agent
+//! context the stitcher resolved and the signals of the detector engine
+//! (documented in `rules/README.md`); every
 //! other name is a path into the vendor's raw record (`eventName`,
 //! `userIdentity.type`, `actor.alternateId`), so rules written for the
 //! vendor's format run unchanged. Names resolve once, when a rule compiles.
@@ -16,6 +17,9 @@ use serde_json::Value as Json;
 /// The agent context rules read (`delegraph.task_ended`, …), resolved by
 /// the stitcher; defined in the model so every analyzer shares it.
 pub use delegraph_model::AgentContext;
+/// What earlier analyzers worked out about the event
+/// (`delegraph.arg_from_tool_result`, …), defined in the model likewise.
+pub use delegraph_model::EventSignals;
 
 /// A context field: the normalized event and its stitched attribution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,10 +107,25 @@ pub enum ContextField {
     /// `delegraph.envelope_breach`: how it left it (`tool`, `operation`,
     /// `resource`, `scope`, `not_started`, `expired`, `ended`, `max_calls`).
     EnvelopeBreach,
+    /// `delegraph.arg_from_tool_result`: whether an argument value of this
+    /// tool call came from an earlier tool result of the instance rather
+    /// than the human's request (absent for events that are not tool calls).
+    ArgFromToolResult,
+    /// `delegraph.arg_source_tool`: the tools whose results those values
+    /// came from (a list).
+    ArgSourceTool,
+    /// `delegraph.arg_value_new`: whether such a value is absent from
+    /// everything the agent's learned sessions asked, used and read (absent
+    /// while the agent has too little history).
+    ArgValueNew,
+    /// `delegraph.intent_mismatch`: whether the human's request fails to
+    /// account for this consequential call, by what the agent's learned
+    /// sessions show (absent for other calls and young agents).
+    IntentMismatch,
 }
 
 /// Every context field with its name (`delegraph.` left off).
-pub const CONTEXT_FIELDS: [(&str, ContextField); 39] = [
+pub const CONTEXT_FIELDS: [(&str, ContextField); 43] = [
     ("source", ContextField::Source),
     ("event_type", ContextField::EventType),
     ("operation", ContextField::Operation),
@@ -146,6 +165,10 @@ pub const CONTEXT_FIELDS: [(&str, ContextField); 39] = [
     ("envelope_purpose", ContextField::EnvelopePurpose),
     ("inside_envelope", ContextField::InsideEnvelope),
     ("envelope_breach", ContextField::EnvelopeBreach),
+    ("arg_from_tool_result", ContextField::ArgFromToolResult),
+    ("arg_source_tool", ContextField::ArgSourceTool),
+    ("arg_value_new", ContextField::ArgValueNew),
+    ("intent_mismatch", ContextField::IntentMismatch),
 ];
 
 /// The namespace prefix of context fields.
@@ -224,15 +247,34 @@ pub struct EventView<'a> {
     pub event: &'a NormEvent,
     /// What the pipeline knows beyond it.
     pub context: AgentContext,
+    /// What the analyzers before the rules worked out about it.
+    pub signals: &'a EventSignals,
     raw: OnceCell<Option<Json>>,
 }
 
+/// Signals of an event no analyzer looked at.
+static NO_SIGNALS: EventSignals = EventSignals {
+    from_tool_result: Vec::new(),
+    value_new: None,
+    intent_mismatch: None,
+};
+
 impl<'a> EventView<'a> {
-    /// View `event` with `context`.
+    /// View `event` with `context`, and no signals.
     pub fn new(event: &'a NormEvent, context: AgentContext) -> Self {
+        Self::with_signals(event, context, &NO_SIGNALS)
+    }
+
+    /// View `event` with `context` and the `signals` of earlier analyzers.
+    pub fn with_signals(
+        event: &'a NormEvent,
+        context: AgentContext,
+        signals: &'a EventSignals,
+    ) -> Self {
         Self {
             event,
             context,
+            signals,
             raw: OnceCell::new(),
         }
     }
@@ -416,6 +458,24 @@ impl<'a> EventView<'a> {
                 if let Some(x) = e.approval() {
                     out.extend(x.breaches.iter().map(|b| s(&b.kind)));
                 }
+            }
+            ContextField::ArgFromToolResult => {
+                if e.tool.is_some() {
+                    let from = !self.signals.from_tool_result.is_empty();
+                    out.push(FieldValue::Bool(from));
+                }
+            }
+            ContextField::ArgSourceTool => out.extend(
+                self.signals
+                    .from_tool_result
+                    .iter()
+                    .map(|o| s(&o.source_tool)),
+            ),
+            ContextField::ArgValueNew => {
+                out.extend(self.signals.value_new.map(FieldValue::Bool));
+            }
+            ContextField::IntentMismatch => {
+                out.extend(self.signals.intent_mismatch.map(FieldValue::Bool));
             }
         }
     }

@@ -23,7 +23,7 @@ mod watch;
 
 pub use correlation::{MAX_GROUPS, MAX_PER_GROUP};
 pub use engine::{RULE_DETECTOR, RULES_ANALYZER, RuleEngine, RuleSet};
-pub use fields::{AgentContext, EventView};
+pub use fields::{AgentContext, EventSignals, EventView};
 pub use load::{compile_texts, is_rule_file, load_dir, rule_files};
 pub use rule::Rule;
 pub use sequence::{MAX_PENDING, Sequence};

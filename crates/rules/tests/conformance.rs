@@ -16,7 +16,7 @@ mod support;
 
 use delegraph_decode::{DocumentDecoder, OriginBase};
 use delegraph_model::Source;
-use delegraph_rules::{AgentContext, RuleEngine, compile_texts};
+use delegraph_rules::{AgentContext, EventSignals, RuleEngine, compile_texts};
 use support::decoded::Collect;
 
 fn run_case(rules: &Path) -> Vec<String> {
@@ -60,6 +60,7 @@ fn run_case(rules: &Path) -> Vec<String> {
         engine.observe(
             event,
             AgentContext::default(),
+            &EventSignals::default(),
             event.event_time.nanos(),
             &mut findings,
         );

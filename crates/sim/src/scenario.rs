@@ -62,21 +62,23 @@ impl Scenario {
         )
     }
 
-    /// The detector meant to catch it.
-    pub fn detector(self) -> &'static str {
+    /// The detectors meant to catch it (the hijack scenario: value
+    /// provenance, or its fixed-list stand-in while the agent's history is
+    /// too short for it).
+    pub fn detectors(self) -> &'static [&'static str] {
         match self {
-            Scenario::UnusualToolChain => "tool_chain",
-            Scenario::ScopeGrowth => "scope_growth",
-            Scenario::CredentialAfterTaskEnd | Scenario::LongLivedKey => "credential_lifetime",
-            Scenario::SharedCredential => "shared_identity",
-            Scenario::SecretReadBurst => "secret_access",
-            Scenario::CrossAccount => "cross_environment",
-            Scenario::SubagentFanout => "delegation",
-            Scenario::PrivilegeEscalation => "privilege_escalation",
-            Scenario::DataFlow => "data_flow",
-            Scenario::OutsideEnvelope => "envelope",
-            Scenario::PolicyProbe => "policy_probe",
-            Scenario::Unapproved => "unapproved",
+            Scenario::UnusualToolChain => &["tool_chain"],
+            Scenario::ScopeGrowth => &["scope_growth"],
+            Scenario::CredentialAfterTaskEnd | Scenario::LongLivedKey => &["credential_lifetime"],
+            Scenario::SharedCredential => &["shared_identity"],
+            Scenario::SecretReadBurst => &["secret_access"],
+            Scenario::CrossAccount => &["cross_environment"],
+            Scenario::SubagentFanout => &["delegation"],
+            Scenario::PrivilegeEscalation => &["privilege_escalation"],
+            Scenario::DataFlow => &["value_provenance", "data_flow"],
+            Scenario::OutsideEnvelope => &["envelope"],
+            Scenario::PolicyProbe => &["policy_probe"],
+            Scenario::Unapproved => &["unapproved"],
         }
     }
 

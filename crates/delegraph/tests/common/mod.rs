@@ -10,6 +10,7 @@ use std::process::{Command, Output};
 use serde_json::Value;
 
 pub mod kafka;
+pub mod otlp;
 
 /// The `delegraph` binary under test.
 pub fn bin() -> Command {

@@ -2,6 +2,11 @@
 //! a URL) whose recipient, account, address, URL, path or amount came from
 //! an earlier tool result rather than from the human's request — the
 //! footprint of an indirect prompt injection.
+//!
+//! The fixed-list stand-in for `value_provenance`: silent for agents that
+//! detector judges, low-risk (never keeping an instance out of the
+//! baseline) while it is still learning the agent, and the only judge when
+//! it is turned off.
 
 use std::collections::VecDeque;
 
@@ -10,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::Ctx;
+use super::value_provenance::{self, Standing};
 use crate::DetectorId;
 use crate::detector::{Detector, EventCx, PerInstance, Signal, SlotId, state_codec};
 use crate::instance::{MAX_TEXT, clip, evidence};
@@ -111,6 +117,10 @@ fn data_flow(ctx: &Ctx<'_>, own: &Flow) -> Option<Signal> {
     if e.echoes_span() || !is_sensitive(&tool.name) || own.request.is_empty() {
         return None;
     }
+    let standing = value_provenance::standing(ctx);
+    if matches!(standing, Standing::Judging) {
+        return None;
+    }
     let args: Value = serde_json::from_str(tool.arguments.as_deref()?).ok()?;
     let mut dests = Vec::new();
     destinations(&args, None, &mut dests);
@@ -132,6 +142,14 @@ fn data_flow(ctx: &Ctx<'_>, own: &Flow) -> Option<Signal> {
         tool.name, source.tool
     );
     s.expected = "destinations of sensitive tool calls come from the human's request".into();
+    if let Standing::Learning { sessions, needed } = standing {
+        // Uncalibrated word: low, and never enough to keep the instance out
+        // of the baseline that will calibrate `value_provenance`.
+        s.risk = s.risk.min(ctx.cfg.learn_below_risk.saturating_sub(1));
+        s.expected.push_str(&format!(
+            " (a fixed rule standing in while value_provenance learns this agent: {sessions:.0} of {needed} sessions judged)"
+        ));
+    }
     s.observed = format!("{name} = {value:?} found only in tool output");
     s.evidence = vec![source.evidence, evidence(e)];
     s.tags = INJECTION_TAGS;

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use delegraph_model::{
     Analyzer, AnalyzerId, AnalyzerStateError, AnalyzerStats, AttributedEvent, Attribution, Bounded,
-    Finding, NormEvent,
+    EventSignals, Finding, NormEvent,
 };
 use serde::{Deserialize, Serialize};
 
@@ -184,6 +184,18 @@ impl Detectors {
 
     /// Look at one attributed event; findings go to `out`.
     pub fn observe(&mut self, e: &NormEvent, out: &mut Vec<Finding>) {
+        self.observe_with_signals(e, &mut EventSignals::default(), out);
+    }
+
+    /// Look at one attributed event; findings go to `out`, and what the
+    /// detectors worked out about it (a tool call's value provenance, its
+    /// fit with the request) to `signals`.
+    pub fn observe_with_signals(
+        &mut self,
+        e: &NormEvent,
+        event_signals: &mut EventSignals,
+        out: &mut Vec<Finding>,
+    ) {
         let t = e.event_time.nanos();
         self.expire(t, out);
         self.s.credentials.note_issue(e);
@@ -240,6 +252,11 @@ impl Detectors {
             }
         });
         self.emit_all(signals, &mut p, &agent, a, e, out);
+        if !record && is_open {
+            for d in &self.detectors {
+                d.describe(p.slot, event_signals);
+            }
+        }
         if !record {
             let follow = self.each_detector(&seen, &p, |d, cx, out| d.follow_up(cx, out));
             self.emit_all(follow, &mut p, &agent, a, e, out);
@@ -345,8 +362,14 @@ impl Analyzer for Detectors {
         DETECTORS_ANALYZER
     }
 
-    fn observe(&mut self, ev: &AttributedEvent<'_>, _clock: i64, out: &mut Vec<Finding>) {
-        Detectors::observe(self, ev.event, out);
+    fn observe(
+        &mut self,
+        ev: &AttributedEvent<'_>,
+        signals: &mut EventSignals,
+        _clock: i64,
+        out: &mut Vec<Finding>,
+    ) {
+        self.observe_with_signals(ev.event, signals, out);
     }
 
     fn expire(&mut self, now: i64, out: &mut Vec<Finding>) {
