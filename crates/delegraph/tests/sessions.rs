@@ -8,10 +8,10 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use common::otlp::{Call, Session};
-use common::{bin, repo, run, sql_json};
+use common::{bin, files_in, repo, run, sql_json};
 use serde_json::Value;
 
 /// Seconds between sessions: each closes and is learned before the next.
@@ -143,21 +143,9 @@ fn failures(case: &Value, findings: &[Value]) -> Vec<String> {
     failed
 }
 
-fn cases() -> Vec<PathBuf> {
-    let dir = repo().join("crates/delegraph/tests/sessions");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        .collect();
-    files.sort();
-    files
-}
-
 #[test]
 fn every_session_case_fires_and_stays_quiet_as_written() {
-    let files = cases();
+    let files = files_in(&repo().join("crates/delegraph/tests/sessions"), "json");
     assert!(files.len() >= 5, "cases: {files:?}");
     let mut failed = Vec::new();
     for file in &files {

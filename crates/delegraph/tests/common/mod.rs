@@ -25,12 +25,16 @@ pub fn repo() -> PathBuf {
 
 /// The Stratus Red Team detonation logs, one JSON array per technique.
 pub fn stratus_files() -> Vec<PathBuf> {
-    let dir = repo().join("../shared/data/stratus-red-team");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+    files_in(&repo().join("../shared/data/stratus-red-team"), "json")
+}
+
+/// The files of `dir` with extension `ext`, sorted.
+pub fn files_in(dir: &Path, ext: &str) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .flatten()
         .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .filter(|p| p.extension().is_some_and(|x| x == ext))
         .collect();
     files.sort();
     files
