@@ -11,8 +11,16 @@ use yaml_rust2::{Yaml, YamlLoader};
 
 use crate::ApiError;
 
-/// Whether `name` is a plain rule file name (no directories, `.yml`).
+/// Longest rule file name (the store's temporary names add to it, and
+/// file systems stop at 255 bytes).
+const MAX_NAME: usize = 128;
+
+/// Whether `name` is a plain rule file name (no directories, `.yml`, at
+/// most [`MAX_NAME`] bytes).
 pub fn valid_name(name: &str) -> bool {
+    if name.len() > MAX_NAME {
+        return false;
+    }
     let stem_ok = name
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
@@ -26,6 +34,9 @@ fn text(doc: &Yaml, key: &str) -> Value {
 /// Check a rule file's text; the summary of its documents, or what is
 /// wrong and where (line numbers are 1-based).
 pub fn check(source: &str) -> Result<Vec<Value>, String> {
+    // Before any tree is built: a few hundred bytes of aliases can expand
+    // to gigabytes.
+    delegraph_rules::guard_yaml(source)?;
     let docs = YamlLoader::load_from_str(source).map_err(|e| e.to_string())?;
     if docs.is_empty() {
         return Err("no YAML document".into());

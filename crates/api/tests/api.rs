@@ -6,7 +6,6 @@
 #![allow(clippy::unwrap_used)]
 
 use std::path::Path;
-use std::sync::OnceLock;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
@@ -16,43 +15,8 @@ use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-const ANALYST: &str = "analyst-token-0123456789";
-const ENGINEER: &str = "engineer-token-0123456789";
-
-/// One store for every test (simulate + replay once).
-fn store() -> &'static Path {
-    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        let sim = dir.path().join("sim");
-        delegraph_sim::simulate(
-            delegraph_sim::SimConfig {
-                seed: 3,
-                instances: 400,
-                hours: 3.0,
-                scenario_rate: 0.1,
-            },
-            &sim,
-        )
-        .unwrap();
-        let files: Vec<String> = [
-            "cloudtrail",
-            "otlp",
-            "mcp",
-            "github",
-            "okta",
-            "opa",
-            "envelopes",
-        ]
-        .iter()
-        .map(|f| sim.join(format!("{f}.jsonl")).display().to_string())
-        .collect();
-        let config = delegraph_pipeline::ReplayConfig::new(dir.path().join("data"));
-        delegraph_pipeline::replay_files(&files, &config, |_| {}).unwrap();
-        dir
-    })
-    .path()
-}
+mod support;
+use support::{ANALYST, ENGINEER, copy_dir, store};
 
 fn app(data: &Path) -> axum::Router {
     let tokens =
@@ -408,18 +372,6 @@ async fn silences_hide_findings_until_they_expire() {
         .find(|s| s["id"] == id)
         .unwrap();
     assert_eq!(mine["active"], false, "{list}");
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            copy_dir(&p, &to.join(e.file_name()));
-        } else {
-            std::fs::copy(&p, to.join(e.file_name())).unwrap();
-        }
-    }
 }
 
 #[tokio::test]

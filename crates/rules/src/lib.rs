@@ -20,6 +20,7 @@ mod matcher;
 mod rule;
 mod sequence;
 mod watch;
+mod yaml_guard;
 
 pub use correlation::{MAX_GROUPS, MAX_PER_GROUP};
 pub use engine::{RULE_DETECTOR, RULES_ANALYZER, RuleEngine, RuleSet};
@@ -28,6 +29,7 @@ pub use load::{compile_texts, is_rule_file, load_dir, rule_files};
 pub use rule::Rule;
 pub use sequence::{MAX_PENDING, Sequence};
 pub use watch::RuleWatcher;
+pub use yaml_guard::{MAX_RULE_FILE_BYTES, guard_yaml};
 
 /// A rule file that cannot be used, and where.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

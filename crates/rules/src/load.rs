@@ -69,6 +69,14 @@ pub fn compile_texts(files: &[(String, String)]) -> Result<RuleSet, Vec<RuleErro
     let mut filters = Vec::new();
     let mut sequence_docs = Vec::new();
     for (file, text) in files {
+        if let Err(message) = crate::guard_yaml(text) {
+            errors.push(RuleError {
+                file: file.clone(),
+                line: 1,
+                message,
+            });
+            continue;
+        }
         let err = |message: String, hint: Option<&str>| RuleError {
             file: file.clone(),
             line: locate(text, &message, hint),

@@ -6,6 +6,7 @@
 
 mod columns;
 mod events;
+mod exclusions;
 mod findings;
 mod graph_tables;
 mod sql;
@@ -15,6 +16,7 @@ mod writer;
 use std::path::Path;
 
 pub use events::{events_batch, events_schema};
+pub use exclusions::EXCLUDABLE;
 pub use findings::{findings_batch, findings_schema};
 pub use graph_tables::{AgentRow, EdgeRow, agents_batch, agents_schema, edges_batch, edges_schema};
 pub use sql::{OutputFormat, QueryLimits, SqlEngine, render};

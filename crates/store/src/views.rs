@@ -9,12 +9,8 @@ use std::fmt::Write as _;
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use crate::exclusions::{exclusion_clauses, lit};
 use crate::{OutputFormat, SqlEngine, StoreError};
-
-/// A quoted SQL string literal.
-fn lit(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
-}
 
 /// How findings are ordered (newest or riskiest first).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
@@ -52,18 +48,9 @@ pub struct FindingQuery {
     pub cursor: Option<String>,
     /// Leave out findings matching any of these (silences): each is a list
     /// of (column, value) that must all match; columns outside
-    /// [`EXCLUDABLE`] are refused.
+    /// [`crate::EXCLUDABLE`] are refused.
     pub exclude: Vec<Vec<(String, String)>>,
 }
-
-/// Columns an exclusion may match on.
-pub const EXCLUDABLE: [&str; 5] = [
-    "detector",
-    "rule_id",
-    "agent_id",
-    "agent_instance",
-    "initiator",
-];
 
 /// One page of findings.
 #[derive(Debug, Clone, Serialize)]
@@ -133,20 +120,7 @@ impl SqlEngine {
         if let Some(h) = &q.human {
             wh.push(format!("initiator = {}", lit(h)));
         }
-        for group in &q.exclude {
-            let mut all = Vec::new();
-            for (c, v) in group {
-                if !EXCLUDABLE.contains(&c.as_str()) {
-                    return Err(StoreError::Refused(format!(
-                        "cannot filter on column {c:?}"
-                    )));
-                }
-                all.push(format!("coalesce({c} = {}, false)", lit(v)));
-            }
-            if !all.is_empty() {
-                wh.push(format!("NOT ({})", all.join(" AND ")));
-            }
-        }
+        wh.extend(exclusion_clauses("findings", &q.exclude)?);
         let key = match q.sort {
             FindingSort::Time => "CAST(event_time AS BIGINT)",
             FindingSort::Risk => "CAST(risk_score AS BIGINT)",

@@ -9,7 +9,7 @@ mod silences;
 mod sql;
 
 use axum::Router;
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 use axum::routing::{delete, get, post, put};
@@ -29,7 +29,10 @@ pub(crate) fn all() -> Router<AppState> {
         .route("/api/v1/risk/humans", get(risk::humans))
         .route("/api/v1/sql", post(sql::query))
         .route("/api/v1/rules", get(rules::list))
-        .route("/api/v1/rules/{id}", put(rules::put))
+        .route(
+            "/api/v1/rules/{id}",
+            put(rules::put).layer(DefaultBodyLimit::max(delegraph_rules::MAX_RULE_FILE_BYTES)),
+        )
         .route(
             "/api/v1/silences",
             get(silences::list).post(silences::create),

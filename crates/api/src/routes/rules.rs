@@ -28,7 +28,8 @@ pub(crate) async fn put(
     caller.require(Role::Engineer)?;
     if !rules::valid_name(&name) {
         return Err(ApiError::BadRequest(format!(
-            "rule file name {name:?}: letters, digits, _ - . only, ending in .yml or .yaml"
+            "rule file name {:?}: at most 128 letters, digits, _ - . only, ending in .yml or .yaml",
+            name.chars().take(64).collect::<String>()
         )));
     }
     let docs = rules::check_upload(&st.inner.rules_dir, &name, &body)?;

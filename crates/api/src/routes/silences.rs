@@ -17,20 +17,35 @@ fn now_ns() -> i64 {
         .unwrap_or(0)
 }
 
-/// Exclusions for the findings listing: every silence still in force.
+/// Exclusions for the findings listing: every silence still in force. A
+/// silence's `detector` names a detector or a rule id, as the listing's
+/// filter does, so it hides findings matching either.
 pub(crate) fn active_exclusions(st: &AppState) -> Result<Vec<Vec<(String, String)>>, ApiError> {
     let now = now_ns();
-    Ok(silences::load(&st.inner.data_dir)?
+    let mut out = Vec::new();
+    for s in silences::load(&st.inner.data_dir)?
         .into_iter()
         .filter(|s| s.expires_at_ns > now)
-        .map(|s| {
-            s.matcher
-                .columns()
-                .into_iter()
-                .map(|(c, v)| (c.to_owned(), v))
-                .collect()
-        })
-        .collect())
+    {
+        let group: Vec<(String, String)> = s
+            .matcher
+            .columns()
+            .into_iter()
+            .map(|(c, v)| (c.to_owned(), v))
+            .collect();
+        if group.iter().any(|(c, _)| c == "detector") {
+            let by_rule = group
+                .iter()
+                .map(|(c, v)| {
+                    let c = if c == "detector" { "rule_id" } else { c };
+                    (c.to_owned(), v.clone())
+                })
+                .collect();
+            out.push(by_rule);
+        }
+        out.push(group);
+    }
+    Ok(out)
 }
 
 pub(crate) async fn list(

@@ -1,0 +1,171 @@
+//! The API against the attacks that once broke it: thousands of silences,
+//! YAML bombs, oversized names and queries built to exhaust the planner.
+//! After each, the server still answers `/healthz`.
+
+// Test helpers panic on purpose: a failed expectation is a failed test.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::path::Path;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use delegraph_api::{AppState, Role, Tokens, router};
+use delegraph_store::QueryLimits;
+use serde_json::{Value, json};
+use support::{ENGINEER, copy_dir, send, store};
+
+/// A router over a private copy of the shared store (tests here write).
+fn private_app(dir: &Path) -> axum::Router {
+    let data = dir.join("data");
+    copy_dir(&store().join("data"), &data);
+    std::fs::create_dir_all(dir.join("rules")).unwrap();
+    router(
+        AppState::new(
+            data,
+            Tokens::single("eng", Role::Engineer, ENGINEER),
+            QueryLimits::default(),
+        )
+        .with_rules_dir(dir.join("rules")),
+    )
+}
+
+fn req(method: &str, uri: &str, body: Option<String>) -> Request<Body> {
+    let b = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("authorization", format!("Bearer {ENGINEER}"));
+    match body {
+        Some(text) => b
+            .header("content-type", "application/yaml")
+            .body(Body::from(text))
+            .unwrap(),
+        None => b.body(Body::empty()).unwrap(),
+    }
+}
+
+/// 2099-01-01, in nanoseconds.
+const FAR_NS: i64 = 4_070_908_800_000_000_000;
+
+async fn healthy(app: &axum::Router) {
+    let (s, _, text, _) = send(app, req("GET", "/healthz", None)).await;
+    assert_eq!(s, StatusCode::OK, "{text}");
+}
+
+#[tokio::test]
+async fn five_thousand_silences_leave_listings_working_and_hide_what_they_match() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = private_app(dir.path());
+    let (_, all, _, _) = send(&app, req("GET", "/api/v1/findings?limit=1000", None)).await;
+    let findings = all["findings"].as_array().unwrap();
+    let victim = findings[0]["detector"].as_str().unwrap().to_owned();
+    // Mostly silences that match nothing, of every shape, and one that
+    // hides a whole detector; written straight into the store, as a
+    // restart would find them.
+    let far = "2099-01-01T00:00:00Z";
+    let mut silences: Vec<Value> = (0..5000)
+        .map(|i| {
+            let matcher = match i % 3 {
+                0 => json!({"agent_id": format!("nobody-{i}")}),
+                1 => json!({"detector": format!("nothing-{i}"), "initiator": format!("x{i}@example.com")}),
+                _ => json!({"detector": format!("n{i}"), "agent_id": "a", "agent_instance": "i", "initiator": "h"}),
+            };
+            json!({"id": format!("s-{i}"), "matcher": matcher, "reason": "load", "created_by": "eng",
+                   "created_at": far, "expires_at": far, "expires_at_ns": FAR_NS})
+        })
+        .collect();
+    silences.push(json!({"id": "s-victim", "matcher": {"detector": victim}, "reason": "tuning",
+                         "created_by": "eng", "created_at": far, "expires_at": far, "expires_at_ns": FAR_NS}));
+    let state = dir.path().join("data/state");
+    std::fs::create_dir_all(&state).unwrap();
+    std::fs::write(
+        state.join("silences.json"),
+        serde_json::to_vec(&silences).unwrap(),
+    )
+    .unwrap();
+    let (s, page, text, _) = send(&app, req("GET", "/api/v1/findings?limit=1000", None)).await;
+    assert_eq!(s, StatusCode::OK, "{text}");
+    let left = page["findings"].as_array().unwrap();
+    assert!(!left.is_empty());
+    assert!(
+        left.iter().all(|f| f["detector"] != victim.as_str()),
+        "{victim} still listed"
+    );
+    let (s, shown, _, _) = send(
+        &app,
+        req(
+            "GET",
+            "/api/v1/findings?limit=1000&include_silenced=true",
+            None,
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(shown["findings"].as_array().unwrap().len(), findings.len());
+    healthy(&app).await;
+}
+
+/// Nine anchors, each a list of nine aliases of the one before: about
+/// 600 bytes that a tree-building loader expands to 387 million nodes.
+fn billion_laughs() -> String {
+    let mut s = String::from("title: lol\na0: &a0 [\"lol\"]\n");
+    for i in 1..9 {
+        let prev = format!("*a{}", i - 1);
+        s.push_str(&format!(
+            "a{i}: &a{i} [{}]\n",
+            vec![prev.as_str(); 9].join(", ")
+        ));
+    }
+    s
+}
+
+#[tokio::test]
+async fn a_yaml_bomb_is_refused_on_upload_and_on_listing() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = private_app(dir.path());
+    let bomb = billion_laughs();
+    assert!(bomb.len() < 700);
+    let (s, v, _, _) = send(
+        &app,
+        req("PUT", "/api/v1/rules/bomb.yml", Some(bomb.clone())),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    assert!(
+        v["error"].as_str().unwrap().contains("expand to more than"),
+        "{v}"
+    );
+    // Dropped into the directory by other means, it is listed as broken.
+    std::fs::write(dir.path().join("rules/bomb.yml"), &bomb).unwrap();
+    let (s, v, _, _) = send(&app, req("GET", "/api/v1/rules", None)).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let listed = &v["files"][0];
+    assert_eq!(listed["name"], "bomb.yml");
+    assert!(
+        listed["error"].as_str().unwrap().contains("expand"),
+        "{listed}"
+    );
+    healthy(&app).await;
+}
+
+#[tokio::test]
+async fn an_overlong_rule_name_is_a_clear_refusal() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = private_app(dir.path());
+    let name = format!("{}.yml", "a".repeat(250));
+    let (s, v, text, _) = send(
+        &app,
+        req(
+            "PUT",
+            &format!("/api/v1/rules/{name}"),
+            Some("title: t\n".into()),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{text}");
+    let msg = v["error"].as_str().unwrap();
+    assert!(msg.contains("at most 128"), "{msg}");
+    assert!(!msg.contains(dir.path().to_str().unwrap()), "{msg}");
+    healthy(&app).await;
+}

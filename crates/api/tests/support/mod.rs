@@ -1,0 +1,80 @@
+//! What the API tests share: one simulated store, tokens, and copies of
+//! the store for tests that write into it.
+
+// Not every test file uses every helper.
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::sync::OnceLock;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use tower::ServiceExt;
+
+pub const ANALYST: &str = "analyst-token-0123456789";
+pub const ENGINEER: &str = "engineer-token-0123456789";
+
+/// One store for every test (simulate + replay once).
+pub fn store() -> &'static Path {
+    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let sim = dir.path().join("sim");
+        delegraph_sim::simulate(
+            delegraph_sim::SimConfig {
+                seed: 3,
+                instances: 400,
+                hours: 3.0,
+                scenario_rate: 0.1,
+            },
+            &sim,
+        )
+        .unwrap();
+        let files: Vec<String> = [
+            "cloudtrail",
+            "otlp",
+            "mcp",
+            "github",
+            "okta",
+            "opa",
+            "envelopes",
+        ]
+        .iter()
+        .map(|f| sim.join(format!("{f}.jsonl")).display().to_string())
+        .collect();
+        let config = delegraph_pipeline::ReplayConfig::new(dir.path().join("data"));
+        delegraph_pipeline::replay_files(&files, &config, |_| {}).unwrap();
+        dir
+    })
+    .path()
+}
+
+/// Copy a directory tree.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            copy_dir(&p, &to.join(e.file_name()));
+        } else {
+            std::fs::copy(&p, to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+/// Send one request to `app`; (status, JSON body or null, body text,
+/// headers).
+pub async fn send(
+    app: &axum::Router,
+    req: Request<Body>,
+) -> (StatusCode, Value, String, axum::http::HeaderMap) {
+    let resp = app.clone().oneshot(req).await.unwrap();
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+    (status, json, text, headers)
+}

@@ -1,0 +1,112 @@
+//! Silences as a few set-based SQL predicates, however many there are.
+//! One `AND NOT (…)` per silence made a left-deep expression tree that
+//! overflowed the planner's stack past about 1,500 silences; grouped by
+//! the columns they match, exclusions become at most one clause per shape
+//! (four matchable columns: fifteen shapes): an `IN` list for one column,
+//! an anti-join on an inline `VALUES` table for several. A NULL column
+//! never matches, as before.
+
+use std::collections::BTreeMap;
+
+use crate::StoreError;
+
+/// Columns an exclusion may match on.
+pub const EXCLUDABLE: [&str; 5] = [
+    "detector",
+    "rule_id",
+    "agent_id",
+    "agent_instance",
+    "initiator",
+];
+
+/// A quoted SQL string literal.
+pub(crate) fn lit(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// The WHERE clauses leaving out `table`'s rows that match any exclusion
+/// (each a list of (column, value) that must all match).
+pub(crate) fn exclusion_clauses(
+    table: &str,
+    exclude: &[Vec<(String, String)>],
+) -> Result<Vec<String>, StoreError> {
+    // Shape (sorted columns) → the value tuples of its exclusions.
+    let mut shapes: BTreeMap<Vec<&str>, Vec<Vec<&str>>> = BTreeMap::new();
+    for group in exclude {
+        let mut pairs: Vec<(&str, &str)> = Vec::new();
+        for (c, v) in group {
+            let Some(col) = EXCLUDABLE.iter().find(|e| **e == c.as_str()) else {
+                return Err(StoreError::Refused(format!(
+                    "cannot filter on column {c:?}"
+                )));
+            };
+            pairs.push((col, v.as_str()));
+        }
+        pairs.sort_unstable();
+        pairs.dedup_by_key(|p| p.0);
+        if pairs.is_empty() {
+            continue;
+        }
+        let (cols, vals): (Vec<&str>, Vec<&str>) = pairs.into_iter().unzip();
+        shapes.entry(cols).or_default().push(vals);
+    }
+    Ok(shapes
+        .into_iter()
+        .map(|(cols, rows)| match cols.as_slice() {
+            [col] => {
+                let list: Vec<String> = rows.iter().map(|r| lit(r[0])).collect();
+                format!("NOT coalesce({col} IN ({}), false)", list.join(", "))
+            }
+            _ => {
+                let values: Vec<String> = rows
+                    .iter()
+                    .map(|r| {
+                        format!(
+                            "({})",
+                            r.iter().map(|v| lit(v)).collect::<Vec<_>>().join(", ")
+                        )
+                    })
+                    .collect();
+                let on: Vec<String> = cols
+                    .iter()
+                    .map(|c| format!("s.{c} = {table}.{c}"))
+                    .collect();
+                format!(
+                    "NOT EXISTS (SELECT 1 FROM (VALUES {}) AS s({}) WHERE {})",
+                    values.join(", "),
+                    cols.join(", "),
+                    on.join(" AND ")
+                )
+            }
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn x(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(c, v)| ((*c).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn exclusions_group_by_shape() {
+        let mut many: Vec<Vec<(String, String)>> = (0..5000)
+            .map(|i| x(&[("agent_id", &format!("a{i}"))]))
+            .collect();
+        many.push(x(&[("detector", "d"), ("initiator", "o'brien")]));
+        many.push(x(&[("initiator", "h"), ("detector", "e")]));
+        let clauses = exclusion_clauses("findings", &many).unwrap();
+        assert_eq!(clauses.len(), 2, "{clauses:?}");
+        assert!(clauses[0].starts_with("NOT coalesce(agent_id IN ('a0', 'a1'"));
+        assert_eq!(
+            clauses[1],
+            "NOT EXISTS (SELECT 1 FROM (VALUES ('d', 'o''brien'), ('e', 'h')) AS s(detector, initiator) WHERE s.detector = findings.detector AND s.initiator = findings.initiator)"
+        );
+        assert!(exclusion_clauses("findings", &[x(&[("summary", "x")])]).is_err());
+    }
+}
