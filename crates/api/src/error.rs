@@ -28,6 +28,9 @@ pub enum ApiError {
     /// Something on our side.
     #[error("{0}")]
     Internal(String),
+    /// Every query slot is taken; try again shortly.
+    #[error("too many queries running; retry in a moment")]
+    Busy,
 }
 
 impl ApiError {
@@ -41,6 +44,7 @@ impl ApiError {
                 StatusCode::BAD_REQUEST
             }
             ApiError::Store(StoreError::Timeout(_)) => StatusCode::GATEWAY_TIMEOUT,
+            ApiError::Busy => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Store(_) | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -57,6 +61,11 @@ impl IntoResponse for ApiError {
             && let Ok(v) = "Bearer realm=\"delegraph\"".parse()
         {
             resp.headers_mut().insert("www-authenticate", v);
+        }
+        if status == StatusCode::SERVICE_UNAVAILABLE
+            && let Ok(v) = "1".parse()
+        {
+            resp.headers_mut().insert("retry-after", v);
         }
         resp
     }

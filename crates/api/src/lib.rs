@@ -19,13 +19,31 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use delegraph_store::{QueryLimits, SqlEngine};
+use delegraph_store::{QueryLimits, QueryRuntime, SqlEngine};
 
 pub use auth::{Role, Tokens, digest};
 pub use error::ApiError;
 pub use metrics::Metrics;
 pub use openapi::openapi;
 pub use silences::{Silence, SilenceMatch};
+
+/// Queries one server runs at once (each may use every core).
+const MAX_RUNNING_QUERIES: usize = 4;
+/// How long a request waits for a query slot before it is turned away.
+const QUEUE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// A SQL engine holding a query slot.
+struct Engine {
+    engine: SqlEngine,
+    _slot: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl std::ops::Deref for Engine {
+    type Target = SqlEngine;
+    fn deref(&self) -> &SqlEngine {
+        &self.engine
+    }
+}
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -37,6 +55,10 @@ struct Inner {
     data_dir: PathBuf,
     tokens: Tokens,
     limits: QueryLimits,
+    /// One memory pool for every request's queries.
+    runtime: QueryRuntime,
+    /// Queries running at once; more wait briefly, then get 503.
+    running: Arc<tokio::sync::Semaphore>,
     metrics: Metrics,
     silences: tokio::sync::Mutex<()>,
     live: Option<LiveMetrics>,
@@ -50,10 +72,13 @@ pub type LiveMetrics = Arc<dyn Fn(&mut String) + Send + Sync>;
 impl AppState {
     /// Serve the store under `data_dir` to holders of `tokens`.
     pub fn new(data_dir: PathBuf, tokens: Tokens, limits: QueryLimits) -> Self {
+        let runtime = QueryRuntime::new(&limits);
         Self {
             inner: Arc::new(Inner {
                 tokens,
                 limits,
+                runtime,
+                running: Arc::new(tokio::sync::Semaphore::new(MAX_RUNNING_QUERIES)),
                 metrics: Metrics::default(),
                 silences: tokio::sync::Mutex::new(()),
                 live: None,
@@ -92,9 +117,27 @@ impl AppState {
         }
     }
 
-    /// A SQL engine over the store as it is now (new files included).
-    async fn engine(&self) -> Result<SqlEngine, ApiError> {
-        Ok(SqlEngine::open(&self.inner.data_dir, self.inner.limits).await?)
+    /// A SQL engine over the store as it is now (new files included),
+    /// holding one of the [`MAX_RUNNING_QUERIES`] slots while it lives; a
+    /// request that waits [`QUEUE_WAIT`] for a slot is turned away (503
+    /// with `Retry-After`) rather than left to time out.
+    async fn engine(&self) -> Result<Engine, ApiError> {
+        let permit = tokio::time::timeout(QUEUE_WAIT, self.inner.running.clone().acquire_owned())
+            .await
+            .map_err(|_| ApiError::Busy)?
+            .map_err(|_| ApiError::Busy)?;
+        let engine =
+            SqlEngine::open_in(&self.inner.data_dir, self.inner.limits, &self.inner.runtime)
+                .await?;
+        Ok(Engine {
+            engine,
+            _slot: permit,
+        })
+    }
+
+    /// Whether the store can be opened (no query, no slot).
+    async fn check_store(&self) -> Result<(), ApiError> {
+        Ok(SqlEngine::check(&self.inner.data_dir, self.inner.limits).await?)
     }
 
     /// Counters shared with the serving loop.

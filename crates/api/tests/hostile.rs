@@ -169,3 +169,105 @@ async fn an_overlong_rule_name_is_a_clear_refusal() {
     assert!(!msg.contains(dir.path().to_str().unwrap()), "{msg}");
     healthy(&app).await;
 }
+
+fn sql(query: &str) -> Request<Body> {
+    Request::post("/api/v1/sql")
+        .header("authorization", format!("Bearer {ENGINEER}"))
+        .header("content-type", "application/json")
+        .body(Body::from(json!({ "query": query }).to_string()))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn queries_built_to_overflow_the_planner_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = private_app(dir.path());
+    let sum = format!("SELECT {}", vec!["1"; 1_501].join("+"));
+    let ors = format!(
+        "SELECT count(*) FROM events WHERE {}",
+        vec!["actor = 'x'"; 20_000].join(" OR ")
+    );
+    let short_ors = format!(
+        "SELECT count(*) FROM events WHERE {}",
+        vec!["actor = 'x'"; 2_000].join(" OR ")
+    );
+    for q in [sum, ors, short_ors] {
+        let (s, v, text, _) = send(&app, sql(&q)).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{text}");
+        // Refused for its operators, or for its sheer length.
+        assert!(v["error"].as_str().unwrap().contains("the limit is"), "{v}");
+        healthy(&app).await;
+    }
+    // The same filter as a list is answered.
+    let list = format!(
+        "SELECT count(*) AS n FROM events WHERE actor IN ({})",
+        vec!["'x'"; 20_000].join(", ")
+    );
+    let (s, v, text, _) = send(&app, sql(&list)).await;
+    assert_eq!(s, StatusCode::OK, "{text}");
+    assert_eq!(v["rows"][0]["n"], 0);
+}
+
+#[tokio::test]
+async fn a_huge_result_is_refused_within_the_limits() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = private_app(dir.path());
+    let started = std::time::Instant::now();
+    let (s, v, text, _) = send(&app, sql("SELECT * FROM range(20000000)")).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{text}");
+    assert!(v["error"].as_str().unwrap().contains("rows"), "{v}");
+    assert!(started.elapsed().as_secs() < 20, "{:?}", started.elapsed());
+    healthy(&app).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn parallel_heavy_queries_are_bounded_and_health_still_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    copy_dir(&store().join("data"), &data);
+    let limits = QueryLimits {
+        timeout: std::time::Duration::from_secs(2),
+        ..QueryLimits::default()
+    };
+    let app = router(AppState::new(
+        data,
+        Tokens::single("eng", Role::Engineer, ENGINEER),
+        limits,
+    ));
+    // Every pair of events read (no statistics shortcut to a count).
+    let heavy = "SELECT sum(length(a.raw) + length(b.raw)) AS n FROM events a, events b";
+    let started = std::time::Instant::now();
+    let calls: Vec<_> = (0..12)
+        .map(|_| {
+            let app = app.clone();
+            tokio::spawn(async move { send(&app, sql(heavy)).await })
+        })
+        .collect();
+    // Health answers while they run.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let probe = std::time::Instant::now();
+    healthy(&app).await;
+    assert!(probe.elapsed().as_secs() < 2, "{:?}", probe.elapsed());
+    let mut statuses = Vec::new();
+    for c in calls {
+        let (s, v, _, headers) = c.await.unwrap();
+        if s == StatusCode::SERVICE_UNAVAILABLE {
+            assert_eq!(headers["retry-after"], "1", "{v}");
+        }
+        assert!(v["error"].is_string() || v["rows"].is_array(), "{s} {v}");
+        statuses.push(s.as_u16());
+    }
+    statuses.sort_unstable();
+    assert!(
+        statuses.iter().all(|s| [200, 503, 504].contains(s)),
+        "{statuses:?}"
+    );
+    // Four slots, two seconds each at most, two seconds of queueing: no
+    // request hangs.
+    assert!(started.elapsed().as_secs() < 30, "{:?}", started.elapsed());
+    eprintln!(
+        "12 parallel cross joins: {statuses:?} in {:?}",
+        started.elapsed()
+    );
+    healthy(&app).await;
+}

@@ -10,6 +10,7 @@ mod exclusions;
 mod findings;
 mod graph_tables;
 mod sql;
+mod sql_guard;
 mod views;
 mod writer;
 
@@ -19,7 +20,8 @@ pub use events::{events_batch, events_schema};
 pub use exclusions::EXCLUDABLE;
 pub use findings::{findings_batch, findings_schema};
 pub use graph_tables::{AgentRow, EdgeRow, agents_batch, agents_schema, edges_batch, edges_schema};
-pub use sql::{OutputFormat, QueryLimits, SqlEngine, render};
+pub use sql::{OutputFormat, QueryLimits, QueryRuntime, SqlEngine, render};
+pub use sql_guard::{MAX_OPERATORS, MAX_SQL_BYTES};
 pub use views::{FindingPage, FindingQuery, FindingSort, InstanceGraph};
 pub use writer::{
     AtomicParquetFile, remove_if_present, remove_partials, remove_run_file, write_file_atomic,

@@ -15,18 +15,26 @@ use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
-use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::execution::memory_pool::{GreedyMemoryPool, MemoryConsumer, MemoryPool};
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
+use futures::StreamExt;
 
 use crate::{StoreError, TABLES, events_schema};
 
 /// Limits every query runs under.
 #[derive(Debug, Clone, Copy)]
 pub struct QueryLimits {
-    /// Wall-clock limit for planning and execution.
+    /// Wall-clock limit for planning, execution and collecting the rows.
     pub timeout: Duration,
-    /// Memory the query's operators may reserve (sorts, joins, aggregates).
+    /// Memory the queries sharing one [`QueryRuntime`] may reserve
+    /// together: their operators (sorts, joins, aggregates) and the rows
+    /// they collect.
     pub memory_bytes: usize,
+    /// Most rows one query may return.
+    pub max_rows: usize,
+    /// Most bytes (in memory, as Arrow) of rows one query may return.
+    pub max_result_bytes: usize,
 }
 
 impl Default for QueryLimits {
@@ -34,7 +42,31 @@ impl Default for QueryLimits {
         Self {
             timeout: Duration::from_secs(30),
             memory_bytes: 2 << 30,
+            max_rows: 100_000,
+            max_result_bytes: 256 << 20,
         }
+    }
+}
+
+/// One memory pool for every query of a process (a server's requests
+/// share it, so parallel queries cannot each take the whole limit). Only
+/// the pool is shared: each engine gets its own runtime around it, since a
+/// runtime also caches file listings, and an engine must see the files as
+/// they are when it opens.
+#[derive(Clone)]
+pub struct QueryRuntime(Arc<dyn MemoryPool>);
+
+impl QueryRuntime {
+    /// A pool of `limits.memory_bytes`.
+    pub fn new(limits: &QueryLimits) -> Self {
+        Self(Arc::new(GreedyMemoryPool::new(limits.memory_bytes)))
+    }
+
+    fn runtime(&self) -> Result<Arc<RuntimeEnv>, StoreError> {
+        RuntimeEnvBuilder::new()
+            .with_memory_pool(self.0.clone())
+            .build_arc()
+            .map_err(|e| StoreError::Query(e.to_string()))
     }
 }
 
@@ -53,6 +85,7 @@ pub enum OutputFormat {
 pub struct SqlEngine {
     ctx: SessionContext,
     limits: QueryLimits,
+    runtime: QueryRuntime,
     data_dir: PathBuf,
 }
 
@@ -67,12 +100,17 @@ impl SqlEngine {
     /// Register every table present under `data_dir` (`events` always, empty
     /// when nothing was stored yet).
     pub async fn open(data_dir: &Path, limits: QueryLimits) -> Result<Self, StoreError> {
-        let runtime = RuntimeEnvBuilder::new()
-            .with_memory_limit(limits.memory_bytes, 1.0)
-            .build_arc()
-            .map_err(|e| StoreError::Query(e.to_string()))?;
+        Self::open_in(data_dir, limits, &QueryRuntime::new(&limits)).await
+    }
+
+    /// The same, with queries drawing on a shared memory pool.
+    pub async fn open_in(
+        data_dir: &Path,
+        limits: QueryLimits,
+        runtime: &QueryRuntime,
+    ) -> Result<Self, StoreError> {
         let config = SessionConfig::new().with_information_schema(true);
-        let ctx = SessionContext::new_with_config_rt(config, runtime);
+        let ctx = SessionContext::new_with_config_rt(config, runtime.runtime()?);
         for table in TABLES {
             let dir = data_dir.join(table);
             let has_files = std::fs::read_dir(&dir)
@@ -93,6 +131,7 @@ impl SqlEngine {
         Ok(Self {
             ctx,
             limits,
+            runtime: runtime.clone(),
             data_dir: data_dir.to_path_buf(),
         })
     }
@@ -101,6 +140,7 @@ impl SqlEngine {
     /// writer changed the table files is retried (see
     /// [`RETRIES_ON_STORE_CHANGE`]), so readers never see a writer's step.
     pub async fn query(&self, sql: &str) -> Result<Vec<RecordBatch>, StoreError> {
+        crate::sql_guard::check_sql(sql)?;
         let run = async {
             let mut retries = 0;
             let mut before = table_files(&self.data_dir);
@@ -113,7 +153,8 @@ impl SqlEngine {
             {
                 retries += 1;
                 before = table_files(&self.data_dir);
-                let fresh = Box::pin(Self::open(&self.data_dir, self.limits)).await?;
+                let fresh =
+                    Box::pin(Self::open_in(&self.data_dir, self.limits, &self.runtime)).await?;
                 result = fresh.query_once(sql).await;
             }
             result
@@ -133,7 +174,32 @@ impl SqlEngine {
             .sql_with_options(sql, options)
             .await
             .map_err(classify)?;
-        df.collect().await.map_err(classify)
+        let mut stream = df.execute_stream().await.map_err(classify)?;
+        // The rows collected draw on the same pool as the operators, and
+        // stop at the caps: a huge result fails fast instead of growing
+        // outside every limit.
+        let reservation = MemoryConsumer::new("sql result").register(&self.runtime.0);
+        let (mut batches, mut rows) = (Vec::new(), 0usize);
+        while let Some(batch) = stream.next().await {
+            let batch = batch.map_err(classify)?;
+            rows += batch.num_rows();
+            if rows > self.limits.max_rows {
+                return Err(StoreError::Refused(format!(
+                    "more than {} rows; add a LIMIT or aggregate",
+                    self.limits.max_rows
+                )));
+            }
+            let size = batch.get_array_memory_size();
+            if reservation.size() + size > self.limits.max_result_bytes {
+                return Err(StoreError::Refused(format!(
+                    "result larger than {} MiB; add a LIMIT, select fewer columns or aggregate",
+                    self.limits.max_result_bytes >> 20
+                )));
+            }
+            reservation.try_grow(size).map_err(classify)?;
+            batches.push(batch);
+        }
+        Ok(batches)
     }
 
     /// Run a statement and render its rows as text.
@@ -144,6 +210,12 @@ impl SqlEngine {
     ) -> Result<String, StoreError> {
         let batches = self.query(sql).await?;
         render(&batches, format)
+    }
+
+    /// Whether the store can be opened for queries (the tables are
+    /// readable); runs nothing.
+    pub async fn check(data_dir: &Path, limits: QueryLimits) -> Result<(), StoreError> {
+        Self::open(data_dir, limits).await.map(|_| ())
     }
 }
 

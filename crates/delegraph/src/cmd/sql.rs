@@ -42,6 +42,9 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let limits = QueryLimits {
         timeout: Duration::from_secs(a.timeout_secs),
         memory_bytes: a.memory_mb << 20,
+        // One user at a terminal: the memory limit is the result's limit.
+        max_rows: usize::MAX,
+        max_result_bytes: a.memory_mb << 20,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
