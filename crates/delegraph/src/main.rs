@@ -61,7 +61,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", delegraph_model::printable(&format!("{e:#}")));
             ExitCode::from(2)
         }
     }

@@ -16,13 +16,23 @@ pub struct FileDocument {
     pub bytes: Vec<u8>,
     /// Size on disk (compressed size for gzip), for throughput figures.
     pub raw_len: u64,
+    /// Why only a prefix could be read (a gzip stream cut short or
+    /// corrupt); `bytes` then holds what decompressed before the damage.
+    pub damage: Option<String>,
 }
 
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+/// Most a gzip input may expand, as a multiple of its compressed size
+/// (JSON logs compress 5–30 times); a bomb expands thousands of times.
+pub const MAX_GZIP_RATIO: u64 = 100;
+/// Expansion always allowed, whatever the ratio (small files).
+const MIN_GZIP_ALLOWANCE: u64 = 1 << 20;
 
 /// Read `path` (or standard input for `-`), gunzipping by content, not by
-/// name, and refusing more than `limit` bytes after decompression so a gzip
-/// bomb cannot exhaust memory.
+/// name, and refusing more than `limit` bytes after decompression, or an
+/// expansion beyond [`MAX_GZIP_RATIO`], so a gzip bomb cannot exhaust
+/// memory or time. A gzip stream that breaks off keeps what decompressed
+/// before the break, with the damage named.
 pub fn read_document(path: &str, limit: u64) -> Result<FileDocument, IngestError> {
     let io_err = |source: io::Error| IngestError::Io {
         path: path.to_owned(),
@@ -43,12 +53,30 @@ pub fn read_document(path: &str, limit: u64) -> Result<FileDocument, IngestError
             .map_err(io_err)?;
     }
     let raw_len = raw.len() as u64;
+    let mut damage = None;
     let bytes = if raw.starts_with(&GZIP_MAGIC) {
+        let cap = limit.min(
+            raw_len
+                .saturating_mul(MAX_GZIP_RATIO)
+                .max(MIN_GZIP_ALLOWANCE),
+        );
         let mut out = Vec::new();
-        MultiGzDecoder::new(raw.as_slice())
-            .take(limit + 1)
+        if let Err(e) = MultiGzDecoder::new(raw.as_slice())
+            .take(cap + 1)
             .read_to_end(&mut out)
-            .map_err(io_err)?;
+        {
+            damage = Some(format!(
+                "gzip stream broken after {} decompressed bytes: {e}",
+                out.len()
+            ));
+        }
+        if out.len() as u64 > cap && cap < limit {
+            return Err(IngestError::Bomb {
+                path: path.to_owned(),
+                compressed: raw_len,
+                ratio: MAX_GZIP_RATIO,
+            });
+        }
         out
     } else {
         raw
@@ -63,6 +91,7 @@ pub fn read_document(path: &str, limit: u64) -> Result<FileDocument, IngestError
         path: path.to_owned(),
         bytes,
         raw_len,
+        damage,
     })
 }
 
@@ -91,6 +120,35 @@ mod tests {
         std::fs::write(&p, gz.finish().unwrap()).unwrap();
         let e = read_document(p.to_str().unwrap(), 10_000).err().unwrap();
         assert!(e.to_string().contains("input limit"), "{e}");
+    }
+
+    #[test]
+    fn a_bomb_is_refused_by_its_ratio_and_a_cut_stream_keeps_its_prefix() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("bomb.gz");
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        gz.write_all(&vec![b' '; 50 << 20]).unwrap();
+        let bomb = gz.finish().unwrap();
+        assert!(bomb.len() < 100_000, "{}", bomb.len());
+        std::fs::write(&p, &bomb).unwrap();
+        let started = std::time::Instant::now();
+        let e = read_document(p.to_str().unwrap(), 4 << 30).err().unwrap();
+        assert!(matches!(e, IngestError::Bomb { .. }), "{e}");
+        assert!(started.elapsed().as_secs() < 5);
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        for i in 0..20_000 {
+            writeln!(gz, "{{\"n\":{i}}}").unwrap();
+        }
+        let whole = gz.finish().unwrap();
+        let cut = dir.path().join("cut.gz");
+        std::fs::write(&cut, &whole[..whole.len() * 6 / 10]).unwrap();
+        let d = read_document(cut.to_str().unwrap(), 1 << 30).unwrap();
+        assert!(
+            d.damage.as_deref().unwrap().contains("gzip stream broken"),
+            "{:?}",
+            d.damage
+        );
+        assert!(d.bytes.starts_with(b"{\"n\":0}\n") && d.bytes.len() > 1000);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 mod file;
 pub mod kafka;
 
-pub use file::{FileDocument, read_document};
+pub use file::{FileDocument, MAX_GZIP_RATIO, read_document};
 
 /// Reading a source failed.
 #[derive(Debug, thiserror::Error)]
@@ -25,4 +25,27 @@ pub enum IngestError {
         /// The configured limit.
         limit: u64,
     },
+    /// A gzip input expands beyond the allowed ratio (a decompression bomb).
+    #[error("{path}: {compressed} compressed bytes expand more than {ratio} times")]
+    Bomb {
+        /// The path given.
+        path: String,
+        /// Its size on disk.
+        compressed: u64,
+        /// The ratio allowed.
+        ratio: u64,
+    },
+}
+
+impl IngestError {
+    /// The dead-letter reason when the input is set aside rather than the
+    /// run stopped (an input too large or a bomb); `None` for errors that
+    /// stop it (a file that cannot be opened is the caller's mistake).
+    pub fn input_reason(&self) -> Option<&'static str> {
+        match self {
+            IngestError::Io { .. } => None,
+            IngestError::TooLarge { .. } => Some("input_too_large"),
+            IngestError::Bomb { .. } => Some("decompression_limit"),
+        }
+    }
 }

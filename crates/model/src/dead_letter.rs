@@ -11,7 +11,9 @@ use crate::{Origin, Source};
 pub struct DeadLetter {
     /// Stable reason code (`malformed_json`, `truncated`, `oversized`,
     /// `unknown_format`, `missing_field`, `wrong_type`, `bad_timestamp`,
-    /// `not_an_object`, `invalid_utf8`), used for metrics and filtering.
+    /// `not_an_object`, `invalid_utf8`; for a whole input file, at line 0:
+    /// `input_too_large`, `decompression_limit`, `truncated_input`), used
+    /// for metrics and filtering.
     pub reason: String,
     /// Human-readable explanation naming the field or position at fault.
     pub detail: String,

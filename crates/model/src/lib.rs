@@ -13,6 +13,7 @@ mod hint;
 mod link;
 mod offset;
 mod origin;
+mod printable;
 mod time;
 
 pub use analyzer::{
@@ -32,6 +33,7 @@ pub use hint::{Bind, HintText, LinkHints, Resolve, SessionIssue};
 pub use link::Link;
 pub use offset::PartitionOffset;
 pub use origin::Origin;
+pub use printable::printable;
 pub use time::{Timestamp, TimestampError};
 mod dead_letter;
 pub use dead_letter::DeadLetter;

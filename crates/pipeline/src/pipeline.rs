@@ -193,6 +193,40 @@ impl EventPipeline {
             .map_err(PipelineError::from_sink)
     }
 
+    /// An input that could not be read whole (too large, a decompression
+    /// bomb, a compressed stream cut short): one dead letter naming the file
+    /// and why, and the run goes on with the others.
+    pub fn reject_input(
+        &mut self,
+        path: &str,
+        reason: &str,
+        detail: String,
+    ) -> Result<(), PipelineError> {
+        self.dead_letter(DeadLetter {
+            reason: reason.to_owned(),
+            detail,
+            origin: Origin::File {
+                path: path.to_owned(),
+                line: 0,
+                index: None,
+            },
+            source: None,
+            raw: String::new(),
+        })
+    }
+
+    fn dead_letter(&mut self, letter: DeadLetter) -> Result<(), PipelineError> {
+        *self
+            .stats
+            .dead_by_reason
+            .entry(letter.reason.clone())
+            .or_default() += 1;
+        if let Some((_, kept)) = self.kept.as_mut() {
+            kept.push(letter.clone());
+        }
+        self.files.dead_letter(letter)
+    }
+
     /// Counts so far.
     pub fn stats(&self) -> &RunStats {
         &self.stats
@@ -465,21 +499,13 @@ impl EventSink for EventPipeline {
     }
 
     fn reject(&mut self, error: DecodeError, origin: Origin, raw: &str) -> Result<(), SinkError> {
-        *self
-            .stats
-            .dead_by_reason
-            .entry(error.reason().to_owned())
-            .or_default() += 1;
-        let letter = DeadLetter {
+        self.dead_letter(DeadLetter {
             reason: error.reason().to_owned(),
             detail: error.to_string(),
             origin,
             source: error.format(),
             raw: raw.to_owned(),
-        };
-        if let Some((_, kept)) = self.kept.as_mut() {
-            kept.push(letter.clone());
-        }
-        self.files.dead_letter(letter).map_err(SinkError::new)
+        })
+        .map_err(SinkError::new)
     }
 }

@@ -71,12 +71,26 @@ pub fn replay_files(
     let analysis = &config.analysis;
     let decoder = analysis.decoder(config.format);
     let mut docs = Vec::with_capacity(files.len());
+    // Inputs set aside whole: (path, reason, detail).
+    let mut unread = Vec::new();
     let mut hasher = xxhash_rust::xxh3::Xxh3::new();
     for path in files {
-        let doc = read_document(path, config.max_file_bytes)?;
         hasher.update(path.as_bytes());
-        hasher.update(&doc.bytes);
-        docs.push(doc);
+        match read_document(path, config.max_file_bytes) {
+            Ok(doc) => {
+                hasher.update(&doc.bytes);
+                docs.push(doc);
+            }
+            Err(e) => {
+                // An input too large or a bomb loses only itself; a file
+                // that cannot be opened stops the run before it starts.
+                let Some(reason) = e.input_reason() else {
+                    return Err(e.into());
+                };
+                hasher.update(e.to_string().as_bytes());
+                unread.push((path.clone(), reason, e.to_string()));
+            }
+        }
     }
     // What decodes differently must name a different run.
     hasher.update(config.format.map_or("auto", |f| f.as_str()).as_bytes());
@@ -101,11 +115,20 @@ pub fn replay_files(
     }
     let mut pipeline =
         analysis.open_pipeline(&config.data_dir, &run_id, config.persist, checkpoint)?;
+    for (path, reason, detail) in unread {
+        pipeline.reject_input(&path, reason, detail)?;
+    }
     for doc in docs {
         let base = OriginBase::File {
             path: doc.path.clone(),
         };
         pipeline.ingest(&decoder, &doc.bytes, &base, doc.raw_len)?;
+        if let Some(damage) = doc.damage {
+            // What decompressed before the break was decoded (a record
+            // cut in half is dead-lettered as truncated); the file says
+            // why the rest is missing.
+            pipeline.reject_input(&doc.path, "truncated_input", damage)?;
+        }
         let s = pipeline.stats();
         progress(Progress {
             bytes: s.bytes,

@@ -138,8 +138,8 @@ impl fmt::Display for RunStats {
                 "  [{:>3} {:<8}] {:<21} {}",
                 x.risk_score,
                 x.severity.as_str(),
-                x.detector,
-                x.summary
+                delegraph_model::printable(&x.detector),
+                delegraph_model::printable(&x.summary)
             )?;
         }
         writeln!(f, "{} record(s) dead-lettered", self.dead_letters())?;

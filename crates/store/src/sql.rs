@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use arrow::array::RecordBatch;
+use arrow::array::{Array, ArrayRef, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Schema};
+use arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::datasource::MemTable;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
@@ -291,9 +293,12 @@ fn classify(e: datafusion::error::DataFusionError) -> StoreError {
 pub fn render(batches: &[RecordBatch], format: OutputFormat) -> Result<String, StoreError> {
     let enc = |e: arrow::error::ArrowError| StoreError::Encode(e.to_string());
     match format {
-        OutputFormat::Table => arrow::util::pretty::pretty_format_batches(batches)
-            .map(|t| t.to_string())
-            .map_err(enc),
+        OutputFormat::Table => {
+            let shown = printable_batches(batches, |_| true).map_err(enc)?;
+            arrow::util::pretty::pretty_format_batches(&shown)
+                .map(|t| t.to_string())
+                .map_err(enc)
+        }
         OutputFormat::Json => {
             let mut w = arrow::json::ArrayWriter::new(Vec::new());
             for b in batches {
@@ -308,10 +313,51 @@ pub fn render(batches: &[RecordBatch], format: OutputFormat) -> Result<String, S
             let mut w = arrow::csv::WriterBuilder::new()
                 .with_header(true)
                 .build(Vec::new());
-            for b in batches {
-                w.write(b).map_err(enc)?;
+            // Text columns only: numbers and times print as they always
+            // did, and cannot carry an escape sequence.
+            let text = |t: &DataType| {
+                matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View)
+            };
+            for b in printable_batches(batches, text).map_err(enc)? {
+                w.write(&b).map_err(enc)?;
             }
             String::from_utf8(w.into_inner()).map_err(|e| StoreError::Encode(e.to_string()))
         }
     }
+}
+
+/// `batches` with the columns `pick` chooses turned into text with
+/// control characters made visible ([`delegraph_model::printable`]): what
+/// tables and CSV show people must not act on their terminal.
+fn printable_batches(
+    batches: &[RecordBatch],
+    pick: impl Fn(&DataType) -> bool,
+) -> Result<Vec<RecordBatch>, arrow::error::ArrowError> {
+    let options = FormatOptions::default();
+    batches
+        .iter()
+        .map(|b| {
+            let schema = b.schema();
+            let mut fields = Vec::with_capacity(b.num_columns());
+            let mut columns: Vec<ArrayRef> = Vec::with_capacity(b.num_columns());
+            for (field, col) in schema.fields().iter().zip(b.columns()) {
+                if !pick(field.data_type()) {
+                    fields.push(field.as_ref().clone());
+                    columns.push(col.clone());
+                    continue;
+                }
+                let fmt = ArrayFormatter::try_new(col.as_ref(), &options)?;
+                let text: StringArray = (0..col.len())
+                    .map(|i| {
+                        (!col.is_null(i)).then(|| {
+                            delegraph_model::printable(&fmt.value(i).to_string()).into_owned()
+                        })
+                    })
+                    .collect();
+                fields.push(Field::new(field.name(), DataType::Utf8, true));
+                columns.push(Arc::new(text));
+            }
+            RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
+        })
+        .collect()
 }

@@ -274,6 +274,8 @@ pub struct InstanceGraph {
 }
 
 fn quote(s: &str) -> String {
+    // Escapes made visible first, so DOT shows them as text (`\u{1b}`).
+    let s = delegraph_model::printable(s);
     format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
 }
 

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use delegraph_model::printable;
 use delegraph_pipeline::{Expect, RuleTestError, run_rule_tests, test_cases};
 
 /// Arguments of `delegraph rules`.
@@ -58,7 +59,7 @@ fn check(dir: &std::path::Path) -> anyhow::Result<ExitCode> {
         }
         Err(errors) => {
             for e in &errors {
-                eprintln!("{e}");
+                eprintln!("{}", printable(&e.to_string()));
             }
             eprintln!("{} error(s)", errors.len());
             Ok(ExitCode::from(1))
@@ -71,7 +72,7 @@ fn test(dir: &std::path::Path) -> anyhow::Result<ExitCode> {
         Ok(o) => o,
         Err(RuleTestError::Rules(errors)) => {
             for e in &errors {
-                eprintln!("{e}");
+                eprintln!("{}", printable(&e.to_string()));
             }
             eprintln!("rules do not load: {} error(s)", errors.len());
             return Ok(ExitCode::from(1));
@@ -99,7 +100,7 @@ fn test(dir: &std::path::Path) -> anyhow::Result<ExitCode> {
         if !o.passed() {
             failed += 1;
             for (rule, summary) in &o.fired {
-                println!("       {rule}: {summary}");
+                println!("       {rule}: {}", printable(summary));
             }
         }
     }

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use delegraph_model::printable;
 use delegraph_store::{OutputFormat, QueryLimits, SqlEngine};
 
 /// Arguments of `delegraph sql`.
@@ -59,7 +60,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", printable(&e.to_string()));
             Ok(ExitCode::from(1))
         }
     }
