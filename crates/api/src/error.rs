@@ -56,7 +56,14 @@ impl IntoResponse for ApiError {
         if status.is_server_error() {
             tracing::error!(error = %self, "request failed");
         }
-        let mut resp = (status, Json(json!({"error": self.to_string()}))).into_response();
+        // A server-side failure is logged in full; the caller learns only
+        // that it happened (its text may hold paths and internals).
+        let message = if status == StatusCode::INTERNAL_SERVER_ERROR {
+            "internal error; the server log has the details".to_owned()
+        } else {
+            self.to_string()
+        };
+        let mut resp = (status, Json(json!({ "error": message }))).into_response();
         if status == StatusCode::UNAUTHORIZED
             && let Ok(v) = "Bearer realm=\"delegraph\"".parse()
         {

@@ -185,5 +185,6 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             routes::count,
         ))
+        .layer(axum::middleware::from_fn(routes::hygiene))
         .with_state(state)
 }

@@ -271,3 +271,42 @@ async fn parallel_heavy_queries_are_bounded_and_health_still_answers() {
     );
     healthy(&app).await;
 }
+
+#[tokio::test]
+async fn framework_refusals_are_json_and_every_answer_carries_safe_headers() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = private_app(dir.path());
+    let (s, _, _, headers) = send(&app, req("GET", "/healthz", None)).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert_eq!(headers["cache-control"], "no-store");
+    assert!(headers.contains_key("content-security-policy"));
+    let wrong_method = req("DELETE", "/api/v1/findings", None);
+    let not_json = Request::post("/api/v1/sql")
+        .header("authorization", format!("Bearer {ENGINEER}"))
+        .header("content-type", "text/plain")
+        .body(Body::from("SELECT 1"))
+        .unwrap();
+    let bad_json = Request::post("/api/v1/sql")
+        .header("authorization", format!("Bearer {ENGINEER}"))
+        .header("content-type", "application/json")
+        .body(Body::from("{\"query\": 1}"))
+        .unwrap();
+    let too_big = req(
+        "PUT",
+        "/api/v1/rules/big.yml",
+        Some("#".repeat(delegraph_rules::MAX_RULE_FILE_BYTES + 1)),
+    );
+    for (r, want) in [
+        (wrong_method, StatusCode::METHOD_NOT_ALLOWED),
+        (not_json, StatusCode::UNSUPPORTED_MEDIA_TYPE),
+        (bad_json, StatusCode::UNPROCESSABLE_ENTITY),
+        (too_big, StatusCode::PAYLOAD_TOO_LARGE),
+    ] {
+        let (s, v, text, headers) = send(&app, r).await;
+        assert_eq!(s, want, "{text}");
+        assert!(v["error"].is_string(), "{want}: not JSON: {text}");
+        assert_eq!(headers["content-type"], "application/json");
+        assert_eq!(headers["x-content-type-options"], "nosniff");
+    }
+}

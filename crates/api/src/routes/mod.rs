@@ -2,6 +2,7 @@
 
 mod findings;
 mod graph;
+mod hygiene;
 mod ops;
 mod risk;
 mod rules;
@@ -15,6 +16,7 @@ use axum::response::Response;
 use axum::routing::{delete, get, post, put};
 
 use crate::AppState;
+pub(crate) use hygiene::hygiene;
 
 /// Every route (paths as in the OpenAPI document).
 pub(crate) fn all() -> Router<AppState> {
