@@ -32,6 +32,9 @@ const MAX_RUNNING_QUERIES: usize = 4;
 /// How long a request waits for a query slot before it is turned away.
 const QUEUE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// How long `/metrics` serves the store's gauges before querying again.
+pub const STORE_GAUGES_TTL: std::time::Duration = std::time::Duration::from_secs(15);
+
 /// A SQL engine holding a query slot.
 struct Engine {
     engine: SqlEngine,
@@ -59,6 +62,8 @@ struct Inner {
     runtime: QueryRuntime,
     /// Queries running at once; more wait briefly, then get 503.
     running: Arc<tokio::sync::Semaphore>,
+    /// The store's gauges for `/metrics`, and when they were taken.
+    gauges: tokio::sync::Mutex<Option<(std::time::Instant, String)>>,
     metrics: Metrics,
     silences: tokio::sync::Mutex<()>,
     live: Option<LiveMetrics>,
@@ -79,6 +84,7 @@ impl AppState {
                 limits,
                 runtime,
                 running: Arc::new(tokio::sync::Semaphore::new(MAX_RUNNING_QUERIES)),
+                gauges: tokio::sync::Mutex::new(None),
                 metrics: Metrics::default(),
                 silences: tokio::sync::Mutex::new(()),
                 live: None,
@@ -133,6 +139,25 @@ impl AppState {
             engine,
             _slot: permit,
         })
+    }
+
+    /// The store's gauges, taken by `take` at most every
+    /// [`STORE_GAUGES_TTL`]; concurrent scrapes wait for one refresh
+    /// instead of each querying.
+    async fn store_gauges<F, Fut>(&self, take: F) -> Result<String, ApiError>
+    where
+        F: FnOnce(AppState) -> Fut,
+        Fut: std::future::Future<Output = Result<String, ApiError>>,
+    {
+        let mut cached = self.inner.gauges.lock().await;
+        if let Some((at, text)) = cached.as_ref()
+            && at.elapsed() < STORE_GAUGES_TTL
+        {
+            return Ok(text.clone());
+        }
+        let text = take(self.clone()).await?;
+        *cached = Some((std::time::Instant::now(), text.clone()));
+        Ok(text)
     }
 
     /// Whether the store can be opened (no query, no slot).

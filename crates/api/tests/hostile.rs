@@ -310,3 +310,27 @@ async fn framework_refusals_are_json_and_every_answer_carries_safe_headers() {
         assert_eq!(headers["x-content-type-options"], "nosniff");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_scrape_flood_runs_no_queries_and_leaves_queries_their_slots() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = private_app(dir.path());
+    let first = send(&app, req("GET", "/metrics", None)).await;
+    assert_eq!(first.0, StatusCode::OK);
+    let scrapes: Vec<_> = (0..300)
+        .map(|_| {
+            let app = app.clone();
+            tokio::spawn(async move { send(&app, req("GET", "/metrics", None)).await })
+        })
+        .collect();
+    // A query still gets a slot while they run: the scrapes take none.
+    let (s, v, _, _) = send(&app, sql("SELECT count(*) AS n FROM findings")).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    for c in scrapes {
+        let (s, _, text, _) = c.await.unwrap();
+        assert_eq!(s, StatusCode::OK);
+        // The store's gauges come from the same snapshot.
+        assert!(text.starts_with(&first.2[..first.2.find("delegraph_http").unwrap_or(0)]));
+    }
+    healthy(&app).await;
+}

@@ -18,8 +18,18 @@ pub(crate) async fn healthz(State(st): State<AppState>) -> Result<Json<Value>, A
     Ok(Json(json!({"status": "ok"})))
 }
 
-/// Prometheus text exposition.
+/// Prometheus text exposition: the store's gauges (from a snapshot at most
+/// [`crate::STORE_GAUGES_TTL`] old, so a scrape flood runs no queries),
+/// then the request counters and the ingest loop's, live.
 pub(crate) async fn metrics(State(st): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+    let mut out = st.store_gauges(store_gauges).await?;
+    st.metrics().render_requests(&mut out);
+    st.render_live(&mut out);
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out))
+}
+
+/// Events and findings in the store, as Prometheus gauges.
+async fn store_gauges(st: AppState) -> Result<String, ApiError> {
     let engine = st.engine().await?;
     let mut out = String::new();
     let events = engine
@@ -58,9 +68,7 @@ pub(crate) async fn metrics(State(st): State<AppState>) -> Result<impl IntoRespo
             r["n"]
         );
     }
-    st.metrics().render_requests(&mut out);
-    st.render_live(&mut out);
-    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out))
+    Ok(out)
 }
 
 /// The OpenAPI 3.1 document.
