@@ -11,6 +11,7 @@ mod metrics;
 mod openapi;
 mod routes;
 mod rules;
+mod server;
 mod silences;
 
 use std::path::PathBuf;
@@ -25,6 +26,7 @@ pub use auth::{Role, Tokens, digest};
 pub use error::ApiError;
 pub use metrics::Metrics;
 pub use openapi::openapi;
+pub use server::{ServeLimits, serve};
 pub use silences::{Silence, SilenceMatch};
 
 /// Queries one server runs at once (each may use every core).

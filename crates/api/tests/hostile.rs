@@ -334,3 +334,81 @@ async fn a_scrape_flood_runs_no_queries_and_leaves_queries_their_slots() {
     }
     healthy(&app).await;
 }
+
+/// A server on a free port with `limits`; its address.
+async fn listening(limits: delegraph_api::ServeLimits) -> std::net::SocketAddr {
+    let dir = tempfile::tempdir().unwrap();
+    let app = private_app(dir.path());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let _dir = dir;
+        delegraph_api::serve(listener, app, limits, std::future::pending()).await;
+    });
+    addr
+}
+
+/// Send a whole GET and read the status line.
+async fn get_status(addr: std::net::SocketAddr, path: &str) -> Option<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
+    s.write_all(format!("GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").as_bytes())
+        .await
+        .ok()?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).await.ok()?;
+    String::from_utf8_lossy(&buf)
+        .lines()
+        .next()
+        .map(str::to_owned)
+}
+
+/// Whether the server ended `s` within `secs`: closed it, or answered it
+/// (a 408) on its way to closing; a read still waiting means open.
+async fn closed_within(s: &mut tokio::net::TcpStream, secs: u64) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buf = Vec::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(secs),
+        s.read_to_end(&mut buf),
+    )
+    .await
+    .is_ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trickling_and_idle_connections_are_closed_and_capped() {
+    use tokio::io::AsyncWriteExt;
+    let limits = delegraph_api::ServeLimits {
+        header_read: std::time::Duration::from_secs(1),
+        max_connections: 4,
+        max_connection_age: std::time::Duration::from_secs(60),
+    };
+    let addr = listening(limits).await;
+    // Four clients that start a request and never finish it.
+    let mut trickling = Vec::new();
+    for _ in 0..4 {
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        s.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n")
+            .await
+            .unwrap();
+        trickling.push(s);
+    }
+    // A fifth is over the cap: closed at once.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let mut fifth = tokio::net::TcpStream::connect(addr).await.unwrap();
+    assert!(
+        closed_within(&mut fifth, 1).await,
+        "a connection over the cap stayed open"
+    );
+    // The header-read timeout closes the tricklers…
+    for s in &mut trickling {
+        assert!(
+            closed_within(s, 3).await,
+            "a trickling connection stayed open"
+        );
+    }
+    // …and the server answers again.
+    let status = get_status(addr, "/healthz").await.unwrap();
+    assert!(status.contains("200"), "{status}");
+}

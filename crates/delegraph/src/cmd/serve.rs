@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
-use delegraph_api::{AppState, Role, Tokens, router};
+use delegraph_api::{AppState, Role, ServeLimits, Tokens, router};
 use delegraph_pipeline::{StreamMetrics, run_stream};
 use delegraph_store::QueryLimits;
 
@@ -172,10 +172,10 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             "delegraph API on http://{}/api/v1 (OpenAPI: /api/v1/openapi.json, metrics: /metrics)",
             listener.local_addr()?
         );
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move { wake.notified().await })
-            .await
-            .context("serving")?;
+        delegraph_api::serve(listener, app, ServeLimits::default(), async move {
+            wake.notified().await
+        })
+        .await;
         anyhow::Ok(())
     });
     // Stop the stream too if the API ended first (bind error).
