@@ -83,6 +83,21 @@ impl DecodeError {
         }
     }
 
+    /// The same error, its detail prefixed with the field it is about.
+    pub(crate) fn at_field(self, path: &str) -> Self {
+        match self {
+            DecodeError::MissingField { format, detail } => DecodeError::MissingField {
+                format,
+                detail: format!("{path}: {detail}"),
+            },
+            DecodeError::WrongType { format, detail } => DecodeError::WrongType {
+                format,
+                detail: format!("{path}: {detail}"),
+            },
+            other => other,
+        }
+    }
+
     /// Classify a serde_json error raised while parsing a record of `source`.
     pub(crate) fn from_json(source: Option<Source>, e: &serde_json::Error) -> Self {
         use serde_json::error::Category;

@@ -13,10 +13,17 @@ use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 /// An optional text field: strings are kept, numbers and booleans are
 /// written as text, anything else (null, object, array) becomes `None`.
+/// [`Str`] is the strict kind, for fields a vendor documents as strings
+/// and delegraph relies on (an identity's ARN): null or absent is `None`,
+/// any other type is an error naming the field, never a silently wrong
+/// value.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Text(pub Option<String>);
+pub struct Text<const STRICT: bool = false>(pub Option<String>);
 
-impl Text {
+/// A text field that must be a string when present (see [`Text`]).
+pub type Str = Text<true>;
+
+impl<const STRICT: bool> Text<STRICT> {
     /// The value, if it is non-empty.
     pub fn get(&self) -> Option<&str> {
         self.0.as_deref().filter(|s| !s.is_empty())
@@ -28,55 +35,104 @@ impl Text {
     }
 }
 
-struct TextVisitor;
+struct TextVisitor<const STRICT: bool>;
 
-impl<'de> Visitor<'de> for TextVisitor {
-    type Value = Text;
+impl<const STRICT: bool> TextVisitor<STRICT> {
+    /// A value of another type: text when lenient, an error when strict.
+    fn other<E: de::Error>(
+        seen: de::Unexpected<'_>,
+        text: Option<String>,
+    ) -> Result<Text<STRICT>, E> {
+        if STRICT {
+            Err(E::invalid_type(seen, &"a string"))
+        } else {
+            Ok(Text(text))
+        }
+    }
+}
+
+impl<'de, const STRICT: bool> Visitor<'de> for TextVisitor<STRICT> {
+    type Value = Text<STRICT>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("any JSON value")
+        f.write_str(if STRICT { "a string" } else { "any JSON value" })
     }
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Text, E> {
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
         Ok(Text(Some(v.to_owned())))
     }
-    fn visit_string<E: de::Error>(self, v: String) -> Result<Text, E> {
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
         Ok(Text(Some(v)))
     }
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Text, E> {
-        Ok(Text(Some(v.to_string())))
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        Self::other(de::Unexpected::Signed(v), Some(v.to_string()))
     }
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Text, E> {
-        Ok(Text(Some(v.to_string())))
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        Self::other(de::Unexpected::Unsigned(v), Some(v.to_string()))
     }
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Text, E> {
-        Ok(Text(Some(v.to_string())))
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        Self::other(de::Unexpected::Float(v), Some(v.to_string()))
     }
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Text, E> {
-        Ok(Text(Some(v.to_string())))
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+        Self::other(de::Unexpected::Bool(v), Some(v.to_string()))
     }
-    fn visit_unit<E: de::Error>(self) -> Result<Text, E> {
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
         Ok(Text(None))
     }
-    fn visit_none<E: de::Error>(self) -> Result<Text, E> {
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
         Ok(Text(None))
     }
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Text, D::Error> {
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_any(self)
     }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Text, A::Error> {
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        if STRICT {
+            return Err(de::Error::invalid_type(de::Unexpected::Seq, &"a string"));
+        }
         while seq.next_element::<IgnoredAny>()?.is_some() {}
         Ok(Text(None))
     }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Text, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        if STRICT {
+            return Err(de::Error::invalid_type(de::Unexpected::Map, &"a string"));
+        }
         while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
         Ok(Text(None))
     }
 }
 
-impl<'de> Deserialize<'de> for Text {
+impl<'de, const STRICT: bool> Deserialize<'de> for Text<STRICT> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(TextVisitor)
+        d.deserialize_any(TextVisitor::<STRICT>)
     }
+}
+
+/// A required string that must not be empty (an event's name or id).
+pub fn non_empty<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let s = String::deserialize(d)?;
+    if s.trim().is_empty() {
+        return Err(de::Error::invalid_value(
+            de::Unexpected::Str(&s),
+            &"a non-empty string",
+        ));
+    }
+    Ok(s)
+}
+
+/// A struct that must come as a JSON object: derived structs also accept
+/// an array of their fields in order, so `userIdentity: []` would become an
+/// empty identity instead of an error.
+pub fn object<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<T, D::Error> {
+    struct ObjectVisitor<T>(std::marker::PhantomData<T>);
+    impl<'de, T: Deserialize<'de>> Visitor<'de> for ObjectVisitor<T> {
+        type Value = T;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("an object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+            T::deserialize(de::value::MapAccessDeserializer::new(map))
+        }
+    }
+    d.deserialize_map(ObjectVisitor(std::marker::PhantomData))
 }
 
 /// A list of texts that also accepts a single value or a comma- or

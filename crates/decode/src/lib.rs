@@ -260,12 +260,24 @@ impl DocumentDecoder {
     }
 }
 
-/// Parse `text` as `T`, classifying failures for `source`.
+/// Parse `text` as `T`, classifying failures for `source`. A record that
+/// fails is parsed once more with its path tracked, so the dead letter
+/// names the field (`userIdentity.arn: invalid type: integer 0, expected
+/// a string`); tracking costs an allocation per key, so only failures pay.
 pub(crate) fn parse<'a, T: serde::Deserialize<'a>>(
     source: Source,
     text: &'a str,
 ) -> Result<T, DecodeError> {
-    serde_json::from_str(text).map_err(|e| DecodeError::from_json(Some(source), &e))
+    serde_json::from_str(text).map_err(|e| {
+        let mut de = serde_json::Deserializer::from_str(text);
+        match serde_path_to_error::deserialize::<_, T>(&mut de) {
+            Err(at) if at.path().iter().next().is_some() => {
+                let path = at.path().to_string();
+                DecodeError::from_json(Some(source), at.inner()).at_field(&path)
+            }
+            _ => DecodeError::from_json(Some(source), &e),
+        }
+    })
 }
 
 /// An event with every optional part empty, for decoders to fill in.

@@ -13,7 +13,7 @@ use delegraph_model::{
 use serde::Deserialize;
 
 use crate::format::{FormatInfo, Promoted, RuleFields, SigmaLogSource};
-use crate::json::{Text, TextList};
+use crate::json::{Str, Text, TextList, non_empty, object};
 use crate::probe::{Key, Probe};
 use crate::{DecodeFailure, Decoder, EventSink, base_event, parse, time_field};
 
@@ -50,16 +50,19 @@ pub static FORMAT: FormatInfo = FormatInfo {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Record {
-    #[serde(rename = "eventID")]
+    #[serde(rename = "eventID", deserialize_with = "non_empty")]
     event_id: String,
     event_time: String,
+    #[serde(deserialize_with = "non_empty")]
     event_source: String,
+    #[serde(deserialize_with = "non_empty")]
     event_name: String,
+    #[serde(deserialize_with = "object")]
     user_identity: UserIdentity,
     #[serde(default)]
-    recipient_account_id: Text,
+    recipient_account_id: Str,
     #[serde(default, rename = "sourceIPAddress")]
-    source_ip_address: Text,
+    source_ip_address: Str,
     #[serde(default)]
     user_agent: Text,
     #[serde(default)]
@@ -82,17 +85,17 @@ struct Record {
 #[serde(rename_all = "camelCase")]
 struct UserIdentity {
     #[serde(default, rename = "type")]
-    kind: Text,
+    kind: Str,
     #[serde(default)]
-    principal_id: Text,
+    principal_id: Str,
     #[serde(default)]
-    arn: Text,
+    arn: Str,
     #[serde(default)]
-    account_id: Text,
+    account_id: Str,
     #[serde(default)]
-    access_key_id: Text,
+    access_key_id: Str,
     #[serde(default)]
-    user_name: Text,
+    user_name: Str,
     #[serde(default)]
     invoked_by: Text,
     #[serde(default)]
@@ -311,7 +314,7 @@ impl Decoder for CloudTrail {
             e.outcome = Outcome::Success;
         }
         if super::verified_permissions::is_decision(&r.event_source, &r.event_name) {
-            super::verified_permissions::add_decision(text, r.request_id.owned(), &mut e);
+            super::verified_permissions::add_decision(text, r.request_id.owned(), &mut e)?;
         }
         out.event(e)?;
         Ok(())

@@ -10,12 +10,12 @@
 //! names the human.
 
 use delegraph_model::{
-    ActorKind, Category, NormEvent, Outcome, PolicyDecision, PolicyEngine, ToolRef,
+    ActorKind, Category, NormEvent, Outcome, PolicyDecision, PolicyEngine, Source, ToolRef,
 };
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::push_resource;
+use crate::{DecodeError, push_resource};
 
 /// The event source of Verified Permissions.
 pub const EVENT_SOURCE: &str = "verifiedpermissions.amazonaws.com";
@@ -94,19 +94,39 @@ struct PolicyRef {
 
 /// A string attribute of the Cedar context (`contextMap.k.string`, or a
 /// plain string).
-fn context_string(ctx: Option<&Value>, key: &str) -> Option<String> {
-    let map = ctx?.get("contextMap").unwrap_or(ctx?);
-    match map.get(key)? {
-        Value::String(s) => Some(s.clone()),
-        v => v.get("string").and_then(Value::as_str).map(str::to_owned),
+/// An attribute delegraph reads that is there but not a string is an
+/// error naming it, not an absent attribute.
+fn context_string(ctx: Option<&Value>, key: &str) -> Result<Option<String>, DecodeError> {
+    let Some(ctx) = ctx else { return Ok(None) };
+    let map = ctx.get("contextMap").unwrap_or(ctx);
+    let Some(v) = map.get(key) else {
+        return Ok(None);
+    };
+    match v {
+        Value::String(s) => Ok(Some(s.clone())),
+        Value::Null => Ok(None),
+        v => match v.get("string") {
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            _ => Err(DecodeError::WrongType {
+                format: Source::Cloudtrail,
+                detail: format!(
+                    "requestParameters.context.contextMap.{key}: expected a string or {{\"string\": …}}, got {v}"
+                ),
+            }),
+        },
     }
 }
 
 /// Add the decision to `e`, the CloudTrail event of the call. Parts the
 /// record does not keep are left out; a record without a response (the
-/// call failed) is a decision that allowed nothing.
-pub fn add_decision(text: &str, request_id: Option<String>, e: &mut NormEvent) {
-    let call: Call = serde_json::from_str(text).unwrap_or_default();
+/// call failed) is a decision that allowed nothing. A part present with
+/// the wrong type is an error naming it, never an empty decision.
+pub fn add_decision(
+    text: &str,
+    request_id: Option<String>,
+    e: &mut NormEvent,
+) -> Result<(), DecodeError> {
+    let call: Call = crate::parse(Source::Cloudtrail, text)?;
     let req = call.request_parameters.unwrap_or_default();
     let resp = call.response_elements.unwrap_or_default();
     e.category = Category::PolicyDecision;
@@ -134,12 +154,12 @@ pub fn add_decision(text: &str, request_id: Option<String>, e: &mut NormEvent) {
         .as_ref()
         .filter(|p| p.is_agent())
         .map(|p| p.entity_id.clone())
-        .or_else(|| context_string(req.context.as_ref(), "agent_instance"));
+        .or(context_string(req.context.as_ref(), "agent_instance")?);
     if let Some(i) = &instance {
         e.agent.instance_id = Some(i.clone());
-        e.agent.agent_id = context_string(req.context.as_ref(), "agent_id");
+        e.agent.agent_id = context_string(req.context.as_ref(), "agent_id")?;
     }
-    let human = context_string(req.context.as_ref(), "on_behalf_of").or_else(|| {
+    let human = context_string(req.context.as_ref(), "on_behalf_of")?.or_else(|| {
         req.principal
             .as_ref()
             .filter(|p| !p.is_agent())
@@ -176,4 +196,5 @@ pub fn add_decision(text: &str, request_id: Option<String>, e: &mut NormEvent) {
             .map(|p| p.policy_id)
             .collect(),
     });
+    Ok(())
 }
