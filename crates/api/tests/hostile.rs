@@ -114,7 +114,7 @@ fn billion_laughs() -> String {
         let prev = format!("*a{}", i - 1);
         s.push_str(&format!(
             "a{i}: &a{i} [{}]\n",
-            vec![prev.as_str(); 9].join(", ")
+            [prev.as_str(); 9].join(", ")
         ));
     }
     s

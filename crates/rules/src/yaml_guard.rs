@@ -96,7 +96,7 @@ mod tests {
         let mut s = String::from("a0: &a0 [\"lol\"]\n");
         for i in 1..9 {
             let prev = format!("*a{}", i - 1);
-            let list = vec![prev.as_str(); 9].join(", ");
+            let list = [prev.as_str(); 9].join(", ");
             s.push_str(&format!("a{i}: &a{i} [{list}]\n"));
         }
         s
