@@ -412,3 +412,18 @@ async fn trickling_and_idle_connections_are_closed_and_capped() {
     let status = get_status(addr, "/healthz").await.unwrap();
     assert!(status.contains("200"), "{status}");
 }
+
+#[tokio::test]
+async fn plans_and_errors_do_not_show_the_servers_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = private_app(dir.path());
+    let root = dir.path().display().to_string();
+    let (s, v, text, _) = send(
+        &app,
+        sql("EXPLAIN SELECT actor FROM events WHERE actor = 'x'"),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{text}");
+    assert!(text.contains("events/"), "{v}");
+    assert!(!text.contains(&root), "EXPLAIN shows {root}: {text}");
+}

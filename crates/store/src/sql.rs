@@ -18,6 +18,7 @@ use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
 use datafusion::execution::memory_pool::{GreedyMemoryPool, MemoryConsumer, MemoryPool};
+use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
 use futures::StreamExt;
@@ -91,6 +92,9 @@ pub struct SqlEngine {
     data_dir: PathBuf,
 }
 
+/// The URL the data directory is registered under.
+const STORE_URL: &str = "delegraph://store/";
+
 /// How often a query that failed while the store changed under it is run
 /// again. A stream publishes a file per table every epoch, replaces the
 /// live snapshot and, redoing an epoch after a crash, removes what the
@@ -113,6 +117,13 @@ impl SqlEngine {
     ) -> Result<Self, StoreError> {
         let config = SessionConfig::new().with_information_schema(true);
         let ctx = SessionContext::new_with_config_rt(config, runtime.runtime()?);
+        // Tables are read through a store rooted at the data directory, so
+        // plans and errors name `events/….parquet`, never the server's
+        // absolute paths.
+        let root = datafusion::object_store::local::LocalFileSystem::new_with_prefix(data_dir)
+            .map_err(|e| StoreError::Query(format!("data directory: {e}")))?;
+        let url = ObjectStoreUrl::parse(STORE_URL).map_err(|e| StoreError::Query(e.to_string()))?;
+        ctx.register_object_store(url.as_ref(), Arc::new(root));
         for table in TABLES {
             let dir = data_dir.join(table);
             let has_files = std::fs::read_dir(&dir)
@@ -122,7 +133,7 @@ impl SqlEngine {
                 })
                 .unwrap_or(false);
             if has_files {
-                register_parquet_dir(&ctx, table, &dir).await?;
+                register_parquet_dir(&ctx, table).await?;
             } else if let Some(schema) = known_schema(table) {
                 let empty = MemTable::try_new(schema, vec![vec![]])
                     .map_err(|e| StoreError::Query(e.to_string()))?;
@@ -242,14 +253,10 @@ fn table_files(data_dir: &Path) -> Vec<(PathBuf, u64, Option<SystemTime>)> {
     files
 }
 
-async fn register_parquet_dir(
-    ctx: &SessionContext,
-    table: &str,
-    dir: &Path,
-) -> Result<(), StoreError> {
+async fn register_parquet_dir(ctx: &SessionContext, table: &str) -> Result<(), StoreError> {
     let err =
         |e: datafusion::error::DataFusionError| StoreError::Query(format!("table {table}: {e}"));
-    let url = ListingTableUrl::parse(format!("{}/", dir.display())).map_err(err)?;
+    let url = ListingTableUrl::parse(format!("{STORE_URL}{table}/")).map_err(err)?;
     let options =
         ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
     let schema = match known_schema(table) {
