@@ -143,25 +143,6 @@ impl AppState {
         })
     }
 
-    /// The store's gauges, taken by `take` at most every
-    /// [`STORE_GAUGES_TTL`]; concurrent scrapes wait for one refresh
-    /// instead of each querying.
-    async fn store_gauges<F, Fut>(&self, take: F) -> Result<String, ApiError>
-    where
-        F: FnOnce(AppState) -> Fut,
-        Fut: std::future::Future<Output = Result<String, ApiError>>,
-    {
-        let mut cached = self.inner.gauges.lock().await;
-        if let Some((at, text)) = cached.as_ref()
-            && at.elapsed() < STORE_GAUGES_TTL
-        {
-            return Ok(text.clone());
-        }
-        let text = take(self.clone()).await?;
-        *cached = Some((std::time::Instant::now(), text.clone()));
-        Ok(text)
-    }
-
     /// Whether the store can be opened (no query, no slot).
     async fn check_store(&self) -> Result<(), ApiError> {
         Ok(SqlEngine::check(&self.inner.data_dir, self.inner.limits).await?)

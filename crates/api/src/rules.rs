@@ -13,7 +13,7 @@ use crate::ApiError;
 
 /// Longest rule file name (the store's temporary names add to it, and
 /// file systems stop at 255 bytes).
-const MAX_NAME: usize = 128;
+pub(crate) const MAX_NAME: usize = 128;
 
 /// Whether `name` is a plain rule file name (no directories, `.yml`, at
 /// most [`MAX_NAME`] bytes).

@@ -55,16 +55,6 @@ impl Calibrated {
         }
     }
 
-    /// Sessions judged on the clues raised (the fewest of any): how much
-    /// the rates rest on.
-    pub fn sessions(&self) -> f64 {
-        self.parts
-            .iter()
-            .map(|(_, _, n, _)| *n)
-            .fold(None, |m: Option<f64>, n| Some(m.map_or(n, |m| m.min(n))))
-            .unwrap_or(0.0)
-    }
-
     /// "3 of 212 earlier sessions took it from tool output, …".
     pub fn expected(&self, ctx: &Ctx<'_>) -> String {
         let said: Vec<String> = self

@@ -4,7 +4,7 @@
 mod file;
 pub mod kafka;
 
-pub use file::{FileDocument, MAX_GZIP_RATIO, read_document};
+pub use file::{FileDocument, read_document};
 
 /// Reading a source failed.
 #[derive(Debug, thiserror::Error)]

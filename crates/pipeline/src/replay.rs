@@ -87,8 +87,9 @@ pub fn replay_files(
                 let Some(reason) = e.input_reason() else {
                     return Err(e.into());
                 };
-                hasher.update(e.to_string().as_bytes());
-                unread.push((path.clone(), reason, e.to_string()));
+                let detail = e.to_string();
+                hasher.update(detail.as_bytes());
+                unread.push((path.clone(), reason, detail));
             }
         }
     }

@@ -28,8 +28,9 @@ pub(crate) async fn put(
     caller.require(Role::Engineer)?;
     if !rules::valid_name(&name) {
         return Err(ApiError::BadRequest(format!(
-            "rule file name {:?}: at most 128 letters, digits, _ - . only, ending in .yml or .yaml",
-            name.chars().take(64).collect::<String>()
+            "rule file name {:?}: at most {} letters, digits, _ - . only, ending in .yml or .yaml",
+            name.chars().take(64).collect::<String>(),
+            rules::MAX_NAME
         )));
     }
     let docs = rules::check_upload(&st.inner.rules_dir, &name, &body)?;

@@ -40,13 +40,14 @@ pub(super) struct Flow {
     /// Identifiers in its request.
     pub(super) asked: BTreeSet<String>,
     /// Identifiers in its tool results, collected and learned only in
-    /// trusted runs, as untrusted results may carry an attacker's text.
+    /// onboarding and trusted runs, as other results may carry an
+    /// attacker's text.
     pub(super) read: BTreeSet<String>,
     /// Clues raised so far (bits in [`super::CLUES`] order).
     pub(super) raised: u8,
     /// Values it took from tool output into consequential calls: learned
-    /// only from a trusted run, so a hijack cannot make its own values
-    /// familiar.
+    /// only from an onboarding, trusted or forgiven run, so a hijack
+    /// cannot make its own values familiar.
     pub(super) suspect: BTreeSet<String>,
     /// The lowest calibrated probability it reached (see
     /// [`super::LEARN_GATE`]).
@@ -54,7 +55,8 @@ pub(super) struct Flow {
     /// Whether it raised a finding risky enough to keep it out of the
     /// baseline (learned all the same, it was forgiven).
     pub(super) alerted: bool,
-    /// Observed in a trusted run: everything it used is learned.
+    /// Observed in a trusted run or during the agent's onboarding:
+    /// everything it used and read is learned.
     pub(super) trusted: bool,
     /// Whether its values were judged against a baseline with enough
     /// history: novelty against an empty one says nothing, so only judged
@@ -78,6 +80,11 @@ impl Flow {
             self.request.push('\n');
             remember(&mut self.asked, identifiers_in(text).map(|(_, v)| v));
         }
+    }
+
+    /// A tool the instance called.
+    pub(super) fn add_tool(&mut self, name: &str) {
+        remember_capped(&mut self.tools, std::iter::once(name.to_owned()), MAX_WORDS);
     }
 
     pub(super) fn add_result(&mut self, tool: &str, text: &str, evidence: Evidence) {

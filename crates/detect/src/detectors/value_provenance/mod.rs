@@ -1,11 +1,12 @@
-//! `value_provenance` (opt-in, see docs/detectors.md for its measured
-//! figures): a consequential tool call (a write, a send, a fetch of an
-//! address) that acts on an identifier — an e-mail address, a URL, an
-//! account or item id — the human's request never named but an earlier
-//! tool result did: the footprint of an indirect prompt injection.
+//! `value_provenance` (see docs/detectors.md for its measured figures): a
+//! consequential tool call (a write, a send, a fetch of an address) that
+//! acts on an identifier — an e-mail address, a URL, an account or item id
+//! — the human's request never named but an earlier tool result did, or
+//! that the request does not account for: the footprints of an indirect
+//! prompt injection.
 //!
 //! Agents copy values out of tool results all the time, so that alone
-//! proves little. Three pieces of evidence are weighed, each against how
+//! proves little. Four pieces of evidence are weighed, each against how
 //! often the agent's own benign sessions showed it (see
 //! [`crate::calibration`]):
 //! 1. **taken from tool output**: the value is in an earlier result, not in
@@ -15,7 +16,9 @@
 //!    in any earlier session, without being asked to;
 //! 3. **a value from outside its world**: it appears in none of the
 //!    agent's earlier requests and arguments, nor in the tool results of
-//!    its trusted runs.
+//!    its onboarding and trusted runs;
+//! 4. **a call its request does not account for**, by the agent's intent
+//!    model ([`crate::intent`]).
 //!
 //! No tool name, argument name or wording is listed: calls are
 //! consequential by the generic verb their name starts with or because
@@ -87,10 +90,16 @@ pub(crate) enum Standing {
     Judging,
 }
 
+/// Sessions the agent's clue rates rest on (every judged instance counts
+/// towards all four clues at once, so one clue's count serves).
+fn clue_sessions(ctx: &Ctx<'_>) -> f64 {
+    ctx.baseline.map_or(0.0, |b| b.clue(FROM_OUTPUT.flag).1)
+}
+
 /// See [`Standing`].
 pub(crate) fn standing(ctx: &Ctx<'_>) -> Standing {
     let s = ctx.settings(DetectorId::ValueProvenance);
-    let sessions = ctx.baseline.map_or(0.0, |b| b.clue(FROM_OUTPUT.flag).1);
+    let sessions = clue_sessions(ctx);
     if !s.enabled {
         Standing::Off
     } else if sessions < s.min_history as f64 {
@@ -149,14 +158,21 @@ struct Outcome {
     facts: EventSignals,
 }
 
-/// Judge one tool call against the instance's flow so far.
-fn provenance(ctx: &Ctx<'_>, own: &Flow, tool: &ToolRef, values: &[ArgValue]) -> Outcome {
+/// Judge one tool call against the instance's flow so far; `min_history`
+/// is the detector's, `judged` whether the agent's history reaches it.
+fn provenance(
+    ctx: &Ctx<'_>,
+    own: &Flow,
+    call: (&ToolRef, &[ArgValue]),
+    min_history: u64,
+    judged: bool,
+) -> Outcome {
+    let (tool, values) = call;
     let blind = own.blind();
     let traced: Vec<Traced<'_>> = values
         .iter()
         .filter_map(|v| trace(ctx, own, v, blind))
         .collect();
-    let judged = ctx.history() >= ctx.settings(DetectorId::ValueProvenance).min_history;
     let consequential = is_consequential(&tool.name, values);
     let intent = ctx
         .baseline
@@ -190,12 +206,11 @@ fn provenance(ctx: &Ctx<'_>, own: &Flow, tool: &ToolRef, values: &[ArgValue]) ->
     let suspects = traced.iter().map(|t| t.value.value.clone()).collect();
     let raised = own.raised | clues;
     let calibrated = Calibrated::of(ctx, &CLUES, raised);
-    let calibrating =
-        calibrated.sessions() < ctx.settings(DetectorId::ValueProvenance).min_history as f64;
-    // No signal unless the call adds to what the instance raised, or while
-    // the rates are still being learned (the instance then counts towards
-    // them whatever it raised).
-    let signal = (raised != own.raised && !calibrating)
+    // No signal unless the call adds to what the instance raised, nor
+    // while the rates are still being learned (the instance then counts
+    // towards them whatever it raised).
+    let judging = raised != own.raised && clue_sessions(ctx) >= min_history as f64;
+    let signal = judging
         .then(|| {
             let call = Call {
                 event: ctx.event?,
@@ -209,7 +224,7 @@ fn provenance(ctx: &Ctx<'_>, own: &Flow, tool: &ToolRef, values: &[ArgValue]) ->
     Outcome {
         raised,
         suspects,
-        p: (raised != own.raised && !calibrating).then_some(calibrated.p),
+        p: judging.then_some(calibrated.p),
         signal,
         facts,
     }
@@ -319,14 +334,13 @@ impl Detector for ValueProvenance {
             .as_deref()
             .map(arg_values)
             .unwrap_or_default();
+        let judged = ctx.history() >= settings.min_history;
         // An agent's first sessions are its onboarding, as for every
         // baseline: what they read and use is learned as its world.
-        own.trusted |= cx.cfg.trusted || ctx.history() < settings.min_history;
-        let outcome = provenance(&ctx, &own, tool, &values);
+        own.trusted |= cx.cfg.trusted || !judged;
+        let outcome = provenance(&ctx, &own, (tool, &values), settings.min_history, judged);
         self.last = Some((cx.instance.slot, outcome.facts));
-        if own.tools.len() < 256 {
-            own.tools.insert(tool.name.clone());
-        }
+        own.add_tool(&tool.name);
         own.raised |= outcome.raised;
         if let Some(p) = outcome.p {
             own.lowest_p = Some(own.lowest_p.map_or(p, |q| q.min(p)));
@@ -336,7 +350,7 @@ impl Detector for ValueProvenance {
             .as_ref()
             .is_some_and(|s| s.risk >= cx.cfg.learn_below_risk);
         remember(&mut own.suspect, outcome.suspects.into_iter());
-        own.judged |= ctx.history() >= settings.min_history;
+        own.judged |= judged;
         out.extend(outcome.signal);
         for v in values.iter().filter(|v| v.kind.is_identifier()) {
             if !mentions(&own.request, &v.value) {
@@ -363,11 +377,10 @@ impl Detector for ValueProvenance {
             (dim::VALUE_USED, &own.used),
             (dim::VALUE_ASKED, &own.asked),
         ] {
-            let gated = !vouched;
-            let kept: BTreeSet<String> = if gated {
-                set.difference(&own.suspect).cloned().collect()
-            } else {
+            let kept: BTreeSet<String> = if vouched {
                 set.clone()
+            } else {
+                set.difference(&own.suspect).cloned().collect()
             };
             if !kept.is_empty() {
                 obs.items.insert(d, kept);
