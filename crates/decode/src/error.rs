@@ -84,7 +84,7 @@ impl DecodeError {
     }
 
     /// The same error, its detail prefixed with the field it is about.
-    pub(crate) fn at_field(self, path: &str) -> Self {
+    pub(crate) fn at_field(self, source: Source, path: &str) -> Self {
         match self {
             DecodeError::MissingField { format, detail } => DecodeError::MissingField {
                 format,
@@ -92,6 +92,13 @@ impl DecodeError {
             },
             DecodeError::WrongType { format, detail } => DecodeError::WrongType {
                 format,
+                detail: format!("{path}: {detail}"),
+            },
+            // A record's text was valid JSON before it reached its
+            // decoder, so a "syntax" error at a field is serde_json's way
+            // of refusing a type (an enum given a number).
+            DecodeError::MalformedJson(detail) => DecodeError::WrongType {
+                format: source,
                 detail: format!("{path}: {detail}"),
             },
             other => other,

@@ -118,6 +118,39 @@ pub fn non_empty<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     Ok(s)
 }
 
+/// An identifier or code that vendors write as a string or an integer
+/// (GitHub `token_id`, Entra `status.errorCode`): kept as text; null or
+/// absent is `None`; a boolean, list or object is an error naming the
+/// field.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Id(pub Option<String>);
+
+impl Id {
+    /// The value, if it is non-empty.
+    pub fn get(&self) -> Option<&str> {
+        self.0.as_deref().filter(|s| !s.is_empty())
+    }
+
+    /// The value as an owned string, if it is non-empty.
+    pub fn owned(&self) -> Option<String> {
+        self.get().map(str::to_owned)
+    }
+}
+
+impl<'de> Deserialize<'de> for Id {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match Option::<Scalar>::deserialize(d)? {
+            None => Ok(Id(None)),
+            Some(Scalar::Str(s)) => Ok(Id(Some(s))),
+            Some(Scalar::Int(i)) => Ok(Id(Some(i.to_string()))),
+            Some(Scalar::Float(f)) => Err(de::Error::invalid_type(
+                de::Unexpected::Float(f),
+                &"a string or an integer",
+            )),
+        }
+    }
+}
+
 /// A struct that must come as a JSON object: derived structs also accept
 /// an array of their fields in order, so `userIdentity: []` would become an
 /// empty identity instead of an error.

@@ -273,7 +273,7 @@ pub(crate) fn parse<'a, T: serde::Deserialize<'a>>(
         match serde_path_to_error::deserialize::<_, T>(&mut de) {
             Err(at) if at.path().iter().next().is_some() => {
                 let path = at.path().to_string();
-                DecodeError::from_json(Some(source), at.inner()).at_field(&path)
+                DecodeError::from_json(Some(source), at.inner()).at_field(source, &path)
             }
             _ => DecodeError::from_json(Some(source), &e),
         }

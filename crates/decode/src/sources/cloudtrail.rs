@@ -64,19 +64,19 @@ struct Record {
     #[serde(default, rename = "sourceIPAddress")]
     source_ip_address: Str,
     #[serde(default)]
-    user_agent: Text,
+    user_agent: Str,
     #[serde(default)]
     request_parameters: Option<RequestParameters>,
     #[serde(default)]
     response_elements: Option<ResponseElements>,
     #[serde(default, rename = "requestID")]
-    request_id: Text,
+    request_id: Str,
     #[serde(default, rename = "sharedEventID")]
-    shared_event_id: Text,
+    shared_event_id: Str,
     #[serde(default)]
-    error_code: Text,
+    error_code: Str,
     #[serde(default)]
-    error_message: Text,
+    error_message: Str,
     #[serde(default)]
     resources: Option<Vec<CtResource>>,
 }
@@ -97,9 +97,9 @@ struct UserIdentity {
     #[serde(default)]
     user_name: Str,
     #[serde(default)]
-    invoked_by: Text,
+    invoked_by: Str,
     #[serde(default)]
-    identity_provider: Text,
+    identity_provider: Str,
     #[serde(default)]
     session_context: Option<SessionContext>,
     #[serde(default)]
@@ -114,30 +114,30 @@ struct SessionContext {
     #[serde(default)]
     session_issuer: Option<SessionIssuer>,
     #[serde(default)]
-    source_identity: Text,
+    source_identity: Str,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 struct SessionAttributes {
     #[serde(default)]
-    creation_date: Text,
+    creation_date: Str,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 struct SessionIssuer {
     #[serde(default)]
-    arn: Text,
+    arn: Str,
     #[serde(default)]
-    user_name: Text,
+    user_name: Str,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 struct OnBehalfOf {
     #[serde(default)]
-    user_id: Text,
+    user_id: Str,
 }
 
 /// The request parameters we look at; every field is lenient because their
@@ -199,51 +199,51 @@ struct ResponseElements {
     #[serde(default)]
     access_key: Option<AccessKey>,
     #[serde(default)]
-    source_identity: Text,
+    source_identity: Str,
     #[serde(default)]
-    subject_from_web_identity_token: Text,
+    subject_from_web_identity_token: Str,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 struct IssuedCredentials {
     #[serde(default)]
-    access_key_id: Text,
+    access_key_id: Str,
     #[serde(default)]
-    expiration: Text,
+    expiration: Str,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 struct AssumedRoleUser {
     #[serde(default)]
-    arn: Text,
+    arn: Str,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 struct FederatedUser {
     #[serde(default)]
-    arn: Text,
+    arn: Str,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 struct AccessKey {
     #[serde(default)]
-    access_key_id: Text,
+    access_key_id: Str,
     #[serde(default)]
-    user_name: Text,
+    user_name: Str,
     #[serde(default)]
-    create_date: Text,
+    create_date: Str,
 }
 
 #[derive(Deserialize, Default)]
 struct CtResource {
     #[serde(default, rename = "ARN")]
-    arn: Text,
+    arn: Str,
     #[serde(default, rename = "type")]
-    kind: Text,
+    kind: Str,
 }
 
 impl Decoder for CloudTrail {

@@ -13,7 +13,7 @@ use delegraph_model::{
 use serde::Deserialize;
 
 use crate::format::{FormatInfo, RuleFields, SigmaLogSource};
-use crate::json::{Text, TextList};
+use crate::json::{Id, Str, TextList};
 use crate::probe::{Key, Probe};
 use crate::{DecodeFailure, Decoder, EventSink, base_event, parse, push_resource, time_field};
 
@@ -42,9 +42,9 @@ pub static FORMAT: FormatInfo = FormatInfo {
 struct Diagnostic {
     properties: SignIn,
     #[serde(default)]
-    tenant_id: Text,
+    tenant_id: Str,
     #[serde(default)]
-    category: Text,
+    category: Str,
 }
 
 #[derive(Deserialize)]
@@ -53,41 +53,41 @@ struct SignIn {
     id: String,
     created_date_time: String,
     #[serde(default)]
-    app_id: Text,
+    app_id: Str,
     #[serde(default)]
-    app_display_name: Text,
+    app_display_name: Str,
     #[serde(default)]
-    service_principal_id: Text,
+    service_principal_id: Str,
     #[serde(default)]
-    service_principal_name: Text,
+    service_principal_name: Str,
     #[serde(default)]
-    service_principal_credential_key_id: Text,
+    service_principal_credential_key_id: Str,
     #[serde(default)]
-    client_credential_type: Text,
+    client_credential_type: Str,
     #[serde(default)]
-    user_id: Text,
+    user_id: Str,
     #[serde(default)]
-    user_principal_name: Text,
+    user_principal_name: Str,
     #[serde(default)]
-    user_display_name: Text,
+    user_display_name: Str,
     #[serde(default)]
-    resource_id: Text,
+    resource_id: Str,
     #[serde(default)]
-    resource_display_name: Text,
+    resource_display_name: Str,
     #[serde(default)]
-    ip_address: Text,
+    ip_address: Str,
     #[serde(default)]
-    user_agent: Text,
+    user_agent: Str,
     #[serde(default)]
-    correlation_id: Text,
+    correlation_id: Str,
     #[serde(default)]
-    session_id: Text,
+    session_id: Str,
     #[serde(default)]
-    unique_token_identifier: Text,
+    unique_token_identifier: Str,
     #[serde(default)]
-    home_tenant_id: Text,
+    home_tenant_id: Str,
     #[serde(default)]
-    resource_tenant_id: Text,
+    resource_tenant_id: Str,
     #[serde(default)]
     sign_in_event_types: TextList,
     #[serde(default)]
@@ -101,28 +101,29 @@ struct SignIn {
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 struct Status {
+    /// An integer in Graph, a string in some exports.
     #[serde(default)]
-    error_code: Text,
+    error_code: Id,
     #[serde(default)]
-    failure_reason: Text,
+    failure_reason: Str,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 struct ManagedIdentity {
     #[serde(default)]
-    msi_type: Text,
+    msi_type: Str,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 struct AgentSignIn {
     #[serde(default)]
-    agent_type: Text,
+    agent_type: Str,
     #[serde(default)]
-    parent_app_id: Text,
+    parent_app_id: Str,
     #[serde(default)]
-    agent_subject_type: Text,
+    agent_subject_type: Str,
 }
 
 /// Entra error codes where Conditional Access or policy refused the sign-in.

@@ -11,7 +11,7 @@ use delegraph_model::{
 use serde::Deserialize;
 
 use crate::format::{FormatInfo, Promoted, RuleFields, SigmaLogSource};
-use crate::json::{Scalar, Text, TextList, content_id};
+use crate::json::{Id, Scalar, Str, TextList, content_id};
 use crate::probe::{Key, Probe};
 use crate::{
     DecodeError, DecodeFailure, Decoder, EventSink, base_event, parse, push_resource, time_field,
@@ -48,47 +48,47 @@ struct Entry {
     #[serde(default)]
     created_at: Option<Scalar>,
     #[serde(default, rename = "_document_id")]
-    document_id: Text,
+    document_id: Str,
     #[serde(default)]
-    actor: Text,
+    actor: Str,
     #[serde(default)]
-    actor_ip: Text,
+    actor_ip: Str,
     #[serde(default)]
     actor_is_bot: Option<bool>,
     #[serde(default)]
     actor_is_agent: Option<bool>,
     #[serde(default)]
-    agent_session_id: Text,
+    agent_session_id: Str,
     #[serde(default)]
-    user: Text,
+    user: Str,
     #[serde(default)]
-    org: Text,
+    org: Str,
     #[serde(default)]
-    business: Text,
+    business: Str,
     #[serde(default)]
-    repo: Text,
+    repo: Str,
     #[serde(default)]
-    repository: Text,
+    repository: Str,
     #[serde(default)]
-    team: Text,
+    team: Str,
     #[serde(default)]
-    user_agent: Text,
+    user_agent: Str,
     #[serde(default)]
-    hashed_token: Text,
+    hashed_token: Str,
     #[serde(default)]
-    token_id: Text,
+    token_id: Id,
     #[serde(default)]
-    programmatic_access_type: Text,
+    programmatic_access_type: Str,
     #[serde(default)]
     token_scopes: TextList,
     #[serde(default)]
-    oauth_application_id: Text,
+    oauth_application_id: Id,
     #[serde(default)]
-    integration: Text,
+    integration: Str,
     #[serde(default)]
-    request_id: Text,
+    request_id: Str,
     #[serde(default)]
-    permission: Text,
+    permission: Str,
 }
 
 impl Decoder for Github {

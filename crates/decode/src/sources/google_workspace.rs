@@ -12,7 +12,7 @@ use delegraph_model::{
 use serde::Deserialize;
 
 use crate::format::{FormatInfo, RuleFields, SigmaLogSource};
-use crate::json::{OneOrMany, Text, TextList};
+use crate::json::{Id, OneOrMany, Str, TextList};
 use crate::probe::{Key, Probe};
 use crate::{DecodeFailure, Decoder, EventSink, base_event, parse, push_resource, time_field};
 
@@ -43,7 +43,7 @@ struct Activity {
     #[serde(default)]
     actor: Option<Actor>,
     #[serde(default)]
-    ip_address: Text,
+    ip_address: Str,
     events: OneOrMany<Event>,
 }
 
@@ -51,23 +51,23 @@ struct Activity {
 #[serde(rename_all = "camelCase")]
 struct ActivityId {
     time: String,
-    unique_qualifier: Text,
+    unique_qualifier: Str,
     application_name: String,
     #[serde(default)]
-    customer_id: Text,
+    customer_id: Str,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 struct Actor {
     #[serde(default)]
-    caller_type: Text,
+    caller_type: Str,
     #[serde(default)]
-    email: Text,
+    email: Str,
     #[serde(default)]
-    profile_id: Text,
+    profile_id: Id,
     #[serde(default)]
-    key: Text,
+    key: Str,
     #[serde(default)]
     application_info: Option<ApplicationInfo>,
 }
@@ -76,9 +76,9 @@ struct Actor {
 #[serde(rename_all = "camelCase")]
 struct ApplicationInfo {
     #[serde(default)]
-    oauth_client_id: Text,
+    oauth_client_id: Str,
     #[serde(default)]
-    application_name: Text,
+    application_name: Str,
     #[serde(default)]
     impersonation: Option<bool>,
 }
@@ -87,7 +87,7 @@ struct ApplicationInfo {
 struct Event {
     name: String,
     #[serde(default, rename = "type")]
-    kind: Text,
+    kind: Str,
     #[serde(default)]
     parameters: Vec<Parameter>,
 }
@@ -98,10 +98,11 @@ struct Event {
 #[serde(rename_all = "camelCase")]
 struct Parameter {
     name: String,
+    /// A string in the Reports API; a number in some exports.
     #[serde(default)]
-    value: Text,
+    value: Id,
     #[serde(default)]
-    int_value: Text,
+    int_value: Id,
     #[serde(default)]
     bool_value: Option<bool>,
     #[serde(default)]

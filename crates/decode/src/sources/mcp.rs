@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::format::{FormatInfo, RuleFields, SigmaLogSource};
-use crate::json::{Text, TextList, content_id};
+use crate::json::{Id, Str, TextList, content_id};
 use crate::probe::{Key, Probe};
 use crate::{DecodeFailure, Decoder, EventSink, base_event, parse, push_resource, time_field};
 
@@ -61,16 +61,17 @@ struct Line<'a> {
     #[serde(default)]
     auth: Option<Auth>,
     #[serde(default)]
-    decision: Text,
+    decision: Str,
     #[serde(default)]
-    tenant: Text,
+    tenant: Str,
 }
 
 #[derive(Deserialize)]
 struct Request<'a> {
     method: String,
+    /// JSON-RPC: a string or an integer.
     #[serde(default)]
-    id: Text,
+    id: Id,
     #[serde(default, borrow)]
     params: Option<Params<'a>>,
 }
@@ -78,9 +79,9 @@ struct Request<'a> {
 #[derive(Deserialize)]
 struct Params<'a> {
     #[serde(default)]
-    name: Text,
+    name: Str,
     #[serde(default)]
-    uri: Text,
+    uri: Str,
     #[serde(default, borrow)]
     arguments: Option<&'a RawValue>,
     #[serde(default, rename = "_meta")]
@@ -90,9 +91,9 @@ struct Params<'a> {
 #[derive(Deserialize, Default)]
 struct Meta {
     #[serde(default)]
-    traceparent: Text,
+    traceparent: Str,
     #[serde(default)]
-    decision_id: Text,
+    decision_id: Str,
 }
 
 #[derive(Deserialize)]
@@ -106,45 +107,45 @@ struct Response<'a> {
 #[derive(Deserialize)]
 struct RpcError {
     #[serde(default)]
-    code: Text,
+    code: Id,
     #[serde(default)]
-    message: Text,
+    message: Str,
 }
 
 #[derive(Deserialize, Default)]
 struct Client {
     #[serde(default)]
-    id: Text,
+    id: Str,
     #[serde(default)]
-    name: Text,
+    name: Str,
     #[serde(default)]
-    agent_id: Text,
+    agent_id: Str,
     #[serde(default)]
-    agent_instance: Text,
+    agent_instance: Str,
 }
 
 #[derive(Deserialize, Default)]
 struct User {
     #[serde(default)]
-    sub: Text,
+    sub: Str,
     #[serde(default)]
-    email: Text,
+    email: Str,
 }
 
 #[derive(Deserialize, Default)]
 struct Server {
     #[serde(default)]
-    name: Text,
+    name: Str,
     #[serde(default)]
-    url: Text,
+    url: Str,
 }
 
 #[derive(Deserialize, Default)]
 struct Auth {
     #[serde(default)]
-    method: Text,
+    method: Str,
     #[serde(default)]
-    credential_id: Text,
+    credential_id: Str,
     #[serde(default)]
     scopes: TextList,
     #[serde(default)]

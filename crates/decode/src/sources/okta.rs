@@ -12,7 +12,7 @@ use delegraph_model::{
 use serde::Deserialize;
 
 use crate::format::{FormatInfo, Promoted, RuleFields, SigmaLogSource};
-use crate::json::{Text, TextList};
+use crate::json::{Str, TextList};
 use crate::probe::{Key, Probe};
 use crate::{DecodeFailure, Decoder, EventSink, base_event, parse, push_resource, time_field};
 
@@ -62,11 +62,11 @@ struct LogEvent {
 struct Actor {
     id: String,
     #[serde(default, rename = "type")]
-    kind: Text,
+    kind: Str,
     #[serde(default)]
-    alternate_id: Text,
+    alternate_id: Str,
     #[serde(default)]
-    display_name: Text,
+    display_name: Str,
 }
 
 #[derive(Deserialize, Default)]
@@ -75,23 +75,23 @@ struct Client {
     #[serde(default)]
     user_agent: Option<UserAgent>,
     #[serde(default)]
-    ip_address: Text,
+    ip_address: Str,
     #[serde(default)]
-    id: Text,
+    id: Str,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 struct UserAgent {
     #[serde(default)]
-    raw_user_agent: Text,
+    raw_user_agent: Str,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 struct AuthContext {
     #[serde(default)]
-    external_session_id: Text,
+    external_session_id: Str,
 }
 
 /// `outcome` is an object in real records and a bare string in some exports.
@@ -106,9 +106,9 @@ impl<'de> Deserialize<'de> for OktaOutcome {
         #[derive(Deserialize)]
         struct Obj {
             #[serde(default)]
-            result: Text,
+            result: Str,
             #[serde(default)]
-            reason: Text,
+            reason: Str,
         }
         #[derive(Deserialize)]
         #[serde(untagged)]
@@ -141,7 +141,7 @@ struct DebugContext {
 #[serde(rename_all = "camelCase")]
 struct DebugData {
     #[serde(default)]
-    grant_type: Text,
+    grant_type: Str,
     #[serde(default)]
     requested_scopes: TextList,
     #[serde(default)]
@@ -151,18 +151,18 @@ struct DebugData {
 #[derive(Deserialize, Default)]
 struct Transaction {
     #[serde(default)]
-    id: Text,
+    id: Str,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 struct Target {
     #[serde(default)]
-    id: Text,
+    id: Str,
     #[serde(default, rename = "type")]
-    kind: Text,
+    kind: Str,
     #[serde(default)]
-    alternate_id: Text,
+    alternate_id: Str,
     #[serde(default)]
     detail_entry: Option<DetailEntry>,
 }
@@ -170,9 +170,9 @@ struct Target {
 #[derive(Deserialize, Default)]
 struct DetailEntry {
     #[serde(default)]
-    hash: Text,
+    hash: Str,
     #[serde(default)]
-    expires: Text,
+    expires: Str,
     #[serde(default)]
     actor: Option<serde_json::Value>,
 }

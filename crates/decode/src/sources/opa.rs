@@ -136,59 +136,108 @@ struct Entry {
 }
 
 impl Opa {
-    /// The first mapped pointer holding a usable value, skipping pointers
-    /// the mask policy erased or masked (they are not evidence).
-    fn find<'v>(&self, v: &'v Value, pointers: &[String], hidden: &[String]) -> Option<&'v Value> {
-        pointers
-            .iter()
-            .filter(|p| !hidden.iter().any(|h| p.starts_with(h.as_str())))
-            .filter_map(|p| v.pointer(p))
-            .find(|x| !x.is_null())
+    /// The first mapped pointer holding a value, skipping pointers the mask
+    /// policy erased or masked (they are not evidence). An object or list
+    /// at a pointer that is the parent of one tried before it (`/input/tool`
+    /// after `/input/tool/name`) is that shape without the field, so the
+    /// search goes on; any other value decides, and a value of the wrong
+    /// type is an error naming the pointer, never a silent `None`.
+    fn find<'v>(
+        &self,
+        v: &'v Value,
+        pointers: &'v [String],
+        hidden: &[String],
+    ) -> Option<(&'v str, &'v Value)> {
+        let mut tried: Vec<&str> = Vec::new();
+        for p in pointers {
+            if hidden.iter().any(|h| p.starts_with(h.as_str())) {
+                tried.push(p);
+                continue;
+            }
+            match v.pointer(p) {
+                None | Some(Value::Null) => {}
+                Some(Value::Object(_) | Value::Array(_))
+                    if tried.iter().any(|t| t.starts_with(&format!("{p}/"))) => {}
+                Some(x) => return Some((p, x)),
+            }
+            tried.push(p);
+        }
+        None
     }
 
-    fn text(&self, v: &Value, pointers: &[String], hidden: &[String]) -> Option<String> {
-        match self.find(v, pointers, hidden)? {
-            Value::String(s) if !s.is_empty() => Some(s.clone()),
-            Value::Number(n) => Some(n.to_string()),
-            _ => None,
+    fn wrong(pointer: &str, found: &Value, expected: &str) -> DecodeError {
+        let kind = match found {
+            Value::Null => "null",
+            Value::Bool(_) => "a boolean",
+            Value::Number(_) => "a number",
+            Value::String(_) => "a string",
+            Value::Array(_) => "a list",
+            Value::Object(_) => "an object",
+        };
+        DecodeError::WrongType {
+            format: Source::Opa,
+            detail: format!(
+                "{pointer}: expected {expected}, found {kind} (map another pointer under [decoders.opa] if the input differs)"
+            ),
         }
     }
 
-    fn list(&self, v: &Value, pointers: &[String], hidden: &[String]) -> Vec<String> {
+    /// A mapped text fact: a string (empty is absent).
+    fn text(
+        &self,
+        v: &Value,
+        pointers: &[String],
+        hidden: &[String],
+    ) -> Result<Option<String>, DecodeError> {
         match self.find(v, pointers, hidden) {
-            Some(Value::Array(a)) => a
+            None => Ok(None),
+            Some((_, Value::String(s))) => Ok(Some(s.clone()).filter(|s| !s.is_empty())),
+            Some((p, other)) => Err(Self::wrong(p, other, "a string")),
+        }
+    }
+
+    /// A mapped list: strings, or one string separated by spaces or commas.
+    fn list(
+        &self,
+        v: &Value,
+        pointers: &[String],
+        hidden: &[String],
+    ) -> Result<Vec<String>, DecodeError> {
+        match self.find(v, pointers, hidden) {
+            None => Ok(Vec::new()),
+            Some((p, Value::Array(a))) => a
                 .iter()
-                .filter_map(|x| match x {
-                    Value::String(s) => Some(s.clone()),
-                    Value::Null => None,
-                    other => Some(other.to_string()),
+                .filter(|x| !x.is_null())
+                .map(|x| match x {
+                    Value::String(s) => Ok(s.clone()),
+                    other => Err(Self::wrong(p, other, "a list of strings")),
                 })
                 .collect(),
-            Some(Value::String(s)) if !s.is_empty() => s
-                .split([' ', ','])
-                .filter(|x| !x.is_empty())
-                .map(str::to_owned)
-                .collect(),
-            _ => Vec::new(),
+            Some((_, Value::String(s))) => Ok(crate::json::split_list(s)),
+            Some((p, other)) => Err(Self::wrong(p, other, "a string or a list of strings")),
         }
     }
 
-    /// The decision: `None` when the result is not a yes/no answer. An
-    /// absent `result` is OPA's "undefined", which authorizers treat as deny.
-    fn allowed(&self, v: &Value) -> Option<bool> {
+    /// The decision: `None` when the result is a structure without a
+    /// yes/no answer. An absent `result` is OPA's "undefined", which
+    /// authorizers treat as deny.
+    fn allowed(&self, v: &Value) -> Result<Option<bool>, DecodeError> {
         if v.get("result").is_none() {
-            return Some(false);
+            return Ok(Some(false));
         }
-        self.mapping
-            .allowed
-            .iter()
-            .filter_map(|p| v.pointer(p))
-            .find_map(|x| match x {
-                Value::Bool(b) => Some(*b),
-                Value::String(s) if s == "true" => Some(true),
-                Value::String(s) if s == "false" => Some(false),
-                _ => None,
-            })
+        match self.find(v, &self.mapping.allowed, &[]) {
+            // A structured result without a yes/no field.
+            None if v.get("result").is_some_and(Value::is_object) => Ok(None),
+            None => Err(Self::wrong(
+                "/result",
+                &v["result"],
+                "a boolean or an object",
+            )),
+            Some((_, Value::Bool(b))) => Ok(Some(*b)),
+            Some((_, Value::String(s))) if s == "true" => Ok(Some(true)),
+            Some((_, Value::String(s))) if s == "false" => Ok(Some(false)),
+            Some((p, other)) => Err(Self::wrong(p, other, "a boolean")),
+        }
     }
 }
 
@@ -223,8 +272,8 @@ impl Decoder for Opa {
         out: &mut dyn EventSink,
     ) -> Result<(), DecodeFailure> {
         let v: Value = parse(Source::Opa, text)?;
-        let entry =
-            Entry::deserialize(&v).map_err(|e| DecodeError::from_json(Some(Source::Opa), &e))?;
+        // Parsed a second time, typed, so a wrong type names its field.
+        let entry: Entry = parse(Source::Opa, text)?;
         let time = time_field(
             Source::Opa,
             "timestamp",
@@ -247,19 +296,16 @@ impl Decoder for Opa {
         let hidden: Vec<String> = entry.erased.iter().chain(&entry.masked).cloned().collect();
         e.category = Category::PolicyDecision;
         e.operation = format!("opa:{policy}");
-        e.tenant = v
-            .pointer(&format!("/labels/{}", m.tenant_label))
-            .and_then(Value::as_str)
-            .map(str::to_owned);
+        e.tenant = self.text(&v, &[format!("/labels/{}", m.tenant_label)], &[])?;
         e.src_ip = entry.requested_by.as_deref().and_then(address);
         e.trace.correlation_id = entry.req_id.as_ref().map(|r| match r {
             Value::String(s) => s.clone(),
             other => other.to_string(),
         });
 
-        let agent_id = self.text(&v, &m.agent_id, &hidden);
-        let instance = self.text(&v, &m.agent_instance, &hidden);
-        let subject = self.text(&v, &m.subject, &hidden);
+        let agent_id = self.text(&v, &m.agent_id, &hidden)?;
+        let instance = self.text(&v, &m.agent_instance, &hidden)?;
+        let subject = self.text(&v, &m.subject, &hidden)?;
         e.agent.agent_id = agent_id.clone();
         e.agent.instance_id = instance.clone();
         let is_agent = agent_id.is_some() || instance.is_some();
@@ -277,27 +323,27 @@ impl Decoder for Opa {
         } else {
             (ActorKind::Unknown, "OPA input names no agent".into())
         };
-        if let Some(h) = self.text(&v, &m.on_behalf_of, &hidden) {
+        if let Some(h) = self.text(&v, &m.on_behalf_of, &hidden)? {
             e.acts_for(e.actor.id.clone(), h);
         }
-        let tool = self.text(&v, &m.tool, &hidden);
-        let action = self.text(&v, &m.action, &hidden);
+        let tool = self.text(&v, &m.tool, &hidden)?;
+        let action = self.text(&v, &m.action, &hidden)?;
         if let Some(t) = &tool {
             e.tool = Some(ToolRef {
                 name: t.clone(),
                 ..ToolRef::default()
             });
         }
-        if let Some(r) = self.text(&v, &m.resource, &hidden) {
+        if let Some(r) = self.text(&v, &m.resource, &hidden)? {
             push_resource(&mut e.resources, r, Some("opa_input_resource"), false);
         }
-        if let Some(c) = self.text(&v, &m.credential, &hidden) {
+        if let Some(c) = self.text(&v, &m.credential, &hidden)? {
             e.use_credential(Credential::new(c, CredentialKind::OauthToken));
         }
-        e.scopes = self.list(&v, &m.scopes, &hidden);
+        e.scopes = self.list(&v, &m.scopes, &hidden)?;
 
-        let allowed = self.allowed(&v);
-        let reasons = self.list(&v, &m.reasons, &hidden);
+        let allowed = self.allowed(&v)?;
+        let reasons = self.list(&v, &m.reasons, &hidden)?;
         e.outcome = match allowed {
             Some(true) => Outcome::Success,
             Some(false) => Outcome::Denied,

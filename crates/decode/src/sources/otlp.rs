@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::format::{FormatInfo, RuleFields, SigmaLogSource};
-use crate::json::{Scalar, Text};
+use crate::json::{Scalar, Str};
 use crate::probe::{Key, Probe};
 use crate::{DecodeError, DecodeFailure, Decoder, EventSink, base_event, parse, push_resource};
 
@@ -73,7 +73,7 @@ struct Span {
     trace_id: String,
     span_id: String,
     #[serde(default)]
-    parent_span_id: Text,
+    parent_span_id: Str,
     name: String,
     start_time_unix_nano: Scalar,
     #[serde(default)]
@@ -89,7 +89,7 @@ struct Status {
     #[serde(default)]
     code: Option<Scalar>,
     #[serde(default)]
-    message: Text,
+    message: Str,
 }
 
 #[derive(Deserialize)]

@@ -12,7 +12,7 @@ use delegraph_model::{
 use serde::Deserialize;
 
 use crate::format::{FormatInfo, RuleFields, SigmaLogSource};
-use crate::json::{Text, TextList};
+use crate::json::{Str, TextList};
 use crate::probe::{Key, Probe};
 use crate::{DecodeError, DecodeFailure, Decoder, EventSink, base_event, parse, time_field};
 
@@ -48,11 +48,11 @@ struct Line {
     event: EnvelopeChange,
     timestamp: String,
     #[serde(default)]
-    task_id: Text,
+    task_id: Str,
     #[serde(default)]
-    purpose: Text,
+    purpose: Str,
     #[serde(default)]
-    agent_id: Text,
+    agent_id: Str,
     agent_instance: String,
     #[serde(default)]
     approved_by: Option<Approver>,
@@ -73,25 +73,25 @@ struct Line {
     #[serde(default)]
     max_calls: Option<u64>,
     #[serde(default)]
-    tenant: Text,
+    tenant: Str,
 }
 
 #[derive(Deserialize, Default)]
 struct Approver {
     #[serde(default)]
-    sub: Text,
+    sub: Str,
     #[serde(default)]
-    email: Text,
+    email: Str,
 }
 
 #[derive(Deserialize, Default)]
 struct How {
     #[serde(default)]
-    method: Text,
+    method: Str,
     #[serde(default)]
-    reference: Text,
+    reference: Str,
     #[serde(default)]
-    decision_id: Text,
+    decision_id: Str,
 }
 
 fn optional_time(field: &'static str, v: Option<&str>) -> Result<Option<Timestamp>, DecodeError> {
