@@ -53,7 +53,9 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        if status.is_server_error() {
+        // Shedding load is the server working as designed: counted in
+        // /metrics, not logged per request (a flood would flood the log).
+        if status.is_server_error() && !matches!(self, ApiError::Busy) {
             tracing::error!(error = %self, "request failed");
         }
         // A server-side failure is logged in full; the caller learns only
@@ -70,7 +72,7 @@ impl IntoResponse for ApiError {
             resp.headers_mut().insert("www-authenticate", v);
         }
         if status == StatusCode::SERVICE_UNAVAILABLE
-            && let Ok(v) = "1".parse()
+            && let Ok(v) = crate::QUEUE_WAIT.as_secs().max(1).to_string().parse()
         {
             resp.headers_mut().insert("retry-after", v);
         }

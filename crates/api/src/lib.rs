@@ -34,8 +34,8 @@ const MAX_RUNNING_QUERIES: usize = 4;
 /// How long a request waits for a query slot before it is turned away.
 const QUEUE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// How long `/metrics` serves the store's gauges before querying again.
-pub const STORE_GAUGES_TTL: std::time::Duration = std::time::Duration::from_secs(15);
+/// How often `serve` refreshes the store's gauges for `/metrics`.
+pub const STORE_GAUGES_PERIOD: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// A SQL engine holding a query slot.
 struct Engine {
@@ -64,8 +64,9 @@ struct Inner {
     runtime: QueryRuntime,
     /// Queries running at once; more wait briefly, then get 503.
     running: Arc<tokio::sync::Semaphore>,
-    /// The store's gauges for `/metrics`, and when they were taken.
-    gauges: tokio::sync::Mutex<Option<(std::time::Instant, String)>>,
+    /// The store's gauges for `/metrics`, as of the last refresh: a scrape
+    /// reads memory only, so a scrape flood runs no query.
+    gauges: std::sync::RwLock<String>,
     metrics: Metrics,
     silences: tokio::sync::Mutex<()>,
     live: Option<LiveMetrics>,
@@ -86,7 +87,7 @@ impl AppState {
                 limits,
                 runtime,
                 running: Arc::new(tokio::sync::Semaphore::new(MAX_RUNNING_QUERIES)),
-                gauges: tokio::sync::Mutex::new(None),
+                gauges: std::sync::RwLock::new(String::new()),
                 metrics: Metrics::default(),
                 silences: tokio::sync::Mutex::new(()),
                 live: None,
@@ -143,6 +144,37 @@ impl AppState {
         })
     }
 
+    /// Count the store's events and findings again for `/metrics` (the
+    /// server calls this every [`STORE_GAUGES_PERIOD`], not per scrape).
+    pub async fn refresh_store_gauges(&self) -> Result<(), ApiError> {
+        let text = routes::store_gauges(self).await?;
+        if let Ok(mut g) = self.inner.gauges.write() {
+            *g = text;
+        }
+        Ok(())
+    }
+
+    /// Refresh the store's gauges now and then every
+    /// [`STORE_GAUGES_PERIOD`], for as long as the returned future runs.
+    pub async fn keep_store_gauges_fresh(self) {
+        let mut every = tokio::time::interval(STORE_GAUGES_PERIOD);
+        loop {
+            every.tick().await;
+            if let Err(e) = self.refresh_store_gauges().await {
+                tracing::warn!(error = %e, "counting the store for /metrics");
+            }
+        }
+    }
+
+    /// The store's gauges as of the last refresh.
+    pub(crate) fn store_gauges(&self) -> String {
+        self.inner
+            .gauges
+            .read()
+            .map(|g| g.clone())
+            .unwrap_or_default()
+    }
+
     /// Whether the store can be opened (no query, no slot).
     async fn check_store(&self) -> Result<(), ApiError> {
         Ok(SqlEngine::check(&self.inner.data_dir, self.inner.limits).await?)
@@ -186,9 +218,22 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
-/// Every route, with its state.
+/// Every route, with its state. `/metrics` here needs a bearer token of
+/// any role; [`ops_router`] serves it without one on a separate address.
 pub fn router(state: AppState) -> Router {
-    routes::all()
+    layered(routes::all(), state)
+}
+
+/// `/healthz` and `/metrics` without tokens, for an operations address
+/// that only the monitoring network reaches (`[api] metrics_listen`). Its
+/// connections are its own, so probes still answer while the data
+/// address is flooded.
+pub fn ops_router(state: AppState) -> Router {
+    layered(routes::ops(), state)
+}
+
+fn layered(routes: Router<AppState>, state: AppState) -> Router {
+    routes
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             routes::count,

@@ -7,12 +7,13 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
-use tokio::net::TcpListener;
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 
 /// What one server allows its clients.
@@ -46,6 +47,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let mut last_refusal_logged: Option<Instant> = None;
     tokio::pin!(shutdown);
     loop {
         let accepted = tokio::select! {
@@ -62,10 +64,7 @@ pub async fn serve(
             }
         };
         let Ok(slot) = slots.clone().try_acquire_owned() else {
-            tracing::warn!(
-                max = limits.max_connections,
-                "connection refused: too many open"
-            );
+            refuse(stream, &mut last_refusal_logged, limits.max_connections);
             continue;
         };
         let connection = hyper::server::conn::http1::Builder::new()
@@ -80,4 +79,27 @@ pub async fn serve(
     // In-flight requests get a moment; idle connections are not waited for.
     let all = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
     let _ = tokio::time::timeout(Duration::from_secs(2), slots.acquire_many(all)).await;
+}
+
+/// Answer a connection over the cap with a 503 the client can act on
+/// (Retry-After) instead of a reset, then close it: at most a second of
+/// trying, off the accept loop; refusals are logged at most once a second.
+fn refuse(mut stream: TcpStream, last_logged: &mut Option<Instant>, max: usize) {
+    if last_logged.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+        tracing::warn!(max, "connections over the cap are answered 503");
+        *last_logged = Some(Instant::now());
+    }
+    tokio::spawn(async move {
+        let _ = tokio::time::timeout(Duration::from_secs(1), async {
+            let body = r#"{"error":"too many connections; retry shortly"}"#;
+            let answer = format!(
+                "HTTP/1.1 503 Service Unavailable\r\nretry-after: 1\r\ncontent-type: application/json\r\n\
+                 content-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            stream.write_all(answer.as_bytes()).await?;
+            stream.shutdown().await
+        })
+        .await;
+    });
 }

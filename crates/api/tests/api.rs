@@ -150,10 +150,15 @@ async fn every_data_route_needs_a_token_and_the_right_role() {
             assert!(s.is_success(), "{method} {path}: {s} {v}");
         }
     }
-    for open in ["/healthz", "/metrics", "/api/v1/openapi.json"] {
+    for open in ["/healthz", "/api/v1/openapi.json"] {
         let (s, _, _) = call("GET", open, None, None).await;
         assert_eq!(s, StatusCode::OK, "{open}");
     }
+    // Metrics on the data address: any role's token.
+    let (s, _, _) = call("GET", "/metrics", None, None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let (s, _, _) = call("GET", "/metrics", Some(ANALYST), None).await;
+    assert_eq!(s, StatusCode::OK);
 }
 
 #[tokio::test]
@@ -376,7 +381,19 @@ async fn silences_hide_findings_until_they_expire() {
 
 #[tokio::test]
 async fn metrics_and_openapi_describe_what_is_served() {
-    let (_, _, text) = call("GET", "/metrics", None, None).await;
+    let state = AppState::new(
+        store().join("data"),
+        Tokens::single("ana", Role::Analyst, ANALYST),
+        QueryLimits::default(),
+    );
+    state.refresh_store_gauges().await.unwrap();
+    let resp = delegraph_api::ops_router(state)
+        .oneshot(Request::get("/metrics").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    let text = String::from_utf8_lossy(&bytes).into_owned();
     assert!(text.contains("# TYPE delegraph_findings gauge"), "{text}");
     assert!(
         text.contains("delegraph_findings{detector=\"privilege_escalation\""),

@@ -17,18 +17,20 @@ use serde_json::{Value, json};
 use support::{ENGINEER, copy_dir, send, store};
 
 /// A router over a private copy of the shared store (tests here write).
-fn private_app(dir: &Path) -> axum::Router {
+fn private_state(dir: &Path) -> AppState {
     let data = dir.join("data");
     copy_dir(&store().join("data"), &data);
     std::fs::create_dir_all(dir.join("rules")).unwrap();
-    router(
-        AppState::new(
-            data,
-            Tokens::single("eng", Role::Engineer, ENGINEER),
-            QueryLimits::default(),
-        )
-        .with_rules_dir(dir.join("rules")),
+    AppState::new(
+        data,
+        Tokens::single("eng", Role::Engineer, ENGINEER),
+        QueryLimits::default(),
     )
+    .with_rules_dir(dir.join("rules"))
+}
+
+fn private_app(dir: &Path) -> axum::Router {
+    router(private_state(dir))
 }
 
 fn req(method: &str, uri: &str, body: Option<String>) -> Request<Body> {
@@ -252,7 +254,7 @@ async fn parallel_heavy_queries_are_bounded_and_health_still_answers() {
     for c in calls {
         let (s, v, _, headers) = c.await.unwrap();
         if s == StatusCode::SERVICE_UNAVAILABLE {
-            assert_eq!(headers["retry-after"], "1", "{v}");
+            assert_eq!(headers["retry-after"], "2", "{v}");
         }
         assert!(v["error"].is_string() || v["rows"].is_array(), "{s} {v}");
         statuses.push(s.as_u16());
@@ -314,9 +316,12 @@ async fn framework_refusals_are_json_and_every_answer_carries_safe_headers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_scrape_flood_runs_no_queries_and_leaves_queries_their_slots() {
     let dir = tempfile::tempdir().unwrap();
-    let app = private_app(dir.path());
+    let state = private_state(dir.path());
+    state.refresh_store_gauges().await.unwrap();
+    let app = router(state);
     let first = send(&app, req("GET", "/metrics", None)).await;
     assert_eq!(first.0, StatusCode::OK);
+    assert!(first.2.contains("delegraph_findings{"), "{}", first.2);
     let scrapes: Vec<_> = (0..300)
         .map(|_| {
             let app = app.clone();
@@ -330,7 +335,8 @@ async fn a_scrape_flood_runs_no_queries_and_leaves_queries_their_slots() {
         let (s, _, text, _) = c.await.unwrap();
         assert_eq!(s, StatusCode::OK);
         // The store's gauges come from the same snapshot.
-        assert!(text.starts_with(&first.2[..first.2.find("delegraph_http").unwrap_or(0)]));
+        let gauges = &first.2[..first.2.find("# HELP delegraph_http").unwrap()];
+        assert!(text.starts_with(gauges));
     }
     healthy(&app).await;
 }
@@ -339,6 +345,15 @@ async fn a_scrape_flood_runs_no_queries_and_leaves_queries_their_slots() {
 async fn listening(limits: delegraph_api::ServeLimits) -> std::net::SocketAddr {
     let dir = tempfile::tempdir().unwrap();
     let app = private_app(dir.path());
+    serving(app, limits, dir).await
+}
+
+/// `app` on a free port with `limits`, keeping `dir` while it runs.
+async fn serving(
+    app: axum::Router,
+    limits: delegraph_api::ServeLimits,
+    dir: tempfile::TempDir,
+) -> std::net::SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
@@ -348,8 +363,8 @@ async fn listening(limits: delegraph_api::ServeLimits) -> std::net::SocketAddr {
     addr
 }
 
-/// Send a whole GET and read the status line.
-async fn get_status(addr: std::net::SocketAddr, path: &str) -> Option<String> {
+/// Send a whole GET (no token) and read the whole response.
+async fn get_response(addr: std::net::SocketAddr, path: &str) -> Option<String> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
     s.write_all(format!("GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").as_bytes())
@@ -357,7 +372,13 @@ async fn get_status(addr: std::net::SocketAddr, path: &str) -> Option<String> {
         .ok()?;
     let mut buf = Vec::new();
     s.read_to_end(&mut buf).await.ok()?;
-    String::from_utf8_lossy(&buf)
+    Some(String::from_utf8_lossy(&buf).into_owned())
+}
+
+/// The status line of a GET.
+async fn get_status(addr: std::net::SocketAddr, path: &str) -> Option<String> {
+    get_response(addr, path)
+        .await?
         .lines()
         .next()
         .map(str::to_owned)
@@ -394,13 +415,12 @@ async fn trickling_and_idle_connections_are_closed_and_capped() {
             .unwrap();
         trickling.push(s);
     }
-    // A fifth is over the cap: closed at once.
+    // A fifth is over the cap: answered 503 with Retry-After and closed
+    // at once (a reset would tell the client nothing).
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    let mut fifth = tokio::net::TcpStream::connect(addr).await.unwrap();
-    assert!(
-        closed_within(&mut fifth, 1).await,
-        "a connection over the cap stayed open"
-    );
+    let fifth = get_response(addr, "/healthz").await.unwrap();
+    assert!(fifth.starts_with("HTTP/1.1 503"), "{fifth}");
+    assert!(fifth.contains("retry-after: 1"), "{fifth}");
     // The header-read timeout closes the tricklers…
     for s in &mut trickling {
         assert!(
@@ -426,4 +446,43 @@ async fn plans_and_errors_do_not_show_the_servers_paths() {
     assert_eq!(s, StatusCode::OK, "{text}");
     assert!(text.contains("events/"), "{v}");
     assert!(!text.contains(&root), "EXPLAIN shows {root}: {text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operations_address_answers_while_the_data_address_is_full() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = private_state(dir.path());
+    state.refresh_store_gauges().await.unwrap();
+    let full = delegraph_api::ServeLimits {
+        max_connections: 2,
+        ..delegraph_api::ServeLimits::default()
+    };
+    let ops_dir = tempfile::tempdir().unwrap();
+    let data = serving(router(state.clone()), full, dir).await;
+    let ops = serving(
+        delegraph_api::ops_router(state),
+        delegraph_api::ServeLimits::default(),
+        ops_dir,
+    )
+    .await;
+    // /metrics on the data address needs a token.
+    let refused = get_status(data, "/metrics").await.unwrap();
+    assert!(refused.contains("401"), "{refused}");
+    // Two idle clients fill the data address…
+    let _held = [
+        tokio::net::TcpStream::connect(data).await.unwrap(),
+        tokio::net::TcpStream::connect(data).await.unwrap(),
+    ];
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let busy = get_status(data, "/healthz").await.unwrap();
+    assert!(busy.contains("503"), "{busy}");
+    // …while the operations address answers health and metrics, no token.
+    let health = get_status(ops, "/healthz").await.unwrap();
+    assert!(health.contains("200"), "{health}");
+    let metrics = get_response(ops, "/metrics").await.unwrap();
+    assert!(metrics.starts_with("HTTP/1.1 200"), "{metrics}");
+    assert!(metrics.contains("delegraph_findings{"), "{metrics}");
+    // It serves nothing else.
+    let other = get_status(ops, "/api/v1/findings").await.unwrap();
+    assert!(other.contains("404"), "{other}");
 }

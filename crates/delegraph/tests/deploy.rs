@@ -96,7 +96,7 @@ fn compose_services_bind_loopback_and_mount_files_that_exist() {
 }
 
 #[test]
-fn prometheus_scrapes_the_port_delegraph_listens_on() {
+fn prometheus_scrapes_the_port_delegraph_serves_metrics_on() {
     let root = repo();
     let prom = yaml(&root.join("deploy/prometheus.yml"));
     let job = &prom["scrape_configs"][0];
@@ -104,7 +104,7 @@ fn prometheus_scrapes_the_port_delegraph_listens_on() {
     let target = job["static_configs"][0]["targets"][0].as_str().unwrap();
     let config = std::fs::read_to_string(root.join("deploy/delegraph.toml")).unwrap();
     let config: toml::Table = toml::from_str(&config).unwrap();
-    let listen = config["api"]["listen"].as_str().unwrap();
+    let listen = config["api"]["metrics_listen"].as_str().unwrap();
     let port = listen.rsplit(':').next().unwrap();
     assert_eq!(target, format!("delegraph:{port}"));
 }

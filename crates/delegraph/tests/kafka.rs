@@ -191,7 +191,7 @@ fn three_topics_end_to_end_findings_via_api_and_topic_offsets_committed() {
     }
 
     // The live metrics are on /metrics.
-    let (_, metrics) = common::kafka::get(&svc.addr, "/metrics", None).unwrap();
+    let (_, metrics) = svc.get("/metrics");
     for name in [
         "delegraph_events_in_total{source=\"cloudtrail\"}",
         "delegraph_dead_letters_total{reason=",
@@ -407,7 +407,7 @@ fn a_30_second_broker_outage_mid_stream_loses_nothing() {
 
 /// The counter `delegraph_rule_reloads_total{result="RESULT"}` of /metrics.
 fn rule_reloads(svc: &Service, result: &str) -> u64 {
-    let (_, metrics) = common::kafka::get(&svc.addr, "/metrics", None).unwrap();
+    let (_, metrics) = svc.get("/metrics");
     let name = format!("delegraph_rule_reloads_total{{result=\"{result}\"}} ");
     metrics
         .lines()

@@ -22,7 +22,7 @@ pub(crate) use hygiene::hygiene;
 pub(crate) fn all() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(ops::healthz))
-        .route("/metrics", get(ops::metrics))
+        .route("/metrics", get(ops::metrics_with_token))
         .route("/api/v1/openapi.json", get(ops::openapi))
         .route("/api/v1/findings", get(findings::list))
         .route("/api/v1/findings/{id}", get(findings::one))
@@ -42,6 +42,16 @@ pub(crate) fn all() -> Router<AppState> {
         .route("/api/v1/silences/{id}", delete(silences::expire))
         .fallback(ops::not_found)
 }
+
+/// The operations address: health and metrics, no tokens.
+pub(crate) fn ops() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(ops::healthz))
+        .route("/metrics", get(ops::metrics))
+        .fallback(ops::not_found)
+}
+
+pub(crate) use ops::store_gauges;
 
 /// Count every answered request by route and status.
 pub(crate) async fn count(State(st): State<AppState>, req: Request, next: Next) -> Response {

@@ -35,6 +35,10 @@ pub struct Args {
     /// (the demo's way).
     #[arg(long)]
     token_env: Option<String>,
+    /// Also serve /healthz and /metrics without a token on this address
+    /// (for the monitoring network); on `--listen`, /metrics needs a token.
+    #[arg(long)]
+    metrics_listen: Option<SocketAddr>,
     /// Seconds a SQL query may run (default 30).
     #[arg(long)]
     query_timeout: Option<u64>,
@@ -83,6 +87,9 @@ fn settings(a: Args) -> anyhow::Result<ServeConfig> {
         c.api.tokens = a.tokens;
         c.api.token_env = a.token_env;
     }
+    if let Some(m) = a.metrics_listen {
+        c.api.metrics_listen = Some(m);
+    }
     if let Some(t) = a.query_timeout {
         c.api.query_timeout_secs = t;
     }
@@ -99,6 +106,9 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         let stream = config.stream()?;
         println!("data_dir: {}", config.data_dir.display());
         println!("api: http://{}/api/v1", config.api.listen);
+        if let Some(m) = config.api.metrics_listen {
+            println!("metrics (no token): http://{m}/metrics");
+        }
         match stream {
             Some(s) => {
                 let topics: Vec<&str> = s.topics.iter().map(|t| t.topic.as_str()).collect();
@@ -159,17 +169,31 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         Some(dir) => state.with_rules_dir(dir.clone()),
         None => state,
     };
-    let app = router(state);
+    let app = router(state.clone());
+    let ops = delegraph_api::ops_router(state.clone());
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let listen = config.api.listen;
+    let (listen, metrics_listen) = (config.api.listen, config.api.metrics_listen);
     let served = rt.block_on(async {
+        // Ends with the runtime.
+        tokio::spawn(state.keep_store_gauges_fresh());
+        if let Some(addr) = metrics_listen {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("listening on {addr} (metrics_listen)"))?;
+            eprintln!(
+                "delegraph /healthz and /metrics (no token) on http://{}",
+                listener.local_addr()?
+            );
+            let limits = ServeLimits::default();
+            tokio::spawn(delegraph_api::serve(listener, ops, limits, std::future::pending()));
+        }
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("listening on {listen}"))?;
         eprintln!(
-            "delegraph API on http://{}/api/v1 (OpenAPI: /api/v1/openapi.json, metrics: /metrics)",
+            "delegraph API on http://{}/api/v1 (OpenAPI: /api/v1/openapi.json, metrics with a token: /metrics)",
             listener.local_addr()?
         );
         delegraph_api::serve(listener, app, ServeLimits::default(), async move {

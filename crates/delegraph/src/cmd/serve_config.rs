@@ -35,6 +35,9 @@ pub struct ApiSection {
     /// Listen address.
     #[serde(default = "default_listen")]
     pub listen: SocketAddr,
+    /// Where /healthz and /metrics are also served, without a token (the
+    /// monitoring network's address); on `listen`, /metrics needs one.
+    pub metrics_listen: Option<SocketAddr>,
     /// Token file (see `delegraph token`).
     pub tokens: Option<PathBuf>,
     /// Or one engineer token from this environment variable.
@@ -52,6 +55,7 @@ impl Default for ApiSection {
     fn default() -> Self {
         Self {
             listen: default_listen(),
+            metrics_listen: None,
             tokens: None,
             token_env: None,
             query_timeout_secs: default_query_timeout(),
