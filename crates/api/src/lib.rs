@@ -9,6 +9,7 @@ mod auth;
 mod error;
 mod metrics;
 mod openapi;
+mod openapi_schemas;
 mod routes;
 mod rules;
 mod server;

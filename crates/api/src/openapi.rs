@@ -1,89 +1,202 @@
 //! The OpenAPI 3.1 document served at `/api/v1/openapi.json`, written by
-//! hand next to the routes (a test checks every route is in it).
+//! hand next to the routes: a test checks every route is in it, and
+//! `scripts/api-contract` has schemathesis check the server's answers
+//! against it. Parameters describe what the handlers accept, no more and
+//! no less: a narrower schema hides requests that work, a wider one makes
+//! the server's 400 look like a broken promise. What no schema can say (a
+//! query that plans, a rule that compiles, a time still to come) is in the
+//! descriptions, and answered with 400.
 
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
-fn q(name: &str, description: &str) -> Value {
-    json!({"name": name, "in": "query", "required": false, "description": description, "schema": {"type": "string"}})
+use crate::openapi_schemas::{
+    self as schemas, CURSOR, DATE_TIME, FINDING_ID, SILENCE_ID, schema_ref,
+};
+
+/// Errors of a route that runs a query: a bad parameter or statement, no
+/// token, a failing store, no free query slot, a query over its time.
+const QUERY_ERRORS: &[u16] = &[400, 401, 500, 503, 504];
+
+/// Errors of a route taking a JSON body, on top of its own.
+const JSON_BODY_ERRORS: &[u16] = &[400, 413, 415, 422];
+
+/// An optional query parameter (no route requires one).
+fn query(name: &str, description: &str, schema: Value) -> Value {
+    json!({"name": name, "in": "query", "required": false, "description": description, "schema": schema})
 }
 
-fn path_param(name: &str) -> Value {
-    json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}})
+/// A free-text filter: matched exactly, never interpreted.
+fn text_filter(name: &str, description: &str) -> Value {
+    query(name, description, json!({"type": "string"}))
 }
 
-fn ok(description: &str) -> Value {
-    json!({
-        "200": {"description": description, "content": {"application/json": {}}},
-        "400": {"$ref": "#/components/responses/Error"},
-        "401": {"$ref": "#/components/responses/Error"},
-        "403": {"$ref": "#/components/responses/Error"}
-    })
+/// `limit`: whatever fits a `usize` is taken, then clamped to 1–1000.
+fn limit(what: &str, default: u32) -> Value {
+    query(
+        "limit",
+        &format!("{what}; values outside 1–1000 are clamped into it"),
+        json!({"type": "integer", "minimum": 0, "maximum": usize::MAX, "default": default}),
+    )
+}
+
+/// The `{id}` path segment.
+fn id(description: &str, schema: Value) -> Value {
+    json!({"name": "id", "in": "path", "required": true, "description": description, "schema": schema})
+}
+
+/// A body of `media` type and schema, with an example a client can send.
+fn body(media: &str, schema: Value, example: Value) -> Value {
+    json!({"required": true, "content": {media: {"schema": schema, "example": example}}})
+}
+
+/// A success answering `application/json` with schema `name`.
+fn json_ok(description: &str, name: &str) -> Value {
+    json!({"description": description, "content": {"application/json": {"schema": schema_ref(name)}}})
+}
+
+/// The successes in `ok` (status → response), then each of `errors` as a
+/// reference to the shared error response.
+fn responses(ok: Value, errors: &[&[u16]]) -> Value {
+    let mut all = match ok {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    };
+    for status in errors.iter().flat_map(|e| e.iter()) {
+        if let Some((_, name, _)) = schemas::ERRORS.iter().find(|(s, _, _)| s == status) {
+            all.insert(
+                status.to_string(),
+                json!({"$ref": format!("#/components/responses/{name}")}),
+            );
+        }
+    }
+    Value::Object(all)
+}
+
+/// A link feeding `pointer` of this answer to operation `op`'s `id`, so
+/// stateful tests reach rows that exist rather than only 404s.
+fn link(op: &str, pointer: &str) -> Value {
+    json!({"operationId": op, "parameters": {"id": format!("$response.body#{pointer}")}})
+}
+
+/// `since` and `until`.
+fn time_filter(name: &str, description: &str) -> Value {
+    query(
+        name,
+        &format!("{description} (RFC 3339; instants 1677-09-21 to 2262-04-11)"),
+        json!({"type": "string", "pattern": DATE_TIME}),
+    )
+}
+
+/// The findings listing's filters, order and page.
+fn findings_parameters() -> Value {
+    let severities = json!({"type": "array", "minItems": 1, "items": schema_ref("Severity")});
+    json!([
+        time_filter("since", "Event time at or after"),
+        time_filter("until", "Event time before"),
+        {"name": "severity", "in": "query", "required": false, "style": "form", "explode": false,
+         "description": "Comma-separated severities (with `min_severity`, either matches)", "schema": severities},
+        query("min_severity", "This severity or higher", schema_ref("Severity")),
+        text_filter("detector", "Detector name or rule id"),
+        text_filter("agent", "Logical agent id"),
+        text_filter("instance", "Agent instance, or the root of its delegation chain"),
+        text_filter("human", "The human the agents act for (initiator)"),
+        query("sort", "`time`: newest first; `risk`: riskiest first", json!({"type": "string", "enum": ["time", "risk"], "default": "time"})),
+        limit("Page size", 100),
+        query("cursor", "`next` of the previous page, with the same filters and sort",
+              json!({"type": "string", "pattern": CURSOR})),
+        query("include_silenced", "Also findings an active silence hides", json!({"type": "boolean", "default": false}))
+    ])
 }
 
 /// The document.
 pub fn openapi() -> Value {
-    let analyst = json!([{"bearer": []}]);
+    let bearer = json!([{"bearer": []}]);
+    let instance = id("Agent instance", json!({"type": "string", "minLength": 1}));
+    // One route, two bodies: `format` picks.
+    let graph = json!({
+        "application/json": {"schema": schema_ref("Graph")},
+        "text/vnd.graphviz": {"schema": {"type": "string"}}
+    });
+    let rule_stored = |description: &str| json_ok(description, "StoredRule");
     json!({
         "openapi": "3.1.0",
         "info": {"title": "delegraph", "version": env!("CARGO_PKG_VERSION"),
-                 "description": "Findings, delegation graphs, risk and read-only SQL over delegraph's store. Data routes need a bearer token: analysts read, engineers also write rules and silences."},
-        "components": {
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "responses": {"Error": {"description": "An error", "content": {"application/json": {"schema": {
-                "type": "object", "properties": {"error": {"type": "string"}}, "required": ["error"]}}}}}
-        },
+                 "description": "Findings, delegation graphs, risk and read-only SQL over delegraph's store. Data routes need a bearer token: analysts read, engineers also write rules and silences. Every error is `{\"error\": message}`."},
+        "components": schemas::components(),
         "paths": {
-            "/healthz": {"get": {"summary": "Liveness; the store can be queried", "responses": {"200": {"description": "ok"}}}},
-            "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": {"description": "text exposition"}}}},
-            "/api/v1/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI"}}}},
-            "/api/v1/findings": {"get": {
-                "summary": "Findings, newest or riskiest first, with keyset pagination",
-                "security": analyst,
-                "parameters": [
-                    q("since", "event time at or after (RFC 3339)"), q("until", "event time before (RFC 3339)"),
-                    q("severity", "comma-separated severities"), q("min_severity", "this severity or higher"),
-                    q("detector", "detector name or rule id"), q("agent", "logical agent id"),
-                    q("instance", "agent instance or delegation root"), q("human", "the human (initiator)"),
-                    q("sort", "time (default) or risk"), q("limit", "page size, 1-1000 (100)"),
-                    q("cursor", "`next` of the previous page"), q("include_silenced", "true to include silenced findings")
-                ],
-                "responses": ok("{findings: [...], next: cursor|null}")}},
-            "/api/v1/findings/{id}": {"get": {"summary": "One finding with its evidence events and delegation chain",
-                "security": analyst, "parameters": [path_param("id")], "responses": ok("the finding")}},
-            "/api/v1/instances/{id}/graph": {"get": {"summary": "An agent instance's delegation graph",
-                "security": analyst, "parameters": [path_param("id"), q("format", "json (default) or dot")],
-                "responses": ok("{instance, nodes, edges} or Graphviz DOT")}},
-            "/api/v1/risk/instances": {"get": {"summary": "Riskiest agent instances", "security": analyst,
-                "parameters": [q("limit", "rows, 1-1000 (50)")], "responses": ok("{leaders: [...]}")}},
-            "/api/v1/risk/humans": {"get": {"summary": "Humans whose agents carry the most risk", "security": analyst,
-                "parameters": [q("limit", "rows, 1-1000 (50)")], "responses": ok("{leaders: [...]}")}},
-            "/api/v1/sql": {"post": {"summary": "Read-only SQL (no DDL, DML, COPY, SET or file access; time and memory limits)",
-                "security": analyst,
-                "requestBody": {"required": true, "content": {"application/json": {"schema": {
-                    "type": "object", "properties": {"query": {"type": "string"}}, "required": ["query"]}}}},
-                "responses": ok("{rows: [...]}")}},
-            "/api/v1/rules": {
-                "get": {"summary": "Rule files with their rules' titles, ids, levels and log sources, or each file's error", "security": analyst, "responses": ok("{files: [{name, rules | error}]}")}
-            },
-            "/api/v1/rules/{id}": {
-                "put": {"summary": "Create or replace a rule file (engineer). The directory is compiled with it, as the service loads it; refused with every error as FILE:LINE: message (YAML, unknown modifiers or fields, unresolved references, duplicate ids), leaving the earlier file", "security": analyst,
-                        "parameters": [path_param("id")],
-                        "requestBody": {"required": true, "content": {"application/yaml": {"schema": {"type": "string"}}}},
-                        "responses": ok("{name, rules: [...]} (201 when created)")}
-            },
+            "/healthz": {"get": {"operationId": "health", "summary": "Liveness; the store can be opened",
+                "responses": responses(json!({"200": json_ok("Serving", "Health")}), &[&[500]])}},
+            "/metrics": {"get": {"operationId": "metrics",
+                "summary": "Prometheus metrics from memory: the store's contents (refreshed every 30 s by the server), requests served, the ingest loop's. A token of any role here; without one on the operations address (`[api] metrics_listen`)",
+                "security": bearer,
+                "responses": responses(json!({"200": {"description": "Text exposition format 0.0.4",
+                    "content": {"text/plain": {"schema": {"type": "string"}}}}}), &[&[401]])}},
+            "/api/v1/openapi.json": {"get": {"operationId": "openapi", "summary": "This document",
+                "responses": {"200": {"description": "OpenAPI 3.1", "content": {"application/json": {"schema": {"type": "object"}}}}}}},
+            "/api/v1/findings": {"get": {"operationId": "listFindings",
+                "summary": "Findings, newest or riskiest first, with keyset pagination; active silences hide what they match",
+                "security": bearer, "parameters": findings_parameters(),
+                "responses": responses(json!({"200": {
+                    "description": "A page of findings",
+                    "content": {"application/json": {"schema": schema_ref("FindingPage")}},
+                    "links": {"finding": link("getFinding", "/findings/0/finding_id"),
+                              "graph": link("getInstanceGraph", "/findings/0/agent_instance")}}}), &[QUERY_ERRORS])}},
+            "/api/v1/findings/{id}": {"get": {"operationId": "getFinding",
+                "summary": "One finding with its evidence events and delegation chain", "security": bearer,
+                "parameters": [id("Finding id", json!({"type": "string", "pattern": FINDING_ID}))],
+                "responses": responses(json!({"200": json_ok("The finding", "FindingDetail")}), &[QUERY_ERRORS, &[404]])}},
+            "/api/v1/instances/{id}/graph": {"get": {"operationId": "getInstanceGraph",
+                "summary": "An agent instance's delegation graph", "security": bearer,
+                "parameters": [instance, query("format", "Answer as JSON or as Graphviz DOT",
+                    json!({"type": "string", "enum": ["json", "dot"], "default": "json"}))],
+                "responses": responses(json!({"200": {"description": "The delegation graph: JSON, or Graphviz DOT with `format=dot`",
+                    "content": graph}}), &[QUERY_ERRORS, &[404]])}},
+            "/api/v1/risk/instances": {"get": {"operationId": "riskInstances",
+                "summary": "Riskiest agent instances", "security": bearer, "parameters": [limit("Rows", 50)],
+                "responses": responses(json!({"200": {
+                    "description": "Instances by accumulated risk",
+                    "content": {"application/json": {"schema": schema_ref("InstanceLeaders")}},
+                    "links": {"graph": link("getInstanceGraph", "/leaders/0/instance")}}}), &[QUERY_ERRORS])}},
+            "/api/v1/risk/humans": {"get": {"operationId": "riskHumans",
+                "summary": "Humans whose agents carry the most risk", "security": bearer, "parameters": [limit("Rows", 50)],
+                "responses": responses(json!({"200": json_ok("Humans by their agents' risk", "HumanLeaders")}), &[QUERY_ERRORS])}},
+            "/api/v1/sql": {"post": {"operationId": "sql",
+                "summary": "Read-only SQL over the tables, with time, memory, row and result-size limits; a statement that does not plan or run is a 400",
+                "security": bearer,
+                "requestBody": body("application/json", schema_ref("SqlQuery"),
+                    json!({"query": "SELECT severity, count(*) AS n FROM findings GROUP BY severity"})),
+                "responses": responses(json!({"200": json_ok("The rows", "SqlRows")}), &[QUERY_ERRORS, JSON_BODY_ERRORS])}},
+            "/api/v1/rules": {"get": {"operationId": "listRules",
+                "summary": "Rule files with their rules' titles, ids, levels and log sources, or why each cannot be used",
+                "security": bearer, "responses": responses(json!({"200": json_ok("Every rule file", "RuleFiles")}), &[&[401, 500]])}},
+            "/api/v1/rules/{id}": {"put": {"operationId": "putRule",
+                "summary": "Create or replace a rule file (engineer). The directory is compiled with it, as the service loads it; refused with every error as FILE:LINE: message (YAML, unknown modifiers or fields, unresolved references, duplicate ids), leaving the earlier file",
+                "security": bearer,
+                "parameters": [{"name": "id", "in": "path", "required": true, "example": "api_example.yml",
+                    "description": "File name: letters, digits, `_`, `-`, `.`, not starting with `.`, ending in `.yml` or `.yaml`",
+                    "schema": {"type": "string", "maxLength": crate::rules::MAX_NAME, "pattern": r"^[A-Za-z0-9_-][A-Za-z0-9_.-]*\.ya?ml$"}}],
+                "requestBody": {"required": true, "description": format!("UTF-8 YAML, at most {} bytes", delegraph_rules::MAX_RULE_FILE_BYTES),
+                    "content": {"application/yaml": {"schema": schema_ref("RuleDocument")}}},
+                "responses": responses(json!({"200": rule_stored("Replaced"), "201": rule_stored("Created")}),
+                    &[&[400, 401, 403, 413, 500]])}},
             "/api/v1/silences": {
-                "get": {"summary": "Silences, with whether each is active", "security": analyst, "responses": ok("{silences: [...]}")},
-                "post": {"summary": "Create a silence (engineer)", "security": analyst,
-                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object",
-                        "properties": {"matcher": {"type": "object", "properties": {
-                            "detector": {"type": "string"}, "agent_id": {"type": "string"},
-                            "agent_instance": {"type": "string"}, "initiator": {"type": "string"}}},
-                            "reason": {"type": "string"}, "expires_at": {"type": "string", "format": "date-time"}},
-                        "required": ["matcher", "reason", "expires_at"]}}}},
-                    "responses": {"201": {"description": "the silence"}, "400": {"$ref": "#/components/responses/Error"},
-                                  "401": {"$ref": "#/components/responses/Error"}, "403": {"$ref": "#/components/responses/Error"}}}},
-            "/api/v1/silences/{id}": {"delete": {"summary": "Expire a silence now (engineer)", "security": analyst,
-                "parameters": [path_param("id")], "responses": ok("the expired silence")}}
+                "get": {"operationId": "listSilences", "summary": "Every silence, with whether it is still in force",
+                    "security": bearer, "responses": responses(json!({"200": json_ok("The silences", "Silences")}), &[&[401, 500]])},
+                "post": {"operationId": "createSilence",
+                    "summary": "Hide matching findings from listings until a time (engineer)", "security": bearer,
+                    "requestBody": body("application/json", schema_ref("NewSilence"), json!({
+                        "matcher": {"detector": "tool_chain", "agent_id": "support-agent"},
+                        "reason": "known during the ticketing migration", "expires_at": "2099-01-01T00:00:00Z"})),
+                    "responses": responses(json!({"201": {
+                        "description": "The silence",
+                        "content": {"application/json": {"schema": schema_ref("Silence")}},
+                        "links": {"expire": link("expireSilence", "/id")}}}), &[JSON_BODY_ERRORS, &[401, 403, 500]])}},
+            "/api/v1/silences/{id}": {"delete": {"operationId": "expireSilence",
+                "summary": "Expire a silence now (engineer); it stays listed, inactive. Expiring an expired one changes nothing",
+                "security": bearer, "parameters": [id("Silence id", json!({"type": "string", "pattern": SILENCE_ID}))],
+                "responses": responses(json!({"200": json_ok("The silence as it is now", "Silence")}),
+                    // 400: an id that is not UTF-8 once percent-decoded.
+                    &[&[400, 401, 403, 404, 500]])}}
         }
     })
 }
