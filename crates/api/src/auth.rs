@@ -99,9 +99,11 @@ impl Tokens {
 
     /// The role of the `Authorization` header's bearer token.
     pub fn role(&self, authorization: Option<&str>) -> Result<(Role, String), ApiError> {
+        // The scheme's name is case-insensitive (RFC 9110 §11.1).
         let token = authorization
-            .and_then(|h| h.strip_prefix("Bearer "))
-            .map(str::trim)
+            .and_then(|h| h.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, t)| t.trim())
             .filter(|t| !t.is_empty())
             .ok_or(ApiError::Unauthorized)?;
         let d = digest(token);

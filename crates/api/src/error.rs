@@ -31,6 +31,9 @@ pub enum ApiError {
     /// Every query slot is taken; try again shortly.
     #[error("too many queries running; retry in a moment")]
     Busy,
+    /// The server's last look at the store failed (health).
+    #[error("{0}")]
+    Unhealthy(String),
 }
 
 impl ApiError {
@@ -44,7 +47,9 @@ impl ApiError {
                 StatusCode::BAD_REQUEST
             }
             ApiError::Store(StoreError::Timeout(_)) => StatusCode::GATEWAY_TIMEOUT,
-            ApiError::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Busy | ApiError::Store(StoreError::Exhausted(_)) | ApiError::Unhealthy(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Store(_) | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

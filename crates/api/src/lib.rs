@@ -68,8 +68,14 @@ struct Inner {
     /// The store's gauges for `/metrics`, as of the last refresh: a scrape
     /// reads memory only, so a scrape flood runs no query.
     gauges: std::sync::RwLock<String>,
+    /// Whether the last refresh of the gauges could read the store:
+    /// `/healthz` reports it without reading anything itself.
+    store_readable: std::sync::atomic::AtomicBool,
     metrics: Metrics,
     silences: tokio::sync::Mutex<()>,
+    /// Held from an upload's check to its write, so two uploads cannot
+    /// each pass against a directory without the other.
+    rule_files: tokio::sync::Mutex<()>,
     live: Option<LiveMetrics>,
     rules_dir: PathBuf,
 }
@@ -89,8 +95,10 @@ impl AppState {
                 runtime,
                 running: Arc::new(tokio::sync::Semaphore::new(MAX_RUNNING_QUERIES)),
                 gauges: std::sync::RwLock::new(String::new()),
+                store_readable: std::sync::atomic::AtomicBool::new(true),
                 metrics: Metrics::default(),
                 silences: tokio::sync::Mutex::new(()),
+                rule_files: tokio::sync::Mutex::new(()),
                 live: None,
                 rules_dir: data_dir.join("rules"),
                 data_dir,
@@ -148,7 +156,15 @@ impl AppState {
     /// Count the store's events and findings again for `/metrics` (the
     /// server calls this every [`STORE_GAUGES_PERIOD`], not per scrape).
     pub async fn refresh_store_gauges(&self) -> Result<(), ApiError> {
-        let text = routes::store_gauges(self).await?;
+        let counted = routes::store_gauges(self).await;
+        // Busy is load, not damage: it says nothing about the files.
+        if !matches!(counted, Err(ApiError::Busy)) {
+            let readable = counted.is_ok();
+            self.inner
+                .store_readable
+                .store(readable, std::sync::atomic::Ordering::Relaxed);
+        }
+        let text = counted?;
         if let Ok(mut g) = self.inner.gauges.write() {
             *g = text;
         }
@@ -176,9 +192,21 @@ impl AppState {
             .unwrap_or_default()
     }
 
-    /// Whether the store can be opened (no query, no slot).
+    /// Whether the store can be opened (no query, no slot) and its files
+    /// could be read at the last periodic count.
     async fn check_store(&self) -> Result<(), ApiError> {
-        Ok(SqlEngine::check(&self.inner.data_dir, self.inner.limits).await?)
+        SqlEngine::check(&self.inner.data_dir, self.inner.limits).await?;
+        if !self
+            .inner
+            .store_readable
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            return Err(ApiError::Unhealthy(
+                "the store's files could not be read at the last check; the server log has the details"
+                    .into(),
+            ));
+        }
+        Ok(())
     }
 
     /// Counters shared with the serving loop.
@@ -203,6 +231,20 @@ impl Caller {
         } else {
             Err(ApiError::Forbidden(self.role.as_str()))
         }
+    }
+}
+
+/// A caller with the engineer role, checked from the headers before any
+/// body is read: an analyst's upload is refused (403) unread.
+pub struct Engineer(pub Caller);
+
+impl FromRequestParts<AppState> for Engineer {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        caller.require(Role::Engineer)?;
+        Ok(Engineer(caller))
     }
 }
 

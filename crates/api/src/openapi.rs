@@ -125,7 +125,7 @@ pub fn openapi() -> Value {
         "components": schemas::components(),
         "paths": {
             "/healthz": {"get": {"operationId": "health", "summary": "Liveness; the store can be opened",
-                "responses": responses(json!({"200": json_ok("Serving", "Health")}), &[&[500]])}},
+                "responses": responses(json!({"200": json_ok("Serving", "Health")}), &[&[500, 503]])}},
             "/metrics": {"get": {"operationId": "metrics",
                 "summary": "Prometheus metrics from memory: the store's contents (refreshed every 30 s by the server), requests served, the ingest loop's. A token of any role here; without one on the operations address (`[api] metrics_listen`)",
                 "security": bearer,

@@ -157,7 +157,7 @@ const MATCH_FIELDS: [&str; 4] = ["detector", "agent_id", "agent_instance", "init
 /// The request's matcher: a `null` field counts as absent, so at least one
 /// must be a string.
 fn new_silence_match() -> Value {
-    let field = json!({"type": ["string", "null"]});
+    let field = json!({"type": ["string", "null"], "maxLength": crate::silences::MAX_MATCH_CHARS});
     let properties: Map<String, Value> = MATCH_FIELDS
         .iter()
         .map(|f| ((*f).to_owned(), field.clone()))
@@ -273,7 +273,7 @@ fn schemas() -> Value {
         "SilenceMatch": object(&[], &MATCH_FIELDS.map(|f| (f, string()))),
         "NewSilence": object(&[
             ("matcher", new_silence_match()),
-            ("reason", json!({"type": "string", "pattern": NOT_BLANK})),
+            ("reason", json!({"type": "string", "pattern": NOT_BLANK, "maxLength": crate::silences::MAX_REASON_CHARS})),
             ("expires_at", json!({"type": "string", "pattern": DATE_TIME,
                 "description": "RFC 3339, in the future (a time already past is refused with 400)"})),
         ], &[]),

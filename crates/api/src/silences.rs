@@ -8,6 +8,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::ApiError;
 
+/// Longest value a silence matches on (ids and names are far shorter).
+pub const MAX_MATCH_CHARS: usize = 512;
+/// Longest reason.
+pub const MAX_REASON_CHARS: usize = 4096;
+/// Active silences at most: each is a literal in every findings query.
+pub const MAX_ACTIVE_SILENCES: usize = 10_000;
+
 /// Which findings a silence hides; every given field must match.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

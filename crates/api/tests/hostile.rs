@@ -7,53 +7,15 @@
 
 mod support;
 
-use std::path::Path;
-
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use delegraph_api::{AppState, Role, Tokens, router};
 use delegraph_store::QueryLimits;
 use serde_json::{Value, json};
-use support::{ENGINEER, copy_dir, send, store};
-
-/// A router over a private copy of the shared store (tests here write).
-fn private_state(dir: &Path) -> AppState {
-    let data = dir.join("data");
-    copy_dir(&store().join("data"), &data);
-    std::fs::create_dir_all(dir.join("rules")).unwrap();
-    AppState::new(
-        data,
-        Tokens::single("eng", Role::Engineer, ENGINEER),
-        QueryLimits::default(),
-    )
-    .with_rules_dir(dir.join("rules"))
-}
-
-fn private_app(dir: &Path) -> axum::Router {
-    router(private_state(dir))
-}
-
-fn req(method: &str, uri: &str, body: Option<String>) -> Request<Body> {
-    let b = Request::builder()
-        .method(method)
-        .uri(uri)
-        .header("authorization", format!("Bearer {ENGINEER}"));
-    match body {
-        Some(text) => b
-            .header("content-type", "application/yaml")
-            .body(Body::from(text))
-            .unwrap(),
-        None => b.body(Body::empty()).unwrap(),
-    }
-}
+use support::{ENGINEER, copy_dir, healthy, private_app, private_state, req, send, store};
 
 /// 2099-01-01, in nanoseconds.
 const FAR_NS: i64 = 4_070_908_800_000_000_000;
-
-async fn healthy(app: &axum::Router) {
-    let (s, _, text, _) = send(app, req("GET", "/healthz", None)).await;
-    assert_eq!(s, StatusCode::OK, "{text}");
-}
 
 #[tokio::test]
 async fn five_thousand_silences_leave_listings_working_and_hide_what_they_match() {

@@ -52,11 +52,11 @@ impl Timestamp {
     /// RFC 3339 / ISO 8601 with any fractional precision (Entra writes 7
     /// digits), `Z` or an offset.
     pub fn parse_rfc3339(s: &str) -> Result<Self, TimestampError> {
-        DateTime::parse_from_rfc3339(s)
-            .ok()
-            .and_then(|t| t.timestamp_nanos_opt())
+        let t = DateTime::parse_from_rfc3339(s)
+            .map_err(|_| TimestampError::new(s, "RFC 3339 (2019-10-02T21:50:54Z)"))?;
+        t.timestamp_nanos_opt()
             .map(Self)
-            .ok_or_else(|| TimestampError::new(s, "RFC 3339 (2019-10-02T21:50:54Z)"))
+            .ok_or_else(|| TimestampError::new(s, "a time between the years 1677 and 2262"))
     }
 
     /// The spellings CloudTrail uses across fields: RFC 3339, ISO basic

@@ -65,6 +65,8 @@ pub fn load_dir(dir: &Path) -> Result<RuleSet, Vec<RuleError>> {
 pub fn compile_texts(files: &[(String, String)]) -> Result<RuleSet, Vec<RuleError>> {
     let mut errors = Vec::new();
     let mut rules: Vec<Rule> = Vec::new();
+    // Rule id -> the file that defined it first.
+    let mut ids: std::collections::HashMap<String, String> = std::collections::HashMap::new();
     let mut parsed_correlations = Vec::new();
     let mut filters = Vec::new();
     let mut sequence_docs = Vec::new();
@@ -115,7 +117,17 @@ pub fn compile_texts(files: &[(String, String)]) -> Result<RuleSet, Vec<RuleErro
         }
         for r in &collection.rules {
             match Rule::compile(r) {
-                Ok(rule) => rules.push(rule),
+                // The second definition of an id is the error, at its line.
+                Ok(rule) => match ids.get(&rule.id) {
+                    Some(first) => errors.push(err(
+                        format!("rule id {} is used twice (first in {first})", rule.id),
+                        Some(&r.title),
+                    )),
+                    None => {
+                        ids.insert(rule.id.clone(), file.clone());
+                        rules.push(rule);
+                    }
+                },
                 Err(e) => errors.push(err(format!("rule {:?}: {e}", r.title), Some(&r.title))),
             }
         }
@@ -155,16 +167,6 @@ pub fn compile_texts(files: &[(String, String)]) -> Result<RuleSet, Vec<RuleErro
         |d| Sequence::compile(d, &rules),
         &mut errors,
     );
-    let mut seen = std::collections::HashSet::new();
-    for r in &rules {
-        if !seen.insert(r.id.clone()) {
-            errors.push(RuleError {
-                file: "rules".into(),
-                line: 0,
-                message: format!("rule id {} is used twice", r.id),
-            });
-        }
-    }
     if !errors.is_empty() {
         return Err(errors);
     }

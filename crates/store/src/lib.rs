@@ -47,9 +47,18 @@ pub enum StoreError {
     /// The statement is not allowed (DDL, DML, COPY, file access).
     #[error("refused: {0}")]
     Refused(String),
-    /// The query failed to plan or run.
+    /// The statement failed to plan or run (its own fault: a name, a type,
+    /// a cast).
     #[error("query failed: {0}")]
     Query(String),
+    /// The store's files could not be read (a corrupt or vanished file, an
+    /// I/O error), or one of delegraph's own statements failed: not the
+    /// caller's fault.
+    #[error("the store could not be read: {0}")]
+    Storage(String),
+    /// The shared query memory is in use by other queries; try again.
+    #[error("query memory exhausted: {0}")]
+    Exhausted(String),
     /// The query ran past its time limit.
     #[error("query exceeded its {0:?} time limit")]
     Timeout(std::time::Duration),

@@ -121,8 +121,9 @@ impl SqlEngine {
         // plans and errors name `events/….parquet`, never the server's
         // absolute paths.
         let root = datafusion::object_store::local::LocalFileSystem::new_with_prefix(data_dir)
-            .map_err(|e| StoreError::Query(format!("data directory: {e}")))?;
-        let url = ObjectStoreUrl::parse(STORE_URL).map_err(|e| StoreError::Query(e.to_string()))?;
+            .map_err(|e| StoreError::Storage(format!("data directory: {e}")))?;
+        let url =
+            ObjectStoreUrl::parse(STORE_URL).map_err(|e| StoreError::Storage(e.to_string()))?;
         ctx.register_object_store(url.as_ref(), Arc::new(root));
         for table in TABLES {
             let dir = data_dir.join(table);
@@ -136,9 +137,9 @@ impl SqlEngine {
                 register_parquet_dir(&ctx, table).await?;
             } else if let Some(schema) = known_schema(table) {
                 let empty = MemTable::try_new(schema, vec![vec![]])
-                    .map_err(|e| StoreError::Query(e.to_string()))?;
+                    .map_err(|e| StoreError::Storage(e.to_string()))?;
                 ctx.register_table(table, Arc::new(empty))
-                    .map_err(|e| StoreError::Query(e.to_string()))?;
+                    .map_err(|e| StoreError::Storage(e.to_string()))?;
             }
         }
         Ok(Self {
@@ -149,18 +150,36 @@ impl SqlEngine {
         })
     }
 
-    /// Run one read-only statement and collect its rows; a failure while a
-    /// writer changed the table files is retried (see
-    /// [`RETRIES_ON_STORE_CHANGE`]), so readers never see a writer's step.
+    /// Run one read-only statement written by a user and collect its rows;
+    /// it is checked against the size and depth limits before planning.
     pub async fn query(&self, sql: &str) -> Result<Vec<RecordBatch>, StoreError> {
         crate::sql_guard::check_sql(sql)?;
+        self.run(sql).await
+    }
+
+    /// Run one of delegraph's own statements (views, metrics): built with a
+    /// flat structure (silences as one IN list, however many), so not
+    /// refused for its length; its failure is never the caller's fault.
+    pub async fn query_own(&self, sql: &str) -> Result<Vec<RecordBatch>, StoreError> {
+        self.run(sql).await.map_err(|e| match e {
+            StoreError::Query(m) | StoreError::Refused(m) => {
+                StoreError::Storage(format!("delegraph's own query failed: {m}"))
+            }
+            other => other,
+        })
+    }
+
+    /// Collect a statement's rows within the time limit; a failure while a
+    /// writer changed the table files is retried (see
+    /// [`RETRIES_ON_STORE_CHANGE`]), so readers never see a writer's step.
+    async fn run(&self, sql: &str) -> Result<Vec<RecordBatch>, StoreError> {
         let run = async {
             let mut retries = 0;
             let mut before = table_files(&self.data_dir);
             let mut result = self.query_once(sql).await;
             // A session caches file listings and sizes, so a retry opens
             // a new one over the files as they are now.
-            while matches!(result, Err(StoreError::Query(_)))
+            while matches!(result, Err(StoreError::Query(_) | StoreError::Storage(_)))
                 && retries < RETRIES_ON_STORE_CHANGE
                 && table_files(&self.data_dir) != before
             {
@@ -255,7 +274,7 @@ fn table_files(data_dir: &Path) -> Vec<(PathBuf, u64, Option<SystemTime>)> {
 
 async fn register_parquet_dir(ctx: &SessionContext, table: &str) -> Result<(), StoreError> {
     let err =
-        |e: datafusion::error::DataFusionError| StoreError::Query(format!("table {table}: {e}"));
+        |e: datafusion::error::DataFusionError| StoreError::Storage(format!("table {table}: {e}"));
     let url = ListingTableUrl::parse(format!("{STORE_URL}{table}/")).map_err(err)?;
     let options =
         ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
@@ -285,9 +304,19 @@ fn known_schema(table: &str) -> Option<arrow::datatypes::SchemaRef> {
     }
 }
 
-/// Separate "you may not do that" from "that failed".
+/// Separate "you may not do that" and "that statement is wrong" from "the
+/// store failed" and "memory is taken": the first two are the caller's to
+/// fix (400), the others are not (500, or 503 to retry).
 fn classify(e: datafusion::error::DataFusionError) -> StoreError {
+    use datafusion::error::DataFusionError as E;
     let text = e.to_string();
+    match e.find_root() {
+        E::ResourcesExhausted(_) => return StoreError::Exhausted(text),
+        E::ParquetError(_) | E::ObjectStore(_) | E::IoError(_) => {
+            return StoreError::Storage(text);
+        }
+        _ => {}
+    }
     let refused = ["not supported", "DDL", "DML", "Statement not supported"];
     if refused.iter().any(|r| text.contains(r)) && !text.contains("Resources exhausted") {
         StoreError::Refused(format!("only read-only queries are allowed ({text})"))

@@ -79,17 +79,28 @@ const FINDING_COLUMNS: &str = "finding_id, detector, rule_id, severity, risk_sco
     instance_risk, human_risk, CAST(event_time AS BIGINT) AS event_time_ns";
 
 async fn rows(engine: &SqlEngine, sql: &str) -> Result<Vec<Value>, StoreError> {
-    engine.query_json(sql).await
+    engine.own_json(sql).await
+}
+
+/// Rows as JSON objects.
+fn json_rows(batches: &[arrow::record_batch::RecordBatch]) -> Result<Vec<Value>, StoreError> {
+    let text = crate::sql::render(batches, OutputFormat::Json)?;
+    if text.trim().is_empty() {
+        return Ok(Vec::new());
+    }
+    serde_json::from_str(&text).map_err(|e| StoreError::Encode(e.to_string()))
 }
 
 impl SqlEngine {
-    /// Run a read-only statement; rows as JSON objects.
+    /// Run a user's read-only statement; rows as JSON objects.
     pub async fn query_json(&self, sql: &str) -> Result<Vec<Value>, StoreError> {
-        let text = self.query_to_string(sql, OutputFormat::Json).await?;
-        if text.trim().is_empty() {
-            return Ok(Vec::new());
-        }
-        serde_json::from_str(&text).map_err(|e| StoreError::Query(e.to_string()))
+        json_rows(&self.query(sql).await?)
+    }
+
+    /// Run one of delegraph's own statements (see [`SqlEngine::query_own`]);
+    /// rows as JSON objects.
+    pub async fn own_json(&self, sql: &str) -> Result<Vec<Value>, StoreError> {
+        json_rows(&self.query_own(sql).await?)
     }
 
     /// A page of findings matching `q`.

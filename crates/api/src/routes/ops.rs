@@ -41,7 +41,7 @@ pub(crate) async fn store_gauges(st: &AppState) -> Result<String, ApiError> {
     let engine = st.engine().await?;
     let mut out = String::new();
     let events = engine
-        .query_json("SELECT source, count(*) AS n FROM events GROUP BY source ORDER BY source")
+        .own_json("SELECT source, count(*) AS n FROM events GROUP BY source ORDER BY source")
         .await?;
     let _ = writeln!(
         out,
@@ -57,7 +57,7 @@ pub(crate) async fn store_gauges(st: &AppState) -> Result<String, ApiError> {
         );
     }
     let findings = engine
-        .query_json(
+        .own_json(
             "SELECT coalesce(detector, rule_id) AS detector, severity, count(*) AS n \
              FROM findings GROUP BY coalesce(detector, rule_id), severity ORDER BY 1, 2",
         )

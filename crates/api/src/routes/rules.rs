@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use serde_json::{Value, json};
 
 use crate::rules;
-use crate::{ApiError, AppState, Caller, Role};
+use crate::{ApiError, AppState, Caller, Engineer, Role};
 
 pub(crate) async fn list(
     State(st): State<AppState>,
@@ -21,11 +21,10 @@ pub(crate) async fn list(
 /// the old file stays if the new text is refused.
 pub(crate) async fn put(
     State(st): State<AppState>,
-    caller: Caller,
+    Engineer(caller): Engineer,
     Path(name): Path<String>,
     body: String,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    caller.require(Role::Engineer)?;
     if !rules::valid_name(&name) {
         return Err(ApiError::BadRequest(format!(
             "rule file name {:?}: at most {} letters, digits, _ - . only, ending in .yml or .yaml",
@@ -33,6 +32,7 @@ pub(crate) async fn put(
             rules::MAX_NAME
         )));
     }
+    let _writing = st.inner.rule_files.lock().await;
     let docs = rules::check_upload(&st.inner.rules_dir, &name, &body)?;
     let path = st.inner.rules_dir.join(&name);
     let existed = path.exists();

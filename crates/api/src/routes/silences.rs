@@ -7,8 +7,10 @@ use delegraph_model::Timestamp;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::silences::{self, Silence, SilenceMatch};
-use crate::{ApiError, AppState, Caller, Role};
+use crate::silences::{
+    self, MAX_ACTIVE_SILENCES, MAX_MATCH_CHARS, MAX_REASON_CHARS, Silence, SilenceMatch,
+};
+use crate::{ApiError, AppState, Caller, Engineer, Role};
 
 fn now_ns() -> i64 {
     std::time::SystemTime::now()
@@ -77,10 +79,24 @@ pub(crate) struct NewSilence {
 
 pub(crate) async fn create(
     State(st): State<AppState>,
-    caller: Caller,
+    Engineer(caller): Engineer,
     Json(n): Json<NewSilence>,
 ) -> Result<(StatusCode, Json<Silence>), ApiError> {
-    caller.require(Role::Engineer)?;
+    if let Some((column, _)) = n
+        .matcher
+        .columns()
+        .into_iter()
+        .find(|(_, v)| v.chars().count() > MAX_MATCH_CHARS)
+    {
+        return Err(ApiError::BadRequest(format!(
+            "matcher {column}: at most {MAX_MATCH_CHARS} characters"
+        )));
+    }
+    if n.reason.chars().count() > MAX_REASON_CHARS {
+        return Err(ApiError::BadRequest(format!(
+            "reason: at most {MAX_REASON_CHARS} characters"
+        )));
+    }
     if n.matcher.columns().is_empty() {
         return Err(ApiError::BadRequest(
             "a silence must match on at least one of detector, agent_id, agent_instance, initiator"
@@ -98,8 +114,17 @@ pub(crate) async fn create(
     }
     let _guard = st.inner.silences.lock().await;
     let mut all = silences::load(&st.inner.data_dir)?;
+    if all.iter().filter(|s| s.expires_at_ns > now).count() >= MAX_ACTIVE_SILENCES {
+        return Err(ApiError::BadRequest(format!(
+            "{MAX_ACTIVE_SILENCES} silences are active; expire some first"
+        )));
+    }
+    let mut id = now as u64;
+    while all.iter().any(|s| s.id == format!("s{id:016x}")) {
+        id = id.wrapping_add(1);
+    }
     let s = Silence {
-        id: format!("s{:016x}", now as u64 ^ (all.len() as u64) << 48),
+        id: format!("s{id:016x}"),
         matcher: n.matcher,
         reason: n.reason,
         created_by: caller.name,
@@ -114,10 +139,9 @@ pub(crate) async fn create(
 
 pub(crate) async fn expire(
     State(st): State<AppState>,
-    caller: Caller,
+    Engineer(_): Engineer,
     Path(id): Path<String>,
 ) -> Result<Json<Silence>, ApiError> {
-    caller.require(Role::Engineer)?;
     let _guard = st.inner.silences.lock().await;
     let mut all = silences::load(&st.inner.data_dir)?;
     let now = now_ns();

@@ -9,6 +9,8 @@ use std::sync::OnceLock;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
+use delegraph_api::{AppState, Role, Tokens, router};
+use delegraph_store::QueryLimits;
 use http_body_util::BodyExt;
 use serde_json::Value;
 use tower::ServiceExt;
@@ -77,4 +79,41 @@ pub async fn send(
     let text = String::from_utf8_lossy(&bytes).into_owned();
     let json = serde_json::from_str(&text).unwrap_or(Value::Null);
     (status, json, text, headers)
+}
+
+/// A router over a private copy of the shared store (tests here write).
+pub fn private_state(dir: &Path) -> AppState {
+    let data = dir.join("data");
+    copy_dir(&store().join("data"), &data);
+    std::fs::create_dir_all(dir.join("rules")).unwrap();
+    AppState::new(
+        data,
+        Tokens::single("eng", Role::Engineer, ENGINEER).with("ana", Role::Analyst, ANALYST),
+        QueryLimits::default(),
+    )
+    .with_rules_dir(dir.join("rules"))
+}
+
+pub fn private_app(dir: &Path) -> axum::Router {
+    router(private_state(dir))
+}
+
+pub fn req(method: &str, uri: &str, body: Option<String>) -> Request<Body> {
+    let b = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("authorization", format!("Bearer {ENGINEER}"));
+    match body {
+        Some(text) => b
+            .header("content-type", "application/yaml")
+            .body(Body::from(text))
+            .unwrap(),
+        None => b.body(Body::empty()).unwrap(),
+    }
+}
+
+/// `/healthz` answers 200.
+pub async fn healthy(app: &axum::Router) {
+    let (s, _, text, _) = send(app, req("GET", "/healthz", None)).await;
+    assert_eq!(s, StatusCode::OK, "{text}");
 }
