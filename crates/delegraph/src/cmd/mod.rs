@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod bench;
+mod bench_cycles;
 pub mod bench_kafka;
 pub mod graph;
 pub mod replay;
