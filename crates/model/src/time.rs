@@ -59,11 +59,50 @@ impl Timestamp {
             .ok_or_else(|| TimestampError::new(s, "a time between the years 1677 and 2262"))
     }
 
-    /// The spellings CloudTrail uses across fields: RFC 3339, ISO basic
+    /// A vendor record's time as the vendor writes it (RFC 3339) or as a
+    /// data lake or SIEM exports it after storing it in a timestamp column:
+    /// a space for the `T`, 0-9 fraction digits, and no zone, meaning UTC
+    /// (`2024-06-02 20:16:32.000000000`, Panther's and Snowflake's form;
+    /// `2023-01-22 16:53:53.000`, CloudTrail Lake's), or a trailing `Z` or
+    /// `-0700`. A replay from the lake then reads what the vendor sent.
+    pub fn parse_exported(s: &str) -> Result<Self, TimestampError> {
+        if let Ok(t) = Self::parse_rfc3339(s) {
+            return Ok(t);
+        }
+        let s = s.trim();
+        const NAIVE: [&str; 3] = [
+            "%Y-%m-%d %H:%M:%S%.f",
+            "%Y-%m-%dT%H:%M:%S%.f",
+            "%Y-%m-%d %H:%M:%S%.fZ",
+        ];
+        let naive = NAIVE
+            .iter()
+            .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())
+            .map(|n| Utc.from_utc_datetime(&n).timestamp_nanos_opt());
+        let zoned = || {
+            DateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f %z")
+                .ok()
+                .map(|t| t.timestamp_nanos_opt())
+        };
+        match naive.or_else(zoned) {
+            Some(Some(ns)) => Ok(Self(ns)),
+            Some(None) => Err(TimestampError::new(
+                s,
+                "a time between the years 1677 and 2262",
+            )),
+            None => Err(TimestampError::new(
+                s,
+                "RFC 3339 (2019-10-02T21:50:54Z) or a lake export of it (2019-10-02 21:50:54.000, UTC)",
+            )),
+        }
+    }
+
+    /// The spellings CloudTrail uses across fields: RFC 3339 (or a lake's
+    /// export of it, see [`Timestamp::parse_exported`]), ISO basic
     /// (`20131102T010628Z`, old `creationDate`) and the Java style of STS
     /// `credentials.expiration` (`Oct 2, 2019 11:12:29 PM`, UTC).
     pub fn parse_aws(s: &str) -> Result<Self, TimestampError> {
-        if let Ok(t) = Self::parse_rfc3339(s) {
+        if let Ok(t) = Self::parse_exported(s) {
             return Ok(t);
         }
         // Newer JDKs put U+202F before AM/PM and a comma after the year.
@@ -81,7 +120,7 @@ impl Timestamp {
             .ok_or_else(|| {
                 TimestampError::new(
                     s,
-                    "RFC 3339, ISO basic (20131102T010628Z) or 'Oct 2, 2019 11:12:29 PM'",
+                    "RFC 3339 (or a lake export of it), ISO basic (20131102T010628Z) or 'Oct 2, 2019 11:12:29 PM'",
                 )
             })
     }
@@ -135,6 +174,33 @@ impl<'de> Deserialize<'de> for Timestamp {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lake_exports_read_as_utc() {
+        let vendor = Timestamp::parse_rfc3339("2024-06-02T20:16:32.120Z").unwrap();
+        for lake in [
+            "2024-06-02 20:16:32.120000000",
+            "2024-06-02 20:16:32.12",
+            "2024-06-02T20:16:32.120",
+            "2024-06-02 20:16:32.120Z",
+            "2024-06-02 13:16:32.120 -0700",
+        ] {
+            assert_eq!(Timestamp::parse_exported(lake), Ok(vendor), "{lake}");
+        }
+        let whole = Timestamp::parse_exported("2022-09-29 23:04:35").unwrap();
+        assert_eq!(
+            whole,
+            Timestamp::parse_rfc3339("2022-09-29T23:04:35Z").unwrap()
+        );
+        // Garbled digits are refused, not guessed.
+        for bad in [
+            "2024-12-17 00:00:00000000",
+            "21/04/2025, 09:45:54.000",
+            "9999-01-01 00:00:00",
+        ] {
+            assert!(Timestamp::parse_exported(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn aws_spellings_agree() {

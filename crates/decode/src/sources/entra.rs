@@ -161,7 +161,7 @@ impl Decoder for Entra {
         let time = time_field(
             Source::Entra,
             "createdDateTime",
-            Timestamp::parse_rfc3339(&s.created_date_time),
+            Timestamp::parse_exported(&s.created_date_time),
         )?;
         let event_type = category
             .or_else(|| {

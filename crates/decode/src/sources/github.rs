@@ -216,7 +216,7 @@ fn time(r: &Entry) -> Result<Timestamp, DecodeError> {
     };
     match v {
         Scalar::Str(s) if s.contains('-') => {
-            time_field(Source::Github, "created_at", Timestamp::parse_rfc3339(s))
+            time_field(Source::Github, "created_at", Timestamp::parse_exported(s))
         }
         other => other
             .as_i64()

@@ -159,7 +159,7 @@ impl Decoder for GoogleWorkspace {
         let time = time_field(
             Source::GoogleWorkspace,
             "id.time",
-            Timestamp::parse_rfc3339(&a.id.time),
+            Timestamp::parse_exported(&a.id.time),
         )?;
         let app = a.id.application_name.as_str();
         let qualifier =

@@ -196,7 +196,7 @@ impl Decoder for Okta {
         let time = time_field(
             Source::Okta,
             "published",
-            Timestamp::parse_rfc3339(&r.published),
+            Timestamp::parse_exported(&r.published),
         )?;
         let mut e = base_event(
             Source::Okta,
@@ -302,7 +302,7 @@ fn targets(targets: &[Target], time: Timestamp, e: &mut NormEvent) {
             };
             let expires_at = detail
                 .and_then(|d| d.expires.get())
-                .and_then(|x| Timestamp::parse_rfc3339(x).ok());
+                .and_then(|x| Timestamp::parse_exported(x).ok());
             if let Some(chain) = detail.and_then(|d| d.actor.as_ref()) {
                 e.delegation_chain = act_chain(chain);
             }

@@ -277,7 +277,7 @@ impl Decoder for Opa {
         let time = time_field(
             Source::Opa,
             "timestamp",
-            Timestamp::parse_rfc3339(&entry.timestamp),
+            Timestamp::parse_exported(&entry.timestamp),
         )?;
         let policy = entry
             .path
