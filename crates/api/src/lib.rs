@@ -157,9 +157,15 @@ impl AppState {
     /// server calls this every [`STORE_GAUGES_PERIOD`], not per scrape).
     pub async fn refresh_store_gauges(&self) -> Result<(), ApiError> {
         let counted = routes::store_gauges(self).await;
-        // Busy is load, not damage: it says nothing about the files.
-        if !matches!(counted, Err(ApiError::Busy)) {
-            let readable = counted.is_ok();
+        // Only a failure to read the files says the store is damaged; a
+        // count that waited for a slot, ran out of time or of memory on a
+        // big store says nothing about them.
+        let readable = match &counted {
+            Ok(_) => Some(true),
+            Err(ApiError::Store(delegraph_store::StoreError::Storage(_))) => Some(false),
+            Err(_) => None,
+        };
+        if let Some(readable) = readable {
             self.inner
                 .store_readable
                 .store(readable, std::sync::atomic::Ordering::Relaxed);
