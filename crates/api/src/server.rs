@@ -3,7 +3,7 @@
 //! never sends any) holds it for ever: two hundred of them exhausted a
 //! server. Here every connection is HTTP/1 with a header-read timeout that
 //! also closes idle keep-alive connections, connections are capped, and one
-//! over the cap is closed at once rather than queued.
+//! over the cap is answered 503 at once rather than queued.
 
 use std::future::Future;
 use std::sync::Arc;

@@ -270,14 +270,39 @@ pub(crate) fn parse<'a, T: serde::Deserialize<'a>>(
 ) -> Result<T, DecodeError> {
     serde_json::from_str(text).map_err(|e| {
         let mut de = serde_json::Deserializer::from_str(text);
-        match serde_path_to_error::deserialize::<_, T>(&mut de) {
-            Err(at) if at.path().iter().next().is_some() => {
-                let path = at.path().to_string();
-                DecodeError::from_json(Some(source), at.inner()).at_field(source, &path)
-            }
-            _ => DecodeError::from_json(Some(source), &e),
-        }
+        named(
+            source,
+            serde_path_to_error::deserialize::<_, T>(&mut de),
+            &e,
+        )
     })
+}
+
+/// The same for a record already parsed into a `Value` (a decoder that
+/// reads some fields through pointers and others typed), without parsing
+/// its text again.
+pub(crate) fn parse_value<T: serde::de::DeserializeOwned>(
+    source: Source,
+    value: &serde_json::Value,
+) -> Result<T, DecodeError> {
+    T::deserialize(value)
+        .map_err(|e| named(source, serde_path_to_error::deserialize::<_, T>(value), &e))
+}
+
+/// The error of a failed typed parse, naming the field when the tracked
+/// second attempt found one.
+fn named<T>(
+    source: Source,
+    tracked: Result<T, serde_path_to_error::Error<serde_json::Error>>,
+    plain: &serde_json::Error,
+) -> DecodeError {
+    match tracked {
+        Err(at) if at.path().iter().next().is_some() => {
+            let path = at.path().to_string();
+            DecodeError::from_json(Some(source), at.inner()).at_field(source, &path)
+        }
+        _ => DecodeError::from_json(Some(source), plain),
+    }
 }
 
 /// An event with every optional part empty, for decoders to fill in.

@@ -318,7 +318,7 @@ fn classify(e: datafusion::error::DataFusionError) -> StoreError {
         _ => {}
     }
     let refused = ["not supported", "DDL", "DML", "Statement not supported"];
-    if refused.iter().any(|r| text.contains(r)) && !text.contains("Resources exhausted") {
+    if refused.iter().any(|r| text.contains(r)) {
         StoreError::Refused(format!("only read-only queries are allowed ({text})"))
     } else {
         StoreError::Query(text)

@@ -17,7 +17,8 @@ use serde_json::Value;
 use crate::format::{FormatInfo, RuleFields, SigmaLogSource};
 use crate::probe::{Key, Probe};
 use crate::{
-    DecodeError, DecodeFailure, Decoder, EventSink, base_event, parse, push_resource, time_field,
+    DecodeError, DecodeFailure, Decoder, EventSink, base_event, parse, parse_value, push_resource,
+    time_field,
 };
 
 /// Where in a decision-log entry the deployment keeps each fact. Each is a
@@ -272,8 +273,7 @@ impl Decoder for Opa {
         out: &mut dyn EventSink,
     ) -> Result<(), DecodeFailure> {
         let v: Value = parse(Source::Opa, text)?;
-        // Parsed a second time, typed, so a wrong type names its field.
-        let entry: Entry = parse(Source::Opa, text)?;
+        let entry: Entry = parse_value(Source::Opa, &v)?;
         let time = time_field(
             Source::Opa,
             "timestamp",

@@ -341,8 +341,8 @@ fn idle_state(n: u64) {
 /// Decoded events converted to Arrow batches and dropped: the store's
 /// encoding cost without the Parquet writer.
 #[derive(Default)]
-struct Batches {
-    buffer: Vec<NormEvent>,
+pub(crate) struct Batches {
+    pub(crate) buffer: Vec<NormEvent>,
     rows: u64,
 }
 
@@ -366,8 +366,8 @@ impl EventSink for Batches {
     }
 }
 
-/// The same for work that times itself (leaving out copying its input):
-/// the best of three inner times, after a warm-up.
+/// Run once to warm up, then three times; the best of the times the work
+/// reports (work that times itself leaves out copying its input).
 fn measure_inner<T>(mut f: impl FnMut() -> (f64, T)) -> (f64, T) {
     let mut out = f();
     let mut best = f64::MAX;
@@ -380,12 +380,10 @@ fn measure_inner<T>(mut f: impl FnMut() -> (f64, T)) -> (f64, T) {
 
 /// Run once to warm up, then time the best of three runs.
 fn measure<T>(mut f: impl FnMut() -> T) -> (T, f64) {
-    let mut out = f();
-    let mut best = f64::MAX;
-    for _ in 0..3 {
+    let (best, out) = measure_inner(|| {
         let t = Instant::now();
-        out = f();
-        best = best.min(t.elapsed().as_secs_f64());
-    }
+        let out = f();
+        (t.elapsed().as_secs_f64(), out)
+    });
     (out, best)
 }

@@ -162,21 +162,9 @@ impl<S: EventSink + ?Sized> EventSink for Recycled<'_, S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cmd::bench::Batches;
     use delegraph_decode::{DocumentDecoder, OriginBase};
     use delegraph_graph::{StitchConfig, Stitcher};
-
-    #[derive(Default)]
-    struct Keep(Vec<NormEvent>);
-
-    impl EventSink for Keep {
-        fn event(&mut self, e: NormEvent) -> Result<(), SinkError> {
-            self.0.push(e);
-            Ok(())
-        }
-        fn reject(&mut self, _: DecodeError, _: Origin, _: &str) -> Result<(), SinkError> {
-            Ok(())
-        }
-    }
 
     type Attributed = (Option<String>, Option<String>, Option<String>, u32);
 
@@ -184,7 +172,7 @@ mod tests {
     /// cycle's attributions in time order, with cycle `k`'s prefix off.
     fn stitched(k: u64) -> (Vec<Attributed>, Vec<Attributed>) {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures");
-        let mut kept = Keep::default();
+        let mut kept = Batches::default();
         for cycle in [0, k] {
             for f in [
                 "otlp/agent-trace.jsonl",
@@ -203,7 +191,7 @@ mod tests {
                 );
             }
         }
-        let mut events = kept.0;
+        let mut events = kept.buffer;
         events.sort_by_key(|e| e.event_time);
         let mut s = Stitcher::new(StitchConfig::default());
         let prefix = format!("{k}~");

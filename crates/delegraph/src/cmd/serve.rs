@@ -170,14 +170,11 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         None => state,
     };
     let app = router(state.clone());
-    let ops = delegraph_api::ops_router(state.clone());
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     let (listen, metrics_listen) = (config.api.listen, config.api.metrics_listen);
     let served = rt.block_on(async {
-        // Ends with the runtime.
-        tokio::spawn(state.keep_store_gauges_fresh());
         if let Some(addr) = metrics_listen {
             let listener = tokio::net::TcpListener::bind(addr)
                 .await
@@ -186,9 +183,12 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
                 "delegraph /healthz and /metrics (no token) on http://{}",
                 listener.local_addr()?
             );
+            let ops = delegraph_api::ops_router(state.clone());
             let limits = ServeLimits::default();
             tokio::spawn(delegraph_api::serve(listener, ops, limits, std::future::pending()));
         }
+        // Ends with the runtime.
+        tokio::spawn(state.keep_store_gauges_fresh());
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("listening on {listen}"))?;
