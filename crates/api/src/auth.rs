@@ -1,5 +1,7 @@
 //! Bearer tokens with roles. The token file keeps SHA-256 digests, never
-//! the tokens themselves; an engineer may do everything an analyst may.
+//! the tokens themselves. Roles are ordered: a viewer reads; an analyst
+//! also triages (status, assignment, notes, silences); an engineer also
+//! writes rules.
 
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -10,9 +12,13 @@ use crate::ApiError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
-    /// Read findings, graphs, risk, rules and silences; run read-only SQL.
+    /// Read findings, graphs, risk, rules, silences and the triage log;
+    /// run read-only SQL.
+    Viewer,
+    /// Also triage: change a finding's status and assignee, add notes,
+    /// create and expire silences.
     Analyst,
-    /// Also write rules and silences.
+    /// Also write rules.
     Engineer,
 }
 
@@ -20,6 +26,7 @@ impl Role {
     /// Stable name.
     pub fn as_str(self) -> &'static str {
         match self {
+            Role::Viewer => "viewer",
             Role::Analyst => "analyst",
             Role::Engineer => "engineer",
         }

@@ -10,10 +10,12 @@ mod error;
 mod metrics;
 mod openapi;
 mod openapi_schemas;
+mod openapi_triage;
 mod routes;
 mod rules;
 mod server;
 mod silences;
+mod triage;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -73,6 +75,9 @@ struct Inner {
     store_readable: std::sync::atomic::AtomicBool,
     metrics: Metrics,
     silences: tokio::sync::Mutex<()>,
+    /// Every finding's triage state, loaded from the log on first use;
+    /// held for the whole of a change, so changes land one after another.
+    triage: tokio::sync::Mutex<Option<triage::TriageBook>>,
     /// Held from an upload's check to its write, so two uploads cannot
     /// each pass against a directory without the other.
     rule_files: tokio::sync::Mutex<()>,
@@ -98,6 +103,7 @@ impl AppState {
                 store_readable: std::sync::atomic::AtomicBool::new(true),
                 metrics: Metrics::default(),
                 silences: tokio::sync::Mutex::new(()),
+                triage: tokio::sync::Mutex::new(None),
                 rule_files: tokio::sync::Mutex::new(()),
                 live: None,
                 rules_dir: data_dir.join("rules"),
@@ -151,6 +157,17 @@ impl AppState {
             engine,
             _slot: permit,
         })
+    }
+
+    /// The triage book, loaded from the store's log if not yet, locked.
+    async fn triage_book(
+        &self,
+    ) -> Result<tokio::sync::MutexGuard<'_, Option<triage::TriageBook>>, ApiError> {
+        let mut book = self.inner.triage.lock().await;
+        if book.is_none() {
+            *book = Some(triage::TriageBook::load(&self.inner.data_dir)?);
+        }
+        Ok(book)
     }
 
     /// Count the store's events and findings again for `/metrics` (the
@@ -215,6 +232,11 @@ impl AppState {
         Ok(())
     }
 
+    /// The data directory it serves.
+    pub fn data_dir(&self) -> &std::path::Path {
+        &self.inner.data_dir
+    }
+
     /// Counters shared with the serving loop.
     pub fn metrics(&self) -> &Metrics {
         &self.inner.metrics
@@ -240,19 +262,39 @@ impl Caller {
     }
 }
 
-/// A caller with the engineer role, checked from the headers before any
-/// body is read: an analyst's upload is refused (403) unread.
-pub struct Engineer(pub Caller);
+/// Extractors for a caller holding at least a role, checked from the
+/// headers before any body is read: a body from a caller without the role
+/// is refused (403) unread.
+macro_rules! role_extractor {
+    ($(#[$doc:meta])* $name:ident, $role:expr) => {
+        $(#[$doc])*
+        pub struct $name(pub Caller);
 
-impl FromRequestParts<AppState> for Engineer {
-    type Rejection = ApiError;
+        impl FromRequestParts<AppState> for $name {
+            type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let caller = Caller::from_request_parts(parts, state).await?;
-        caller.require(Role::Engineer)?;
-        Ok(Engineer(caller))
-    }
+            async fn from_request_parts(
+                parts: &mut Parts,
+                state: &AppState,
+            ) -> Result<Self, ApiError> {
+                let caller = Caller::from_request_parts(parts, state).await?;
+                caller.require($role)?;
+                Ok($name(caller))
+            }
+        }
+    };
 }
+
+role_extractor!(
+    /// A caller who may triage.
+    Analyst,
+    Role::Analyst
+);
+role_extractor!(
+    /// A caller who may write rules.
+    Engineer,
+    Role::Engineer
+);
 
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;

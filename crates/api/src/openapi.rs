@@ -15,23 +15,23 @@ use crate::openapi_schemas::{
 
 /// Errors of a route that runs a query: a bad parameter or statement, no
 /// token, a failing store, no free query slot, a query over its time.
-const QUERY_ERRORS: &[u16] = &[400, 401, 500, 503, 504];
+pub(crate) const QUERY_ERRORS: &[u16] = &[400, 401, 500, 503, 504];
 
 /// Errors of a route taking a JSON body, on top of its own.
-const JSON_BODY_ERRORS: &[u16] = &[400, 413, 415, 422];
+pub(crate) const JSON_BODY_ERRORS: &[u16] = &[400, 413, 415, 422];
 
 /// An optional query parameter (no route requires one).
-fn query(name: &str, description: &str, schema: Value) -> Value {
+pub(crate) fn query(name: &str, description: &str, schema: Value) -> Value {
     json!({"name": name, "in": "query", "required": false, "description": description, "schema": schema})
 }
 
 /// A free-text filter: matched exactly, never interpreted.
-fn text_filter(name: &str, description: &str) -> Value {
+pub(crate) fn text_filter(name: &str, description: &str) -> Value {
     query(name, description, json!({"type": "string"}))
 }
 
 /// `limit`: whatever fits a `usize` is taken, then clamped to 1–1000.
-fn limit(what: &str, default: u32) -> Value {
+pub(crate) fn limit(what: &str, default: u32) -> Value {
     query(
         "limit",
         &format!("{what}; values outside 1–1000 are clamped into it"),
@@ -40,23 +40,23 @@ fn limit(what: &str, default: u32) -> Value {
 }
 
 /// The `{id}` path segment.
-fn id(description: &str, schema: Value) -> Value {
+pub(crate) fn id(description: &str, schema: Value) -> Value {
     json!({"name": "id", "in": "path", "required": true, "description": description, "schema": schema})
 }
 
 /// A body of `media` type and schema, with an example a client can send.
-fn body(media: &str, schema: Value, example: Value) -> Value {
+pub(crate) fn body(media: &str, schema: Value, example: Value) -> Value {
     json!({"required": true, "content": {media: {"schema": schema, "example": example}}})
 }
 
 /// A success answering `application/json` with schema `name`.
-fn json_ok(description: &str, name: &str) -> Value {
+pub(crate) fn json_ok(description: &str, name: &str) -> Value {
     json!({"description": description, "content": {"application/json": {"schema": schema_ref(name)}}})
 }
 
 /// The successes in `ok` (status → response), then each of `errors` as a
 /// reference to the shared error response.
-fn responses(ok: Value, errors: &[&[u16]]) -> Value {
+pub(crate) fn responses(ok: Value, errors: &[&[u16]]) -> Value {
     let mut all = match ok {
         Value::Object(m) => m,
         _ => Map::new(),
@@ -74,7 +74,7 @@ fn responses(ok: Value, errors: &[&[u16]]) -> Value {
 
 /// A link feeding `pointer` of this answer to operation `op`'s `id`, so
 /// stateful tests reach rows that exist rather than only 404s.
-fn link(op: &str, pointer: &str) -> Value {
+pub(crate) fn link(op: &str, pointer: &str) -> Value {
     json!({"operationId": op, "parameters": {"id": format!("$response.body#{pointer}")}})
 }
 
@@ -88,7 +88,7 @@ fn time_filter(name: &str, description: &str) -> Value {
 }
 
 /// The findings listing's filters, order and page.
-fn findings_parameters() -> Value {
+pub(crate) fn findings_parameters() -> Value {
     let severities = json!({"type": "array", "minItems": 1, "items": schema_ref("Severity")});
     json!([
         time_filter("since", "Event time at or after"),
@@ -100,11 +100,16 @@ fn findings_parameters() -> Value {
         text_filter("agent", "Logical agent id"),
         text_filter("instance", "Agent instance, or the root of its delegation chain"),
         text_filter("human", "The human the agents act for (initiator)"),
+        text_filter("credential", "The credential involved"),
+        {"name": "status", "in": "query", "required": false, "style": "form", "explode": false,
+         "description": "Comma-separated triage statuses",
+         "schema": {"type": "array", "minItems": 1, "items": schema_ref("TriageStatus")}},
+        text_filter("assignee", "Who holds it; empty for nobody"),
         query("sort", "`time`: newest first; `risk`: riskiest first", json!({"type": "string", "enum": ["time", "risk"], "default": "time"})),
         limit("Page size", 100),
         query("cursor", "`next` of the previous page, with the same filters and sort",
               json!({"type": "string", "pattern": CURSOR})),
-        query("include_silenced", "Also findings an active silence hides", json!({"type": "boolean", "default": false}))
+        query("include_silenced", "Also findings an active silence hides, marked `silenced`", json!({"type": "boolean", "default": false}))
     ])
 }
 
@@ -118,10 +123,10 @@ pub fn openapi() -> Value {
         "text/vnd.graphviz": {"schema": {"type": "string"}}
     });
     let rule_stored = |description: &str| json_ok(description, "StoredRule");
-    json!({
+    let mut doc = json!({
         "openapi": "3.1.0",
         "info": {"title": "delegraph", "version": env!("CARGO_PKG_VERSION"),
-                 "description": "Findings, delegation graphs, risk and read-only SQL over delegraph's store. Data routes need a bearer token: analysts read, engineers also write rules and silences. Every error is `{\"error\": message}`."},
+                 "description": "Findings, their triage, delegation graphs, risk and read-only SQL over delegraph's store. Data routes need a bearer token: viewers read, analysts also triage (status, assignee, notes, silences), engineers also write rules. Every error is `{\"error\": message}`."},
         "components": schemas::components(),
         "paths": {
             "/healthz": {"get": {"operationId": "health", "summary": "Liveness; the store can be opened",
@@ -183,20 +188,24 @@ pub fn openapi() -> Value {
                 "get": {"operationId": "listSilences", "summary": "Every silence, with whether it is still in force",
                     "security": bearer, "responses": responses(json!({"200": json_ok("The silences", "Silences")}), &[&[401, 500]])},
                 "post": {"operationId": "createSilence",
-                    "summary": "Hide matching findings from listings until a time (engineer)", "security": bearer,
+                    "summary": "Hide matching findings from listings until a time (analyst), optionally closing the unclosed ones it matches (`close_matching`; the answer's `closed` says how many)", "security": bearer,
                     "requestBody": body("application/json", schema_ref("NewSilence"), json!({
                         "matcher": {"detector": "tool_chain", "agent_id": "support-agent"},
                         "reason": "known during the ticketing migration", "expires_at": "2099-01-01T00:00:00Z"})),
                     "responses": responses(json!({"201": {
                         "description": "The silence",
-                        "content": {"application/json": {"schema": schema_ref("Silence")}},
-                        "links": {"expire": link("expireSilence", "/id")}}}), &[JSON_BODY_ERRORS, &[401, 403, 500]])}},
+                        "content": {"application/json": {"schema": schema_ref("CreatedSilence")}},
+                        "links": {"expire": link("expireSilence", "/id")}}}), &[JSON_BODY_ERRORS, &[401, 403, 500, 503, 504]])}},
             "/api/v1/silences/{id}": {"delete": {"operationId": "expireSilence",
-                "summary": "Expire a silence now (engineer); it stays listed, inactive. Expiring an expired one changes nothing",
+                "summary": "Expire a silence now (analyst); it stays listed, inactive. Expiring an expired one changes nothing",
                 "security": bearer, "parameters": [id("Silence id", json!({"type": "string", "pattern": SILENCE_ID}))],
                 "responses": responses(json!({"200": json_ok("The silence as it is now", "Silence")}),
                     // 400: an id that is not UTF-8 once percent-decoded.
                     &[&[400, 401, 403, 404, 500]])}}
         }
-    })
+    });
+    if let Some(paths) = doc.get_mut("paths") {
+        *paths = schemas::merged(paths.take(), crate::openapi_triage::paths());
+    }
+    doc
 }

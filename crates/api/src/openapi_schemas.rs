@@ -36,11 +36,16 @@ const NOT_BLANK: &str =
     r"[^\t\n\u000b\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]";
 
 /// The error responses routes refer to: status, component name, when.
-pub(crate) const ERRORS: [(u16, &str, &str); 10] = [
+pub(crate) const ERRORS: [(u16, &str, &str); 11] = [
     (400, "BadRequest", "Bad parameter, body or query"),
     (401, "Unauthorized", "No or an unknown bearer token"),
-    (403, "Forbidden", "Writes need the engineer role"),
+    (403, "Forbidden", "The token's role may not do this"),
     (404, "NotFound", "Nothing there"),
+    (
+        409,
+        "Conflict",
+        "The change no longer applies to the finding's state",
+    ),
     (413, "PayloadTooLarge", "The body is too large"),
     (415, "UnsupportedMediaType", "Not `application/json`"),
     (422, "Unprocessable", "JSON that does not fit the schema"),
@@ -56,7 +61,7 @@ pub(crate) fn schema_ref(name: &str) -> Value {
 
 /// A closed object: `required` fields always present, `optional` ones
 /// absent when the store holds NULL.
-fn object(required: &[(&str, Value)], optional: &[(&str, Value)]) -> Value {
+pub(crate) fn object(required: &[(&str, Value)], optional: &[(&str, Value)]) -> Value {
     let properties: Map<String, Value> = required
         .iter()
         .chain(optional)
@@ -66,7 +71,7 @@ fn object(required: &[(&str, Value)], optional: &[(&str, Value)]) -> Value {
     json!({"type": "object", "properties": properties, "required": names, "additionalProperties": false})
 }
 
-fn string() -> Value {
+pub(crate) fn string() -> Value {
     json!({"type": "string"})
 }
 
@@ -74,7 +79,7 @@ fn strings() -> Value {
     json!({"type": "array", "items": {"type": "string"}})
 }
 
-fn count() -> Value {
+pub(crate) fn count() -> Value {
     json!({"type": "integer", "minimum": 0})
 }
 
@@ -82,7 +87,7 @@ fn risk() -> Value {
     json!({"type": "integer", "minimum": 0, "maximum": 100})
 }
 
-fn time() -> Value {
+pub(crate) fn time() -> Value {
     json!({"type": "string", "format": "date-time"})
 }
 
@@ -90,11 +95,12 @@ fn nullable_string() -> Value {
     json!({"type": ["string", "null"]})
 }
 
-fn array_of(name: &str) -> Value {
+pub(crate) fn array_of(name: &str) -> Value {
     json!({"type": "array", "items": schema_ref(name)})
 }
 
-/// A row of `findings`; with `detail`, also the evidence events.
+/// A row of `findings` with its triage state; with `detail`, also the
+/// evidence events, else whether a silence matches it.
 fn finding(detail: bool) -> Value {
     let mut required = vec![
         (
@@ -115,9 +121,12 @@ fn finding(detail: bool) -> Value {
         ("tags", strings()),
         ("instance_risk", risk()),
         ("human_risk", risk()),
+        ("status", schema_ref("TriageStatus")),
     ];
     if detail {
         required.push(("evidence_events", array_of("EvidenceEvent")));
+    } else {
+        required.push(("silenced", json!({"type": "boolean"})));
     }
     let optional = [
         ("detector", string()),
@@ -127,6 +136,8 @@ fn finding(detail: bool) -> Value {
         ("delegation_root", string()),
         ("initiator", string()),
         ("credential_id", string()),
+        ("disposition", schema_ref("Disposition")),
+        ("assignee", string()),
         (
             "p_value",
             json!({"type": "number", "minimum": 0, "maximum": 1}),
@@ -152,11 +163,17 @@ fn silence(listed: bool) -> Value {
     object(&required, &[])
 }
 
-const MATCH_FIELDS: [&str; 4] = ["detector", "agent_id", "agent_instance", "initiator"];
+pub(crate) const MATCH_FIELDS: [&str; 5] = [
+    "detector",
+    "agent_id",
+    "agent_instance",
+    "initiator",
+    "credential_id",
+];
 
 /// The request's matcher: a `null` field counts as absent, so at least one
 /// must be a string.
-fn new_silence_match() -> Value {
+pub(crate) fn new_silence_match() -> Value {
     let field = json!({"type": ["string", "null"], "maxLength": crate::silences::MAX_MATCH_CHARS});
     let properties: Map<String, Value> = MATCH_FIELDS
         .iter()
@@ -274,9 +291,11 @@ fn schemas() -> Value {
         "NewSilence": object(&[
             ("matcher", new_silence_match()),
             ("reason", json!({"type": "string", "pattern": NOT_BLANK, "maxLength": crate::silences::MAX_REASON_CHARS})),
+        ], &[
             ("expires_at", json!({"type": "string", "pattern": DATE_TIME,
-                "description": "RFC 3339, in the future (a time already past is refused with 400)"})),
-        ], &[]),
+                "description": "RFC 3339, in the future (a time already past is refused with 400); default 24 hours from now"})),
+            ("close_matching", schema_ref("CloseMatching")),
+        ]),
         "Silence": silence(false),
         "ListedSilence": silence(true),
         "Silences": object(&[("silences", array_of("ListedSilence"))], &[]),
@@ -307,12 +326,20 @@ fn responses() -> Value {
     Value::Object(all)
 }
 
+/// `a` with `b`'s entries added.
+pub(crate) fn merged(mut a: Value, b: Value) -> Value {
+    if let (Some(a), Value::Object(b)) = (a.as_object_mut(), b) {
+        a.extend(b);
+    }
+    a
+}
+
 /// `components`.
 pub(crate) fn components() -> Value {
     json!({
         "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
-            "description": "A token from `delegraph token`: analysts read; engineers also write rules and silences"}},
-        "schemas": schemas(),
+            "description": "A token from `delegraph token`: viewers read; analysts also triage (status, assignee, notes, silences); engineers also write rules"}},
+        "schemas": merged(schemas(), crate::openapi_triage::schemas()),
         "responses": responses()
     })
 }

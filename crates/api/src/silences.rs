@@ -12,6 +12,8 @@ use crate::ApiError;
 pub const MAX_MATCH_CHARS: usize = 512;
 /// Longest reason.
 pub const MAX_REASON_CHARS: usize = 4096;
+/// How long a silence holds when its creator does not say.
+pub const DEFAULT_EXPIRY_HOURS: i64 = 24;
 /// Active silences at most: each is a literal in every findings query.
 pub const MAX_ACTIVE_SILENCES: usize = 10_000;
 
@@ -31,9 +33,29 @@ pub struct SilenceMatch {
     /// The human.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub initiator: Option<String>,
+    /// The credential.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential_id: Option<String>,
 }
 
 impl SilenceMatch {
+    /// The findings this would hide that are not closed yet, as a store
+    /// query (its `detector` names a detector or a rule id).
+    pub fn unclosed_query(&self) -> delegraph_store::FindingQuery {
+        delegraph_store::FindingQuery {
+            detector: self.detector.clone(),
+            matching: self
+                .columns()
+                .into_iter()
+                .filter(|(c, _)| *c != "detector")
+                .map(|(c, v)| (c.to_owned(), v))
+                .collect(),
+            statuses: vec!["open".into(), "acknowledged".into()],
+            include_silenced: true,
+            ..Default::default()
+        }
+    }
+
     /// `(column, value)` pairs for the store's exclusion filter.
     pub fn columns(&self) -> Vec<(&'static str, String)> {
         [
@@ -41,6 +63,7 @@ impl SilenceMatch {
             ("agent_id", &self.agent_id),
             ("agent_instance", &self.agent_instance),
             ("initiator", &self.initiator),
+            ("credential_id", &self.credential_id),
         ]
         .into_iter()
         .filter_map(|(c, v)| v.clone().map(|v| (c, v)))

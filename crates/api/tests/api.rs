@@ -16,11 +16,12 @@ use serde_json::{Value, json};
 use tower::ServiceExt;
 
 mod support;
-use support::{ANALYST, ENGINEER, copy_dir, store};
+use support::{ANALYST, ENGINEER, VIEWER, copy_dir, store};
 
 fn app(data: &Path) -> axum::Router {
-    let tokens =
-        Tokens::single("ana", Role::Analyst, ANALYST).with("eng", Role::Engineer, ENGINEER);
+    let tokens = Tokens::single("ana", Role::Analyst, ANALYST)
+        .with("eng", Role::Engineer, ENGINEER)
+        .with("vic", Role::Viewer, VIEWER);
     router(AppState::new(
         data.join("data"),
         tokens,
@@ -61,29 +62,29 @@ async fn call(
 /// Every data route: (method, path, body, least role).
 fn data_routes(finding: &str, instance: &str) -> Vec<(&'static str, String, Option<Value>, Role)> {
     vec![
-        ("GET", "/api/v1/findings".into(), None, Role::Analyst),
+        ("GET", "/api/v1/findings".into(), None, Role::Viewer),
         (
             "GET",
             format!("/api/v1/findings/{finding}"),
             None,
-            Role::Analyst,
+            Role::Viewer,
         ),
         (
             "GET",
             format!("/api/v1/instances/{instance}/graph"),
             None,
-            Role::Analyst,
+            Role::Viewer,
         ),
-        ("GET", "/api/v1/risk/instances".into(), None, Role::Analyst),
-        ("GET", "/api/v1/risk/humans".into(), None, Role::Analyst),
+        ("GET", "/api/v1/risk/instances".into(), None, Role::Viewer),
+        ("GET", "/api/v1/risk/humans".into(), None, Role::Viewer),
         (
             "POST",
             "/api/v1/sql".into(),
             Some(json!({"query": "SELECT 1 AS x"})),
-            Role::Analyst,
+            Role::Viewer,
         ),
-        ("GET", "/api/v1/silences".into(), None, Role::Analyst),
-        ("GET", "/api/v1/rules".into(), None, Role::Analyst),
+        ("GET", "/api/v1/silences".into(), None, Role::Viewer),
+        ("GET", "/api/v1/rules".into(), None, Role::Viewer),
         (
             "PUT",
             "/api/v1/rules/auth_test.yml".into(),
@@ -94,17 +95,53 @@ fn data_routes(finding: &str, instance: &str) -> Vec<(&'static str, String, Opti
         ),
         (
             "POST",
+            format!("/api/v1/findings/{finding}/triage"),
+            Some(json!({"note": "auth test"})),
+            Role::Analyst,
+        ),
+        (
+            "GET",
+            format!("/api/v1/findings/{finding}/activity"),
+            None,
+            Role::Viewer,
+        ),
+        (
+            "GET",
+            format!("/api/v1/findings/{finding}/similar"),
+            None,
+            Role::Viewer,
+        ),
+        (
+            "GET",
+            "/api/v1/findings/facets/detector".into(),
+            None,
+            Role::Viewer,
+        ),
+        (
+            "POST",
+            "/api/v1/findings/triage".into(),
+            Some(json!({"filter": {"detector": "nothing-real"}, "change": {"note": "auth test"}})),
+            Role::Analyst,
+        ),
+        (
+            "POST",
+            "/api/v1/silences/preview".into(),
+            Some(json!({"matcher": {"detector": "nothing-real"}})),
+            Role::Viewer,
+        ),
+        (
+            "POST",
             "/api/v1/silences".into(),
             Some(
                 json!({"matcher": {"detector": "nothing-real"}, "reason": "auth test", "expires_at": "2099-01-01T00:00:00Z"}),
             ),
-            Role::Engineer,
+            Role::Analyst,
         ),
         (
             "DELETE",
             "/api/v1/silences/s-none".into(),
             None,
-            Role::Engineer,
+            Role::Analyst,
         ),
     ]
 }
@@ -138,16 +175,22 @@ async fn every_data_route_needs_a_token_and_the_right_role() {
             StatusCode::UNAUTHORIZED,
             "{method} {path} with a wrong token"
         );
-        let (s, v, _) = call(method, &path, Some(ANALYST), body.clone()).await;
-        if role == Role::Engineer {
-            assert_eq!(s, StatusCode::FORBIDDEN, "{method} {path}: {v}");
-            let (s, _, text) = call(method, &path, Some(ENGINEER), body).await;
-            assert!(
-                s.is_success() || s == StatusCode::NOT_FOUND,
-                "{method} {path}: {s} {text}"
-            );
-        } else {
-            assert!(s.is_success(), "{method} {path}: {s} {v}");
+        // Every role below the route's is refused before anything is
+        // done; the route's own role (and those above) get through.
+        for (token, has) in [
+            (VIEWER, Role::Viewer),
+            (ANALYST, Role::Analyst),
+            (ENGINEER, Role::Engineer),
+        ] {
+            let (s, v, text) = call(method, &path, Some(token), body.clone()).await;
+            if has < role {
+                assert_eq!(s, StatusCode::FORBIDDEN, "{method} {path} as {has:?}: {v}");
+            } else {
+                assert!(
+                    s.is_success() || s == StatusCode::NOT_FOUND,
+                    "{method} {path} as {has:?}: {s} {text}"
+                );
+            }
         }
     }
     for open in ["/healthz", "/api/v1/openapi.json"] {
@@ -412,7 +455,8 @@ async fn metrics_and_openapi_describe_what_is_served() {
             .replace(&finding, "{id}")
             .replace(&instance, "{id}")
             .replace("s-none", "{id}")
-            .replace("auth_test.yml", "{id}");
+            .replace("auth_test.yml", "{id}")
+            .replace("facets/detector", "facets/{column}");
         assert!(
             paths
                 .get(&template)

@@ -15,6 +15,7 @@ mod offset;
 mod origin;
 mod printable;
 mod time;
+mod triage;
 
 pub use analyzer::{
     AgentContext, Analyzer, AnalyzerId, AnalyzerStateError, AnalyzerStats, AttributedEvent,
@@ -35,5 +36,9 @@ pub use offset::PartitionOffset;
 pub use origin::Origin;
 pub use printable::printable;
 pub use time::{Timestamp, TimestampError};
+pub use triage::{
+    ActivityEntry, Disposition, MAX_ASSIGNEE_CHARS, MAX_NOTE_CHARS, TriageChange, TriageError,
+    TriageState, TriageStatus,
+};
 mod dead_letter;
 pub use dead_letter::DeadLetter;

@@ -452,7 +452,7 @@ fn snapshot(
 
 /// Remove what interrupted writes left in every table directory.
 pub(crate) fn remove_all_partials(data_dir: &Path) -> Result<(), PipelineError> {
-    for table in delegraph_store::TABLES {
+    for table in delegraph_store::PIPELINE_TABLES {
         remove_partials(data_dir, table)?;
     }
     Ok(())

@@ -11,17 +11,34 @@ use std::collections::BTreeMap;
 use crate::StoreError;
 
 /// Columns an exclusion may match on.
-pub const EXCLUDABLE: [&str; 5] = [
+pub const EXCLUDABLE: [&str; 6] = [
     "detector",
     "rule_id",
     "agent_id",
     "agent_instance",
     "initiator",
+    "credential_id",
 ];
 
 /// A quoted SQL string literal.
 pub(crate) fn lit(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
+}
+
+/// The WHERE clauses keeping only rows where every (column, value) of
+/// `pairs` matches; columns outside [`EXCLUDABLE`] are refused.
+pub(crate) fn equality_clauses(pairs: &[(String, String)]) -> Result<Vec<String>, StoreError> {
+    pairs
+        .iter()
+        .map(
+            |(c, v)| match EXCLUDABLE.iter().find(|e| **e == c.as_str()) {
+                Some(col) => Ok(format!("{col} = {}", lit(v))),
+                None => Err(StoreError::Refused(format!(
+                    "cannot filter on column {c:?}"
+                ))),
+            },
+        )
+        .collect()
 }
 
 /// The WHERE clauses leaving out `table`'s rows that match any exclusion

@@ -4,31 +4,44 @@
 //! This is the only crate that knows Arrow, Parquet or DataFusion; the rest
 //! of the workspace hands it model types and gets rows or text back.
 
+mod activity;
 mod columns;
 mod events;
 mod exclusions;
+mod finding_query;
 mod findings;
 mod graph_tables;
 mod sql;
 mod sql_guard;
+mod triage_views;
 mod views;
 mod writer;
 
 use std::path::Path;
 
+pub use activity::{
+    ACTIVITY_TABLE, activity_schema, append_activity, compact_activity, read_activity,
+    settle_activity,
+};
 pub use events::{events_batch, events_schema};
 pub use exclusions::EXCLUDABLE;
+pub use finding_query::{FACETS, FindingPage, FindingQuery, FindingSort};
 pub use findings::{findings_batch, findings_schema};
 pub use graph_tables::{AgentRow, EdgeRow, agents_batch, agents_schema, edges_batch, edges_schema};
 pub use sql::{OutputFormat, QueryLimits, QueryRuntime, SqlEngine, render};
 pub use sql_guard::{MAX_OPERATORS, MAX_SQL_BYTES};
-pub use views::{FindingPage, FindingQuery, FindingSort, InstanceGraph};
+pub use triage_views::TRIAGE_VIEWS;
+pub use views::InstanceGraph;
 pub use writer::{
     AtomicParquetFile, remove_if_present, remove_partials, remove_run_file, write_file_atomic,
 };
 
 /// Table names, as directories under the data directory and as SQL tables.
-pub const TABLES: [&str; 4] = ["events", "findings", "edges", "agents"];
+pub const TABLES: [&str; 5] = ["events", "findings", "edges", "agents", ACTIVITY_TABLE];
+
+/// The tables the pipeline writes (the API writes `finding_activity`, so
+/// the pipeline's clean-up after a crash never touches its files).
+pub const PIPELINE_TABLES: [&str; 4] = ["events", "findings", "edges", "agents"];
 
 /// What went wrong in the store, and where.
 #[derive(Debug, thiserror::Error)]

@@ -142,6 +142,7 @@ impl SqlEngine {
                     .map_err(|e| StoreError::Storage(e.to_string()))?;
             }
         }
+        crate::triage_views::register(&ctx).await?;
         Ok(Self {
             ctx,
             limits,
@@ -300,6 +301,7 @@ fn known_schema(table: &str) -> Option<arrow::datatypes::SchemaRef> {
         "agents" => Some(crate::agents_schema()),
         "edges" => Some(crate::edges_schema()),
         "findings" => Some(crate::findings_schema()),
+        crate::ACTIVITY_TABLE => Some(crate::activity_schema()),
         _ => None,
     }
 }

@@ -6,79 +6,13 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::exclusions::{exclusion_clauses, lit};
+use crate::exclusions::lit;
+use crate::finding_query::{FINDING_COLUMNS, TRIAGED};
 use crate::{OutputFormat, SqlEngine, StoreError};
 
-/// How findings are ordered (newest or riskiest first).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FindingSort {
-    /// By event time, newest first.
-    #[default]
-    Time,
-    /// By risk score, highest first.
-    Risk,
-}
-
-/// Filters of a findings listing. Times are nanoseconds since the epoch.
-#[derive(Debug, Clone, Default)]
-pub struct FindingQuery {
-    /// Event time at or after.
-    pub since: Option<i64>,
-    /// Event time before.
-    pub until: Option<i64>,
-    /// Severities to include (`medium`, …).
-    pub severities: Vec<String>,
-    /// Detector name or rule id.
-    pub detector: Option<String>,
-    /// Logical agent.
-    pub agent: Option<String>,
-    /// Agent instance (or its delegation root).
-    pub instance: Option<String>,
-    /// The human.
-    pub human: Option<String>,
-    /// Order.
-    pub sort: FindingSort,
-    /// Page size (1–1000).
-    pub limit: usize,
-    /// Where the previous page stopped ([`FindingPage::next`]).
-    pub cursor: Option<String>,
-    /// Leave out findings matching any of these (silences): each is a list
-    /// of (column, value) that must all match; columns outside
-    /// [`crate::EXCLUDABLE`] are refused.
-    pub exclude: Vec<Vec<(String, String)>>,
-}
-
-/// One page of findings.
-#[derive(Debug, Clone, Serialize)]
-pub struct FindingPage {
-    /// The findings, as rows of the `findings` table.
-    pub findings: Vec<Value>,
-    /// Cursor of the next page, when there may be one.
-    pub next: Option<String>,
-}
-
-/// The last row of a page: `<sort key>.<finding id>`.
-fn parse_cursor(c: &str) -> Result<(i64, String), StoreError> {
-    let bad = || StoreError::Refused(format!("invalid cursor {c:?}"));
-    let (key, id) = c.split_once('.').ok_or_else(bad)?;
-    let key: i64 = key.parse().map_err(|_| bad())?;
-    if id.is_empty() || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(bad());
-    }
-    Ok((key, id.to_owned()))
-}
-
-const FINDING_COLUMNS: &str = "finding_id, detector, rule_id, severity, risk_score, \
-    CAST(event_time AS VARCHAR) AS event_time, CAST(detected_at AS VARCHAR) AS detected_at, \
-    agent_id, agent_instance, delegation_root, initiator, credential_id, summary, expected, \
-    observed, p_value, baseline_instances, evidence, evidence_origins, chain, tags, \
-    instance_risk, human_risk, CAST(event_time AS BIGINT) AS event_time_ns";
-
-async fn rows(engine: &SqlEngine, sql: &str) -> Result<Vec<Value>, StoreError> {
+pub(crate) async fn rows(engine: &SqlEngine, sql: &str) -> Result<Vec<Value>, StoreError> {
     engine.own_json(sql).await
 }
 
@@ -103,87 +37,11 @@ impl SqlEngine {
         json_rows(&self.query_own(sql).await?)
     }
 
-    /// A page of findings matching `q`.
-    pub async fn findings(&self, q: &FindingQuery) -> Result<FindingPage, StoreError> {
-        let mut wh: Vec<String> = Vec::new();
-        if let Some(t) = q.since {
-            wh.push(format!("CAST(event_time AS BIGINT) >= {t}"));
-        }
-        if let Some(t) = q.until {
-            wh.push(format!("CAST(event_time AS BIGINT) < {t}"));
-        }
-        if !q.severities.is_empty() {
-            let list: Vec<String> = q.severities.iter().map(|s| lit(s)).collect();
-            wh.push(format!("severity IN ({})", list.join(", ")));
-        }
-        if let Some(d) = &q.detector {
-            wh.push(format!("(detector = {0} OR rule_id = {0})", lit(d)));
-        }
-        if let Some(a) = &q.agent {
-            wh.push(format!("agent_id = {}", lit(a)));
-        }
-        if let Some(i) = &q.instance {
-            wh.push(format!(
-                "(agent_instance = {0} OR delegation_root = {0})",
-                lit(i)
-            ));
-        }
-        if let Some(h) = &q.human {
-            wh.push(format!("initiator = {}", lit(h)));
-        }
-        wh.extend(exclusion_clauses("findings", &q.exclude)?);
-        let key = match q.sort {
-            FindingSort::Time => "CAST(event_time AS BIGINT)",
-            FindingSort::Risk => "CAST(risk_score AS BIGINT)",
-        };
-        if let Some(c) = &q.cursor {
-            let (k, id) = parse_cursor(c)?;
-            wh.push(format!(
-                "({key} < {k} OR ({key} = {k} AND finding_id > {}))",
-                lit(&id)
-            ));
-        }
-        let limit = q.limit.clamp(1, 1000);
-        let mut sql = format!("SELECT {FINDING_COLUMNS}, {key} AS sort_key FROM findings");
-        if !wh.is_empty() {
-            let _ = write!(sql, " WHERE {}", wh.join(" AND "));
-        }
-        let _ = write!(
-            sql,
-            " ORDER BY sort_key DESC, finding_id ASC LIMIT {}",
-            limit + 1
-        );
-        let mut found = rows(self, &sql).await?;
-        let more = found.len() > limit;
-        found.truncate(limit);
-        let next = if more {
-            found.last().and_then(|r| {
-                Some(format!(
-                    "{}.{}",
-                    r["sort_key"].as_i64()?,
-                    r["finding_id"].as_str()?
-                ))
-            })
-        } else {
-            None
-        };
-        for r in &mut found {
-            if let Some(o) = r.as_object_mut() {
-                o.remove("sort_key");
-                o.remove("event_time_ns");
-            }
-        }
-        Ok(FindingPage {
-            findings: found,
-            next,
-        })
-    }
-
     /// One finding with its evidence events (time, source, operation,
     /// actor, origin), or `None`.
     pub async fn finding(&self, id: &str) -> Result<Option<Value>, StoreError> {
         let sql = format!(
-            "SELECT {FINDING_COLUMNS} FROM findings WHERE finding_id = {} LIMIT 1",
+            "SELECT {FINDING_COLUMNS} FROM {TRIAGED} WHERE finding_id = {} LIMIT 1",
             lit(id)
         );
         let Some(mut f) = rows(self, &sql).await?.into_iter().next() else {

@@ -1,16 +1,17 @@
-//! `GET /api/v1/findings` and `GET /api/v1/findings/{id}`.
+//! `GET /api/v1/findings`, `GET /api/v1/findings/{id}` and the filter
+//! every findings route shares (listing, bulk triage, facets, CSV).
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use delegraph_model::{Severity, Timestamp};
+use delegraph_model::{Severity, Timestamp, TriageStatus};
 use delegraph_store::{FindingPage, FindingQuery, FindingSort};
 use serde::Deserialize;
 use serde_json::Value;
 
 use crate::{ApiError, AppState, Caller, Role};
 
-/// Query string of a findings listing.
-#[derive(Debug, Deserialize)]
+/// Query string of a findings listing (and the `filter` of a bulk change).
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ListParams {
     since: Option<String>,
@@ -22,6 +23,11 @@ pub(crate) struct ListParams {
     agent: Option<String>,
     instance: Option<String>,
     human: Option<String>,
+    credential: Option<String>,
+    /// Comma-separated triage statuses.
+    status: Option<String>,
+    /// Who holds it; empty for nobody.
+    assignee: Option<String>,
     sort: Option<String>,
     limit: Option<usize>,
     cursor: Option<String>,
@@ -46,54 +52,69 @@ fn severity(s: &str) -> Result<Severity, ApiError> {
     })
 }
 
+impl ListParams {
+    /// The store's query for these parameters, with the silences in force
+    /// (left out, or marked when `include_silenced`).
+    pub(crate) fn query(self, st: &AppState) -> Result<FindingQuery, ApiError> {
+        let mut severities: Vec<String> = Vec::new();
+        if let Some(list) = &self.severity {
+            for s in list.split(',') {
+                severities.push(severity(s)?.as_str().to_owned());
+            }
+        }
+        if let Some(min) = &self.min_severity {
+            let min = severity(min)?;
+            severities.extend(
+                Severity::ALL
+                    .into_iter()
+                    .filter(|s| *s >= min)
+                    .map(|s| s.as_str().to_owned()),
+            );
+        }
+        let mut statuses = Vec::new();
+        for s in self.status.iter().flat_map(|l| l.split(',')) {
+            let status = TriageStatus::parse(s.trim()).ok_or_else(|| {
+                ApiError::BadRequest(format!("unknown status {s:?} (open, acknowledged, closed)"))
+            })?;
+            statuses.push(status.as_str().to_owned());
+        }
+        let sort = match self.sort.as_deref() {
+            None | Some("time") => FindingSort::Time,
+            Some("risk") => FindingSort::Risk,
+            Some(other) => {
+                return Err(ApiError::BadRequest(format!(
+                    "unknown sort {other:?} (time, risk)"
+                )));
+            }
+        };
+        Ok(FindingQuery {
+            since: time(&self.since, "since")?,
+            until: time(&self.until, "until")?,
+            severities,
+            detector: self.detector,
+            agent: self.agent,
+            instance: self.instance,
+            human: self.human,
+            credential: self.credential,
+            statuses,
+            assignee: self.assignee,
+            matching: Vec::new(),
+            sort,
+            limit: self.limit.unwrap_or(100),
+            cursor: self.cursor,
+            exclude: crate::routes::silences::active_exclusions(st)?,
+            include_silenced: self.include_silenced == Some(true),
+        })
+    }
+}
+
 pub(crate) async fn list(
     State(st): State<AppState>,
     caller: Caller,
     Query(p): Query<ListParams>,
 ) -> Result<Json<FindingPage>, ApiError> {
-    caller.require(Role::Analyst)?;
-    let mut severities: Vec<String> = Vec::new();
-    if let Some(list) = &p.severity {
-        for s in list.split(',') {
-            severities.push(severity(s)?.as_str().to_owned());
-        }
-    }
-    if let Some(min) = &p.min_severity {
-        let min = severity(min)?;
-        severities.extend(
-            Severity::ALL
-                .into_iter()
-                .filter(|s| *s >= min)
-                .map(|s| s.as_str().to_owned()),
-        );
-    }
-    let sort = match p.sort.as_deref() {
-        None | Some("time") => FindingSort::Time,
-        Some("risk") => FindingSort::Risk,
-        Some(other) => {
-            return Err(ApiError::BadRequest(format!(
-                "unknown sort {other:?} (time, risk)"
-            )));
-        }
-    };
-    let exclude = if p.include_silenced == Some(true) {
-        Vec::new()
-    } else {
-        crate::routes::silences::active_exclusions(&st)?
-    };
-    let q = FindingQuery {
-        since: time(&p.since, "since")?,
-        until: time(&p.until, "until")?,
-        severities,
-        detector: p.detector,
-        agent: p.agent,
-        instance: p.instance,
-        human: p.human,
-        sort,
-        limit: p.limit.unwrap_or(100),
-        cursor: p.cursor,
-        exclude,
-    };
+    caller.require(Role::Viewer)?;
+    let q = p.query(&st)?;
     Ok(Json(st.engine().await?.findings(&q).await?))
 }
 
@@ -102,7 +123,7 @@ pub(crate) async fn one(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Role::Analyst)?;
+    caller.require(Role::Viewer)?;
     st.engine()
         .await?
         .finding(&id)

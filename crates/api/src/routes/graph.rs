@@ -19,7 +19,7 @@ pub(crate) async fn graph(
     Path(id): Path<String>,
     Query(p): Query<GraphParams>,
 ) -> Result<Response, ApiError> {
-    caller.require(Role::Analyst)?;
+    caller.require(Role::Viewer)?;
     let g = st
         .engine()
         .await?

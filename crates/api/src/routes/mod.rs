@@ -8,6 +8,7 @@ mod risk;
 mod rules;
 mod silences;
 mod sql;
+mod triage;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
@@ -26,6 +27,11 @@ pub(crate) fn all() -> Router<AppState> {
         .route("/api/v1/openapi.json", get(ops::openapi))
         .route("/api/v1/findings", get(findings::list))
         .route("/api/v1/findings/{id}", get(findings::one))
+        .route("/api/v1/findings/{id}/triage", post(triage::one))
+        .route("/api/v1/findings/{id}/activity", get(triage::activity))
+        .route("/api/v1/findings/{id}/similar", get(triage::similar))
+        .route("/api/v1/findings/triage", post(triage::bulk))
+        .route("/api/v1/findings/facets/{column}", get(triage::facets))
         .route("/api/v1/instances/{id}/graph", get(graph::graph))
         .route("/api/v1/risk/instances", get(risk::instances))
         .route("/api/v1/risk/humans", get(risk::humans))
@@ -39,6 +45,7 @@ pub(crate) fn all() -> Router<AppState> {
             "/api/v1/silences",
             get(silences::list).post(silences::create),
         )
+        .route("/api/v1/silences/preview", post(silences::preview))
         .route("/api/v1/silences/{id}", delete(silences::expire))
         .fallback(ops::not_found)
 }

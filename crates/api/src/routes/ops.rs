@@ -76,7 +76,78 @@ pub(crate) async fn store_gauges(st: &AppState) -> Result<String, ApiError> {
             r["n"]
         );
     }
+    triage_gauges(&engine, &mut out).await?;
     Ok(out)
+}
+
+/// Detectors (or rules) given their own triage series; the rest are left
+/// out, so a store with thousands of rules cannot flood the scrape.
+const TRIAGE_DETECTOR_LABELS: usize = 50;
+
+/// Findings by triage status, and per detector the mean times to
+/// acknowledge and close and the false-positive ratio (from the
+/// `triage_by_detector` view).
+async fn triage_gauges(
+    engine: &delegraph_store::SqlEngine,
+    out: &mut String,
+) -> Result<(), ApiError> {
+    let by_status = engine
+        .own_json(
+            "SELECT status, count(*) AS n FROM finding_triage GROUP BY status ORDER BY status",
+        )
+        .await?;
+    let _ = writeln!(
+        out,
+        "# HELP delegraph_findings_by_status Findings by triage status.\n\
+         # TYPE delegraph_findings_by_status gauge"
+    );
+    for s in delegraph_model::TriageStatus::ALL {
+        let n = by_status
+            .iter()
+            .find(|r| r["status"] == s.as_str())
+            .map_or(0, |r| r["n"].as_u64().unwrap_or(0));
+        let _ = writeln!(
+            out,
+            "delegraph_findings_by_status{{status=\"{}\"}} {n}",
+            s.as_str()
+        );
+    }
+    let rows = engine
+        .own_json(&format!(
+            "SELECT detector, mean_seconds_to_acknowledge, mean_seconds_to_close, \
+             false_positive_ratio FROM triage_by_detector WHERE detector IS NOT NULL \
+             ORDER BY findings DESC, detector LIMIT {TRIAGE_DETECTOR_LABELS}"
+        ))
+        .await?;
+    for (name, column, help) in [
+        (
+            "delegraph_triage_mean_seconds_to_acknowledge",
+            "mean_seconds_to_acknowledge",
+            "Mean seconds from detection to first acknowledgement, by detector or rule.",
+        ),
+        (
+            "delegraph_triage_mean_seconds_to_close",
+            "mean_seconds_to_close",
+            "Mean seconds from detection to close of closed findings, by detector or rule.",
+        ),
+        (
+            "delegraph_triage_false_positive_ratio",
+            "false_positive_ratio",
+            "False positives among closed findings, by detector or rule.",
+        ),
+    ] {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+        for r in &rows {
+            if let Some(v) = r[column].as_f64() {
+                let _ = writeln!(
+                    out,
+                    "{name}{{detector=\"{}\"}} {v}",
+                    escape(r["detector"].as_str().unwrap_or_default())
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The OpenAPI 3.1 document.

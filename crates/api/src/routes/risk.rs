@@ -19,7 +19,7 @@ async fn board(
     by_human: bool,
     l: Limit,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Role::Analyst)?;
+    caller.require(Role::Viewer)?;
     let rows = st
         .engine()
         .await?

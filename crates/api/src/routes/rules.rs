@@ -12,7 +12,7 @@ pub(crate) async fn list(
     State(st): State<AppState>,
     caller: Caller,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Role::Analyst)?;
+    caller.require(Role::Viewer)?;
     let files = rules::list(&st.inner.rules_dir)?;
     Ok(Json(json!({ "files": files })))
 }

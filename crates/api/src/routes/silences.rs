@@ -1,4 +1,7 @@
-//! `GET/POST /api/v1/silences`, `DELETE /api/v1/silences/{id}` (expire).
+//! `GET/POST /api/v1/silences`, `DELETE /api/v1/silences/{id}` (expire),
+//! `POST /api/v1/silences/preview` (how many unclosed findings a matcher
+//! would hide). Analysts make silences while triaging ("suppress
+//! similar"), optionally closing what they match.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -10,7 +13,7 @@ use serde_json::{Value, json};
 use crate::silences::{
     self, MAX_ACTIVE_SILENCES, MAX_MATCH_CHARS, MAX_REASON_CHARS, Silence, SilenceMatch,
 };
-use crate::{ApiError, AppState, Caller, Engineer, Role};
+use crate::{Analyst, ApiError, AppState, Caller, Role};
 
 fn now_ns() -> i64 {
     std::time::SystemTime::now()
@@ -54,7 +57,7 @@ pub(crate) async fn list(
     State(st): State<AppState>,
     caller: Caller,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Role::Analyst)?;
+    caller.require(Role::Viewer)?;
     let now = now_ns();
     let all: Vec<Value> = silences::load(&st.inner.data_dir)?
         .into_iter()
@@ -73,17 +76,44 @@ pub(crate) async fn list(
 pub(crate) struct NewSilence {
     matcher: SilenceMatch,
     reason: String,
-    /// RFC 3339.
-    expires_at: String,
+    /// RFC 3339; default [`silences::DEFAULT_EXPIRY_HOURS`] from now.
+    expires_at: Option<String>,
+    /// Also close the unclosed findings it matches, with this disposition
+    /// and note (at most [`crate::triage::MAX_BULK`]).
+    close_matching: Option<CloseMatching>,
 }
 
-pub(crate) async fn create(
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CloseMatching {
+    disposition: delegraph_model::Disposition,
+    note: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Preview {
+    matcher: SilenceMatch,
+}
+
+/// How many unclosed findings a matcher would hide, and a few of them.
+pub(crate) async fn preview(
     State(st): State<AppState>,
-    Engineer(caller): Engineer,
-    Json(n): Json<NewSilence>,
-) -> Result<(StatusCode, Json<Silence>), ApiError> {
-    if let Some((column, _)) = n
-        .matcher
+    caller: Caller,
+    Json(p): Json<Preview>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Viewer)?;
+    check_matcher(&p.matcher)?;
+    let (n, sample) = st
+        .engine()
+        .await?
+        .matching_ids(&p.matcher.unclosed_query(), 20)
+        .await?;
+    Ok(Json(json!({"unclosed_matching": n, "sample": sample})))
+}
+
+fn check_matcher(m: &SilenceMatch) -> Result<(), ApiError> {
+    if let Some((column, _)) = m
         .columns()
         .into_iter()
         .find(|(_, v)| v.chars().count() > MAX_MATCH_CHARS)
@@ -92,23 +122,51 @@ pub(crate) async fn create(
             "matcher {column}: at most {MAX_MATCH_CHARS} characters"
         )));
     }
+    if m.columns().is_empty() {
+        return Err(ApiError::BadRequest(
+            "a silence must match on at least one of detector, agent_id, agent_instance, \
+             initiator, credential_id"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
+pub(crate) async fn create(
+    State(st): State<AppState>,
+    Analyst(caller): Analyst,
+    Json(n): Json<NewSilence>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    check_matcher(&n.matcher)?;
     if n.reason.chars().count() > MAX_REASON_CHARS {
         return Err(ApiError::BadRequest(format!(
             "reason: at most {MAX_REASON_CHARS} characters"
         )));
     }
-    if n.matcher.columns().is_empty() {
-        return Err(ApiError::BadRequest(
-            "a silence must match on at least one of detector, agent_id, agent_instance, initiator"
-                .into(),
-        ));
-    }
     if n.reason.trim().is_empty() {
         return Err(ApiError::BadRequest("a silence needs a reason".into()));
     }
-    let until = Timestamp::parse_rfc3339(&n.expires_at)
-        .map_err(|e| ApiError::BadRequest(format!("expires_at: {e}")))?;
     let now = now_ns();
+    let until = match &n.expires_at {
+        Some(t) => Timestamp::parse_rfc3339(t)
+            .map_err(|e| ApiError::BadRequest(format!("expires_at: {e}")))?,
+        None => Timestamp::from_nanos(now + silences::DEFAULT_EXPIRY_HOURS * 3_600_000_000_000),
+    };
+    let close = n
+        .close_matching
+        .map(|c| delegraph_model::TriageChange {
+            status: Some(delegraph_model::TriageStatus::Closed),
+            disposition: Some(c.disposition),
+            assignee: None,
+            note: c.note,
+        })
+        .map(|change| {
+            change
+                .check()
+                .map(|()| change)
+                .map_err(|e| ApiError::BadRequest(format!("close_matching: {e}")))
+        })
+        .transpose()?;
     if until.nanos() <= now {
         return Err(ApiError::BadRequest("expires_at is in the past".into()));
     }
@@ -134,12 +192,27 @@ pub(crate) async fn create(
     };
     all.push(s.clone());
     silences::store(&st.inner.data_dir, &all)?;
-    Ok((StatusCode::CREATED, Json(s)))
+    drop(_guard);
+    let mut out = serde_json::to_value(&s).map_err(|e| ApiError::Internal(e.to_string()))?;
+    if let Some(change) = close {
+        let via = format!("silence:{}", s.id);
+        let q = s.matcher.unclosed_query();
+        out["closed"] = crate::routes::triage::bulk_apply(
+            &st,
+            &q,
+            crate::triage::MAX_BULK,
+            &change,
+            &s.created_by,
+            &via,
+        )
+        .await?;
+    }
+    Ok((StatusCode::CREATED, Json(out)))
 }
 
 pub(crate) async fn expire(
     State(st): State<AppState>,
-    Engineer(_): Engineer,
+    Analyst(_): Analyst,
     Path(id): Path<String>,
 ) -> Result<Json<Silence>, ApiError> {
     let _guard = st.inner.silences.lock().await;

@@ -19,7 +19,7 @@ pub(crate) async fn query(
     caller: Caller,
     Json(r): Json<SqlRequest>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(Role::Analyst)?;
+    caller.require(Role::Viewer)?;
     let rows = st.engine().await?.query_json(&r.query).await?;
     Ok(Json(json!({ "rows": rows })))
 }

@@ -17,6 +17,7 @@ use tower::ServiceExt;
 
 pub const ANALYST: &str = "analyst-token-0123456789";
 pub const ENGINEER: &str = "engineer-token-0123456789";
+pub const VIEWER: &str = "viewer-token-0123456789";
 
 /// One store for every test (simulate + replay once).
 pub fn store() -> &'static Path {
@@ -88,7 +89,9 @@ pub fn private_state(dir: &Path) -> AppState {
     std::fs::create_dir_all(dir.join("rules")).unwrap();
     AppState::new(
         data,
-        Tokens::single("eng", Role::Engineer, ENGINEER).with("ana", Role::Analyst, ANALYST),
+        Tokens::single("eng", Role::Engineer, ENGINEER)
+            .with("ana", Role::Analyst, ANALYST)
+            .with("vic", Role::Viewer, VIEWER),
         QueryLimits::default(),
     )
     .with_rules_dir(dir.join("rules"))

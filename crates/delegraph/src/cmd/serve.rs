@@ -27,7 +27,7 @@ pub struct Args {
     /// Address to listen on (default 127.0.0.1:8080).
     #[arg(long)]
     listen: Option<SocketAddr>,
-    /// Token file (`[[token]] name, role = "analyst"|"engineer", sha256`);
+    /// Token file (`[[token]] name, role = "viewer"|"analyst"|"engineer", sha256`);
     /// `delegraph token` makes entries.
     #[arg(long, conflicts_with = "token_env")]
     tokens: Option<PathBuf>,

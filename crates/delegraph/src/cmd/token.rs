@@ -12,8 +12,9 @@ pub struct Args {
     /// Who holds it (shown as a silence's author).
     #[arg(long)]
     name: String,
-    /// `analyst` (read) or `engineer` (also rules and silences).
-    #[arg(long, value_parser = ["analyst", "engineer"])]
+    /// `viewer` (reads), `analyst` (also triages: status, assignee,
+    /// notes, silences) or `engineer` (also writes rules).
+    #[arg(long, value_parser = ["viewer", "analyst", "engineer"])]
     role: String,
 }
 

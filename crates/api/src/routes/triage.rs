@@ -1,0 +1,184 @@
+//! Triage: `POST /api/v1/findings/{id}/triage` (status, disposition,
+//! assignee, note), `GET /api/v1/findings/{id}/activity` (the log),
+//! `POST /api/v1/findings/triage` (bulk, by filter, capped),
+//! `GET /api/v1/findings/{id}/similar` (a silence pre-filled from a
+//! finding, with how many unclosed findings it would match) and
+//! `GET /api/v1/findings/facets/{column}` (counts per value).
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use delegraph_model::{ActivityEntry, TriageChange};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::routes::findings::ListParams;
+use crate::triage::{Applied, MAX_BULK};
+use crate::{Analyst, ApiError, AppState, Caller, Role, SilenceMatch};
+
+fn entry_json(e: &ActivityEntry) -> Value {
+    json!({
+        "seq": e.seq,
+        "finding_id": e.finding_id,
+        "at": delegraph_model::Timestamp::from_nanos(e.at).to_rfc3339(),
+        "actor": e.actor,
+        "action": e.action,
+        "status": e.state.status.as_str(),
+        "disposition": e.state.disposition.map(|d| d.as_str()),
+        "assignee": e.state.assignee,
+        "note": e.note,
+        "via": e.via,
+    })
+}
+
+fn skipped_json(a: &Applied) -> Vec<Value> {
+    a.skipped
+        .iter()
+        .take(100)
+        .map(|(id, why)| json!({"finding_id": id, "reason": why.to_string()}))
+        .collect()
+}
+
+/// Apply `change` to `ids` as `caller`, under the server's triage lock.
+pub(crate) async fn apply(
+    st: &AppState,
+    ids: &[String],
+    change: &TriageChange,
+    actor: &str,
+    via: &str,
+) -> Result<Applied, ApiError> {
+    let mut book = st.triage_book().await?;
+    let book = book
+        .as_mut()
+        .ok_or_else(|| ApiError::Internal("triage log not loaded".into()))?;
+    book.apply(&st.inner.data_dir, ids, change, actor, via)
+}
+
+pub(crate) async fn one(
+    State(st): State<AppState>,
+    Analyst(caller): Analyst,
+    Path(id): Path<String>,
+    Json(change): Json<TriageChange>,
+) -> Result<Json<Value>, ApiError> {
+    if !st.engine().await?.has_finding(&id).await? {
+        return Err(ApiError::NotFound(format!("no finding {id:?}")));
+    }
+    let applied = apply(
+        &st,
+        std::slice::from_ref(&id),
+        &change,
+        &caller.name,
+        "single",
+    )
+    .await?;
+    match (applied.entries.first(), applied.skipped.first()) {
+        (Some(e), _) => Ok(Json(entry_json(e))),
+        (None, Some((_, why))) => Err(ApiError::Conflict(why.to_string())),
+        (None, None) => Err(ApiError::Internal("no entry and no reason".into())),
+    }
+}
+
+pub(crate) async fn activity(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Viewer)?;
+    let engine = st.engine().await?;
+    if !engine.has_finding(&id).await? {
+        return Err(ApiError::NotFound(format!("no finding {id:?}")));
+    }
+    Ok(Json(
+        json!({ "activity": engine.finding_activity(&id).await? }),
+    ))
+}
+
+/// Body of a bulk change.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Bulk {
+    /// Which findings: the listing's filters (its `limit`, `cursor` and
+    /// `sort` are ignored; the first `max` by time are changed).
+    #[serde(default)]
+    filter: ListParams,
+    change: TriageChange,
+    /// At most this many (default and ceiling [`MAX_BULK`]).
+    max: Option<usize>,
+}
+
+pub(crate) async fn bulk(
+    State(st): State<AppState>,
+    Analyst(caller): Analyst,
+    Json(b): Json<Bulk>,
+) -> Result<Json<Value>, ApiError> {
+    let cap = b.max.unwrap_or(MAX_BULK).clamp(1, MAX_BULK);
+    let q = b.filter.query(&st)?;
+    let summary = bulk_apply(&st, &q, cap, &b.change, &caller.name, "bulk").await?;
+    Ok(Json(summary))
+}
+
+/// Apply `change` to the first `cap` findings matching `q`:
+/// `{applied, matched, truncated, skipped}`.
+pub(crate) async fn bulk_apply(
+    st: &AppState,
+    q: &delegraph_store::FindingQuery,
+    cap: usize,
+    change: &TriageChange,
+    actor: &str,
+    via: &str,
+) -> Result<Value, ApiError> {
+    change
+        .check()
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let (matched, ids) = st.engine().await?.matching_ids(q, cap).await?;
+    let applied = apply(st, &ids, change, actor, via).await?;
+    Ok(json!({
+        "applied": applied.entries.len(),
+        "matched": matched,
+        "truncated": matched > ids.len() as u64,
+        "skipped": applied.skipped.len(),
+        "skipped_sample": skipped_json(&applied),
+    }))
+}
+
+pub(crate) async fn similar(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Viewer)?;
+    let engine = st.engine().await?;
+    let f = engine
+        .finding(&id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no finding {id:?}")))?;
+    let text = |k: &str| f[k].as_str().map(str::to_owned);
+    let matcher = SilenceMatch {
+        detector: text("rule_id").or_else(|| text("detector")),
+        agent_id: text("agent_id"),
+        agent_instance: None,
+        initiator: text("initiator"),
+        credential_id: text("credential_id"),
+    };
+    let (unclosed, _) = engine.matching_ids(&matcher.unclosed_query(), 0).await?;
+    Ok(Json(json!({
+        "matcher": matcher,
+        "unclosed_matching": unclosed,
+        "default_expiry_hours": crate::silences::DEFAULT_EXPIRY_HOURS,
+    })))
+}
+
+pub(crate) async fn facets(
+    State(st): State<AppState>,
+    caller: Caller,
+    Path(column): Path<String>,
+    Query(p): Query<ListParams>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Viewer)?;
+    let q = p.query(&st)?;
+    let counts = st.engine().await?.finding_facets(&q, &column, 100).await?;
+    let values: Vec<Value> = counts
+        .into_iter()
+        .map(|(v, n)| json!({"value": v, "count": n}))
+        .collect();
+    Ok(Json(json!({ "column": column, "values": values })))
+}

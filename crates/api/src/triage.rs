@@ -1,0 +1,122 @@
+//! The triage book: each finding's current state in memory, rebuilt from
+//! the store's `finding_activity` log when the server first needs it, and
+//! every change appended to that log before it counts.
+//!
+//! One mutex orders all changes of a server, so two analysts acting on the
+//! same finding at once both land, one after the other: the second is
+//! checked against the state the first left (and refused with a reason if
+//! it no longer applies, e.g. acknowledging what was just closed). A server
+//! is the only writer of its data directory's triage log.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use delegraph_model::{ActivityEntry, TriageChange, TriageError, TriageState};
+
+use crate::ApiError;
+
+/// Files the log may grow to before the server merges it into one.
+const COMPACT_AFTER_FILES: usize = 256;
+
+/// Findings one bulk change may touch.
+pub const MAX_BULK: usize = 10_000;
+
+/// The current state of every triaged finding, and the next sequence number.
+pub(crate) struct TriageBook {
+    states: HashMap<String, TriageState>,
+    next_seq: u64,
+    appends: usize,
+}
+
+/// What one batch of changes did.
+#[derive(Debug, Default)]
+pub(crate) struct Applied {
+    /// The entries appended, in order.
+    pub entries: Vec<ActivityEntry>,
+    /// Findings the change did not apply to, with why.
+    pub skipped: Vec<(String, TriageError)>,
+}
+
+fn now_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+impl TriageBook {
+    /// Rebuild from the log (removing what an interrupted compaction left).
+    pub(crate) fn load(data_dir: &Path) -> Result<Self, ApiError> {
+        delegraph_store::settle_activity(data_dir)?;
+        let entries = delegraph_store::read_activity(data_dir)?;
+        let next_seq = entries.last().map_or(1, |e| e.seq + 1);
+        let mut states = HashMap::new();
+        for e in entries {
+            states.insert(e.finding_id, e.state);
+        }
+        Ok(Self {
+            states,
+            next_seq,
+            appends: 0,
+        })
+    }
+
+    /// A finding's state now.
+    pub(crate) fn state(&self, finding_id: &str) -> TriageState {
+        self.states.get(finding_id).cloned().unwrap_or_default()
+    }
+
+    /// Apply `change` to each finding it applies to, as `actor`, and append
+    /// the entries as one file; memory changes only once that is stored.
+    pub(crate) fn apply(
+        &mut self,
+        data_dir: &Path,
+        ids: &[String],
+        change: &TriageChange,
+        actor: &str,
+        via: &str,
+    ) -> Result<Applied, ApiError> {
+        change
+            .check()
+            .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        let at = now_ns();
+        let mut out = Applied::default();
+        let mut seq = self.next_seq;
+        for id in ids {
+            let before = self.state(id);
+            match change.apply(&before) {
+                Ok(state) => {
+                    out.entries.push(ActivityEntry {
+                        seq,
+                        finding_id: id.clone(),
+                        at,
+                        actor: actor.to_owned(),
+                        action: change.action(&before).to_owned(),
+                        state,
+                        note: change.note.clone(),
+                        via: via.to_owned(),
+                    });
+                    seq += 1;
+                }
+                Err(e) => out.skipped.push((id.clone(), e)),
+            }
+        }
+        delegraph_store::append_activity(data_dir, &out.entries)?;
+        self.next_seq = seq;
+        for e in &out.entries {
+            self.states.insert(e.finding_id.clone(), e.state.clone());
+        }
+        if !out.entries.is_empty() {
+            self.appends += 1;
+            if self.appends >= COMPACT_AFTER_FILES {
+                self.appends = 0;
+                // A failed merge leaves the log as it was; the next one
+                // tries again.
+                if let Err(e) = delegraph_store::compact_activity(data_dir, COMPACT_AFTER_FILES) {
+                    tracing::warn!(error = %e, "compacting the triage log");
+                }
+            }
+        }
+        Ok(out)
+    }
+}
