@@ -63,7 +63,7 @@ pub fn digest(token: &str) -> String {
 }
 
 /// Compare without stopping at the first differing byte.
-fn same(a: &str, b: &str) -> bool {
+pub(crate) fn same(a: &str, b: &str) -> bool {
     a.len() == b.len()
         && a.bytes()
             .zip(b.bytes())

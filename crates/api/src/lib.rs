@@ -16,6 +16,7 @@ mod rules;
 mod server;
 mod silences;
 mod triage;
+mod ui;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -31,6 +32,7 @@ pub use metrics::Metrics;
 pub use openapi::openapi;
 pub use server::{ServeLimits, serve};
 pub use silences::{Silence, SilenceMatch};
+pub use ui::{ChainGraph, chain_svg};
 
 /// Queries one server runs at once (each may use every core).
 const MAX_RUNNING_QUERIES: usize = 4;
@@ -81,6 +83,8 @@ struct Inner {
     /// Held from an upload's check to its write, so two uploads cannot
     /// each pass against a directory without the other.
     rule_files: tokio::sync::Mutex<()>,
+    /// The triage page's signed-in browsers.
+    ui_sessions: ui::Sessions,
     live: Option<LiveMetrics>,
     rules_dir: PathBuf,
 }
@@ -105,6 +109,7 @@ impl AppState {
                 silences: tokio::sync::Mutex::new(()),
                 triage: tokio::sync::Mutex::new(None),
                 rule_files: tokio::sync::Mutex::new(()),
+                ui_sessions: ui::Sessions::default(),
                 live: None,
                 rules_dir: data_dir.join("rules"),
                 data_dir,
@@ -312,7 +317,7 @@ impl FromRequestParts<AppState> for Caller {
 /// Every route, with its state. `/metrics` here needs a bearer token of
 /// any role; [`ops_router`] serves it without one on a separate address.
 pub fn router(state: AppState) -> Router {
-    layered(routes::all(), state)
+    layered(routes::all().merge(ui::routes()), state)
 }
 
 /// `/healthz` and `/metrics` without tokens, for an operations address

@@ -255,7 +255,8 @@ fn schemas() -> Value {
         "EvidenceEvent": object(&[
             ("event_id", string()), ("event_time", time()), ("source", string()),
             ("operation", string()), ("actor", string()), ("actor_kind", string()), ("origin", string()),
-        ], &[("credential_id", string())]),
+        ], &[("credential_id", string()), ("actor_name", string()), ("tool", string()),
+              ("tool_arguments", string()), ("resources", strings()), ("input_messages", string())]),
         "Graph": object(&[
             ("instance", string()),
             ("nodes", json!({"type": "array", "items": object(&[

@@ -11,6 +11,7 @@ mod exclusions;
 mod finding_query;
 mod findings;
 mod graph_tables;
+mod page_reads;
 mod sql;
 mod sql_guard;
 mod triage_views;

@@ -58,7 +58,8 @@ impl SqlEngine {
                 self,
                 &format!(
                     "SELECT event_id, CAST(event_time AS VARCHAR) AS event_time, source, \
-                     operation, actor, actor_kind, credential_id, origin \
+                     operation, actor, actor_name, actor_kind, credential_id, tool, \
+                     tool_arguments, resources, input_messages, origin \
                      FROM events WHERE event_id IN ({}) ORDER BY event_time",
                     ids.join(", ")
                 ),

@@ -18,11 +18,12 @@ const MAX_ERROR_TEXT: usize = 4096;
 pub(crate) async fn hygiene(req: Request, next: Next) -> Response {
     let resp = next.run(req).await;
     let status = resp.status();
+    // JSON, and the triage page's own HTML error pages, stay as they are.
     let is_json = resp
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
+        .is_some_and(|v| v.starts_with("application/json") || v.starts_with("text/html"));
     let mut resp = if status.is_client_error() && !is_json {
         let (mut parts, body) = resp.into_parts();
         let text = to_bytes(body, MAX_ERROR_TEXT)
@@ -53,10 +54,13 @@ pub(crate) async fn hygiene(req: Request, next: Next) -> Response {
         HeaderValue::from_static("nosniff"),
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
-    );
+    // The page sets its own policy; everything else may load nothing.
+    if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
+        );
+    }
     h.insert(
         header::REFERRER_POLICY,
         HeaderValue::from_static("no-referrer"),

@@ -1,14 +1,14 @@
 //! The routes, one file per resource.
 
-mod findings;
+pub(crate) mod findings;
 mod graph;
 mod hygiene;
 mod ops;
 mod risk;
 mod rules;
-mod silences;
+pub(crate) mod silences;
 mod sql;
-mod triage;
+pub(crate) mod triage;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};

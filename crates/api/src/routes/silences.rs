@@ -74,20 +74,20 @@ pub(crate) async fn list(
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct NewSilence {
-    matcher: SilenceMatch,
-    reason: String,
+    pub(crate) matcher: SilenceMatch,
+    pub(crate) reason: String,
     /// RFC 3339; default [`silences::DEFAULT_EXPIRY_HOURS`] from now.
-    expires_at: Option<String>,
+    pub(crate) expires_at: Option<String>,
     /// Also close the unclosed findings it matches, with this disposition
     /// and note (at most [`crate::triage::MAX_BULK`]).
-    close_matching: Option<CloseMatching>,
+    pub(crate) close_matching: Option<CloseMatching>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CloseMatching {
-    disposition: delegraph_model::Disposition,
-    note: Option<String>,
+    pub(crate) disposition: delegraph_model::Disposition,
+    pub(crate) note: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -137,6 +137,16 @@ pub(crate) async fn create(
     Analyst(caller): Analyst,
     Json(n): Json<NewSilence>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    Ok((StatusCode::CREATED, Json(make(&st, caller.name, n).await?)))
+}
+
+/// Make a silence as `created_by`, closing what it matches if asked:
+/// the silence, with `closed` when it closed findings.
+pub(crate) async fn make(
+    st: &AppState,
+    created_by: String,
+    n: NewSilence,
+) -> Result<Value, ApiError> {
     check_matcher(&n.matcher)?;
     if n.reason.chars().count() > MAX_REASON_CHARS {
         return Err(ApiError::BadRequest(format!(
@@ -185,7 +195,7 @@ pub(crate) async fn create(
         id: format!("s{id:016x}"),
         matcher: n.matcher,
         reason: n.reason,
-        created_by: caller.name,
+        created_by,
         created_at: Timestamp::from_nanos(now).to_rfc3339_secs(),
         expires_at_ns: until.nanos(),
         expires_at: until.to_rfc3339_secs(),
@@ -198,7 +208,7 @@ pub(crate) async fn create(
         let via = format!("silence:{}", s.id);
         let q = s.matcher.unclosed_query();
         out["closed"] = crate::routes::triage::bulk_apply(
-            &st,
+            st,
             &q,
             crate::triage::MAX_BULK,
             &change,
@@ -207,7 +217,7 @@ pub(crate) async fn create(
         )
         .await?;
     }
-    Ok((StatusCode::CREATED, Json(out)))
+    Ok(out)
 }
 
 pub(crate) async fn expire(

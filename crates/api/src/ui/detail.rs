@@ -1,0 +1,207 @@
+//! The detail panel of the selected finding: what was expected and what
+//! was seen, the delegation chain drawn, the evidence with its raw
+//! records, related findings, the activity log and the triage forms.
+
+use std::collections::BTreeSet;
+
+use delegraph_model::{Disposition, TriageStatus};
+use delegraph_store::SqlEngine;
+use maud::{Markup, html};
+use serde_json::Value;
+
+use super::chain_svg::{ChainGraph, chain_svg};
+use super::layout::{hidden, severity};
+use super::queue::Params;
+use super::session::UiUser;
+use super::url_encode;
+use crate::{ApiError, AppState, Role};
+
+fn text<'a>(f: &'a Value, k: &str) -> &'a str {
+    f[k].as_str().unwrap_or_default()
+}
+
+/// Graph nodes the finding names: its credential, and any credential,
+/// tool or resource (of three characters or more) its summary or
+/// observation quotes. Humans and instances are who acted, not the hop.
+fn marked_nodes(f: &Value, g: &ChainGraph) -> BTreeSet<String> {
+    let said = format!("{} {}", text(f, "summary"), text(f, "observed"));
+    g.nodes
+        .iter()
+        .filter(|(_, kind)| matches!(kind.as_str(), "credential" | "tool" | "resource"))
+        .map(|(n, _)| n)
+        .filter(|n| {
+            Some(n.as_str()) == f["credential_id"].as_str() || (n.len() >= 3 && said.contains(n.as_str()))
+        })
+        .filter(|n| Some(n.as_str()) != f["agent_instance"].as_str())
+        .cloned()
+        .collect()
+}
+
+/// The panel for finding `id`, or `None` when there is no such finding.
+pub(crate) async fn panel(
+    _st: &AppState,
+    engine: &SqlEngine,
+    user: &UiUser,
+    id: &str,
+    p: &Params,
+) -> Result<Option<Markup>, ApiError> {
+    let Some(f) = engine.finding(id).await? else {
+        return Ok(None);
+    };
+    let instance = f["agent_instance"].as_str();
+    let (graph, related, activity) = futures::join!(
+        async {
+            match instance {
+                Some(i) => engine.instance_graph(i).await,
+                None => Ok(None),
+            }
+        },
+        engine.related_findings(id, 20),
+        engine.finding_activity(id),
+    );
+    let (graph, related, activity) = (graph?, related?, activity?);
+    let chain = graph.map(|g| {
+        let g = ChainGraph::from_rows(&g.nodes, &g.edges);
+        chain_svg(&g, &marked_nodes(&f, &g), instance)
+    });
+    let back = p.href();
+    Ok(Some(html! {
+        h2 { (text(&f, "summary")) }
+        p.badges {
+            (severity(text(&f, "severity")))
+            span.risk { "risk " (f["risk_score"]) }
+            span class={ "st st-" (text(&f, "status")) } { (text(&f, "status")) }
+            @if let Some(d) = f["disposition"].as_str() { span.disp { (d) } }
+            @if let Some(a) = f["assignee"].as_str() { span.assignee { "held by " (a) } }
+            span.det { (f["rule_id"].as_str().unwrap_or(text(&f, "detector"))) }
+        }
+        @if user.session.role >= Role::Analyst { (forms(&f, user, &back)) }
+        h3 { "Why" }
+        table.explain {
+            tr { th { "expected" } td { (text(&f, "expected")) } }
+            tr { th { "observed" } td { (text(&f, "observed")) } }
+            tr { th { "baseline" } td { (f["baseline_instances"]) " earlier instances of " (text(&f, "agent_id")) } }
+            @if let Some(pv) = f["p_value"].as_f64() { tr { th { "p-value" } td { (format!("{pv:.4}")) } } }
+            tr { th { "event time" } td { (text(&f, "event_time")) } }
+            tr { th { "detected at" } td { (text(&f, "detected_at")) } }
+            tr { th { "tags" } td { @for t in f["tags"].as_array().into_iter().flatten() { span.tag { (t.as_str().unwrap_or_default()) } " " } } }
+        }
+        h3 { "Delegation chain" }
+        p.chain-text { @for (i, c) in f["chain"].as_array().into_iter().flatten().enumerate() {
+            @if i > 0 { " → " } (c.as_str().unwrap_or_default()) } }
+        @if let Some(svg) = chain { div.svg { (maud::PreEscaped(svg)) } }
+        @if let Some(i) = instance {
+            p { a href={ "/ui/instances/" (url_encode(i)) } { "Instance timeline" } }
+        }
+        h3 { "Evidence" }
+        (evidence(&f))
+        h3 { "Related findings" }
+        (related_table(&related, p))
+        h3 { "Activity" }
+        (activity_list(&activity))
+        details.raw { summary { "Finding as JSON" } pre { (serde_json::to_string_pretty(&f).unwrap_or_default()) } }
+    }))
+}
+
+fn forms(f: &Value, user: &UiUser, back: &str) -> Markup {
+    let id = text(f, "finding_id");
+    let action = format!("/ui/findings/{id}/triage");
+    let common = html! { (hidden("csrf", &user.session.csrf)) (hidden("back", back)) };
+    let closed = text(f, "status") == TriageStatus::Closed.as_str();
+    html! {
+        div.actions {
+            @if closed {
+                form.inline method="post" action=(action) {
+                    (common) (hidden("status", "open"))
+                    button #act-reopen type="submit" { "Reopen" }
+                }
+            } @else {
+                @if text(f, "status") == "open" {
+                    form.inline method="post" action=(action) {
+                        (common) (hidden("status", "acknowledged"))
+                        button #act-ack type="submit" { "Acknowledge (a)" }
+                    }
+                }
+                form #close-form method="post" action=(action) {
+                    (common) (hidden("status", "closed"))
+                    select #close-disposition name="disposition" aria-label="Disposition" required {
+                        option value="" { "close as… (c)" }
+                        @for d in Disposition::ALL { option value=(d.as_str()) { (d.as_str()) } }
+                    }
+                    input #close-note type="text" name="note" placeholder="note (required for benign and false positives)";
+                    button #act-close type="submit" { "Close" }
+                }
+                form.inline method="post" action=(action) {
+                    (common)
+                    input type="text" name="assignee" placeholder="assignee" value=(user.session.name) aria-label="Assignee";
+                    button type="submit" { "Assign" }
+                }
+            }
+            form.inline method="post" action=(action) {
+                (common)
+                input type="text" name="note" placeholder="add a note" aria-label="Note";
+                button type="submit" { "Add note" }
+            }
+            a #act-suppress href={ "/ui/findings/" (id) "/suppress?back=" (url_encode(back)) } { "Suppress similar (s)" }
+        }
+    }
+}
+
+fn evidence(f: &Value) -> Markup {
+    html! {
+        table.evidence {
+            thead { tr { th { "time" } th { "source" } th { "operation" } th { "actor" } th { "tool" } th { "arguments" } th { "prompt" } th { "origin" } } }
+            tbody {
+                @for e in f["evidence_events"].as_array().into_iter().flatten() {
+                    tr {
+                        td.time { (text(e, "event_time")) }
+                        td { (text(e, "source")) }
+                        td { (text(e, "operation")) }
+                        td { (text(e, "actor")) @if let Some(n) = e["actor_name"].as_str() { br; small { (n) } } }
+                        td { (text(e, "tool")) }
+                        td.args { code { (text(e, "tool_arguments")) } }
+                        td.args { (text(e, "input_messages")) }
+                        td { a href={ "/ui/events/" (url_encode(text(e, "event_id"))) } { (text(e, "origin")) } }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn related_table(related: &[Value], p: &Params) -> Markup {
+    html! {
+        @if related.is_empty() { p.empty { "None." } } @else {
+            table.related {
+                @for r in related {
+                    tr {
+                        td { (text(r, "relation")) }
+                        td { (severity(text(r, "severity"))) }
+                        td { a href=(p.with("sel", r["finding_id"].as_str()).href()) { (text(r, "summary")) } }
+                        td { (text(r, "status")) }
+                        td.time { (text(r, "event_time")) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn activity_list(activity: &[Value]) -> Markup {
+    html! {
+        @if activity.is_empty() { p.empty { "No changes yet." } } @else {
+            ol.activity {
+                @for a in activity {
+                    li {
+                        span.time { (text(a, "at")) } " "
+                        strong { (text(a, "actor")) } " " (text(a, "action"))
+                        @if let Some(d) = a["disposition"].as_str() { " as " (d) }
+                        @if let Some(n) = a["assignee"].as_str() { " · held by " (n) }
+                        @if let Some(n) = a["note"].as_str() { blockquote { (n) } }
+                        @if text(a, "via") != "single" { " " small { "(" (text(a, "via")) ")" } }
+                    }
+                }
+            }
+        }
+    }
+}
