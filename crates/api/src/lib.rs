@@ -32,7 +32,7 @@ pub use metrics::Metrics;
 pub use openapi::openapi;
 pub use server::{ServeLimits, serve};
 pub use silences::{Silence, SilenceMatch};
-pub use ui::{ChainGraph, chain_svg};
+pub use ui::{ChainGraph, chain_svg, finding_chain_svg};
 
 /// Queries one server runs at once (each may use every core).
 const MAX_RUNNING_QUERIES: usize = 4;

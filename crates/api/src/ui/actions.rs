@@ -14,8 +14,8 @@ use serde::Deserialize;
 
 use super::layout::{error, hidden, page};
 use super::queue::{Params, ui_error};
-use super::session::UiUser;
 use super::safe_back;
+use super::session::{Refused, UiUser};
 use crate::routes::silences::{CloseMatching, NewSilence};
 use crate::{ApiError, AppState, Role, SilenceMatch};
 
@@ -24,7 +24,11 @@ fn given(s: Option<String>) -> Option<String> {
     s.filter(|v| !v.trim().is_empty())
 }
 
-fn parse<T>(field: &str, v: Option<String>, f: fn(&str) -> Option<T>) -> Result<Option<T>, ApiError> {
+fn parse<T>(
+    field: &str,
+    v: Option<String>,
+    f: fn(&str) -> Option<T>,
+) -> Result<Option<T>, ApiError> {
     given(v)
         .map(|v| f(&v).ok_or_else(|| ApiError::BadRequest(format!("unknown {field} {v:?}"))))
         .transpose()
@@ -53,7 +57,7 @@ impl TriageForm {
 }
 
 /// Refuse unless an analyst wrote it from this page.
-fn check(user: &UiUser, headers: &HeaderMap, csrf: &str) -> Result<(), Response> {
+fn check(user: &UiUser, headers: &HeaderMap, csrf: &str) -> Result<(), Refused> {
     user.require(Role::Analyst)?;
     user.check_write(headers, csrf)
 }
@@ -66,7 +70,7 @@ pub(crate) async fn triage(
     Form(f): Form<TriageForm>,
 ) -> Response {
     if let Err(r) = check(&user, &headers, &f.csrf) {
-        return r;
+        return r.into_response();
     }
     let back = safe_back(f.back.as_deref().unwrap_or_default());
     let done = async {
@@ -74,9 +78,14 @@ pub(crate) async fn triage(
         if !st.engine().await?.has_finding(&id).await? {
             return Err(ApiError::NotFound(format!("no finding {id:?}")));
         }
-        let applied =
-            crate::routes::triage::apply(&st, std::slice::from_ref(&id), &change, &user.session.name, "single")
-                .await?;
+        let applied = crate::routes::triage::apply(
+            &st,
+            std::slice::from_ref(&id),
+            &change,
+            &user.session.name,
+            "single",
+        )
+        .await?;
         match applied.skipped.first() {
             Some((_, why)) => Err(ApiError::Conflict(why.to_string())),
             None => Ok(()),
@@ -104,7 +113,7 @@ pub(crate) async fn bulk(
     Form(f): Form<BulkForm>,
 ) -> Response {
     if let Err(r) = check(&user, &headers, &f.csrf) {
-        return r;
+        return r.into_response();
     }
     let change = match f.action.as_str() {
         "acknowledge" => TriageChange {
@@ -115,12 +124,25 @@ pub(crate) async fn bulk(
             assignee: Some(user.session.name.clone()),
             ..Default::default()
         },
-        other => return error(StatusCode::BAD_REQUEST, Some(&user), &format!("unknown action {other:?}")),
+        other => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                Some(&user),
+                &format!("unknown action {other:?}"),
+            );
+        }
     };
     let done = async {
         let q = Params::parse(Some(&f.filter)).list_params()?.query(&st)?;
-        crate::routes::triage::bulk_apply(&st, &q, crate::triage::MAX_BULK, &change, &user.session.name, "bulk")
-            .await
+        crate::routes::triage::bulk_apply(
+            &st,
+            &q,
+            crate::triage::MAX_BULK,
+            &change,
+            &user.session.name,
+            "bulk",
+        )
+        .await
     };
     match done.await {
         Ok(summary) => {
@@ -153,7 +175,11 @@ const MATCH_FIELDS: [(&str, &str); 4] = [
 
 fn matcher_from(p: &Params, prefill: &SilenceMatch, use_all: bool) -> SilenceMatch {
     let pick = |k: &str, v: &Option<String>| {
-        if use_all || p.get(&format!("use_{k}")).is_some() { v.clone() } else { None }
+        if use_all || p.get(&format!("use_{k}")).is_some() {
+            v.clone()
+        } else {
+            None
+        }
     };
     SilenceMatch {
         detector: pick("detector", &prefill.detector),
@@ -205,7 +231,10 @@ pub(crate) async fn suppress_form(
         let (n, _) = if m.columns().is_empty() {
             (0, Vec::new())
         } else {
-            st.engine().await?.matching_ids(&m.unclosed_query(), 0).await?
+            st.engine()
+                .await?
+                .matching_ids(&m.unclosed_query(), 0)
+                .await?
         };
         Ok::<_, ApiError>((full, m, n))
     };
@@ -282,7 +311,7 @@ pub(crate) async fn suppress(
     Form(f): Form<SuppressForm>,
 ) -> Response {
     if let Err(r) = check(&user, &headers, &f.csrf) {
-        return r;
+        return r.into_response();
     }
     let made = async {
         let hours = f.hours.unwrap_or(24).clamp(1, 8760);
@@ -324,4 +353,3 @@ fn now_ns() -> i64 {
         .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
         .unwrap_or(0)
 }
-

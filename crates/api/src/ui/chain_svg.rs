@@ -255,12 +255,22 @@ mod tests {
             node(&format!("tool-{t:03}"), "tool");
         }
         let mut edges = vec![
-            ("ana@example.com".into(), "root".into(), "delegates".into(), 1),
+            (
+                "ana@example.com".into(),
+                "root".into(),
+                "delegates".into(),
+                1,
+            ),
             ("root".into(), "child".into(), "spawns".into(), 1),
             ("child".into(), "AKIA1".into(), "uses".into(), 3),
         ];
         for t in 0..tools {
-            edges.push(("AKIA1".into(), format!("tool-{t:03}"), "calls".into(), 1 + t as u64 % 4));
+            edges.push((
+                "AKIA1".into(),
+                format!("tool-{t:03}"),
+                "calls".into(),
+                1 + t as u64 % 4,
+            ));
         }
         g.edges = edges;
         g
@@ -268,14 +278,26 @@ mod tests {
 
     #[test]
     fn layers_follow_the_chain_and_depth() {
-        let svg = chain_svg(&graph(2), &BTreeSet::from(["AKIA1".to_owned()]), Some("child"));
+        let svg = chain_svg(
+            &graph(2),
+            &BTreeSet::from(["AKIA1".to_owned()]),
+            Some("child"),
+        );
         let x_of = |label: &str| {
             let at = svg.find(&format!(">{label}</text>")).unwrap();
             let rect = svg[..at].rfind("<rect x=\"").unwrap();
-            svg[rect + 9..].split('"').next().unwrap().parse::<i64>().unwrap()
+            svg[rect + 9..]
+                .split('"')
+                .next()
+                .unwrap()
+                .parse::<i64>()
+                .unwrap()
         };
         assert!(x_of("ana@example.com") < x_of("root"));
-        assert!(x_of("root") < x_of("child"), "a sub-agent sits right of its parent");
+        assert!(
+            x_of("root") < x_of("child"),
+            "a sub-agent sits right of its parent"
+        );
         assert!(x_of("child") < x_of("AKIA1"));
         assert!(x_of("AKIA1") < x_of("tool-000"));
         assert!(svg.contains("class=\"node mark\""), "{svg}");
@@ -295,7 +317,8 @@ mod tests {
     #[test]
     fn labels_are_escaped_text() {
         let mut g = graph(0);
-        g.nodes.insert("<script>alert(1)</script>".into(), "resource".into());
+        g.nodes
+            .insert("<script>alert(1)</script>".into(), "resource".into());
         let svg = chain_svg(&g, &BTreeSet::new(), None);
         assert!(!svg.contains("<script>"), "{svg}");
         assert!(svg.contains("&lt;script&gt;"), "{svg}");

@@ -30,11 +30,32 @@ fn marked_nodes(f: &Value, g: &ChainGraph) -> BTreeSet<String> {
         .filter(|(_, kind)| matches!(kind.as_str(), "credential" | "tool" | "resource"))
         .map(|(n, _)| n)
         .filter(|n| {
-            Some(n.as_str()) == f["credential_id"].as_str() || (n.len() >= 3 && said.contains(n.as_str()))
+            Some(n.as_str()) == f["credential_id"].as_str()
+                || (n.len() >= 3 && said.contains(n.as_str()))
         })
         .filter(|n| Some(n.as_str()) != f["agent_instance"].as_str())
         .cloned()
         .collect()
+}
+
+/// The chain SVG of finding `f` (a row of [`SqlEngine::finding`]), or
+/// `None` when its instance has no graph.
+async fn chain_of(engine: &SqlEngine, f: &Value) -> Result<Option<String>, ApiError> {
+    let Some(instance) = f["agent_instance"].as_str() else {
+        return Ok(None);
+    };
+    Ok(engine.instance_graph(instance).await?.map(|g| {
+        let g = ChainGraph::from_rows(&g.nodes, &g.edges);
+        chain_svg(&g, &marked_nodes(f, &g), Some(instance))
+    }))
+}
+
+/// The chain SVG the detail panel shows for finding `id`.
+pub async fn finding_chain_svg(engine: &SqlEngine, id: &str) -> Result<Option<String>, ApiError> {
+    match engine.finding(id).await? {
+        Some(f) => chain_of(engine, &f).await,
+        None => Err(ApiError::NotFound(format!("no finding {id:?}"))),
+    }
 }
 
 /// The panel for finding `id`, or `None` when there is no such finding.
@@ -49,21 +70,12 @@ pub(crate) async fn panel(
         return Ok(None);
     };
     let instance = f["agent_instance"].as_str();
-    let (graph, related, activity) = futures::join!(
-        async {
-            match instance {
-                Some(i) => engine.instance_graph(i).await,
-                None => Ok(None),
-            }
-        },
+    let (chain, related, activity) = futures::join!(
+        chain_of(engine, &f),
         engine.related_findings(id, 20),
         engine.finding_activity(id),
     );
-    let (graph, related, activity) = (graph?, related?, activity?);
-    let chain = graph.map(|g| {
-        let g = ChainGraph::from_rows(&g.nodes, &g.edges);
-        chain_svg(&g, &marked_nodes(&f, &g), instance)
-    });
+    let (chain, related, activity) = (chain?, related?, activity?);
     let back = p.href();
     Ok(Some(html! {
         h2 { (text(&f, "summary")) }

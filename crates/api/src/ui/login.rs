@@ -8,8 +8,8 @@ use maud::html;
 use serde::Deserialize;
 
 use super::layout::{error, hidden, page};
-use super::session::{UiUser, set_cookie};
 use super::safe_back;
+use super::session::{UiUser, set_cookie};
 use crate::AppState;
 
 #[derive(Debug, Deserialize)]
@@ -85,7 +85,7 @@ pub(crate) async fn logout(
     Form(f): Form<Logout>,
 ) -> Response {
     if let Err(r) = user.check_write(&headers, &f.csrf) {
-        return r;
+        return r.into_response();
     }
     st.inner.ui_sessions.close(&user.session_id);
     (

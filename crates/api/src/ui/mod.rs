@@ -28,6 +28,7 @@ use axum::routing::{get, post};
 
 use crate::AppState;
 pub use chain_svg::{ChainGraph, chain_svg};
+pub use detail::finding_chain_svg;
 pub(crate) use session::Sessions;
 
 /// What the page may load: its own script, style and forms; nothing
@@ -50,12 +51,24 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/ui/findings.csv", get(queue::csv))
         .route("/ui/findings/bulk", post(actions::bulk))
         .route("/ui/findings/{id}/triage", post(actions::triage))
-        .route("/ui/findings/{id}/suppress", get(actions::suppress_form).post(actions::suppress))
+        .route(
+            "/ui/findings/{id}/suppress",
+            get(actions::suppress_form).post(actions::suppress),
+        )
         .route("/ui/instances/{id}", get(timeline::show))
         .route("/ui/events/{id}", get(timeline::event))
-        .route("/ui/static/ui.css", get(|| async { asset("text/css", STYLE) }))
-        .route("/ui/static/ui.js", get(|| async { asset("text/javascript", SCRIPT) }))
-        .route("/ui/static/icon.svg", get(|| async { asset("image/svg+xml", ICON) }))
+        .route(
+            "/ui/static/ui.css",
+            get(|| async { asset("text/css", STYLE) }),
+        )
+        .route(
+            "/ui/static/ui.js",
+            get(|| async { asset("text/javascript", SCRIPT) }),
+        )
+        .route(
+            "/ui/static/icon.svg",
+            get(|| async { asset("image/svg+xml", ICON) }),
+        )
         .layer(axum::middleware::from_fn(policy))
 }
 
@@ -67,8 +80,18 @@ fn asset(kind: &'static str, body: &'static str) -> Response {
 async fn policy(req: Request, next: Next) -> Response {
     let mut resp = next.run(req).await;
     let h = resp.headers_mut();
-    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    // Browsers then send `Origin` on the page's own form posts (under
+    // `no-referrer` they send `Origin: null`), and the write check can
+    // tell them from another site's; nothing leaves for other sites.
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
     resp
 }
 

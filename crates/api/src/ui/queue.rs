@@ -44,7 +44,10 @@ impl Params {
     }
 
     pub(crate) fn get(&self, k: &str) -> Option<&str> {
-        self.0.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.as_str())
     }
 
     /// The same with `k` set to `v` (`None` removes it).
@@ -102,8 +105,7 @@ pub(crate) async fn page_or_error(
             Ok::<_, ApiError>(engine.finding_facets(&q, col, 12).await?)
         }
     });
-    let (page_rows, facets) =
-        futures::join!(listing, futures::future::try_join_all(facet_queries));
+    let (page_rows, facets) = futures::join!(listing, futures::future::try_join_all(facet_queries));
     let (page_rows, facets) = (page_rows?, facets?);
     let grouped = match p.get("group") {
         Some(g) => Some((g.to_owned(), engine.finding_facets(&q, g, 100).await?)),
@@ -170,7 +172,13 @@ pub(crate) async fn show(
     page_handler(&st, user, raw).await
 }
 
-fn facet(p: &Params, col: &str, param: &str, label: &str, counts: &[(Option<String>, u64)]) -> Markup {
+fn facet(
+    p: &Params,
+    col: &str,
+    param: &str,
+    label: &str,
+    counts: &[(Option<String>, u64)],
+) -> Markup {
     let current = p.get(param);
     html! {
         section.facet {
@@ -196,7 +204,11 @@ fn facet(p: &Params, col: &str, param: &str, label: &str, counts: &[(Option<Stri
 }
 
 fn toolbar(p: &Params, user: &UiUser) -> Markup {
-    let filter_query = p.with("sel", None).with("group", None).with("cursor", None).query();
+    let filter_query = p
+        .with("sel", None)
+        .with("group", None)
+        .with("cursor", None)
+        .query();
     html! {
         div.toolbar {
             form.inline method="get" action="/ui/findings" {
@@ -300,7 +312,10 @@ pub(crate) async fn csv(
         Ok(body) => (
             [
                 (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-                (header::CONTENT_DISPOSITION, "attachment; filename=\"findings.csv\""),
+                (
+                    header::CONTENT_DISPOSITION,
+                    "attachment; filename=\"findings.csv\"",
+                ),
             ],
             body,
         )
@@ -310,8 +325,19 @@ pub(crate) async fn csv(
 }
 
 const CSV_COLUMNS: [&str; 14] = [
-    "finding_id", "event_time", "severity", "risk_score", "detector", "rule_id", "status",
-    "disposition", "assignee", "agent_id", "agent_instance", "initiator", "credential_id",
+    "finding_id",
+    "event_time",
+    "severity",
+    "risk_score",
+    "detector",
+    "rule_id",
+    "status",
+    "disposition",
+    "assignee",
+    "agent_id",
+    "agent_instance",
+    "initiator",
+    "credential_id",
     "summary",
 ];
 
@@ -348,6 +374,8 @@ async fn csv_or_error(st: &AppState, p: &Params) -> Result<String, ApiError> {
             _ => break,
         }
     }
-    let bytes = w.into_inner().map_err(|e| ApiError::Internal(e.to_string()))?;
+    let bytes = w
+        .into_inner()
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
     String::from_utf8(bytes).map_err(|e| ApiError::Internal(e.to_string()))
 }

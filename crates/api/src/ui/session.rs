@@ -108,6 +108,16 @@ pub(crate) fn set_cookie(id: Option<&str>) -> String {
     }
 }
 
+/// A write refused (403) for the user's role or a failed CSRF check.
+#[derive(Debug)]
+pub(crate) struct Refused(pub String);
+
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        super::layout::error(StatusCode::FORBIDDEN, None, &self.0)
+    }
+}
+
 /// A signed-in user of the page; pages without one redirect to sign-in.
 pub(crate) struct UiUser {
     pub session_id: String,
@@ -116,21 +126,20 @@ pub(crate) struct UiUser {
 
 impl UiUser {
     /// Refuse a write unless the user has `role`.
-    pub(crate) fn require(&self, role: Role) -> Result<(), Response> {
+    pub(crate) fn require(&self, role: Role) -> Result<(), Refused> {
         if self.session.role >= role {
             Ok(())
         } else {
-            Err((
-                StatusCode::FORBIDDEN,
-                format!("the {} role may not do this", self.session.role.as_str()),
-            )
-                .into_response())
+            Err(Refused(format!(
+                "the {} role may not do this",
+                self.session.role.as_str()
+            )))
         }
     }
 
     /// Check a write came from this page: the form's CSRF token is the
     /// session's, and the browser does not say it came from elsewhere.
-    pub(crate) fn check_write(&self, headers: &HeaderMap, csrf: &str) -> Result<(), Response> {
+    pub(crate) fn check_write(&self, headers: &HeaderMap, csrf: &str) -> Result<(), Refused> {
         let cross_site = headers
             .get("sec-fetch-site")
             .and_then(|v| v.to_str().ok())
@@ -147,11 +156,9 @@ impl UiUser {
             });
         let token_ok = crate::auth::same(csrf, &self.session.csrf);
         if cross_site || foreign_origin || !token_ok {
-            return Err((
-                StatusCode::FORBIDDEN,
-                "this form did not come from this page; reload it and try again",
-            )
-                .into_response());
+            return Err(Refused(
+                "this form did not come from this page; reload it and try again".into(),
+            ));
         }
         Ok(())
     }
@@ -161,8 +168,8 @@ impl FromRequestParts<AppState> for UiUser {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, Response> {
-        let found = cookie(&parts.headers)
-            .and_then(|id| st.inner.ui_sessions.get(&id).map(|s| (id, s)));
+        let found =
+            cookie(&parts.headers).and_then(|id| st.inner.ui_sessions.get(&id).map(|s| (id, s)));
         match found {
             Some((session_id, session)) => Ok(UiUser {
                 session_id,

@@ -1,0 +1,220 @@
+//! The triage page without a browser: sign-in and its cookie, the page's
+//! security headers, refusals of writes without the session's CSRF token
+//! or the role, and the delegation chain's SVG for fixed findings of the
+//! simulated store, compared with `fixtures/ui/chain/*.svg` (regenerate
+//! with `DELEGRAPH_BLESS=1`). The browser tests are `scripts/ui-test`.
+
+// Test helpers panic on purpose: a failed expectation is a failed test.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use delegraph_api::router;
+use support::{ANALYST, VIEWER, private_state, send};
+
+fn form(uri: &str, cookie: Option<&str>, body: &str) -> Request<Body> {
+    let mut b = Request::post(uri).header("content-type", "application/x-www-form-urlencoded");
+    if let Some(c) = cookie {
+        b = b.header(header::COOKIE, c);
+    }
+    b.body(Body::from(body.to_owned())).unwrap()
+}
+
+fn get(uri: &str, cookie: &str) -> Request<Body> {
+    Request::get(uri)
+        .header(header::COOKIE, cookie)
+        .body(Body::empty())
+        .unwrap()
+}
+
+/// Sign in with `token`; the session cookie (`name=value`).
+async fn sign_in(app: &axum::Router, token: &str) -> String {
+    let (s, _, text, h) = send(
+        app,
+        form(
+            "/ui/login",
+            None,
+            &format!("token={token}&next=/ui/findings"),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::SEE_OTHER, "{text}");
+    let set = h[header::SET_COOKIE].to_str().unwrap().to_owned();
+    for attr in ["HttpOnly", "SameSite=Strict", "Path=/ui"] {
+        assert!(set.contains(attr), "{set}");
+    }
+    set.split(';').next().unwrap().to_owned()
+}
+
+/// The page's CSRF token, read from a form.
+fn csrf(html: &str) -> String {
+    let at = html.find("name=\"csrf\" value=\"").unwrap() + 19;
+    html[at..at + 64].to_owned()
+}
+
+#[tokio::test]
+async fn pages_need_a_session_and_carry_a_strict_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = router(private_state(dir.path()));
+    let (s, _, _, h) = send(
+        &app,
+        Request::get("/ui/findings?status=open")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+    assert!(
+        h[header::LOCATION]
+            .to_str()
+            .unwrap()
+            .starts_with("/ui/login?next=")
+    );
+    let (s, _, text, _) = send(&app, form("/ui/login", None, "token=wrong")).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "{text}");
+    let cookie = sign_in(&app, ANALYST).await;
+    let (s, _, html, h) = send(&app, get("/ui/findings?status=open&sort=risk", &cookie)).await;
+    assert_eq!(s, StatusCode::OK, "{html}");
+    let csp = h[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert!(
+        !html.contains("<script>") && !html.contains(" style="),
+        "inline script or style"
+    );
+    assert!(html.contains("tr class=\"row\""), "no rows in the queue");
+    // A redirect target outside /ui is not followed.
+    let (_, _, _, h) = send(
+        &app,
+        form(
+            "/ui/login",
+            None,
+            &format!("token={ANALYST}&next=https://evil.example/"),
+        ),
+    )
+    .await;
+    assert_eq!(h[header::LOCATION], "/ui/findings");
+}
+
+#[tokio::test]
+async fn writes_need_the_session_csrf_token_and_the_analyst_role() {
+    let dir = tempfile::tempdir().unwrap();
+    let st = private_state(dir.path());
+    let app = router(st);
+    let cookie = sign_in(&app, ANALYST).await;
+    let (_, _, html, _) = send(&app, get("/ui/findings?status=open&sort=risk", &cookie)).await;
+    let at = html.find("data-id=\"").unwrap() + 9;
+    let id = &html[at..at + 32];
+    let uri = format!("/ui/findings/{id}/triage");
+    let (s, _, _, _) = send(
+        &app,
+        form(&uri, Some(&cookie), "csrf=nope&status=acknowledged"),
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let token = csrf(&html);
+    let mut foreign = form(
+        &uri,
+        Some(&cookie),
+        &format!("csrf={token}&status=acknowledged"),
+    );
+    foreign
+        .headers_mut()
+        .insert(header::ORIGIN, "https://evil.example".parse().unwrap());
+    let (s, _, _, _) = send(&app, foreign).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, _, _, h) = send(
+        &app,
+        form(
+            &uri,
+            Some(&cookie),
+            &format!("csrf={token}&status=acknowledged&back=/ui/findings?status=acknowledged"),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+    assert_eq!(h[header::LOCATION], "/ui/findings?status=acknowledged");
+    let (_, _, html, _) = send(
+        &app,
+        get(
+            &format!("/ui/findings?status=acknowledged&sel={id}"),
+            &cookie,
+        ),
+    )
+    .await;
+    assert!(
+        html.contains(&format!("data-id=\"{id}\"")),
+        "acknowledged finding not listed"
+    );
+    // A viewer's session reads and may not write, even with its own token.
+    let viewer = sign_in(&app, VIEWER).await;
+    let (s, _, html, _) = send(
+        &app,
+        get(
+            &format!("/ui/findings?status=acknowledged&sel={id}"),
+            &viewer,
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(!html.contains("act-ack") && !html.contains("close-form"));
+    let (s, _, _, _) = send(
+        &app,
+        form(&uri, Some(&viewer), &format!("csrf={}&note=x", csrf(&html))),
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn chain_svg_of_fixed_findings_matches_its_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let st = private_state(dir.path());
+    let engine =
+        delegraph_store::SqlEngine::open(st.data_dir(), delegraph_store::QueryLimits::default())
+            .await
+            .unwrap();
+    // The riskiest finding of each of three detectors, by a fixed order.
+    let picks = engine
+        .query_json(
+            "SELECT finding_id, detector FROM (SELECT finding_id, detector, row_number() OVER \
+             (PARTITION BY detector ORDER BY risk_score DESC, finding_id) AS n FROM findings \
+             WHERE detector IN ('tool_chain', 'privilege_escalation', 'delegation')) \
+             WHERE n = 1 ORDER BY detector",
+        )
+        .await
+        .unwrap();
+    assert!(picks.len() >= 2, "{picks:?}");
+    let snapshots =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/ui/chain");
+    let bless = std::env::var_os("DELEGRAPH_BLESS").is_some();
+    for p in picks {
+        let (id, detector) = (
+            p["finding_id"].as_str().unwrap(),
+            p["detector"].as_str().unwrap(),
+        );
+        let svg = delegraph_api::finding_chain_svg(&engine, id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(svg.starts_with("<svg class=\"chain\""), "{svg}");
+        let path = snapshots.join(format!("{detector}.svg"));
+        if bless {
+            std::fs::create_dir_all(&snapshots).unwrap();
+            std::fs::write(&path, &svg).unwrap();
+        }
+        let want = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{}: {e} (DELEGRAPH_BLESS=1 writes it)", path.display()));
+        assert_eq!(
+            svg,
+            want,
+            "{detector} ({id}) differs from {}",
+            path.display()
+        );
+    }
+}
