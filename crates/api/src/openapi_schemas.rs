@@ -146,8 +146,9 @@ fn finding(detail: bool) -> Value {
     object(&required, &optional)
 }
 
-/// A silence as stored; as listed, also whether it is still in force.
-fn silence(listed: bool) -> Value {
+/// A silence as stored; as listed, also whether it is still in force;
+/// as created, also what closing its matches did.
+pub(crate) fn silence(listed: bool, created: bool) -> Value {
     let mut required = vec![
         ("id", json!({"type": "string", "pattern": SILENCE_ID})),
         ("matcher", schema_ref("SilenceMatch")),
@@ -160,7 +161,8 @@ fn silence(listed: bool) -> Value {
     if listed {
         required.push(("active", json!({"type": "boolean"})));
     }
-    object(&required, &[])
+    let closed = [("closed", schema_ref("BulkResult"))];
+    object(&required, if created { &closed } else { &[] })
 }
 
 pub(crate) const MATCH_FIELDS: [&str; 5] = [
@@ -293,12 +295,13 @@ fn schemas() -> Value {
             ("matcher", new_silence_match()),
             ("reason", json!({"type": "string", "pattern": NOT_BLANK, "maxLength": crate::silences::MAX_REASON_CHARS})),
         ], &[
-            ("expires_at", json!({"type": "string", "pattern": DATE_TIME,
+            ("expires_at", json!({"type": ["string", "null"], "pattern": DATE_TIME,
                 "description": "RFC 3339, in the future (a time already past is refused with 400); default 24 hours from now"})),
-            ("close_matching", schema_ref("CloseMatching")),
+            ("close_matching", json!({"oneOf": [schema_ref("CloseMatching"), {"type": "null"}]})),
         ]),
-        "Silence": silence(false),
-        "ListedSilence": silence(true),
+        "Silence": silence(false, false),
+        "CreatedSilence": silence(false, true),
+        "ListedSilence": silence(true, false),
         "Silences": object(&[("silences", array_of("ListedSilence"))], &[]),
         "Health": object(&[("status", json!({"const": "ok"}))], &[])
     })

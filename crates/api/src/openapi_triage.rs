@@ -50,7 +50,7 @@ pub(crate) fn paths() -> Value {
                 &[QUERY_ERRORS, JSON_BODY_ERRORS, &[403]])}},
         "/api/v1/findings/facets/{column}": {"get": {"operationId": "findingFacets",
             "summary": "Counts of the findings matching the listing's filters per value of a column, most first (at most 100 values)",
-            "security": bearer, "parameters": with_first(column, findings_parameters()),
+            "security": bearer, "parameters": with_first(column, filter_parameters()),
             "responses": responses(json!({"200": json_ok("The counts", "Facets")}), &[QUERY_ERRORS])}},
         "/api/v1/silences/preview": {"post": {"operationId": "previewSilence",
             "summary": "How many unclosed findings a silence matcher would hide, and up to 20 of their ids",
@@ -60,6 +60,15 @@ pub(crate) fn paths() -> Value {
             "responses": responses(json!({"200": json_ok("The count", "PreviewResult")}),
                 &[QUERY_ERRORS, JSON_BODY_ERRORS])}}
     })
+}
+
+/// The listing's filters without its order and page.
+fn filter_parameters() -> Value {
+    let mut all = findings_parameters();
+    if let Value::Array(params) = &mut all {
+        params.retain(|p| !matches!(p["name"].as_str(), Some("sort" | "limit" | "cursor")));
+    }
+    all
 }
 
 /// `first`, then the items of the array `rest`.
@@ -79,7 +88,7 @@ pub(crate) fn schemas() -> Value {
     let nullable = |v: Value| json!({"oneOf": [v, {"type": "null"}]});
     let listing_filter = {
         let mut props = serde_json::Map::new();
-        if let Value::Array(params) = findings_parameters() {
+        if let Value::Array(params) = filter_parameters() {
             for p in params {
                 if let (Some(name), Some(schema)) = (p["name"].as_str(), p.get("schema")) {
                     // In a JSON body the list filters are comma-separated
@@ -89,14 +98,19 @@ pub(crate) fn schemas() -> Value {
                     } else {
                         schema.clone()
                     };
-                    props.insert(name.to_owned(), schema);
+                    // `null` is an absent filter.
+                    props.insert(name.to_owned(), nullable(schema));
                 }
             }
         }
         json!({"type": "object", "properties": props, "additionalProperties": false,
-               "description": "The listing's query parameters as an object; `limit`, `cursor` and `sort` do not limit a bulk change"})
+               "description": "The listing's filters as an object (no `sort`, `limit` or `cursor`: `max` bounds a bulk change)"})
     };
     let matcher = object(&[], &MATCH_FIELDS.map(|f| (f, string())));
+    let one_given: Vec<Value> = ["status", "disposition", "assignee", "note"]
+        .iter()
+        .map(|f| json!({"required": [f], "properties": {*f: {"not": {"type": "null"}}}}))
+        .collect();
     json!({
         "TriageStatus": {"type": "string", "enum": statuses},
         "Disposition": {"type": "string", "enum": dispositions},
@@ -107,7 +121,8 @@ pub(crate) fn schemas() -> Value {
                 "assignee": nullable(json!({"type": "string", "maxLength": delegraph_model::MAX_ASSIGNEE_CHARS})),
                 "note": nullable(note.clone()),
             },
-            "description": "Absent fields stay as they are; at least one must be given. `disposition` only when closing"},
+            "anyOf": one_given,
+            "description": "Absent fields stay as they are; at least one must be given. `disposition` only when closing, and closing needs one; closing as a benign or false positive needs a note that is not blank (400)"},
         "ActivityEntry": object(&[
             ("seq", count()), ("finding_id", string()), ("at", time()), ("actor", string()),
             ("action", json!({"type": "string", "enum": ["acknowledge", "close", "reopen", "unacknowledge", "assign", "note"]})),
@@ -124,7 +139,7 @@ pub(crate) fn schemas() -> Value {
         ], &[("disposition", schema_ref("Disposition")), ("assignee", string()), ("note", string())])}))], &[]),
         "BulkTriage": object(&[("change", schema_ref("TriageChange"))], &[
             ("filter", listing_filter),
-            ("max", json!({"type": "integer", "minimum": 0, "maximum": usize::MAX})),
+            ("max", json!({"type": ["integer", "null"], "minimum": 0, "maximum": usize::MAX})),
         ]),
         "BulkResult": object(&[
             ("applied", count()), ("matched", count()), ("truncated", json!({"type": "boolean"})),
@@ -143,8 +158,6 @@ pub(crate) fn schemas() -> Value {
         ], &[]),
         "SilencePreview": object(&[("matcher", new_silence_match())], &[]),
         "PreviewResult": object(&[("unclosed_matching", count()), ("sample", json!({"type": "array", "items": string()}))], &[]),
-        "CloseMatching": object(&[("disposition", schema_ref("Disposition"))], &[("note", nullable(note))]),
-        "CreatedSilence": {"allOf": [schema_ref("Silence")], "unevaluatedProperties": false,
-            "properties": {"closed": schema_ref("BulkResult")}}
+        "CloseMatching": object(&[("disposition", schema_ref("Disposition"))], &[("note", nullable(note))])
     })
 }

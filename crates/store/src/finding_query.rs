@@ -328,13 +328,14 @@ impl SqlEngine {
         } else {
             col
         };
+        // Ordered here, not in SQL: with a filter fixing the grouped
+        // column to one value, DataFusion 55 plans `ORDER BY n DESC, value`
+        // into a merge whose input order it then rejects.
         let sql = format!(
-            "SELECT {col} AS value, count(*) AS n FROM {TRIAGED}{} \
-             GROUP BY {col} ORDER BY n DESC, value LIMIT {}",
+            "SELECT {col} AS value, count(*) AS n FROM {TRIAGED}{} GROUP BY {col}",
             where_sql(&q.filters()?),
-            limit.clamp(1, 1000)
         );
-        Ok(rows(self, &sql)
+        let mut counts: Vec<(Option<String>, u64)> = rows(self, &sql)
             .await?
             .into_iter()
             .map(|r| {
@@ -343,6 +344,9 @@ impl SqlEngine {
                     r["n"].as_u64().unwrap_or_default(),
                 )
             })
-            .collect())
+            .collect();
+        counts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        counts.truncate(limit.clamp(1, 1000));
+        Ok(counts)
     }
 }

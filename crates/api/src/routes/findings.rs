@@ -53,6 +53,16 @@ fn severity(s: &str) -> Result<Severity, ApiError> {
 }
 
 impl ListParams {
+    /// Refuse an order or a page where only filters count (facets).
+    pub(crate) fn filters_only(&self) -> Result<(), ApiError> {
+        if self.sort.is_some() || self.limit.is_some() || self.cursor.is_some() {
+            return Err(ApiError::BadRequest(
+                "only the listing's filters apply here (no sort, limit or cursor)".into(),
+            ));
+        }
+        Ok(())
+    }
+
     /// The store's query for these parameters, with the silences in force
     /// (left out, or marked when `include_silenced`).
     pub(crate) fn query(self, st: &AppState) -> Result<FindingQuery, ApiError> {

@@ -96,8 +96,8 @@ pub(crate) async fn activity(
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Bulk {
-    /// Which findings: the listing's filters (its `limit`, `cursor` and
-    /// `sort` are ignored; the first `max` by time are changed).
+    /// Which findings: the listing's filters (no `sort`, `limit` or
+    /// `cursor`; the newest `max` are changed).
     #[serde(default)]
     filter: ListParams,
     change: TriageChange,
@@ -111,6 +111,7 @@ pub(crate) async fn bulk(
     Json(b): Json<Bulk>,
 ) -> Result<Json<Value>, ApiError> {
     let cap = b.max.unwrap_or(MAX_BULK).clamp(1, MAX_BULK);
+    b.filter.filters_only()?;
     let q = b.filter.query(&st)?;
     let summary = bulk_apply(&st, &q, cap, &b.change, &caller.name, "bulk").await?;
     Ok(Json(summary))
@@ -174,6 +175,7 @@ pub(crate) async fn facets(
     Query(p): Query<ListParams>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Viewer)?;
+    p.filters_only()?;
     let q = p.query(&st)?;
     let counts = st.engine().await?.finding_facets(&q, &column, 100).await?;
     let values: Vec<Value> = counts
