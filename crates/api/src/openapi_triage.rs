@@ -52,6 +52,10 @@ pub(crate) fn paths() -> Value {
             "summary": "Counts of the findings matching the listing's filters per value of a column, most first (at most 100 values)",
             "security": bearer, "parameters": with_first(column, filter_parameters()),
             "responses": responses(json!({"200": json_ok("The counts", "Facets")}), &[QUERY_ERRORS])}},
+        "/api/v1/triage/summary": {"get": {"operationId": "triageSummary",
+            "summary": "Per detector or rule (the 200 with most findings): findings by triage status, mean seconds from detection to acknowledgement and to close, and the false-positive ratio among closed findings (view `triage_by_detector`)",
+            "security": bearer,
+            "responses": responses(json!({"200": json_ok("The figures", "TriageSummary")}), &[QUERY_ERRORS])}},
         "/api/v1/silences/preview": {"post": {"operationId": "previewSilence",
             "summary": "How many unclosed findings a silence matcher would hide, and up to 20 of their ids",
             "security": bearer,
@@ -156,6 +160,14 @@ pub(crate) fn schemas() -> Value {
             ("values", json!({"type": "array", "items": object(&[
                 ("value", json!({"type": ["string", "null"]})), ("count", count())], &[])})),
         ], &[]),
+        "TriageSummary": object(&[("detectors", json!({"type": "array", "items": object(&[
+            ("detector", string()), ("findings", count()), ("open", count()),
+            ("acknowledged", count()), ("closed", count()),
+        ], &[
+            ("mean_seconds_to_acknowledge", json!({"type": "number"})),
+            ("mean_seconds_to_close", json!({"type": "number"})),
+            ("false_positive_ratio", json!({"type": "number", "minimum": 0, "maximum": 1})),
+        ])}))], &[]),
         "SilencePreview": object(&[("matcher", new_silence_match())], &[]),
         "PreviewResult": object(&[("unclosed_matching", count()), ("sample", json!({"type": "array", "items": string()}))], &[]),
         "CloseMatching": object(&[("disposition", schema_ref("Disposition"))], &[("note", nullable(note))])

@@ -39,6 +39,19 @@ pub struct SilenceMatch {
 }
 
 impl SilenceMatch {
+    /// A matcher pre-filled with a finding's entities (a row of the
+    /// findings table): its rule or detector, agent, human and credential.
+    pub fn from_finding(f: &serde_json::Value) -> Self {
+        let text = |k: &str| f[k].as_str().map(str::to_owned);
+        Self {
+            detector: text("rule_id").or_else(|| text("detector")),
+            agent_id: text("agent_id"),
+            agent_instance: None,
+            initiator: text("initiator"),
+            credential_id: text("credential_id"),
+        }
+    }
+
     /// The findings this would hide that are not closed yet, as a store
     /// query (its `detector` names a detector or a rule id).
     pub fn unclosed_query(&self) -> delegraph_store::FindingQuery {

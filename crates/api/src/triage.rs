@@ -37,12 +37,6 @@ pub(crate) struct Applied {
     pub skipped: Vec<(String, TriageError)>,
 }
 
-fn now_ns() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
 
 impl TriageBook {
     /// Rebuild from the log (removing what an interrupted compaction left).
@@ -79,7 +73,7 @@ impl TriageBook {
         change
             .check()
             .map_err(|e| ApiError::BadRequest(e.to_string()))?;
-        let at = now_ns();
+        let at = crate::now_ns();
         let mut out = Applied::default();
         let mut seq = self.next_seq;
         for id in ids {

@@ -123,6 +123,7 @@ fn data_routes(finding: &str, instance: &str) -> Vec<(&'static str, String, Opti
             Some(json!({"filter": {"detector": "nothing-real"}, "change": {"note": "auth test"}})),
             Role::Analyst,
         ),
+        ("GET", "/api/v1/triage/summary".into(), None, Role::Viewer),
         (
             "POST",
             "/api/v1/silences/preview".into(),

@@ -188,8 +188,11 @@ impl SqlEngine {
             ));
         }
         let limit = q.limit.clamp(1, 1000);
+        // Two steps: the page's ids by the sort key alone, then their
+        // rows. Sorting whole rows would decode every column of every
+        // matching finding to keep a hundred.
         let mut sql = format!(
-            "SELECT {FINDING_COLUMNS}, false AS silenced, {key} AS sort_key FROM {TRIAGED}{}",
+            "SELECT finding_id, {key} AS sort_key FROM {TRIAGED}{}",
             where_sql(&wh)
         );
         let _ = write!(
@@ -197,11 +200,12 @@ impl SqlEngine {
             " ORDER BY sort_key DESC, finding_id ASC LIMIT {}",
             limit + 1
         );
-        let mut found = rows(self, &sql).await?;
-        let more = found.len() > limit;
-        found.truncate(limit);
+        let mut keys = rows(self, &sql).await?;
+        let more = keys.len() > limit;
+        keys.truncate(limit);
+        let mut found = self.findings_by_id(&keys).await?;
         let next = if more {
-            found.last().and_then(|r| {
+            keys.last().and_then(|r| {
                 Some(format!(
                     "{}.{}",
                     r["sort_key"].as_i64()?,
@@ -216,7 +220,6 @@ impl SqlEngine {
         }
         for r in &mut found {
             if let Some(o) = r.as_object_mut() {
-                o.remove("sort_key");
                 o.remove("event_time_ns");
             }
         }
@@ -224,6 +227,30 @@ impl SqlEngine {
             findings: found,
             next,
         })
+    }
+
+    /// The rows of the findings `keys` names (`finding_id`), in its order.
+    async fn findings_by_id(&self, keys: &[Value]) -> Result<Vec<Value>, StoreError> {
+        let ids: Vec<String> = keys
+            .iter()
+            .filter_map(|k| k["finding_id"].as_str().map(lit))
+            .collect();
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT {FINDING_COLUMNS}, false AS silenced FROM {TRIAGED} WHERE finding_id IN ({})",
+            ids.join(", ")
+        );
+        let mut by_id: std::collections::HashMap<String, Value> = rows(self, &sql)
+            .await?
+            .into_iter()
+            .filter_map(|r| Some((r["finding_id"].as_str()?.to_owned(), r)))
+            .collect();
+        Ok(keys
+            .iter()
+            .filter_map(|k| by_id.remove(k["finding_id"].as_str()?))
+            .collect())
     }
 
     /// Set `silenced` on the rows a silence matches: those of the page

@@ -46,13 +46,17 @@ impl SqlEngine {
         limit: usize,
     ) -> Result<Vec<Value>, StoreError> {
         let sql = format!(
-            "SELECT event_id, CAST(event_time AS VARCHAR) AS event_time, agent_instance, \
-               delegation_depth, source, operation, tool, tool_arguments, outcome, actor, \
-               actor_name, resources \
-             FROM events WHERE agent_instance = {i} OR delegation_root = {i} \
+            // Two filters on one column each, so each can skip row groups
+            // by its bloom filter (an OR across columns cannot).
+            "SELECT * FROM (SELECT {cols} FROM events WHERE agent_instance = {i} \
+               UNION ALL SELECT {cols} FROM events WHERE delegation_root = {i} \
+               AND agent_instance <> {i}) \
              ORDER BY event_time, event_id LIMIT {}",
             limit.clamp(1, 100_000),
             i = lit(instance),
+            cols = "event_id, CAST(event_time AS VARCHAR) AS event_time, agent_instance, \
+               delegation_depth, source, operation, tool, tool_arguments, outcome, actor, \
+               actor_name, resources",
         );
         rows(self, &sql).await
     }
@@ -64,6 +68,18 @@ impl SqlEngine {
             "SELECT finding_id, summary, severity, status, evidence FROM {TRIAGED} \
              WHERE agent_instance = {i} OR delegation_root = {i} ORDER BY event_time",
             i = lit(instance),
+        );
+        rows(self, &sql).await
+    }
+
+    /// Per detector or rule: findings by triage status, mean seconds to
+    /// acknowledge and to close, false-positive ratio (the
+    /// `triage_by_detector` view), most findings first.
+    pub async fn triage_summary(&self, limit: usize) -> Result<Vec<Value>, StoreError> {
+        let sql = format!(
+            "SELECT * FROM triage_by_detector WHERE detector IS NOT NULL \
+             ORDER BY findings DESC, detector LIMIT {}",
+            limit.clamp(1, 1000)
         );
         rows(self, &sql).await
     }

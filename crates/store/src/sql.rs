@@ -115,7 +115,13 @@ impl SqlEngine {
         limits: QueryLimits,
         runtime: &QueryRuntime,
     ) -> Result<Self, StoreError> {
-        let config = SessionConfig::new().with_information_schema(true);
+        // Filters run inside the Parquet scan (late materialization): a
+        // lookup by id decodes the other columns only of the rows it
+        // keeps, and the files' bloom filters skip row groups without it.
+        let mut config = SessionConfig::new().with_information_schema(true);
+        let parquet = &mut config.options_mut().execution.parquet;
+        parquet.pushdown_filters = true;
+        parquet.reorder_filters = true;
         let ctx = SessionContext::new_with_config_rt(config, runtime.runtime()?);
         // Tables are read through a store rooted at the data directory, so
         // plans and errors name `events/….parquet`, never the server's

@@ -13,10 +13,20 @@ use arrow::datatypes::SchemaRef;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
 
 use crate::StoreError;
 
 const PARTIAL_SUFFIX: &str = ".partial";
+
+/// Rows per row group: small enough that time and id pruning skip most of
+/// a large file, large enough to compress well.
+const ROW_GROUP_ROWS: usize = 32 * 1024;
+
+/// Id columns looked up one value at a time, given bloom filters (sized
+/// for a full row group at 1% false positives, folded down to what the
+/// row group holds when it is written).
+const BLOOM_COLUMNS: [&str; 4] = ["event_id", "finding_id", "agent_instance", "delegation_root"];
 
 /// Writes one Parquet file of a table, made visible only by [`finish`](Self::finish).
 pub struct AtomicParquetFile {
@@ -38,12 +48,24 @@ impl AtomicParquetFile {
         let dest = dir.join(format!("{name}.parquet"));
         let tmp = dir.join(format!(".{name}.parquet{PARTIAL_SUFFIX}"));
         let file = File::create(&tmp).map_err(|e| StoreError::io(&tmp, e))?;
-        let props = WriterProperties::builder()
+        let mut props = WriterProperties::builder()
             .set_compression(Compression::ZSTD(
                 ZstdLevel::try_new(3).map_err(|e| StoreError::Encode(e.to_string()))?,
             ))
-            .set_max_row_group_row_count(Some(128 * 1024))
-            .build();
+            .set_max_row_group_row_count(Some(ROW_GROUP_ROWS));
+        // Point lookups (a finding, its evidence events, an instance's
+        // events and edges) skip every row group whose bloom filter says
+        // the id is not there, instead of decoding the whole table.
+        for field in schema.fields() {
+            if BLOOM_COLUMNS.contains(&field.name().as_str()) {
+                let col = ColumnPath::from(field.name().as_str());
+                props = props
+                    .set_column_bloom_filter_enabled(col.clone(), true)
+                    .set_column_bloom_filter_max_ndv(col.clone(), ROW_GROUP_ROWS as u64)
+                    .set_column_bloom_filter_fpp(col, 0.01);
+            }
+        }
+        let props = props.build();
         let writer = ArrowWriter::try_new(file, schema, Some(props))
             .map_err(|e| StoreError::Encode(e.to_string()))?;
         Ok(Self { tmp, dest, writer })

@@ -32,6 +32,7 @@ pub(crate) fn all() -> Router<AppState> {
         .route("/api/v1/findings/{id}/similar", get(triage::similar))
         .route("/api/v1/findings/triage", post(triage::bulk))
         .route("/api/v1/findings/facets/{column}", get(triage::facets))
+        .route("/api/v1/triage/summary", get(triage::summary))
         .route("/api/v1/instances/{id}/graph", get(graph::graph))
         .route("/api/v1/risk/instances", get(risk::instances))
         .route("/api/v1/risk/humans", get(risk::humans))

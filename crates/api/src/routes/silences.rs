@@ -15,18 +15,12 @@ use crate::silences::{
 };
 use crate::{Analyst, ApiError, AppState, Caller, Role};
 
-fn now_ns() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
 
 /// Exclusions for the findings listing: every silence still in force. A
 /// silence's `detector` names a detector or a rule id, as the listing's
 /// filter does, so it hides findings matching either.
 pub(crate) fn active_exclusions(st: &AppState) -> Result<Vec<Vec<(String, String)>>, ApiError> {
-    let now = now_ns();
+    let now = crate::now_ns();
     let mut out = Vec::new();
     for s in silences::load(&st.inner.data_dir)?
         .into_iter()
@@ -58,7 +52,7 @@ pub(crate) async fn list(
     caller: Caller,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Viewer)?;
-    let now = now_ns();
+    let now = crate::now_ns();
     let all: Vec<Value> = silences::load(&st.inner.data_dir)?
         .into_iter()
         .map(|s| {
@@ -156,7 +150,7 @@ pub(crate) async fn make(
     if n.reason.trim().is_empty() {
         return Err(ApiError::BadRequest("a silence needs a reason".into()));
     }
-    let now = now_ns();
+    let now = crate::now_ns();
     let until = match &n.expires_at {
         Some(t) => Timestamp::parse_rfc3339(t)
             .map_err(|e| ApiError::BadRequest(format!("expires_at: {e}")))?,
@@ -227,7 +221,7 @@ pub(crate) async fn expire(
 ) -> Result<Json<Silence>, ApiError> {
     let _guard = st.inner.silences.lock().await;
     let mut all = silences::load(&st.inner.data_dir)?;
-    let now = now_ns();
+    let now = crate::now_ns();
     let s = all
         .iter_mut()
         .find(|s| s.id == id)

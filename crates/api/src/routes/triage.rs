@@ -3,7 +3,8 @@
 //! `POST /api/v1/findings/triage` (bulk, by filter, capped),
 //! `GET /api/v1/findings/{id}/similar` (a silence pre-filled from a
 //! finding, with how many unclosed findings it would match) and
-//! `GET /api/v1/findings/facets/{column}` (counts per value).
+//! `GET /api/v1/findings/facets/{column}` (counts per value) and
+//! `GET /api/v1/triage/summary` (times and false positives per detector).
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -152,14 +153,7 @@ pub(crate) async fn similar(
         .finding(&id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no finding {id:?}")))?;
-    let text = |k: &str| f[k].as_str().map(str::to_owned);
-    let matcher = SilenceMatch {
-        detector: text("rule_id").or_else(|| text("detector")),
-        agent_id: text("agent_id"),
-        agent_instance: None,
-        initiator: text("initiator"),
-        credential_id: text("credential_id"),
-    };
+    let matcher = SilenceMatch::from_finding(&f);
     let (unclosed, _) = engine.matching_ids(&matcher.unclosed_query(), 0).await?;
     Ok(Json(json!({
         "matcher": matcher,
@@ -183,4 +177,13 @@ pub(crate) async fn facets(
         .map(|(v, n)| json!({"value": v, "count": n}))
         .collect();
     Ok(Json(json!({ "column": column, "values": values })))
+}
+
+pub(crate) async fn summary(
+    State(st): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Role::Viewer)?;
+    let rows = st.engine().await?.triage_summary(200).await?;
+    Ok(Json(json!({ "detectors": rows })))
 }

@@ -207,14 +207,7 @@ async fn prefill(st: &AppState, id: &str) -> Result<SilenceMatch, ApiError> {
         .finding(id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no finding {id:?}")))?;
-    let text = |k: &str| f[k].as_str().map(str::to_owned);
-    Ok(SilenceMatch {
-        detector: text("rule_id").or_else(|| text("detector")),
-        agent_id: text("agent_id"),
-        agent_instance: None,
-        initiator: text("initiator"),
-        credential_id: text("credential_id"),
-    })
+    Ok(SilenceMatch::from_finding(&f))
 }
 
 pub(crate) async fn suppress_form(
@@ -315,7 +308,7 @@ pub(crate) async fn suppress(
     }
     let made = async {
         let hours = f.hours.unwrap_or(24).clamp(1, 8760);
-        let until = delegraph_model::Timestamp::from_nanos(now_ns() + hours * 3_600_000_000_000);
+        let until = delegraph_model::Timestamp::from_nanos(crate::now_ns() + hours * 3_600_000_000_000);
         let close_matching = match f.close {
             Some(_) => Some(CloseMatching {
                 disposition: parse("disposition", f.disposition, Disposition::parse)?
@@ -347,9 +340,3 @@ pub(crate) async fn suppress(
     }
 }
 
-fn now_ns() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
