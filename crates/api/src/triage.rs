@@ -37,7 +37,6 @@ pub(crate) struct Applied {
     pub skipped: Vec<(String, TriageError)>,
 }
 
-
 impl TriageBook {
     /// Rebuild from the log (removing what an interrupted compaction left).
     pub(crate) fn load(data_dir: &Path) -> Result<Self, ApiError> {

@@ -12,6 +12,7 @@ mod finding_query;
 mod findings;
 mod graph_tables;
 mod page_reads;
+mod result_cache;
 mod sql;
 mod sql_guard;
 mod triage_views;

@@ -15,25 +15,58 @@ const RELATED_WINDOW_NS: i64 = 3_600_000_000_000;
 impl SqlEngine {
     /// Findings sharing the instance or the credential of finding `id`, or
     /// its human within an hour of it; nearest relation first, then newest.
+    /// One filter on one column per relation, with the finding's values
+    /// as literals, so each can skip row groups by its bloom filter.
     pub async fn related_findings(&self, id: &str, limit: usize) -> Result<Vec<Value>, StoreError> {
+        let me = rows(
+            self,
+            &format!(
+                "SELECT agent_instance, credential_id, initiator, \
+                 CAST(event_time AS BIGINT) AS t FROM findings WHERE finding_id = {} LIMIT 1",
+                lit(id)
+            ),
+        )
+        .await?;
+        let Some(me) = me.first() else {
+            return Ok(Vec::new());
+        };
+        let t = me["t"].as_i64().unwrap_or_default();
+        let mut parts = Vec::new();
+        let mut not_before: Vec<String> = Vec::new();
+        for (relation, column, extra) in [
+            ("same instance", "agent_instance", String::new()),
+            ("same credential", "credential_id", String::new()),
+            (
+                "same human within 1 h",
+                "initiator",
+                format!(
+                    " AND CAST(event_time AS BIGINT) BETWEEN {} AND {}",
+                    t.saturating_sub(RELATED_WINDOW_NS),
+                    t.saturating_add(RELATED_WINDOW_NS)
+                ),
+            ),
+        ] {
+            let Some(v) = me[column].as_str() else {
+                continue;
+            };
+            parts.push(format!(
+                "SELECT finding_id, summary, severity, risk_score, \
+                   coalesce(rule_id, detector) AS detector, status, \
+                   CAST(event_time AS VARCHAR) AS event_time, '{relation}' AS relation \
+                 FROM {TRIAGED} WHERE {column} = {v} AND finding_id <> {id}{extra}{earlier}",
+                v = lit(v),
+                id = lit(id),
+                earlier = not_before.concat(),
+            ));
+            not_before.push(format!(" AND {column} IS DISTINCT FROM {}", lit(v)));
+        }
+        if parts.is_empty() {
+            return Ok(Vec::new());
+        }
         let sql = format!(
-            "SELECT r.finding_id, r.summary, r.severity, r.risk_score, \
-               coalesce(r.rule_id, r.detector) AS detector, r.status, \
-               CAST(r.event_time AS VARCHAR) AS event_time, \
-               CASE WHEN r.agent_instance = f.agent_instance THEN 'same instance' \
-                    WHEN r.credential_id = f.credential_id THEN 'same credential' \
-                    ELSE 'same human within 1 h' END AS relation \
-             FROM (SELECT * FROM {TRIAGED}) r, \
-                  (SELECT agent_instance, credential_id, initiator, \
-                          CAST(event_time AS BIGINT) AS t FROM findings \
-                   WHERE finding_id = {id} LIMIT 1) f \
-             WHERE r.finding_id <> {id} AND (r.agent_instance = f.agent_instance \
-               OR r.credential_id = f.credential_id \
-               OR (r.initiator = f.initiator \
-                   AND abs(CAST(r.event_time AS BIGINT) - f.t) <= {RELATED_WINDOW_NS})) \
-             ORDER BY relation, event_time DESC LIMIT {}",
-            limit.clamp(1, 1000),
-            id = lit(id),
+            "SELECT * FROM ({}) ORDER BY relation, event_time DESC LIMIT {}",
+            parts.join(" UNION ALL "),
+            limit.clamp(1, 1000)
         );
         rows(self, &sql).await
     }

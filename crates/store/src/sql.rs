@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use arrow::array::{Array, ArrayRef, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
@@ -23,6 +23,7 @@ use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
 use futures::StreamExt;
 
+use crate::result_cache::{ResultCache, fingerprint, table_files};
 use crate::{StoreError, TABLES, events_schema};
 
 /// Limits every query runs under.
@@ -56,18 +57,26 @@ impl Default for QueryLimits {
 /// the pool is shared: each engine gets its own runtime around it, since a
 /// runtime also caches file listings, and an engine must see the files as
 /// they are when it opens.
+/// The runtime also holds the answers of delegraph's own statements per
+/// store version ([`crate::result_cache`]).
 #[derive(Clone)]
-pub struct QueryRuntime(Arc<dyn MemoryPool>);
+pub struct QueryRuntime {
+    pool: Arc<dyn MemoryPool>,
+    pub(crate) cache: Arc<ResultCache>,
+}
 
 impl QueryRuntime {
     /// A pool of `limits.memory_bytes`.
     pub fn new(limits: &QueryLimits) -> Self {
-        Self(Arc::new(GreedyMemoryPool::new(limits.memory_bytes)))
+        Self {
+            pool: Arc::new(GreedyMemoryPool::new(limits.memory_bytes)),
+            cache: Arc::new(ResultCache::default()),
+        }
     }
 
     fn runtime(&self) -> Result<Arc<RuntimeEnv>, StoreError> {
         RuntimeEnvBuilder::new()
-            .with_memory_pool(self.0.clone())
+            .with_memory_pool(self.pool.clone())
             .build_arc()
             .map_err(|e| StoreError::Query(e.to_string()))
     }
@@ -88,8 +97,10 @@ pub enum OutputFormat {
 pub struct SqlEngine {
     ctx: SessionContext,
     limits: QueryLimits,
-    runtime: QueryRuntime,
+    pub(crate) runtime: QueryRuntime,
     data_dir: PathBuf,
+    /// The store's version when this engine opened.
+    pub(crate) version: u64,
 }
 
 /// The URL the data directory is registered under.
@@ -115,6 +126,9 @@ impl SqlEngine {
         limits: QueryLimits,
         runtime: &QueryRuntime,
     ) -> Result<Self, StoreError> {
+        // Taken before anything is read: an answer is never remembered
+        // under a version newer than the files it was read from.
+        let version = fingerprint(&table_files(data_dir));
         // Filters run inside the Parquet scan (late materialization): a
         // lookup by id decodes the other columns only of the rows it
         // keeps, and the files' bloom filters skip row groups without it.
@@ -154,6 +168,7 @@ impl SqlEngine {
             limits,
             runtime: runtime.clone(),
             data_dir: data_dir.to_path_buf(),
+            version,
         })
     }
 
@@ -217,7 +232,7 @@ impl SqlEngine {
         // The rows collected draw on the same pool as the operators, and
         // stop at the caps: a huge result fails fast instead of growing
         // outside every limit.
-        let reservation = MemoryConsumer::new("sql result").register(&self.runtime.0);
+        let reservation = MemoryConsumer::new("sql result").register(&self.runtime.pool);
         let (mut batches, mut rows) = (Vec::new(), 0usize);
         while let Some(batch) = stream.next().await {
             let batch = batch.map_err(classify)?;
@@ -256,27 +271,6 @@ impl SqlEngine {
     pub async fn check(data_dir: &Path, limits: QueryLimits) -> Result<(), StoreError> {
         Self::open(data_dir, limits).await.map(|_| ())
     }
-}
-
-/// Every table file with its size and modification time: equal listings
-/// mean no writer published, replaced or removed a file in between.
-fn table_files(data_dir: &Path) -> Vec<(PathBuf, u64, Option<SystemTime>)> {
-    let mut files = Vec::new();
-    for table in TABLES {
-        let Ok(entries) = std::fs::read_dir(data_dir.join(table)) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let meta = entry.metadata().ok();
-            files.push((
-                entry.path(),
-                meta.as_ref().map_or(0, |m| m.len()),
-                meta.and_then(|m| m.modified().ok()),
-            ));
-        }
-    }
-    files.sort();
-    files
 }
 
 async fn register_parquet_dir(ctx: &SessionContext, table: &str) -> Result<(), StoreError> {

@@ -32,9 +32,14 @@ impl SqlEngine {
     }
 
     /// Run one of delegraph's own statements (see [`SqlEngine::query_own`]);
-    /// rows as JSON objects.
+    /// rows as JSON objects, from the cache while the store is unchanged.
     pub async fn own_json(&self, sql: &str) -> Result<Vec<Value>, StoreError> {
-        json_rows(&self.query_own(sql).await?)
+        if let Some(rows) = self.runtime.cache.get(self.version, sql) {
+            return Ok(rows);
+        }
+        let rows = json_rows(&self.query_own(sql).await?)?;
+        self.runtime.cache.put(self.version, sql, &rows);
+        Ok(rows)
     }
 
     /// One finding with its evidence events (time, source, operation,

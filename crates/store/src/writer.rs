@@ -26,7 +26,12 @@ const ROW_GROUP_ROWS: usize = 32 * 1024;
 /// Id columns looked up one value at a time, given bloom filters (sized
 /// for a full row group at 1% false positives, folded down to what the
 /// row group holds when it is written).
-const BLOOM_COLUMNS: [&str; 4] = ["event_id", "finding_id", "agent_instance", "delegation_root"];
+const BLOOM_COLUMNS: [&str; 4] = [
+    "event_id",
+    "finding_id",
+    "agent_instance",
+    "delegation_root",
+];
 
 /// Writes one Parquet file of a table, made visible only by [`finish`](Self::finish).
 pub struct AtomicParquetFile {

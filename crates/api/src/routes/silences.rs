@@ -15,7 +15,6 @@ use crate::silences::{
 };
 use crate::{Analyst, ApiError, AppState, Caller, Role};
 
-
 /// Exclusions for the findings listing: every silence still in force. A
 /// silence's `detector` names a detector or a rule id, as the listing's
 /// filter does, so it hides findings matching either.

@@ -308,7 +308,8 @@ pub(crate) async fn suppress(
     }
     let made = async {
         let hours = f.hours.unwrap_or(24).clamp(1, 8760);
-        let until = delegraph_model::Timestamp::from_nanos(crate::now_ns() + hours * 3_600_000_000_000);
+        let until =
+            delegraph_model::Timestamp::from_nanos(crate::now_ns() + hours * 3_600_000_000_000);
         let close_matching = match f.close {
             Some(_) => Some(CloseMatching {
                 disposition: parse("disposition", f.disposition, Disposition::parse)?
@@ -339,4 +340,3 @@ pub(crate) async fn suppress(
         Err(e) => ui_error(&user, e),
     }
 }
-

@@ -105,16 +105,29 @@ pub(crate) async fn page_or_error(
             Ok::<_, ApiError>(engine.finding_facets(&q, col, 12).await?)
         }
     });
-    let (page_rows, facets) = futures::join!(listing, futures::future::try_join_all(facet_queries));
-    let (page_rows, facets) = (page_rows?, facets?);
-    let grouped = match p.get("group") {
-        Some(g) => Some((g.to_owned(), engine.finding_facets(&q, g, 100).await?)),
-        None => None,
+    let grouping = async {
+        match p.get("group") {
+            Some(g) => Ok::<_, ApiError>(Some((
+                g.to_owned(),
+                engine.finding_facets(&q, g, 100).await?,
+            ))),
+            None => Ok(None),
+        }
     };
-    let selected = match p.get("sel") {
-        Some(id) => super::detail::panel(st, &engine, user, id, p).await?,
-        None => None,
+    let selection = async {
+        match p.get("sel") {
+            Some(id) => super::detail::panel(st, &engine, user, id, p).await,
+            None => Ok(None),
+        }
     };
+    // The list, the facets, the grouping and the detail panel at once.
+    let (page_rows, facets, grouped, selected) = futures::join!(
+        listing,
+        futures::future::try_join_all(facet_queries),
+        grouping,
+        selection
+    );
+    let (page_rows, facets, grouped, selected) = (page_rows?, facets?, grouped?, selected?);
     drop(engine);
     let body = html! {
         div.queue-layout {

@@ -1,0 +1,78 @@
+//! Results of delegraph's own statements (listings, facet counts, lookups)
+//! kept per store version, shared by every engine of a process. The queue
+//! page asks the same counts on every move through it (j/k only changes
+//! the selected finding); each answer stays valid exactly as long as no
+//! table file was added, replaced or removed, which the key's store
+//! fingerprint says.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::SystemTime;
+
+use serde_json::Value;
+
+/// Statements remembered at most.
+const MAX_ENTRIES: usize = 512;
+/// Rows an answer may have to be remembered.
+const MAX_ROWS: usize = 5_000;
+
+/// (store fingerprint, statement) → rows.
+pub(crate) struct ResultCache(Mutex<lru::LruCache<(u64, String), Vec<Value>>>);
+
+impl Default for ResultCache {
+    fn default() -> Self {
+        let cap = std::num::NonZeroUsize::new(MAX_ENTRIES).unwrap_or(std::num::NonZeroUsize::MIN);
+        Self(Mutex::new(lru::LruCache::new(cap)))
+    }
+}
+
+impl ResultCache {
+    pub(crate) fn get(&self, version: u64, sql: &str) -> Option<Vec<Value>> {
+        let mut c = self.0.lock().ok()?;
+        c.get(&(version, sql.to_owned())).cloned()
+    }
+
+    pub(crate) fn put(&self, version: u64, sql: &str, rows: &[Value]) {
+        if rows.len() > MAX_ROWS {
+            return;
+        }
+        if let Ok(mut c) = self.0.lock() {
+            c.put((version, sql.to_owned()), rows.to_vec());
+        }
+    }
+}
+
+/// Every table file with its size and modification time: equal listings
+/// mean no writer published, replaced or removed a file in between.
+pub(crate) fn table_files(data_dir: &Path) -> Vec<(PathBuf, u64, Option<SystemTime>)> {
+    let mut files = Vec::new();
+    for table in crate::TABLES {
+        let Ok(entries) = std::fs::read_dir(data_dir.join(table)) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let meta = entry.metadata().ok();
+            files.push((
+                entry.path(),
+                meta.as_ref().map_or(0, |m| m.len()),
+                meta.and_then(|m| m.modified().ok()),
+            ));
+        }
+    }
+    files.sort();
+    files
+}
+
+/// A hash of [`table_files`]: the store's version as readers see it.
+pub(crate) fn fingerprint(files: &[(PathBuf, u64, Option<SystemTime>)]) -> u64 {
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    for (path, len, modified) in files {
+        h.update(path.as_os_str().as_encoded_bytes());
+        h.update(&len.to_le_bytes());
+        let ns = modified
+            .and_then(|m| m.duration_since(SystemTime::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_nanos());
+        h.update(&ns.to_le_bytes());
+    }
+    h.digest()
+}
