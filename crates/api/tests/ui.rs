@@ -88,6 +88,24 @@ async fn pages_need_a_session_and_carry_a_strict_policy() {
         "inline script or style"
     );
     assert!(html.contains("tr class=\"row\""), "no rows in the queue");
+    // Every finding of the page opens in the detail panel.
+    let ids: Vec<&str> = html
+        .match_indices("data-id=\"")
+        .map(|(at, _)| &html[at + 9..at + 41])
+        .collect();
+    assert!(ids.len() >= 20, "{}", ids.len());
+    for id in ids {
+        let (s, _, panel, _) = send(
+            &app,
+            get(
+                &format!("/ui/findings?status=open&sort=risk&sel={id}"),
+                &cookie,
+            ),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{id}: {panel}");
+        assert!(panel.contains("id=\"detail\""), "{id}");
+    }
     // A redirect target outside /ui is not followed.
     let (_, _, _, h) = send(
         &app,

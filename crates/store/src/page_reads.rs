@@ -40,7 +40,7 @@ impl SqlEngine {
                 "same human within 1 h",
                 "initiator",
                 format!(
-                    " AND CAST(event_time AS BIGINT) BETWEEN {} AND {}",
+                    " AND (CAST(event_time AS BIGINT) BETWEEN {} AND {})",
                     t.saturating_sub(RELATED_WINDOW_NS),
                     t.saturating_add(RELATED_WINDOW_NS)
                 ),
@@ -58,7 +58,9 @@ impl SqlEngine {
                 id = lit(id),
                 earlier = not_before.concat(),
             ));
-            not_before.push(format!(" AND {column} IS DISTINCT FROM {}", lit(v)));
+            // Parenthesised: the SQL parser reads `x IS DISTINCT FROM 'v'
+            // AND …` as `x IS DISTINCT FROM ('v' AND …)`.
+            not_before.push(format!(" AND ({column} IS DISTINCT FROM {})", lit(v)));
         }
         if parts.is_empty() {
             return Ok(Vec::new());
