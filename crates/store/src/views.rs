@@ -45,37 +45,50 @@ impl SqlEngine {
     /// One finding with its evidence events (time, source, operation,
     /// actor, origin), or `None`.
     pub async fn finding(&self, id: &str) -> Result<Option<Value>, StoreError> {
+        let Some(mut f) = self.finding_row(id).await? else {
+            return Ok(None);
+        };
+        let events = self.evidence_events(&f).await?;
+        if let Some(o) = f.as_object_mut() {
+            o.insert("evidence_events".into(), Value::Array(events));
+        }
+        Ok(Some(f))
+    }
+
+    /// One finding's row with its triage state, without its evidence.
+    pub async fn finding_row(&self, id: &str) -> Result<Option<Value>, StoreError> {
         let sql = format!(
             "SELECT {FINDING_COLUMNS} FROM {TRIAGED} WHERE finding_id = {} LIMIT 1",
             lit(id)
         );
-        let Some(mut f) = rows(self, &sql).await?.into_iter().next() else {
-            return Ok(None);
-        };
+        let mut f = rows(self, &sql).await?.into_iter().next();
+        if let Some(o) = f.as_mut().and_then(Value::as_object_mut) {
+            o.remove("event_time_ns");
+        }
+        Ok(f)
+    }
+
+    /// The evidence events of finding row `f` (time, source, operation,
+    /// actor, tool and arguments, prompt, origin), oldest first.
+    pub async fn evidence_events(&self, f: &Value) -> Result<Vec<Value>, StoreError> {
         let ids: Vec<String> = f["evidence"]
             .as_array()
             .map(|a| a.iter().filter_map(|v| v.as_str()).map(lit).collect())
             .unwrap_or_default();
-        let events = if ids.is_empty() {
-            Vec::new()
-        } else {
-            rows(
-                self,
-                &format!(
-                    "SELECT event_id, CAST(event_time AS VARCHAR) AS event_time, source, \
-                     operation, actor, actor_name, actor_kind, credential_id, tool, \
-                     tool_arguments, resources, input_messages, origin \
-                     FROM events WHERE event_id IN ({}) ORDER BY event_time",
-                    ids.join(", ")
-                ),
-            )
-            .await?
-        };
-        if let Some(o) = f.as_object_mut() {
-            o.remove("event_time_ns");
-            o.insert("evidence_events".into(), Value::Array(events));
+        if ids.is_empty() {
+            return Ok(Vec::new());
         }
-        Ok(Some(f))
+        rows(
+            self,
+            &format!(
+                "SELECT event_id, CAST(event_time AS VARCHAR) AS event_time, source, \
+                 operation, actor, actor_name, actor_kind, credential_id, tool, \
+                 tool_arguments, resources, input_messages, origin \
+                 FROM events WHERE event_id IN ({}) ORDER BY event_time",
+                ids.join(", ")
+            ),
+        )
+        .await
     }
 
     /// The riskiest instances (`by_human` false) or humans, with their

@@ -66,16 +66,19 @@ pub(crate) async fn panel(
     id: &str,
     p: &Params,
 ) -> Result<Option<Markup>, ApiError> {
-    let Some(f) = engine.finding(id).await? else {
+    let Some(mut f) = engine.finding_row(id).await? else {
         return Ok(None);
     };
-    let instance = f["agent_instance"].as_str();
-    let (chain, related, activity) = futures::join!(
+    // Everything else the panel shows needs only the finding's row.
+    let (events, chain, related, activity) = futures::join!(
+        engine.evidence_events(&f),
         chain_of(engine, &f),
         engine.related_findings(id, 20),
         engine.finding_activity(id),
     );
-    let (chain, related, activity) = (chain?, related?, activity?);
+    let (events, chain, related, activity) = (events?, chain?, related?, activity?);
+    f["evidence_events"] = Value::Array(events);
+    let instance = f["agent_instance"].as_str();
     let back = p.href();
     Ok(Some(html! {
         h2 { (text(&f, "summary")) }
