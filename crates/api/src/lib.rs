@@ -50,6 +50,8 @@ const QUEUE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// How often `serve` refreshes the store's gauges for `/metrics`.
 pub const STORE_GAUGES_PERIOD: std::time::Duration = std::time::Duration::from_secs(30);
+/// How soon a failed count of the store's gauges is tried again.
+pub const STORE_GAUGES_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// A SQL engine holding a query slot.
 struct Engine {
@@ -210,13 +212,19 @@ impl AppState {
 
     /// Refresh the store's gauges now and then every
     /// [`STORE_GAUGES_PERIOD`], for as long as the returned future runs.
+    /// A failed count is tried again after [`STORE_GAUGES_RETRY`] (a
+    /// stream creates the data directory only as it starts), so the
+    /// gauges do not stay missing for a whole period.
     pub async fn keep_store_gauges_fresh(self) {
-        let mut every = tokio::time::interval(STORE_GAUGES_PERIOD);
         loop {
-            every.tick().await;
-            if let Err(e) = self.refresh_store_gauges().await {
-                tracing::warn!(error = %e, "counting the store for /metrics");
-            }
+            let wait = match self.refresh_store_gauges().await {
+                Ok(()) => STORE_GAUGES_PERIOD,
+                Err(e) => {
+                    tracing::warn!(error = %e, "counting the store for /metrics");
+                    STORE_GAUGES_RETRY
+                }
+            };
+            tokio::time::sleep(wait).await;
         }
     }
 
