@@ -1,7 +1,7 @@
 //! The triage page without a browser: sign-in and its cookie, the page's
 //! security headers, refusals of writes without the session's CSRF token
 //! or the role, and the delegation chain's SVG for fixed findings of the
-//! simulated store, compared with `fixtures/ui/chain/*.svg` (regenerate
+//! simulated store, compared with `crates/api/tests/snapshots/chain/*.svg` (regenerate
 //! with `DELEGRAPH_BLESS=1`). The browser tests are `scripts/ui-test`.
 
 // Test helpers panic on purpose: a failed expectation is a failed test.
@@ -208,8 +208,7 @@ async fn chain_svg_of_fixed_findings_matches_its_snapshot() {
         .await
         .unwrap();
     assert!(picks.len() >= 2, "{picks:?}");
-    let snapshots =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/ui/chain");
+    let snapshots = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots/chain");
     let bless = std::env::var_os("DELEGRAPH_BLESS").is_some();
     for p in picks {
         let (id, detector) = (
