@@ -94,6 +94,7 @@ async fn pages_need_a_session_and_carry_a_strict_policy() {
         .map(|(at, _)| &html[at + 9..at + 41])
         .collect();
     assert!(ids.len() >= 20, "{}", ids.len());
+    let (total, mut peers, mut first_seen) = (ids.len(), 0, 0);
     for id in ids {
         let (s, _, panel, _) = send(
             &app,
@@ -105,7 +106,21 @@ async fn pages_need_a_session_and_carry_a_strict_policy() {
         .await;
         assert_eq!(s, StatusCode::OK, "{id}: {panel}");
         assert!(panel.contains("id=\"detail\""), "{id}");
+        // The explanation says how common the finding is among the agent's
+        // instances, and since when the instance is known.
+        if panel.contains("<tr class=\"peers\">") {
+            peers += 1;
+        }
+        if panel.contains("<tr class=\"first-seen\">") {
+            first_seen += 1;
+        }
     }
+    // Findings without an agent or instance (a bare IAM principal) have
+    // neither; most of the riskiest do.
+    assert!(
+        peers * 2 > total && first_seen * 2 > total,
+        "{peers} {first_seen} of {total}"
+    );
     // A redirect target outside /ui is not followed.
     let (_, _, _, h) = send(
         &app,

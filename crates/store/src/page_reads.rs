@@ -107,6 +107,51 @@ impl SqlEngine {
         rows(self, &sql).await
     }
 
+    /// What puts finding row `f` in context: when its instance was first
+    /// seen, how many instances its agent has, and how many of them have
+    /// a finding of the same detector or rule (peer prevalence).
+    pub async fn finding_context(&self, f: &Value) -> Result<Value, StoreError> {
+        let mut out = serde_json::Map::new();
+        if let Some(i) = f["agent_instance"].as_str() {
+            let seen = rows(
+                self,
+                &format!(
+                    "SELECT CAST(min(first_seen) AS VARCHAR) AS first_seen FROM agents \
+                     WHERE agent_instance = {}",
+                    lit(i)
+                ),
+            )
+            .await?;
+            if let Some(t) = seen.first().and_then(|r| r["first_seen"].as_str()) {
+                out.insert("instance_first_seen".into(), Value::from(t));
+            }
+        }
+        let detector = f["rule_id"].as_str().or_else(|| f["detector"].as_str());
+        if let (Some(a), Some(d)) = (f["agent_id"].as_str(), detector) {
+            let counts = rows(
+                self,
+                &format!(
+                    "SELECT (SELECT count(DISTINCT agent_instance) FROM agents \
+                       WHERE agent_id = {a}) AS agent_instances, \
+                     (SELECT count(DISTINCT agent_instance) FROM findings \
+                       WHERE agent_id = {a} AND coalesce(rule_id, detector) = {d}) \
+                       AS instances_with_finding",
+                    a = lit(a),
+                    d = lit(d),
+                ),
+            )
+            .await?;
+            if let Some(c) = counts.first() {
+                out.insert("agent_instances".into(), c["agent_instances"].clone());
+                out.insert(
+                    "instances_with_finding".into(),
+                    c["instances_with_finding"].clone(),
+                );
+            }
+        }
+        Ok(Value::Object(out))
+    }
+
     /// Per detector or rule: findings by triage status, mean seconds to
     /// acknowledge and to close, false-positive ratio (the
     /// `triage_by_detector` view), most findings first.

@@ -70,13 +70,15 @@ pub(crate) async fn panel(
         return Ok(None);
     };
     // Everything else the panel shows needs only the finding's row.
-    let (events, chain, related, activity) = futures::join!(
+    let (events, chain, related, activity, context) = futures::join!(
         engine.evidence_events(&f),
         chain_of(engine, &f),
         engine.related_findings(id, 20),
         engine.finding_activity(id),
+        engine.finding_context(&f),
     );
-    let (events, chain, related, activity) = (events?, chain?, related?, activity?);
+    let (events, chain, related, activity, context) =
+        (events?, chain?, related?, activity?, context?);
     f["evidence_events"] = Value::Array(events);
     let instance = f["agent_instance"].as_str();
     let back = p.href();
@@ -97,6 +99,13 @@ pub(crate) async fn panel(
             tr { th { "observed" } td { (text(&f, "observed")) } }
             tr { th { "baseline" } td { (f["baseline_instances"]) " earlier instances of " (text(&f, "agent_id")) } }
             @if let Some(pv) = f["p_value"].as_f64() { tr { th { "p-value" } td { (format!("{pv:.4}")) } } }
+            @if let Some(t) = context["instance_first_seen"].as_str() {
+                tr.first-seen { th { "first seen" } td { "instance since " (t) } }
+            }
+            @if let (Some(n), Some(of)) = (context["instances_with_finding"].as_u64(), context["agent_instances"].as_u64()) {
+                tr.peers { th { "peers" } td { (n) " of " (of) " instances of " (text(&f, "agent_id")) " have a "
+                    (f["rule_id"].as_str().unwrap_or(text(&f, "detector"))) " finding" } }
+            }
             tr { th { "event time" } td { (text(&f, "event_time")) } }
             tr { th { "detected at" } td { (text(&f, "detected_at")) } }
             tr { th { "tags" } td { @for t in f["tags"].as_array().into_iter().flatten() { span.tag { (t.as_str().unwrap_or_default()) } " " } } }
