@@ -178,12 +178,13 @@ impl AppState {
     /// The triage book, loaded from the store's log if not yet, locked.
     async fn triage_book(
         &self,
-    ) -> Result<tokio::sync::MutexGuard<'_, Option<triage::TriageBook>>, ApiError> {
+    ) -> Result<tokio::sync::MappedMutexGuard<'_, triage::TriageBook>, ApiError> {
         let mut book = self.inner.triage.lock().await;
         if book.is_none() {
             *book = Some(triage::TriageBook::load(&self.inner.data_dir)?);
         }
-        Ok(book)
+        tokio::sync::MutexGuard::try_map(book, Option::as_mut)
+            .map_err(|_| ApiError::Internal("triage log not loaded".into()))
     }
 
     /// Count the store's events and findings again for `/metrics` (the

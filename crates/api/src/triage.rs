@@ -77,7 +77,7 @@ impl TriageBook {
         let mut seq = self.next_seq;
         for id in ids {
             let before = self.state(id);
-            match change.apply(&before) {
+            match change.transition(&before) {
                 Ok(state) => {
                     out.entries.push(ActivityEntry {
                         seq,

@@ -206,6 +206,12 @@ impl TriageChange {
     /// A note alone applies in any status.
     pub fn apply(&self, now: &TriageState) -> Result<TriageState, TriageError> {
         self.check()?;
+        self.transition(now)
+    }
+
+    /// [`TriageChange::apply`] for a change already [`check`](Self::check)ed:
+    /// a bulk change checks once, then moves each finding.
+    pub fn transition(&self, now: &TriageState) -> Result<TriageState, TriageError> {
         let mut next = now.clone();
         if let Some(status) = self.status {
             if status == now.status {

@@ -25,19 +25,21 @@ pub(crate) fn lit(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
 
+/// The column a silence may match on, by name, or a refusal.
+fn excludable(c: &str) -> Result<&'static str, StoreError> {
+    EXCLUDABLE
+        .iter()
+        .copied()
+        .find(|e| *e == c)
+        .ok_or_else(|| StoreError::Refused(format!("cannot filter on column {c:?}")))
+}
+
 /// The WHERE clauses keeping only rows where every (column, value) of
 /// `pairs` matches; columns outside [`EXCLUDABLE`] are refused.
 pub(crate) fn equality_clauses(pairs: &[(String, String)]) -> Result<Vec<String>, StoreError> {
     pairs
         .iter()
-        .map(
-            |(c, v)| match EXCLUDABLE.iter().find(|e| **e == c.as_str()) {
-                Some(col) => Ok(format!("{col} = {}", lit(v))),
-                None => Err(StoreError::Refused(format!(
-                    "cannot filter on column {c:?}"
-                ))),
-            },
-        )
+        .map(|(c, v)| Ok(format!("{} = {}", excludable(c)?, lit(v))))
         .collect()
 }
 
@@ -52,12 +54,7 @@ pub(crate) fn exclusion_clauses(
     for group in exclude {
         let mut pairs: Vec<(&str, &str)> = Vec::new();
         for (c, v) in group {
-            let Some(col) = EXCLUDABLE.iter().find(|e| **e == c.as_str()) else {
-                return Err(StoreError::Refused(format!(
-                    "cannot filter on column {c:?}"
-                )));
-            };
-            pairs.push((col, v.as_str()));
+            pairs.push((excludable(c)?, v.as_str()));
         }
         pairs.sort_unstable();
         pairs.dedup_by_key(|p| p.0);

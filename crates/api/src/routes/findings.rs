@@ -66,6 +66,15 @@ impl ListParams {
     /// The store's query for these parameters, with the silences in force
     /// (left out, or marked when `include_silenced`).
     pub(crate) fn query(self, st: &AppState) -> Result<FindingQuery, ApiError> {
+        let silences = crate::routes::silences::active_exclusions(st)?;
+        self.query_with(silences)
+    }
+
+    /// The same with the silences given (read once for several queries).
+    pub(crate) fn query_with(
+        self,
+        silences: Vec<Vec<(String, String)>>,
+    ) -> Result<FindingQuery, ApiError> {
         let mut severities: Vec<String> = Vec::new();
         if let Some(list) = &self.severity {
             for s in list.split(',') {
@@ -112,7 +121,7 @@ impl ListParams {
             sort,
             limit: self.limit.unwrap_or(100),
             cursor: self.cursor,
-            exclude: crate::routes::silences::active_exclusions(st)?,
+            exclude: silences,
             include_silenced: self.include_silenced == Some(true),
         })
     }

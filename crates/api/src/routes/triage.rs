@@ -39,7 +39,7 @@ fn skipped_json(a: &Applied) -> Vec<Value> {
         .collect()
 }
 
-/// Apply `change` to `ids` as `caller`, under the server's triage lock.
+/// Apply `change` to `ids` as `actor`, under the server's triage lock.
 pub(crate) async fn apply(
     st: &AppState,
     ids: &[String],
@@ -47,11 +47,29 @@ pub(crate) async fn apply(
     actor: &str,
     via: &str,
 ) -> Result<Applied, ApiError> {
-    let mut book = st.triage_book().await?;
-    let book = book
-        .as_mut()
-        .ok_or_else(|| ApiError::Internal("triage log not loaded".into()))?;
-    book.apply(&st.inner.data_dir, ids, change, actor, via)
+    st.triage_book()
+        .await?
+        .apply(&st.inner.data_dir, ids, change, actor, via)
+}
+
+/// Apply `change` to the stored finding `id` as `actor`: its log entry,
+/// 404 when there is no such finding, 409 when the change no longer
+/// applies to its state.
+pub(crate) async fn apply_one(
+    st: &AppState,
+    id: &str,
+    change: &TriageChange,
+    actor: &str,
+) -> Result<ActivityEntry, ApiError> {
+    if !st.engine().await?.has_finding(id).await? {
+        return Err(ApiError::NotFound(format!("no finding {id:?}")));
+    }
+    let mut applied = apply(st, &[id.to_owned()], change, actor, "single").await?;
+    match (applied.entries.pop(), applied.skipped.pop()) {
+        (Some(e), _) => Ok(e),
+        (None, Some((_, why))) => Err(ApiError::Conflict(why.to_string())),
+        (None, None) => Err(ApiError::Internal("no entry and no reason".into())),
+    }
 }
 
 pub(crate) async fn one(
@@ -60,22 +78,8 @@ pub(crate) async fn one(
     Path(id): Path<String>,
     Json(change): Json<TriageChange>,
 ) -> Result<Json<Value>, ApiError> {
-    if !st.engine().await?.has_finding(&id).await? {
-        return Err(ApiError::NotFound(format!("no finding {id:?}")));
-    }
-    let applied = apply(
-        &st,
-        std::slice::from_ref(&id),
-        &change,
-        &caller.name,
-        "single",
-    )
-    .await?;
-    match (applied.entries.first(), applied.skipped.first()) {
-        (Some(e), _) => Ok(Json(entry_json(e))),
-        (None, Some((_, why))) => Err(ApiError::Conflict(why.to_string())),
-        (None, None) => Err(ApiError::Internal("no entry and no reason".into())),
-    }
+    let entry = apply_one(&st, &id, &change, &caller.name).await?;
+    Ok(Json(entry_json(&entry)))
 }
 
 pub(crate) async fn activity(

@@ -75,24 +75,10 @@ pub(crate) async fn triage(
     let back = safe_back(f.back.as_deref().unwrap_or_default());
     let done = async {
         let change = f.change()?;
-        if !st.engine().await?.has_finding(&id).await? {
-            return Err(ApiError::NotFound(format!("no finding {id:?}")));
-        }
-        let applied = crate::routes::triage::apply(
-            &st,
-            std::slice::from_ref(&id),
-            &change,
-            &user.session.name,
-            "single",
-        )
-        .await?;
-        match applied.skipped.first() {
-            Some((_, why)) => Err(ApiError::Conflict(why.to_string())),
-            None => Ok(()),
-        }
+        crate::routes::triage::apply_one(&st, &id, &change, &user.session.name).await
     };
     match done.await {
-        Ok(()) => Redirect::to(&back).into_response(),
+        Ok(_) => Redirect::to(&back).into_response(),
         Err(e) => ui_error(&user, e),
     }
 }

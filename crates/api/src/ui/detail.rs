@@ -14,7 +14,7 @@ use super::layout::{hidden, severity};
 use super::queue::Params;
 use super::session::UiUser;
 use super::url_encode;
-use crate::{ApiError, AppState, Role};
+use crate::{ApiError, Role};
 
 fn text<'a>(f: &'a Value, k: &str) -> &'a str {
     f[k].as_str().unwrap_or_default()
@@ -60,7 +60,6 @@ pub async fn finding_chain_svg(engine: &SqlEngine, id: &str) -> Result<Option<St
 
 /// The panel for finding `id`, or `None` when there is no such finding.
 pub(crate) async fn panel(
-    _st: &AppState,
     engine: &SqlEngine,
     user: &UiUser,
     id: &str,

@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::layout::{error, hidden, page};
 use super::safe_back;
-use super::session::{UiUser, set_cookie};
+use super::session::{UiUser, cross_site, set_cookie};
 use crate::AppState;
 
 #[derive(Debug, Deserialize)]
@@ -47,11 +47,7 @@ pub(crate) async fn submit(
     headers: HeaderMap,
     Form(l): Form<Login>,
 ) -> Response {
-    let cross_site = headers
-        .get("sec-fetch-site")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v == "cross-site");
-    if cross_site {
+    if cross_site(&headers) {
         return error(StatusCode::FORBIDDEN, None, "sign in from this page");
     }
     let header = format!("Bearer {}", l.token.trim());

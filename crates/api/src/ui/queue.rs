@@ -94,14 +94,16 @@ pub(crate) async fn page_or_error(
     user: &UiUser,
     p: &Params,
 ) -> Result<Response, ApiError> {
-    let q = p.list_params()?.query(st)?;
+    // The silences are read once for the list and the six facet counts.
+    let silences = crate::routes::silences::active_exclusions(st)?;
+    let q = p.list_params()?.query_with(silences.clone())?;
     let engine = st.engine().await?;
     let listing = engine.findings(&q);
     let facet_queries = FACETS.iter().map(|(col, param, _)| {
         let own_removed = p.with(param, None);
-        let engine = &engine;
+        let (engine, silences) = (&engine, silences.clone());
         async move {
-            let q = own_removed.list_params()?.query(st)?;
+            let q = own_removed.list_params()?.query_with(silences)?;
             Ok::<_, ApiError>(engine.finding_facets(&q, col, 12).await?)
         }
     });
@@ -116,7 +118,7 @@ pub(crate) async fn page_or_error(
     };
     let selection = async {
         match p.get("sel") {
-            Some(id) => super::detail::panel(st, &engine, user, id, p).await,
+            Some(id) => super::detail::panel(&engine, user, id, p).await,
             None => Ok(None),
         }
     };
@@ -154,17 +156,6 @@ pub(crate) async fn page_or_error(
     Ok(page("Findings", Some(user), body))
 }
 
-pub(crate) async fn page_handler(st: &AppState, user: UiUser, raw: Option<String>) -> Response {
-    if raw.as_deref().unwrap_or_default().is_empty() {
-        return Redirect::to(DEFAULT_VIEW).into_response();
-    }
-    let p = Params::parse(raw.as_deref());
-    match page_or_error(st, &user, &p).await {
-        Ok(r) => r,
-        Err(e) => ui_error(&user, e),
-    }
-}
-
 /// An API error as a page.
 pub(crate) fn ui_error(user: &UiUser, e: ApiError) -> Response {
     let status = e.status();
@@ -182,7 +173,14 @@ pub(crate) async fn show(
     user: UiUser,
     RawQuery(raw): RawQuery,
 ) -> Response {
-    page_handler(&st, user, raw).await
+    if raw.as_deref().unwrap_or_default().is_empty() {
+        return Redirect::to(DEFAULT_VIEW).into_response();
+    }
+    let p = Params::parse(raw.as_deref());
+    match page_or_error(&st, &user, &p).await {
+        Ok(r) => r,
+        Err(e) => ui_error(&user, e),
+    }
 }
 
 fn facet(

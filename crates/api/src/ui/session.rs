@@ -97,6 +97,15 @@ pub(crate) fn cookie(headers: &HeaderMap) -> Option<String> {
         .map(|(_, v)| v.to_owned())
 }
 
+/// Whether the browser says the request came from another site
+/// (`Sec-Fetch-Site: cross-site`).
+pub(crate) fn cross_site(headers: &HeaderMap) -> bool {
+    headers
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v == "cross-site")
+}
+
 /// The `Set-Cookie` value opening (`Some(id)`) or clearing a session.
 pub(crate) fn set_cookie(id: Option<&str>) -> String {
     match id {
@@ -140,10 +149,7 @@ impl UiUser {
     /// Check a write came from this page: the form's CSRF token is the
     /// session's, and the browser does not say it came from elsewhere.
     pub(crate) fn check_write(&self, headers: &HeaderMap, csrf: &str) -> Result<(), Refused> {
-        let cross_site = headers
-            .get("sec-fetch-site")
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v == "cross-site");
+        let cross_site = cross_site(headers);
         let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
         let foreign_origin = headers
             .get(header::ORIGIN)
