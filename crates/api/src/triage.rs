@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use delegraph_model::{ActivityEntry, TriageChange, TriageError, TriageState};
+use delegraph_model::{ActivityEntry, TriageChange, TriageError, TriageState, TriageTarget};
 
 use crate::ApiError;
 
@@ -64,7 +64,7 @@ impl TriageBook {
     pub(crate) fn apply(
         &mut self,
         data_dir: &Path,
-        ids: &[String],
+        targets: &[TriageTarget],
         change: &TriageChange,
         actor: &str,
         via: &str,
@@ -75,7 +75,8 @@ impl TriageBook {
         let at = crate::now_ns();
         let mut out = Applied::default();
         let mut seq = self.next_seq;
-        for id in ids {
+        for target in targets {
+            let id = &target.finding_id;
             let before = self.state(id);
             match change.transition(&before) {
                 Ok(state) => {
@@ -88,6 +89,7 @@ impl TriageBook {
                         state,
                         note: change.note.clone(),
                         via: via.to_owned(),
+                        agent_instance: target.agent_instance.clone(),
                     });
                     seq += 1;
                 }

@@ -7,6 +7,7 @@
 //! decay geometrically (half-life in instances), so the baseline follows
 //! real change but a single instance moves it by at most 1/n.
 
+use std::borrow::Borrow;
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
@@ -45,20 +46,41 @@ impl Moments {
     }
 }
 
-/// One closed instance, as the baseline learns it.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Observation {
+/// One closed instance, as the baseline learns it. Detectors name
+/// dimensions, metrics, flags and clues with constants (`K` =
+/// `&'static str`); an observation kept in saved state, waiting for an
+/// analyst's verdict, owns its names ([`Observation::owned`]).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Observation<K: Ord = &'static str> {
     /// Distinct items per dimension.
-    pub items: BTreeMap<&'static str, BTreeSet<String>>,
+    pub items: BTreeMap<K, BTreeSet<String>>,
     /// Counts per metric.
-    pub counts: BTreeMap<&'static str, u64>,
+    pub counts: BTreeMap<K, u64>,
     /// Flags raised by the instance (used a static key, …).
-    pub flags: BTreeSet<&'static str>,
+    pub flags: BTreeSet<K>,
     /// Clues a detector judged the instance on, and whether each was
     /// raised (learned as rates: see [`AgentBaseline::clue`]).
-    pub clues: BTreeMap<&'static str, bool>,
+    pub clues: BTreeMap<K, bool>,
     /// Its request and the tools it called, for the intent model.
     pub intent: Option<IntentSample>,
+}
+
+impl Observation {
+    /// The same observation with owned names, to be saved.
+    pub fn owned(&self) -> Observation<String> {
+        let name = |k: &&'static str| (*k).to_owned();
+        Observation {
+            items: self
+                .items
+                .iter()
+                .map(|(k, v)| (name(k), v.clone()))
+                .collect(),
+            counts: self.counts.iter().map(|(k, v)| (name(k), *v)).collect(),
+            flags: self.flags.iter().map(name).collect(),
+            clues: self.clues.iter().map(|(k, v)| (name(k), *v)).collect(),
+            intent: self.intent.clone(),
+        }
+    }
 }
 
 /// An agent's baseline.
@@ -100,7 +122,7 @@ const MAX_ITEMS: usize = 4096;
 impl AgentBaseline {
     /// Learn one instance; `decay` is the per-instance retention factor,
     /// `weight` how much the instance counts (1, or less when forgiven).
-    pub fn learn(&mut self, obs: &Observation, decay: f64, weight: f64) {
+    pub fn learn<K: Ord + Borrow<str>>(&mut self, obs: &Observation<K>, decay: f64, weight: f64) {
         self.instances = self.instances * decay + weight;
         self.learned += 1;
         for table in self.items.values_mut() {
@@ -122,7 +144,8 @@ impl AgentBaseline {
         }
         let warm = self.learned > WARM_UP;
         for (dim, set) in &obs.items {
-            let table = self.items.entry((*dim).to_owned()).or_default();
+            let dim: &str = dim.borrow();
+            let table = self.items.entry(dim.to_owned()).or_default();
             let cap = if dim.starts_with("value_") {
                 MAX_NEW_VALUES
             } else {
@@ -153,7 +176,7 @@ impl AgentBaseline {
             .counts
             .keys()
             .cloned()
-            .chain(obs.counts.keys().map(|k| (*k).to_owned()))
+            .chain(obs.counts.keys().map(|k| k.borrow().to_owned()))
             .collect();
         for metric in metrics {
             let x = obs.counts.get(metric.as_str()).copied().unwrap_or(0) as f64;
@@ -169,7 +192,7 @@ impl AgentBaseline {
             m.add(x, weight);
         }
         for flag in &obs.flags {
-            *self.flags.entry((*flag).to_owned()).or_default() += weight;
+            *self.flags.entry(flag.borrow().to_owned()).or_default() += weight;
         }
         self.count_clues(&obs.clues, decay, weight);
         // Counted, not weighed: a forgiven instance does not teach it.
@@ -258,9 +281,14 @@ impl AgentBaseline {
     /// forgiven): how often the agent's trusted sessions show each clue.
     /// Flagged instances count only as far as they are forgiven, so a
     /// benign habit's clues grow common over time while a hijack's do not.
-    fn count_clues(&mut self, clues: &BTreeMap<&'static str, bool>, decay: f64, weight: f64) {
+    fn count_clues<K: Ord + Borrow<str>>(
+        &mut self,
+        clues: &BTreeMap<K, bool>,
+        decay: f64,
+        weight: f64,
+    ) {
         for (clue, raised) in clues {
-            let (hits, judged) = self.clues.entry((*clue).to_owned()).or_default();
+            let (hits, judged) = self.clues.entry(clue.borrow().to_owned()).or_default();
             *hits = *hits * decay + if *raised { weight } else { 0.0 };
             *judged = *judged * decay + weight;
         }

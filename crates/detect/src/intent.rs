@@ -29,7 +29,7 @@ const ALPHA: f64 = 1.0;
 pub(crate) const UNACCOUNTED_BELOW: f64 = 0.1;
 
 /// A session's request and the tools it called, as the model learns them.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct IntentSample {
     /// Which request it was ([`request_key`] of its words).
     pub request: u64,

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::{Finding, NormEvent};
+use crate::{Finding, NormEvent, Verdict};
 
 /// What the stitched graph knows about an event beyond the event itself,
 /// resolved once when the event is attributed (nothing reads back into the
@@ -131,6 +131,13 @@ pub trait Analyzer: Send {
 
     /// Counters so far.
     fn stats(&self) -> AnalyzerStats;
+
+    /// An analyst closed a finding of an instance as benign or as a true
+    /// positive ([`Verdict`], in the activity log's order; the same one
+    /// may come again after a restart). The default ignores it.
+    fn verdict(&mut self, verdict: &Verdict) {
+        let _ = verdict;
+    }
 
     /// The concrete analyzer, for settings only it has (a rule set to
     /// reload): `as_any_mut().downcast_mut::<RuleEngine>()`.

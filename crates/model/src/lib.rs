@@ -38,7 +38,7 @@ pub use printable::printable;
 pub use time::{Timestamp, TimestampError};
 pub use triage::{
     ActivityEntry, Disposition, MAX_ASSIGNEE_CHARS, MAX_NOTE_CHARS, TriageChange, TriageError,
-    TriageState, TriageStatus,
+    TriageState, TriageStatus, TriageTarget, Verdict,
 };
 mod dead_letter;
 pub use dead_letter::DeadLetter;

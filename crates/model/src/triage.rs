@@ -264,6 +264,57 @@ pub struct ActivityEntry {
     pub note: Option<String>,
     /// How it was made: `single`, `bulk`, or `silence:<id>`.
     pub via: String,
+    /// The finding's agent instance, when it has one: what a verdict
+    /// teaches the detectors about (see [`Verdict`]).
+    pub agent_instance: Option<String>,
+}
+
+impl ActivityEntry {
+    /// What this change teaches the analyzers: a close as benign or as a
+    /// true positive of a finding that has an instance.
+    pub fn verdict(&self) -> Option<Verdict> {
+        let disposition = self.state.disposition?;
+        let teaches = matches!(
+            disposition,
+            Disposition::BenignPositive | Disposition::TruePositive
+        );
+        if self.state.status != TriageStatus::Closed || self.action != "close" || !teaches {
+            return None;
+        }
+        Some(Verdict {
+            seq: self.seq,
+            finding_id: self.finding_id.clone(),
+            agent_instance: self.agent_instance.clone()?,
+            disposition,
+        })
+    }
+}
+
+/// A finding a triage change is applied to, with the instance the
+/// activity log records for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TriageTarget {
+    /// The finding.
+    pub finding_id: String,
+    /// Its agent instance, if it has one.
+    pub agent_instance: Option<String>,
+}
+
+/// An analyst's verdict on one finding of an agent instance, as analyzers
+/// learn from it ([`crate::Analyzer::verdict`]): the detectors learn an
+/// instance they held back when one of its findings is closed as benign,
+/// and never learn it after a true-positive close.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    /// The activity entry's sequence number: verdicts arrive in this
+    /// order, and the same one may arrive again after a restart.
+    pub seq: u64,
+    /// The finding closed.
+    pub finding_id: String,
+    /// Its instance.
+    pub agent_instance: String,
+    /// `benign_positive` or `true_positive`.
+    pub disposition: Disposition,
 }
 
 #[cfg(test)]

@@ -78,6 +78,8 @@ pub struct EventPipeline {
     kept: Option<(Vec<Finding>, Vec<DeadLetter>)>,
     /// The stream position of the checkpoint this run continues from.
     position: (u64, Vec<delegraph_model::PartitionOffset>),
+    /// The last triage log entry handed to the analyzers.
+    verdicts_after: u64,
 }
 
 /// An epoch made durable: its files are published; what is left to do is
@@ -169,7 +171,43 @@ impl EventPipeline {
             stats: RunStats::default(),
             kept: None,
             position,
+            verdicts_after: 0,
         })
+        .map(|mut p| {
+            if p.runs.is_some() {
+                p.take_verdicts();
+            }
+            p
+        })
+    }
+
+    /// Hand the analysts' verdicts recorded in the triage log since the
+    /// last look to every analyzer, oldest first (a persisted run at its
+    /// start, a stream at every epoch). Analyzers remember the last one
+    /// they applied, so reading the log from its start again after a
+    /// restart applies none twice. A log that cannot be read is skipped
+    /// with a warning and read again next time: triage never stops
+    /// ingestion.
+    fn take_verdicts(&mut self) {
+        let entries =
+            match delegraph_store::read_activity_after(&self.data_dir, self.verdicts_after) {
+                Ok(entries) => entries,
+                Err(e) => {
+                    tracing::warn!(error = %e, "reading analysts' verdicts from the triage log");
+                    return;
+                }
+            };
+        for v in entries
+            .iter()
+            .filter_map(delegraph_model::ActivityEntry::verdict)
+        {
+            for a in &mut self.analyzers {
+                a.verdict(&v);
+            }
+        }
+        if let Some(last) = entries.last() {
+            self.verdicts_after = last.seq;
+        }
     }
 
     /// Keep each epoch's findings and dead letters for [`seal`](Self::seal)
@@ -349,6 +387,7 @@ impl EventPipeline {
         offsets: Vec<delegraph_model::PartitionOffset>,
     ) -> Result<Sealed, PipelineError> {
         self.flush()?;
+        self.take_verdicts();
         self.refresh_stats();
         let next = RunFiles::create(&self.data_dir, next_name)?;
         let mut outputs = std::mem::replace(&mut self.files, next).publish()?;

@@ -42,6 +42,11 @@ static ACTIVITY_COLUMNS: &Columns<ActivityEntry> = &[
     ("assignee", true, Col::Text(|a| a.state.assignee.as_deref())),
     ("note", true, Col::Text(|a| a.note.as_deref())),
     ("via", false, Col::Text(|a| Some(&a.via))),
+    (
+        "agent_instance",
+        true,
+        Col::Text(|a| a.agent_instance.as_deref()),
+    ),
 ];
 
 static ACTIVITY_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| schema(ACTIVITY_COLUMNS));
@@ -128,15 +133,41 @@ pub fn append_activity(data_dir: &Path, entries: &[ActivityEntry]) -> Result<(),
 
 /// Every entry in the store, in `seq` order.
 pub fn read_activity(data_dir: &Path) -> Result<Vec<ActivityEntry>, StoreError> {
-    let files = list_files(data_dir)?;
-    let skip = superseded(&files);
-    let mut out = Vec::new();
-    for f in files.iter().filter(|f| !skip.contains(f)) {
-        read_file(&f.path, &mut out)?;
+    read_activity_after(data_dir, 0)
+}
+
+/// The entries after `seq`, in order, reading only the files that hold
+/// some: how the pipeline picks up the verdicts made since it last looked.
+/// A file a concurrent compaction removed after the listing was taken
+/// (its entries are in the merged file by then) makes it list again.
+pub fn read_activity_after(data_dir: &Path, seq: u64) -> Result<Vec<ActivityEntry>, StoreError> {
+    const ATTEMPTS: usize = 3;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let files = list_files(data_dir)?;
+        let skip = superseded(&files);
+        let mut out = Vec::new();
+        let mut vanished = false;
+        for f in files.iter().filter(|f| f.last > seq && !skip.contains(f)) {
+            match read_file(&f.path, &mut out) {
+                Err(StoreError::Io { source, .. })
+                    if source.kind() == std::io::ErrorKind::NotFound && attempt < ATTEMPTS =>
+                {
+                    vanished = true;
+                    break;
+                }
+                other => other?,
+            }
+        }
+        if vanished {
+            continue;
+        }
+        out.retain(|a| a.seq > seq);
+        out.sort_by_key(|a| a.seq);
+        out.dedup_by_key(|a| a.seq);
+        return Ok(out);
     }
-    out.sort_by_key(|a| a.seq);
-    out.dedup_by_key(|a| a.seq);
-    Ok(out)
 }
 
 /// Remove what an interrupted compaction left behind.
@@ -208,6 +239,10 @@ fn read_file(path: &Path, out: &mut Vec<ActivityEntry>) -> Result<(), StoreError
         let opt = |a: &arrow::array::StringArray, i: usize| {
             (!a.is_null(i)).then(|| a.value(i).to_owned())
         };
+        // Absent from files written before the log recorded instances.
+        let instance = batch
+            .column_by_name("agent_instance")
+            .and_then(|c| c.as_string_opt::<i32>());
         for i in 0..batch.num_rows() {
             let status = TriageStatus::parse(status.value(i))
                 .ok_or_else(|| bad(&format!("unknown status {:?}", status.value(i))))?;
@@ -231,6 +266,7 @@ fn read_file(path: &Path, out: &mut Vec<ActivityEntry>) -> Result<(), StoreError
                 },
                 note: opt(note, i),
                 via: via.value(i).to_owned(),
+                agent_instance: instance.and_then(|a| opt(a, i)),
             });
         }
     }
@@ -255,6 +291,7 @@ mod tests {
             },
             note: Some(format!("note {seq}")),
             via: "single".into(),
+            agent_instance: Some(format!("i{}", seq % 2)),
         }
     }
 
@@ -289,5 +326,31 @@ mod tests {
         settle_activity(dir.path()).unwrap();
         assert_eq!(list_files(dir.path()).unwrap().len(), 2);
         assert_eq!(read_activity(dir.path()).unwrap(), six);
+    }
+
+    #[test]
+    fn reads_after_a_seq_and_files_written_before_instances_were_logged() {
+        let dir = tempfile::tempdir().unwrap();
+        append_activity(dir.path(), &[entry(1), entry(2)]).unwrap();
+        append_activity(dir.path(), &[entry(3)]).unwrap();
+        // A file of the log's first layout: no agent_instance column.
+        let full = activity_batch(&[entry(4)]).unwrap();
+        let gone = full.schema().index_of("agent_instance").unwrap();
+        let keep: Vec<usize> = (0..full.num_columns()).filter(|&i| i != gone).collect();
+        let legacy = full.project(&keep).unwrap();
+        let mut f = AtomicParquetFile::create(
+            dir.path(),
+            ACTIVITY_TABLE,
+            &file_name(4, 4),
+            legacy.schema(),
+        )
+        .unwrap();
+        f.write(&legacy).unwrap();
+        f.finish().unwrap();
+        let after = read_activity_after(dir.path(), 2).unwrap();
+        assert_eq!(after.iter().map(|e| e.seq).collect::<Vec<_>>(), [3, 4]);
+        assert_eq!(after[0].agent_instance.as_deref(), Some("i1"));
+        assert_eq!(after[1].agent_instance, None);
+        assert!(read_activity_after(dir.path(), 4).unwrap().is_empty());
     }
 }

@@ -5,6 +5,7 @@
 
 use std::fmt::Write as _;
 
+use delegraph_model::TriageTarget;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -296,7 +297,7 @@ impl SqlEngine {
         &self,
         q: &FindingQuery,
         cap: usize,
-    ) -> Result<(u64, Vec<String>), StoreError> {
+    ) -> Result<(u64, Vec<TriageTarget>), StoreError> {
         let wh = where_sql(&q.filters()?);
         let count = rows(self, &format!("SELECT count(*) AS n FROM {TRIAGED}{wh}")).await?;
         let matched = count
@@ -306,24 +307,25 @@ impl SqlEngine {
         let ids = rows(
             self,
             &format!(
-                "SELECT finding_id FROM {TRIAGED}{wh} ORDER BY {} DESC, finding_id ASC LIMIT {cap}",
+                "SELECT finding_id, agent_instance FROM {TRIAGED}{wh} \
+                 ORDER BY {} DESC, finding_id ASC LIMIT {cap}",
                 q.sort_key()
             ),
         )
         .await?
-        .into_iter()
-        .filter_map(|r| r["finding_id"].as_str().map(str::to_owned))
+        .iter()
+        .filter_map(triage_target)
         .collect();
         Ok((matched, ids))
     }
 
-    /// Whether a finding with this id is stored.
-    pub async fn has_finding(&self, id: &str) -> Result<bool, StoreError> {
+    /// The stored finding with this id, with its instance.
+    pub async fn triage_target(&self, id: &str) -> Result<Option<TriageTarget>, StoreError> {
         let sql = format!(
-            "SELECT 1 AS one FROM findings WHERE finding_id = {} LIMIT 1",
+            "SELECT finding_id, agent_instance FROM findings WHERE finding_id = {} LIMIT 1",
             lit(id)
         );
-        Ok(!rows(self, &sql).await?.is_empty())
+        Ok(rows(self, &sql).await?.iter().find_map(triage_target))
     }
 
     /// A finding's triage log, oldest first.
@@ -344,36 +346,101 @@ impl SqlEngine {
         column: &str,
         limit: usize,
     ) -> Result<Vec<(Option<String>, u64)>, StoreError> {
-        let Some(col) = FACETS.iter().find(|f| **f == column) else {
-            return Err(StoreError::Refused(format!(
-                "cannot group by {column:?} ({})",
-                FACETS.join(", ")
-            )));
-        };
-        let col = if *col == "detector" {
-            "coalesce(rule_id, detector)"
-        } else {
-            col
-        };
+        let mut all = self.finding_facets_each(&[(column, q)], limit).await?;
+        Ok(all.pop().unwrap_or_default())
+    }
+
+    /// [`finding_facets`](Self::finding_facets) for several (column,
+    /// query) pairs at once, in one pass over the findings: a queue page
+    /// counts six facets, each under the page's filters minus its own, and
+    /// one scan costs a sixth of six. The filters every query shares go
+    /// into the scan's WHERE; the rest become one condition per pair, and
+    /// grouping sets count each column only over the rows its condition
+    /// keeps.
+    pub async fn finding_facets_each(
+        &self,
+        asks: &[(&str, &FindingQuery)],
+        limit: usize,
+    ) -> Result<Vec<Vec<(Option<String>, u64)>>, StoreError> {
+        if asks.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut clauses = Vec::with_capacity(asks.len());
+        for (column, q) in asks {
+            clauses.push((facet_expr(column)?, q.filters()?));
+        }
+        let common: Vec<String> = clauses[0]
+            .1
+            .iter()
+            .filter(|c| clauses.iter().all(|(_, cs)| cs.contains(c)))
+            .cloned()
+            .collect();
+        let (mut inner, mut outer, mut sets) = (Vec::new(), Vec::new(), Vec::new());
+        for (k, (expr, cs)) in clauses.iter().enumerate() {
+            let own: Vec<String> = cs
+                .iter()
+                .filter(|c| !common.contains(c))
+                .map(|c| format!("({c})"))
+                .collect();
+            let keep = if own.is_empty() {
+                "true".to_owned()
+            } else {
+                own.join(" AND ")
+            };
+            inner.push(format!("{expr} AS c{k}, ({keep}) AS f{k}"));
+            outer.push(format!(
+                "c{k}, grouping(c{k}) AS g{k}, sum(CASE WHEN f{k} THEN 1 ELSE 0 END) AS n{k}"
+            ));
+            sets.push(format!("(c{k})"));
+        }
         // Ordered here, not in SQL: with a filter fixing the grouped
         // column to one value, DataFusion 55 plans `ORDER BY n DESC, value`
         // into a merge whose input order it then rejects.
         let sql = format!(
-            "SELECT {col} AS value, count(*) AS n FROM {TRIAGED}{} GROUP BY {col}",
-            where_sql(&q.filters()?),
+            "SELECT {} FROM (SELECT {} FROM {TRIAGED}{}) GROUP BY GROUPING SETS ({})",
+            outer.join(", "),
+            inner.join(", "),
+            where_sql(&common),
+            sets.join(", "),
         );
-        let mut counts: Vec<(Option<String>, u64)> = rows(self, &sql)
-            .await?
-            .into_iter()
-            .map(|r| {
-                (
-                    r["value"].as_str().map(str::to_owned),
-                    r["n"].as_u64().unwrap_or_default(),
-                )
-            })
-            .collect();
-        counts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-        counts.truncate(limit.clamp(1, 1000));
-        Ok(counts)
+        let found = rows(self, &sql).await?;
+        let mut out = Vec::with_capacity(asks.len());
+        for k in 0..asks.len() {
+            let (c, g, n) = (format!("c{k}"), format!("g{k}"), format!("n{k}"));
+            let mut counts: Vec<(Option<String>, u64)> = found
+                .iter()
+                .filter(|r| r[&g].as_i64() == Some(0))
+                .map(|r| {
+                    (
+                        r[&c].as_str().map(str::to_owned),
+                        r[&n].as_u64().unwrap_or_default(),
+                    )
+                })
+                .filter(|(_, n)| *n > 0)
+                .collect();
+            counts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            counts.truncate(limit.clamp(1, 1000));
+            out.push(counts);
+        }
+        Ok(out)
     }
+}
+
+/// The SQL a facet column is counted by (one of [`FACETS`]).
+fn facet_expr(column: &str) -> Result<&'static str, StoreError> {
+    match FACETS.iter().find(|f| **f == column) {
+        Some(&"detector") => Ok("coalesce(rule_id, detector)"),
+        Some(col) => Ok(col),
+        None => Err(StoreError::Refused(format!(
+            "cannot group by {column:?} ({})",
+            FACETS.join(", ")
+        ))),
+    }
+}
+
+fn triage_target(row: &Value) -> Option<TriageTarget> {
+    Some(TriageTarget {
+        finding_id: row["finding_id"].as_str()?.to_owned(),
+        agent_instance: row["agent_instance"].as_str().map(str::to_owned),
+    })
 }

@@ -23,7 +23,7 @@ use std::path::Path;
 
 pub use activity::{
     ACTIVITY_TABLE, activity_schema, append_activity, compact_activity, read_activity,
-    settle_activity,
+    read_activity_after, settle_activity,
 };
 pub use events::{events_batch, events_schema};
 pub use exclusions::EXCLUDABLE;

@@ -13,40 +13,38 @@ use crate::{SqlEngine, StoreError};
 const RELATED_WINDOW_NS: i64 = 3_600_000_000_000;
 
 impl SqlEngine {
-    /// Findings sharing the instance or the credential of finding `id`, or
-    /// its human within an hour of it; nearest relation first, then newest.
-    /// One filter on one column per relation, with the finding's values
-    /// as literals, so each can skip row groups by its bloom filter.
-    pub async fn related_findings(&self, id: &str, limit: usize) -> Result<Vec<Value>, StoreError> {
-        let me = rows(
-            self,
-            &format!(
-                "SELECT agent_instance, credential_id, initiator, \
-                 CAST(event_time AS BIGINT) AS t FROM findings WHERE finding_id = {} LIMIT 1",
-                lit(id)
-            ),
-        )
-        .await?;
-        let Some(me) = me.first() else {
+    /// Findings sharing the instance or the credential of finding row `f`
+    /// (from [`SqlEngine::finding_row`]), or its human within an hour of
+    /// it; nearest relation first, then newest. One filter on one column
+    /// per relation, with the finding's values as literals, so each can
+    /// skip row groups by its bloom filter.
+    pub async fn related_findings(
+        &self,
+        f: &Value,
+        limit: usize,
+    ) -> Result<Vec<Value>, StoreError> {
+        let Some(id) = f["finding_id"].as_str() else {
             return Ok(Vec::new());
         };
-        let t = me["t"].as_i64().unwrap_or_default();
+        let t = f["event_time"]
+            .as_str()
+            .and_then(|t| delegraph_model::Timestamp::parse_exported(t).ok())
+            .map(delegraph_model::Timestamp::nanos);
         let mut parts = Vec::new();
         let mut not_before: Vec<String> = Vec::new();
+        let near = t.map(|t| {
+            format!(
+                " AND (CAST(event_time AS BIGINT) BETWEEN {} AND {})",
+                t.saturating_sub(RELATED_WINDOW_NS),
+                t.saturating_add(RELATED_WINDOW_NS)
+            )
+        });
         for (relation, column, extra) in [
-            ("same instance", "agent_instance", String::new()),
-            ("same credential", "credential_id", String::new()),
-            (
-                "same human within 1 h",
-                "initiator",
-                format!(
-                    " AND (CAST(event_time AS BIGINT) BETWEEN {} AND {})",
-                    t.saturating_sub(RELATED_WINDOW_NS),
-                    t.saturating_add(RELATED_WINDOW_NS)
-                ),
-            ),
+            ("same instance", "agent_instance", Some(String::new())),
+            ("same credential", "credential_id", Some(String::new())),
+            ("same human within 1 h", "initiator", near),
         ] {
-            let Some(v) = me[column].as_str() else {
+            let (Some(v), Some(extra)) = (f[column].as_str(), extra) else {
                 continue;
             };
             parts.push(format!(

@@ -17,6 +17,10 @@ use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
+use datafusion::execution::cache::cache_manager::{
+    CacheManagerConfig, FileMetadataCache, FileStatisticsCache,
+};
+use datafusion::execution::cache::default_cache::DefaultCache;
 use datafusion::execution::memory_pool::{GreedyMemoryPool, MemoryConsumer, MemoryPool};
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
@@ -52,31 +56,59 @@ impl Default for QueryLimits {
     }
 }
 
-/// One memory pool for every query of a process (a server's requests
-/// share it, so parallel queries cannot each take the whole limit). Only
-/// the pool is shared: each engine gets its own runtime around it, since a
-/// runtime also caches file listings, and an engine must see the files as
-/// they are when it opens.
-/// The runtime also holds the answers of delegraph's own statements per
-/// store version ([`crate::result_cache`]).
+/// What every query of a process shares (a server's requests share it,
+/// so parallel queries cannot each take the whole memory limit):
+///
+/// - the memory pool;
+/// - the Parquet footers and page indexes read so far, and the files'
+///   statistics: without them every request parses the footer of every
+///   file it touches again (a cold detail panel spent most of its time
+///   there). Entries are checked against the file's size and modification
+///   time before use, so a replaced file (the live snapshot) is read anew;
+/// - the answers of delegraph's own statements per store version
+///   ([`crate::result_cache`]).
+///
+/// File listings are not shared: each engine gets its own runtime, which
+/// lists the tables when it opens, so an engine sees the files as they
+/// are at that moment.
 #[derive(Clone)]
 pub struct QueryRuntime {
     pool: Arc<dyn MemoryPool>,
+    file_metadata: Arc<FileMetadataCache>,
+    file_statistics: Arc<FileStatisticsCache>,
     pub(crate) cache: Arc<ResultCache>,
 }
 
+/// Bytes of Parquet footers and page indexes kept per process.
+const FILE_METADATA_CACHE_BYTES: usize = 64 << 20;
+/// Bytes of per-file statistics kept per process.
+const FILE_STATISTICS_CACHE_BYTES: usize = 16 << 20;
+
 impl QueryRuntime {
-    /// A pool of `limits.memory_bytes`.
+    /// A pool of `limits.memory_bytes`, empty caches.
     pub fn new(limits: &QueryLimits) -> Self {
         Self {
             pool: Arc::new(GreedyMemoryPool::new(limits.memory_bytes)),
+            file_metadata: Arc::new(
+                DefaultCache::new(FILE_METADATA_CACHE_BYTES).with_name("delegraph file metadata"),
+            ),
+            file_statistics: Arc::new(
+                DefaultCache::new(FILE_STATISTICS_CACHE_BYTES)
+                    .with_name("delegraph file statistics"),
+            ),
             cache: Arc::new(ResultCache::default()),
         }
     }
 
     fn runtime(&self) -> Result<Arc<RuntimeEnv>, StoreError> {
+        let caches = CacheManagerConfig::default()
+            .with_file_metadata_cache(Some(self.file_metadata.clone()))
+            .with_metadata_cache_limit(FILE_METADATA_CACHE_BYTES)
+            .with_file_statistics_cache(Some(self.file_statistics.clone()))
+            .with_file_statistics_cache_limit(FILE_STATISTICS_CACHE_BYTES);
         RuntimeEnvBuilder::new()
             .with_memory_pool(self.pool.clone())
+            .with_cache_manager(caches)
             .build_arc()
             .map_err(|e| StoreError::Query(e.to_string()))
     }

@@ -102,6 +102,7 @@ pub(crate) async fn preview(
         .await?
         .matching_ids(&p.matcher.unclosed_query(), 20)
         .await?;
+    let sample: Vec<&str> = sample.iter().map(|t| t.finding_id.as_str()).collect();
     Ok(Json(json!({"unclosed_matching": n, "sample": sample})))
 }
 

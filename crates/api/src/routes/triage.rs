@@ -8,7 +8,7 @@
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use delegraph_model::{ActivityEntry, TriageChange};
+use delegraph_model::{ActivityEntry, TriageChange, TriageTarget};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -42,14 +42,14 @@ fn skipped_json(a: &Applied) -> Vec<Value> {
 /// Apply `change` to `ids` as `actor`, under the server's triage lock.
 pub(crate) async fn apply(
     st: &AppState,
-    ids: &[String],
+    targets: &[TriageTarget],
     change: &TriageChange,
     actor: &str,
     via: &str,
 ) -> Result<Applied, ApiError> {
     st.triage_book()
         .await?
-        .apply(&st.inner.data_dir, ids, change, actor, via)
+        .apply(&st.inner.data_dir, targets, change, actor, via)
 }
 
 /// Apply `change` to the stored finding `id` as `actor`: its log entry,
@@ -61,10 +61,10 @@ pub(crate) async fn apply_one(
     change: &TriageChange,
     actor: &str,
 ) -> Result<ActivityEntry, ApiError> {
-    if !st.engine().await?.has_finding(id).await? {
+    let Some(target) = st.engine().await?.triage_target(id).await? else {
         return Err(ApiError::NotFound(format!("no finding {id:?}")));
-    }
-    let mut applied = apply(st, &[id.to_owned()], change, actor, "single").await?;
+    };
+    let mut applied = apply(st, &[target], change, actor, "single").await?;
     match (applied.entries.pop(), applied.skipped.pop()) {
         (Some(e), _) => Ok(e),
         (None, Some((_, why))) => Err(ApiError::Conflict(why.to_string())),
@@ -89,7 +89,7 @@ pub(crate) async fn activity(
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Role::Viewer)?;
     let engine = st.engine().await?;
-    if !engine.has_finding(&id).await? {
+    if engine.triage_target(&id).await?.is_none() {
         return Err(ApiError::NotFound(format!("no finding {id:?}")));
     }
     Ok(Json(

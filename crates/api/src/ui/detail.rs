@@ -72,7 +72,7 @@ pub(crate) async fn panel(
     let (events, chain, related, activity, context) = futures::join!(
         engine.evidence_events(&f),
         chain_of(engine, &f),
-        engine.related_findings(id, 20),
+        engine.related_findings(&f, 20),
         engine.finding_activity(id),
         engine.finding_context(&f),
     );

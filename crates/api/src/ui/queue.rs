@@ -6,6 +6,7 @@
 use axum::extract::{RawQuery, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Redirect, Response};
+use delegraph_store::FindingQuery;
 use maud::{Markup, html};
 use serde_json::Value;
 
@@ -19,6 +20,9 @@ use crate::{ApiError, AppState};
 /// finding) and `group` (a facet to count by).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Params(Vec<(String, String)>);
+
+/// Values shown per facet (the grouping shows up to 100).
+const FACET_VALUES: usize = 12;
 
 /// Facet column → the listing's filter parameter for it.
 const FACETS: [(&str, &str, &str); 6] = [
@@ -99,22 +103,22 @@ pub(crate) async fn page_or_error(
     let q = p.list_params()?.query_with(silences.clone())?;
     let engine = st.engine().await?;
     let listing = engine.findings(&q);
-    let facet_queries = FACETS.iter().map(|(col, param, _)| {
-        let own_removed = p.with(param, None);
-        let (engine, silences) = (&engine, silences.clone());
-        async move {
-            let q = own_removed.list_params()?.query_with(silences)?;
-            Ok::<_, ApiError>(engine.finding_facets(&q, col, 12).await?)
-        }
-    });
-    let grouping = async {
-        match p.get("group") {
-            Some(g) => Ok::<_, ApiError>(Some((
-                g.to_owned(),
-                engine.finding_facets(&q, g, 100).await?,
-            ))),
-            None => Ok(None),
-        }
+    // Each facet counted under the page's filters minus its own, and the
+    // grouping under all of them: one pass over the findings.
+    let mut asks: Vec<(&str, FindingQuery)> = Vec::with_capacity(FACETS.len() + 1);
+    for (col, param, _) in FACETS {
+        let q = p
+            .with(param, None)
+            .list_params()?
+            .query_with(silences.clone())?;
+        asks.push((col, q));
+    }
+    if let Some(g) = p.get("group") {
+        asks.push((g, q.clone()));
+    }
+    let counting = async {
+        let asks: Vec<(&str, &FindingQuery)> = asks.iter().map(|(c, q)| (*c, q)).collect();
+        engine.finding_facets_each(&asks, 100).await
     };
     let selection = async {
         match p.get("sel") {
@@ -122,14 +126,16 @@ pub(crate) async fn page_or_error(
             None => Ok(None),
         }
     };
-    // The list, the facets, the grouping and the detail panel at once.
-    let (page_rows, facets, grouped, selected) = futures::join!(
-        listing,
-        futures::future::try_join_all(facet_queries),
-        grouping,
-        selection
-    );
-    let (page_rows, facets, grouped, selected) = (page_rows?, facets?, grouped?, selected?);
+    // The list, the counts and the detail panel at once.
+    let (page_rows, counts, selected) = futures::join!(listing, counting, selection);
+    let (page_rows, mut facets, selected) = (page_rows?, counts?, selected?);
+    let grouped = match p.get("group") {
+        Some(g) => facets.pop().map(|counts| (g.to_owned(), counts)),
+        None => None,
+    };
+    for counts in &mut facets {
+        counts.truncate(FACET_VALUES);
+    }
     drop(engine);
     let body = html! {
         div.queue-layout {

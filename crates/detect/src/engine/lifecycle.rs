@@ -149,7 +149,7 @@ impl Detectors {
 
     /// What the baseline learns from a closed instance: its behaviour
     /// record and each detector's measurements.
-    fn observation(&self, p: &Instance) -> Observation {
+    pub(super) fn observation(&self, p: &Instance) -> Observation {
         let mut obs = p.observation();
         for d in &self.detectors {
             d.learn(p, &mut obs);
@@ -163,24 +163,45 @@ impl Detectors {
 
     /// Learn a closed instance unless its own findings were too risky; one
     /// with only moderate findings is learned at a lower weight (forgiven).
+    /// An analyst's verdict that came while it was open decides instead;
+    /// a quarantined one is held back for a later verdict.
     fn learn(&mut self, agent: &str, p: &Instance) {
-        let weight = if self.cfg.trusted || p.max_risk < self.cfg.learn_below_risk {
-            1.0
-        } else if p.max_risk < self.cfg.forgive_below_risk {
-            self.s.stats.forgiven += 1;
-            self.cfg.forgiven_weight.clamp(0.0, 1.0)
-        } else {
-            self.s.stats.quarantined += 1;
-            return;
+        let weight = match self.verdict_weight(p) {
+            Some(Some(w)) => w,
+            Some(None) => {
+                self.s.stats.quarantined += 1;
+                return;
+            }
+            None if self.cfg.trusted || p.max_risk < self.cfg.learn_below_risk => 1.0,
+            None if p.max_risk < self.cfg.forgive_below_risk => {
+                self.s.stats.forgiven += 1;
+                self.cfg.forgiven_weight.clamp(0.0, 1.0)
+            }
+            None => {
+                self.s.stats.quarantined += 1;
+                self.hold_back(agent, p);
+                return;
+            }
         };
+        let obs = self.observation(p);
+        self.learn_observation(agent, &obs, weight);
+    }
+
+    /// Add one observation to `agent`'s baseline (while there is room for
+    /// another agent).
+    pub(super) fn learn_observation<K: Ord + std::borrow::Borrow<str>>(
+        &mut self,
+        agent: &str,
+        obs: &Observation<K>,
+        weight: f64,
+    ) {
         if self.s.baselines.len() < MAX_AGENTS || self.s.baselines.contains_key(agent) {
             let decay = self.decay();
-            let obs = self.observation(p);
             self.s
                 .baselines
                 .entry(agent.to_owned())
                 .or_default()
-                .learn(&obs, decay, weight);
+                .learn(obs, decay, weight);
             self.s.stats.learned += 1;
         }
     }

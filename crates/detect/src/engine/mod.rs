@@ -7,12 +7,13 @@ mod emit;
 mod lifecycle;
 #[cfg(test)]
 mod tests;
+mod verdicts;
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use delegraph_model::{
     Analyzer, AnalyzerId, AnalyzerStateError, AnalyzerStats, AttributedEvent, Attribution, Bounded,
-    EventSignals, Finding, NormEvent,
+    EventSignals, Finding, NormEvent, Verdict,
 };
 use serde::{Deserialize, Serialize};
 
@@ -22,6 +23,7 @@ use crate::detector::{Detector, EventCx, Shared, Signal, SlotId, SlotPool, Unatt
 use crate::instance::{Changed, Instance, UNIDENTIFIED_AGENT};
 use crate::risk::RiskBook;
 use crate::{DetectConfig, DetectError};
+use verdicts::{VERDICTS_PART, Verdicts};
 
 /// Most closed instances remembered (for late events).
 const MAX_CLOSED: usize = 200_000;
@@ -95,6 +97,7 @@ pub struct Detectors {
     cfg: DetectConfig,
     s: State,
     detectors: Vec<Box<dyn Detector>>,
+    verdicts: Verdicts,
 }
 
 impl Detectors {
@@ -118,6 +121,7 @@ impl Detectors {
             cfg,
             s,
             detectors: crate::detectors::registry(),
+            verdicts: Verdicts::default(),
         }
     }
 
@@ -134,6 +138,11 @@ impl Detectors {
         let (s, parts): (State, BTreeMap<String, Vec<u8>>) =
             postcard::from_bytes(saved).map_err(bad)?;
         self.s = s;
+        self.verdicts = match parts.get(VERDICTS_PART) {
+            Some(bytes) => postcard::from_bytes(bytes)
+                .map_err(|e| DetectError::State(format!("{VERDICTS_PART}: {e}")))?,
+            None => Verdicts::default(),
+        };
         for d in &mut self.detectors {
             if let Some(bytes) = parts.get(d.state_key()) {
                 d.restore(bytes)
@@ -153,6 +162,9 @@ impl Detectors {
                 .map_err(|e| DetectError::State(format!("detector {}: {e}", d.state_key())))?;
             parts.insert(d.state_key(), bytes);
         }
+        let verdicts = postcard::to_stdvec(&self.verdicts)
+            .map_err(|e| DetectError::State(format!("{VERDICTS_PART}: {e}")))?;
+        parts.insert(VERDICTS_PART, verdicts);
         postcard::to_stdvec(&(&self.s, parts)).map_err(|e| DetectError::State(e.to_string()))
     }
 
@@ -392,11 +404,21 @@ impl Analyzer for Detectors {
             ("quarantined".to_owned(), st.quarantined),
             ("forgiven".to_owned(), st.forgiven),
             ("evicted_open".to_owned(), st.evicted_open),
+            ("held_back".to_owned(), self.verdicts.held_back() as u64),
+            ("learned_benign".to_owned(), self.verdicts.learned_benign),
+            (
+                "dropped_true_positive".to_owned(),
+                self.verdicts.dropped_true_positive,
+            ),
         ]);
         for (detector, n) in st.findings {
             m.insert(format!("findings.{detector}"), n);
         }
         m
+    }
+
+    fn verdict(&mut self, verdict: &Verdict) {
+        self.apply_verdict(verdict);
     }
 
     fn as_any_mut(&mut self) -> &mut dyn std::any::Any {

@@ -1,7 +1,7 @@
 //! The engine end to end on small hand-made event sequences.
 
 use super::*;
-use delegraph_model::Category;
+use delegraph_model::{Category, Disposition, Verdict};
 use serde_json::json;
 
 const MIN: i64 = 60_000_000_000;
@@ -225,4 +225,109 @@ fn a_denied_request_granted_later_with_another_credential_is_drift() {
         ]),
         0
     );
+}
+
+/// Detectors that quarantine an instance with any finding, with no
+/// warm-up, so one instance is enough to show what a verdict does.
+fn strict() -> Detectors {
+    Detectors::new(DetectConfig {
+        learn_below_risk: 1,
+        forgive_below_risk: 1,
+        min_history: 0,
+        ..DetectConfig::default()
+    })
+}
+
+/// A session whose credential a person's browser also used (one finding).
+fn shared(d: &mut Detectors, instance: &str, first_minute: i64) {
+    let browser = "Mozilla/5.0 (Macintosh) console.amazonaws.com";
+    let mut out = Vec::new();
+    let cred = format!("ASIA{instance}");
+    d.observe(
+        &ev(
+            &format!("{instance}1"),
+            first_minute,
+            Some(instance),
+            &cred,
+            "Boto3/1.35.0",
+        ),
+        &mut out,
+    );
+    d.observe(
+        &ev(
+            &format!("{instance}2"),
+            first_minute + 1,
+            Some(instance),
+            &cred,
+            browser,
+        ),
+        &mut out,
+    );
+    assert_eq!(out.len(), 1, "{out:#?}");
+}
+
+fn verdict(seq: u64, instance: &str, disposition: Disposition) -> Verdict {
+    Verdict {
+        seq,
+        finding_id: format!("f{seq}"),
+        agent_instance: instance.to_owned(),
+        disposition,
+    }
+}
+
+fn close_all(d: &mut Detectors) {
+    d.expire(i64::MAX / 2, &mut Vec::new());
+}
+
+#[test]
+fn a_benign_verdict_learns_a_quarantined_instance_once() {
+    let mut d = strict();
+    shared(&mut d, "X", 1);
+    close_all(&mut d);
+    assert_eq!((d.history("a"), d.stats().quarantined), (0, 1));
+    assert_eq!(d.verdicts.held_back(), 1);
+    // Held back across a restart.
+    let mut d = Detectors::restore(d.cfg.clone(), &d.save().unwrap()).unwrap();
+    d.apply_verdict(&verdict(7, "X", Disposition::BenignPositive));
+    assert_eq!(d.history("a"), 1);
+    assert_eq!((d.verdicts.held_back(), d.verdicts.learned_benign), (0, 1));
+    // The same verdict again (read from the log after a restart) and a
+    // verdict on an instance nobody knows change nothing.
+    d.apply_verdict(&verdict(7, "X", Disposition::BenignPositive));
+    d.apply_verdict(&verdict(8, "nobody", Disposition::BenignPositive));
+    assert_eq!((d.history("a"), d.verdicts.learned_benign), (1, 1));
+}
+
+#[test]
+fn a_true_positive_verdict_keeps_an_instance_out_for_good() {
+    let mut d = strict();
+    shared(&mut d, "X", 1);
+    close_all(&mut d);
+    d.apply_verdict(&verdict(1, "X", Disposition::TruePositive));
+    d.apply_verdict(&verdict(2, "X", Disposition::BenignPositive));
+    assert_eq!(d.history("a"), 0);
+    assert_eq!(d.verdicts.dropped_true_positive, 1);
+    assert_eq!(d.verdicts.learned_benign, 0);
+}
+
+#[test]
+fn a_verdict_on_an_open_instance_decides_when_it_closes() {
+    let mut d = strict();
+    shared(&mut d, "X", 1);
+    shared(&mut d, "Y", 3);
+    d.apply_verdict(&verdict(1, "X", Disposition::BenignPositive));
+    d.apply_verdict(&verdict(2, "Y", Disposition::TruePositive));
+    close_all(&mut d);
+    // X learned despite its finding, Y neither learned nor held back.
+    assert_eq!(d.history("a"), 1);
+    assert_eq!((d.verdicts.learned_benign, d.verdicts.held_back()), (1, 0));
+}
+
+#[test]
+fn state_saved_before_verdicts_existed_still_loads() {
+    let d = strict();
+    let parts: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    let old = postcard::to_stdvec(&(&d.s, parts)).unwrap();
+    let back = Detectors::restore(d.cfg.clone(), &old).unwrap();
+    assert_eq!(back.verdicts.held_back(), 0);
 }
