@@ -9,6 +9,10 @@ use crate::finding_query::TRIAGED;
 use crate::views::rows;
 use crate::{SqlEngine, StoreError};
 
+/// How old the peer counts a detail panel shows may be: two scans of
+/// whole tables per (agent, detector), which one epoch barely moves.
+const PEER_COUNTS_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// How far apart in time two findings of one human count as related.
 const RELATED_WINDOW_NS: i64 = 3_600_000_000_000;
 
@@ -107,7 +111,8 @@ impl SqlEngine {
 
     /// What puts finding row `f` in context: when its instance was first
     /// seen, how many instances its agent has, and how many of them have
-    /// a finding of the same detector or rule (peer prevalence).
+    /// a finding of the same detector or rule (peer prevalence; counted at
+    /// most [`PEER_COUNTS_MAX_AGE`] ago).
     pub async fn finding_context(&self, f: &Value) -> Result<Value, StoreError> {
         let mut out = serde_json::Map::new();
         if let Some(i) = f["agent_instance"].as_str() {
@@ -126,19 +131,20 @@ impl SqlEngine {
         }
         let detector = f["rule_id"].as_str().or_else(|| f["detector"].as_str());
         if let (Some(a), Some(d)) = (f["agent_id"].as_str(), detector) {
-            let counts = rows(
-                self,
-                &format!(
-                    "SELECT (SELECT count(DISTINCT agent_instance) FROM agents \
+            let counts = self
+                .own_json_recent(
+                    &format!(
+                        "SELECT (SELECT count(DISTINCT agent_instance) FROM agents \
                        WHERE agent_id = {a}) AS agent_instances, \
                      (SELECT count(DISTINCT agent_instance) FROM findings \
                        WHERE agent_id = {a} AND coalesce(rule_id, detector) = {d}) \
                        AS instances_with_finding",
-                    a = lit(a),
-                    d = lit(d),
-                ),
-            )
-            .await?;
+                        a = lit(a),
+                        d = lit(d),
+                    ),
+                    PEER_COUNTS_MAX_AGE,
+                )
+                .await?;
             if let Some(c) = counts.first() {
                 out.insert("agent_instances".into(), c["agent_instances"].clone());
                 out.insert(

@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::Value;
 
@@ -16,19 +16,27 @@ const MAX_ENTRIES: usize = 512;
 /// Rows an answer may have to be remembered.
 const MAX_ROWS: usize = 5_000;
 
-/// (store fingerprint, statement) → rows.
-pub(crate) struct ResultCache(Mutex<lru::LruCache<(u64, String), Vec<Value>>>);
+/// (store fingerprint, statement) → rows; and statement → (when, rows)
+/// for answers that may be a little older than the store (see
+/// [`SqlEngine::own_json_recent`](crate::SqlEngine::own_json_recent)).
+pub(crate) struct ResultCache {
+    by_version: Mutex<lru::LruCache<(u64, String), Vec<Value>>>,
+    recent: Mutex<lru::LruCache<String, (Instant, Vec<Value>)>>,
+}
 
 impl Default for ResultCache {
     fn default() -> Self {
         let cap = std::num::NonZeroUsize::new(MAX_ENTRIES).unwrap_or(std::num::NonZeroUsize::MIN);
-        Self(Mutex::new(lru::LruCache::new(cap)))
+        Self {
+            by_version: Mutex::new(lru::LruCache::new(cap)),
+            recent: Mutex::new(lru::LruCache::new(cap)),
+        }
     }
 }
 
 impl ResultCache {
     pub(crate) fn get(&self, version: u64, sql: &str) -> Option<Vec<Value>> {
-        let mut c = self.0.lock().ok()?;
+        let mut c = self.by_version.lock().ok()?;
         c.get(&(version, sql.to_owned())).cloned()
     }
 
@@ -36,9 +44,20 @@ impl ResultCache {
         if rows.len() > MAX_ROWS {
             return;
         }
-        if let Ok(mut c) = self.0.lock() {
+        if let Ok(mut c) = self.by_version.lock() {
             c.put((version, sql.to_owned()), rows.to_vec());
         }
+        if let Ok(mut c) = self.recent.lock() {
+            c.put(sql.to_owned(), (Instant::now(), rows.to_vec()));
+        }
+    }
+
+    /// The latest answer to `sql`, if it is at most `max_age` old.
+    pub(crate) fn get_recent(&self, sql: &str, max_age: Duration) -> Option<Vec<Value>> {
+        let mut c = self.recent.lock().ok()?;
+        c.get(sql)
+            .filter(|(at, _)| at.elapsed() <= max_age)
+            .map(|(_, rows)| rows.clone())
     }
 }
 
@@ -75,4 +94,26 @@ pub(crate) fn fingerprint(files: &[(PathBuf, u64, Option<SystemTime>)]) -> u64 {
         h.update(&ns.to_le_bytes());
     }
     h.digest()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_recent_answer_outlives_its_version_only_for_its_age() {
+        let cache = ResultCache::default();
+        let rows = vec![serde_json::json!({"n": 3})];
+        cache.put(1, "SELECT n", &rows);
+        // A new store version misses the versioned answer …
+        assert_eq!(cache.get(2, "SELECT n"), None);
+        // … but may take the recent one while it is young enough.
+        assert_eq!(
+            cache.get_recent("SELECT n", Duration::from_secs(60)),
+            Some(rows)
+        );
+        std::thread::sleep(Duration::from_millis(5));
+        assert_eq!(cache.get_recent("SELECT n", Duration::from_millis(1)), None);
+        assert_eq!(cache.get_recent("SELECT m", Duration::from_secs(60)), None);
+    }
 }

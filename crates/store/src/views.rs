@@ -42,6 +42,22 @@ impl SqlEngine {
         Ok(rows)
     }
 
+    /// [`own_json`](Self::own_json) for an answer that may be up to
+    /// `max_age` older than the store: aggregates over a whole table that
+    /// one epoch barely moves (how many of an agent's instances have a
+    /// kind of finding), which would otherwise be counted again after
+    /// every write.
+    pub async fn own_json_recent(
+        &self,
+        sql: &str,
+        max_age: std::time::Duration,
+    ) -> Result<Vec<Value>, StoreError> {
+        match self.runtime.cache.get_recent(sql, max_age) {
+            Some(rows) => Ok(rows),
+            None => self.own_json(sql).await,
+        }
+    }
+
     /// One finding with its evidence events (time, source, operation,
     /// actor, origin), or `None`.
     pub async fn finding(&self, id: &str) -> Result<Option<Value>, StoreError> {
