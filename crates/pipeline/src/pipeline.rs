@@ -154,7 +154,7 @@ impl EventPipeline {
                 opts.persist.then(Vec::new),
             ),
         };
-        Ok(Self {
+        let mut p = Self {
             files: RunFiles::create(data_dir, name)?,
             data_dir: data_dir.to_owned(),
             name: name.to_owned(),
@@ -172,13 +172,11 @@ impl EventPipeline {
             kept: None,
             position,
             verdicts_after: 0,
-        })
-        .map(|mut p| {
-            if p.runs.is_some() {
-                p.take_verdicts();
-            }
-            p
-        })
+        };
+        if p.runs.is_some() {
+            p.take_verdicts();
+        }
+        Ok(p)
     }
 
     /// Hand the analysts' verdicts recorded in the triage log since the

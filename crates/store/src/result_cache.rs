@@ -47,6 +47,14 @@ impl ResultCache {
         if let Ok(mut c) = self.by_version.lock() {
             c.put((version, sql.to_owned()), rows.to_vec());
         }
+    }
+
+    /// Remember `rows` as the answer to `sql` as of now (only statements
+    /// asked through `own_json_recent`, so no other answer is copied twice).
+    pub(crate) fn put_recent(&self, sql: &str, rows: &[Value]) {
+        if rows.len() > MAX_ROWS {
+            return;
+        }
         if let Ok(mut c) = self.recent.lock() {
             c.put(sql.to_owned(), (Instant::now(), rows.to_vec()));
         }
@@ -105,6 +113,7 @@ mod tests {
         let cache = ResultCache::default();
         let rows = vec![serde_json::json!({"n": 3})];
         cache.put(1, "SELECT n", &rows);
+        cache.put_recent("SELECT n", &rows);
         // A new store version misses the versioned answer …
         assert_eq!(cache.get(2, "SELECT n"), None);
         // … but may take the recent one while it is young enough.

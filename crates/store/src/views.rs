@@ -52,10 +52,12 @@ impl SqlEngine {
         sql: &str,
         max_age: std::time::Duration,
     ) -> Result<Vec<Value>, StoreError> {
-        match self.runtime.cache.get_recent(sql, max_age) {
-            Some(rows) => Ok(rows),
-            None => self.own_json(sql).await,
+        if let Some(rows) = self.runtime.cache.get_recent(sql, max_age) {
+            return Ok(rows);
         }
+        let rows = self.own_json(sql).await?;
+        self.runtime.cache.put_recent(sql, &rows);
+        Ok(rows)
     }
 
     /// One finding with its evidence events (time, source, operation,
