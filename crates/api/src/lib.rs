@@ -98,6 +98,9 @@ struct Inner {
     ui_sessions: ui::Sessions,
     live: Option<LiveMetrics>,
     rules_dir: PathBuf,
+    /// Grafana's address as a browser reaches it, for the detail panel's
+    /// link to the findings dashboard; none, no link.
+    grafana_url: Option<String>,
 }
 
 /// Renders the metrics of whatever feeds the store in this process (the
@@ -122,6 +125,7 @@ impl AppState {
                 rule_files: tokio::sync::Mutex::new(()),
                 ui_sessions: ui::Sessions::default(),
                 live: None,
+                grafana_url: None,
                 rules_dir: data_dir.join("rules"),
                 data_dir,
             }),
@@ -148,6 +152,21 @@ impl AppState {
             inner.rules_dir = dir;
         }
         self
+    }
+
+    /// Link the detail panel to the findings dashboard of the Grafana at
+    /// `url` (`http://` or `https://`, as a browser reaches it). Like every
+    /// `with_` setting, before the state is cloned.
+    pub fn with_grafana_url(mut self, url: String) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.grafana_url = Some(url);
+        }
+        self
+    }
+
+    /// Grafana's address, when configured.
+    pub(crate) fn grafana_url(&self) -> Option<&str> {
+        self.inner.grafana_url.as_deref()
     }
 
     /// Append the ingest loop's metrics, if one runs here.

@@ -136,6 +136,8 @@ fn finding(detail: bool) -> Value {
         ("delegation_root", string()),
         ("initiator", string()),
         ("credential_id", string()),
+        ("tool", string()),
+        ("resource", string()),
         ("disposition", schema_ref("Disposition")),
         ("assignee", string()),
         (
@@ -165,12 +167,14 @@ pub(crate) fn silence(listed: bool, created: bool) -> Value {
     object(&required, if created { &closed } else { &[] })
 }
 
-pub(crate) const MATCH_FIELDS: [&str; 5] = [
+pub(crate) const MATCH_FIELDS: [&str; 7] = [
     "detector",
     "agent_id",
     "agent_instance",
     "initiator",
     "credential_id",
+    "tool",
+    "resource",
 ];
 
 /// The request's matcher: a `null` field counts as absent, so at least one

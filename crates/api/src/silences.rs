@@ -36,11 +36,18 @@ pub struct SilenceMatch {
     /// The credential.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credential_id: Option<String>,
+    /// The tool the finding's deciding event called.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool: Option<String>,
+    /// The first resource that event touched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
 }
 
 impl SilenceMatch {
     /// A matcher pre-filled with a finding's entities (a row of the
-    /// findings table): its rule or detector, agent, human and credential.
+    /// findings table): its rule or detector, agent, human, credential,
+    /// tool and resource.
     pub fn from_finding(f: &serde_json::Value) -> Self {
         let text = |k: &str| f[k].as_str().map(str::to_owned);
         Self {
@@ -49,6 +56,8 @@ impl SilenceMatch {
             agent_instance: None,
             initiator: text("initiator"),
             credential_id: text("credential_id"),
+            tool: text("tool"),
+            resource: text("resource"),
         }
     }
 
@@ -69,6 +78,34 @@ impl SilenceMatch {
         }
     }
 
+    /// A matcher on the given `(column, value)` pairs; names that are not
+    /// a matcher's field are ignored.
+    pub fn from_columns<'a>(pairs: impl IntoIterator<Item = (&'a str, String)>) -> Self {
+        let mut m = Self::default();
+        for (c, v) in pairs {
+            let slot = match c {
+                "detector" => &mut m.detector,
+                "agent_id" => &mut m.agent_id,
+                "agent_instance" => &mut m.agent_instance,
+                "initiator" => &mut m.initiator,
+                "credential_id" => &mut m.credential_id,
+                "tool" => &mut m.tool,
+                "resource" => &mut m.resource,
+                _ => continue,
+            };
+            *slot = Some(v);
+        }
+        m
+    }
+
+    /// The value matched on `column`, if any.
+    pub fn value(&self, column: &str) -> Option<String> {
+        self.columns()
+            .into_iter()
+            .find(|(c, _)| *c == column)
+            .map(|(_, v)| v)
+    }
+
     /// `(column, value)` pairs for the store's exclusion filter.
     pub fn columns(&self) -> Vec<(&'static str, String)> {
         [
@@ -77,6 +114,8 @@ impl SilenceMatch {
             ("agent_instance", &self.agent_instance),
             ("initiator", &self.initiator),
             ("credential_id", &self.credential_id),
+            ("tool", &self.tool),
+            ("resource", &self.resource),
         ]
         .into_iter()
         .filter_map(|(c, v)| v.clone().map(|v| (c, v)))

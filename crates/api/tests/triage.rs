@@ -416,6 +416,89 @@ async fn suppress_similar_previews_closes_and_hides_them_marked() {
     );
 }
 
+#[tokio::test]
+async fn a_silence_on_a_tool_and_resource_hides_exactly_their_findings() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = router(private_state(dir.path()));
+    // The tool and resource pair most findings name, on a resource that
+    // other tools' findings name too.
+    let top = sql(
+        &app,
+        "SELECT p.tool, p.resource, p.n, r.n AS on_resource FROM \
+           (SELECT tool, resource, count(*) AS n FROM findings \
+            WHERE tool IS NOT NULL AND resource IS NOT NULL GROUP BY tool, resource) p \
+         JOIN (SELECT resource, count(*) AS n FROM findings GROUP BY resource) r \
+           ON r.resource = p.resource \
+         WHERE r.n > p.n ORDER BY p.n DESC, p.tool, p.resource LIMIT 1",
+    )
+    .await;
+    let (tool, resource) = (top[0]["tool"].clone(), top[0]["resource"].clone());
+    let (n, on_resource) = (
+        top[0]["n"].as_u64().unwrap(),
+        top[0]["on_resource"].as_u64().unwrap(),
+    );
+    let id = sql(
+        &app,
+        &format!(
+            "SELECT finding_id FROM findings WHERE tool = '{}' AND resource = '{}' LIMIT 1",
+            tool.as_str().unwrap(),
+            resource.as_str().unwrap()
+        ),
+    )
+    .await[0]["finding_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Suppress similar offers them, from one of those findings.
+    let similar = get(&app, &format!("/api/v1/findings/{id}/similar")).await;
+    assert_eq!(
+        (&similar["matcher"]["tool"], &similar["matcher"]["resource"]),
+        (&tool, &resource),
+        "{similar}"
+    );
+    let matcher = json!({"tool": tool, "resource": resource});
+    let preview = |m: Value| {
+        call(
+            "POST",
+            "/api/v1/silences/preview",
+            VIEWER,
+            Some(json!({ "matcher": m })),
+        )
+    };
+    let (_, both, _, _) = send(&app, preview(matcher.clone())).await;
+    assert_eq!(both["unclosed_matching"], n, "{both}");
+    let (_, alone, _, _) = send(&app, preview(json!({ "resource": resource }))).await;
+    assert_eq!(alone["unclosed_matching"], on_resource, "{alone}");
+
+    let (s, _, text, _) = send(
+        &app,
+        call(
+            "POST",
+            "/api/v1/silences",
+            ANALYST,
+            Some(json!({"matcher": matcher, "reason": "scheduled export"})),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED, "{text}");
+    let on = |page: &Value, with_tool: bool| -> Vec<bool> {
+        page["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["resource"] == resource && (f["tool"] == tool) == with_tool)
+            .map(|f| f["silenced"].as_bool().unwrap())
+            .collect()
+    };
+    let listed = get(&app, "/api/v1/findings?limit=1000").await;
+    assert!(on(&listed, true).is_empty(), "a silenced finding is listed");
+    // The resource's findings of other tools stay.
+    assert_eq!(on(&listed, false).len() as u64, on_resource - n);
+    let marked = get(&app, "/api/v1/findings?limit=1000&include_silenced=true").await;
+    assert_eq!(on(&marked, true), vec![true; n as usize]);
+}
+
 fn now_ns() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -12,7 +12,7 @@ mod support;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use delegraph_api::router;
-use support::{ANALYST, VIEWER, private_state, send};
+use support::{ANALYST, VIEWER, private_state, req, send};
 
 fn form(uri: &str, cookie: Option<&str>, body: &str) -> Request<Body> {
     let mut b = Request::post(uri).header("content-type", "application/x-www-form-urlencoded");
@@ -249,4 +249,97 @@ async fn chain_svg_of_fixed_findings_matches_its_snapshot() {
             path.display()
         );
     }
+}
+
+#[tokio::test]
+async fn the_panel_names_tool_and_resource_links_to_grafana_and_suppresses_on_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let st = private_state(dir.path());
+    let engine =
+        delegraph_store::SqlEngine::open(st.data_dir(), delegraph_store::QueryLimits::default())
+            .await
+            .unwrap();
+    let row = engine
+        .query_json(
+            "SELECT finding_id, tool, resource, CAST(event_time AS BIGINT) AS t FROM findings \
+             WHERE tool IS NOT NULL AND resource IS NOT NULL ORDER BY finding_id LIMIT 1",
+        )
+        .await
+        .unwrap()
+        .remove(0);
+    let (id, tool, resource) = (
+        row["finding_id"].as_str().unwrap(),
+        row["tool"].as_str().unwrap(),
+        row["resource"].as_str().unwrap(),
+    );
+    let ms = row["t"].as_i64().unwrap() / 1_000_000;
+    let panel_uri = format!("/ui/findings?sel={id}");
+
+    // Without a Grafana address there is no link.
+    let plain = router(private_state(&dir.path().join("plain")));
+    let cookie = sign_in(&plain, ANALYST).await;
+    let (_, _, html, _) = send(&plain, get(&panel_uri, &cookie)).await;
+    assert!(!html.contains("grafana-link"), "link without an address");
+
+    drop(engine);
+    let app = router(st.with_grafana_url("https://grafana.example/".into()));
+    let cookie = sign_in(&app, ANALYST).await;
+    let (s, _, html, _) = send(&app, get(&panel_uri, &cookie)).await;
+    assert_eq!(s, StatusCode::OK);
+    for shown in [
+        format!("<tr class=\"tool\"><th>tool</th><td><code>{tool}</code>"),
+        format!("<tr class=\"resource\"><th>resource</th><td><code>{resource}</code>"),
+        format!(
+            "href=\"https://grafana.example/d/delegraph-findings?from={}&amp;to={}\"",
+            ms - 3_600_000,
+            ms + 3_600_000
+        ),
+    ] {
+        assert!(html.contains(&shown), "{shown} not in the panel");
+    }
+    // The dashboard the link names is the one the repository ships.
+    let dashboard: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../dashboards/findings.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(dashboard["uid"], "delegraph-findings");
+
+    // Suppress similar offers the tool and resource, and a silence on
+    // them alone hides the finding.
+    let suppress = format!("/ui/findings/{id}/suppress");
+    let (_, _, form_html, _) = send(&app, get(&suppress, &cookie)).await;
+    for name in ["use_tool", "use_resource"] {
+        assert!(form_html.contains(&format!("name=\"{name}\"")), "{name}");
+    }
+    let encode = |s: &str| -> String {
+        s.bytes()
+            .map(|b| match b {
+                b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' => (b as char).to_string(),
+                _ => format!("%{b:02X}"),
+            })
+            .collect()
+    };
+    let body = format!(
+        "csrf={}&tool={}&resource={}&reason=nightly+export&hours=2",
+        csrf(&form_html),
+        encode(tool),
+        encode(resource)
+    );
+    let (s, _, text, _) = send(&app, form(&suppress, Some(&cookie), &body)).await;
+    assert_eq!(s, StatusCode::SEE_OTHER, "{text}");
+    let (_, listed, _, _) = send(&app, req("GET", "/api/v1/silences", None)).await;
+    let m = &listed["silences"][0]["matcher"];
+    assert_eq!(
+        *m,
+        serde_json::json!({"tool": tool, "resource": resource}),
+        "{listed}"
+    );
+    let (_, page, _, _) = send(&app, req("GET", "/api/v1/findings?limit=1000", None)).await;
+    let rows = page["findings"].as_array().unwrap();
+    assert!(rows.len() > 1, "{page}");
+    assert!(rows.iter().all(|f| f["finding_id"] != id), "still listed");
 }

@@ -5,8 +5,10 @@
 //! The digests were recorded from the code before the analysis core was
 //! redesigned, and again when `value_provenance` became a default detector
 //! (only the simulated fleets' findings moved: 1,401 → 1,428 and 1,167 →
-//! 1,204 rows); any other drift in attribution, detection or storage fails
-//! here.
+//! 1,204 rows), and when findings gained their `tool` and `resource`
+//! columns (the findings digests only; with those two columns left out
+//! they matched the previous digests); any other drift in attribution,
+//! detection or storage fails here.
 //!
 //! To record them anew after an intended change of output, run with
 //! `DELEGRAPH_RECORD_DIGESTS=1` and say in the commit why the output moved.

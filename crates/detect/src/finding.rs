@@ -39,6 +39,7 @@ pub(crate) fn build(
             evidence.push(e);
         }
     }
+    let (tool, resource) = e.map(NormEvent::tool_and_resource).unwrap_or_default();
     let chain = match attribution {
         Some(a) if !a.chain.is_empty() => a.chain.clone(),
         _ => p.chain.clone(),
@@ -59,6 +60,8 @@ pub(crate) fn build(
             e.and_then(|e| e.credential_used.as_ref())
                 .map(|c| c.id.clone())
         }),
+        tool,
+        resource,
         summary: format!("{} {}. Baseline: {}.", who(p, agent), s.what, s.expected),
         expected: s.expected,
         observed: s.observed,

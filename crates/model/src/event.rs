@@ -550,6 +550,15 @@ impl NormEvent {
         self.links.push(Link::ActsFor { actor, subject });
     }
 
+    /// The tool called and the first resource touched, as a finding about
+    /// this event names them.
+    pub fn tool_and_resource(&self) -> (Option<String>, Option<String>) {
+        (
+            self.tool.as_ref().map(|t| t.name.clone()),
+            self.resources.first().map(|r| r.id.clone()),
+        )
+    }
+
     /// True for records about approval (policy decisions, envelopes) rather
     /// than actions: they bind actions, they are not behaviour to profile.
     pub fn is_approval_record(&self) -> bool {

@@ -112,6 +112,13 @@ pub struct Finding {
     /// The credential involved.
     #[serde(default)]
     pub credential_id: Option<String>,
+    /// The tool the deciding event called, for tool-call findings: what
+    /// "suppress similar" may match beside the agent and the human.
+    #[serde(default)]
+    pub tool: Option<String>,
+    /// The first resource the deciding event touched.
+    #[serde(default)]
+    pub resource: Option<String>,
     /// One sentence for the analyst.
     pub summary: String,
     /// What the baseline (or the rule) expected.

@@ -55,6 +55,7 @@ pub fn detection_finding(f: &Finding) -> Value {
     if let Some(c) = &f.credential_id {
         actor["user"]["credential_uid"] = json!(c);
     }
+    let resources: Vec<Value> = f.resource.iter().map(|r| json!({ "uid": r })).collect();
     json!({
         "class_uid": CLASS_UID,
         "class_name": "Detection Finding",
@@ -99,7 +100,9 @@ pub fn detection_finding(f: &Finding) -> Value {
             })).collect::<Vec<_>>(),
         },
         "actor": actor,
+        "resources": resources,
         "unmapped": { "delegraph": {
+            "tool": f.tool,
             "detector": f.detector,
             "rule_id": f.rule_id,
             "agent_instance": f.agent_instance,
@@ -147,6 +150,8 @@ mod tests {
             root_instance: None,
             initiator: Some("alice@example.com".into()),
             credential_id: Some("ASIAEXAMPLE".into()),
+            tool: None,
+            resource: Some("arn:aws:iam::123456789012:user/admin".into()),
             summary: "agent attached an admin policy".into(),
             expected: "no IAM changes".into(),
             observed: "AttachUserPolicy".into(),
@@ -173,6 +178,10 @@ mod tests {
         );
         assert_eq!(v["finding_info"]["attacks"].as_array().unwrap().len(), 1);
         assert_eq!(v["finding_info"]["related_events"][0]["uid"], "e1");
+        assert_eq!(
+            v["resources"][0]["uid"],
+            "arn:aws:iam::123456789012:user/admin"
+        );
         assert_eq!(v["actor"]["user"]["name"], "alice@example.com");
         assert_eq!(v["actor"]["user"]["credential_uid"], "ASIAEXAMPLE");
         assert_eq!(v["unmapped"]["delegraph"]["chain"][1], "inst-1");

@@ -355,6 +355,7 @@ fn attributed(mut f: Finding, e: &NormEvent) -> Finding {
         .or_else(|| e.on_behalf_of.clone());
     f.chain = a.map(|a| a.chain.clone()).unwrap_or_default();
     f.credential_id = e.credential_used.as_ref().map(|c| c.id.clone());
+    (f.tool, f.resource) = e.tool_and_resource();
     f
 }
 
@@ -404,6 +405,8 @@ fn base_finding(
         root_instance: None,
         initiator: None,
         credential_id: None,
+        tool: None,
+        resource: None,
         summary: String::new(),
         expected: String::new(),
         observed: String::new(),

@@ -2,7 +2,7 @@
 //! One `AND NOT (…)` per silence made a left-deep expression tree that
 //! overflowed the planner's stack past about 1,500 silences; grouped by
 //! the columns they match, exclusions become at most one clause per shape
-//! (four matchable columns: fifteen shapes): an `IN` list for one column,
+//! (one per combination of matchable columns actually used): an `IN` list for one column,
 //! an anti-join on an inline `VALUES` table for several. A NULL column
 //! never matches, as before.
 
@@ -11,13 +11,15 @@ use std::collections::BTreeMap;
 use crate::StoreError;
 
 /// Columns an exclusion may match on.
-pub const EXCLUDABLE: [&str; 6] = [
+pub const EXCLUDABLE: [&str; 8] = [
     "detector",
     "rule_id",
     "agent_id",
     "agent_instance",
     "initiator",
     "credential_id",
+    "tool",
+    "resource",
 ];
 
 /// A quoted SQL string literal.

@@ -83,8 +83,8 @@ pub(crate) const TRIAGED: &str = "(SELECT findings.*, coalesce(s.status, 'open')
 
 pub(crate) const FINDING_COLUMNS: &str = "finding_id, detector, rule_id, severity, risk_score, \
     CAST(event_time AS VARCHAR) AS event_time, CAST(detected_at AS VARCHAR) AS detected_at, \
-    agent_id, agent_instance, delegation_root, initiator, credential_id, summary, expected, \
-    observed, p_value, baseline_instances, evidence, evidence_origins, chain, tags, \
+    agent_id, agent_instance, delegation_root, initiator, credential_id, tool, resource, summary, \
+    expected, observed, p_value, baseline_instances, evidence, evidence_origins, chain, tags, \
     instance_risk, human_risk, status, disposition, assignee, \
     CAST(event_time AS BIGINT) AS event_time_ns";
 

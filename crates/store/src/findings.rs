@@ -50,6 +50,8 @@ static FINDING_COLUMNS: &Columns<Finding> = &[
         true,
         Col::Text(|f| f.credential_id.as_deref()),
     ),
+    ("tool", true, Col::Text(|f| f.tool.as_deref())),
+    ("resource", true, Col::Text(|f| f.resource.as_deref())),
     ("summary", false, Col::Text(|f| Some(&f.summary))),
     ("expected", false, Col::Text(|f| Some(&f.expected))),
     ("observed", false, Col::Text(|f| Some(&f.observed))),

@@ -119,7 +119,7 @@ fn check_matcher(m: &SilenceMatch) -> Result<(), ApiError> {
     if m.columns().is_empty() {
         return Err(ApiError::BadRequest(
             "a silence must match on at least one of detector, agent_id, agent_instance, \
-             initiator, credential_id"
+             initiator, credential_id, tool, resource"
                 .into(),
         ));
     }

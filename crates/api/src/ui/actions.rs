@@ -152,37 +152,24 @@ pub(crate) async fn bulk(
 }
 
 /// Entity fields a silence may match, as the suppress form offers them.
-const MATCH_FIELDS: [(&str, &str); 4] = [
+const MATCH_FIELDS: [(&str, &str); 6] = [
     ("detector", "Detector / rule"),
     ("agent_id", "Agent"),
     ("initiator", "Human"),
     ("credential_id", "Credential"),
+    ("tool", "Tool"),
+    ("resource", "Resource"),
 ];
 
+/// The pre-filled matcher narrowed to the fields ticked in the preview
+/// form (all of them before the first preview).
 fn matcher_from(p: &Params, prefill: &SilenceMatch, use_all: bool) -> SilenceMatch {
-    let pick = |k: &str, v: &Option<String>| {
-        if use_all || p.get(&format!("use_{k}")).is_some() {
-            v.clone()
-        } else {
-            None
-        }
-    };
-    SilenceMatch {
-        detector: pick("detector", &prefill.detector),
-        agent_id: pick("agent_id", &prefill.agent_id),
-        agent_instance: None,
-        initiator: pick("initiator", &prefill.initiator),
-        credential_id: pick("credential_id", &prefill.credential_id),
-    }
-}
-
-fn field<'a>(m: &'a SilenceMatch, k: &str) -> Option<&'a String> {
-    match k {
-        "detector" => m.detector.as_ref(),
-        "agent_id" => m.agent_id.as_ref(),
-        "initiator" => m.initiator.as_ref(),
-        _ => m.credential_id.as_ref(),
-    }
+    SilenceMatch::from_columns(
+        MATCH_FIELDS
+            .iter()
+            .filter(|(k, _)| use_all || p.get(&format!("use_{k}")).is_some())
+            .filter_map(|(k, _)| prefill.value(k).map(|v| (*k, v))),
+    )
 }
 
 /// The finding's entities as a matcher.
@@ -234,9 +221,9 @@ pub(crate) async fn suppress_form(
                     fieldset {
                         legend { "Match findings with" }
                         @for (k, label) in MATCH_FIELDS {
-                            @if let Some(v) = field(&full, k) {
+                            @if let Some(v) = full.value(k) {
                                 label.check {
-                                    input type="checkbox" name={ "use_" (k) } value="1" checked[field(&m, k).is_some()];
+                                    input type="checkbox" name={ "use_" (k) } value="1" checked[m.value(k).is_some()];
                                     " " (label) ": " code { (v) }
                                 }
                             }
@@ -248,7 +235,7 @@ pub(crate) async fn suppress_form(
                 form #suppress-form method="post" action=(action) {
                     (hidden("csrf", &user.session.csrf)) (hidden("back", &back))
                     @for (k, _) in MATCH_FIELDS {
-                        @if let Some(v) = field(&m, k) { (hidden(k, v)) }
+                        @if let Some(v) = m.value(k) { (hidden(k, &v)) }
                     }
                     label { "Reason " input #suppress-reason type="text" name="reason" required; }
                     label { "Hours " input type="number" name="hours" value="24" min="1" max="8760"; }
@@ -275,6 +262,8 @@ pub(crate) struct SuppressForm {
     agent_id: Option<String>,
     initiator: Option<String>,
     credential_id: Option<String>,
+    tool: Option<String>,
+    resource: Option<String>,
     reason: String,
     hours: Option<i64>,
     close: Option<String>,
@@ -311,6 +300,8 @@ pub(crate) async fn suppress(
                 agent_instance: None,
                 initiator: given(f.initiator),
                 credential_id: given(f.credential_id),
+                tool: given(f.tool),
+                resource: given(f.resource),
             },
             reason: f.reason,
             expires_at: Some(until.to_rfc3339()),

@@ -58,12 +58,31 @@ pub async fn finding_chain_svg(engine: &SqlEngine, id: &str) -> Result<Option<St
     }
 }
 
-/// The panel for finding `id`, or `None` when there is no such finding.
+/// The findings dashboard's uid (`dashboards/findings.json`).
+pub(crate) const FINDINGS_DASHBOARD_UID: &str = "delegraph-findings";
+
+/// The findings dashboard of the Grafana at `base`, over the hour either
+/// side of the finding's event time (`None` if that time does not parse).
+fn grafana_link(base: &str, f: &Value) -> Option<String> {
+    const HOUR_MS: i64 = 3_600_000;
+    let t = delegraph_model::Timestamp::parse_exported(text(f, "event_time")).ok()?;
+    let ms = t.nanos() / 1_000_000;
+    Some(format!(
+        "{}/d/{FINDINGS_DASHBOARD_UID}?from={}&to={}",
+        base.trim_end_matches('/'),
+        ms - HOUR_MS,
+        ms + HOUR_MS
+    ))
+}
+
+/// The panel for finding `id`, or `None` when there is no such finding;
+/// with a link to Grafana at `grafana` when it is configured.
 pub(crate) async fn panel(
     engine: &SqlEngine,
     user: &UiUser,
     id: &str,
     p: &Params,
+    grafana: Option<&str>,
 ) -> Result<Option<Markup>, ApiError> {
     let Some(mut f) = engine.finding_row(id).await? else {
         return Ok(None);
@@ -105,6 +124,8 @@ pub(crate) async fn panel(
                 tr.peers { th { "peers" } td { (n) " of " (of) " instances of " (text(&f, "agent_id")) " have a "
                     (f["rule_id"].as_str().unwrap_or(text(&f, "detector"))) " finding" } }
             }
+            @if let Some(t) = f["tool"].as_str() { tr.tool { th { "tool" } td { code { (t) } } } }
+            @if let Some(r) = f["resource"].as_str() { tr.resource { th { "resource" } td { code { (r) } } } }
             tr { th { "event time" } td { (text(&f, "event_time")) } }
             tr { th { "detected at" } td { (text(&f, "detected_at")) } }
             tr { th { "tags" } td { @for t in f["tags"].as_array().into_iter().flatten() { span.tag { (t.as_str().unwrap_or_default()) } " " } } }
@@ -113,8 +134,11 @@ pub(crate) async fn panel(
         p.chain-text { @for (i, c) in f["chain"].as_array().into_iter().flatten().enumerate() {
             @if i > 0 { " → " } (c.as_str().unwrap_or_default()) } }
         @if let Some(svg) = chain { div.svg { (maud::PreEscaped(svg)) } }
-        @if let Some(i) = instance {
-            p { a href={ "/ui/instances/" (url_encode(i)) } { "Instance timeline" } }
+        p.links {
+            @if let Some(i) = instance { a href={ "/ui/instances/" (url_encode(i)) } { "Instance timeline" } " " }
+            @if let Some(href) = grafana.and_then(|g| grafana_link(g, &f)) {
+                a #grafana-link href=(href) rel="noopener noreferrer" target="_blank" { "Grafana: findings around this time" }
+            }
         }
         h3 { "Evidence" }
         (evidence(&f))

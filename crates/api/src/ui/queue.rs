@@ -122,7 +122,7 @@ pub(crate) async fn page_or_error(
     };
     let selection = async {
         match p.get("sel") {
-            Some(id) => super::detail::panel(&engine, user, id, p).await,
+            Some(id) => super::detail::panel(&engine, user, id, p, st.grafana_url()).await,
             None => Ok(None),
         }
     };
@@ -341,7 +341,7 @@ pub(crate) async fn csv(
     }
 }
 
-const CSV_COLUMNS: [&str; 14] = [
+const CSV_COLUMNS: [&str; 16] = [
     "finding_id",
     "event_time",
     "severity",
@@ -355,6 +355,8 @@ const CSV_COLUMNS: [&str; 14] = [
     "agent_instance",
     "initiator",
     "credential_id",
+    "tool",
+    "resource",
     "summary",
 ];
 

@@ -46,6 +46,10 @@ pub struct Args {
     /// DATA_DIR/rules).
     #[arg(long)]
     rules_dir: Option<PathBuf>,
+    /// Grafana as a browser reaches it (`http://127.0.0.1:3000`): the
+    /// triage page links each finding to the findings dashboard there.
+    #[arg(long)]
+    grafana_url: Option<String>,
     /// Check the settings (files it names included), print what would
     /// run, and exit.
     #[arg(long)]
@@ -96,6 +100,10 @@ fn settings(a: Args) -> anyhow::Result<ServeConfig> {
     if let Some(d) = a.rules_dir {
         c.api.rules_dir = Some(d);
     }
+    if let Some(g) = a.grafana_url {
+        c.api.grafana_url = Some(g);
+    }
+    c.api.check_grafana_url()?;
     Ok(c)
 }
 
@@ -108,6 +116,9 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         println!("api: http://{}/api/v1", config.api.listen);
         if let Some(m) = config.api.metrics_listen {
             println!("metrics (no token): http://{m}/metrics");
+        }
+        if let Some(g) = &config.api.grafana_url {
+            println!("grafana links: {g}");
         }
         match stream {
             Some(s) => {
@@ -167,6 +178,10 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     };
     let state = match &config.api.rules_dir {
         Some(dir) => state.with_rules_dir(dir.clone()),
+        None => state,
+    };
+    let state = match &config.api.grafana_url {
+        Some(url) => state.with_grafana_url(url.clone()),
         None => state,
     };
     let app = router(state.clone());

@@ -49,6 +49,24 @@ pub struct ApiSection {
     /// DATA_DIR/rules); when set, the stream also runs them, picking up
     /// changes at each epoch (a broken file leaves the previous rules on).
     pub rules_dir: Option<PathBuf>,
+    /// Grafana as an analyst's browser reaches it (`http://…` or
+    /// `https://…`): the triage page links each finding to the findings
+    /// dashboard there.
+    pub grafana_url: Option<String>,
+}
+
+impl ApiSection {
+    /// Refuse a Grafana address a browser link should not carry.
+    pub fn check_grafana_url(&self) -> anyhow::Result<()> {
+        if let Some(u) = &self.grafana_url {
+            anyhow::ensure!(
+                (u.starts_with("http://") || u.starts_with("https://"))
+                    && !u.chars().any(|c| c.is_whitespace() || c.is_control()),
+                "grafana_url {u:?}: give an http:// or https:// address"
+            );
+        }
+        Ok(())
+    }
 }
 
 impl Default for ApiSection {
@@ -60,6 +78,7 @@ impl Default for ApiSection {
             token_env: None,
             query_timeout_secs: default_query_timeout(),
             rules_dir: None,
+            grafana_url: None,
         }
     }
 }
