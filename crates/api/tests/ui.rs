@@ -204,14 +204,18 @@ async fn writes_need_the_session_csrf_token_and_the_analyst_role() {
     assert_eq!(s, StatusCode::FORBIDDEN);
 }
 
+/// A SQL engine over the state's store, for picking fixed findings.
+async fn engine_over(st: &delegraph_api::AppState) -> delegraph_store::SqlEngine {
+    delegraph_store::SqlEngine::open(st.data_dir(), delegraph_store::QueryLimits::default())
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn chain_svg_of_fixed_findings_matches_its_snapshot() {
     let dir = tempfile::tempdir().unwrap();
     let st = private_state(dir.path());
-    let engine =
-        delegraph_store::SqlEngine::open(st.data_dir(), delegraph_store::QueryLimits::default())
-            .await
-            .unwrap();
+    let engine = engine_over(&st).await;
     // The riskiest finding of each of three detectors, by a fixed order.
     let picks = engine
         .query_json(
@@ -255,10 +259,7 @@ async fn chain_svg_of_fixed_findings_matches_its_snapshot() {
 async fn the_panel_names_tool_and_resource_links_to_grafana_and_suppresses_on_them() {
     let dir = tempfile::tempdir().unwrap();
     let st = private_state(dir.path());
-    let engine =
-        delegraph_store::SqlEngine::open(st.data_dir(), delegraph_store::QueryLimits::default())
-            .await
-            .unwrap();
+    let engine = engine_over(&st).await;
     let row = engine
         .query_json(
             "SELECT finding_id, tool, resource, CAST(event_time AS BIGINT) AS t FROM findings \
