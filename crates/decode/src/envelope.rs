@@ -15,6 +15,7 @@ use crate::probe::{Key, Probe};
 /// - Azure Monitor (Event Hub): `{"records": [...]}`
 /// - Microsoft Graph list: `{"value": [...]}`
 /// - Workspace Reports list: `{"kind": "admin#reports#activities", "items": [...]}`
+/// - Cloud Logging `entries.list`: `{"entries": [...], "nextPageToken": "..."}`
 pub fn open<'a>(p: &Probe<'a>) -> Option<Result<Vec<&'a str>, DecodeError>> {
     let list = |k: Key| p.raw(k).map(|v| array_elements(v.get()));
     if p.is_array(Key::Records) {
@@ -49,6 +50,9 @@ pub fn open<'a>(p: &Probe<'a>) -> Option<Result<Vec<&'a str>, DecodeError>> {
             .is_some_and(|k| k.starts_with("admin#reports"))
     {
         return list(Key::Items).map(Ok);
+    }
+    if p.is_array(Key::Entries) {
+        return list(Key::Entries).map(Ok);
     }
     None
 }

@@ -88,6 +88,11 @@ pub struct RuleFields {
     /// logs put it under `properties`): a field not found at the top is
     /// looked for under them.
     pub wrappers: &'static [&'static str],
+    /// Rule field names other tools give the format's fields: a rule
+    /// field that starts with the first (whole dot-separated segments)
+    /// and is not found as written reads the second in its place (an
+    /// empty second: the record's top).
+    pub aliases: &'static [(&'static str, &'static str)],
 }
 
 /// Where in the normalized event a promoted vendor field's value is.

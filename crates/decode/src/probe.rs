@@ -70,6 +70,9 @@ keys! {
     Query = "query",
     EnvelopeId = "envelope_id",
     Event = "event",
+    ProtoPayload = "protoPayload",
+    InsertId = "insertId",
+    Entries = "entries",
 }
 
 /// What a record's top level holds.
@@ -138,6 +141,7 @@ fn keeps_value(k: Key) -> bool {
             | Key::Schema
             | Key::Value
             | Key::Items
+            | Key::Entries
             | Key::Data
     )
 }

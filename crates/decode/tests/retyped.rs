@@ -189,6 +189,14 @@ fn pattern(format: &str, path: &[String]) -> String {
     format!("{format}:{}", parts.join("."))
 }
 
+/// The JSON pointer of `path` (`~` and `/` in keys escaped, as Google's
+/// `authorization.k8s.io/decision` labels need).
+fn json_pointer(path: &[String]) -> String {
+    path.iter()
+        .map(|p| format!("/{}", p.replace('~', "~0").replace('/', "~1")))
+        .collect()
+}
+
 /// The types each field has anywhere in a format's samples: a vendor that
 /// writes a number where it mostly writes a string (Google's parameter
 /// `value`) makes a number there a valid value, not a retyping.
@@ -199,7 +207,7 @@ fn types_seen(documents: &[(String, Value)]) -> HashSet<(String, &'static str)> 
         let mut paths = Vec::new();
         leaves(document, &mut Vec::new(), &mut paths);
         for path in paths {
-            let pointer: String = path.iter().map(|p| format!("/{p}")).collect();
+            let pointer = json_pointer(&path);
             let v = document.pointer(&pointer).unwrap();
             seen.insert((pattern(format, &path), kind(v)));
         }
@@ -224,7 +232,7 @@ fn every_leaf_retyped_decodes_the_same_or_is_dead_lettered_by_name() {
         let mut paths = Vec::new();
         leaves(&document, &mut Vec::new(), &mut paths);
         for path in paths {
-            let pointer: String = path.iter().map(|p| format!("/{p}")).collect();
+            let pointer = json_pointer(&path);
             let before = document.pointer(&pointer).unwrap();
             let last = path.iter().rfind(|p| p.parse::<usize>().is_err());
             if ANY_JSON

@@ -50,6 +50,7 @@ fn samples() -> Vec<String> {
         "entra/service-principal-signin.json",
         "github/audit.jsonl",
         "google_workspace/token.jsonl",
+        "gcp_audit/set-iam-policy.jsonl",
         "otlp/agent-trace.jsonl",
         "mcp/gateway.jsonl",
     ];

@@ -169,6 +169,7 @@ fn gzip_and_every_fixture_source_replay() {
         "entra",
         "github",
         "google_workspace",
+        "gcp_audit",
         "otlp",
         "mcp",
     ] {
@@ -206,6 +207,7 @@ fn gzip_and_every_fixture_source_replay() {
         [
             "cloudtrail",
             "entra",
+            "gcp_audit",
             "github",
             "google_workspace",
             "mcp",

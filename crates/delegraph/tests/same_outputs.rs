@@ -7,7 +7,9 @@
 //! (only the simulated fleets' findings moved: 1,401 → 1,428 and 1,167 →
 //! 1,204 rows), and when findings gained their `tool` and `resource`
 //! columns (the findings digests only; with those two columns left out
-//! they matched the previous digests); any other drift in attribution,
+//! they matched the previous digests), and when the Google Cloud audit
+//! fixtures joined the fixtures corpus (its four digests only: 58 events,
+//! 20 agents, 78 edges, 7 findings); any other drift in attribution,
 //! detection or storage fails here.
 //!
 //! To record them anew after an intended change of output, run with

@@ -167,6 +167,7 @@ pub fn tenant_label(item: &str) -> String {
         "okta" => "Okta org",
         "entra" => "Entra tenant",
         "google_workspace" => "Google Workspace customer",
+        "gcp_audit" => "Google Cloud project",
         other => other,
     };
     format!("{kind} {id}")

@@ -18,6 +18,8 @@ pub enum Source {
     Github,
     /// Google Workspace Reports API activity.
     GoogleWorkspace,
+    /// Google Cloud Audit Logs (`LogEntry` with an `AuditLog` payload).
+    GcpAudit,
     /// OpenTelemetry GenAI spans in OTLP/JSON.
     Otlp,
     /// MCP gateway JSON lines (delegraph's documented shape).
@@ -30,12 +32,13 @@ pub enum Source {
 
 impl Source {
     /// Every source, in a stable order (summaries, metrics labels).
-    pub const ALL: [Source; 9] = [
+    pub const ALL: [Source; 10] = [
         Source::Cloudtrail,
         Source::Okta,
         Source::Entra,
         Source::Github,
         Source::GoogleWorkspace,
+        Source::GcpAudit,
         Source::Otlp,
         Source::Mcp,
         Source::Opa,
@@ -50,6 +53,7 @@ impl Source {
             Source::Entra => "entra",
             Source::Github => "github",
             Source::GoogleWorkspace => "google_workspace",
+            Source::GcpAudit => "gcp_audit",
             Source::Otlp => "otlp",
             Source::Mcp => "mcp",
             Source::Opa => "opa",
@@ -62,6 +66,7 @@ impl Source {
         match s {
             "otlp-json" | "otlp_json" => Some(Source::Otlp),
             "google-workspace" | "gws" => Some(Source::GoogleWorkspace),
+            "gcp-audit" | "gcp" => Some(Source::GcpAudit),
             "task-envelope" | "envelope" => Some(Source::TaskEnvelope),
             _ => Self::ALL.into_iter().find(|x| x.as_str() == s),
         }

@@ -24,7 +24,7 @@ pub use delegraph_model::EventSignals;
 /// A context field: the normalized event and its stitched attribution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ContextField {
-    /// `delegraph.source`: cloudtrail, okta, github, entra, google_workspace, otlp, mcp.
+    /// `delegraph.source`: cloudtrail, okta, github, entra, google_workspace, gcp_audit, otlp, mcp, …
     Source,
     /// `delegraph.event_type`: the vendor's event type.
     EventType,
@@ -240,6 +240,23 @@ impl FieldValue<'_> {
     }
 }
 
+/// `path` with the first alias whose name is a prefix of it (whole
+/// segments) replaced by its target, if one is.
+fn aliased(aliases: &[(&str, &str)], path: &[String]) -> Option<Vec<String>> {
+    aliases.iter().find_map(|(name, target)| {
+        let name: Vec<&str> = name.split('.').collect();
+        let matches = path.len() >= name.len() && name.iter().zip(path).all(|(n, p)| n == p);
+        matches.then(|| {
+            target
+                .split('.')
+                .filter(|t| !t.is_empty())
+                .map(str::to_owned)
+                .chain(path[name.len()..].iter().cloned())
+                .collect()
+        })
+    })
+}
+
 /// One event as rules see it: the normalized event, its context and its
 /// raw record (parsed on first use).
 pub struct EventView<'a> {
@@ -298,14 +315,21 @@ impl<'a> EventView<'a> {
                 if let Some(raw) = self.raw() {
                     let before = out.len();
                     walk(raw, path, out);
+                    let Some(fields) = format_info(self.event.source).map(|f| f.fields) else {
+                        return;
+                    };
                     // Some deliveries wrap the record (Azure diagnostic logs
                     // under `properties`): the format says which keys.
-                    let wrappers =
-                        format_info(self.event.source).map_or(&[][..], |f| f.fields.wrappers);
                     if out.len() == before
-                        && let Some(inner) = wrappers.iter().find_map(|w| get_key(raw, w))
+                        && let Some(inner) = fields.wrappers.iter().find_map(|w| get_key(raw, w))
                     {
                         walk(inner, path, out);
+                    }
+                    // Other tools' names for the format's fields.
+                    if out.len() == before
+                        && let Some(aliased) = aliased(fields.aliases, path)
+                    {
+                        walk(raw, &aliased, out);
                     }
                 }
             }

@@ -44,6 +44,7 @@ pub static FORMAT: FormatInfo = FormatInfo {
             ("eventSource", Promoted::OperationPrefix),
         ],
         wrappers: &[],
+        aliases: &[],
     },
 };
 

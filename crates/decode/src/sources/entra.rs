@@ -34,6 +34,7 @@ pub static FORMAT: FormatInfo = FormatInfo {
     fields: RuleFields {
         promoted: &[],
         wrappers: &["properties"],
+        aliases: &[],
     },
 };
 

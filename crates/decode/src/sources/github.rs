@@ -37,6 +37,7 @@ pub static FORMAT: FormatInfo = FormatInfo {
     fields: RuleFields {
         promoted: &[("action", Promoted::EventType)],
         wrappers: &[],
+        aliases: &[],
     },
 };
 

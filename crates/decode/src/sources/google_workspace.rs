@@ -33,6 +33,7 @@ pub static FORMAT: FormatInfo = FormatInfo {
     fields: RuleFields {
         promoted: &[],
         wrappers: &[],
+        aliases: &[],
     },
 };
 

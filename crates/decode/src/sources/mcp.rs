@@ -41,6 +41,7 @@ pub static FORMAT: FormatInfo = FormatInfo {
     fields: RuleFields {
         promoted: &[],
         wrappers: &[],
+        aliases: &[],
     },
 };
 

@@ -3,6 +3,7 @@
 
 pub mod cloudtrail;
 pub mod entra;
+pub mod gcp_audit;
 pub mod github;
 pub mod google_workspace;
 pub mod mcp;
@@ -23,6 +24,7 @@ pub(crate) static FORMATS: &[&FormatInfo] = &[
     &mcp::FORMAT,
     &otlp::FORMAT,
     &cloudtrail::FORMAT,
+    &gcp_audit::FORMAT,
     &okta::FORMAT,
     &entra::FORMAT,
     &google_workspace::FORMAT,

@@ -115,6 +115,7 @@ pub static FORMAT: FormatInfo = FormatInfo {
     fields: RuleFields {
         promoted: &[],
         wrappers: &[],
+        aliases: &[],
     },
 };
 

@@ -36,6 +36,7 @@ pub static FORMAT: FormatInfo = FormatInfo {
     fields: RuleFields {
         promoted: &[],
         wrappers: &[],
+        aliases: &[],
     },
 };
 
