@@ -73,6 +73,10 @@ keys! {
     ProtoPayload = "protoPayload",
     InsertId = "insertId",
     Entries = "entries",
+    ResourceId = "resourceId",
+    OperationName = "operationName",
+    ActivityDisplayName = "activityDisplayName",
+    ActivityDateTime = "activityDateTime",
 }
 
 /// What a record's top level holds.

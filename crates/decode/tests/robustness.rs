@@ -51,6 +51,8 @@ fn samples() -> Vec<String> {
         "github/audit.jsonl",
         "google_workspace/token.jsonl",
         "gcp_audit/set-iam-policy.jsonl",
+        "azure_activity/activitylogs-raw.jsonl",
+        "entra_audit/diagnostic.jsonl",
         "otlp/agent-trace.jsonl",
         "mcp/gateway.jsonl",
     ];

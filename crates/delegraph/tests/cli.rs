@@ -170,6 +170,8 @@ fn gzip_and_every_fixture_source_replay() {
         "github",
         "google_workspace",
         "gcp_audit",
+        "azure_activity",
+        "entra_audit",
         "otlp",
         "mcp",
     ] {
@@ -205,8 +207,10 @@ fn gzip_and_every_fixture_source_replay() {
     assert_eq!(
         names,
         [
+            "azure_activity",
             "cloudtrail",
             "entra",
+            "entra_audit",
             "gcp_audit",
             "github",
             "google_workspace",

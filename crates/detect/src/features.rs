@@ -168,6 +168,8 @@ pub fn tenant_label(item: &str) -> String {
         "entra" => "Entra tenant",
         "google_workspace" => "Google Workspace customer",
         "gcp_audit" => "Google Cloud project",
+        "azure_activity" => "Azure tenant or subscription",
+        "entra_audit" => "Entra tenant",
         other => other,
     };
     format!("{kind} {id}")

@@ -20,6 +20,10 @@ pub enum Source {
     GoogleWorkspace,
     /// Google Cloud Audit Logs (`LogEntry` with an `AuditLog` payload).
     GcpAudit,
+    /// Azure Activity Log (Azure Monitor diagnostic records).
+    AzureActivity,
+    /// Microsoft Entra ID audit logs (Graph `directoryAudit` or diagnostic).
+    EntraAudit,
     /// OpenTelemetry GenAI spans in OTLP/JSON.
     Otlp,
     /// MCP gateway JSON lines (delegraph's documented shape).
@@ -32,13 +36,15 @@ pub enum Source {
 
 impl Source {
     /// Every source, in a stable order (summaries, metrics labels).
-    pub const ALL: [Source; 10] = [
+    pub const ALL: [Source; 12] = [
         Source::Cloudtrail,
         Source::Okta,
         Source::Entra,
         Source::Github,
         Source::GoogleWorkspace,
         Source::GcpAudit,
+        Source::AzureActivity,
+        Source::EntraAudit,
         Source::Otlp,
         Source::Mcp,
         Source::Opa,
@@ -54,6 +60,8 @@ impl Source {
             Source::Github => "github",
             Source::GoogleWorkspace => "google_workspace",
             Source::GcpAudit => "gcp_audit",
+            Source::AzureActivity => "azure_activity",
+            Source::EntraAudit => "entra_audit",
             Source::Otlp => "otlp",
             Source::Mcp => "mcp",
             Source::Opa => "opa",
@@ -67,6 +75,8 @@ impl Source {
             "otlp-json" | "otlp_json" => Some(Source::Otlp),
             "google-workspace" | "gws" => Some(Source::GoogleWorkspace),
             "gcp-audit" | "gcp" => Some(Source::GcpAudit),
+            "azure-activity" | "azure_activitylogs" => Some(Source::AzureActivity),
+            "entra-audit" | "azure_auditlogs" => Some(Source::EntraAudit),
             "task-envelope" | "envelope" => Some(Source::TaskEnvelope),
             _ => Self::ALL.into_iter().find(|x| x.as_str() == s),
         }

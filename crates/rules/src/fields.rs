@@ -240,10 +240,13 @@ impl FieldValue<'_> {
     }
 }
 
-/// `path` with the first alias whose name is a prefix of it (whole
-/// segments) replaced by its target, if one is.
-fn aliased(aliases: &[(&str, &str)], path: &[String]) -> Option<Vec<String>> {
-    aliases.iter().find_map(|(name, target)| {
+/// `path` rewritten by each alias whose name is a prefix of it (whole
+/// segments, exact case), in the format's order.
+fn aliased<'p>(
+    aliases: &'p [(&'p str, &'p str)],
+    path: &'p [String],
+) -> impl Iterator<Item = Vec<String>> + 'p {
+    aliases.iter().filter_map(move |(name, target)| {
         let name: Vec<&str> = name.split('.').collect();
         let matches = path.len() >= name.len() && name.iter().zip(path).all(|(n, p)| n == p);
         matches.then(|| {
@@ -312,25 +315,30 @@ impl<'a> EventView<'a> {
                     out.push(FieldValue::Str(Cow::Borrowed(v)));
                     return;
                 }
-                if let Some(raw) = self.raw() {
-                    let before = out.len();
-                    walk(raw, path, out);
-                    let Some(fields) = format_info(self.event.source).map(|f| f.fields) else {
+                let Some(raw) = self.raw() else {
+                    return;
+                };
+                let fields = format_info(self.event.source).map(|f| f.fields);
+                let before = out.len();
+                // Other tools' names for the format's fields come first: a
+                // capitalised `Category` is Log Analytics' column, not the
+                // diagnostic record's own `category`.
+                for aliased in fields.iter().flat_map(|f| aliased(f.aliases, path)) {
+                    walk(raw, &aliased, out);
+                    if out.len() > before {
                         return;
-                    };
-                    // Some deliveries wrap the record (Azure diagnostic logs
-                    // under `properties`): the format says which keys.
-                    if out.len() == before
-                        && let Some(inner) = fields.wrappers.iter().find_map(|w| get_key(raw, w))
-                    {
-                        walk(inner, path, out);
                     }
-                    // Other tools' names for the format's fields.
-                    if out.len() == before
-                        && let Some(aliased) = aliased(fields.aliases, path)
-                    {
-                        walk(raw, &aliased, out);
-                    }
+                }
+                walk(raw, path, out);
+                // Some deliveries wrap the record (Azure diagnostic logs
+                // under `properties`): the format says which keys.
+                if out.len() == before
+                    && let Some(inner) = fields
+                        .iter()
+                        .flat_map(|f| f.wrappers)
+                        .find_map(|w| get_key(raw, w))
+                {
+                    walk(inner, path, out);
                 }
             }
         }

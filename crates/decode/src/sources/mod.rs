@@ -1,8 +1,10 @@
 //! One module per vendor format, each implementing [`crate::Decoder`] and
 //! describing itself in a [`FormatInfo`] (`FORMAT`).
 
+pub mod azure_activity;
 pub mod cloudtrail;
 pub mod entra;
+pub mod entra_audit;
 pub mod gcp_audit;
 pub mod github;
 pub mod google_workspace;
@@ -27,6 +29,8 @@ pub(crate) static FORMATS: &[&FormatInfo] = &[
     &gcp_audit::FORMAT,
     &okta::FORMAT,
     &entra::FORMAT,
+    &azure_activity::FORMAT,
+    &entra_audit::FORMAT,
     &google_workspace::FORMAT,
     &github::FORMAT,
 ];
