@@ -89,9 +89,10 @@ pub struct RuleFields {
     /// looked for under them.
     pub wrappers: &'static [&'static str],
     /// Rule field names other tools give the format's fields: a rule
-    /// field that starts with the first (whole dot-separated segments)
-    /// and is not found as written reads the second in its place (an
-    /// empty second: the record's top).
+    /// field that starts with the first (whole dot-separated segments,
+    /// exact case) reads the second in its place (an empty second: the
+    /// record's top). Tried in order before the name as written; the
+    /// first that finds a value wins.
     pub aliases: &'static [(&'static str, &'static str)],
 }
 

@@ -3,7 +3,7 @@
 //! A [`DocumentDecoder`] takes the bytes of a file or a Kafka message, finds
 //! the JSON values in it ([`framing`]), opens delivery envelopes (CloudTrail
 //! `Records`, EventBridge, Okta event hooks, Azure Monitor `records`, Graph
-//! `value`, Workspace `items`), picks a [`Decoder`] per record from its
+//! `value`, Workspace `items`, Cloud Logging `entries`), picks a [`Decoder`] per record from its
 //! top-level keys ([`probe`]) and turns each record into [`NormEvent`]s.
 //! Nothing here does I/O or panics on input: every bad record comes back to
 //! the caller's [`EventSink`] as a [`DecodeError`] with its text and origin.

@@ -10,7 +10,7 @@
 //! they matched the previous digests), and when the Google Cloud audit
 //! fixtures joined the fixtures corpus (its four digests only: 58 events,
 //! 20 agents, 78 edges, 7 findings), then the Azure Activity Log and
-//! Entra audit fixtures (69 events, 25 agents, 84 edges, 9 findings); any
+//! Entra audit fixtures (69 events, 24 agents, 83 edges, 9 findings); any
 //! other drift in attribution,
 //! detection or storage fails here.
 //!

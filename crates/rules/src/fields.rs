@@ -5,7 +5,9 @@
 //! (documented in `rules/README.md`); every
 //! other name is a path into the vendor's raw record (`eventName`,
 //! `userIdentity.type`, `actor.alternateId`), so rules written for the
-//! vendor's format run unchanged. Names resolve once, when a rule compiles.
+//! vendor's format run unchanged. Names resolve once, when a rule compiles;
+//! a format's aliases for other tools' names (SigmaHQ's, Log Analytics')
+//! are applied per event, only for the formats that declare some.
 
 use std::borrow::Cow;
 use std::cell::OnceCell;
@@ -248,7 +250,10 @@ fn aliased<'p>(
 ) -> impl Iterator<Item = Vec<String>> + 'p {
     aliases.iter().filter_map(move |(name, target)| {
         let name: Vec<&str> = name.split('.').collect();
-        let matches = path.len() >= name.len() && name.iter().zip(path).all(|(n, p)| n == p);
+        // An alias to the record's top needs a field after it: `data`
+        // alone is not the whole record.
+        let rest = if target.is_empty() { 1 } else { 0 };
+        let matches = path.len() >= name.len() + rest && name.iter().zip(path).all(|(n, p)| n == p);
         matches.then(|| {
             target
                 .split('.')

@@ -9,7 +9,8 @@
 //! principal it was and its object id, the id Entra sign-ins give a
 //! service principal. Records carry no id of their own: an operation is
 //! logged at its start and at its end under one `correlationId`, so the
-//! event id joins that id, the operation, the result and the time.
+//! event id joins that id, the resource, the operation, the result and
+//! the time.
 
 use delegraph_model::{
     ActorKind, Category, NormEvent, Origin, Outcome, Principal, Source, Timestamp,
@@ -164,9 +165,11 @@ impl Decoder for AzureActivity {
             Timestamp::parse_exported(&r.time),
         )?;
         let result = r.result_type.get().unwrap_or_default();
+        // A deployment's child operations share its correlation id.
         let id = format!(
-            "{}:{}:{result}:{}",
+            "{}:{}:{}:{result}:{}",
             r.correlation_id.get().unwrap_or_default(),
+            r.resource_id.get().unwrap_or_default(),
             r.operation_name,
             r.time
         );
@@ -198,11 +201,18 @@ impl Decoder for AzureActivity {
         (e.outcome, e.outcome_reason) = outcome(result, r.result_signature.get());
         actor(identity, &mut e);
         let lower = action.to_ascii_lowercase();
-        let secret = SECRET_ACTIONS.iter().any(|s| lower.ends_with(s));
+        // Only the record that ends an operation says what it did: its
+        // start (`Start`, `Accept`) would count a listing twice.
+        let ended = e.outcome != Outcome::Unknown;
+        let secret = ended && SECRET_ACTIONS.iter().any(|s| lower.ends_with(s));
         if let Some(res) = r.resource_id.owned() {
             push_resource(&mut e.resources, res, Some("azure_resource"), secret);
         }
-        e.category = category(&lower, secret);
+        e.category = if ended {
+            category(&lower, secret)
+        } else {
+            Category::ApiCall
+        };
         out.event(e)?;
         Ok(())
     }
@@ -227,59 +237,79 @@ fn subscription(resource: &str) -> Option<String> {
         .flatten()
 }
 
-/// `Succeeded`/`Success` ended well, `Failed`/`Failure` did not; a
+/// `Succeeded`/`Success` ended well, `Failed`/`Failure` did not (denied
+/// when its signature says `Forbidden` or `AuthorizationFailed`); a
 /// `Start` or `Accept` record says the operation began.
 fn outcome(result: &str, signature: Option<&str>) -> (Outcome, Option<String>) {
     match result.to_ascii_lowercase().as_str() {
         "success" | "succeeded" => (Outcome::Success, None),
-        "failure" | "failed" => (
-            Outcome::Failure,
-            Some(signature.unwrap_or(result).to_owned()),
-        ),
+        "failure" | "failed" => {
+            let reason = signature.unwrap_or(result);
+            let denied = ["forbidden", "authorizationfailed"]
+                .iter()
+                .any(|d| reason.to_ascii_lowercase().contains(d));
+            let kind = if denied {
+                Outcome::Denied
+            } else {
+                Outcome::Failure
+            };
+            (kind, Some(reason.to_owned()))
+        }
         _ => (Outcome::Unknown, None),
     }
 }
 
+/// Who called: the token's claims decide (a `upn` is a user; an
+/// application token names its `appid`), under the caller's object id;
+/// the role assignment's evidence, which may name a group the caller is
+/// in, only when the record has no claims.
 fn actor(identity: Option<&Identity>, e: &mut NormEvent) {
     let claims = identity.and_then(|i| i.claims.as_ref());
     let evidence = identity
         .and_then(|i| i.authorization.as_ref())
         .and_then(|a| a.evidence.as_ref());
-    let principal_type = evidence.and_then(|v| v.principal_type.get());
-    let object_id = evidence
-        .and_then(|v| v.principal_id.owned())
-        .or_else(|| claims.and_then(|c| c.object_id.owned()));
+    let display = claims
+        .and_then(|c| c.name.owned())
+        .map(|n| n.trim().to_owned());
     let user = claims.and_then(|c| {
         c.upn
             .owned()
             .or_else(|| c.name_uri.owned().filter(|n| n.contains('@')))
     });
+    let object_id = claims.and_then(|c| c.object_id.owned());
     let app = claims.and_then(|c| c.appid.owned());
-    let display = claims
-        .and_then(|c| c.name.owned())
-        .map(|n| n.trim().to_owned());
-    let (id, kind, basis) = match (principal_type, user) {
-        (Some("ServicePrincipal"), _) | (None, None) if object_id.is_some() || app.is_some() => (
-            object_id.clone().or(app.clone()),
+    let evidence_of = |kind: &str| {
+        evidence
+            .filter(|v| v.principal_type.get() == Some(kind))
+            .and_then(|v| v.principal_id.owned())
+    };
+    let (id, kind, basis) = if let Some(u) = user {
+        (Some(u), ActorKind::Human, "token claims name a user (upn)")
+    } else if claims.is_some() && (object_id.is_some() || app.is_some()) {
+        (
+            object_id.or_else(|| app.clone()),
             ActorKind::ServicePrincipal,
-            "authorization evidence principalType=ServicePrincipal or an app token",
-        ),
-        (_, Some(u)) => (Some(u), ActorKind::Human, "token claims name a user (upn)"),
-        (Some("User"), None) => (
-            object_id.clone(),
+            "application token (appid, no upn)",
+        )
+    } else if let Some(sp) = evidence_of("ServicePrincipal") {
+        (
+            Some(sp),
+            ActorKind::ServicePrincipal,
+            "authorization evidence principalType=ServicePrincipal",
+        )
+    } else if let Some(u) = evidence_of("User") {
+        (
+            Some(u),
             ActorKind::Human,
             "authorization evidence principalType=User",
-        ),
-        _ => (
-            object_id.clone(),
-            ActorKind::Unknown,
-            "no caller claims or evidence",
-        ),
+        )
+    } else {
+        (None, ActorKind::Unknown, "no caller claims or evidence")
     };
     e.actor = Principal {
         id: id.unwrap_or_else(|| "azure:unknown".into()),
         name: display,
-        vendor_type: principal_type.map(str::to_owned),
+        vendor_type: evidence.and_then(|v| v.principal_type.owned()),
     };
     e.actor_kind = kind;
     e.actor_kind_basis = basis.into();
@@ -291,13 +321,25 @@ fn actor(identity: Option<&Identity>, e: &mut NormEvent) {
     }
 }
 
+/// Authorization resources whose writes, deletes and actions change who
+/// may do what (policy evaluations, `policies/*/action`, do not).
+const ACCESS_RESOURCES: [&str; 5] = [
+    "microsoft.authorization/roleassignments/",
+    "microsoft.authorization/roledefinitions/",
+    "microsoft.authorization/policyassignments/",
+    "microsoft.authorization/locks/",
+    "microsoft.authorization/elevateaccess/",
+];
+
 fn category(action: &str, secret: bool) -> Category {
     if secret {
         Category::SecretRead
     } else if action.contains("/regeneratekey") {
         Category::CredentialIssue
-    } else if action.starts_with("microsoft.authorization/")
-        && (action.ends_with("/write") || action.ends_with("/action"))
+    } else if ACCESS_RESOURCES.iter().any(|r| action.starts_with(r))
+        && ["/write", "/delete", "/action"]
+            .iter()
+            .any(|v| action.ends_with(v))
     {
         Category::PermissionChange
     } else {

@@ -48,6 +48,7 @@ pub static FORMAT: FormatInfo = FormatInfo {
             ("ActivityDisplayName", "properties.activityDisplayName"),
             ("Category", "properties.category"),
             ("Status", "properties.result"),
+            ("Status", "result"),
             ("LoggedByService", "properties.loggedByService"),
             ("TargetResources", "properties.targetResources"),
             ("InitiatedBy", "properties.initiatedBy"),
@@ -217,7 +218,11 @@ impl Decoder for EntraAudit {
         }
         e.category = category(&a);
         if e.category == Category::CredentialIssue && e.outcome != Outcome::Failure {
-            issued_keys(&a, time, &mut e);
+            // "Certificates and secrets management" also logs removals:
+            // only keys that appeared were issued.
+            if issued_keys(&a, time, &mut e) == 0 && removed_keys(&a) {
+                e.category = Category::CredentialRevoke;
+            }
         }
         out.event(e)?;
         Ok(())
@@ -281,28 +286,41 @@ fn category(a: &Audit) -> Category {
     }
 }
 
-/// Keys added to the target application or service principal: each
-/// `KeyIdentifier=…` of the new `KeyDescription` not in the old one is
-/// issued to it.
-fn issued_keys(a: &Audit, time: Timestamp, e: &mut NormEvent) {
-    for t in &a.target_resources {
-        let Some(to) = t.id.owned() else { continue };
-        let described = t
-            .modified_properties
+/// The `KeyDescription` changes of each target: (target id, old key
+/// ids, new key ids).
+fn key_changes(a: &Audit) -> impl Iterator<Item = (Option<String>, Vec<String>, Vec<String>)> {
+    a.target_resources.iter().flat_map(|t| {
+        t.modified_properties
             .iter()
-            .filter(|m| m.display_name.get() == Some("KeyDescription"));
-        for m in described {
-            let old = m.old_value.get().map(key_identifiers).unwrap_or_default();
-            let new = m.new_value.get().map(key_identifiers).unwrap_or_default();
-            for key in new.into_iter().filter(|k| !old.contains(k)) {
-                let c = Credential {
-                    issued_at: Some(time),
-                    ..Credential::new(key, CredentialKind::ClientSecret)
-                };
-                e.issue_credential(c, to.clone());
-            }
+            .filter(|m| m.display_name.get() == Some("KeyDescription"))
+            .map(|m| {
+                let ids = |v: &Str| v.get().map(key_identifiers).unwrap_or_default();
+                (t.id.owned(), ids(&m.old_value), ids(&m.new_value))
+            })
+    })
+}
+
+/// Issue each key of a target's new `KeyDescription` that its old one
+/// lacks to the target application or service principal; how many.
+fn issued_keys(a: &Audit, time: Timestamp, e: &mut NormEvent) -> usize {
+    let mut issued = 0;
+    for (to, old, new) in key_changes(a) {
+        let Some(to) = to else { continue };
+        for key in new.into_iter().filter(|k| !old.contains(k)) {
+            let c = Credential {
+                issued_at: Some(time),
+                ..Credential::new(key, CredentialKind::ClientSecret)
+            };
+            e.issue_credential(c, to.clone());
+            issued += 1;
         }
     }
+    issued
+}
+
+/// Whether some target's old `KeyDescription` has a key its new one lacks.
+fn removed_keys(a: &Audit) -> bool {
+    key_changes(a).any(|(_, old, new)| old.iter().any(|k| !new.contains(k)))
 }
 
 /// The `KeyIdentifier=…` values of a `KeyDescription` text.

@@ -4,9 +4,9 @@
 //!
 //! Identity knowledge: `authenticationInfo.principalEmail` acted; when it
 //! is a service account acting for someone who impersonated it,
-//! `serviceAccountDelegationInfo` (and `metadata.identityDelegationChain`
-//! of IAM Credentials calls) name who delegated, first caller first. A
-//! service account key (`serviceAccountKeyName`) is the credential used;
+//! `serviceAccountDelegationInfo` names who delegated, first caller
+//! first. A service account key (`serviceAccountKeyName`) is the
+//! credential used;
 //! `CreateServiceAccountKey` and the IAM Credentials token calls
 //! (`GenerateAccessToken`, `GenerateIdToken`, `SignJwt`, `SignBlob`) issue
 //! one to the service account they name.
@@ -309,20 +309,33 @@ fn project(entry: &Entry) -> Option<String> {
         })
 }
 
-/// A non-zero `status.code` failed; so did a call every authorization
-/// check of which was refused.
+/// `PERMISSION_DENIED` (code 7), or a call every authorization check of
+/// which was refused, was denied; any other non-zero `status.code` failed.
 fn outcome(p: &AuditLog) -> (Outcome, Option<String>) {
+    const PERMISSION_DENIED: i64 = 7;
     if let Some(s) = &p.status
         && let Some(code) = s.code.filter(|c| *c != 0)
     {
         let reason = s.message.owned().unwrap_or_else(|| format!("code {code}"));
-        return (Outcome::Failure, Some(reason));
+        let kind = if code == PERMISSION_DENIED {
+            Outcome::Denied
+        } else {
+            Outcome::Failure
+        };
+        return (kind, Some(reason));
     }
     let checks = &p.authorization_info;
     if !checks.is_empty() && checks.iter().all(|a| a.granted == Some(false)) {
-        return (Outcome::Failure, Some("permission not granted".into()));
+        return (Outcome::Denied, Some("permission not granted".into()));
     }
     (Outcome::Success, None)
+}
+
+/// A key's resource name as an issuing call and a using call both write
+/// it: `authenticationInfo.serviceAccountKeyName` adds the service's
+/// `//iam.googleapis.com/` prefix that the key's own `name` lacks.
+fn key_id(name: &str) -> String {
+    name.trim_start_matches("//iam.googleapis.com/").to_owned()
 }
 
 fn actor(a: &AuthenticationInfo, e: &mut NormEvent) {
@@ -339,8 +352,8 @@ fn actor(a: &AuthenticationInfo, e: &mut NormEvent) {
     };
     e.actor_kind = kind;
     e.actor_kind_basis = basis.into();
-    if let Some(key) = a.service_account_key_name.owned() {
-        e.use_credential(Credential::new(key, CredentialKind::ClientSecret));
+    if let Some(key) = a.service_account_key_name.get() {
+        e.use_credential(Credential::new(key_id(key), CredentialKind::ClientSecret));
     }
 }
 
@@ -369,8 +382,7 @@ fn principal_kind(id: &str) -> (ActorKind, &'static str) {
 }
 
 /// Who delegated to the acting principal, first caller first: the
-/// principals of `serviceAccountDelegationInfo`, then the service accounts
-/// of an IAM Credentials call's `identityDelegationChain`.
+/// principals of `serviceAccountDelegationInfo`, ending with the actor.
 fn delegation(p: &AuditLog, e: &mut NormEvent) {
     let mut chain: Vec<String> = p
         .authentication_info
@@ -412,7 +424,7 @@ fn credentials(
 ) -> Result<(), DecodeError> {
     let short = method.rsplit('.').next().unwrap_or(method);
     let issues_key = short == "CreateServiceAccountKey";
-    if e.outcome == Outcome::Failure || !issues_key && !TOKEN_METHODS.contains(&short) {
+    if e.outcome != Outcome::Success || !issues_key && !TOKEN_METHODS.contains(&short) {
         return Ok(());
     }
     let request: Named = typed(p.request.as_ref())?;
@@ -426,10 +438,11 @@ fn credentials(
         return Ok(());
     };
     if issues_key {
+        // Without the key's name, the call itself stands for the key.
         let id = response
             .name
-            .owned()
-            .unwrap_or_else(|| format!("{sa}/keys/new"));
+            .get()
+            .map_or_else(|| format!("{sa}#{}", e.event_id), key_id);
         let c = Credential {
             issued_at: Some(time),
             expires_at: key_expiry(&response),
@@ -448,17 +461,20 @@ fn credentials(
         ..Credential::new(format!("{sa}#{}", e.event_id), CredentialKind::OauthToken)
     };
     e.issue_credential(c, sa);
+    // The accounts a token request went through, when the caller stated
+    // no delegation of its own: who the caller acted through to mint it.
     let metadata: Metadata = typed(p.metadata.as_ref())?;
-    let mut full = vec![e.actor.id.clone()];
-    full.extend(
-        metadata
+    if e.delegation_chain.is_empty() {
+        let mut through: Vec<String> = metadata
             .identity_delegation_chain
             .iter()
-            .filter_map(|n| service_account(n)),
-    );
-    full.dedup();
-    if full.len() > 1 {
-        e.delegation_chain = full;
+            .filter_map(|n| service_account(n))
+            .collect();
+        // The last is the account the token is for, not a delegate.
+        through.pop();
+        if !through.is_empty() {
+            e.delegation_chain = std::iter::once(e.actor.id.clone()).chain(through).collect();
+        }
     }
     Ok(())
 }
