@@ -125,7 +125,13 @@ async fn a_damaged_store_file_is_the_servers_failure_and_health_says_so() {
     healthy(&app).await;
     // Cut a findings file short, as a full disk or a bad copy would.
     let findings = dir.path().join("data/findings");
-    let file = std::fs::read_dir(&findings)
+    let day = std::fs::read_dir(&findings)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("day=")))
+        .unwrap();
+    let file = std::fs::read_dir(&day)
         .unwrap()
         .flatten()
         .map(|e| e.path())

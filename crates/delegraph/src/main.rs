@@ -36,6 +36,8 @@ enum Command {
     Token(cmd::token::Args),
     /// Validate Sigma rules and run their test events.
     Rules(cmd::rules::Args),
+    /// Upkeep of the store's tables: stats, compaction, vacuum, retention, conversion.
+    Store(cmd::store::Args),
 }
 
 fn main() -> ExitCode {
@@ -59,6 +61,7 @@ fn main() -> ExitCode {
         Command::Serve(a) => cmd::serve::run(a),
         Command::Token(a) => cmd::token::run(a),
         Command::Rules(a) => cmd::rules::run(a),
+        Command::Store(a) => cmd::store::run(a),
     };
     match result {
         Ok(code) => code,

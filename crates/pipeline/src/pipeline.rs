@@ -11,8 +11,8 @@ use delegraph_model::{
 };
 use delegraph_rules::{RuleEngine, RuleSet};
 use delegraph_store::{
-    AtomicParquetFile, agents_batch, agents_schema, edges_batch, edges_schema, events_batch,
-    findings_batch, remove_partials,
+    AGENTS_LIVE, CommitTag, DayFiling, EDGES_LIVE, Redo, agents_batch, edges_batch, events_batch,
+    findings_batch, remove_partials, replace_current,
 };
 
 use crate::checkpoint::Checkpoint;
@@ -20,9 +20,9 @@ use crate::dedup::{DEFAULT_SEEN, SeenEvents};
 use crate::run_files::RunFiles;
 use crate::{PipelineError, RunStats};
 
-/// Name of the `agents` / `edges` files holding instances still live at the
-/// end of the last run (replaced every run, so no instance is listed twice).
-pub const LIVE_SNAPSHOT: &str = "live";
+/// The application id a stream's epochs are committed under (each epoch's
+/// number is its transaction version).
+pub const STREAM_APP_ID: &str = "delegraph-stream";
 
 /// How a pipeline starts: limits, detector settings, and whether it
 /// continues from (and saves) the data directory's checkpoint.
@@ -112,6 +112,7 @@ impl EventPipeline {
         opts: PipelineOptions,
         checkpoint: Option<Checkpoint>,
     ) -> Result<Self, PipelineError> {
+        delegraph_store::refuse_old_layout(data_dir)?;
         remove_all_partials(data_dir)?;
         let state_err = |message: String| PipelineError::State {
             path: crate::checkpoint::checkpoint_path(data_dir)
@@ -334,16 +335,13 @@ impl EventPipeline {
 
     fn flush(&mut self) -> Result<(), PipelineError> {
         if !self.buffer.is_empty() {
-            let batch = events_batch(&self.buffer)?;
-            self.files.events.write(&batch)?;
-            self.files.event_rows += self.buffer.len() as u64;
+            self.files.events.write(events_batch(&self.buffer)?)?;
             self.buffer.clear();
         }
         if !self.findings.is_empty() {
             self.files
                 .findings
-                .write(&findings_batch(&self.findings)?)?;
-            self.files.finding_rows += self.findings.len() as u64;
+                .write(findings_batch(&self.findings)?)?;
             self.stats.findings_written += self.findings.len() as u64;
             match self.kept.as_mut() {
                 Some((kept, _)) => kept.append(&mut self.findings),
@@ -368,9 +366,8 @@ impl EventPipeline {
         if agents.is_empty() {
             return Ok(());
         }
-        self.files.instance_rows += agents.len() as u64;
-        self.files.agents.write(&agents_batch(&agents)?)?;
-        self.files.edges.write(&edges_batch(&edges)?)?;
+        self.files.agents.write(agents_batch(&agents)?)?;
+        self.files.edges.write(edges_batch(&edges)?)?;
         Ok(())
     }
 
@@ -388,7 +385,12 @@ impl EventPipeline {
         self.take_verdicts();
         self.refresh_stats();
         let next = RunFiles::create(&self.data_dir, next_name)?;
-        let mut outputs = std::mem::replace(&mut self.files, next).publish()?;
+        let tag = CommitTag {
+            app_id: STREAM_APP_ID.to_owned(),
+            version: i64::try_from(epoch).unwrap_or(i64::MAX),
+            redo: Redo::Replace,
+        };
+        let mut outputs = std::mem::replace(&mut self.files, next).publish(&tag)?;
         write_live(&self.data_dir, &self.stitcher, &mut outputs)?;
         self.name = next_name.to_owned();
         self.position = (epoch, offsets.clone());
@@ -445,7 +447,14 @@ impl EventPipeline {
             position: (epoch, offsets),
             ..
         } = self;
-        stats.outputs.extend(files.publish()?);
+        // A replay's rows follow from its input and the state it starts
+        // from, both fixed by the run: a redo writes the same rows.
+        let tag = CommitTag {
+            app_id: name.clone(),
+            version: 0,
+            redo: Redo::Skip,
+        };
+        stats.outputs.extend(files.publish(&tag)?);
         write_live(&data_dir, &stitcher, &mut stats.outputs)?;
         if let Some(mut runs) = runs {
             runs.push(name);
@@ -495,7 +504,7 @@ pub(crate) fn remove_all_partials(data_dir: &Path) -> Result<(), PipelineError> 
     Ok(())
 }
 
-/// Replace the live-instance snapshot of `agents` and `edges`.
+/// Replace the current-state tables: the instances live now and their edges.
 fn write_live(
     data_dir: &Path,
     stitcher: &Stitcher,
@@ -511,12 +520,11 @@ fn write_live(
         .iter()
         .flat_map(|i| crate::graph_rows::edge_rows(i))
         .collect();
-    let mut a = AtomicParquetFile::create(data_dir, "agents", LIVE_SNAPSHOT, agents_schema())?;
-    a.write(&agents_batch(&agents)?)?;
-    let mut e = AtomicParquetFile::create(data_dir, "edges", LIVE_SNAPSHOT, edges_schema())?;
-    e.write(&edges_batch(&edges)?)?;
-    outputs.push(a.finish()?);
-    outputs.push(e.finish()?);
+    let filing = DayFiling::now();
+    replace_current(data_dir, AGENTS_LIVE, agents_batch(&agents)?, &filing)?;
+    replace_current(data_dir, EDGES_LIVE, edges_batch(&edges)?, &filing)?;
+    outputs.push(data_dir.join(AGENTS_LIVE));
+    outputs.push(data_dir.join(EDGES_LIVE));
     Ok(())
 }
 

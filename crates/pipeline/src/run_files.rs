@@ -1,48 +1,42 @@
-//! The files one run (a replay, or one epoch of a stream) publishes:
-//! events, findings, agents, edges and dead letters, all named after the
-//! run, all made visible together at the end of the run.
+//! What one run (a replay, or one epoch of a stream) adds to the store:
+//! rows of events, findings, agents and edges, streamed into each table's
+//! files as they come and committed together at the end of the run, one
+//! tagged commit per table; and its dead letters.
 
 use std::path::{Path, PathBuf};
 
 use delegraph_model::DeadLetter;
 use delegraph_store::{
-    AtomicParquetFile, agents_schema, edges_schema, events_schema, findings_schema, remove_run_file,
+    CommitTag, DayFiling, TableAppend, agents_schema, edges_schema, events_schema, findings_schema,
 };
 
 use crate::{DeadLetterFile, PipelineError};
 
-/// Tables a run writes a file to.
-const RUN_TABLES: [&str; 4] = ["events", "findings", "agents", "edges"];
-
-/// Open output files of one run, with the rows each received.
+/// Open output of one run.
 pub(crate) struct RunFiles {
-    pub events: AtomicParquetFile,
-    pub findings: AtomicParquetFile,
-    pub agents: AtomicParquetFile,
-    pub edges: AtomicParquetFile,
+    pub events: TableAppend,
+    pub findings: TableAppend,
+    pub agents: TableAppend,
+    pub edges: TableAppend,
     pub dead: DeadLetterFile,
-    pub event_rows: u64,
-    pub finding_rows: u64,
-    pub instance_rows: u64,
+    data_dir: PathBuf,
 }
 
 impl RunFiles {
-    /// Start the files of run `name`, first removing whatever an earlier,
-    /// interrupted attempt at the same run published.
+    /// Start the output of run `name`. Dead letters an interrupted earlier
+    /// attempt at the same run published are removed first; its table
+    /// commits are found by the commit's tag (see [`Self::publish`]).
     pub fn create(data_dir: &Path, name: &str) -> Result<Self, PipelineError> {
-        for table in RUN_TABLES {
-            remove_run_file(data_dir, table, name)?;
-        }
         DeadLetterFile::remove_published(data_dir, name)?;
+        // Rows with absurd times go under the day the run started.
+        let filing = DayFiling::now();
         Ok(Self {
-            events: AtomicParquetFile::create(data_dir, "events", name, events_schema())?,
-            findings: AtomicParquetFile::create(data_dir, "findings", name, findings_schema())?,
-            agents: AtomicParquetFile::create(data_dir, "agents", name, agents_schema())?,
-            edges: AtomicParquetFile::create(data_dir, "edges", name, edges_schema())?,
+            events: TableAppend::open(data_dir, "events", events_schema(), filing)?,
+            findings: TableAppend::open(data_dir, "findings", findings_schema(), filing)?,
+            agents: TableAppend::open(data_dir, "agents", agents_schema(), filing)?,
+            edges: TableAppend::open(data_dir, "edges", edges_schema(), filing)?,
             dead: DeadLetterFile::new(data_dir, name),
-            event_rows: 0,
-            finding_rows: 0,
-            instance_rows: 0,
+            data_dir: data_dir.to_owned(),
         })
     }
 
@@ -51,22 +45,22 @@ impl RunFiles {
         self.dead.write(letter)
     }
 
-    /// Publish the files that received rows (and drop the others); returns
-    /// the published paths.
-    pub fn publish(self) -> Result<Vec<PathBuf>, PipelineError> {
+    /// Commit the run's rows to every table under `tag` and publish its
+    /// dead letters; returns the tables committed to and the dead-letter
+    /// file.
+    pub fn publish(self, tag: &CommitTag) -> Result<Vec<PathBuf>, PipelineError> {
         let mut out = Vec::new();
-        let mut one = |file: AtomicParquetFile, rows: u64| -> Result<(), PipelineError> {
-            if rows > 0 {
-                out.push(file.finish()?);
-            } else {
-                file.discard()?;
+        let tables = [
+            ("events", self.events),
+            ("findings", self.findings),
+            ("agents", self.agents),
+            ("edges", self.edges),
+        ];
+        for (name, table) in tables {
+            if table.commit(tag)?.is_some() {
+                out.push(self.data_dir.join(name));
             }
-            Ok(())
-        };
-        one(self.events, self.event_rows)?;
-        one(self.findings, self.finding_rows)?;
-        one(self.agents, self.instance_rows)?;
-        one(self.edges, self.instance_rows)?;
+        }
         if let Some(path) = self.dead.finish()? {
             out.push(path);
         }

@@ -24,9 +24,9 @@ use crate::{AtomicParquetFile, StoreError, remove_if_present};
 pub const ACTIVITY_TABLE: &str = "finding_activity";
 
 static ACTIVITY_COLUMNS: &Columns<ActivityEntry> = &[
-    ("seq", false, Col::Count(|a| a.seq)),
+    ("seq", false, Col::Seq(|a| a.seq)),
     ("finding_id", false, Col::Text(|a| Some(&a.finding_id))),
-    ("at", false, Col::Time(|a| Some(a.at))),
+    ("at", false, Col::Nanos(|a| a.at)),
     ("actor", false, Col::Text(|a| Some(&a.actor))),
     ("action", false, Col::Text(|a| Some(&a.action))),
     (

@@ -1,12 +1,17 @@
 //! Tables defined as lists of columns: each column is a name, a
 //! nullability and the function that reads it from a row, so a table's
 //! schema and its batch builder come from one list and cannot drift apart.
+//!
+//! Types are the ones Delta Lake has, so every engine reads the tables
+//! alike: times in microseconds (UTC), counts as signed 64-bit integers,
+//! list items named `element`.
 
+use std::rc::Rc;
 use std::sync::Arc;
 
 use arrow::array::{
     ArrayRef, BooleanArray, Float64Array, ListBuilder, RecordBatch, StringArray, StringBuilder,
-    TimestampNanosecondArray, UInt32Array, UInt64Array,
+    Int64Array, TimestampMicrosecondArray, TimestampNanosecondArray, UInt64Array,
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
@@ -16,13 +21,22 @@ use crate::StoreError;
 pub(crate) enum Col<T> {
     Text(fn(&T) -> Option<&str>),
     Owned(fn(&T) -> Option<String>),
+    /// Nanoseconds since the epoch, stored to the microsecond.
     Time(fn(&T) -> Option<i64>),
+    /// The UTC day (`YYYY-MM-DD`) of a time in nanoseconds: the partition
+    /// a row is filed under.
+    Day(fn(&T) -> i64),
     List(fn(&T) -> Vec<&str>),
     Bool(fn(&T) -> bool),
     MaybeBool(fn(&T) -> Option<bool>),
     UInt(fn(&T) -> Option<u32>),
     Count(fn(&T) -> u64),
     Float(fn(&T) -> Option<f64>),
+    /// A time kept to the nanosecond, for the triage log's files (not a
+    /// Delta table, read back by delegraph alone).
+    Nanos(fn(&T) -> i64),
+    /// An unsigned sequence number, for the triage log's files.
+    Seq(fn(&T) -> u64),
 }
 
 /// One table's columns, in order.
@@ -31,13 +45,14 @@ pub(crate) type Columns<T> = [(&'static str, bool, Col<T>)];
 impl<T> Col<T> {
     fn data_type(&self) -> DataType {
         match self {
-            Col::Text(_) | Col::Owned(_) => DataType::Utf8,
-            Col::Time(_) => DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())),
-            Col::List(_) => DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))),
+            Col::Text(_) | Col::Owned(_) | Col::Day(_) => DataType::Utf8,
+            Col::Time(_) => DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            Col::List(_) => DataType::List(Arc::new(Field::new("element", DataType::Utf8, true))),
             Col::Bool(_) | Col::MaybeBool(_) => DataType::Boolean,
-            Col::UInt(_) => DataType::UInt32,
-            Col::Count(_) => DataType::UInt64,
+            Col::UInt(_) | Col::Count(_) => DataType::Int64,
             Col::Float(_) => DataType::Float64,
+            Col::Nanos(_) => DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())),
+            Col::Seq(_) => DataType::UInt64,
         }
     }
 
@@ -47,12 +62,22 @@ impl<T> Col<T> {
             Col::Owned(f) => Arc::new(rows.iter().map(f).collect::<StringArray>()),
             Col::Time(f) => Arc::new(
                 rows.iter()
-                    .map(f)
-                    .collect::<TimestampNanosecondArray>()
+                    .map(|r| f(r).map(|ns| ns.div_euclid(1_000)))
+                    .collect::<TimestampMicrosecondArray>()
                     .with_timezone("UTC"),
             ),
+            Col::Day(f) => {
+                let mut days = DayNames::default();
+                Arc::new(
+                    rows.iter()
+                        .map(|r| Some(days.name(f(r))))
+                        .collect::<StringArray>(),
+                )
+            }
             Col::List(f) => {
-                let mut b = ListBuilder::new(StringBuilder::new());
+                let mut b = ListBuilder::new(StringBuilder::new()).with_field(Arc::new(
+                    Field::new("element", DataType::Utf8, true),
+                ));
                 for r in rows {
                     for v in f(r) {
                         b.values().append_value(v);
@@ -63,9 +88,24 @@ impl<T> Col<T> {
             }
             Col::Bool(f) => Arc::new(rows.iter().map(|r| Some(f(r))).collect::<BooleanArray>()),
             Col::MaybeBool(f) => Arc::new(rows.iter().map(f).collect::<BooleanArray>()),
-            Col::UInt(f) => Arc::new(rows.iter().map(f).collect::<UInt32Array>()),
-            Col::Count(f) => Arc::new(rows.iter().map(|r| Some(f(r))).collect::<UInt64Array>()),
+            Col::UInt(f) => Arc::new(
+                rows.iter()
+                    .map(|r| f(r).map(i64::from))
+                    .collect::<Int64Array>(),
+            ),
+            Col::Count(f) => Arc::new(
+                rows.iter()
+                    .map(|r| Some(i64::try_from(f(r)).unwrap_or(i64::MAX)))
+                    .collect::<Int64Array>(),
+            ),
             Col::Float(f) => Arc::new(rows.iter().map(f).collect::<Float64Array>()),
+            Col::Nanos(f) => Arc::new(
+                rows.iter()
+                    .map(|r| Some(f(r)))
+                    .collect::<TimestampNanosecondArray>()
+                    .with_timezone("UTC"),
+            ),
+            Col::Seq(f) => Arc::new(rows.iter().map(|r| Some(f(r))).collect::<UInt64Array>()),
         }
     }
 }
@@ -87,4 +127,34 @@ pub(crate) fn batch<T>(
 ) -> Result<RecordBatch, StoreError> {
     let columns = cols.iter().map(|(_, _, c)| c.build(rows)).collect();
     RecordBatch::try_new(schema, columns).map_err(|e| StoreError::Encode(e.to_string()))
+}
+
+/// Names of UTC days, remembering the last one: rows of a batch mostly
+/// share their day, so the date is formatted once per change of day.
+#[derive(Default)]
+struct DayNames {
+    last: Option<(i64, Rc<str>)>,
+}
+
+impl DayNames {
+    const NANOS_PER_DAY: i64 = 86_400 * 1_000_000_000;
+
+    fn name(&mut self, nanos: i64) -> Rc<str> {
+        let day = nanos.div_euclid(Self::NANOS_PER_DAY);
+        match &self.last {
+            Some((d, name)) if *d == day => name.clone(),
+            _ => {
+                let name: Rc<str> = day_name(nanos).into();
+                self.last = Some((day, name.clone()));
+                name
+            }
+        }
+    }
+}
+
+/// `YYYY-MM-DD` of a time in nanoseconds, in UTC: the day partition's name.
+pub fn day_name(nanos: i64) -> String {
+    chrono::DateTime::from_timestamp_nanos(nanos)
+        .format("%Y-%m-%d")
+        .to_string()
 }

@@ -299,6 +299,8 @@ static COLUMNS: &Columns<NormEvent> = &[
     ),
     ("origin", false, Col::Owned(|e| Some(e.origin.to_string()))),
     ("raw", false, Col::Text(|e| Some(&e.raw))),
+    // The partition: the UTC day of the event.
+    ("day", false, Col::Day(|e| e.event_time.nanos())),
 ];
 
 static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| schema(COLUMNS));

@@ -83,6 +83,8 @@ static FINDING_COLUMNS: &Columns<Finding> = &[
         false,
         Col::UInt(|f| Some(u32::from(f.human_risk))),
     ),
+    // The partition: the UTC day of detection.
+    ("day", false, Col::Day(|f| f.detected_at)),
 ];
 
 static FINDING_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| schema(FINDING_COLUMNS));

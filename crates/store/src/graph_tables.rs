@@ -91,6 +91,8 @@ static AGENT_COLUMNS: &Columns<AgentRow> = &[
     ("sub_agents", true, Col::List(|r| strs(&r.sub_agents))),
     ("envelopes", true, Col::List(|r| strs(&r.envelopes))),
     ("decisions", true, Col::List(|r| strs(&r.decisions))),
+    // The partition: the UTC day the instance was last seen.
+    ("day", false, Col::Day(|r| r.last_seen)),
 ];
 
 static EDGE_COLUMNS: &Columns<EdgeRow> = &[
@@ -103,6 +105,8 @@ static EDGE_COLUMNS: &Columns<EdgeRow> = &[
     ("first_seen", false, Col::Time(|r| Some(r.first_seen))),
     ("last_seen", false, Col::Time(|r| Some(r.last_seen))),
     ("events", false, Col::Count(|r| r.count)),
+    // The partition: the UTC day the edge was last seen.
+    ("day", false, Col::Day(|r| r.last_seen)),
 ];
 
 static AGENT_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| schema(AGENT_COLUMNS));

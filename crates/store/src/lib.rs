@@ -1,15 +1,18 @@
-//! delegraph's store: Arrow record batches written as Parquet under a data
-//! directory, and read-only SQL over them with DataFusion.
+//! delegraph's store: the pipeline's tables as Delta Lake tables under a
+//! data directory, and read-only SQL over them with DataFusion.
 //!
-//! This is the only crate that knows Arrow, Parquet or DataFusion; the rest
+//! This is the only crate that knows Arrow, Parquet, Delta Lake or DataFusion; the rest
 //! of the workspace hands it model types and gets rows or text back.
 
 mod activity;
 mod columns;
+mod delta;
 mod events;
 mod exclusions;
 mod finding_query;
 mod findings;
+mod layout;
+mod migrate;
 mod graph_tables;
 mod page_reads;
 mod result_cache;
@@ -25,6 +28,14 @@ pub use activity::{
     ACTIVITY_TABLE, activity_schema, append_activity, compact_activity, read_activity,
     read_activity_after, settle_activity,
 };
+pub use delta::{
+    CommitTag, Compacted, DAY_COLUMN, DayFiling, Redo, TableAppend, TableStats,
+    compact_closed_days, day_source, expire_days_before, is_delta_table, replace_current,
+    Upkeep, UpkeepReport, table_stats, vacuum,
+};
+pub use layout::{old_layout_tables, refuse_old_layout};
+pub use migrate::{Migrated, PRE_DELTA_DIR, migrate_old_layout};
+pub use columns::day_name as utc_day;
 pub use events::{events_batch, events_schema};
 pub use exclusions::EXCLUDABLE;
 pub use finding_query::{FACETS, FindingPage, FindingQuery, FindingSort};
@@ -35,15 +46,26 @@ pub use sql_guard::{MAX_OPERATORS, MAX_SQL_BYTES};
 pub use triage_views::TRIAGE_VIEWS;
 pub use views::InstanceGraph;
 pub use writer::{
-    AtomicParquetFile, remove_if_present, remove_partials, remove_run_file, write_file_atomic,
+    AtomicParquetFile, remove_if_present, remove_partials, write_file_atomic,
 };
 
 /// Table names, as directories under the data directory and as SQL tables.
 pub const TABLES: [&str; 5] = ["events", "findings", "edges", "agents", ACTIVITY_TABLE];
 
 /// The tables the pipeline writes (the API writes `finding_activity`, so
-/// the pipeline's clean-up after a crash never touches its files).
+/// the pipeline's clean-up after a crash never touches its files): Delta
+/// tables, partitioned by day, appended to by every run.
 pub const PIPELINE_TABLES: [&str; 4] = ["events", "findings", "edges", "agents"];
+
+/// The current-state tables: the instances live at the end of the latest
+/// run or epoch, and their edges. SQL's `agents` and `edges` are the
+/// retired instances' tables with these.
+pub const CURRENT_TABLES: [(&str, &str); 2] = [("agents", AGENTS_LIVE), ("edges", EDGES_LIVE)];
+
+/// Instances still live, replaced at every run's end.
+pub const AGENTS_LIVE: &str = "agents_live";
+/// Edges of instances still live, replaced at every run's end.
+pub const EDGES_LIVE: &str = "edges_live";
 
 /// What went wrong in the store, and where.
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +77,25 @@ pub enum StoreError {
         path: String,
         /// The OS error.
         source: std::io::Error,
+    },
+    /// The data directory is in the layout before Delta Lake.
+    #[error(
+        "{data_dir}: tables {tables} are loose Parquet files, the layout before Delta Lake; \
+         run `delegraph store migrate --data-dir {data_dir}` to convert them (nothing is lost)"
+    )]
+    OldLayout {
+        /// The data directory.
+        data_dir: String,
+        /// The tables still in the old layout.
+        tables: String,
+    },
+    /// A Delta table could not be read or written.
+    #[error("table {table}: {source}")]
+    Delta {
+        /// The table.
+        table: String,
+        /// What delta-rs reported.
+        source: Box<deltalake::DeltaTableError>,
     },
     /// Converting to Arrow or writing Parquet failed.
     #[error("encoding failed: {0}")]

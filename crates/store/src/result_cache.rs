@@ -69,12 +69,17 @@ impl ResultCache {
     }
 }
 
-/// Every table file with its size and modification time: equal listings
-/// mean no writer published, replaced or removed a file in between.
+/// Every table file (for a Delta table, every file of its log) with its
+/// size and modification time: equal listings mean no writer published,
+/// replaced or removed a file in between.
 pub(crate) fn table_files(data_dir: &Path) -> Vec<(PathBuf, u64, Option<SystemTime>)> {
     let mut files = Vec::new();
-    for table in crate::TABLES {
-        let Ok(entries) = std::fs::read_dir(data_dir.join(table)) else {
+    let current = crate::CURRENT_TABLES.iter().map(|(_, live)| *live);
+    for table in crate::TABLES.into_iter().chain(current) {
+        // A Delta table changes exactly when its log does.
+        let log = data_dir.join(table).join("_delta_log");
+        let dir = if log.is_dir() { log } else { data_dir.join(table) };
+        let Ok(entries) = std::fs::read_dir(dir) else {
             continue;
         };
         for entry in entries.flatten() {

@@ -66,7 +66,9 @@ impl Default for QueryLimits {
 ///   there). Entries are checked against the file's size and modification
 ///   time before use, so a replaced file (the live snapshot) is read anew;
 /// - the answers of delegraph's own statements per store version
-///   ([`crate::result_cache`]).
+///   ([`crate::result_cache`]);
+/// - the Delta tables, loaded once and brought up to date from their
+///   logs' new commits when an engine opens.
 ///
 /// File listings are not shared: each engine gets its own runtime, which
 /// lists the tables when it opens, so an engine sees the files as they
@@ -77,6 +79,8 @@ pub struct QueryRuntime {
     file_metadata: Arc<FileMetadataCache>,
     file_statistics: Arc<FileStatisticsCache>,
     pub(crate) cache: Arc<ResultCache>,
+    /// The Delta tables opened so far, refreshed from their logs.
+    tables: crate::delta::TableCache,
 }
 
 /// Bytes of Parquet footers and page indexes kept per process.
@@ -97,6 +101,7 @@ impl QueryRuntime {
                     .with_name("delegraph file statistics"),
             ),
             cache: Arc::new(ResultCache::default()),
+            tables: crate::delta::TableCache::default(),
         }
     }
 
@@ -177,14 +182,20 @@ impl SqlEngine {
         let url =
             ObjectStoreUrl::parse(STORE_URL).map_err(|e| StoreError::Storage(e.to_string()))?;
         ctx.register_object_store(url.as_ref(), Arc::new(root));
+        crate::layout::refuse_old_layout(data_dir)?;
         for table in TABLES {
-            let dir = data_dir.join(table);
-            let has_files = std::fs::read_dir(&dir)
-                .map(|rd| {
-                    rd.flatten()
-                        .any(|e| e.file_name().to_string_lossy().ends_with(".parquet"))
-                })
-                .unwrap_or(false);
+            if crate::PIPELINE_TABLES.contains(&table) {
+                let live = crate::CURRENT_TABLES
+                    .iter()
+                    .find(|(t, _)| *t == table)
+                    .map(|(_, l)| *l);
+                if crate::delta::register_pipeline_table(&ctx, &runtime.tables, data_dir, table, live)
+                    .await?
+                {
+                    continue;
+                }
+            }
+            let has_files = crate::layout::has_loose_parquet(&data_dir.join(table));
             if has_files {
                 register_parquet_dir(&ctx, table).await?;
             } else if let Some(schema) = known_schema(table) {

@@ -33,6 +33,29 @@ const BLOOM_COLUMNS: [&str; 4] = [
     "delegation_root",
 ];
 
+/// How every table's Parquet files are written: zstd, bounded row groups,
+/// bloom filters on the id columns point lookups use.
+pub(crate) fn writer_properties(schema: &SchemaRef) -> Result<WriterProperties, StoreError> {
+    let mut props = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(
+            ZstdLevel::try_new(3).map_err(|e| StoreError::Encode(e.to_string()))?,
+        ))
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS));
+    // Point lookups (a finding, its evidence events, an instance's events
+    // and edges) skip every row group whose bloom filter says the id is
+    // not there, instead of decoding the whole table.
+    for field in schema.fields() {
+        if BLOOM_COLUMNS.contains(&field.name().as_str()) {
+            let col = ColumnPath::from(field.name().as_str());
+            props = props
+                .set_column_bloom_filter_enabled(col.clone(), true)
+                .set_column_bloom_filter_max_ndv(col.clone(), ROW_GROUP_ROWS as u64)
+                .set_column_bloom_filter_fpp(col, 0.01);
+        }
+    }
+    Ok(props.build())
+}
+
 /// Writes one Parquet file of a table, made visible only by [`finish`](Self::finish).
 pub struct AtomicParquetFile {
     tmp: PathBuf,
@@ -53,24 +76,7 @@ impl AtomicParquetFile {
         let dest = dir.join(format!("{name}.parquet"));
         let tmp = dir.join(format!(".{name}.parquet{PARTIAL_SUFFIX}"));
         let file = File::create(&tmp).map_err(|e| StoreError::io(&tmp, e))?;
-        let mut props = WriterProperties::builder()
-            .set_compression(Compression::ZSTD(
-                ZstdLevel::try_new(3).map_err(|e| StoreError::Encode(e.to_string()))?,
-            ))
-            .set_max_row_group_row_count(Some(ROW_GROUP_ROWS));
-        // Point lookups (a finding, its evidence events, an instance's
-        // events and edges) skip every row group whose bloom filter says
-        // the id is not there, instead of decoding the whole table.
-        for field in schema.fields() {
-            if BLOOM_COLUMNS.contains(&field.name().as_str()) {
-                let col = ColumnPath::from(field.name().as_str());
-                props = props
-                    .set_column_bloom_filter_enabled(col.clone(), true)
-                    .set_column_bloom_filter_max_ndv(col.clone(), ROW_GROUP_ROWS as u64)
-                    .set_column_bloom_filter_fpp(col, 0.01);
-            }
-        }
-        let props = props.build();
+        let props = writer_properties(&schema)?;
         let writer = ArrowWriter::try_new(file, schema, Some(props))
             .map_err(|e| StoreError::Encode(e.to_string()))?;
         Ok(Self { tmp, dest, writer })
@@ -108,13 +114,6 @@ impl AtomicParquetFile {
         drop(self.writer);
         fs::remove_file(&self.tmp).map_err(|e| StoreError::io(&self.tmp, e))
     }
-}
-
-/// Remove the published file `DIR/<table>/<name>.parquet` if it exists: a
-/// run redone after a crash replaces all of its earlier output, including
-/// files the redo has no rows for.
-pub fn remove_run_file(data_dir: &Path, table: &str, name: &str) -> Result<(), StoreError> {
-    remove_if_present(&data_dir.join(table).join(format!("{name}.parquet")))
 }
 
 /// Remove `path`; a file that is not there is not an error.

@@ -1,6 +1,7 @@
-//! Readers query while a writer publishes, replaces and removes table files
-//! (a stream's epochs, its live snapshot, an epoch redone after a crash):
-//! no query may fail for it.
+//! Readers query while a writer commits to the tables (a stream's epochs,
+//! its current-state table replaced every epoch, an epoch redone after a
+//! crash replacing its earlier attempt): no query may fail for it, and
+//! every query sees whole commits, never a writer's step.
 
 #![allow(clippy::unwrap_used)]
 
@@ -10,46 +11,63 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use delegraph_store::{
-    AtomicParquetFile, EdgeRow, QueryLimits, SqlEngine, edges_batch, edges_schema, remove_run_file,
+    CommitTag, DayFiling, EDGES_LIVE, EdgeRow, QueryLimits, Redo, SqlEngine, TableAppend, edges_batch,
+    edges_schema, replace_current,
 };
 
 const ROWS: usize = 20_000;
+const EPOCHS: i64 = 6;
 
-fn publish(dir: &Path, name: &str, rows: usize) {
-    let edges: Vec<EdgeRow> = (0..rows)
+fn edges(rows: usize) -> Vec<EdgeRow> {
+    (0..rows)
         .map(|i| EdgeRow {
             instance: format!("i-{}", i % 97),
             from: format!("from-{i}"),
             to: format!("to-{i}"),
             ..EdgeRow::default()
         })
-        .collect();
-    let mut f = AtomicParquetFile::create(dir, "edges", name, edges_schema()).unwrap();
-    f.write(&edges_batch(&edges).unwrap()).unwrap();
-    f.finish().unwrap();
+        .collect()
+}
+
+/// Commit epoch `epoch`'s rows; a second commit of the same epoch
+/// replaces the first, as a redo after a crash does.
+fn commit_epoch(dir: &Path, epoch: i64, rows: usize) {
+    let mut t = TableAppend::open(dir, "edges", edges_schema(), DayFiling::now()).unwrap();
+    t.write(edges_batch(&edges(rows)).unwrap()).unwrap();
+    let tag = CommitTag {
+        app_id: "test-stream".into(),
+        version: epoch,
+        redo: Redo::Replace,
+    };
+    t.commit(&tag).unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn queries_survive_files_published_replaced_and_removed_meanwhile() {
+async fn queries_see_whole_commits_while_epochs_are_committed_and_redone() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().to_path_buf();
-    for k in 0..6 {
-        publish(&data, &format!("epoch-{k}"), ROWS);
+    for k in 0..EPOCHS {
+        commit_epoch(&data, k, ROWS);
     }
+    replace_current(
+        &data,
+        EDGES_LIVE,
+        edges_batch(&edges(1)).unwrap(),
+        &DayFiling::now(),
+    )
+    .unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     let writer = {
         let (data, stop) = (data.clone(), stop.clone());
         std::thread::spawn(move || {
             let mut changes = 0u32;
             while !stop.load(Ordering::Relaxed) {
-                let k = changes % 6;
-                // The redo of an epoch: what it published goes, then comes back.
-                remove_run_file(&data, "edges", &format!("epoch-{k}")).unwrap();
-                std::thread::sleep(Duration::from_millis(15));
-                publish(&data, &format!("epoch-{k}"), ROWS);
-                // The live snapshot: replaced in place, a different size each time.
-                publish(&data, "live", 1 + (changes as usize % 7) * 1000);
-                std::thread::sleep(Duration::from_millis(15));
+                // The redo of the latest epoch: its rows are replaced.
+                commit_epoch(&data, EPOCHS - 1, ROWS);
+                // The current state: replaced, a different size each time.
+                let live = 1 + (changes as usize % 7) * 1000;
+                let batch = edges_batch(&edges(live)).unwrap();
+                replace_current(&data, EDGES_LIVE, batch, &DayFiling::now()).unwrap();
                 changes += 1;
             }
             changes
@@ -77,13 +95,20 @@ async fn queries_survive_files_published_replaced_and_removed_meanwhile() {
             .unwrap()
             .parse()
             .unwrap();
-        assert!(n >= 5 * ROWS, "{n} rows: a published file was missed");
+        let epochs = EPOCHS as usize * ROWS;
+        let live = n.checked_sub(epochs).unwrap_or_else(|| {
+            panic!("{n} rows: fewer than the {epochs} of the committed epochs")
+        });
+        assert!(
+            live % 1000 == 1 && live <= 6001,
+            "{n} rows: the redone epoch or the current state was seen half-replaced"
+        );
         queries += 1;
     }
     stop.store(true, Ordering::Relaxed);
     let changes = writer.join().unwrap();
     assert!(
-        changes > 10 && queries > 10,
+        changes > 5 && queries > 10,
         "{changes} changes, {queries} queries"
     );
 }

@@ -8,9 +8,11 @@ pub mod replay;
 pub mod rules;
 pub mod serve;
 pub mod serve_config;
+mod serve_upkeep;
 pub mod settings;
 pub mod simulate;
 pub mod sql;
+pub mod store;
 pub mod token;
 
 use delegraph_model::Source;

@@ -81,6 +81,7 @@ fn settings(a: Args) -> anyhow::Result<ServeConfig> {
             kafka: None,
             pipeline: Default::default(),
             decoders: Default::default(),
+            store: Default::default(),
         },
         (None, None) => anyhow::bail!("give --config FILE or --data-dir DIR"),
     };
@@ -120,6 +121,11 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         if let Some(g) = &config.api.grafana_url {
             println!("grafana links: {g}");
         }
+        let (_, upkeep_every) = config.store.upkeep()?;
+        match upkeep_every {
+            Some(every) => println!("store upkeep: every {}s", every.as_secs()),
+            None => println!("store upkeep: off"),
+        }
         match stream {
             Some(s) => {
                 let topics: Vec<&str> = s.topics.iter().map(|t| t.topic.as_str()).collect();
@@ -149,6 +155,16 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         })
         .context("installing the SIGINT/SIGTERM handler")?;
     }
+    let (upkeep, upkeep_every) = config.store.upkeep()?;
+    let upkeep = match upkeep_every {
+        Some(every) => Some(super::serve_upkeep::spawn(
+            config.data_dir.clone(),
+            upkeep,
+            every,
+            stop.clone(),
+        )?),
+        None => None,
+    };
     let metrics = Arc::new(StreamMetrics::default());
     let stream = match config.stream()? {
         Some(stream_cfg) => {
@@ -219,6 +235,11 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     });
     // Stop the stream too if the API ended first (bind error).
     stop.store(true, Ordering::Relaxed);
+    if let Some(handle) = upkeep {
+        handle
+            .join()
+            .map_err(|_| anyhow::anyhow!("the upkeep thread panicked"))?;
+    }
     if let Some(handle) = stream {
         let stats = handle
             .join()

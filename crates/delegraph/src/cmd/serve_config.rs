@@ -26,6 +26,55 @@ pub struct ServeConfig {
     /// Decoder settings (`[decoders.opa]`).
     #[serde(default)]
     pub decoders: super::settings::DecodersSection,
+    /// Upkeep of the tables: compaction, retention, VACUUM.
+    #[serde(default)]
+    pub store: StoreSection,
+}
+
+/// `[store]`: how the service keeps its tables (see README, "The store").
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSection {
+    /// Time between upkeep passes, e.g. `10m` (default 10m; `0s` turns
+    /// upkeep off, for `delegraph store` run by hand or by cron).
+    pub upkeep_interval: Option<String>,
+    /// A day is compacted once it ended this long ago (default 24h).
+    pub closed_after: Option<String>,
+    /// Files removed from a table are deleted after this long (default 1h).
+    pub vacuum_retention: Option<String>,
+    /// Days of events kept (default 90).
+    pub events_days: Option<u32>,
+    /// Days of findings kept, by detection day (default 400).
+    pub findings_days: Option<u32>,
+    /// Days of instances and edges kept, by last seen (default 90).
+    pub graph_days: Option<u32>,
+    /// Days of dead-letter files kept (default 14).
+    pub dead_letter_days: Option<u32>,
+}
+
+/// Upkeep every ten minutes unless told otherwise.
+const DEFAULT_UPKEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(600);
+
+impl StoreSection {
+    /// The upkeep policy and how often it runs (`None`: never).
+    pub fn upkeep(&self) -> anyhow::Result<(delegraph_store::Upkeep, Option<std::time::Duration>)> {
+        let std_duration = |v: Option<&str>| -> anyhow::Result<Option<std::time::Duration>> {
+            Ok(duration(v)?.map(|ns| std::time::Duration::from_nanos(ns.max(0) as u64)))
+        };
+        let d = delegraph_store::Upkeep::default();
+        let upkeep = delegraph_store::Upkeep {
+            closed_after: std_duration(self.closed_after.as_deref())?.unwrap_or(d.closed_after),
+            vacuum_retention: std_duration(self.vacuum_retention.as_deref())?
+                .unwrap_or(d.vacuum_retention),
+            events_days: self.events_days.unwrap_or(d.events_days),
+            findings_days: self.findings_days.unwrap_or(d.findings_days),
+            graph_days: self.graph_days.unwrap_or(d.graph_days),
+            dead_letter_days: self.dead_letter_days.unwrap_or(d.dead_letter_days),
+        };
+        let every = std_duration(self.upkeep_interval.as_deref())?
+            .unwrap_or(DEFAULT_UPKEEP_INTERVAL);
+        Ok((upkeep, (!every.is_zero()).then_some(every)))
+    }
 }
 
 /// `[api]`.

@@ -1,0 +1,105 @@
+//! A store written before the tables were Delta tables (`tests/stores/
+//! pre-delta`, made by the last release of that layout; see its README) is
+//! refused until converted, and `delegraph store migrate` converts it
+//! losing nothing: every table equals a fresh replay of the same inputs,
+//! and the state continues where it stood.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{bin, replay, repo, run, sql_json};
+
+/// The two runs the old store holds, in order.
+fn runs() -> [Vec<PathBuf>; 2] {
+    let stratus = repo().join("../shared/data/stratus-red-team");
+    [
+        vec![
+            repo().join("fixtures/otlp/agent-trace.jsonl"),
+            repo().join("fixtures/mcp/gateway.jsonl"),
+            stratus.join("aws.credential-access.ec2-get-password-data.json"),
+            stratus.join("aws.credential-access.secretsmanager-batch-retrieve-secrets.json"),
+        ],
+        vec![
+            repo().join("fixtures/okta/agent-event-hook.json"),
+            repo().join("fixtures/opa/decision-logs.json"),
+            repo().join("rules/ai_agent/tool_call_outside_approved_envelope.fire.jsonl"),
+        ],
+    ]
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let dest = to.join(e.file_name());
+        if e.path().is_dir() {
+            copy_dir(&e.path(), &dest);
+        } else {
+            std::fs::copy(e.path(), dest).unwrap();
+        }
+    }
+}
+
+/// Every row of every table, in a fixed order, as JSON.
+fn tables(data: &Path) -> Vec<(String, Vec<serde_json::Value>)> {
+    [
+        ("events", "event_id"),
+        ("findings", "finding_id"),
+        ("agents", "agent_instance"),
+        ("edges", "agent_instance, from_node, to_node, edge"),
+    ]
+    .into_iter()
+    .map(|(t, key)| {
+        let rows = sql_json(data, &format!("SELECT * FROM {t} ORDER BY {key}"));
+        (t.to_owned(), rows)
+    })
+    .collect()
+}
+
+#[test]
+fn a_store_of_the_old_layout_is_refused_then_converted_losing_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = dir.path().join("old");
+    copy_dir(&repo().join("crates/delegraph/tests/stores/pre-delta"), &old);
+
+    // Refused, by reads and by writes of new input, with what to run.
+    let new_input = repo().join("fixtures/github/audit.jsonl");
+    for args in [
+        vec!["sql", "--data-dir", old.to_str().unwrap(), "SELECT 1"],
+        vec!["replay", "--data-dir", old.to_str().unwrap(), new_input.to_str().unwrap()],
+    ] {
+        let out = bin().args(&args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} ran on the old layout");
+        assert!(err.contains("delegraph store migrate"), "{args:?}: {err}");
+    }
+
+    let out = run(bin().args(["store", "migrate", "--data-dir"]).arg(&old));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("events: 2 file(s)"), "{said}");
+
+    // The same inputs replayed into a new store give the same tables.
+    let fresh = dir.path().join("fresh");
+    for run_files in runs() {
+        replay(&fresh, &run_files);
+    }
+    let (converted, replayed) = (tables(&old), tables(&fresh));
+    for ((table, got), (_, want)) in converted.iter().zip(&replayed) {
+        assert!(!want.is_empty(), "{table}: the inputs give no rows");
+        assert_eq!(got, want, "{table} differs after conversion");
+    }
+
+    // The converted store continues: its runs are known, so replaying
+    // them again adds nothing; and the old files are kept aside.
+    for run_files in runs() {
+        let summary = replay(&old, &run_files);
+        assert!(summary.contains("already"), "{summary}");
+    }
+    assert_eq!(tables(&old), converted);
+    assert!(old.join("pre-delta/events").read_dir().unwrap().count() == 2);
+    // A second conversion finds nothing to do.
+    let out = run(bin().args(["store", "migrate", "--data-dir"]).arg(&old));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("nothing to convert"));
+}

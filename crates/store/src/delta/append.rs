@@ -1,0 +1,151 @@
+//! Appending one run's rows to a table as one tagged commit.
+//!
+//! Rows are streamed into Parquet files as they come (memory stays
+//! bounded however long the run); nothing is visible until
+//! [`TableAppend::commit`] writes the commit. The commit carries an
+//! application transaction `(app_id, version)`: a run redone after a crash
+//! finds whether its earlier attempt committed, and either leaves the
+//! table as it is ([`Redo::Skip`], when the redo writes the same rows) or
+//! replaces the earlier attempt's files with its own in one commit
+//! ([`Redo::Replace`], when it may not). Files written by an attempt that
+//! never committed are not part of the table; VACUUM removes them.
+
+use std::path::Path;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use deltalake::DeltaTable;
+use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
+use deltalake::kernel::{Action, Transaction};
+use deltalake::protocol::{DeltaOperation, SaveMode};
+use deltalake::writer::{DeltaWriter, RecordBatchWriter};
+
+use super::{DAY_COLUMN, DayFiling, block_on, day_source, delta_err, open_or_create};
+use crate::StoreError;
+
+/// Bytes a file grows to before the writer starts the next one.
+const TARGET_FILE_BYTES: u64 = 128 << 20;
+
+/// What identifies a run's commit in a table's log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommitTag {
+    /// The writer: a replay's run id, or the stream's name.
+    pub app_id: String,
+    /// The run's number for that writer (a stream's epoch; 0 for a replay,
+    /// whose run id already names its input).
+    pub version: i64,
+    /// What a redo does when the table already has this commit.
+    pub redo: Redo,
+}
+
+/// What a run redone after a crash does with a commit its earlier attempt
+/// already made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Redo {
+    /// Keep it: the redo computes the same rows (a replay: same input,
+    /// same starting state).
+    Skip,
+    /// Replace it: the redo may cover different records (a stream epoch
+    /// ends where the clock says, not where the earlier attempt ended).
+    Replace,
+}
+
+/// One table's rows of one run, not yet committed.
+pub struct TableAppend {
+    name: &'static str,
+    filing: DayFiling,
+    table: DeltaTable,
+    writer: RecordBatchWriter,
+    rows: u64,
+}
+
+impl TableAppend {
+    /// Start appending to table `name` (created, partitioned by day, if
+    /// it does not exist yet), filing rows by `filing`.
+    pub fn open(
+        data_dir: &Path,
+        name: &'static str,
+        schema: SchemaRef,
+        filing: DayFiling,
+    ) -> Result<Self, StoreError> {
+        let props = crate::writer::writer_properties(&schema)?;
+        block_on(async {
+            let table = open_or_create(data_dir, name, &schema, true).await?;
+            let writer = RecordBatchWriter::for_table(&table)
+                .map_err(delta_err(name))?
+                .with_writer_properties(props)
+                .with_target_file_size(TARGET_FILE_BYTES);
+            Ok(Self {
+                name,
+                filing,
+                table,
+                writer,
+                rows: 0,
+            })
+        })?
+    }
+
+    /// Rows written so far.
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// Stream a batch into the run's files.
+    pub fn write(&mut self, batch: RecordBatch) -> Result<(), StoreError> {
+        let rows = batch.num_rows() as u64;
+        let batch = match day_source(self.name) {
+            Some(time) => self.filing.refile(batch, time, DAY_COLUMN)?,
+            None => batch,
+        };
+        let name = self.name;
+        block_on(self.writer.write(batch))?.map_err(delta_err(name))?;
+        self.rows += rows;
+        Ok(())
+    }
+
+    /// Make the run's rows part of the table in one commit tagged `tag`;
+    /// returns the table version written, or `None` when nothing was
+    /// committed (no rows and nothing to replace, or [`Redo::Skip`] of a
+    /// commit already there).
+    pub fn commit(mut self, tag: &CommitTag) -> Result<Option<u64>, StoreError> {
+        let name = self.name;
+        let err = delta_err(name);
+        block_on(async move {
+            let adds = self.writer.flush().await.map_err(&err)?;
+            self.table.update_incremental(None).await.map_err(&err)?;
+            let snapshot = self.table.snapshot().map_err(&err)?;
+            let log_store = self.table.log_store();
+            let done = snapshot
+                .transaction_version(log_store.as_ref(), &tag.app_id)
+                .await
+                .map_err(&err)?
+                .is_some_and(|v| v >= tag.version);
+            let mut actions = Vec::new();
+            if done {
+                match tag.redo {
+                    Redo::Skip => return Ok(None),
+                    Redo::Replace => {
+                        actions = super::redo::removals_of(&self.table, name, tag).await?;
+                    }
+                }
+            }
+            if adds.is_empty() && actions.is_empty() {
+                return Ok(None);
+            }
+            actions.extend(adds.into_iter().map(Action::Add));
+            let properties = CommitProperties::default()
+                .with_application_transaction(Transaction::new(&tag.app_id, tag.version));
+            let operation = DeltaOperation::Write {
+                mode: SaveMode::Append,
+                partition_by: Some(vec![DAY_COLUMN.to_owned()]),
+                predicate: None,
+            };
+            let done = CommitBuilder::from(properties)
+                .with_actions(actions)
+                .build(Some(snapshot), log_store, operation)
+                .await
+                .map_err(|e| err(e.into()))?;
+            Ok(Some(done.version()))
+        })?
+    }
+}

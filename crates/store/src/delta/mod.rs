@@ -1,0 +1,144 @@
+//! The pipeline's tables as Delta Lake tables (delta-rs).
+//!
+//! Each table is a directory under the data directory with its
+//! transaction log (`_delta_log/`) and Parquet files filed by UTC day
+//! (`day=YYYY-MM-DD/`). A run or a stream epoch is one commit per table,
+//! tagged with an application transaction ([`CommitTag`]) so that a run
+//! redone after a crash neither loses nor repeats rows (see [`append`]).
+//! Readers open a snapshot of the log, so a writer never changes the files
+//! under a running query.
+//!
+//! delta-rs is async; the pipeline is not. [`block_on`] runs delta-rs on
+//! the store's own runtime, from any thread, inside a runtime or not.
+
+mod append;
+mod current;
+mod filing;
+mod maintain;
+mod read;
+mod redo;
+mod upkeep;
+
+use std::future::Future;
+use std::path::Path;
+use std::sync::OnceLock;
+
+use arrow::datatypes::SchemaRef;
+use deltalake::DeltaTable;
+use deltalake::kernel::StructType;
+use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
+
+pub use append::{CommitTag, Redo, TableAppend};
+pub use current::replace_current;
+pub use filing::{DayFiling, day_source};
+pub use maintain::{Compacted, TableStats, compact_closed_days, expire_days_before, table_stats, vacuum};
+pub(crate) use read::{TableCache, register_pipeline_table};
+pub use upkeep::{Upkeep, UpkeepReport};
+
+use crate::StoreError;
+
+/// The partition column of every pipeline table.
+pub const DAY_COLUMN: &str = "day";
+
+/// The runtime delta-rs runs on: one worker, shared by every table of the
+/// process (the work is file I/O and Parquet encoding, done in bursts).
+fn runtime() -> Result<&'static tokio::runtime::Runtime, StoreError> {
+    static RUNTIME: OnceLock<Result<tokio::runtime::Runtime, String>> = OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .thread_name("delegraph-delta")
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())
+        })
+        .as_ref()
+        .map_err(|e| StoreError::Storage(format!("starting the table runtime: {e}")))
+}
+
+/// Run `fut` to completion on the store's runtime. From a thread that is
+/// itself inside a runtime (the stream's), the wait happens on a scoped
+/// thread, since a runtime cannot block on another from its own workers.
+pub(crate) fn block_on<F>(fut: F) -> Result<F::Output, StoreError>
+where
+    F: Future + Send,
+    F::Output: Send,
+{
+    let rt = runtime()?;
+    if tokio::runtime::Handle::try_current().is_err() {
+        return Ok(rt.block_on(fut));
+    }
+    std::thread::scope(|s| {
+        s.spawn(|| rt.block_on(fut))
+            .join()
+            .map_err(|_| StoreError::Storage("a table operation panicked".into()))
+    })
+}
+
+/// A delta-rs error, naming the table.
+pub(crate) fn delta_err(table: &str) -> impl Fn(deltalake::DeltaTableError) -> StoreError + '_ {
+    move |source| StoreError::Delta {
+        table: table.to_owned(),
+        source: Box::new(source),
+    }
+}
+
+/// The URL of table `name` under `data_dir`.
+pub(crate) fn table_url(data_dir: &Path, name: &str) -> Result<url::Url, StoreError> {
+    let dir = data_dir.join(name);
+    std::fs::create_dir_all(&dir).map_err(|e| StoreError::io(&dir, e))?;
+    let abs = std::path::absolute(&dir).map_err(|e| StoreError::io(&dir, e))?;
+    url::Url::from_directory_path(&abs)
+        .map_err(|()| StoreError::Storage(format!("{}: not a usable table path", abs.display())))
+}
+
+/// Whether `data_dir/name` holds a Delta table.
+pub fn is_delta_table(data_dir: &Path, name: &str) -> bool {
+    data_dir.join(name).join("_delta_log").is_dir()
+}
+
+/// Open table `name`, creating it with `schema` (partitioned by
+/// [`DAY_COLUMN`] when `partitioned`) if it does not exist yet.
+pub(crate) async fn open_or_create(
+    data_dir: &Path,
+    name: &str,
+    schema: &SchemaRef,
+    partitioned: bool,
+) -> Result<DeltaTable, StoreError> {
+    let err = delta_err(name);
+    let table = DeltaTable::try_from_url(table_url(data_dir, name)?)
+        .await
+        .map_err(&err)?;
+    if table.version().is_some() {
+        return Ok(table);
+    }
+    let kernel: StructType = schema
+        .as_ref()
+        .try_into_kernel()
+        .map_err(|e| err(e.into()))?;
+    let partitions: Vec<String> = if partitioned {
+        vec![DAY_COLUMN.to_owned()]
+    } else {
+        Vec::new()
+    };
+    let created = table
+        .create()
+        .with_table_name(name)
+        .with_columns(kernel.fields().cloned())
+        .with_partition_columns(partitions)
+        .with_save_mode(deltalake::protocol::SaveMode::Ignore)
+        .await;
+    match created {
+        Ok(t) => Ok(t),
+        // Another writer created it first: open theirs.
+        Err(_) if is_delta_table(data_dir, name) => {
+            let mut t = DeltaTable::try_from_url(table_url(data_dir, name)?)
+                .await
+                .map_err(&err)?;
+            t.load().await.map_err(&err)?;
+            Ok(t)
+        }
+        Err(e) => Err(err(e)),
+    }
+}

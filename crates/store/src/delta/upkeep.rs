@@ -1,0 +1,127 @@
+//! The store's upkeep as one policy: compaction of closed days, retention
+//! per table, VACUUM. `serve` runs it on a timer; `delegraph store`
+//! runs its parts on demand.
+
+use std::path::Path;
+use std::time::Duration;
+
+use super::{compact_closed_days, expire_days_before, vacuum};
+use crate::{CURRENT_TABLES, PIPELINE_TABLES, StoreError};
+
+const HOUR: Duration = Duration::from_secs(3600);
+const DAY_NS: i64 = 86_400 * 1_000_000_000;
+
+/// How the tables are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Upkeep {
+    /// A day is closed (compacted) once it ended this long ago: longer
+    /// than any event may arrive late.
+    pub closed_after: Duration,
+    /// Files removed from a table are deleted after this long: longer than
+    /// any query runs.
+    pub vacuum_retention: Duration,
+    /// Days of events kept.
+    pub events_days: u32,
+    /// Days of findings kept (by detection day).
+    pub findings_days: u32,
+    /// Days of instances and edges kept (by last seen).
+    pub graph_days: u32,
+    /// Days of dead-letter files kept.
+    pub dead_letter_days: u32,
+}
+
+impl Default for Upkeep {
+    fn default() -> Self {
+        Self {
+            closed_after: 24 * HOUR,
+            vacuum_retention: HOUR,
+            events_days: 90,
+            findings_days: 400,
+            graph_days: 90,
+            dead_letter_days: 14,
+        }
+    }
+}
+
+/// What one pass did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UpkeepReport {
+    /// Closed days compacted, over all tables.
+    pub days_compacted: usize,
+    /// Files the compactions replaced.
+    pub files_compacted: u64,
+    /// Files of expired days removed from the tables.
+    pub files_expired: usize,
+    /// Files deleted by VACUUM.
+    pub files_vacuumed: usize,
+    /// Dead-letter files deleted.
+    pub dead_letters_expired: usize,
+}
+
+impl Upkeep {
+    /// Days a pipeline table keeps.
+    pub fn days(&self, table: &str) -> u32 {
+        match table {
+            "events" => self.events_days,
+            "findings" => self.findings_days,
+            _ => self.graph_days,
+        }
+    }
+
+    /// The first day `table` keeps at `now` (nanoseconds).
+    pub fn first_day_kept(&self, table: &str, now: i64) -> String {
+        let back = i64::from(self.days(table)).saturating_mul(DAY_NS);
+        crate::columns::day_name(now.saturating_sub(back))
+    }
+
+    /// The first day still open at `now`.
+    pub fn first_open_day(&self, now: i64) -> String {
+        let closed = i64::try_from(self.closed_after.as_nanos()).unwrap_or(i64::MAX);
+        crate::columns::day_name(now.saturating_sub(closed))
+    }
+
+    /// One pass over every table at `now` (nanoseconds): compact, expire,
+    /// vacuum (in that order, so one pass also deletes what the pass
+    /// before it replaced).
+    pub fn run(&self, data_dir: &Path, now: i64) -> Result<UpkeepReport, StoreError> {
+        let mut report = UpkeepReport::default();
+        let open = self.first_open_day(now);
+        for table in PIPELINE_TABLES {
+            let c = compact_closed_days(data_dir, table, &open)?;
+            report.days_compacted += c.days;
+            report.files_compacted += c.files_removed;
+            report.files_expired +=
+                expire_days_before(data_dir, table, &self.first_day_kept(table, now))?;
+        }
+        let current = CURRENT_TABLES.iter().map(|(_, live)| *live);
+        for table in PIPELINE_TABLES.into_iter().chain(current) {
+            report.files_vacuumed += vacuum(data_dir, table, self.vacuum_retention)?;
+        }
+        report.dead_letters_expired = self.expire_dead_letters(data_dir, now)?;
+        Ok(report)
+    }
+
+    /// Delete dead-letter files last written before the retention.
+    fn expire_dead_letters(&self, data_dir: &Path, now: i64) -> Result<usize, StoreError> {
+        let dir = data_dir.join("dead_letter");
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return Ok(0);
+        };
+        let keep_ns = i64::from(self.dead_letter_days).saturating_mul(DAY_NS);
+        let cutoff = now.saturating_sub(keep_ns);
+        let mut removed = 0;
+        for entry in entries.flatten() {
+            let written = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
+            if written.is_some_and(|w| w < cutoff) {
+                crate::remove_if_present(&entry.path())?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+}
