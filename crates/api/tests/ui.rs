@@ -273,7 +273,8 @@ async fn the_panel_names_tool_and_resource_links_to_grafana_and_suppresses_on_th
         row["tool"].as_str().unwrap(),
         row["resource"].as_str().unwrap(),
     );
-    let ms = row["t"].as_i64().unwrap() / 1_000_000;
+    // Microseconds since the epoch, as the store keeps times.
+    let ms = row["t"].as_i64().unwrap() / 1_000;
     let panel_uri = format!("/ui/findings?sel={id}");
 
     // Without a Grafana address there is no link.

@@ -44,7 +44,7 @@ fn the_python_deltalake_package_reads_every_table_alike() {
     let py = read_with_python(
         data.path(),
         &[
-            "events:event_id:event_id,operation,actor,time,resources",
+            "events:event_id:event_id,operation,actor,event_time,resources",
             "findings:finding_id:finding_id,detector,severity,event_time,risk_score",
             "agents:agent_instance",
             "agents_live:agent_instance:agent_instance,delegation_depth,first_seen,tools",
@@ -70,7 +70,7 @@ fn the_python_deltalake_package_reads_every_table_alike() {
     let samples = [
         (
             "events",
-            "SELECT event_id, operation, actor, CAST(time AS BIGINT) AS time, resources \
+            "SELECT event_id, operation, actor, CAST(event_time AS BIGINT) AS event_time, resources \
              FROM events ORDER BY event_id LIMIT 25",
         ),
         (

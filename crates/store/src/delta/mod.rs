@@ -107,12 +107,19 @@ pub(crate) async fn open_or_create(
     partitioned: bool,
 ) -> Result<DeltaTable, StoreError> {
     let err = delta_err(name);
-    let table = DeltaTable::try_from_url(table_url(data_dir, name)?)
-        .await
-        .map_err(&err)?;
-    if table.version().is_some() {
+    let url = table_url(data_dir, name)?;
+    if is_delta_table(data_dir, name) {
+        let mut table = DeltaTable::try_from_url(url).await.map_err(&err)?;
+        if table.version().is_none() {
+            table.load().await.map_err(&err)?;
+        }
         return Ok(table);
     }
+    // Not loaded: there is no log to read yet.
+    let table = deltalake::DeltaTableBuilder::from_url(url)
+        .map_err(&err)?
+        .build()
+        .map_err(&err)?;
     let kernel: StructType = schema
         .as_ref()
         .try_into_kernel()
