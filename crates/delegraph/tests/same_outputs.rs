@@ -10,9 +10,11 @@
 //! they matched the previous digests), and when the Google Cloud audit
 //! fixtures joined the fixtures corpus (its four digests only: 58 events,
 //! 20 agents, 78 edges, 7 findings), then the Azure Activity Log and
-//! Entra audit fixtures (69 events, 24 agents, 83 edges, 9 findings); any
-//! other drift in attribution,
-//! detection or storage fails here.
+//! Entra audit fixtures (69 events, 24 agents, 83 edges, 9 findings), and
+//! when the tables became Delta tables (every digest: a `day` column,
+//! times in microseconds, counts as signed integers; all sixteen row
+//! counts unchanged); any other drift in attribution, detection or storage
+//! fails here.
 //!
 //! To record them anew after an intended change of output, run with
 //! `DELEGRAPH_RECORD_DIGESTS=1` and say in the commit why the output moved.

@@ -14,6 +14,7 @@ use std::path::Path;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
+use datafusion::object_store::ObjectStoreExt;
 use deltalake::DeltaTable;
 use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
 use deltalake::kernel::{Action, Transaction};
@@ -123,7 +124,17 @@ impl TableAppend {
             let mut actions = Vec::new();
             if done {
                 match tag.redo {
-                    Redo::Skip => return Ok(None),
+                    Redo::Skip => {
+                        // This attempt's files duplicate the committed
+                        // ones: delete them rather than leave them to
+                        // VACUUM.
+                        let store = self.table.object_store();
+                        for add in &adds {
+                            let path = deltalake::Path::from(add.path.as_str());
+                            store.delete(&path).await.map_err(|e| err(e.into()))?;
+                        }
+                        return Ok(None);
+                    }
                     Redo::Replace => {
                         actions = super::redo::removals_of(&self.table, name, tag).await?;
                     }
