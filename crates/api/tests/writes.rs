@@ -129,7 +129,10 @@ async fn a_damaged_store_file_is_the_servers_failure_and_health_says_so() {
         .unwrap()
         .flatten()
         .map(|e| e.path())
-        .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("day=")))
+        .find(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("day="))
+        })
         .unwrap();
     let file = std::fs::read_dir(&day)
         .unwrap()

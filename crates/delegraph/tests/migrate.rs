@@ -68,13 +68,21 @@ fn tables(data: &Path) -> Vec<(String, Vec<serde_json::Value>)> {
 fn a_store_of_the_old_layout_is_refused_then_converted_losing_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let old = dir.path().join("old");
-    copy_dir(&repo().join("crates/delegraph/tests/stores/pre-delta"), &old);
+    copy_dir(
+        &repo().join("crates/delegraph/tests/stores/pre-delta"),
+        &old,
+    );
 
     // Refused, by reads and by writes of new input, with what to run.
     let new_input = repo().join("fixtures/github/audit.jsonl");
     for args in [
         vec!["sql", "--data-dir", old.to_str().unwrap(), "SELECT 1"],
-        vec!["replay", "--data-dir", old.to_str().unwrap(), new_input.to_str().unwrap()],
+        vec![
+            "replay",
+            "--data-dir",
+            old.to_str().unwrap(),
+            new_input.to_str().unwrap(),
+        ],
     ] {
         let out = bin().args(&args).output().unwrap();
         let err = String::from_utf8_lossy(&out.stderr);

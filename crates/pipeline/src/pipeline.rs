@@ -339,9 +339,7 @@ impl EventPipeline {
             self.buffer.clear();
         }
         if !self.findings.is_empty() {
-            self.files
-                .findings
-                .write(findings_batch(&self.findings)?)?;
+            self.files.findings.write(findings_batch(&self.findings)?)?;
             self.stats.findings_written += self.findings.len() as u64;
             match self.kept.as_mut() {
                 Some((kept, _)) => kept.append(&mut self.findings),

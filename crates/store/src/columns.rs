@@ -10,8 +10,8 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, BooleanArray, Float64Array, ListBuilder, RecordBatch, StringArray, StringBuilder,
-    Int64Array, TimestampMicrosecondArray, TimestampNanosecondArray, UInt64Array,
+    ArrayRef, BooleanArray, Float64Array, Int64Array, ListBuilder, RecordBatch, StringArray,
+    StringBuilder, TimestampMicrosecondArray, TimestampNanosecondArray, UInt64Array,
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
@@ -75,9 +75,8 @@ impl<T> Col<T> {
                 )
             }
             Col::List(f) => {
-                let mut b = ListBuilder::new(StringBuilder::new()).with_field(Arc::new(
-                    Field::new("element", DataType::Utf8, true),
-                ));
+                let mut b = ListBuilder::new(StringBuilder::new())
+                    .with_field(Arc::new(Field::new("element", DataType::Utf8, true)));
                 for r in rows {
                     for v in f(r) {
                         b.values().append_value(v);

@@ -11,9 +11,9 @@ mod events;
 mod exclusions;
 mod finding_query;
 mod findings;
+mod graph_tables;
 mod layout;
 mod migrate;
-mod graph_tables;
 mod page_reads;
 mod result_cache;
 mod sql;
@@ -28,26 +28,24 @@ pub use activity::{
     ACTIVITY_TABLE, activity_schema, append_activity, compact_activity, read_activity,
     read_activity_after, settle_activity,
 };
-pub use delta::{
-    CommitTag, Compacted, DAY_COLUMN, DayFiling, Redo, TableAppend, TableStats,
-    compact_closed_days, day_source, expire_days_before, is_delta_table, replace_current,
-    Upkeep, UpkeepReport, table_stats, vacuum,
-};
-pub use layout::{old_layout_tables, refuse_old_layout};
-pub use migrate::{Migrated, PRE_DELTA_DIR, migrate_old_layout};
 pub use columns::day_name as utc_day;
+pub use delta::{
+    CommitTag, Compacted, DAY_COLUMN, DayFiling, Redo, TableAppend, TableStats, Upkeep,
+    UpkeepReport, compact_closed_days, day_source, expire_days_before, is_delta_table,
+    replace_current, table_stats, vacuum,
+};
 pub use events::{events_batch, events_schema};
 pub use exclusions::EXCLUDABLE;
 pub use finding_query::{FACETS, FindingPage, FindingQuery, FindingSort};
 pub use findings::{findings_batch, findings_schema};
 pub use graph_tables::{AgentRow, EdgeRow, agents_batch, agents_schema, edges_batch, edges_schema};
+pub use layout::{old_layout_tables, refuse_old_layout};
+pub use migrate::{Migrated, PRE_DELTA_DIR, migrate_old_layout};
 pub use sql::{OutputFormat, QueryLimits, QueryRuntime, SqlEngine, render};
 pub use sql_guard::{MAX_OPERATORS, MAX_SQL_BYTES};
 pub use triage_views::TRIAGE_VIEWS;
 pub use views::InstanceGraph;
-pub use writer::{
-    AtomicParquetFile, remove_if_present, remove_partials, write_file_atomic,
-};
+pub use writer::{AtomicParquetFile, remove_if_present, remove_partials, write_file_atomic};
 
 /// Table names, as directories under the data directory and as SQL tables.
 pub const TABLES: [&str; 5] = ["events", "findings", "edges", "agents", ACTIVITY_TABLE];

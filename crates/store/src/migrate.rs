@@ -57,7 +57,9 @@ pub fn migrate_old_layout(data_dir: &Path) -> Result<Vec<Migrated>, StoreError> 
 
 fn migrate_table(data_dir: &Path, table: &'static str) -> Result<Migrated, StoreError> {
     let (Some((schema, live)), Some(day_from)) = (target(table), crate::day_source(table)) else {
-        return Err(StoreError::Storage(format!("{table}: not a pipeline table")));
+        return Err(StoreError::Storage(format!(
+            "{table}: not a pipeline table"
+        )));
     };
     let filing = DayFiling::now();
     let dir = data_dir.join(table);

@@ -78,7 +78,11 @@ pub(crate) fn table_files(data_dir: &Path) -> Vec<(PathBuf, u64, Option<SystemTi
     for table in crate::TABLES.into_iter().chain(current) {
         // A Delta table changes exactly when its log does.
         let log = data_dir.join(table).join("_delta_log");
-        let dir = if log.is_dir() { log } else { data_dir.join(table) };
+        let dir = if log.is_dir() {
+            log
+        } else {
+            data_dir.join(table)
+        };
         let Ok(entries) = std::fs::read_dir(dir) else {
             continue;
         };

@@ -189,8 +189,14 @@ impl SqlEngine {
                     .iter()
                     .find(|(t, _)| *t == table)
                     .map(|(_, l)| *l);
-                if crate::delta::register_pipeline_table(&ctx, &runtime.tables, data_dir, table, live)
-                    .await?
+                if crate::delta::register_pipeline_table(
+                    &ctx,
+                    &runtime.tables,
+                    data_dir,
+                    table,
+                    live,
+                )
+                .await?
                 {
                     continue;
                 }

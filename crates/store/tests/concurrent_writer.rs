@@ -11,8 +11,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use delegraph_store::{
-    CommitTag, DayFiling, EDGES_LIVE, EdgeRow, QueryLimits, Redo, SqlEngine, TableAppend, edges_batch,
-    edges_schema, replace_current,
+    CommitTag, DayFiling, EDGES_LIVE, EdgeRow, QueryLimits, Redo, SqlEngine, TableAppend,
+    edges_batch, edges_schema, replace_current,
 };
 
 const ROWS: usize = 20_000;
@@ -96,9 +96,9 @@ async fn queries_see_whole_commits_while_epochs_are_committed_and_redone() {
             .parse()
             .unwrap();
         let epochs = EPOCHS as usize * ROWS;
-        let live = n.checked_sub(epochs).unwrap_or_else(|| {
-            panic!("{n} rows: fewer than the {epochs} of the committed epochs")
-        });
+        let live = n
+            .checked_sub(epochs)
+            .unwrap_or_else(|| panic!("{n} rows: fewer than the {epochs} of the committed epochs"));
         assert!(
             live % 1000 == 1 && live <= 6001,
             "{n} rows: the redone epoch or the current state was seen half-replaced"

@@ -52,7 +52,10 @@ fn commit_epoch(dir: &Path, epoch: i64) {
 
 async fn csv(data: &Path, sql: &str) -> String {
     let engine = SqlEngine::open(data, QueryLimits::default()).await.unwrap();
-    engine.query_to_string(sql, OutputFormat::Csv).await.unwrap()
+    engine
+        .query_to_string(sql, OutputFormat::Csv)
+        .await
+        .unwrap()
 }
 
 /// Rows per day and a digest of every row, in one query.
@@ -83,7 +86,10 @@ async fn compaction_expiry_and_vacuum_under_queries() {
                 let engine = SqlEngine::open(&data, QueryLimits::default()).await;
                 let engine = engine.unwrap_or_else(|e| panic!("open failed: {e}"));
                 engine
-                    .query_to_string("SELECT count(*), max(to_node) FROM edges", OutputFormat::Csv)
+                    .query_to_string(
+                        "SELECT count(*), max(to_node) FROM edges",
+                        OutputFormat::Csv,
+                    )
                     .await
                     .unwrap_or_else(|e| panic!("query failed: {e}"));
                 queries.fetch_add(1, Ordering::Relaxed);
@@ -118,10 +124,18 @@ async fn compaction_expiry_and_vacuum_under_queries() {
     let removed = expire_days_before(&data, "edges", &second).unwrap();
     assert_eq!(removed, 1);
     let kept = csv(&data, SUMMARY).await;
-    let expected: Vec<&str> = before.lines().enumerate().filter(|(i, _)| *i != 1).map(|(_, l)| l).collect();
+    let expected: Vec<&str> = before
+        .lines()
+        .enumerate()
+        .filter(|(i, _)| *i != 1)
+        .map(|(_, l)| l)
+        .collect();
     assert_eq!(kept.lines().collect::<Vec<_>>(), expected);
 
     stop.store(true, Ordering::Relaxed);
     readers.await.unwrap();
-    assert!(queries.load(Ordering::Relaxed) > 3, "the readers barely ran");
+    assert!(
+        queries.load(Ordering::Relaxed) > 3,
+        "the readers barely ran"
+    );
 }

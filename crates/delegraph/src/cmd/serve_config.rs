@@ -71,8 +71,8 @@ impl StoreSection {
             graph_days: self.graph_days.unwrap_or(d.graph_days),
             dead_letter_days: self.dead_letter_days.unwrap_or(d.dead_letter_days),
         };
-        let every = std_duration(self.upkeep_interval.as_deref())?
-            .unwrap_or(DEFAULT_UPKEEP_INTERVAL);
+        let every =
+            std_duration(self.upkeep_interval.as_deref())?.unwrap_or(DEFAULT_UPKEEP_INTERVAL);
         Ok((upkeep, (!every.is_zero()).then_some(every)))
     }
 }

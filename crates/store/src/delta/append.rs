@@ -155,7 +155,7 @@ impl TableAppend {
                 .with_actions(actions)
                 .build(Some(snapshot), log_store, operation)
                 .await
-                .map_err(|e| err(e.into()))?;
+                .map_err(&err)?;
             Ok(Some(done.version()))
         })?
     }

@@ -143,8 +143,17 @@ mod tests {
         let today = day_name(now);
         assert_eq!(
             filed,
-            [today.clone(), day_name(now - day), day_name(now + day - 3_600_000_000_000), today]
+            [
+                today.clone(),
+                day_name(now - day),
+                day_name(now + day - 3_600_000_000_000),
+                today
+            ]
         );
-        assert_eq!(out.column(0), batch.column(0), "times are kept as they came");
+        assert_eq!(
+            out.column(0),
+            batch.column(0),
+            "times are kept as they came"
+        );
     }
 }

@@ -76,9 +76,8 @@ pub(crate) async fn register_pipeline_table(
     name: &str,
     live: Option<&str>,
 ) -> Result<bool, StoreError> {
-    let err = |e: datafusion::error::DataFusionError| {
-        StoreError::Storage(format!("table {name}: {e}"))
-    };
+    let err =
+        |e: datafusion::error::DataFusionError| StoreError::Storage(format!("table {name}: {e}"));
     let retired = snapshot_provider(ctx, cache, data_dir, name).await?;
     let current = match live {
         Some(l) => snapshot_provider(ctx, cache, data_dir, l).await?,

@@ -41,15 +41,18 @@ pub(super) async fn removals_of(
     let oldest = head.saturating_sub(MAX_COMMITS_BACK);
     let mut version = head;
     loop {
-        if let Some(bytes) = log_store.read_commit_entry(version).await.map_err(&err)? {
-            if let Some(adds) = tagged_adds(&bytes, tag).map_err(|e| {
+        let bytes = log_store.read_commit_entry(version).await.map_err(&err)?;
+        let adds = match bytes {
+            Some(bytes) => tagged_adds(&bytes, tag).map_err(|e| {
                 StoreError::Storage(format!("table {name}: commit {version} unreadable: {e}"))
-            })? {
-                return Ok(adds
-                    .into_iter()
-                    .map(|add| Action::Remove(removal(add, now)))
-                    .collect());
-            }
+            })?,
+            None => None,
+        };
+        if let Some(adds) = adds {
+            return Ok(adds
+                .into_iter()
+                .map(|add| Action::Remove(removal(add, now)))
+                .collect());
         }
         if version <= oldest {
             return Err(StoreError::Storage(format!(
