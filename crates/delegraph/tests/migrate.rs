@@ -105,9 +105,35 @@ fn a_store_of_the_old_layout_is_refused_then_converted_losing_nothing() {
         assert_eq!(got, want, "{table} differs after conversion");
     }
 
+    // Every file the converted tables' logs name is there, whole.
+    let out = run(bin().args(["store", "check", "--data-dir"]).arg(&old));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("is whole"));
+    let events = old.join("events");
+    let some_file = walk_parquet(&events).unwrap();
+    std::fs::remove_file(&some_file).unwrap();
+    let out = bin()
+        .args(["store", "check", "--data-dir"])
+        .arg(&old)
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "a missing file passed the check");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("is missing"));
+
     // The old files are kept aside.
     assert!(old.join("pre-delta/events").read_dir().unwrap().count() == 2);
     // A second conversion finds nothing to do.
     let out = run(bin().args(["store", "migrate", "--data-dir"]).arg(&old));
     assert!(String::from_utf8_lossy(&out.stdout).contains("nothing to convert"));
+}
+
+/// One Parquet file under `dir`, at any depth.
+fn walk_parquet(dir: &Path) -> Option<PathBuf> {
+    std::fs::read_dir(dir).unwrap().flatten().find_map(|entry| {
+        let p = entry.path();
+        if p.is_dir() {
+            walk_parquet(&p)
+        } else {
+            p.extension().is_some_and(|x| x == "parquet").then_some(p)
+        }
+    })
 }

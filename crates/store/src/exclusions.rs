@@ -2,9 +2,11 @@
 //! One `AND NOT (…)` per silence made a left-deep expression tree that
 //! overflowed the planner's stack past about 1,500 silences; grouped by
 //! the columns they match, exclusions become at most one clause per shape
-//! (one per combination of matchable columns actually used): an `IN` list for one column,
-//! an anti-join on an inline `VALUES` table for several. A NULL column
-//! never matches, as before.
+//! (one per combination of matchable columns actually used): an anti-join
+//! on an inline `VALUES` table. Not an `IN` list, even for one column: a
+//! filter on the table is pushed into the Delta scan, whose file-skipping
+//! translation turns a long list into as deep a chain of `OR`s. A NULL
+//! column never matches, as before.
 
 use std::collections::BTreeMap;
 
@@ -68,32 +70,26 @@ pub(crate) fn exclusion_clauses(
     }
     Ok(shapes
         .into_iter()
-        .map(|(cols, rows)| match cols.as_slice() {
-            [col] => {
-                let list: Vec<String> = rows.iter().map(|r| lit(r[0])).collect();
-                format!("NOT coalesce({col} IN ({}), false)", list.join(", "))
-            }
-            _ => {
-                let values: Vec<String> = rows
-                    .iter()
-                    .map(|r| {
-                        format!(
-                            "({})",
-                            r.iter().map(|v| lit(v)).collect::<Vec<_>>().join(", ")
-                        )
-                    })
-                    .collect();
-                let on: Vec<String> = cols
-                    .iter()
-                    .map(|c| format!("s.{c} = {table}.{c}"))
-                    .collect();
-                format!(
-                    "NOT EXISTS (SELECT 1 FROM (VALUES {}) AS s({}) WHERE {})",
-                    values.join(", "),
-                    cols.join(", "),
-                    on.join(" AND ")
-                )
-            }
+        .map(|(cols, rows)| {
+            let values: Vec<String> = rows
+                .iter()
+                .map(|r| {
+                    format!(
+                        "({})",
+                        r.iter().map(|v| lit(v)).collect::<Vec<_>>().join(", ")
+                    )
+                })
+                .collect();
+            let on: Vec<String> = cols
+                .iter()
+                .map(|c| format!("s.{c} = {table}.{c}"))
+                .collect();
+            format!(
+                "NOT EXISTS (SELECT 1 FROM (VALUES {}) AS s({}) WHERE {})",
+                values.join(", "),
+                cols.join(", "),
+                on.join(" AND ")
+            )
         })
         .collect())
 }
@@ -118,7 +114,11 @@ mod tests {
         many.push(x(&[("initiator", "h"), ("detector", "e")]));
         let clauses = exclusion_clauses("findings", &many).unwrap();
         assert_eq!(clauses.len(), 2, "{clauses:?}");
-        assert!(clauses[0].starts_with("NOT coalesce(agent_id IN ('a0', 'a1'"));
+        assert!(
+            clauses[0].starts_with("NOT EXISTS (SELECT 1 FROM (VALUES ('a0'), ('a1')"),
+            "{}",
+            &clauses[0][..80]
+        );
         assert_eq!(
             clauses[1],
             "NOT EXISTS (SELECT 1 FROM (VALUES ('d', 'o''brien'), ('e', 'h')) AS s(detector, initiator) WHERE s.detector = findings.detector AND s.initiator = findings.initiator)"

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use delegraph_store::{
     CommitTag, DayFiling, EdgeRow, OutputFormat, QueryLimits, Redo, SqlEngine, TableAppend,
-    compact_closed_days, edges_batch, edges_schema, expire_days_before, table_stats, utc_day,
-    vacuum,
+    compact_closed_days, damaged_files, damaged_in_store, edges_batch, edges_schema,
+    expire_days_before, table_stats, utc_day, vacuum,
 };
 
 const DAY: i64 = 86_400 * 1_000_000_000;
@@ -138,4 +138,35 @@ async fn compaction_expiry_and_vacuum_under_queries() {
         queries.load(Ordering::Relaxed) > 3,
         "the readers barely ran"
     );
+}
+
+#[test]
+fn files_missing_or_cut_short_are_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    for epoch in 0..2 {
+        commit_epoch(data, epoch);
+    }
+    assert_eq!(damaged_in_store(data).unwrap(), []);
+    let day = data.join("edges").join(format!("day={}", utc_day(START)));
+    let mut files: Vec<_> = std::fs::read_dir(&day)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 2, "{files:?}");
+    let bytes = std::fs::read(&files[0]).unwrap();
+    std::fs::write(&files[0], &bytes[..bytes.len() - 1]).unwrap();
+    std::fs::remove_file(&files[1]).unwrap();
+    let damaged = damaged_files(data, "edges").unwrap();
+    assert_eq!(damaged.len(), 2, "{damaged:?}");
+    let cut = damaged.iter().find(|d| d.stored_bytes.is_some()).unwrap();
+    assert_eq!(cut.stored_bytes, Some(bytes.len() as u64 - 1));
+    assert_eq!(cut.logged_bytes, bytes.len() as u64);
+    assert!(cut.path.starts_with("day="), "{cut}");
+    let gone = damaged.iter().find(|d| d.stored_bytes.is_none()).unwrap();
+    assert!(gone.to_string().contains("is missing"), "{gone}");
+    // Put back, the file is whole again; the other stays reported.
+    std::fs::write(&files[0], &bytes).unwrap();
+    assert_eq!(damaged_in_store(data).unwrap().len(), 1);
 }

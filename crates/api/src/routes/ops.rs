@@ -6,6 +6,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
+use delegraph_store::StoreError;
 use serde_json::{Value, json};
 
 use crate::metrics::escape;
@@ -77,7 +78,26 @@ pub(crate) async fn store_gauges(st: &AppState) -> Result<String, ApiError> {
         );
     }
     triage_gauges(&engine, &mut out).await?;
+    check_store_files(st).await?;
     Ok(out)
+}
+
+/// Refuse the count when a file the tables' logs name is missing or cut
+/// short: the counts above come from the logs' statistics and footers read
+/// earlier, so they would not notice.
+async fn check_store_files(st: &AppState) -> Result<(), ApiError> {
+    let dir = st.inner.data_dir.clone();
+    let damaged = tokio::task::spawn_blocking(move || delegraph_store::damaged_in_store(&dir))
+        .await
+        .map_err(|e| StoreError::Storage(format!("checking the store's files: {e}")))??;
+    match damaged.first() {
+        None => Ok(()),
+        Some(first) => Err(StoreError::Storage(format!(
+            "{} damaged file(s), first {first}",
+            damaged.len()
+        ))
+        .into()),
+    }
 }
 
 /// Detectors (or rules) given their own triage series; the rest are left

@@ -29,6 +29,13 @@ enum Action {
         #[arg(long)]
         data_dir: PathBuf,
     },
+    /// Whether every file the tables' logs name is there, whole (exit 1
+    /// naming each one that is missing or cut short).
+    Check {
+        /// Data directory holding the tables.
+        #[arg(long)]
+        data_dir: PathBuf,
+    },
     /// Rewrite each closed day's small files as large ones sorted by time.
     Optimize {
         /// Data directory holding the tables.
@@ -119,6 +126,16 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             }
         }
         Action::Stats { data_dir } => stats(&data_dir)?,
+        Action::Check { data_dir } => {
+            let damaged = delegraph_store::damaged_in_store(&data_dir)?;
+            for d in &damaged {
+                println!("{d}");
+            }
+            if !damaged.is_empty() {
+                return Ok(ExitCode::FAILURE);
+            }
+            println!("{}: every file the logs name is whole", data_dir.display());
+        }
         Action::Optimize {
             data_dir,
             closed_after_hours,

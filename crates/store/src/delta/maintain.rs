@@ -14,7 +14,7 @@ use deltalake::operations::optimize::OptimizeType;
 use deltalake::operations::vacuum::VacuumMode;
 use deltalake::{DeltaTable, FilterOp, FilterValue};
 
-use super::{DAY_COLUMN, block_on, day_source, delta_err, is_delta_table, table_url};
+use super::{DAY_COLUMN, block_on, day_source, delta_err, open_if_exists};
 use crate::StoreError;
 
 /// What a table holds, from its log.
@@ -47,17 +47,6 @@ pub struct Compacted {
     pub files_added: u64,
 }
 
-async fn open(data_dir: &Path, name: &str) -> Result<Option<DeltaTable>, StoreError> {
-    if !is_delta_table(data_dir, name) {
-        return Ok(None);
-    }
-    let mut table = DeltaTable::try_from_url(table_url(data_dir, name)?)
-        .await
-        .map_err(delta_err(name))?;
-    table.load().await.map_err(delta_err(name))?;
-    Ok(Some(table))
-}
-
 /// Files per day partition of the table's latest snapshot.
 fn files_by_day(table: &DeltaTable, name: &str) -> Result<BTreeMap<String, usize>, StoreError> {
     let snapshot = table.snapshot().map_err(delta_err(name))?;
@@ -76,7 +65,7 @@ fn files_by_day(table: &DeltaTable, name: &str) -> Result<BTreeMap<String, usize
 /// What table `name` holds, or `None` when it does not exist.
 pub fn table_stats(data_dir: &Path, name: &str) -> Result<Option<TableStats>, StoreError> {
     block_on(async {
-        let Some(table) = open(data_dir, name).await? else {
+        let Some(table) = open_if_exists(data_dir, name).await? else {
             return Ok(None);
         };
         let snapshot = table.snapshot().map_err(delta_err(name))?;
@@ -106,7 +95,7 @@ pub fn compact_closed_days(
     closed_before: &str,
 ) -> Result<Compacted, StoreError> {
     block_on(async {
-        let Some(table) = open(data_dir, name).await? else {
+        let Some(table) = open_if_exists(data_dir, name).await? else {
             return Ok(Compacted::default());
         };
         let days: Vec<String> = files_by_day(&table, name)?
@@ -145,7 +134,7 @@ pub fn vacuum(
     let retention = chrono::Duration::from_std(retention)
         .map_err(|e| StoreError::Storage(format!("vacuum retention: {e}")))?;
     block_on(async {
-        let Some(table) = open(data_dir, name).await? else {
+        let Some(table) = open_if_exists(data_dir, name).await? else {
             return Ok(0);
         };
         let (_, metrics) = table
@@ -166,7 +155,7 @@ pub fn expire_days_before(data_dir: &Path, name: &str, before: &str) -> Result<u
         return Err(StoreError::Storage(format!("{before:?} is not a day")));
     }
     block_on(async {
-        let Some(table) = open(data_dir, name).await? else {
+        let Some(table) = open_if_exists(data_dir, name).await? else {
             return Ok(0);
         };
         let (_, metrics) = table

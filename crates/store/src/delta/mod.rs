@@ -14,9 +14,11 @@
 mod append;
 mod current;
 mod filing;
+mod integrity;
 mod maintain;
 mod read;
 mod redo;
+mod shallow_filters;
 mod upkeep;
 
 use std::future::Future;
@@ -31,6 +33,7 @@ use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
 pub use append::{CommitTag, Redo, TableAppend};
 pub use current::replace_current;
 pub use filing::{DayFiling, day_source};
+pub use integrity::{DamagedFile, damaged_files, damaged_in_store};
 pub use maintain::{
     Compacted, TableStats, compact_closed_days, expire_days_before, table_stats, vacuum,
 };
@@ -98,6 +101,21 @@ pub(crate) fn table_url(data_dir: &Path, name: &str) -> Result<url::Url, StoreEr
 /// Whether `data_dir/name` holds a Delta table.
 pub fn is_delta_table(data_dir: &Path, name: &str) -> bool {
     data_dir.join(name).join("_delta_log").is_dir()
+}
+
+/// Table `name` at its latest version, or `None` when it does not exist.
+pub(crate) async fn open_if_exists(
+    data_dir: &Path,
+    name: &str,
+) -> Result<Option<DeltaTable>, StoreError> {
+    if !is_delta_table(data_dir, name) {
+        return Ok(None);
+    }
+    let mut table = DeltaTable::try_from_url(table_url(data_dir, name)?)
+        .await
+        .map_err(delta_err(name))?;
+    table.load().await.map_err(delta_err(name))?;
+    Ok(Some(table))
 }
 
 /// Open table `name`, creating it with `schema` (partitioned by

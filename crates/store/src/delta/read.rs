@@ -4,7 +4,8 @@
 //! files a writer adds, compacts or removes afterwards do not change what a
 //! running query reads. The tables stay loaded for the life of the process
 //! ([`TableCache`]) and are brought up to date from the log's new commits
-//! only, so opening a session does not read a table's whole log again. `agents` and `edges` are the retired instances'
+//! only, so opening a session does not read a table's whole log again.
+//! `agents` and `edges` are the retired instances'
 //! table and the current-state table together (one `UNION ALL` view).
 
 use std::collections::HashMap;
@@ -17,6 +18,7 @@ use datafusion::logical_expr::LogicalPlanBuilder;
 use datafusion::prelude::SessionContext;
 use deltalake::DeltaTable;
 
+use super::shallow_filters::ShallowFilters;
 use super::{delta_err, is_delta_table, table_url};
 use crate::StoreError;
 
@@ -64,7 +66,7 @@ async fn snapshot_provider(
         .with_session(Arc::new(ctx.state()))
         .await
         .map_err(|e| StoreError::Storage(format!("table {name}: {e}")))?;
-    Ok(Some(provider))
+    Ok(Some(Arc::new(ShallowFilters(provider))))
 }
 
 /// Register pipeline table `name` (with its current-state companion
