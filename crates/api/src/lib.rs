@@ -37,10 +37,7 @@ pub use ui::{ChainGraph, chain_svg, finding_chain_svg};
 /// The wall clock, ns since the epoch (when a change was made, when a
 /// silence ends).
 pub(crate) fn now_ns() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
+    delegraph_model::Timestamp::now().nanos()
 }
 
 /// Queries one server runs at once (each may use every core).

@@ -29,6 +29,8 @@ enum Command {
     Bench(cmd::bench::Args),
     /// Measure the Kafka pipeline against a bare consumer of the same topic.
     BenchKafka(cmd::bench_kafka::Args),
+    /// Seal many stream epochs from files, as `serve` would, and time them.
+    BenchEpochs(cmd::bench_epochs::Args),
     /// Serve the HTTP API (findings, graphs, risk, SQL, silences, metrics)
     /// and, configured with Kafka, stream into the store.
     Serve(cmd::serve::Args),
@@ -56,6 +58,7 @@ fn main() -> ExitCode {
         Command::Sql(a) => cmd::sql::run(a),
         Command::Bench(a) => cmd::bench::run(a),
         Command::BenchKafka(a) => cmd::bench_kafka::run(a),
+        Command::BenchEpochs(a) => cmd::bench_epochs::run(a),
         Command::Graph(a) => cmd::graph::run(a),
         Command::Simulate(a) => cmd::simulate::run(a),
         Command::Serve(a) => cmd::serve::run(a),

@@ -278,6 +278,33 @@ fn files_of_an_interrupted_run_are_invisible() {
     assert_eq!(sql_json(data.path(), count)[0]["n"], before);
 }
 
+#[test]
+fn times_older_than_the_allowed_age_are_filed_under_the_day_they_arrived() {
+    let files = &stratus_files()[..2];
+    let days = "SELECT DISTINCT day, CAST(day = CAST(CAST(event_time AS DATE) AS VARCHAR) AS VARCHAR) AS own \
+                FROM events ORDER BY day";
+    // By default, old records keep their own days (a backfill does).
+    let own = tempfile::tempdir().unwrap();
+    replay(own.path(), files);
+    let kept = sql_json(own.path(), days);
+    assert!(!kept.is_empty());
+    assert!(kept.iter().all(|r| r["own"] == "true"), "{kept:?}");
+    // With a maximum age they all go under today, their times unchanged.
+    let refiled = tempfile::tempdir().unwrap();
+    let mut args: Vec<std::ffi::OsString> = vec!["replay".into(), "--data-dir".into()];
+    args.push(refiled.path().into());
+    args.extend(["--max-event-age".into(), "1d".into()]);
+    args.extend(files.iter().map(|f| f.into()));
+    run(bin().args(&args));
+    let today = delegraph_store::utc_day(delegraph_model::Timestamp::now().nanos());
+    let moved = sql_json(refiled.path(), days);
+    assert_eq!(moved.len(), 1, "{moved:?}");
+    assert_eq!(moved[0]["day"], today.as_str());
+    assert_eq!(moved[0]["own"], "false");
+    let times = "SELECT min(event_time) AS lo, max(event_time) AS hi FROM events";
+    assert_eq!(sql_json(own.path(), times), sql_json(refiled.path(), times));
+}
+
 /// Parquet files anywhere under `dir`.
 fn parquet_files(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();

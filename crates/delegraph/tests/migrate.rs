@@ -9,7 +9,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{bin, replay, repo, run, sql_json};
+use common::{bin, copy_dir, replay, repo, run, table_rows};
 
 /// The two runs the old store holds, in order.
 fn runs() -> [Vec<PathBuf>; 2] {
@@ -27,41 +27,6 @@ fn runs() -> [Vec<PathBuf>; 2] {
             repo().join("rules/ai_agent/tool_call_outside_approved_envelope.fire.jsonl"),
         ],
     ]
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap().flatten() {
-        let dest = to.join(e.file_name());
-        if e.path().is_dir() {
-            copy_dir(&e.path(), &dest);
-        } else {
-            std::fs::copy(e.path(), dest).unwrap();
-        }
-    }
-}
-
-/// Every row of every table, in a fixed order, as JSON (an event's
-/// `origin`, and a finding's `evidence_origins`, name the input file as the replay was given it, which differs
-/// between the machine that made the old store and this one).
-fn tables(data: &Path) -> Vec<(String, Vec<serde_json::Value>)> {
-    [
-        ("events", "event_id"),
-        ("findings", "finding_id"),
-        ("agents", "agent_instance"),
-        ("edges", "agent_instance, from_node, to_node, edge"),
-    ]
-    .into_iter()
-    .map(|(t, key)| {
-        let all = match t {
-            "events" => "* EXCLUDE (origin)",
-            "findings" => "* EXCLUDE (evidence_origins)",
-            _ => "*",
-        };
-        let rows = sql_json(data, &format!("SELECT {all} FROM {t} ORDER BY {key}"));
-        (t.to_owned(), rows)
-    })
-    .collect()
 }
 
 #[test]
@@ -99,7 +64,7 @@ fn a_store_of_the_old_layout_is_refused_then_converted_losing_nothing() {
     for run_files in runs() {
         replay(&fresh, &run_files);
     }
-    let (converted, replayed) = (tables(&old), tables(&fresh));
+    let (converted, replayed) = (table_rows(&old), table_rows(&fresh));
     for ((table, got), (_, want)) in converted.iter().zip(&replayed) {
         assert!(!want.is_empty(), "{table}: the inputs give no rows");
         assert_eq!(got, want, "{table} differs after conversion");

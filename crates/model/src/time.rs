@@ -34,6 +34,15 @@ impl TimestampError {
 }
 
 impl Timestamp {
+    /// The wall clock (0 before 1970, the largest time after 2262).
+    pub fn now() -> Self {
+        Self(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)),
+        )
+    }
+
     /// Nanoseconds since the epoch (the stored form).
     pub fn from_nanos(ns: i64) -> Self {
         Self(ns)

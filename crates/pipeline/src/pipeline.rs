@@ -11,8 +11,8 @@ use delegraph_model::{
 };
 use delegraph_rules::{RuleEngine, RuleSet};
 use delegraph_store::{
-    AGENTS_LIVE, CommitTag, DayFiling, EDGES_LIVE, Redo, agents_batch, edges_batch, events_batch,
-    findings_batch, remove_partials, replace_current,
+    AGENTS_LIVE, CommitTag, DayFiling, EDGES_LIVE, FilingLimits, Redo, agents_batch, edges_batch,
+    events_batch, findings_batch, remove_partials, replace_current,
 };
 
 use crate::checkpoint::Checkpoint;
@@ -38,6 +38,8 @@ pub struct PipelineOptions {
     pub persist: bool,
     /// Sigma rules to run (none by default).
     pub rules: Arc<RuleSet>,
+    /// Which times are filed under their own day.
+    pub filing: FilingLimits,
 }
 
 impl PipelineOptions {
@@ -49,6 +51,7 @@ impl PipelineOptions {
             detect: DetectConfig::default(),
             persist: false,
             rules: Arc::new(RuleSet::empty()),
+            filing: FilingLimits::default(),
         }
     }
 }
@@ -56,6 +59,8 @@ impl PipelineOptions {
 /// One run's worth of output: events table file, dead-letter file, counts.
 pub struct EventPipeline {
     files: RunFiles,
+    /// Which times are filed under their own day.
+    filing: FilingLimits,
     data_dir: std::path::PathBuf,
     name: String,
     /// Detectors and rules, driven alike (see [`crate::analyzers`]).
@@ -156,7 +161,8 @@ impl EventPipeline {
             ),
         };
         let mut p = Self {
-            files: RunFiles::create(data_dir, name)?,
+            files: RunFiles::create(data_dir, name, &opts.filing)?,
+            filing: opts.filing,
             data_dir: data_dir.to_owned(),
             name: name.to_owned(),
             analyzers,
@@ -382,14 +388,14 @@ impl EventPipeline {
         self.flush()?;
         self.take_verdicts();
         self.refresh_stats();
-        let next = RunFiles::create(&self.data_dir, next_name)?;
+        let next = RunFiles::create(&self.data_dir, next_name, &self.filing)?;
         let tag = CommitTag {
             app_id: STREAM_APP_ID.to_owned(),
             version: i64::try_from(epoch).unwrap_or(i64::MAX),
             redo: Redo::Replace,
         };
         let mut outputs = std::mem::replace(&mut self.files, next).publish(&tag)?;
-        write_live(&self.data_dir, &self.stitcher, &mut outputs)?;
+        write_live(&self.data_dir, &self.stitcher, &self.filing, &mut outputs)?;
         self.name = next_name.to_owned();
         self.position = (epoch, offsets.clone());
         let checkpoint = snapshot(
@@ -443,6 +449,7 @@ impl EventPipeline {
             stitcher,
             mut stats,
             position: (epoch, offsets),
+            filing,
             ..
         } = self;
         // A replay's rows follow from its input and the state it starts
@@ -453,7 +460,7 @@ impl EventPipeline {
             redo: Redo::Skip,
         };
         stats.outputs.extend(files.publish(&tag)?);
-        write_live(&data_dir, &stitcher, &mut stats.outputs)?;
+        write_live(&data_dir, &stitcher, &filing, &mut stats.outputs)?;
         if let Some(mut runs) = runs {
             runs.push(name);
             let parts = (&stitcher, &reorder, &seen);
@@ -506,6 +513,7 @@ pub(crate) fn remove_all_partials(data_dir: &Path) -> Result<(), PipelineError> 
 fn write_live(
     data_dir: &Path,
     stitcher: &Stitcher,
+    limits: &FilingLimits,
     outputs: &mut Vec<std::path::PathBuf>,
 ) -> Result<(), PipelineError> {
     let mut live: Vec<&delegraph_graph::Instance> = stitcher.instances().live().collect();
@@ -518,7 +526,7 @@ fn write_live(
         .iter()
         .flat_map(|i| crate::graph_rows::edge_rows(i))
         .collect();
-    let filing = DayFiling::now();
+    let filing = DayFiling::now_within(limits);
     replace_current(data_dir, AGENTS_LIVE, agents_batch(&agents)?, &filing)?;
     replace_current(data_dir, EDGES_LIVE, edges_batch(&edges)?, &filing)?;
     outputs.push(data_dir.join(AGENTS_LIVE));

@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 
 use delegraph_model::DeadLetter;
 use delegraph_store::{
-    CommitTag, DayFiling, TableAppend, agents_schema, edges_schema, events_schema, findings_schema,
+    CommitTag, DayFiling, FilingLimits, TableAppend, agents_schema, edges_schema, events_schema,
+    findings_schema,
 };
 
 use crate::{DeadLetterFile, PipelineError};
@@ -26,10 +27,14 @@ impl RunFiles {
     /// Start the output of run `name`. Dead letters an interrupted earlier
     /// attempt at the same run published are removed first; its table
     /// commits are found by the commit's tag (see [`Self::publish`]).
-    pub fn create(data_dir: &Path, name: &str) -> Result<Self, PipelineError> {
+    pub fn create(
+        data_dir: &Path,
+        name: &str,
+        limits: &FilingLimits,
+    ) -> Result<Self, PipelineError> {
         DeadLetterFile::remove_published(data_dir, name)?;
         // Rows with absurd times go under the day the run started.
-        let filing = DayFiling::now();
+        let filing = DayFiling::now_within(limits);
         Ok(Self {
             events: TableAppend::open(data_dir, "events", events_schema(), filing)?,
             findings: TableAppend::open(data_dir, "findings", findings_schema(), filing)?,

@@ -12,6 +12,7 @@ use delegraph_detect::DetectConfig;
 use delegraph_graph::{Inventory, StitchConfig};
 use delegraph_model::Source;
 use delegraph_rules::RuleSet;
+use delegraph_store::FilingLimits;
 
 use crate::PipelineError;
 use crate::checkpoint::Checkpoint;
@@ -48,6 +49,8 @@ pub struct AnalysisSettings {
     pub rules: Arc<RuleSet>,
     /// Where OPA decision logs keep the facts in `input`.
     pub opa: OpaMapping,
+    /// Which times are filed under their own day partition.
+    pub filing: FilingLimits,
 }
 
 impl AnalysisSettings {
@@ -65,6 +68,7 @@ impl AnalysisSettings {
             inventory: None,
             rules: Arc::new(RuleSet::empty()),
             opa: OpaMapping::default(),
+            filing: FilingLimits::default(),
         }
     }
 
@@ -87,6 +91,7 @@ impl AnalysisSettings {
             detect: self.detect.clone(),
             persist,
             rules: self.rules.clone(),
+            filing: self.filing,
         }
     }
 

@@ -30,9 +30,9 @@ pub use activity::{
 };
 pub use columns::day_name as utc_day;
 pub use delta::{
-    CommitTag, Compacted, DAY_COLUMN, DamagedFile, DayFiling, Redo, TableAppend, TableStats,
-    Upkeep, UpkeepReport, compact_closed_days, damaged_files, damaged_in_store, day_source,
-    expire_days_before, is_delta_table, replace_current, table_stats, vacuum,
+    CommitTag, Compacted, DAY_COLUMN, DamagedFile, DayFiling, FilingLimits, Redo, TableAppend,
+    TableStats, Upkeep, UpkeepReport, compact_closed_days, damaged_files, damaged_in_store,
+    day_source, expire_days_before, is_delta_table, replace_current, table_stats, vacuum,
 };
 pub use events::{events_batch, events_schema};
 pub use exclusions::EXCLUDABLE;

@@ -34,6 +34,14 @@ pub struct Args {
     /// approval (default 1h).
     #[arg(long, value_parser = parse_duration)]
     approval_lookback: Option<i64>,
+    /// Times further than this into the future (clock skew, e.g. `1d`,
+    /// the default) are filed under the day they were replayed, not their own.
+    #[arg(long, value_parser = parse_duration)]
+    future_skew: Option<i64>,
+    /// Times older than this (e.g. `365d`) are filed under the day they were
+    /// replayed; by default any time from 2000 on keeps its own day.
+    #[arg(long, value_parser = parse_duration)]
+    max_event_age: Option<i64>,
     /// Agent inventory (`agents.toml`): which identities are which agents.
     #[arg(long)]
     agents: Option<PathBuf>,
@@ -73,6 +81,8 @@ impl Args {
             detectors: self.detectors.clone(),
             decoders: self.decoders.clone(),
             rules: self.rules.clone(),
+            future_skew_ns: self.future_skew,
+            max_event_age_ns: self.max_event_age,
         }
     }
 }

@@ -211,6 +211,12 @@ pub struct PipelineSection {
     /// Release events held for ordering after this long without input,
     /// e.g. `30s` (default 30s).
     pub idle_release: Option<String>,
+    /// Times further than this into the future are filed under the day
+    /// they arrived, e.g. `1d` (the default).
+    pub future_skew: Option<String>,
+    /// Times older than this are filed under the day they arrived, e.g.
+    /// `30d` (default: any time from 2000 on keeps its own day).
+    pub max_event_age: Option<String>,
 }
 
 impl ServeConfig {
@@ -289,6 +295,8 @@ impl ServeConfig {
             // Loaded here, so broken rules are refused at start (and by
             // `--check`) rather than at the first epoch.
             rules: self.api.rules_dir.clone(),
+            future_skew_ns: duration(p.future_skew.as_deref())?,
+            max_event_age_ns: duration(p.max_event_age.as_deref())?,
         };
         if let Some(ns) = duration(p.idle_release.as_deref())? {
             s.idle_release = std::time::Duration::from_nanos(ns.max(0) as u64);

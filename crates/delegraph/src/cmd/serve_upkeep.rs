@@ -27,10 +27,7 @@ pub fn spawn(
                     continue;
                 }
                 next = Instant::now() + every;
-                let now = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
-                match upkeep.run(&data_dir, now) {
+                match upkeep.run(&data_dir, delegraph_model::Timestamp::now().nanos()) {
                     Ok(r) => tracing::info!(
                         days_compacted = r.days_compacted,
                         files_compacted = r.files_compacted,

@@ -32,6 +32,12 @@ pub struct AnalysisSources {
     pub decoders: Option<PathBuf>,
     /// Sigma rules directory (`--rules`, `[api] rules_dir`).
     pub rules: Option<PathBuf>,
+    /// Clock skew into the future a time may carry and still be filed
+    /// under its own day (`--future-skew`, `[pipeline] future_skew`).
+    pub future_skew_ns: Option<i64>,
+    /// The oldest a time may be and still be filed under its own day
+    /// (`--max-event-age`, `[pipeline] max_event_age`).
+    pub max_event_age_ns: Option<i64>,
 }
 
 impl AnalysisSources {
@@ -47,12 +53,16 @@ impl AnalysisSources {
             detectors,
             decoders,
             rules,
+            future_skew_ns,
+            max_event_age_ns,
         } = self;
         settings.lateness_ns = lateness_ns.unwrap_or(settings.lateness_ns);
         settings.decision_window_ns = decision_window_ns.unwrap_or(settings.decision_window_ns);
         settings.approval_lookback_ns =
             approval_lookback_ns.unwrap_or(settings.approval_lookback_ns);
         settings.max_record_bytes = max_record_bytes.unwrap_or(settings.max_record_bytes);
+        settings.filing.future_skew_ns = future_skew_ns.unwrap_or(settings.filing.future_skew_ns);
+        settings.filing.max_age_ns = max_event_age_ns.or(settings.filing.max_age_ns);
         if let Some(path) = agents {
             settings.inventory = Some(load_inventory(path)?);
         }
@@ -69,17 +79,18 @@ impl AnalysisSources {
     }
 }
 
-/// `90s`, `15m`, `2h` → nanoseconds (flags and config keys alike).
+/// `90s`, `15m`, `2h`, `30d` → nanoseconds (flags and config keys alike).
 pub fn parse_duration(s: &str) -> Result<i64, String> {
     let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
     let n: i64 = num
         .parse()
-        .map_err(|_| format!("bad duration {s:?}: expected e.g. 90s, 15m, 2h"))?;
+        .map_err(|_| format!("bad duration {s:?}: expected e.g. 90s, 15m, 2h, 30d"))?;
     let secs = match unit {
         "s" | "" => n,
         "m" => n * 60,
         "h" => n * 3600,
-        _ => return Err(format!("bad duration unit in {s:?}: use s, m or h")),
+        "d" => n * 86_400,
+        _ => return Err(format!("bad duration unit in {s:?}: use s, m, h or d")),
     };
     Ok(secs.saturating_mul(1_000_000_000))
 }

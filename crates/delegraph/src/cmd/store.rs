@@ -80,9 +80,7 @@ pub struct Retention {
 }
 
 fn now_ns() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+    delegraph_model::Timestamp::now().nanos()
 }
 
 /// Every table the pipeline writes, current-state ones included.
@@ -174,8 +172,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
                 ..Upkeep::default()
             };
             for table in PIPELINE_TABLES {
-                let before = upkeep.first_day_kept(table, now_ns());
-                let n = delegraph_store::expire_days_before(&data_dir, table, &before)?;
+                let (before, n) = upkeep.expire(&data_dir, table, now_ns())?;
                 println!("{table}: days before {before} removed ({n} file(s))");
             }
         }

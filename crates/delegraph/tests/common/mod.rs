@@ -68,6 +68,29 @@ pub fn sql_json(data: &Path, query: &str) -> Vec<Value> {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
+/// Every row of the pipeline's tables, each table in key order; the input
+/// paths (`origin`, `evidence_origins`) left out, since stores compared
+/// may have read the same records from different places.
+pub fn table_rows(data: &Path) -> Vec<(String, Vec<Value>)> {
+    [
+        ("events", "event_id"),
+        ("findings", "finding_id"),
+        ("agents", "agent_instance"),
+        ("edges", "agent_instance, from_node, to_node, edge"),
+    ]
+    .into_iter()
+    .map(|(t, key)| {
+        let all = match t {
+            "events" => "* EXCLUDE (origin)",
+            "findings" => "* EXCLUDE (evidence_origins)",
+            _ => "*",
+        };
+        let rows = sql_json(data, &format!("SELECT {all} FROM {t} ORDER BY {key}"));
+        (t.to_owned(), rows)
+    })
+    .collect()
+}
+
 /// The simulator's per-source files.
 pub const SIM_FILES: [&str; 7] = [
     "cloudtrail.jsonl",
@@ -94,6 +117,19 @@ pub fn simulate(dir: &Path, seed: u64, agents: usize, hours: f64) -> Vec<PathBuf
         ])
         .arg(dir));
     SIM_FILES.iter().map(|f| dir.join(f)).collect()
+}
+
+/// Copy directory `from` to `to`, recursively.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let dest = to.join(e.file_name());
+        if e.path().is_dir() {
+            copy_dir(&e.path(), &dest);
+        } else {
+            std::fs::copy(e.path(), dest).unwrap();
+        }
+    }
 }
 
 /// Lines of a JSON-lines file.

@@ -19,6 +19,26 @@ const DEFAULT_EARLIEST_NS: i64 = 946_684_800 * 1_000_000_000;
 /// A day of clock skew into the future is tolerated.
 const DEFAULT_FUTURE_SKEW_NS: i64 = 86_400 * 1_000_000_000;
 
+/// How far from its ingestion a row's time may lie and still be filed
+/// under its own day (`[pipeline] future_skew` and `max_event_age`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FilingLimits {
+    /// Clock skew tolerated into the future (default a day).
+    pub future_skew_ns: i64,
+    /// The oldest a time may be (`None`, the default: any time from 2000
+    /// on, so a backfill of old logs lands in its own days).
+    pub max_age_ns: Option<i64>,
+}
+
+impl Default for FilingLimits {
+    fn default() -> Self {
+        Self {
+            future_skew_ns: DEFAULT_FUTURE_SKEW_NS,
+            max_age_ns: None,
+        }
+    }
+}
+
 /// The times filed under their own day, and where the others go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DayFiling {
@@ -43,10 +63,16 @@ impl DayFiling {
 
     /// The defaults, ingested now: times from 2000 on, up to a day ahead.
     pub fn now() -> Self {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
-        Self::at(now, DEFAULT_FUTURE_SKEW_NS, DEFAULT_EARLIEST_NS)
+        Self::now_within(&FilingLimits::default())
+    }
+
+    /// Ingested now, within `limits` (never earlier than 2000).
+    pub fn now_within(limits: &FilingLimits) -> Self {
+        let now = delegraph_model::Timestamp::now().nanos();
+        let earliest = limits.max_age_ns.map_or(DEFAULT_EARLIEST_NS, |age| {
+            now.saturating_sub(age).max(DEFAULT_EARLIEST_NS)
+        });
+        Self::at(now, limits.future_skew_ns.max(0), earliest)
     }
 
     fn files_own_day(&self, nanos: i64) -> bool {

@@ -62,6 +62,16 @@ fn files_by_day(table: &DeltaTable, name: &str) -> Result<BTreeMap<String, usize
     Ok(days)
 }
 
+/// The newest day partition of table `name`, if it holds any.
+pub fn newest_day(data_dir: &Path, name: &str) -> Result<Option<String>, StoreError> {
+    block_on(async {
+        let Some(table) = open_if_exists(data_dir, name).await? else {
+            return Ok(None);
+        };
+        Ok(files_by_day(&table, name)?.into_keys().next_back())
+    })?
+}
+
 /// What table `name` holds, or `None` when it does not exist.
 pub fn table_stats(data_dir: &Path, name: &str) -> Result<Option<TableStats>, StoreError> {
     block_on(async {

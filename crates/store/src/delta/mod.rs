@@ -32,10 +32,10 @@ use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
 
 pub use append::{CommitTag, Redo, TableAppend};
 pub use current::replace_current;
-pub use filing::{DayFiling, day_source};
+pub use filing::{DayFiling, FilingLimits, day_source};
 pub use integrity::{DamagedFile, damaged_files, damaged_in_store};
 pub use maintain::{
-    Compacted, TableStats, compact_closed_days, expire_days_before, table_stats, vacuum,
+    Compacted, TableStats, compact_closed_days, expire_days_before, newest_day, table_stats, vacuum,
 };
 pub(crate) use read::{TableCache, register_pipeline_table};
 pub use upkeep::{Upkeep, UpkeepReport};

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use super::{compact_closed_days, expire_days_before, vacuum};
+use super::{compact_closed_days, expire_days_before, newest_day, vacuum};
 use crate::{CURRENT_TABLES, PIPELINE_TABLES, StoreError};
 
 const HOUR: Duration = Duration::from_secs(3600);
@@ -68,10 +68,43 @@ impl Upkeep {
         }
     }
 
-    /// The first day `table` keeps at `now` (nanoseconds).
+    /// The first day `table` keeps at `now` (nanoseconds), counting back
+    /// from today.
     pub fn first_day_kept(&self, table: &str, now: i64) -> String {
         let back = i64::from(self.days(table)).saturating_mul(DAY_NS);
         crate::columns::day_name(now.saturating_sub(back))
+    }
+
+    /// The first day `table` keeps, counting back from its newest day
+    /// (`YYYY-MM-DD`) when that is before today: a backfill of old logs, or
+    /// a store whose stream stopped months ago, is not deleted merely for
+    /// being old; a live stream's newest day is today, so it keeps exactly
+    /// its retention.
+    pub fn first_day_kept_from(&self, table: &str, now: i64, newest_day: Option<&str>) -> String {
+        let by_clock = self.first_day_kept(table, now);
+        let newest_end = newest_day
+            .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+            .and_then(|d| d.and_hms_opt(23, 59, 59))
+            .and_then(|t| t.and_utc().timestamp_nanos_opt());
+        match newest_end {
+            Some(end) => by_clock.min(self.first_day_kept(table, end)),
+            None => by_clock,
+        }
+    }
+
+    /// Remove `table`'s days older than its retention at `now` (see
+    /// [`first_day_kept_from`](Self::first_day_kept_from)); returns the first
+    /// day kept and the files removed.
+    pub fn expire(
+        &self,
+        data_dir: &Path,
+        table: &str,
+        now: i64,
+    ) -> Result<(String, usize), StoreError> {
+        let newest = newest_day(data_dir, table)?;
+        let first = self.first_day_kept_from(table, now, newest.as_deref());
+        let removed = expire_days_before(data_dir, table, &first)?;
+        Ok((first, removed))
     }
 
     /// The first day still open at `now`.
@@ -90,8 +123,7 @@ impl Upkeep {
             let c = compact_closed_days(data_dir, table, &open)?;
             report.days_compacted += c.days;
             report.files_compacted += c.files_removed;
-            report.files_expired +=
-                expire_days_before(data_dir, table, &self.first_day_kept(table, now))?;
+            report.files_expired += self.expire(data_dir, table, now)?.1;
         }
         let current = CURRENT_TABLES.iter().map(|(_, live)| *live);
         for table in PIPELINE_TABLES.into_iter().chain(current) {
@@ -123,5 +155,27 @@ impl Upkeep {
             }
         }
         Ok(removed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retention_counts_back_from_the_newest_day_when_that_is_older() {
+        let u = Upkeep::default();
+        let now = chrono::DateTime::parse_from_rfc3339("2026-12-02T12:00:00Z")
+            .ok()
+            .and_then(|t| t.timestamp_nanos_opt())
+            .unwrap_or_default();
+        let kept = |newest| u.first_day_kept_from("events", now, newest);
+        assert_eq!(kept(None), "2026-09-03");
+        assert_eq!(kept(Some("2026-12-02")), "2026-09-03");
+        // A backfill whose newest day is in March keeps 90 days before it.
+        assert_eq!(kept(Some("2026-03-02")), "2025-12-02");
+        // A day after today never keeps less.
+        assert_eq!(kept(Some("2027-01-01")), "2026-09-03");
+        assert_eq!(u.first_day_kept_from("findings", now, None), "2025-10-28");
     }
 }
