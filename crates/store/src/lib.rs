@@ -30,9 +30,10 @@ pub use activity::{
 };
 pub use columns::day_name as utc_day;
 pub use delta::{
-    CommitTag, Compacted, DAY_COLUMN, DamagedFile, DayFiling, FilingLimits, Redo, TableAppend,
-    TableStats, Upkeep, UpkeepReport, compact_closed_days, damaged_files, damaged_in_store,
-    day_source, expire_days_before, is_delta_table, replace_current, table_stats, vacuum,
+    CommitTag, Compacted, DAY_COLUMN, DamagedFile, DayFiling, FilingLimits, LOCATION_FILE, Redo,
+    TableAppend, TableStats, Upkeep, UpkeepReport, compact_closed_days, damaged_files,
+    damaged_in_store, day_source, expire_days_before, is_delta_table, keep_evidence,
+    record_location, recorded_location, replace_current, table_stats, vacuum,
 };
 pub use events::{events_batch, events_schema};
 pub use exclusions::EXCLUDABLE;
@@ -48,12 +49,23 @@ pub use views::InstanceGraph;
 pub use writer::{AtomicParquetFile, remove_if_present, remove_partials, write_file_atomic};
 
 /// Table names, as directories under the data directory and as SQL tables.
-pub const TABLES: [&str; 5] = ["events", "findings", "edges", "agents", ACTIVITY_TABLE];
+pub const TABLES: [&str; 6] = [
+    "events",
+    "findings",
+    "edges",
+    "agents",
+    EVIDENCE_TABLE,
+    ACTIVITY_TABLE,
+];
 
-/// The tables the pipeline writes (the API writes `finding_activity`, so
-/// the pipeline's clean-up after a crash never touches its files): Delta
-/// tables, partitioned by day, appended to by every run.
-pub const PIPELINE_TABLES: [&str; 4] = ["events", "findings", "edges", "agents"];
+/// The Delta tables partitioned by day: the four every run appends to,
+/// and the evidence upkeep keeps (the API writes `finding_activity`, so the
+/// pipeline's clean-up after a crash never touches its files).
+pub const PIPELINE_TABLES: [&str; 5] = ["events", "findings", "edges", "agents", EVIDENCE_TABLE];
+
+/// Events a finding names as evidence, kept (as long as findings) once
+/// their own day of events has expired.
+pub const EVIDENCE_TABLE: &str = "evidence";
 
 /// The current-state tables: the instances live at the end of the latest
 /// run or epoch, and their edges. SQL's `agents` and `edges` are the

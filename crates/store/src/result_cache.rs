@@ -69,21 +69,21 @@ impl ResultCache {
     }
 }
 
-/// Every table file (for a Delta table, every file of its log) with its
-/// size and modification time: equal listings mean no writer published,
-/// replaced or removed a file in between.
+/// Every file of the tables that are not Delta tables (the triage log)
+/// with its size and modification time: equal listings mean no writer
+/// published, replaced or removed a file in between. (A Delta table's
+/// state is its snapshot version; its log, thousands of commits long on a
+/// busy stream, is not listed.)
 pub(crate) fn table_files(data_dir: &Path) -> Vec<(PathBuf, u64, Option<SystemTime>)> {
     let mut files = Vec::new();
-    let current = crate::CURRENT_TABLES.iter().map(|(_, live)| *live);
-    for table in crate::TABLES.into_iter().chain(current) {
-        // A Delta table changes exactly when its log does.
-        let log = data_dir.join(table).join("_delta_log");
-        let dir = if log.is_dir() {
-            log
-        } else {
-            data_dir.join(table)
-        };
-        let Ok(entries) = std::fs::read_dir(dir) else {
+    let remote = crate::recorded_location(data_dir).ok().flatten().is_some();
+    for table in crate::TABLES {
+        if crate::is_delta_table(data_dir, table)
+            || (remote && crate::PIPELINE_TABLES.contains(&table))
+        {
+            continue;
+        }
+        let Ok(entries) = std::fs::read_dir(data_dir.join(table)) else {
             continue;
         };
         for entry in entries.flatten() {
@@ -99,9 +99,17 @@ pub(crate) fn table_files(data_dir: &Path) -> Vec<(PathBuf, u64, Option<SystemTi
     files
 }
 
-/// A hash of [`table_files`]: the store's version as readers see it.
-pub(crate) fn fingerprint(files: &[(PathBuf, u64, Option<SystemTime>)]) -> u64 {
+/// A hash of [`table_files`] and the Delta tables' snapshot versions: the
+/// store's version as readers see it.
+pub(crate) fn fingerprint(
+    files: &[(PathBuf, u64, Option<SystemTime>)],
+    snapshots: &[(String, u64)],
+) -> u64 {
     let mut h = xxhash_rust::xxh3::Xxh3::new();
+    for (table, version) in snapshots {
+        h.update(table.as_bytes());
+        h.update(&version.to_le_bytes());
+    }
     for (path, len, modified) in files {
         h.update(path.as_os_str().as_encoded_bytes());
         h.update(&len.to_le_bytes());

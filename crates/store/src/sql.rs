@@ -163,9 +163,11 @@ impl SqlEngine {
         limits: QueryLimits,
         runtime: &QueryRuntime,
     ) -> Result<Self, StoreError> {
-        // Taken before anything is read: an answer is never remembered
-        // under a version newer than the files it was read from.
-        let version = fingerprint(&table_files(data_dir));
+        // Loose files listed before anything is read, Delta tables by the
+        // snapshot versions registered: an answer is never remembered
+        // under a version newer than what it was read from.
+        let loose = table_files(data_dir);
+        let mut snapshots: Vec<(String, u64)> = Vec::new();
         // Filters run inside the Parquet scan (late materialization): a
         // lookup by id decodes the other columns only of the rows it
         // keeps, and the files' bloom filters skip row groups without it.
@@ -189,15 +191,16 @@ impl SqlEngine {
                     .iter()
                     .find(|(t, _)| *t == table)
                     .map(|(_, l)| *l);
-                if crate::delta::register_pipeline_table(
+                let registered = crate::delta::register_pipeline_table(
                     &ctx,
                     &runtime.tables,
                     data_dir,
                     table,
                     live,
                 )
-                .await?
-                {
+                .await?;
+                if !registered.is_empty() {
+                    snapshots.extend(registered);
                     continue;
                 }
             }
@@ -212,6 +215,7 @@ impl SqlEngine {
             }
         }
         crate::triage_views::register(&ctx).await?;
+        let version = fingerprint(&loose, &snapshots);
         Ok(Self {
             ctx,
             limits,
@@ -346,7 +350,7 @@ async fn register_parquet_dir(ctx: &SessionContext, table: &str) -> Result<(), S
 /// The schema of a table delegraph writes, so an empty table still has its columns.
 fn known_schema(table: &str) -> Option<arrow::datatypes::SchemaRef> {
     match table {
-        "events" => Some(events_schema()),
+        "events" | crate::EVIDENCE_TABLE => Some(events_schema()),
         "agents" => Some(crate::agents_schema()),
         "edges" => Some(crate::edges_schema()),
         "findings" => Some(crate::findings_schema()),

@@ -96,17 +96,24 @@ impl SqlEngine {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        rows(
+        // From the events, or once their day has expired from the evidence
+        // kept for findings (both, for the moment of the copy: one each).
+        let columns = "event_id, CAST(event_time AS VARCHAR) AS event_time, source, \
+             operation, actor, actor_name, actor_kind, credential_id, tool, \
+             tool_arguments, resources, input_messages, origin";
+        let list = ids.join(", ");
+        let mut found = rows(
             self,
             &format!(
-                "SELECT event_id, CAST(event_time AS VARCHAR) AS event_time, source, \
-                 operation, actor, actor_name, actor_kind, credential_id, tool, \
-                 tool_arguments, resources, input_messages, origin \
-                 FROM events WHERE event_id IN ({}) ORDER BY event_time",
-                ids.join(", ")
+                "SELECT {columns} FROM events WHERE event_id IN ({list}) \
+                 UNION ALL SELECT {columns} FROM {} WHERE event_id IN ({list}) \
+                 ORDER BY event_time, event_id",
+                crate::EVIDENCE_TABLE
             ),
         )
-        .await
+        .await?;
+        found.dedup_by(|a, b| a["event_id"] == b["event_id"]);
+        Ok(found)
     }
 
     /// The riskiest instances (`by_human` false) or humans, with their

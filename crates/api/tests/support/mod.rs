@@ -61,8 +61,15 @@ pub fn copy_dir(from: &Path, to: &Path) {
         let p = e.path();
         if p.is_dir() {
             copy_dir(&p, &to.join(e.file_name()));
-        } else {
-            std::fs::copy(&p, to.join(e.file_name())).unwrap();
+        } else if let Err(e) = std::fs::copy(&p, to.join(e.file_name())) {
+            // A file renamed away meanwhile: another test's write in
+            // flight (`*.partial`) into the shared store.
+            assert_eq!(
+                e.kind(),
+                std::io::ErrorKind::NotFound,
+                "{}: {e}",
+                p.display()
+            );
         }
     }
 }

@@ -121,6 +121,9 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         if let Some(g) = &config.api.grafana_url {
             println!("grafana links: {g}");
         }
+        if let Some(tables) = &config.store.tables {
+            println!("tables: {tables}");
+        }
         let (_, upkeep_every) = config.store.upkeep()?;
         match upkeep_every {
             Some(every) => println!("store upkeep: every {}s", every.as_secs()),
@@ -139,6 +142,9 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             None => println!("kafka: none (API only)"),
         }
         return Ok(ExitCode::SUCCESS);
+    }
+    if let Some(tables) = &config.store.tables {
+        delegraph_store::record_location(&config.data_dir, tables)?;
     }
     let tokens = load_tokens(&config.api)?;
     let limits = QueryLimits {

@@ -35,6 +35,10 @@ pub struct ServeConfig {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoreSection {
+    /// Where the tables live, when not under `data_dir`: `s3://bucket/prefix`
+    /// (recorded in the data directory on start, as `delegraph store init`
+    /// does).
+    pub tables: Option<String>,
     /// Time between upkeep passes, e.g. `10m` (default 10m; `0s` turns
     /// upkeep off, for `delegraph store` run by hand or by cron).
     pub upkeep_interval: Option<String>,

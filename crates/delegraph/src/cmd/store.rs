@@ -23,6 +23,18 @@ enum Action {
         #[arg(long)]
         data_dir: PathBuf,
     },
+    /// Keep the data directory's tables on object storage
+    /// (`s3://bucket/prefix`; credentials, region and endpoint from the
+    /// `AWS_*` variables); the directory keeps state, dead letters and the
+    /// triage log. Once, before the first run.
+    Init {
+        /// Data directory (local).
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// Where the tables live: `s3://bucket/prefix`.
+        #[arg(long)]
+        tables: String,
+    },
     /// What each table holds: version, files, rows, day partitions.
     Stats {
         /// Data directory holding the tables.
@@ -122,6 +134,10 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
                     m.moved_to.display()
                 );
             }
+        }
+        Action::Init { data_dir, tables } => {
+            let url = delegraph_store::record_location(&data_dir, &tables)?;
+            println!("{}: tables at {url}", data_dir.display());
         }
         Action::Stats { data_dir } => stats(&data_dir)?,
         Action::Check { data_dir } => {

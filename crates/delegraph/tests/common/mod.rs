@@ -61,7 +61,12 @@ pub fn replay(data: &Path, files: &[PathBuf]) -> String {
 
 /// `delegraph sql --format json`.
 pub fn sql_json(data: &Path, query: &str) -> Vec<Value> {
-    let out = run(bin()
+    sql_json_via(bin(), data, query)
+}
+
+/// The same, run by `cmd` (the binary with settings of its own).
+pub fn sql_json_via(mut cmd: Command, data: &Path, query: &str) -> Vec<Value> {
+    let out = run(cmd
         .args(["sql", "--format", "json", "--data-dir"])
         .arg(data)
         .arg(query));
@@ -72,6 +77,11 @@ pub fn sql_json(data: &Path, query: &str) -> Vec<Value> {
 /// paths (`origin`, `evidence_origins`) left out, since stores compared
 /// may have read the same records from different places.
 pub fn table_rows(data: &Path) -> Vec<(String, Vec<Value>)> {
+    table_rows_via(bin, data)
+}
+
+/// The same, each query run by a command from `cmd`.
+pub fn table_rows_via(cmd: impl Fn() -> Command, data: &Path) -> Vec<(String, Vec<Value>)> {
     [
         ("events", "event_id"),
         ("findings", "finding_id"),
@@ -85,7 +95,11 @@ pub fn table_rows(data: &Path) -> Vec<(String, Vec<Value>)> {
             "findings" => "* EXCLUDE (evidence_origins)",
             _ => "*",
         };
-        let rows = sql_json(data, &format!("SELECT {all} FROM {t} ORDER BY {key}"));
+        let rows = sql_json_via(
+            cmd(),
+            data,
+            &format!("SELECT {all} FROM {t} ORDER BY {key}"),
+        );
         (t.to_owned(), rows)
     })
     .collect()

@@ -129,7 +129,7 @@ impl DayFiling {
 /// The column a table's day is taken from.
 pub fn day_source(table: &str) -> Option<&'static str> {
     match table {
-        "events" => Some("event_time"),
+        "events" | crate::EVIDENCE_TABLE => Some("event_time"),
         "findings" => Some("detected_at"),
         "agents" | "edges" | crate::AGENTS_LIVE | crate::EDGES_LIVE => Some("last_seen"),
         _ => None,

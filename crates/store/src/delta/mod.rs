@@ -13,8 +13,10 @@
 
 mod append;
 mod current;
+mod evidence;
 mod filing;
 mod integrity;
+mod location;
 mod maintain;
 mod read;
 mod redo;
@@ -32,8 +34,10 @@ use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
 
 pub use append::{CommitTag, Redo, TableAppend};
 pub use current::replace_current;
+pub use evidence::keep_evidence;
 pub use filing::{DayFiling, FilingLimits, day_source};
 pub use integrity::{DamagedFile, damaged_files, damaged_in_store};
+pub use location::{LOCATION_FILE, record_location, recorded_location};
 pub use maintain::{
     Compacted, TableStats, compact_closed_days, expire_days_before, newest_day, table_stats, vacuum,
 };
@@ -89,8 +93,14 @@ pub(crate) fn delta_err(table: &str) -> impl Fn(deltalake::DeltaTableError) -> S
     }
 }
 
-/// The URL of table `name` under `data_dir`.
+/// The URL of table `name` of `data_dir`: under the directory, or under
+/// the object-storage location recorded for it (see [`location`]).
 pub(crate) fn table_url(data_dir: &Path, name: &str) -> Result<url::Url, StoreError> {
+    if let Some(root) = recorded_location(data_dir)? {
+        return root
+            .join(&format!("{name}/"))
+            .map_err(|e| StoreError::Storage(format!("{root}{name}: {e}")));
+    }
     let dir = data_dir.join(name);
     std::fs::create_dir_all(&dir).map_err(|e| StoreError::io(&dir, e))?;
     let abs = std::path::absolute(&dir).map_err(|e| StoreError::io(&dir, e))?;
@@ -98,9 +108,25 @@ pub(crate) fn table_url(data_dir: &Path, name: &str) -> Result<url::Url, StoreEr
         .map_err(|()| StoreError::Storage(format!("{}: not a usable table path", abs.display())))
 }
 
-/// Whether `data_dir/name` holds a Delta table.
+/// Whether `data_dir/name` holds a Delta table in the directory itself
+/// (see [`table_exists`] for tables on object storage).
 pub fn is_delta_table(data_dir: &Path, name: &str) -> bool {
     data_dir.join(name).join("_delta_log").is_dir()
+}
+
+/// Whether table `name` of `data_dir` exists, wherever it lives.
+pub(crate) async fn table_exists(data_dir: &Path, name: &str) -> Result<bool, StoreError> {
+    if recorded_location(data_dir)?.is_none() {
+        return Ok(is_delta_table(data_dir, name));
+    }
+    let table = deltalake::DeltaTableBuilder::from_url(table_url(data_dir, name)?)
+        .map_err(delta_err(name))?
+        .build()
+        .map_err(delta_err(name))?;
+    table
+        .verify_deltatable_existence()
+        .await
+        .map_err(delta_err(name))
 }
 
 /// Table `name` at its latest version, or `None` when it does not exist.
@@ -108,7 +134,7 @@ pub(crate) async fn open_if_exists(
     data_dir: &Path,
     name: &str,
 ) -> Result<Option<DeltaTable>, StoreError> {
-    if !is_delta_table(data_dir, name) {
+    if !table_exists(data_dir, name).await? {
         return Ok(None);
     }
     let mut table = DeltaTable::try_from_url(table_url(data_dir, name)?)
@@ -128,7 +154,7 @@ pub(crate) async fn open_or_create(
 ) -> Result<DeltaTable, StoreError> {
     let err = delta_err(name);
     let url = table_url(data_dir, name)?;
-    if is_delta_table(data_dir, name) {
+    if table_exists(data_dir, name).await? {
         let mut table = DeltaTable::try_from_url(url).await.map_err(&err)?;
         if table.version().is_none() {
             table.load().await.map_err(&err)?;
@@ -159,7 +185,7 @@ pub(crate) async fn open_or_create(
     match created {
         Ok(t) => Ok(t),
         // Another writer created it first: open theirs.
-        Err(_) if is_delta_table(data_dir, name) => {
+        Err(_) if table_exists(data_dir, name).await? => {
             let mut t = DeltaTable::try_from_url(table_url(data_dir, name)?)
                 .await
                 .map_err(&err)?;

@@ -19,7 +19,7 @@ use datafusion::prelude::SessionContext;
 use deltalake::DeltaTable;
 
 use super::shallow_filters::ShallowFilters;
-use super::{delta_err, is_delta_table, table_url};
+use super::{delta_err, table_exists, table_url};
 use crate::StoreError;
 
 /// The tables a process has opened, kept loaded and refreshed from their
@@ -37,7 +37,7 @@ impl TableCache {
             table.update_incremental(None).await.map_err(&err)?;
             return Ok(Some(table.clone()));
         }
-        if !is_delta_table(data_dir, name) {
+        if !table_exists(data_dir, name).await? {
             return Ok(None);
         }
         let table = DeltaTable::try_from_url(table_url(data_dir, name)?)
@@ -51,45 +51,59 @@ impl TableCache {
     }
 }
 
-/// A provider over the latest snapshot of table `name`, if it exists.
+/// A provider over the latest snapshot of table `name`, if it exists, and
+/// that snapshot's version.
 async fn snapshot_provider(
     ctx: &SessionContext,
     cache: &TableCache,
     data_dir: &Path,
     name: &str,
-) -> Result<Option<Arc<dyn TableProvider>>, StoreError> {
+) -> Result<Option<(Arc<dyn TableProvider>, u64)>, StoreError> {
     let Some(table) = cache.latest(data_dir, name).await? else {
         return Ok(None);
     };
+    let version = table.version().unwrap_or(0);
     let provider = table
         .table_provider()
         .with_session(Arc::new(ctx.state()))
         .await
         .map_err(|e| StoreError::Storage(format!("table {name}: {e}")))?;
-    Ok(Some(Arc::new(ShallowFilters(provider))))
+    Ok(Some((Arc::new(ShallowFilters(provider)), version)))
 }
 
 /// Register pipeline table `name` (with its current-state companion
-/// `live`, if any); returns whether anything was there to register.
+/// `live`, if any); returns the snapshot versions registered, by table
+/// (none: nothing was there to register).
 pub(crate) async fn register_pipeline_table(
     ctx: &SessionContext,
     cache: &TableCache,
     data_dir: &Path,
     name: &str,
     live: Option<&str>,
-) -> Result<bool, StoreError> {
+) -> Result<Vec<(String, u64)>, StoreError> {
     let err =
         |e: datafusion::error::DataFusionError| StoreError::Storage(format!("table {name}: {e}"));
-    let retired = snapshot_provider(ctx, cache, data_dir, name).await?;
+    let mut versions = Vec::new();
+    let retired = snapshot_provider(ctx, cache, data_dir, name)
+        .await?
+        .map(|(p, v)| {
+            versions.push((name.to_owned(), v));
+            p
+        });
     let current = match live {
-        Some(l) => snapshot_provider(ctx, cache, data_dir, l).await?,
+        Some(l) => snapshot_provider(ctx, cache, data_dir, l)
+            .await?
+            .map(|(p, v)| {
+                versions.push((l.to_owned(), v));
+                p
+            }),
         None => None,
     };
     if let (Some(l), Some(p)) = (live, &current) {
         ctx.register_table(l, p.clone()).map_err(err)?;
     }
     let provider: Arc<dyn TableProvider> = match (retired, current) {
-        (None, None) => return Ok(false),
+        (None, None) => return Ok(versions),
         (Some(p), None) | (None, Some(p)) => p,
         (Some(r), Some(c)) => {
             let live_name = live.unwrap_or(name);
@@ -104,5 +118,5 @@ pub(crate) async fn register_pipeline_table(
         }
     };
     ctx.register_table(name, provider).map_err(err)?;
-    Ok(true)
+    Ok(versions)
 }

@@ -63,7 +63,7 @@ impl Upkeep {
     pub fn days(&self, table: &str) -> u32 {
         match table {
             "events" => self.events_days,
-            "findings" => self.findings_days,
+            "findings" | crate::EVIDENCE_TABLE => self.findings_days,
             _ => self.graph_days,
         }
     }
@@ -94,7 +94,8 @@ impl Upkeep {
 
     /// Remove `table`'s days older than its retention at `now` (see
     /// [`first_day_kept_from`](Self::first_day_kept_from)); returns the first
-    /// day kept and the files removed.
+    /// day kept and the files removed. Events some finding names as
+    /// evidence are copied to the `evidence` table first.
     pub fn expire(
         &self,
         data_dir: &Path,
@@ -103,6 +104,9 @@ impl Upkeep {
     ) -> Result<(String, usize), StoreError> {
         let newest = newest_day(data_dir, table)?;
         let first = self.first_day_kept_from(table, now, newest.as_deref());
+        if table == "events" {
+            super::keep_evidence(data_dir, &first)?;
+        }
         let removed = expire_days_before(data_dir, table, &first)?;
         Ok((first, removed))
     }
