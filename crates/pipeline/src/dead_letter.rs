@@ -1,10 +1,13 @@
-//! The dead-letter file: one JSON line per rejected record.
+//! A run's dead letters, streamed into the `dead_letters` table and
+//! committed with the run's rows.
 
-use std::fs::{self, File};
-use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use delegraph_model::DeadLetter;
+use delegraph_model::{DeadLetter, Timestamp};
+use delegraph_store::{
+    CommitTag, DEAD_LETTER_TABLE, DayFiling, DeadLetterRow, TableAppend, dead_letters_batch,
+    dead_letters_schema,
+};
 
 use crate::PipelineError;
 
@@ -12,83 +15,87 @@ use crate::PipelineError;
 /// full record.
 pub const MAX_DEAD_LETTER_RAW: usize = 64 * 1024;
 
-/// Writes dead letters as JSON lines to a hidden file renamed into place on
-/// [`finish`](Self::finish), like the Parquet tables.
-pub struct DeadLetterFile {
-    tmp: PathBuf,
-    dest: PathBuf,
-    out: Option<BufWriter<File>>,
-    count: u64,
+/// Dead letters buffered before they are encoded.
+const BATCH: usize = 1024;
+
+/// One run's dead letters, not yet committed.
+pub struct DeadLetters {
+    table: TableAppend,
+    buffer: Vec<DeadLetterRow>,
 }
 
-impl DeadLetterFile {
-    /// A sink for `DIR/dead_letter/<name>.jsonl`; the file is created on the
-    /// first dead letter only.
-    pub fn new(data_dir: &Path, name: &str) -> Self {
-        let dir = data_dir.join("dead_letter");
-        Self {
-            tmp: dir.join(format!(".{name}.jsonl.partial")),
-            dest: dir.join(format!("{name}.jsonl")),
-            out: None,
-            count: 0,
-        }
+/// `letter` with its text cut to [`MAX_DEAD_LETTER_RAW`] (and marked).
+fn cut(mut letter: DeadLetter) -> DeadLetter {
+    if letter.raw.len() > MAX_DEAD_LETTER_RAW {
+        let at = (0..=MAX_DEAD_LETTER_RAW)
+            .rev()
+            .find(|i| letter.raw.is_char_boundary(*i))
+            .unwrap_or(0);
+        let total = letter.raw.len();
+        letter.raw.truncate(at);
+        letter
+            .raw
+            .push_str(&format!("…[cut: {total} bytes in all]"));
+    }
+    letter
+}
+
+impl DeadLetters {
+    /// Start a run's dead letters for the table under `data_dir`.
+    pub fn open(data_dir: &Path, filing: DayFiling) -> Result<Self, PipelineError> {
+        Ok(Self {
+            table: TableAppend::open(data_dir, DEAD_LETTER_TABLE, dead_letters_schema(), filing)?,
+            buffer: Vec::new(),
+        })
     }
 
-    /// Remove `DIR/dead_letter/<name>.jsonl` if an earlier attempt at the
-    /// same run published it.
-    pub fn remove_published(data_dir: &Path, name: &str) -> Result<(), PipelineError> {
-        let path = data_dir.join("dead_letter").join(format!("{name}.jsonl"));
-        Ok(delegraph_store::remove_if_present(&path)?)
-    }
-
-    fn err(&self, source: std::io::Error) -> PipelineError {
-        PipelineError::DeadLetter {
-            path: self.dest.display().to_string(),
-            source,
+    /// Record one rejected record, stamped now.
+    pub fn write(&mut self, letter: DeadLetter) -> Result<(), PipelineError> {
+        self.buffer.push(DeadLetterRow {
+            at: Timestamp::now().nanos(),
+            letter: cut(letter),
+        });
+        if self.buffer.len() >= BATCH {
+            self.flush()?;
         }
-    }
-
-    /// Record one rejected record (its text cut to [`MAX_DEAD_LETTER_RAW`]).
-    pub fn write(&mut self, mut letter: DeadLetter) -> Result<(), PipelineError> {
-        if letter.raw.len() > MAX_DEAD_LETTER_RAW {
-            let cut = (0..=MAX_DEAD_LETTER_RAW)
-                .rev()
-                .find(|i| letter.raw.is_char_boundary(*i))
-                .unwrap_or(0);
-            let total = letter.raw.len();
-            letter.raw.truncate(cut);
-            letter
-                .raw
-                .push_str(&format!("…[cut: {total} bytes in all]"));
-        }
-        if self.out.is_none() {
-            let dir = self.tmp.parent().unwrap_or(Path::new("."));
-            fs::create_dir_all(dir).map_err(|e| self.err(e))?;
-            let f = File::create(&self.tmp).map_err(|e| self.err(e))?;
-            self.out = Some(BufWriter::new(f));
-        }
-        let line = serde_json::to_string(&letter).map_err(|e| self.err(e.into()))?;
-        if let Some(out) = self.out.as_mut() {
-            let r = out
-                .write_all(line.as_bytes())
-                .and_then(|_| out.write_all(b"\n"));
-            r.map_err(|e| PipelineError::DeadLetter {
-                path: self.dest.display().to_string(),
-                source: e,
-            })?;
-        }
-        self.count += 1;
         Ok(())
     }
 
-    /// Publish the file; returns its path if anything was written.
-    pub fn finish(mut self) -> Result<Option<PathBuf>, PipelineError> {
-        let Some(out) = self.out.take() else {
-            return Ok(None);
+    fn flush(&mut self) -> Result<(), PipelineError> {
+        if !self.buffer.is_empty() {
+            let rows = std::mem::take(&mut self.buffer);
+            self.table.write(dead_letters_batch(&rows)?)?;
+        }
+        Ok(())
+    }
+
+    /// Commit them under `tag`; whether anything was committed.
+    pub fn commit(mut self, tag: &CommitTag) -> Result<bool, PipelineError> {
+        self.flush()?;
+        Ok(self.table.commit(tag)?.is_some())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use delegraph_model::Origin;
+
+    #[test]
+    fn long_records_are_cut_on_a_character_boundary_and_marked() {
+        let letter = DeadLetter {
+            reason: "oversized".into(),
+            detail: "d".into(),
+            origin: Origin::File {
+                path: "x".into(),
+                line: 1,
+                index: None,
+            },
+            source: None,
+            raw: "é".repeat(MAX_DEAD_LETTER_RAW),
         };
-        let file = out.into_inner().map_err(|e| self.err(e.into_error()))?;
-        file.sync_all().map_err(|e| self.err(e))?;
-        fs::rename(&self.tmp, &self.dest).map_err(|e| self.err(e))?;
-        Ok(Some(self.dest.clone()))
+        let raw = cut(letter).raw;
+        assert!(raw.len() < MAX_DEAD_LETTER_RAW + 64, "{}", raw.len());
+        assert!(raw.ends_with(&format!("…[cut: {} bytes in all]", 2 * MAX_DEAD_LETTER_RAW)));
     }
 }

@@ -20,7 +20,7 @@ mod stream;
 mod stream_metrics;
 
 pub use checkpoint::{Checkpoint, checkpoint_path};
-pub use dead_letter::{DeadLetterFile, MAX_DEAD_LETTER_RAW};
+pub use dead_letter::{DeadLetters, MAX_DEAD_LETTER_RAW};
 pub use ocsf::{OCSF_VERSION, detection_finding};
 pub use pipeline::{EventPipeline, PipelineOptions, STREAM_APP_ID, Sealed};
 pub use replay::{Progress, ReplayConfig, replay_files};

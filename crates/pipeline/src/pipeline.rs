@@ -56,7 +56,7 @@ impl PipelineOptions {
     }
 }
 
-/// One run's worth of output: events table file, dead-letter file, counts.
+/// One run's worth of output: rows of every table, dead letters, counts.
 pub struct EventPipeline {
     files: RunFiles,
     /// Which times are filed under their own day.
@@ -161,7 +161,7 @@ impl EventPipeline {
             ),
         };
         let mut p = Self {
-            files: RunFiles::create(data_dir, name, &opts.filing)?,
+            files: RunFiles::create(data_dir, &opts.filing)?,
             filing: opts.filing,
             data_dir: data_dir.to_owned(),
             name: name.to_owned(),
@@ -388,7 +388,7 @@ impl EventPipeline {
         self.flush()?;
         self.take_verdicts();
         self.refresh_stats();
-        let next = RunFiles::create(&self.data_dir, next_name, &self.filing)?;
+        let next = RunFiles::create(&self.data_dir, &self.filing)?;
         let tag = CommitTag {
             app_id: STREAM_APP_ID.to_owned(),
             version: i64::try_from(epoch).unwrap_or(i64::MAX),

@@ -1,7 +1,7 @@
 //! What one run (a replay, or one epoch of a stream) adds to the store:
 //! rows of events, findings, agents and edges, streamed into each table's
 //! files as they come and committed together at the end of the run, one
-//! tagged commit per table; and its dead letters.
+//! tagged commit per table, its dead letters included.
 
 use std::path::{Path, PathBuf};
 
@@ -11,7 +11,7 @@ use delegraph_store::{
     findings_schema,
 };
 
-use crate::{DeadLetterFile, PipelineError};
+use crate::{DeadLetters, PipelineError};
 
 /// Open output of one run.
 pub(crate) struct RunFiles {
@@ -19,20 +19,15 @@ pub(crate) struct RunFiles {
     pub findings: TableAppend,
     pub agents: TableAppend,
     pub edges: TableAppend,
-    pub dead: DeadLetterFile,
+    pub dead: DeadLetters,
     data_dir: PathBuf,
 }
 
 impl RunFiles {
-    /// Start the output of run `name`. Dead letters an interrupted earlier
-    /// attempt at the same run published are removed first; its table
-    /// commits are found by the commit's tag (see [`Self::publish`]).
-    pub fn create(
-        data_dir: &Path,
-        name: &str,
-        limits: &FilingLimits,
-    ) -> Result<Self, PipelineError> {
-        DeadLetterFile::remove_published(data_dir, name)?;
+    /// Start a run's output. What an interrupted earlier attempt at the
+    /// same run committed is found by the commit's tag (see
+    /// [`Self::publish`]).
+    pub fn create(data_dir: &Path, limits: &FilingLimits) -> Result<Self, PipelineError> {
         // Rows with absurd times go under the day the run started.
         let filing = DayFiling::now_within(limits);
         Ok(Self {
@@ -40,7 +35,7 @@ impl RunFiles {
             findings: TableAppend::open(data_dir, "findings", findings_schema(), filing)?,
             agents: TableAppend::open(data_dir, "agents", agents_schema(), filing)?,
             edges: TableAppend::open(data_dir, "edges", edges_schema(), filing)?,
-            dead: DeadLetterFile::new(data_dir, name),
+            dead: DeadLetters::open(data_dir, filing)?,
             data_dir: data_dir.to_owned(),
         })
     }
@@ -66,8 +61,8 @@ impl RunFiles {
                 out.push(self.data_dir.join(name));
             }
         }
-        if let Some(path) = self.dead.finish()? {
-            out.push(path);
+        if self.dead.commit(tag)? {
+            out.push(self.data_dir.join(delegraph_store::DEAD_LETTER_TABLE));
         }
         Ok(out)
     }

@@ -51,7 +51,7 @@ pub struct StreamConfig {
     pub topics: Vec<TopicSource>,
     /// Where findings go as OCSF Detection Findings (none: not published).
     pub findings_topic: Option<String>,
-    /// Where rejected records go (none: the dead-letter files only).
+    /// Where rejected records go (none: the `dead_letters` table only).
     pub dead_letter_topic: Option<String>,
     /// Longest time between epochs.
     pub epoch_interval: Duration,

@@ -6,6 +6,7 @@
 
 mod activity;
 mod columns;
+mod dead_letters;
 mod delta;
 mod events;
 mod exclusions;
@@ -29,6 +30,7 @@ pub use activity::{
     read_activity_after, settle_activity,
 };
 pub use columns::day_name as utc_day;
+pub use dead_letters::{DEAD_LETTER_TABLE, DeadLetterRow, dead_letters_batch, dead_letters_schema};
 pub use delta::{
     CommitTag, Compacted, DAY_COLUMN, DamagedFile, DayFiling, FilingLimits, LOCATION_FILE, Redo,
     TableAppend, TableStats, Upkeep, UpkeepReport, compact_closed_days, damaged_files,
@@ -49,19 +51,27 @@ pub use views::InstanceGraph;
 pub use writer::{AtomicParquetFile, remove_if_present, remove_partials, write_file_atomic};
 
 /// Table names, as directories under the data directory and as SQL tables.
-pub const TABLES: [&str; 6] = [
+pub const TABLES: [&str; 7] = [
     "events",
     "findings",
     "edges",
     "agents",
+    DEAD_LETTER_TABLE,
     EVIDENCE_TABLE,
     ACTIVITY_TABLE,
 ];
 
-/// The Delta tables partitioned by day: the four every run appends to,
+/// The Delta tables partitioned by day: the five every run appends to,
 /// and the evidence upkeep keeps (the API writes `finding_activity`, so the
 /// pipeline's clean-up after a crash never touches its files).
-pub const PIPELINE_TABLES: [&str; 5] = ["events", "findings", "edges", "agents", EVIDENCE_TABLE];
+pub const PIPELINE_TABLES: [&str; 6] = [
+    "events",
+    "findings",
+    "edges",
+    "agents",
+    DEAD_LETTER_TABLE,
+    EVIDENCE_TABLE,
+];
 
 /// Events a finding names as evidence, kept (as long as findings) once
 /// their own day of events has expired.

@@ -351,6 +351,7 @@ async fn register_parquet_dir(ctx: &SessionContext, table: &str) -> Result<(), S
 fn known_schema(table: &str) -> Option<arrow::datatypes::SchemaRef> {
     match table {
         "events" | crate::EVIDENCE_TABLE => Some(events_schema()),
+        crate::DEAD_LETTER_TABLE => Some(crate::dead_letters_schema()),
         "agents" => Some(crate::agents_schema()),
         "edges" => Some(crate::edges_schema()),
         "findings" => Some(crate::findings_schema()),

@@ -52,7 +52,7 @@ pub struct StoreSection {
     pub findings_days: Option<u32>,
     /// Days of instances and edges kept, by last seen (default 90).
     pub graph_days: Option<u32>,
-    /// Days of dead-letter files kept (default 14).
+    /// Days of dead letters kept (default 14).
     pub dead_letter_days: Option<u32>,
 }
 

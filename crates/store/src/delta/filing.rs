@@ -130,6 +130,7 @@ impl DayFiling {
 pub fn day_source(table: &str) -> Option<&'static str> {
     match table {
         "events" | crate::EVIDENCE_TABLE => Some("event_time"),
+        crate::DEAD_LETTER_TABLE => Some("dead_at"),
         "findings" => Some("detected_at"),
         "agents" | "edges" | crate::AGENTS_LIVE | crate::EDGES_LIVE => Some("last_seen"),
         _ => None,

@@ -26,7 +26,8 @@ pub struct Upkeep {
     pub findings_days: u32,
     /// Days of instances and edges kept (by last seen).
     pub graph_days: u32,
-    /// Days of dead-letter files kept.
+    /// Days of dead letters kept (the `dead_letters` table, and the files of
+    /// the layout before it).
     pub dead_letter_days: u32,
 }
 
@@ -64,6 +65,7 @@ impl Upkeep {
         match table {
             "events" => self.events_days,
             "findings" | crate::EVIDENCE_TABLE => self.findings_days,
+            crate::DEAD_LETTER_TABLE => self.dead_letter_days,
             _ => self.graph_days,
         }
     }
@@ -137,7 +139,8 @@ impl Upkeep {
         Ok(report)
     }
 
-    /// Delete dead-letter files last written before the retention.
+    /// Delete dead-letter files (JSON lines, the layout before the
+    /// `dead_letters` table) last written before the retention.
     fn expire_dead_letters(&self, data_dir: &Path, now: i64) -> Result<usize, StoreError> {
         let dir = data_dir.join("dead_letter");
         let Ok(entries) = std::fs::read_dir(&dir) else {
