@@ -35,6 +35,7 @@ def main():
             "rows": arrow.num_rows,
             "version": dt.version(),
             "partitions": dt.metadata().partition_columns,
+            "configuration": dt.metadata().configuration,
         }
         if columns:
             picked = arrow.sort_by(key).select(columns).slice(0, SAMPLE)

@@ -36,6 +36,7 @@ fn the_python_deltalake_package_reads_every_table_alike() {
     let mut inputs = stratus_files();
     inputs.push(repo().join("fixtures/otlp/agent-trace.jsonl"));
     inputs.push(repo().join("fixtures/mcp/gateway.jsonl"));
+    inputs.push(repo().join("fixtures/malformed/mixed-bad.jsonl"));
     // Two runs: two commits per table.
     let (first, second) = inputs.split_at(inputs.len() / 2);
     replay(data.path(), first);
@@ -50,6 +51,7 @@ fn the_python_deltalake_package_reads_every_table_alike() {
             "agents_live:agent_instance:agent_instance,delegation_depth,first_seen,tools",
             "edges:agent_instance",
             "edges_live:agent_instance",
+            "dead_letters:origin",
         ],
     );
     // Counts: the tables as delegraph reads them (`agents` and `edges`
@@ -60,7 +62,17 @@ fn the_python_deltalake_package_reads_every_table_alike() {
         let both = py[t]["rows"].as_u64().unwrap() + py[live]["rows"].as_u64().unwrap();
         assert_eq!(both, count(data.path(), t), "{t}");
     }
+    assert_eq!(
+        py["dead_letters"]["rows"],
+        count(data.path(), "dead_letters")
+    );
+    assert!(py["dead_letters"]["rows"].as_u64().unwrap() > 0);
     assert!(py["events"]["rows"].as_u64().unwrap() > 300);
+    // The log keeps two days of entries, not thirty.
+    assert_eq!(
+        py["events"]["configuration"]["delta.logRetentionDuration"],
+        "interval 2 days"
+    );
     assert!(py["findings"]["rows"].as_u64().unwrap() > 0);
     // Partitioned by day; two runs, two appends after the table's creation.
     assert_eq!(py["events"]["partitions"], serde_json::json!(["day"]));

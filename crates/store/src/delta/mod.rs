@@ -46,6 +46,9 @@ pub use upkeep::{Upkeep, UpkeepReport};
 
 use crate::StoreError;
 
+/// How long a table's log keeps entries older than its latest checkpoint.
+const LOG_RETENTION: &str = "interval 2 days";
+
 /// The partition column of every pipeline table.
 pub const DAY_COLUMN: &str = "day";
 
@@ -180,6 +183,14 @@ pub(crate) async fn open_or_create(
         .with_table_name(name)
         .with_columns(kernel.fields().cloned())
         .with_partition_columns(partitions)
+        // A stream commits every few seconds; the log's entries serve only
+        // readers of the latest snapshot (no time travel), so entries older
+        // than two days are dropped at each log checkpoint instead of
+        // thirty days' worth (half a million files per table) piling up.
+        .with_configuration_property(
+            deltalake::TableProperty::LogRetentionDuration,
+            Some(LOG_RETENTION),
+        )
         .with_save_mode(deltalake::protocol::SaveMode::Ignore)
         .await;
     match created {
