@@ -102,19 +102,37 @@ fn all_tables() -> impl Iterator<Item = &'static str> {
         .chain(CURRENT_TABLES.iter().map(|(_, live)| *live))
 }
 
+/// One line of `store stats`.
+fn stats_line(cells: [&dyn std::fmt::Display; 7]) -> String {
+    let [t, v, f, b, r, d, m] = cells;
+    format!("{t:<12} {v:>8} {f:>8} {b:>12} {r:>12} {d:>6} {m:>13}\n")
+}
+
 fn stats(data_dir: &Path) -> anyhow::Result<()> {
-    println!(
-        "{:<12} {:>8} {:>8} {:>12} {:>12} {:>6} {:>13}",
-        "table", "version", "files", "bytes", "rows", "days", "files/day max"
-    );
+    // Written at once, quietly ending on a closed pipe (`| head`).
+    let mut out = stats_line([
+        &"table",
+        &"version",
+        &"files",
+        &"bytes",
+        &"rows",
+        &"days",
+        &"files/day max",
+    ]);
     for table in all_tables() {
         if let Some(s) = delegraph_store::table_stats(data_dir, table)? {
-            println!(
-                "{:<12} {:>8} {:>8} {:>12} {:>12} {:>6} {:>13}",
-                s.table, s.version, s.files, s.bytes, s.rows, s.days, s.max_files_per_day
-            );
+            out.push_str(&stats_line([
+                &s.table,
+                &s.version,
+                &s.files,
+                &s.bytes,
+                &s.rows,
+                &s.days,
+                &s.max_files_per_day,
+            ]));
         }
     }
+    super::print_stdout(&out)?;
     Ok(())
 }
 
