@@ -15,9 +15,6 @@ use delegraph_model::{ActivityEntry, TriageChange, TriageError, TriageState, Tri
 
 use crate::ApiError;
 
-/// Files the log may grow to before the server merges it into one.
-const COMPACT_AFTER_FILES: usize = 256;
-
 /// Findings one bulk change may touch.
 pub const MAX_BULK: usize = 10_000;
 
@@ -25,7 +22,6 @@ pub const MAX_BULK: usize = 10_000;
 pub(crate) struct TriageBook {
     states: HashMap<String, TriageState>,
     next_seq: u64,
-    appends: usize,
 }
 
 /// What one batch of changes did.
@@ -38,20 +34,15 @@ pub(crate) struct Applied {
 }
 
 impl TriageBook {
-    /// Rebuild from the log (removing what an interrupted compaction left).
+    /// Rebuild from the log.
     pub(crate) fn load(data_dir: &Path) -> Result<Self, ApiError> {
-        delegraph_store::settle_activity(data_dir)?;
         let entries = delegraph_store::read_activity(data_dir)?;
         let next_seq = entries.last().map_or(1, |e| e.seq + 1);
         let mut states = HashMap::new();
         for e in entries {
             states.insert(e.finding_id, e.state);
         }
-        Ok(Self {
-            states,
-            next_seq,
-            appends: 0,
-        })
+        Ok(Self { states, next_seq })
     }
 
     /// A finding's state now.
@@ -60,7 +51,7 @@ impl TriageBook {
     }
 
     /// Apply `change` to each finding it applies to, as `actor`, and append
-    /// the entries as one file; memory changes only once that is stored.
+    /// the entries as one commit; memory changes only once that is stored.
     pub(crate) fn apply(
         &mut self,
         data_dir: &Path,
@@ -72,7 +63,9 @@ impl TriageBook {
         change
             .check()
             .map_err(|e| ApiError::BadRequest(e.to_string()))?;
-        let at = crate::now_ns();
+        // The log keeps microseconds: what is answered now reads back the
+        // same later.
+        let at = crate::now_ns() / 1_000 * 1_000;
         let mut out = Applied::default();
         let mut seq = self.next_seq;
         for target in targets {
@@ -100,17 +93,6 @@ impl TriageBook {
         self.next_seq = seq;
         for e in &out.entries {
             self.states.insert(e.finding_id.clone(), e.state.clone());
-        }
-        if !out.entries.is_empty() {
-            self.appends += 1;
-            if self.appends >= COMPACT_AFTER_FILES {
-                self.appends = 0;
-                // A failed merge leaves the log as it was; the next one
-                // tries again.
-                if let Err(e) = delegraph_store::compact_activity(data_dir, COMPACT_AFTER_FILES) {
-                    tracing::warn!(error = %e, "compacting the triage log");
-                }
-            }
         }
         Ok(out)
     }

@@ -69,8 +69,14 @@ impl DeadLetters {
         Ok(())
     }
 
-    /// Commit them under `tag`; whether anything was committed.
-    pub fn commit(mut self, tag: &CommitTag) -> Result<bool, PipelineError> {
+    /// File the next run's letters by `filing`.
+    pub fn set_filing(&mut self, filing: DayFiling) {
+        self.table.set_filing(filing);
+    }
+
+    /// Commit them under `tag`; whether anything was committed. The next
+    /// run's letters may then be written.
+    pub fn commit(&mut self, tag: &CommitTag) -> Result<bool, PipelineError> {
         self.flush()?;
         Ok(self.table.commit(tag)?.is_some())
     }

@@ -11,8 +11,8 @@ use delegraph_model::{
 };
 use delegraph_rules::{RuleEngine, RuleSet};
 use delegraph_store::{
-    AGENTS_LIVE, CommitTag, DayFiling, EDGES_LIVE, FilingLimits, Redo, agents_batch, edges_batch,
-    events_batch, findings_batch, remove_partials, replace_current,
+    AGENTS_LIVE, ActivityLog, CommitTag, CurrentTable, DayFiling, EDGES_LIVE, FilingLimits, Redo,
+    agents_batch, edges_batch, events_batch, findings_batch, remove_partials,
 };
 
 use crate::checkpoint::Checkpoint;
@@ -59,6 +59,9 @@ impl PipelineOptions {
 /// One run's worth of output: rows of every table, dead letters, counts.
 pub struct EventPipeline {
     files: RunFiles,
+    /// The current-state tables (instances live now, their edges), held
+    /// open between epochs.
+    live: LiveTables,
     /// Which times are filed under their own day.
     filing: FilingLimits,
     data_dir: std::path::PathBuf,
@@ -83,6 +86,8 @@ pub struct EventPipeline {
     kept: Option<(Vec<Finding>, Vec<DeadLetter>)>,
     /// The stream position of the checkpoint this run continues from.
     position: (u64, Vec<delegraph_model::PartitionOffset>),
+    /// The triage log, held open between looks.
+    verdicts: ActivityLog,
     /// The last triage log entry handed to the analyzers.
     verdicts_after: u64,
 }
@@ -162,6 +167,7 @@ impl EventPipeline {
         };
         let mut p = Self {
             files: RunFiles::create(data_dir, &opts.filing)?,
+            live: LiveTables::new(data_dir),
             filing: opts.filing,
             data_dir: data_dir.to_owned(),
             name: name.to_owned(),
@@ -178,6 +184,7 @@ impl EventPipeline {
             stats: RunStats::default(),
             kept: None,
             position,
+            verdicts: ActivityLog::new(data_dir),
             verdicts_after: 0,
         };
         if p.runs.is_some() {
@@ -194,14 +201,13 @@ impl EventPipeline {
     /// with a warning and read again next time: triage never stops
     /// ingestion.
     fn take_verdicts(&mut self) {
-        let entries =
-            match delegraph_store::read_activity_after(&self.data_dir, self.verdicts_after) {
-                Ok(entries) => entries,
-                Err(e) => {
-                    tracing::warn!(error = %e, "reading analysts' verdicts from the triage log");
-                    return;
-                }
-            };
+        let entries = match self.verdicts.after(self.verdicts_after) {
+            Ok(entries) => entries,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading analysts' verdicts from the triage log");
+                return;
+            }
+        };
         for v in entries
             .iter()
             .filter_map(delegraph_model::ActivityEntry::verdict)
@@ -388,14 +394,15 @@ impl EventPipeline {
         self.flush()?;
         self.take_verdicts();
         self.refresh_stats();
-        let next = RunFiles::create(&self.data_dir, &self.filing)?;
         let tag = CommitTag {
             app_id: STREAM_APP_ID.to_owned(),
             version: i64::try_from(epoch).unwrap_or(i64::MAX),
             redo: Redo::Replace,
         };
-        let mut outputs = std::mem::replace(&mut self.files, next).publish(&tag)?;
-        write_live(&self.data_dir, &self.stitcher, &self.filing, &mut outputs)?;
+        let mut outputs = self.files.publish(&tag)?;
+        self.files.restart(&self.filing);
+        self.live
+            .write(&self.stitcher, &self.filing, &mut outputs)?;
         self.name = next_name.to_owned();
         self.position = (epoch, offsets.clone());
         let checkpoint = snapshot(
@@ -439,7 +446,8 @@ impl EventPipeline {
         self.flush()?;
         self.refresh_stats();
         let EventPipeline {
-            files,
+            mut files,
+            mut live,
             data_dir,
             name,
             analyzers,
@@ -460,7 +468,7 @@ impl EventPipeline {
             redo: Redo::Skip,
         };
         stats.outputs.extend(files.publish(&tag)?);
-        write_live(&data_dir, &stitcher, &filing, &mut stats.outputs)?;
+        live.write(&stitcher, &filing, &mut stats.outputs)?;
         if let Some(mut runs) = runs {
             runs.push(name);
             let parts = (&stitcher, &reorder, &seen);
@@ -503,35 +511,51 @@ fn snapshot(
 
 /// Remove what interrupted writes left in every table directory.
 pub(crate) fn remove_all_partials(data_dir: &Path) -> Result<(), PipelineError> {
-    for table in delegraph_store::PIPELINE_TABLES {
+    for table in delegraph_store::TABLES {
         remove_partials(data_dir, table)?;
     }
     Ok(())
 }
 
-/// Replace the current-state tables: the instances live now and their edges.
-fn write_live(
-    data_dir: &Path,
-    stitcher: &Stitcher,
-    limits: &FilingLimits,
-    outputs: &mut Vec<std::path::PathBuf>,
-) -> Result<(), PipelineError> {
-    let mut live: Vec<&delegraph_graph::Instance> = stitcher.instances().live().collect();
-    live.sort_by(|a, b| a.id.cmp(&b.id));
-    let agents: Vec<_> = live
-        .iter()
-        .map(|i| crate::graph_rows::agent_row(i))
-        .collect();
-    let edges: Vec<_> = live
-        .iter()
-        .flat_map(|i| crate::graph_rows::edge_rows(i))
-        .collect();
-    let filing = DayFiling::now_within(limits);
-    replace_current(data_dir, AGENTS_LIVE, agents_batch(&agents)?, &filing)?;
-    replace_current(data_dir, EDGES_LIVE, edges_batch(&edges)?, &filing)?;
-    outputs.push(data_dir.join(AGENTS_LIVE));
-    outputs.push(data_dir.join(EDGES_LIVE));
-    Ok(())
+/// The current-state tables: the instances live now and their edges.
+struct LiveTables {
+    agents: CurrentTable,
+    edges: CurrentTable,
+}
+
+impl LiveTables {
+    fn new(data_dir: &Path) -> Self {
+        Self {
+            agents: CurrentTable::new(data_dir, AGENTS_LIVE),
+            edges: CurrentTable::new(data_dir, EDGES_LIVE),
+        }
+    }
+
+    /// Replace both with the stitcher's live instances; their tables join
+    /// `outputs`.
+    fn write(
+        &mut self,
+        stitcher: &Stitcher,
+        limits: &FilingLimits,
+        outputs: &mut Vec<std::path::PathBuf>,
+    ) -> Result<(), PipelineError> {
+        let mut live: Vec<&delegraph_graph::Instance> = stitcher.instances().live().collect();
+        live.sort_by(|a, b| a.id.cmp(&b.id));
+        let agents: Vec<_> = live
+            .iter()
+            .map(|i| crate::graph_rows::agent_row(i))
+            .collect();
+        let edges: Vec<_> = live
+            .iter()
+            .flat_map(|i| crate::graph_rows::edge_rows(i))
+            .collect();
+        let filing = DayFiling::now_within(limits);
+        self.agents.replace(agents_batch(&agents)?, &filing)?;
+        self.edges.replace(edges_batch(&edges)?, &filing)?;
+        outputs.push(self.agents.path());
+        outputs.push(self.edges.path());
+        Ok(())
+    }
 }
 
 impl EventSink for EventPipeline {

@@ -1,7 +1,9 @@
 //! What one run (a replay, or one epoch of a stream) adds to the store:
 //! rows of events, findings, agents and edges, streamed into each table's
 //! files as they come and committed together at the end of the run, one
-//! tagged commit per table, its dead letters included.
+//! tagged commit per table, its dead letters included. A stream keeps one
+//! `RunFiles` from epoch to epoch: the tables stay open and each epoch's
+//! commit reads only what the log gained since the last.
 
 use std::path::{Path, PathBuf};
 
@@ -40,21 +42,35 @@ impl RunFiles {
         })
     }
 
+    /// File the next run's rows by the clock now (after a publish).
+    pub fn restart(&mut self, limits: &FilingLimits) {
+        let filing = DayFiling::now_within(limits);
+        for table in [
+            &mut self.events,
+            &mut self.findings,
+            &mut self.agents,
+            &mut self.edges,
+        ] {
+            table.set_filing(filing);
+        }
+        self.dead.set_filing(filing);
+    }
+
     /// Record a dead letter.
     pub fn dead_letter(&mut self, letter: DeadLetter) -> Result<(), PipelineError> {
         self.dead.write(letter)
     }
 
-    /// Commit the run's rows to every table under `tag` and publish its
-    /// dead letters; returns the tables committed to and the dead-letter
-    /// file.
-    pub fn publish(self, tag: &CommitTag) -> Result<Vec<PathBuf>, PipelineError> {
+    /// Commit the run's rows to every table under `tag`, its dead letters
+    /// included; returns the tables committed to. The next run's rows may
+    /// then be written, filed by `next` (see [`Self::restart`]).
+    pub fn publish(&mut self, tag: &CommitTag) -> Result<Vec<PathBuf>, PipelineError> {
         let mut out = Vec::new();
         let tables = [
-            ("events", self.events),
-            ("findings", self.findings),
-            ("agents", self.agents),
-            ("edges", self.edges),
+            ("events", &mut self.events),
+            ("findings", &mut self.findings),
+            ("agents", &mut self.agents),
+            ("edges", &mut self.edges),
         ];
         for (name, table) in tables {
             if table.commit(tag)?.is_some() {

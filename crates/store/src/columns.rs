@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use arrow::array::{
     ArrayRef, BooleanArray, Float64Array, Int64Array, ListBuilder, RecordBatch, StringArray,
-    StringBuilder, TimestampMicrosecondArray, TimestampNanosecondArray, UInt64Array,
+    StringBuilder, TimestampMicrosecondArray,
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
@@ -32,11 +32,6 @@ pub(crate) enum Col<T> {
     UInt(fn(&T) -> Option<u32>),
     Count(fn(&T) -> u64),
     Float(fn(&T) -> Option<f64>),
-    /// A time kept to the nanosecond, for the triage log's files (not a
-    /// Delta table, read back by delegraph alone).
-    Nanos(fn(&T) -> i64),
-    /// An unsigned sequence number, for the triage log's files.
-    Seq(fn(&T) -> u64),
 }
 
 /// One table's columns, in order.
@@ -51,8 +46,6 @@ impl<T> Col<T> {
             Col::Bool(_) | Col::MaybeBool(_) => DataType::Boolean,
             Col::UInt(_) | Col::Count(_) => DataType::Int64,
             Col::Float(_) => DataType::Float64,
-            Col::Nanos(_) => DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())),
-            Col::Seq(_) => DataType::UInt64,
         }
     }
 
@@ -98,13 +91,6 @@ impl<T> Col<T> {
                     .collect::<Int64Array>(),
             ),
             Col::Float(f) => Arc::new(rows.iter().map(f).collect::<Float64Array>()),
-            Col::Nanos(f) => Arc::new(
-                rows.iter()
-                    .map(|r| Some(f(r)))
-                    .collect::<TimestampNanosecondArray>()
-                    .with_timezone("UTC"),
-            ),
-            Col::Seq(f) => Arc::new(rows.iter().map(|r| Some(f(r))).collect::<UInt64Array>()),
         }
     }
 }

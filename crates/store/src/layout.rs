@@ -12,7 +12,7 @@ use crate::StoreError;
 /// The pipeline tables of `data_dir` still in the layout before Delta
 /// Lake: loose Parquet files and no transaction log.
 pub fn old_layout_tables(data_dir: &Path) -> Vec<&'static str> {
-    crate::PIPELINE_TABLES
+    crate::TABLES
         .into_iter()
         .filter(|t| !crate::is_delta_table(data_dir, t) && has_loose_parquet(&data_dir.join(t)))
         .collect()

@@ -26,15 +26,15 @@ mod writer;
 use std::path::Path;
 
 pub use activity::{
-    ACTIVITY_TABLE, activity_schema, append_activity, compact_activity, read_activity,
-    read_activity_after, settle_activity,
+    ACTIVITY_TABLE, ActivityLog, activity_schema, append_activity, read_activity,
+    read_activity_after,
 };
 pub use columns::day_name as utc_day;
 pub use dead_letters::{DEAD_LETTER_TABLE, DeadLetterRow, dead_letters_batch, dead_letters_schema};
 pub use delta::{
-    CommitTag, Compacted, DAY_COLUMN, DamagedFile, DayFiling, FilingLimits, LOCATION_FILE, Redo,
-    TableAppend, TableStats, Upkeep, UpkeepReport, compact_closed_days, damaged_files,
-    damaged_in_store, day_source, expire_days_before, is_delta_table, keep_evidence,
+    CommitTag, Compacted, CurrentTable, DAY_COLUMN, DamagedFile, DayFiling, FilingLimits,
+    LOCATION_FILE, Redo, TableAppend, TableStats, Upkeep, UpkeepReport, compact_closed_days,
+    damaged_files, damaged_in_store, day_source, expire_days_before, is_delta_table, keep_evidence,
     record_location, recorded_location, replace_current, table_stats, vacuum,
 };
 pub use events::{events_batch, events_schema};
@@ -48,9 +48,12 @@ pub use sql::{OutputFormat, QueryLimits, QueryRuntime, SqlEngine, render};
 pub use sql_guard::{MAX_OPERATORS, MAX_SQL_BYTES};
 pub use triage_views::TRIAGE_VIEWS;
 pub use views::InstanceGraph;
-pub use writer::{AtomicParquetFile, remove_if_present, remove_partials, write_file_atomic};
+pub use writer::{remove_if_present, remove_partials, write_file_atomic};
 
-/// Table names, as directories under the data directory and as SQL tables.
+/// Every table: a Delta table partitioned by UTC day, under the data
+/// directory (or the location recorded for the tables), and a SQL table.
+/// The five every run appends to, the evidence upkeep keeps, and the
+/// triage log the API appends to.
 pub const TABLES: [&str; 7] = [
     "events",
     "findings",
@@ -59,18 +62,6 @@ pub const TABLES: [&str; 7] = [
     DEAD_LETTER_TABLE,
     EVIDENCE_TABLE,
     ACTIVITY_TABLE,
-];
-
-/// The Delta tables partitioned by day: the five every run appends to,
-/// and the evidence upkeep keeps (the API writes `finding_activity`, so the
-/// pipeline's clean-up after a crash never touches its files).
-pub const PIPELINE_TABLES: [&str; 6] = [
-    "events",
-    "findings",
-    "edges",
-    "agents",
-    DEAD_LETTER_TABLE,
-    EVIDENCE_TABLE,
 ];
 
 /// Events a finding names as evidence, kept (as long as findings) once

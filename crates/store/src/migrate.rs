@@ -42,6 +42,7 @@ fn target(table: &str) -> Option<(SchemaRef, Option<&'static str>)> {
         "findings" => Some((crate::findings_schema(), None)),
         "agents" => Some((crate::agents_schema(), Some(crate::AGENTS_LIVE))),
         "edges" => Some((crate::edges_schema(), Some(crate::EDGES_LIVE))),
+        crate::ACTIVITY_TABLE => Some((crate::activity_schema(), None)),
         _ => None,
     }
 }
@@ -70,8 +71,13 @@ fn migrate_table(data_dir: &Path, table: &'static str) -> Result<Migrated, Store
         .filter(|p| p.extension().is_some_and(|x| x == "parquet"))
         .collect();
     files.sort();
+    let convert = if table == crate::ACTIVITY_TABLE {
+        without_superseded(&files)
+    } else {
+        files.clone()
+    };
     let mut rows = 0u64;
-    for file in &files {
+    for file in &convert {
         let batches = read_converted(file, &schema, day_from)?;
         rows += batches.iter().map(|b| b.num_rows() as u64).sum::<u64>();
         let is_live = file.file_name().is_some_and(|n| n == OLD_LIVE_FILE);
@@ -109,6 +115,34 @@ fn migrate_table(data_dir: &Path, table: &'static str) -> Result<Migrated, Store
         rows,
         moved_to,
     })
+}
+
+/// The old triage log's files less those whose range of sequence numbers
+/// (`<first>-<last>.parquet`) lies inside another's: inputs a compaction
+/// had merged and not yet removed when it stopped. Their entries are in
+/// the merged file; converting both would repeat them. (They are moved
+/// aside with the rest.)
+fn without_superseded(files: &[PathBuf]) -> Vec<PathBuf> {
+    let range = |p: &Path| -> Option<(u64, u64)> {
+        let (first, last) = p.file_stem()?.to_str()?.split_once('-')?;
+        Some((first.parse().ok()?, last.parse().ok()?))
+    };
+    let ranges: Vec<Option<(u64, u64)>> = files.iter().map(|p| range(p)).collect();
+    files
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| {
+            let Some((first, last)) = ranges[*i] else {
+                return true;
+            };
+            !ranges.iter().enumerate().any(|(j, other)| {
+                j != *i
+                    && other
+                        .is_some_and(|(f, l)| f <= first && last <= l && (f, l) != (first, last))
+            })
+        })
+        .map(|(_, p)| p.clone())
+        .collect()
 }
 
 /// The batches of an old file in the new schema: times to microseconds,

@@ -2,12 +2,10 @@
 //! kept per store version, shared by every engine of a process. The queue
 //! page asks the same counts on every move through it (j/k only changes
 //! the selected finding); each answer stays valid exactly as long as no
-//! table file was added, replaced or removed, which the key's store
-//! fingerprint says.
+//! table gained a commit, which the key's store fingerprint says.
 
-use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -69,54 +67,14 @@ impl ResultCache {
     }
 }
 
-/// Every file of the tables that are not Delta tables (the triage log)
-/// with its size and modification time: equal listings mean no writer
-/// published, replaced or removed a file in between. (A Delta table's
-/// state is its snapshot version; its log, thousands of commits long on a
-/// busy stream, is not listed.)
-pub(crate) fn table_files(data_dir: &Path) -> Vec<(PathBuf, u64, Option<SystemTime>)> {
-    let mut files = Vec::new();
-    let remote = crate::recorded_location(data_dir).ok().flatten().is_some();
-    for table in crate::TABLES {
-        if crate::is_delta_table(data_dir, table)
-            || (remote && crate::PIPELINE_TABLES.contains(&table))
-        {
-            continue;
-        }
-        let Ok(entries) = std::fs::read_dir(data_dir.join(table)) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let meta = entry.metadata().ok();
-            files.push((
-                entry.path(),
-                meta.as_ref().map_or(0, |m| m.len()),
-                meta.and_then(|m| m.modified().ok()),
-            ));
-        }
-    }
-    files.sort();
-    files
-}
-
-/// A hash of [`table_files`] and the Delta tables' snapshot versions: the
-/// store's version as readers see it.
-pub(crate) fn fingerprint(
-    files: &[(PathBuf, u64, Option<SystemTime>)],
-    snapshots: &[(String, u64)],
-) -> u64 {
+/// A hash of the Delta tables' snapshot versions: the store's version as
+/// readers see it (a table's state is its snapshot version; its log,
+/// thousands of commits long on a busy stream, is not listed).
+pub(crate) fn fingerprint(snapshots: &[(String, u64)]) -> u64 {
     let mut h = xxhash_rust::xxh3::Xxh3::new();
     for (table, version) in snapshots {
         h.update(table.as_bytes());
         h.update(&version.to_le_bytes());
-    }
-    for (path, len, modified) in files {
-        h.update(path.as_os_str().as_encoded_bytes());
-        h.update(&len.to_le_bytes());
-        let ns = modified
-            .and_then(|m| m.duration_since(SystemTime::UNIX_EPOCH).ok())
-            .map_or(0, |d| d.as_nanos());
-        h.update(&ns.to_le_bytes());
     }
     h.digest()
 }

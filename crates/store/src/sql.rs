@@ -5,7 +5,7 @@
 //! changes settings or reads files outside the data directory, and every
 //! query runs under a time and a memory limit.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,21 +13,16 @@ use arrow::array::{Array, ArrayRef, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::datasource::MemTable;
-use datafusion::datasource::file_format::parquet::ParquetFormat;
-use datafusion::datasource::listing::{
-    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
-};
 use datafusion::execution::cache::cache_manager::{
     CacheManagerConfig, FileMetadataCache, FileStatisticsCache,
 };
 use datafusion::execution::cache::default_cache::DefaultCache;
 use datafusion::execution::memory_pool::{GreedyMemoryPool, MemoryConsumer, MemoryPool};
-use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::prelude::{SQLOptions, SessionConfig, SessionContext};
 use futures::StreamExt;
 
-use crate::result_cache::{ResultCache, fingerprint, table_files};
+use crate::result_cache::{ResultCache, fingerprint};
 use crate::{StoreError, TABLES, events_schema};
 
 /// Limits every query runs under.
@@ -135,20 +130,9 @@ pub struct SqlEngine {
     ctx: SessionContext,
     limits: QueryLimits,
     pub(crate) runtime: QueryRuntime,
-    data_dir: PathBuf,
     /// The store's version when this engine opened.
     pub(crate) version: u64,
 }
-
-/// The URL the data directory is registered under.
-const STORE_URL: &str = "delegraph://store/";
-
-/// How often a query that failed while the store changed under it is run
-/// again. A stream publishes a file per table every epoch, replaces the
-/// live snapshot and, redoing an epoch after a crash, removes what the
-/// interrupted attempt published; a query that listed a file just before
-/// it went (or was replaced) fails, and running it again sees the new files.
-const RETRIES_ON_STORE_CHANGE: usize = 3;
 
 impl SqlEngine {
     /// Register every table present under `data_dir` (`events` always, empty
@@ -163,10 +147,8 @@ impl SqlEngine {
         limits: QueryLimits,
         runtime: &QueryRuntime,
     ) -> Result<Self, StoreError> {
-        // Loose files listed before anything is read, Delta tables by the
-        // snapshot versions registered: an answer is never remembered
-        // under a version newer than what it was read from.
-        let loose = table_files(data_dir);
+        // Tables by the snapshot versions registered: an answer is never
+        // remembered under a version newer than what it was read from.
         let mut snapshots: Vec<(String, u64)> = Vec::new();
         // Filters run inside the Parquet scan (late materialization): a
         // lookup by id decodes the other columns only of the rows it
@@ -176,38 +158,22 @@ impl SqlEngine {
         parquet.pushdown_filters = true;
         parquet.reorder_filters = true;
         let ctx = SessionContext::new_with_config_rt(config, runtime.runtime()?);
-        // Tables are read through a store rooted at the data directory, so
-        // plans and errors name `events/….parquet`, never the server's
-        // absolute paths.
-        let root = datafusion::object_store::local::LocalFileSystem::new_with_prefix(data_dir)
-            .map_err(|e| StoreError::Storage(format!("data directory: {e}")))?;
-        let url =
-            ObjectStoreUrl::parse(STORE_URL).map_err(|e| StoreError::Storage(e.to_string()))?;
-        ctx.register_object_store(url.as_ref(), Arc::new(root));
         crate::layout::refuse_old_layout(data_dir)?;
         for table in TABLES {
-            if crate::PIPELINE_TABLES.contains(&table) {
-                let live = crate::CURRENT_TABLES
-                    .iter()
-                    .find(|(t, _)| *t == table)
-                    .map(|(_, l)| *l);
-                let registered = crate::delta::register_pipeline_table(
-                    &ctx,
-                    &runtime.tables,
-                    data_dir,
-                    table,
-                    live,
-                )
-                .await?;
-                if !registered.is_empty() {
-                    snapshots.extend(registered);
-                    continue;
-                }
+            let live = crate::CURRENT_TABLES
+                .iter()
+                .find(|(t, _)| *t == table)
+                .map(|(_, l)| *l);
+            let registered =
+                crate::delta::register_pipeline_table(&ctx, &runtime.tables, data_dir, table, live)
+                    .await?;
+            if !registered.is_empty() {
+                snapshots.extend(registered);
+                continue;
             }
-            let has_files = crate::layout::has_loose_parquet(&data_dir.join(table));
-            if has_files {
-                register_parquet_dir(&ctx, table).await?;
-            } else if let Some(schema) = known_schema(table) {
+            // Nothing stored yet: the table is there, empty, so queries
+            // and views over it still plan.
+            if let Some(schema) = known_schema(table) {
                 let empty = MemTable::try_new(schema, vec![vec![]])
                     .map_err(|e| StoreError::Storage(e.to_string()))?;
                 ctx.register_table(table, Arc::new(empty))
@@ -215,12 +181,11 @@ impl SqlEngine {
             }
         }
         crate::triage_views::register(&ctx).await?;
-        let version = fingerprint(&loose, &snapshots);
+        let version = fingerprint(&snapshots);
         Ok(Self {
             ctx,
             limits,
             runtime: runtime.clone(),
-            data_dir: data_dir.to_path_buf(),
             version,
         })
     }
@@ -244,29 +209,13 @@ impl SqlEngine {
         })
     }
 
-    /// Collect a statement's rows within the time limit; a failure while a
-    /// writer changed the table files is retried (see
-    /// [`RETRIES_ON_STORE_CHANGE`]), so readers never see a writer's step.
+    /// Collect a statement's rows within the time limit. Tables are read
+    /// at the snapshot registered when the engine opened: a writer's
+    /// commits, compactions and VACUUMs (which deletes only files removed
+    /// from the log longer ago than any query runs) never change the files
+    /// under a running query.
     async fn run(&self, sql: &str) -> Result<Vec<RecordBatch>, StoreError> {
-        let run = async {
-            let mut retries = 0;
-            let mut before = table_files(&self.data_dir);
-            let mut result = self.query_once(sql).await;
-            // A session caches file listings and sizes, so a retry opens
-            // a new one over the files as they are now.
-            while matches!(result, Err(StoreError::Query(_) | StoreError::Storage(_)))
-                && retries < RETRIES_ON_STORE_CHANGE
-                && table_files(&self.data_dir) != before
-            {
-                retries += 1;
-                before = table_files(&self.data_dir);
-                let fresh =
-                    Box::pin(Self::open_in(&self.data_dir, self.limits, &self.runtime)).await?;
-                result = fresh.query_once(sql).await;
-            }
-            result
-        };
-        tokio::time::timeout(self.limits.timeout, run)
+        tokio::time::timeout(self.limits.timeout, self.query_once(sql))
             .await
             .map_err(|_| StoreError::Timeout(self.limits.timeout))?
     }
@@ -324,27 +273,6 @@ impl SqlEngine {
     pub async fn check(data_dir: &Path, limits: QueryLimits) -> Result<(), StoreError> {
         Self::open(data_dir, limits).await.map(|_| ())
     }
-}
-
-async fn register_parquet_dir(ctx: &SessionContext, table: &str) -> Result<(), StoreError> {
-    let err =
-        |e: datafusion::error::DataFusionError| StoreError::Storage(format!("table {table}: {e}"));
-    let url = ListingTableUrl::parse(format!("{STORE_URL}{table}/")).map_err(err)?;
-    let options =
-        ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
-    let schema = match known_schema(table) {
-        Some(s) => s,
-        None => options
-            .infer_schema(&ctx.state(), &url)
-            .await
-            .map_err(err)?,
-    };
-    let config = ListingTableConfig::new(url)
-        .with_listing_options(options)
-        .with_schema(schema);
-    let provider = ListingTable::try_new(config).map_err(err)?;
-    ctx.register_table(table, Arc::new(provider)).map_err(err)?;
-    Ok(())
 }
 
 /// The schema of a table delegraph writes, so an empty table still has its columns.

@@ -1,16 +1,16 @@
-//! Atomic Parquet files: a reader sees a whole file or none.
+//! How the tables' Parquet files are written, and atomic files outside the
+//! tables (the checkpoint, the tables' location).
 //!
-//! A file is written under a hidden temporary name in the table's directory,
-//! synced, then renamed into place (rename is atomic on one file system) and
-//! the directory is synced. An interrupted write leaves only a hidden
-//! `.partial` file, which queries never read and the next run removes.
+//! An atomic file is written under a hidden temporary name, synced, then
+//! renamed into place (rename is atomic on one file system) and the
+//! directory is synced. An interrupted write leaves only a hidden
+//! `.partial` file; the next run removes those the layout before Delta
+//! Lake left in table directories.
 
 use std::fs::{self, File};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
-use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
@@ -54,66 +54,6 @@ pub(crate) fn writer_properties(schema: &SchemaRef) -> Result<WriterProperties, 
         }
     }
     Ok(props.build())
-}
-
-/// Writes one Parquet file of a table, made visible only by [`finish`](Self::finish).
-pub struct AtomicParquetFile {
-    tmp: PathBuf,
-    dest: PathBuf,
-    writer: ArrowWriter<File>,
-}
-
-impl AtomicParquetFile {
-    /// Start `DIR/<table>/<name>.parquet`; nothing is visible until `finish`.
-    pub fn create(
-        data_dir: &Path,
-        table: &str,
-        name: &str,
-        schema: SchemaRef,
-    ) -> Result<Self, StoreError> {
-        let dir = data_dir.join(table);
-        fs::create_dir_all(&dir).map_err(|e| StoreError::io(&dir, e))?;
-        let dest = dir.join(format!("{name}.parquet"));
-        let tmp = dir.join(format!(".{name}.parquet{PARTIAL_SUFFIX}"));
-        let file = File::create(&tmp).map_err(|e| StoreError::io(&tmp, e))?;
-        let props = writer_properties(&schema)?;
-        let writer = ArrowWriter::try_new(file, schema, Some(props))
-            .map_err(|e| StoreError::Encode(e.to_string()))?;
-        Ok(Self { tmp, dest, writer })
-    }
-
-    /// Append a batch (buffered into row groups).
-    pub fn write(&mut self, batch: &RecordBatch) -> Result<(), StoreError> {
-        self.writer
-            .write(batch)
-            .map_err(|e| StoreError::Encode(e.to_string()))
-    }
-
-    /// Close, sync and publish the file; returns its final path.
-    pub fn finish(self) -> Result<PathBuf, StoreError> {
-        let file = self
-            .writer
-            .into_inner()
-            .map_err(|e| StoreError::Encode(e.to_string()))?;
-        file.sync_all().map_err(|e| StoreError::io(&self.tmp, e))?;
-        drop(file);
-        fs::rename(&self.tmp, &self.dest).map_err(|e| StoreError::io(&self.dest, e))?;
-        if let Some(dir) = self.dest.parent() {
-            // Persist the rename itself.
-            File::open(dir)
-                .and_then(|d| d.sync_all())
-                .map_err(|e| StoreError::io(dir, e))?;
-        }
-        Ok(self.dest)
-    }
-}
-
-impl AtomicParquetFile {
-    /// Drop what was written; nothing becomes visible.
-    pub fn discard(self) -> Result<(), StoreError> {
-        drop(self.writer);
-        fs::remove_file(&self.tmp).map_err(|e| StoreError::io(&self.tmp, e))
-    }
 }
 
 /// Remove `path`; a file that is not there is not an error.

@@ -104,13 +104,17 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         None,
     )?;
     let mut seal_ms = Vec::with_capacity(a.epochs);
+    // Of each epoch end, the part spent saving the checkpoint.
+    let mut checkpoint_ms = Vec::with_capacity(a.epochs);
     let started = Instant::now();
     let mut in_epoch = 0;
-    let seal = |p: &mut EventPipeline, seal_ms: &mut Vec<f64>| -> anyhow::Result<()> {
+    let mut seal = |p: &mut EventPipeline, seal_ms: &mut Vec<f64>| -> anyhow::Result<()> {
         let epoch = seal_ms.len() + 1;
         let t = Instant::now();
         let sealed = p.seal(&epoch_name(epoch + 1), epoch as u64, Vec::new())?;
+        let c = Instant::now();
         sealed.checkpoint.store(&a.data_dir)?;
+        checkpoint_ms.push(c.elapsed().as_secs_f64() * 1e3);
         seal_ms.push(t.elapsed().as_secs_f64() * 1e3);
         if epoch.is_multiple_of(500) {
             eprintln!(
@@ -155,6 +159,13 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         quantile(&seal_ms, 1.0),
         mean(&first),
         mean(&last)
+    );
+    let first_checkpoints: Vec<f64> = checkpoint_ms.iter().take(100).copied().collect();
+    let last_checkpoints: Vec<f64> = checkpoint_ms.iter().rev().take(100).copied().collect();
+    println!(
+        "of which saving the checkpoint: mean of the first 100 {:.1} ms, of the last 100 {:.1} ms",
+        mean(&first_checkpoints),
+        mean(&last_checkpoints)
     );
     Ok(ExitCode::SUCCESS)
 }

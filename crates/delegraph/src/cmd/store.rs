@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use delegraph_store::{CURRENT_TABLES, PIPELINE_TABLES, Upkeep};
+use delegraph_store::{CURRENT_TABLES, TABLES, Upkeep};
 
 /// Arguments of `delegraph store`.
 #[derive(clap::Args)]
@@ -97,7 +97,7 @@ fn now_ns() -> i64 {
 
 /// Every table the pipeline writes, current-state ones included.
 fn all_tables() -> impl Iterator<Item = &'static str> {
-    PIPELINE_TABLES
+    TABLES
         .into_iter()
         .chain(CURRENT_TABLES.iter().map(|(_, live)| *live))
 }
@@ -177,7 +177,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
                 ..Upkeep::default()
             };
             let before = upkeep.first_open_day(now_ns());
-            for table in PIPELINE_TABLES {
+            for table in TABLES {
                 let c = delegraph_store::compact_closed_days(&data_dir, table, &before)?;
                 println!(
                     "{table}: {} day(s) before {before} compacted, {} file(s) into {}",
@@ -205,7 +205,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
                 graph_days: retention.graph_days,
                 ..Upkeep::default()
             };
-            for table in PIPELINE_TABLES {
+            for table in TABLES {
                 let (before, n) = upkeep.expire(&data_dir, table, now_ns())?;
                 println!("{table}: days before {before} removed ({n} file(s))");
             }

@@ -2,7 +2,10 @@
 //!
 //! Rows are streamed into Parquet files as they come (memory stays
 //! bounded however long the run); nothing is visible until
-//! [`TableAppend::commit`] writes the commit. The commit carries an
+//! [`TableAppend::commit`] writes the commit. The same `TableAppend` then
+//! takes the next run's rows: a stream keeps its tables open from epoch to
+//! epoch and reads only the log entries added since its last commit,
+//! instead of loading every table's log again at each epoch. The commit carries an
 //! application transaction `(app_id, version)`: a run redone after a crash
 //! finds whether its earlier attempt committed, and either leaves the
 //! table as it is ([`Redo::Skip`], when the redo writes the same rows) or
@@ -51,7 +54,7 @@ pub enum Redo {
     Replace,
 }
 
-/// One table's rows of one run, not yet committed.
+/// One table's rows of the open run, not yet committed.
 pub struct TableAppend {
     name: &'static str,
     filing: DayFiling,
@@ -86,9 +89,15 @@ impl TableAppend {
         })?
     }
 
-    /// Rows written so far.
+    /// Rows written so far in the open run.
     pub fn rows(&self) -> u64 {
         self.rows
+    }
+
+    /// File the next run's rows by `filing` (a stream's epoch decides
+    /// which times are absurd by the clock when it starts).
+    pub fn set_filing(&mut self, filing: DayFiling) {
+        self.filing = filing;
     }
 
     /// Stream a batch into the run's files.
@@ -107,11 +116,13 @@ impl TableAppend {
     /// Make the run's rows part of the table in one commit tagged `tag`;
     /// returns the table version written, or `None` when nothing was
     /// committed (no rows and nothing to replace, or [`Redo::Skip`] of a
-    /// commit already there).
-    pub fn commit(mut self, tag: &CommitTag) -> Result<Option<u64>, StoreError> {
+    /// commit already there). Afterwards the next run's rows may be
+    /// written.
+    pub fn commit(&mut self, tag: &CommitTag) -> Result<Option<u64>, StoreError> {
         let name = self.name;
         let err = delta_err(name);
-        block_on(async move {
+        self.rows = 0;
+        block_on(async {
             let adds = self.writer.flush().await.map_err(&err)?;
             self.table.update_incremental(None).await.map_err(&err)?;
             let snapshot = self.table.snapshot().map_err(&err)?;

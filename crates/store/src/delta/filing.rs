@@ -132,6 +132,7 @@ pub fn day_source(table: &str) -> Option<&'static str> {
         "events" | crate::EVIDENCE_TABLE => Some("event_time"),
         crate::DEAD_LETTER_TABLE => Some("dead_at"),
         "findings" => Some("detected_at"),
+        crate::ACTIVITY_TABLE => Some("at"),
         "agents" | "edges" | crate::AGENTS_LIVE | crate::EDGES_LIVE => Some("last_seen"),
         _ => None,
     }

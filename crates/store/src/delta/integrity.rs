@@ -79,7 +79,7 @@ pub fn damaged_files(data_dir: &Path, name: &str) -> Result<Vec<DamagedFile>, St
 pub fn damaged_in_store(data_dir: &Path) -> Result<Vec<DamagedFile>, StoreError> {
     let current = crate::CURRENT_TABLES.iter().map(|(_, live)| *live);
     let mut damaged = Vec::new();
-    for name in crate::PIPELINE_TABLES.into_iter().chain(current) {
+    for name in crate::TABLES.into_iter().chain(current) {
         damaged.extend(damaged_files(data_dir, name)?);
     }
     Ok(damaged)

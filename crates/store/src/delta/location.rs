@@ -75,7 +75,7 @@ pub fn record_location(data_dir: &Path, location: &str) -> Result<Url, StoreErro
             data_dir.display()
         )));
     }
-    let local: Vec<&str> = crate::PIPELINE_TABLES
+    let local: Vec<&str> = crate::TABLES
         .into_iter()
         .filter(|t| data_dir.join(t).join("_delta_log").is_dir())
         .collect();

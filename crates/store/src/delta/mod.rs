@@ -33,7 +33,7 @@ use deltalake::kernel::StructType;
 use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
 
 pub use append::{CommitTag, Redo, TableAppend};
-pub use current::replace_current;
+pub use current::{CurrentTable, replace_current};
 pub use evidence::keep_evidence;
 pub use filing::{DayFiling, FilingLimits, day_source};
 pub use integrity::{DamagedFile, damaged_files, damaged_in_store};
@@ -41,7 +41,7 @@ pub use location::{LOCATION_FILE, record_location, recorded_location};
 pub use maintain::{
     Compacted, TableStats, compact_closed_days, expire_days_before, newest_day, table_stats, vacuum,
 };
-pub(crate) use read::{TableCache, register_pipeline_table};
+pub(crate) use read::{TableCache, register_pipeline_table, snapshot_provider};
 pub use upkeep::{Upkeep, UpkeepReport};
 
 use crate::StoreError;

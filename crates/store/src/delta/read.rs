@@ -53,7 +53,7 @@ impl TableCache {
 
 /// A provider over the latest snapshot of table `name`, if it exists, and
 /// that snapshot's version.
-async fn snapshot_provider(
+pub(crate) async fn snapshot_provider(
     ctx: &SessionContext,
     cache: &TableCache,
     data_dir: &Path,

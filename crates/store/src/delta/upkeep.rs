@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::{compact_closed_days, expire_days_before, newest_day, vacuum};
-use crate::{CURRENT_TABLES, PIPELINE_TABLES, StoreError};
+use crate::{CURRENT_TABLES, StoreError, TABLES};
 
 const HOUR: Duration = Duration::from_secs(3600);
 const DAY_NS: i64 = 86_400 * 1_000_000_000;
@@ -60,20 +60,24 @@ pub struct UpkeepReport {
 }
 
 impl Upkeep {
-    /// Days a pipeline table keeps.
-    pub fn days(&self, table: &str) -> u32 {
+    /// Days a table keeps; `None` for the triage log, which keeps every
+    /// analyst's decision as long as the store lasts.
+    pub fn days(&self, table: &str) -> Option<u32> {
         match table {
-            "events" => self.events_days,
-            "findings" | crate::EVIDENCE_TABLE => self.findings_days,
-            crate::DEAD_LETTER_TABLE => self.dead_letter_days,
-            _ => self.graph_days,
+            "events" => Some(self.events_days),
+            "findings" | crate::EVIDENCE_TABLE => Some(self.findings_days),
+            crate::DEAD_LETTER_TABLE => Some(self.dead_letter_days),
+            crate::ACTIVITY_TABLE => None,
+            _ => Some(self.graph_days),
         }
     }
 
     /// The first day `table` keeps at `now` (nanoseconds), counting back
-    /// from today.
+    /// from today (the first day there is, for a table kept for ever).
     pub fn first_day_kept(&self, table: &str, now: i64) -> String {
-        let back = i64::from(self.days(table)).saturating_mul(DAY_NS);
+        let back = self
+            .days(table)
+            .map_or(i64::MAX, |d| i64::from(d).saturating_mul(DAY_NS));
         crate::columns::day_name(now.saturating_sub(back))
     }
 
@@ -104,6 +108,9 @@ impl Upkeep {
         table: &str,
         now: i64,
     ) -> Result<(String, usize), StoreError> {
+        if self.days(table).is_none() {
+            return Ok((self.first_day_kept(table, now), 0));
+        }
         let newest = newest_day(data_dir, table)?;
         let first = self.first_day_kept_from(table, now, newest.as_deref());
         if table == "events" {
@@ -125,14 +132,14 @@ impl Upkeep {
     pub fn run(&self, data_dir: &Path, now: i64) -> Result<UpkeepReport, StoreError> {
         let mut report = UpkeepReport::default();
         let open = self.first_open_day(now);
-        for table in PIPELINE_TABLES {
+        for table in TABLES {
             let c = compact_closed_days(data_dir, table, &open)?;
             report.days_compacted += c.days;
             report.files_compacted += c.files_removed;
             report.files_expired += self.expire(data_dir, table, now)?.1;
         }
         let current = CURRENT_TABLES.iter().map(|(_, live)| *live);
-        for table in PIPELINE_TABLES.into_iter().chain(current) {
+        for table in TABLES.into_iter().chain(current) {
             report.files_vacuumed += vacuum(data_dir, table, self.vacuum_retention)?;
         }
         report.dead_letters_expired = self.expire_dead_letters(data_dir, now)?;
