@@ -11,6 +11,7 @@ use std::path::Path;
 use std::process::Command;
 
 use common::{replay, repo, run, sql_json, stratus_files};
+use delegraph_model::{ActivityEntry, TriageState, TriageStatus};
 use serde_json::Value;
 
 /// What the Python reader says of `specs` (`table:key:columns`).
@@ -41,6 +42,29 @@ fn the_python_deltalake_package_reads_every_table_alike() {
     let (first, second) = inputs.split_at(inputs.len() / 2);
     replay(data.path(), first);
     replay(data.path(), second);
+    // Two triage changes, as the API appends them: two commits.
+    let ids = sql_json(
+        data.path(),
+        "SELECT finding_id FROM findings ORDER BY finding_id LIMIT 2",
+    );
+    for (seq, row) in (1..).zip(&ids) {
+        let entry = ActivityEntry {
+            seq,
+            finding_id: row["finding_id"].as_str().unwrap().to_owned(),
+            at: 1_800_000_000_000_000_000 + i64::try_from(seq).unwrap() * 1_000,
+            actor: "ana".into(),
+            action: "acknowledge".into(),
+            state: TriageState {
+                status: TriageStatus::Acknowledged,
+                disposition: None,
+                assignee: Some("ana".into()),
+            },
+            note: Some(format!("looked at {seq}")),
+            via: "single".into(),
+            agent_instance: None,
+        };
+        delegraph_store::append_activity(data.path(), &[entry]).unwrap();
+    }
 
     let py = read_with_python(
         data.path(),
@@ -52,6 +76,7 @@ fn the_python_deltalake_package_reads_every_table_alike() {
             "edges:agent_instance",
             "edges_live:agent_instance",
             "dead_letters:origin",
+            "finding_activity:seq:seq,finding_id,at,status,assignee,note",
         ],
     );
     // Counts: the tables as delegraph reads them (`agents` and `edges`
@@ -67,6 +92,8 @@ fn the_python_deltalake_package_reads_every_table_alike() {
         count(data.path(), "dead_letters")
     );
     assert!(py["dead_letters"]["rows"].as_u64().unwrap() > 0);
+    assert_eq!(py["finding_activity"]["rows"], 2);
+    assert_eq!(py["finding_activity"]["version"], 2);
     assert!(py["events"]["rows"].as_u64().unwrap() > 300);
     // The log keeps two days of entries, not thirty.
     assert_eq!(
@@ -94,6 +121,11 @@ fn the_python_deltalake_package_reads_every_table_alike() {
             "agents_live",
             "SELECT agent_instance, delegation_depth, CAST(first_seen AS BIGINT) AS first_seen, \
              tools FROM agents_live ORDER BY agent_instance LIMIT 25",
+        ),
+        (
+            "finding_activity",
+            "SELECT seq, finding_id, CAST(at AS BIGINT) AS at, status, assignee, note \
+             FROM finding_activity ORDER BY seq",
         ),
     ];
     for (table, sql) in samples {

@@ -198,8 +198,7 @@ fn entries_of(batch: &RecordBatch, out: &mut Vec<ActivityEntry>) -> Result<(), S
         &text("via")?,
         &text("agent_instance")?,
     );
-    let opt =
-        |a: &StringArray, i: usize| (!a.is_null(i)).then(|| a.value(i).to_owned());
+    let opt = |a: &StringArray, i: usize| (!a.is_null(i)).then(|| a.value(i).to_owned());
     for i in 0..batch.num_rows() {
         let status = TriageStatus::parse(status.value(i))
             .ok_or_else(|| bad(&format!("unknown status {:?}", status.value(i))))?;
