@@ -101,11 +101,6 @@ pub fn read_activity(data_dir: &Path) -> Result<Vec<ActivityEntry>, StoreError> 
     ActivityLog::new(data_dir).after(0)
 }
 
-/// The entries after `seq`, in order.
-pub fn read_activity_after(data_dir: &Path, seq: u64) -> Result<Vec<ActivityEntry>, StoreError> {
-    ActivityLog::new(data_dir).after(seq)
-}
-
 /// The triage log held open by a reader that looks often (the pipeline,
 /// at every epoch): a look finds the log's new commits from its last
 /// version on, and reads nothing when there are none.

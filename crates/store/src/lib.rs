@@ -25,10 +25,7 @@ mod writer;
 
 use std::path::Path;
 
-pub use activity::{
-    ACTIVITY_TABLE, ActivityLog, activity_schema, append_activity, read_activity,
-    read_activity_after,
-};
+pub use activity::{ACTIVITY_TABLE, ActivityLog, activity_schema, append_activity, read_activity};
 pub use columns::day_name as utc_day;
 pub use dead_letters::{DEAD_LETTER_TABLE, DeadLetterRow, dead_letters_batch, dead_letters_schema};
 pub use delta::{
