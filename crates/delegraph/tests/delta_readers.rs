@@ -99,10 +99,10 @@ fn the_python_deltalake_package_reads_every_table_alike() {
     assert_eq!(py["finding_activity"]["rows"], 2);
     assert_eq!(py["finding_activity"]["version"], 2);
     assert!(py["events"]["rows"].as_u64().unwrap() > 300);
-    // The log keeps two days of entries, not thirty.
+    // The log keeps an hour of entries, not thirty days.
     assert_eq!(
         py["events"]["configuration"]["delta.logRetentionDuration"],
-        "interval 2 days"
+        "interval 1 hours"
     );
     assert!(py["findings"]["rows"].as_u64().unwrap() > 0);
     // Partitioned by day; two runs, two appends after the table's creation.

@@ -74,6 +74,11 @@ impl DeadLetters {
         self.table.set_filing(filing);
     }
 
+    /// The table the letters are committed to.
+    pub(crate) fn table_mut(&mut self) -> &mut TableAppend {
+        &mut self.table
+    }
+
     /// Commit them under `tag`; whether anything was committed. The next
     /// run's letters may then be written.
     pub fn commit(&mut self, tag: &CommitTag) -> Result<bool, PipelineError> {

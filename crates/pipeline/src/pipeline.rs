@@ -11,12 +11,13 @@ use delegraph_model::{
 };
 use delegraph_rules::{RuleEngine, RuleSet};
 use delegraph_store::{
-    AGENTS_LIVE, ActivityLog, CommitTag, CurrentTable, DayFiling, EDGES_LIVE, FilingLimits, Redo,
-    agents_batch, edges_batch, events_batch, findings_batch, remove_partials,
+    ActivityLog, CommitTag, FilingLimits, Redo, agents_batch, edges_batch, events_batch,
+    findings_batch, remove_partials,
 };
 
 use crate::checkpoint::Checkpoint;
 use crate::dedup::{DEFAULT_SEEN, SeenEvents};
+use crate::live_tables::LiveTables;
 use crate::run_files::RunFiles;
 use crate::{PipelineError, RunStats};
 
@@ -402,7 +403,7 @@ impl EventPipeline {
         let mut outputs = self.files.publish(&tag)?;
         self.files.restart(&self.filing);
         self.live
-            .write(&self.stitcher, &self.filing, &mut outputs)?;
+            .epoch_ended(&self.stitcher, &self.filing, &mut outputs)?;
         self.name = next_name.to_owned();
         self.position = (epoch, offsets.clone());
         let checkpoint = snapshot(
@@ -419,6 +420,21 @@ impl EventPipeline {
             checkpoint,
             outputs,
         })
+    }
+
+    /// Once a sealed epoch's checkpoint is saved: compact the days its
+    /// tables' files crowd (see [`RunFiles::compact_crowded_days`]). Not
+    /// before: a redo of an epoch whose state was lost replaces the files
+    /// that epoch committed, which a compaction would have merged away.
+    pub fn checkpoint_saved(&mut self) {
+        self.files.compact_crowded_days();
+    }
+
+    /// Replace the live tables if epochs since the last replacement left
+    /// them behind the stitcher (a stream gone idle, or stopping); whether
+    /// they were.
+    pub fn refresh_live(&mut self) -> Result<bool, PipelineError> {
+        self.live.refresh_stale(&self.stitcher, &self.filing)
     }
 
     /// Copy the stitcher's, reorder buffer's and detectors' counters into
@@ -515,47 +531,6 @@ pub(crate) fn remove_all_partials(data_dir: &Path) -> Result<(), PipelineError> 
         remove_partials(data_dir, table)?;
     }
     Ok(())
-}
-
-/// The current-state tables: the instances live now and their edges.
-struct LiveTables {
-    agents: CurrentTable,
-    edges: CurrentTable,
-}
-
-impl LiveTables {
-    fn new(data_dir: &Path) -> Self {
-        Self {
-            agents: CurrentTable::new(data_dir, AGENTS_LIVE),
-            edges: CurrentTable::new(data_dir, EDGES_LIVE),
-        }
-    }
-
-    /// Replace both with the stitcher's live instances; their tables join
-    /// `outputs`.
-    fn write(
-        &mut self,
-        stitcher: &Stitcher,
-        limits: &FilingLimits,
-        outputs: &mut Vec<std::path::PathBuf>,
-    ) -> Result<(), PipelineError> {
-        let mut live: Vec<&delegraph_graph::Instance> = stitcher.instances().live().collect();
-        live.sort_by(|a, b| a.id.cmp(&b.id));
-        let agents: Vec<_> = live
-            .iter()
-            .map(|i| crate::graph_rows::agent_row(i))
-            .collect();
-        let edges: Vec<_> = live
-            .iter()
-            .flat_map(|i| crate::graph_rows::edge_rows(i))
-            .collect();
-        let filing = DayFiling::now_within(limits);
-        self.agents.replace(agents_batch(&agents)?, &filing)?;
-        self.edges.replace(edges_batch(&edges)?, &filing)?;
-        outputs.push(self.agents.path());
-        outputs.push(self.edges.path());
-        Ok(())
-    }
 }
 
 impl EventSink for EventPipeline {

@@ -15,6 +15,13 @@ use delegraph_store::{
 
 use crate::{DeadLetters, PipelineError};
 
+/// Files a day partition may gather from a stream's commits before they
+/// are compacted (each epoch adds one per table and day it wrote to).
+const CROWDED_DAY_FILES: usize = 32;
+
+/// Publishes between looks for crowded days.
+const PUBLISHES_PER_LOOK: u32 = 16;
+
 /// Open output of one run.
 pub(crate) struct RunFiles {
     pub events: TableAppend,
@@ -23,6 +30,8 @@ pub(crate) struct RunFiles {
     pub edges: TableAppend,
     pub dead: DeadLetters,
     data_dir: PathBuf,
+    /// Publishes since the last look for crowded days.
+    publishes: u32,
 }
 
 impl RunFiles {
@@ -39,6 +48,7 @@ impl RunFiles {
             edges: TableAppend::open(data_dir, "edges", edges_schema(), filing)?,
             dead: DeadLetters::open(data_dir, filing)?,
             data_dir: data_dir.to_owned(),
+            publishes: 0,
         })
     }
 
@@ -65,6 +75,7 @@ impl RunFiles {
     /// included; returns the tables committed to. The next run's rows may
     /// then be written, filed by `next` (see [`Self::restart`]).
     pub fn publish(&mut self, tag: &CommitTag) -> Result<Vec<PathBuf>, PipelineError> {
+        self.publishes = self.publishes.saturating_add(1);
         let mut out = Vec::new();
         let tables = [
             ("events", &mut self.events),
@@ -81,5 +92,37 @@ impl RunFiles {
             out.push(self.data_dir.join(delegraph_store::DEAD_LETTER_TABLE));
         }
         Ok(out)
+    }
+
+    /// Every [`PUBLISHES_PER_LOOK`] publishes, compact each table's days
+    /// holding more than [`CROWDED_DAY_FILES`] files (only once the last
+    /// publish can no longer be redone: see
+    /// [`TableAppend::compact_crowded_days`]). A compaction that fails is
+    /// reported and tried again at the next look: ingestion goes on.
+    pub fn compact_crowded_days(&mut self) {
+        if self.publishes < PUBLISHES_PER_LOOK {
+            return;
+        }
+        self.publishes = 0;
+        let tables = [
+            ("events", &mut self.events),
+            ("findings", &mut self.findings),
+            ("agents", &mut self.agents),
+            ("edges", &mut self.edges),
+            (delegraph_store::DEAD_LETTER_TABLE, self.dead.table_mut()),
+        ];
+        for (name, table) in tables {
+            match table.compact_crowded_days(CROWDED_DAY_FILES) {
+                Ok(c) if c.files_removed > 0 => tracing::debug!(
+                    table = name,
+                    days = c.days,
+                    removed = c.files_removed,
+                    added = c.files_added,
+                    "compacted crowded days"
+                ),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(table = name, error = %e, "compacting crowded days"),
+            }
+        }
     }
 }

@@ -201,8 +201,12 @@ impl StreamState {
         Ok(())
     }
 
-    /// The stream went quiet: process what is held for ordering.
+    /// The stream went quiet: process what is held for ordering, and bring
+    /// the live tables up to date if busy epochs left them behind.
     fn release_if_idle(&mut self) -> Result<(), PipelineError> {
+        if self.pending == 0 && self.last_message.elapsed() >= self.cfg.idle_release {
+            self.pipeline.refresh_live()?;
+        }
         if self.assigned
             && self.pipeline.held_events() > 0
             && self.last_message.elapsed() >= self.cfg.idle_release
@@ -232,6 +236,7 @@ impl StreamState {
             .seal(&epoch_name(epoch + 1), epoch, self.offsets.to_vec())?;
         self.publish(&sealed)?;
         sealed.checkpoint.store(&self.cfg.data_dir)?;
+        self.pipeline.checkpoint_saved();
         self.epoch = epoch;
         self.durable = self.offsets.clone();
         self.pending = 0;
@@ -392,7 +397,12 @@ pub fn run_stream(
             reload_rules(w, &shared, &metrics);
         }
     }
-    let offsets = shared.lock().seal()?;
+    let offsets = {
+        let mut st = shared.lock();
+        let offsets = st.seal()?;
+        st.pipeline.refresh_live()?;
+        offsets
+    };
     commit_or_warn(&source, &offsets, &metrics);
     source.close();
     let st = shared.lock();

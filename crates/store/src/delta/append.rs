@@ -13,21 +13,26 @@
 //! ([`Redo::Replace`], when it may not). Files written by an attempt that
 //! never committed are not part of the table; VACUUM removes them.
 
+use std::num::NonZeroU64;
 use std::path::Path;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use datafusion::object_store::ObjectStoreExt;
-use deltalake::DeltaTable;
 use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
 use deltalake::kernel::{Action, Transaction};
+use deltalake::operations::optimize::OptimizeType;
 use deltalake::protocol::{DeltaOperation, SaveMode};
 use deltalake::writer::{DeltaWriter, RecordBatchWriter};
+use deltalake::{DeltaTable, FilterOp, FilterValue};
+use parquet::file::properties::WriterProperties;
 
+use super::maintain::{Compacted, files_by_day};
 use super::{DAY_COLUMN, DayFiling, block_on, day_source, delta_err, open_or_create};
 use crate::StoreError;
 
-/// Bytes a file grows to before the writer starts the next one.
+/// Bytes a file grows to before the writer starts the next one; files
+/// this large are left alone by [`TableAppend::compact_crowded_days`].
 const TARGET_FILE_BYTES: u64 = 128 << 20;
 
 /// What identifies a run's commit in a table's log.
@@ -60,6 +65,8 @@ pub struct TableAppend {
     filing: DayFiling,
     table: DeltaTable,
     writer: RecordBatchWriter,
+    /// The writer's Parquet settings, for the files a compaction writes.
+    props: WriterProperties,
     rows: u64,
 }
 
@@ -77,13 +84,14 @@ impl TableAppend {
             let table = open_or_create(data_dir, name, &schema, true).await?;
             let writer = RecordBatchWriter::for_table(&table)
                 .map_err(delta_err(name))?
-                .with_writer_properties(props)
+                .with_writer_properties(props.clone())
                 .with_target_file_size(TARGET_FILE_BYTES);
             Ok(Self {
                 name,
                 filing,
                 table,
                 writer,
+                props,
                 rows: 0,
             })
         })?
@@ -168,6 +176,51 @@ impl TableAppend {
                 .await
                 .map_err(&err)?;
             Ok(Some(done.version()))
+        })?
+    }
+
+    /// Rewrite the small files of every day partition holding more than
+    /// `max_files` files into as few as the target size allows, one commit.
+    ///
+    /// A stream adds a file per table every epoch; left alone, the day
+    /// still open would gather thousands before it closes, and every
+    /// commit's snapshot update costs time in proportion to the files in
+    /// the table. Call it only between runs, once the last commit can no
+    /// longer be redone (the state that follows it is saved): a
+    /// [`Redo::Replace`] removes the files its earlier attempt added, and
+    /// a compaction would have folded them into files of other runs.
+    pub fn compact_crowded_days(&mut self, max_files: usize) -> Result<Compacted, StoreError> {
+        let name = self.name;
+        let err = delta_err(name);
+        let target = NonZeroU64::new(TARGET_FILE_BYTES).unwrap_or(NonZeroU64::MIN);
+        block_on(async {
+            self.table.update_incremental(None).await.map_err(&err)?;
+            let days: Vec<String> = files_by_day(&self.table, name)?
+                .into_iter()
+                .filter(|(_, files)| *files > max_files)
+                .map(|(day, _)| day)
+                .collect();
+            if days.is_empty() {
+                return Ok(Compacted::default());
+            }
+            let set: Vec<&str> = days.iter().map(String::as_str).collect();
+            let filters = [(DAY_COLUMN, FilterOp::In, FilterValue::Set(set))];
+            let (table, metrics) = self
+                .table
+                .clone()
+                .optimize()
+                .with_filters(&filters)
+                .with_type(OptimizeType::Compact)
+                .with_target_size(target)
+                .with_writer_properties(self.props.clone())
+                .await
+                .map_err(&err)?;
+            self.table = table;
+            Ok(Compacted {
+                days: days.len(),
+                files_removed: metrics.num_files_removed,
+                files_added: metrics.num_files_added,
+            })
         })?
     }
 }

@@ -48,7 +48,10 @@ pub struct Compacted {
 }
 
 /// Files per day partition of the table's latest snapshot.
-fn files_by_day(table: &DeltaTable, name: &str) -> Result<BTreeMap<String, usize>, StoreError> {
+pub(super) fn files_by_day(
+    table: &DeltaTable,
+    name: &str,
+) -> Result<BTreeMap<String, usize>, StoreError> {
     let snapshot = table.snapshot().map_err(delta_err(name))?;
     let mut days = BTreeMap::new();
     for file in snapshot.log_data().iter() {

@@ -47,7 +47,14 @@ pub use upkeep::{Upkeep, UpkeepReport};
 use crate::StoreError;
 
 /// How long a table's log keeps entries older than its latest checkpoint.
-const LOG_RETENTION: &str = "interval 2 days";
+///
+/// A stream commits every few seconds, and every commit's snapshot update
+/// lists the whole log directory; the log serves only readers of the
+/// latest snapshot (no time travel: a reader whose snapshot is older than
+/// the retention is brought up to date from the newest log checkpoint).
+/// An hour keeps the log at about 800 entries per table with 5-second
+/// epochs (two days kept 35,000).
+const LOG_RETENTION: &str = "interval 1 hours";
 
 /// The partition column of every pipeline table.
 pub const DAY_COLUMN: &str = "day";
@@ -162,7 +169,7 @@ pub(crate) async fn open_or_create(
         if table.version().is_none() {
             table.load().await.map_err(&err)?;
         }
-        return Ok(table);
+        return with_log_retention(table, name).await;
     }
     // Not loaded: there is no log to read yet.
     let table = deltalake::DeltaTableBuilder::from_url(url)
@@ -183,10 +190,7 @@ pub(crate) async fn open_or_create(
         .with_table_name(name)
         .with_columns(kernel.fields().cloned())
         .with_partition_columns(partitions)
-        // A stream commits every few seconds; the log's entries serve only
-        // readers of the latest snapshot (no time travel), so entries older
-        // than two days are dropped at each log checkpoint instead of
-        // thirty days' worth (half a million files per table) piling up.
+        // Instead of Delta's thirty days of log (see LOG_RETENTION).
         .with_configuration_property(
             deltalake::TableProperty::LogRetentionDuration,
             Some(LOG_RETENTION),
@@ -205,4 +209,22 @@ pub(crate) async fn open_or_create(
         }
         Err(e) => Err(err(e)),
     }
+}
+
+/// `table` with [`LOG_RETENTION`] as its log retention: a table created
+/// with another (two days, by earlier versions) is changed by one commit
+/// when a writer first opens it.
+async fn with_log_retention(table: DeltaTable, name: &str) -> Result<DeltaTable, StoreError> {
+    let err = delta_err(name);
+    let key = deltalake::TableProperty::LogRetentionDuration.as_ref();
+    let snapshot = table.snapshot().map_err(&err)?;
+    let current = snapshot.metadata().configuration().get(key);
+    if current.map(String::as_str) == Some(LOG_RETENTION) {
+        return Ok(table);
+    }
+    table
+        .set_tbl_properties()
+        .with_properties([(key.to_owned(), LOG_RETENTION.to_owned())].into())
+        .await
+        .map_err(err)
 }
