@@ -23,7 +23,7 @@ mod stream_metrics;
 pub use checkpoint::{Checkpoint, checkpoint_path};
 pub use dead_letter::{DeadLetters, MAX_DEAD_LETTER_RAW};
 pub use ocsf::{OCSF_VERSION, detection_finding};
-pub use pipeline::{EventPipeline, PipelineOptions, STREAM_APP_ID, Sealed};
+pub use pipeline::{EventPipeline, PipelineOptions, STREAM_APP_ID, SealTimings, Sealed};
 pub use replay::{Progress, ReplayConfig, replay_files};
 pub use rule_tests::{Expect, RuleTestError, RuleTestOutcome, run_rule_tests, test_cases};
 pub use settings::{AnalysisSettings, DEFAULT_BATCH_ROWS};

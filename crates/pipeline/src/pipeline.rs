@@ -105,6 +105,21 @@ pub struct Sealed {
     pub checkpoint: Checkpoint,
     /// Files published.
     pub outputs: Vec<std::path::PathBuf>,
+    /// Where the seal's time went.
+    pub timings: SealTimings,
+}
+
+/// Where an epoch's seal spent its time: what grows with the tables
+/// (`commits`) and what grows with the live state (`live`, `state`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SealTimings {
+    /// Flushing the epoch's rows and committing them to every table.
+    pub commits: std::time::Duration,
+    /// Replacing the live tables (zero when their duty share skipped it).
+    pub live: std::time::Duration,
+    /// Serialising the state into the checkpoint (saving it is the
+    /// caller's).
+    pub state: std::time::Duration,
 }
 
 impl EventPipeline {
@@ -392,6 +407,7 @@ impl EventPipeline {
         epoch: u64,
         offsets: Vec<delegraph_model::PartitionOffset>,
     ) -> Result<Sealed, PipelineError> {
+        let started = std::time::Instant::now();
         self.flush()?;
         self.take_verdicts();
         self.refresh_stats();
@@ -402,8 +418,11 @@ impl EventPipeline {
         };
         let mut outputs = self.files.publish(&tag)?;
         self.files.restart(&self.filing);
+        let committed = std::time::Instant::now();
         self.live
             .epoch_ended(&self.stitcher, &self.filing, &mut outputs)?;
+        let live = committed.elapsed();
+        let serialising = std::time::Instant::now();
         self.name = next_name.to_owned();
         self.position = (epoch, offsets.clone());
         let checkpoint = snapshot(
@@ -413,12 +432,18 @@ impl EventPipeline {
             epoch,
             offsets,
         )?;
+        let timings = SealTimings {
+            commits: committed.duration_since(started),
+            live,
+            state: serialising.elapsed(),
+        };
         let (findings, dead_letters) = self.kept.as_mut().map(std::mem::take).unwrap_or_default();
         Ok(Sealed {
             findings,
             dead_letters,
             checkpoint,
             outputs,
+            timings,
         })
     }
 

@@ -30,6 +30,8 @@ struct Snapshot {
     evicted_idle: u64,
     evicted_profiles: u64,
     last_epoch_unix: f64,
+    /// The last seal's phases (commits, live tables, state), in seconds.
+    last_seal: crate::SealTimings,
     updated: Option<Instant>,
     messages: u64,
     first_message: Option<Instant>,
@@ -99,6 +101,7 @@ impl StreamMetrics {
                     .entry((f.detector.clone(), f.severity.as_str().to_owned()))
                     .or_default() += 1;
             }
+            s.last_seal = sealed.timings;
             s.findings_published += sealed.findings.len() as u64;
             s.dead_letters_published += sealed.dead_letters.len() as u64;
             s.last_epoch_unix = std::time::SystemTime::now()
@@ -192,6 +195,20 @@ impl StreamMetrics {
             "counter",
             "Epochs made durable (tables, topics, checkpoint).",
             one(s.epochs as f64),
+        );
+        let phases = [
+            ("commits", s.last_seal.commits),
+            ("live_tables", s.last_seal.live),
+            ("state", s.last_seal.state),
+        ];
+        family(
+            "delegraph_epoch_seal_seconds",
+            "gauge",
+            "The last epoch's seal, by phase: table commits, live tables, state serialised.",
+            phases
+                .iter()
+                .map(|(phase, d)| (format!("{{phase=\"{phase}\"}}"), d.as_secs_f64()))
+                .collect(),
         );
         family(
             "delegraph_offset_commits_total",

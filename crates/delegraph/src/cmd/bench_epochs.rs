@@ -11,7 +11,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use delegraph_decode::{DecodeError, DocumentDecoder, EventSink, OriginBase, SinkError};
@@ -58,6 +58,15 @@ impl EventSink for Collect {
 }
 
 /// The `q` quantile of sorted `xs` (nearest rank).
+/// The phases of an epoch end, as printed.
+const PHASES: [&str; 5] = [
+    "table commits",
+    "live tables",
+    "state serialised",
+    "checkpoint saved",
+    "compaction of crowded days",
+];
+
 fn quantile(xs: &[f64], q: f64) -> f64 {
     if xs.is_empty() {
         return 0.0;
@@ -105,18 +114,28 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         None,
     )?;
     let mut seal_ms = Vec::with_capacity(a.epochs);
-    // Of each epoch end, the part spent saving the checkpoint.
-    let mut checkpoint_ms = Vec::with_capacity(a.epochs);
+    // Each epoch end's phases, in milliseconds (see PHASES).
+    let mut phase_ms: Vec<[f64; 5]> = Vec::with_capacity(a.epochs);
     let started = Instant::now();
     let mut in_epoch = 0;
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
     let mut seal = |p: &mut EventPipeline, seal_ms: &mut Vec<f64>| -> anyhow::Result<()> {
         let epoch = seal_ms.len() + 1;
         let t = Instant::now();
         let sealed = p.seal(&epoch_name(epoch + 1), epoch as u64, Vec::new())?;
         let c = Instant::now();
         sealed.checkpoint.store(&a.data_dir)?;
-        checkpoint_ms.push(c.elapsed().as_secs_f64() * 1e3);
+        let saved = c.elapsed();
+        let k = Instant::now();
         p.checkpoint_saved();
+        let s = sealed.timings;
+        phase_ms.push([
+            ms(s.commits),
+            ms(s.live),
+            ms(s.state),
+            ms(saved),
+            ms(k.elapsed()),
+        ]);
         seal_ms.push(t.elapsed().as_secs_f64() * 1e3);
         if epoch.is_multiple_of(500) {
             eprintln!(
@@ -162,12 +181,15 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         mean(&first),
         mean(&last)
     );
-    let first_checkpoints: Vec<f64> = checkpoint_ms.iter().take(100).copied().collect();
-    let last_checkpoints: Vec<f64> = checkpoint_ms.iter().rev().take(100).copied().collect();
-    println!(
-        "of which saving the checkpoint: mean of the first 100 {:.1} ms, of the last 100 {:.1} ms",
-        mean(&first_checkpoints),
-        mean(&last_checkpoints)
-    );
+    let (head, tail) = (phase_ms.len().min(100), phase_ms.len().saturating_sub(100));
+    for (i, phase) in PHASES.iter().enumerate() {
+        let first: Vec<f64> = phase_ms[..head].iter().map(|p| p[i]).collect();
+        let last: Vec<f64> = phase_ms[tail..].iter().map(|p| p[i]).collect();
+        println!(
+            "  {phase:<28} mean of the first 100 {:>7.1} ms, of the last 100 {:>7.1} ms",
+            mean(&first),
+            mean(&last)
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
