@@ -19,15 +19,15 @@ use std::path::Path;
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use datafusion::object_store::ObjectStoreExt;
+use deltalake::DeltaTable;
 use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
 use deltalake::kernel::{Action, Transaction};
 use deltalake::operations::optimize::OptimizeType;
 use deltalake::protocol::{DeltaOperation, SaveMode};
 use deltalake::writer::{DeltaWriter, RecordBatchWriter};
-use deltalake::{DeltaTable, FilterOp, FilterValue};
 use parquet::file::properties::WriterProperties;
 
-use super::maintain::{Compacted, files_by_day};
+use super::maintain::{Compacted, files_by_day, rewrite_days};
 use super::{DAY_COLUMN, DayFiling, block_on, day_source, delta_err, open_or_create};
 use crate::StoreError;
 
@@ -203,24 +203,16 @@ impl TableAppend {
             if days.is_empty() {
                 return Ok(Compacted::default());
             }
-            let set: Vec<&str> = days.iter().map(String::as_str).collect();
-            let filters = [(DAY_COLUMN, FilterOp::In, FilterValue::Set(set))];
-            let (table, metrics) = self
+            let optimize = self
                 .table
                 .clone()
                 .optimize()
-                .with_filters(&filters)
                 .with_type(OptimizeType::Compact)
                 .with_target_size(target)
-                .with_writer_properties(self.props.clone())
-                .await
-                .map_err(&err)?;
+                .with_writer_properties(self.props.clone());
+            let (table, compacted) = rewrite_days(optimize, name, &days).await?;
             self.table = table;
-            Ok(Compacted {
-                days: days.len(),
-                files_removed: metrics.num_files_removed,
-                files_added: metrics.num_files_added,
-            })
+            Ok(compacted)
         })?
     }
 }

@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use deltalake::operations::optimize::OptimizeType;
+use deltalake::operations::optimize::{OptimizeBuilder, OptimizeType};
 use deltalake::operations::vacuum::VacuumMode;
 use deltalake::{DeltaTable, FilterOp, FilterValue};
 
@@ -119,21 +119,33 @@ pub fn compact_closed_days(
         if days.is_empty() {
             return Ok(Compacted::default());
         }
-        let set: Vec<&str> = days.iter().map(String::as_str).collect();
-        let filters = [(DAY_COLUMN, FilterOp::In, FilterValue::Set(set))];
         let order = day_source(name).map(str::to_owned).into_iter().collect();
-        let (_, metrics) = table
-            .optimize()
-            .with_filters(&filters)
-            .with_type(OptimizeType::ZOrder(order))
-            .await
-            .map_err(delta_err(name))?;
-        Ok(Compacted {
-            days: days.len(),
-            files_removed: metrics.num_files_removed,
-            files_added: metrics.num_files_added,
-        })
+        let builder = table.optimize().with_type(OptimizeType::ZOrder(order));
+        let (_, compacted) = rewrite_days(builder, name, &days).await?;
+        Ok(compacted)
     })?
+}
+
+/// Run `optimize` (its kind and settings chosen by the caller) over the
+/// day partitions `days` of table `name`; the table after it, and what it
+/// did.
+pub(super) async fn rewrite_days(
+    optimize: OptimizeBuilder<'_>,
+    name: &str,
+    days: &[String],
+) -> Result<(DeltaTable, Compacted), StoreError> {
+    let set: Vec<&str> = days.iter().map(String::as_str).collect();
+    let filters = [(DAY_COLUMN, FilterOp::In, FilterValue::Set(set))];
+    let (table, metrics) = optimize
+        .with_filters(&filters)
+        .await
+        .map_err(delta_err(name))?;
+    let compacted = Compacted {
+        days: days.len(),
+        files_removed: metrics.num_files_removed,
+        files_added: metrics.num_files_added,
+    };
+    Ok((table, compacted))
 }
 
 /// Delete the files no snapshot younger than `retention` needs (removed by
