@@ -55,15 +55,21 @@ impl RunFiles {
     /// File the next run's rows by the clock now (after a publish).
     pub fn restart(&mut self, limits: &FilingLimits) {
         let filing = DayFiling::now_within(limits);
-        for table in [
-            &mut self.events,
-            &mut self.findings,
-            &mut self.agents,
-            &mut self.edges,
-        ] {
+        for (_, table) in self.row_tables() {
             table.set_filing(filing);
         }
         self.dead.set_filing(filing);
+    }
+
+    /// The tables of rows, by name (the dead letters apart: they are
+    /// buffered before their table sees them).
+    fn row_tables(&mut self) -> [(&'static str, &mut TableAppend); 4] {
+        [
+            ("events", &mut self.events),
+            ("findings", &mut self.findings),
+            ("agents", &mut self.agents),
+            ("edges", &mut self.edges),
+        ]
     }
 
     /// Record a dead letter.
@@ -76,22 +82,19 @@ impl RunFiles {
     /// then be written, filed by `next` (see [`Self::restart`]).
     pub fn publish(&mut self, tag: &CommitTag) -> Result<Vec<PathBuf>, PipelineError> {
         self.publishes = self.publishes.saturating_add(1);
-        let mut out = Vec::new();
-        let tables = [
-            ("events", &mut self.events),
-            ("findings", &mut self.findings),
-            ("agents", &mut self.agents),
-            ("edges", &mut self.edges),
-        ];
-        for (name, table) in tables {
+        let mut committed = Vec::new();
+        for (name, table) in self.row_tables() {
             if table.commit(tag)?.is_some() {
-                out.push(self.data_dir.join(name));
+                committed.push(name);
             }
         }
         if self.dead.commit(tag)? {
-            out.push(self.data_dir.join(delegraph_store::DEAD_LETTER_TABLE));
+            committed.push(delegraph_store::DEAD_LETTER_TABLE);
         }
-        Ok(out)
+        Ok(committed
+            .into_iter()
+            .map(|name| self.data_dir.join(name))
+            .collect())
     }
 
     /// Every [`PUBLISHES_PER_LOOK`] publishes, compact each table's days
@@ -104,25 +107,24 @@ impl RunFiles {
             return;
         }
         self.publishes = 0;
-        let tables = [
-            ("events", &mut self.events),
-            ("findings", &mut self.findings),
-            ("agents", &mut self.agents),
-            ("edges", &mut self.edges),
-            (delegraph_store::DEAD_LETTER_TABLE, self.dead.table_mut()),
-        ];
-        for (name, table) in tables {
-            match table.compact_crowded_days(CROWDED_DAY_FILES) {
-                Ok(c) if c.files_removed > 0 => tracing::debug!(
-                    table = name,
-                    days = c.days,
-                    removed = c.files_removed,
-                    added = c.files_added,
-                    "compacted crowded days"
-                ),
-                Ok(_) => {}
-                Err(e) => tracing::warn!(table = name, error = %e, "compacting crowded days"),
-            }
+        for (name, table) in self.row_tables() {
+            compact_crowded(name, table);
         }
+        compact_crowded(delegraph_store::DEAD_LETTER_TABLE, self.dead.table_mut());
+    }
+}
+
+/// Compact `table`'s crowded days, reporting what was done or what failed.
+fn compact_crowded(name: &str, table: &mut TableAppend) {
+    match table.compact_crowded_days(CROWDED_DAY_FILES) {
+        Ok(c) if c.files_removed > 0 => tracing::debug!(
+            table = name,
+            days = c.days,
+            removed = c.files_removed,
+            added = c.files_added,
+            "compacted crowded days"
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(table = name, error = %e, "compacting crowded days"),
     }
 }

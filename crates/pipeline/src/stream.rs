@@ -204,13 +204,11 @@ impl StreamState {
     /// The stream went quiet: process what is held for ordering, and bring
     /// the live tables up to date if busy epochs left them behind.
     fn release_if_idle(&mut self) -> Result<(), PipelineError> {
-        if self.pending == 0 && self.last_message.elapsed() >= self.cfg.idle_release {
+        let idle = self.last_message.elapsed() >= self.cfg.idle_release;
+        if idle && self.pending == 0 {
             self.pipeline.refresh_live()?;
         }
-        if self.assigned
-            && self.pipeline.held_events() > 0
-            && self.last_message.elapsed() >= self.cfg.idle_release
-        {
+        if idle && self.assigned && self.pipeline.held_events() > 0 {
             self.pipeline.release_held()?;
             // The released events changed state: the next epoch saves it.
             self.pending += 1;

@@ -57,7 +57,6 @@ impl EventSink for Collect {
     }
 }
 
-/// The `q` quantile of sorted `xs` (nearest rank).
 /// The phases of an epoch end, as printed.
 const PHASES: [&str; 5] = [
     "table commits",
@@ -67,6 +66,7 @@ const PHASES: [&str; 5] = [
     "compaction of crowded days",
 ];
 
+/// The `q` quantile of sorted `xs` (nearest rank).
 fn quantile(xs: &[f64], q: f64) -> f64 {
     if xs.is_empty() {
         return 0.0;
@@ -136,7 +136,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             ms(saved),
             ms(k.elapsed()),
         ]);
-        seal_ms.push(t.elapsed().as_secs_f64() * 1e3);
+        seal_ms.push(ms(t.elapsed()));
         if epoch.is_multiple_of(500) {
             eprintln!(
                 "epoch {epoch}/{}: {:.0} s so far",
