@@ -170,3 +170,63 @@ fn the_agent_inventory_names_logical_agents_and_bad_files_are_refused() {
         "{err}"
     );
 }
+
+/// `simulate --start` moves the whole window, and only the window: the
+/// same seed four weeks later (same weekday, so time-of-day and weekday
+/// habits line up) gives the same events four weeks later and the same
+/// findings. This is what lets a benchmark build months of history from
+/// consecutive runs.
+#[test]
+fn a_later_start_moves_every_event_and_changes_no_finding() {
+    let tmp = tempfile::tempdir().unwrap();
+    let summary = |start: Option<&str>| {
+        let name = start.unwrap_or("default");
+        let sim = tmp.path().join(format!("sim-{name}"));
+        let mut cmd = bin();
+        cmd.args([
+            "simulate", "--seed", "12", "--agents", "150", "--hours", "2",
+        ]);
+        if let Some(s) = start {
+            cmd.args(["--start", s]);
+        }
+        run(cmd.arg("--out").arg(&sim));
+        let files: Vec<PathBuf> = FILES.iter().map(|f| sim.join(f)).collect();
+        let data = tmp.path().join(format!("data-{name}"));
+        replay(&data, &files);
+        let span = sql(
+            &data,
+            "SELECT count(*) AS n, to_unixtime(min(event_time)) AS lo, \
+             to_unixtime(max(event_time)) AS hi FROM events",
+        );
+        let findings = sql(
+            &data,
+            "SELECT detector, count(*) AS n FROM findings GROUP BY detector ORDER BY detector",
+        );
+        (span[0].clone(), findings)
+    };
+    let (before, findings_before) = summary(None);
+    let (after, findings_after) = summary(Some("2026-03-30T00:00:00Z"));
+    const FOUR_WEEKS: f64 = 28.0 * 86_400.0;
+    assert!(before["n"].as_u64().unwrap() > 1_000, "{before}");
+    assert_eq!(before["n"], after["n"]);
+    for edge in ["lo", "hi"] {
+        let (b, a) = (
+            before[edge].as_f64().unwrap(),
+            after[edge].as_f64().unwrap(),
+        );
+        assert!((a - b - FOUR_WEEKS).abs() < 1e-3, "{edge}: {b} → {a}");
+    }
+    assert!(!findings_before.is_empty());
+    assert_eq!(findings_before, findings_after);
+    let bad = bin()
+        .args(["simulate", "--start", "next tuesday", "--out"])
+        .arg(tmp.path().join("bad"))
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("RFC 3339"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+}

@@ -9,15 +9,18 @@ use crate::emit::{self, Caller};
 use crate::logs::Owner;
 use crate::task::Task;
 use crate::tools::GatewayCall;
-use crate::world::{ACCOUNT, EPOCH, Sim};
+use crate::world::{ACCOUNT, Sim};
 
-/// The agent runtime's own role session, which assumes each task's role.
-const RUNTIME: Caller<'static> = Caller::Session {
-    arn: "arn:aws:sts::123456789012:assumed-role/agent-runtime/runtime-eu-1",
-    key: "ASIARUNTIMEEXAMPLE01",
-    created: EPOCH - 86_400.0,
-    source_identity: None,
-};
+/// The agent runtime's own role session, which assumes each task's role;
+/// it started a day before the window `start`.
+fn runtime(start: f64) -> Caller<'static> {
+    Caller::Session {
+        arn: "arn:aws:sts::123456789012:assumed-role/agent-runtime/runtime-eu-1",
+        key: "ASIARUNTIMEEXAMPLE01",
+        created: start - 86_400.0,
+        source_identity: None,
+    }
+}
 
 /// An AWS credential a task holds.
 pub(crate) struct Credential<'a> {
@@ -97,7 +100,7 @@ impl Sim {
             &ev,
             issued,
             ACCOUNT,
-            &RUNTIME,
+            &runtime(self.start),
             "sts.amazonaws.com",
             "AssumeRole",
             params,

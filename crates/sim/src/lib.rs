@@ -30,7 +30,7 @@ mod tools;
 mod world;
 
 pub use scenario::Scenario;
-pub use world::{SimConfig, SimSummary, simulate};
+pub use world::{DEFAULT_START, SimConfig, SimSummary, simulate};
 
 /// Writing the simulated files failed.
 #[derive(Debug, thiserror::Error)]

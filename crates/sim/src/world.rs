@@ -23,6 +23,10 @@ pub struct SimConfig {
     pub hours: f64,
     /// Share of instances that misbehave (each in one labelled way).
     pub scenario_rate: f64,
+    /// When the window starts, in seconds since the Unix epoch: runs that
+    /// follow one another in time (a store built up period by period)
+    /// start where the previous window ended.
+    pub start: f64,
 }
 
 impl Default for SimConfig {
@@ -32,6 +36,7 @@ impl Default for SimConfig {
             instances: 200,
             hours: 4.0,
             scenario_rate: 0.1,
+            start: DEFAULT_START,
         }
     }
 }
@@ -47,14 +52,16 @@ pub struct SimSummary {
     pub scenarios: BTreeMap<Scenario, usize>,
 }
 
-/// 2026-03-02T00:00:00Z: the start of the simulated window.
-pub(crate) const EPOCH: f64 = 1_772_409_600.0;
+/// 2026-03-02T00:00:00Z: where the simulated window starts unless told.
+pub const DEFAULT_START: f64 = 1_772_409_600.0;
 /// The organisation's own AWS account.
 pub(crate) const ACCOUNT: &str = "123456789012";
 
 /// A run in progress: its random streams, everything written so far, and
 /// the credentials earlier tasks leave for later ones to borrow.
 pub(crate) struct Sim {
+    /// When the window starts (seconds since the Unix epoch).
+    pub(crate) start: f64,
     /// Behaviour: who starts what, when, which tools, how many.
     pub(crate) rng: ChaCha8Rng,
     /// Identifiers, from a stream of their own.
@@ -67,8 +74,9 @@ pub(crate) struct Sim {
 }
 
 impl Sim {
-    fn new(seed: u64) -> Self {
+    fn new(seed: u64, start: f64) -> Self {
         Self {
+            start,
             rng: ChaCha8Rng::seed_from_u64(seed),
             ids: Ids::new(seed),
             logs: Logs::default(),
@@ -81,7 +89,7 @@ impl Sim {
 /// `truth.jsonl` (true instance and human of every event) and
 /// `scenarios.jsonl` (which instances misbehave, and how).
 pub fn simulate(cfg: SimConfig, out: &Path) -> Result<SimSummary, SimError> {
-    let mut sim = Sim::new(cfg.seed);
+    let mut sim = Sim::new(cfg.seed, cfg.start);
     let population = Population::new(&cfg);
     let mut summary = SimSummary {
         instances: cfg.instances,

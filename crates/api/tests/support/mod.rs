@@ -31,6 +31,7 @@ pub fn store() -> &'static Path {
                 instances: 400,
                 hours: 3.0,
                 scenario_rate: 0.1,
+                ..delegraph_sim::SimConfig::default()
             },
             &sim,
         )
