@@ -19,8 +19,6 @@ pub(crate) struct Population {
     humans: Vec<String>,
     /// Sum of the agent kinds' weights.
     total_weight: u32,
-    /// When the window starts (seconds since the Unix epoch).
-    start: f64,
     /// Length of the window in seconds.
     window: f64,
     scenario_rate: f64,
@@ -47,7 +45,6 @@ impl Population {
                 .map(|i| format!("user{i:03}@example.com"))
                 .collect(),
             total_weight: KINDS.iter().map(|k| k.weight).sum(),
-            start: cfg.start,
             window: cfg.hours * 3600.0,
             scenario_rate: cfg.scenario_rate,
         }
@@ -65,7 +62,7 @@ impl Population {
         let human = self.humans[rng.random_range(0..self.humans.len())].as_str();
         let scenario = self.pick_scenario(rng, counts);
         let kind = able_to_show(kind, scenario);
-        let mut start = self.start + rng.random_range(0.0..(self.window - 1800.0).max(60.0));
+        let mut start = sim.start + rng.random_range(0.0..(self.window - 1800.0).max(60.0));
         let lender = match scenario {
             Some(Scenario::SharedCredential) => sim.lenders.get(kind.name).cloned(),
             _ => None,
