@@ -26,6 +26,10 @@ pub enum DecodeError {
     /// No decoder recognised the record.
     #[error("unknown format (top-level keys: {0})")]
     UnknownFormat(String),
+    /// A record of a known standard that delegraph does not read (an OCSF
+    /// class or product other than those it maps); says which and why.
+    #[error("unsupported record: {0}")]
+    Unsupported(String),
     /// A field the format requires is absent.
     #[error("{format} record: {detail}")]
     MissingField {
@@ -66,6 +70,7 @@ impl DecodeError {
             DecodeError::Oversized { .. } => "oversized",
             DecodeError::NotAnObject(_) => "not_an_object",
             DecodeError::UnknownFormat(_) => "unknown_format",
+            DecodeError::Unsupported(_) => "unsupported",
             DecodeError::MissingField { .. } => "missing_field",
             DecodeError::WrongType { .. } => "wrong_type",
             DecodeError::BadTimestamp { .. } => "bad_timestamp",

@@ -14,6 +14,7 @@ mod format;
 pub mod framing;
 pub mod json;
 mod links;
+mod ocsf_in;
 pub mod probe;
 mod sink;
 mod sources;
@@ -238,6 +239,16 @@ impl DocumentDecoder {
                     }
                     Ok(())
                 }
+                Err(e) => sink.reject(e, origin, text),
+            };
+        }
+        // OCSF (a Security Lake export): the vendor record it maps, decoded
+        // as that vendor's.
+        if depth < 2
+            && let Some(translated) = ocsf_in::cloudtrail_record(&probe, text)
+        {
+            return match translated {
+                Ok(record) => self.decode_value(&record, origin, 2, locate, sink),
                 Err(e) => sink.reject(e, origin, text),
             };
         }

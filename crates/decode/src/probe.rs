@@ -77,6 +77,8 @@ keys! {
     OperationName = "operationName",
     ActivityDisplayName = "activityDisplayName",
     ActivityDateTime = "activityDateTime",
+    ClassUid = "class_uid",
+    Metadata = "metadata",
 }
 
 /// What a record's top level holds.

@@ -157,6 +157,15 @@ fn three_topics_end_to_end_findings_via_api_and_topic_offsets_committed() {
         topic_ids.insert(v["finding_info"]["uid"].as_str().unwrap().to_owned());
     }
     assert_eq!(topic_ids, expected.findings);
+    // ... that the independent OCSF validator accepts, every one.
+    let topic_file = tempfile::NamedTempFile::new().unwrap();
+    let lines: String = out
+        .iter()
+        .map(|m| format!("{}\n", m["value"].as_str().unwrap()))
+        .collect();
+    std::fs::write(topic_file.path(), lines).unwrap();
+    let report = common::ocsf_validate(topic_file.path());
+    assert_eq!(report["checked"], out.len());
 
     // Dead letters went to their topic with reason and origin.
     let dead = broker.consume("dead-letter", 1);

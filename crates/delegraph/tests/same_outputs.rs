@@ -13,7 +13,9 @@
 //! Entra audit fixtures (69 events, 24 agents, 83 edges, 9 findings), and
 //! when the tables became Delta tables (every digest: a `day` column,
 //! times in microseconds, counts as signed integers; all sixteen row
-//! counts unchanged); any other drift in attribution, detection or storage
+//! counts unchanged), and when Security Lake's OCSF CloudTrail fixtures
+//! joined the fixtures corpus (its four digests only: 77 events, 26 agents,
+//! 87 edges, 11 findings); any other drift in attribution, detection or storage
 //! fails here.
 //!
 //! To record them anew after an intended change of output, run with

@@ -22,7 +22,7 @@ mod stream_metrics;
 
 pub use checkpoint::{Checkpoint, checkpoint_path};
 pub use dead_letter::{DeadLetters, MAX_DEAD_LETTER_RAW};
-pub use ocsf::{OCSF_VERSION, detection_finding};
+pub use ocsf::{OCSF_VERSION, detection_finding, write_ocsf_lines};
 pub use pipeline::{EventPipeline, PipelineOptions, STREAM_APP_ID, SealTimings, Sealed};
 pub use replay::{Progress, ReplayConfig, replay_files};
 pub use rule_tests::{Expect, RuleTestError, RuleTestOutcome, run_rule_tests, test_cases};
@@ -67,6 +67,14 @@ pub enum PipelineError {
     /// pipeline's own.
     #[error(transparent)]
     Sink(delegraph_decode::SinkError),
+    /// An export of findings (OCSF lines) could not be written.
+    #[error("findings export {path}: {source}")]
+    Export {
+        /// The export's path.
+        path: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
     /// The dead-letter sink could not be written.
     #[error("dead-letter sink {path}: {source}")]
     DeadLetter {

@@ -1,15 +1,26 @@
 //! Findings as OCSF Detection Finding (class 2004) events, the shape SIEMs
-//! and security lakes ingest without a custom parser.
+//! and security lakes ingest without a custom parser, at the OCSF version
+//! in [`OCSF_VERSION`] (validated in tests by an independent validator,
+//! `scripts/ocsf_validate.py`).
 //!
-//! Everything OCSF has no attribute for (delegation chain, expected vs
-//! observed, p-value, baseline size, instance and human risk) is kept under
-//! `unmapped.delegraph`, so the event is complete on its own.
+//! A statistical finding explains itself in `anomaly_analyses`: the
+//! agent as the analysis target, what its baseline holds (with how many
+//! instances it was learned from) against what was observed. The agent,
+//! its instance, the human it acted for and the credential it used are the
+//! actor of every evidence (OCSF 1.8 keeps a finding's own `actor` for the
+//! `host` profile). Everything OCSF has no attribute for (delegation chain,
+//! p-value, instance and human risk) is under `unmapped.delegraph`, so the
+//! event is complete on its own.
+
+use std::path::Path;
 
 use delegraph_model::{Finding, Severity};
 use serde_json::{Value, json};
 
+use crate::PipelineError;
+
 /// OCSF schema version the events follow.
-pub const OCSF_VERSION: &str = "1.3.0";
+pub const OCSF_VERSION: &str = "1.8.0";
 
 const CLASS_UID: u32 = 2004;
 const ACTIVITY_CREATE: u32 = 1;
@@ -28,12 +39,95 @@ fn millis(nanos: i64) -> i64 {
     nanos.div_euclid(1_000_000)
 }
 
-/// ATT&CK techniques among the tags (`attack:T1098.001`), as OCSF attacks.
+/// An ATT&CK technique id from a tag, as detectors write it
+/// (`attack:T1098.001`) or as Sigma does (`attack.t1098.001`).
+fn technique(tag: &str) -> Option<String> {
+    let id = tag
+        .strip_prefix("attack:")
+        .or_else(|| tag.strip_prefix("attack."))?;
+    let digits = id.strip_prefix(['t', 'T'])?;
+    let (main, sub) = digits.split_once('.').unwrap_or((digits, ""));
+    let numeric = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !numeric(main) || !(sub.is_empty() || numeric(sub)) {
+        return None;
+    }
+    Some(format!("T{digits}"))
+}
+
+/// ATT&CK techniques among the tags, as OCSF attacks.
 fn attacks(tags: &[String]) -> Vec<Value> {
     tags.iter()
-        .filter_map(|t| t.strip_prefix("attack:"))
+        .filter_map(|t| technique(t))
         .map(|id| json!({ "technique": { "uid": id }, "version": "15" }))
         .collect()
+}
+
+/// Who acted: the agent (application), its instance (session), the human
+/// it acted for and the credential it used, as far as they are known.
+fn agent_actor(f: &Finding) -> Option<Value> {
+    let mut actor = serde_json::Map::new();
+    if let Some(a) = &f.agent_id {
+        actor.insert("app_name".into(), json!(a));
+    }
+    if let Some(i) = &f.agent_instance {
+        actor.insert("session".into(), json!({ "uid": i }));
+    }
+    if let Some(h) = &f.initiator {
+        let mut user = json!({ "name": h, "type_id": 1, "type": "User" });
+        if let Some(c) = &f.credential_id {
+            user["credential_uid"] = json!(c);
+        }
+        actor.insert("user".into(), user);
+    } else if let Some(c) = &f.credential_id {
+        actor.insert("user".into(), json!({ "uid": c, "credential_uid": c }));
+    }
+    (!actor.is_empty()).then_some(Value::Object(actor))
+}
+
+/// The events a finding rests on, each with the agent that acted.
+fn evidences(f: &Finding) -> Vec<Value> {
+    let actor = agent_actor(f);
+    f.evidence
+        .iter()
+        .map(|e| {
+            let mut ev = json!({ "uid": e.event_id, "data": { "origin": e.origin } });
+            if let Some(a) = &actor {
+                ev["actor"] = a.clone();
+            }
+            ev
+        })
+        .collect()
+}
+
+/// A statistical finding's drift: the agent's baseline against the
+/// observation. Rule findings have none (`finding_info.analytic` names
+/// the rule).
+fn anomaly_analyses(f: &Finding) -> Option<Value> {
+    if f.rule_id.is_some() {
+        return None;
+    }
+    let target = f
+        .agent_id
+        .as_deref()
+        .or(f.agent_instance.as_deref())
+        .unwrap_or("unattributed");
+    Some(json!([{
+        "analysis_targets": [{ "name": target, "type": "Agent" }],
+        "baselines": [{
+            "observation_parameter": f.detector,
+            "observation_type": "Agent baseline",
+            "observations": [{
+                "value": f.expected,
+                "count": f.baseline_instances,
+            }],
+        }],
+        "anomalies": [{
+            "observation_parameter": f.detector,
+            "observation_type": "Agent instance",
+            "observed_pattern": f.summary,
+            "observations": [{ "value": f.observed, "count": 1 }],
+        }],
+    }]))
 }
 
 /// One finding as an OCSF Detection Finding.
@@ -42,21 +136,8 @@ pub fn detection_finding(f: &Finding) -> Value {
         Some(rule) => (1, "Rule", rule.as_str()),
         None => (3, "Statistical", f.detector.as_str()),
     };
-    let mut actor = json!({});
-    if let Some(h) = &f.initiator {
-        actor["user"] = json!({ "name": h, "type_id": 1, "type": "User" });
-    }
-    if let Some(a) = &f.agent_id {
-        actor["app_name"] = json!(a);
-    }
-    if let Some(i) = &f.agent_instance {
-        actor["session"] = json!({ "uid": i });
-    }
-    if let Some(c) = &f.credential_id {
-        actor["user"]["credential_uid"] = json!(c);
-    }
     let resources: Vec<Value> = f.resource.iter().map(|r| json!({ "uid": r })).collect();
-    json!({
+    let mut event = json!({
         "class_uid": CLASS_UID,
         "class_name": "Detection Finding",
         "category_uid": 2,
@@ -70,11 +151,13 @@ pub fn detection_finding(f: &Finding) -> Value {
         "severity": capitalised(f.severity),
         "status_id": 1,
         "status": "New",
+        "is_alert": true,
         "message": f.summary,
         "risk_score": f.risk_score,
         "metadata": {
             "version": OCSF_VERSION,
             "uid": f.finding_id,
+            "log_name": "findings",
             "product": {
                 "name": "delegraph",
                 "vendor_name": "delegraph",
@@ -94,19 +177,19 @@ pub fn detection_finding(f: &Finding) -> Value {
             "first_seen_time": millis(f.event_time),
             "created_time": millis(f.detected_at),
             "attacks": attacks(&f.tags),
-            "related_events": f.evidence.iter().map(|e| json!({
-                "uid": e.event_id,
-                "desc": e.origin,
-            })).collect::<Vec<_>>(),
+            "related_events": f.evidence.iter().map(|e| json!({ "uid": e.event_id })).collect::<Vec<_>>(),
         },
-        "actor": actor,
+        "evidences": evidences(f),
         "resources": resources,
         "unmapped": { "delegraph": {
             "tool": f.tool,
             "detector": f.detector,
             "rule_id": f.rule_id,
+            "agent_id": f.agent_id,
             "agent_instance": f.agent_instance,
             "root_instance": f.root_instance,
+            "initiator": f.initiator,
+            "credential_id": f.credential_id,
             "chain": f.chain,
             "expected": f.expected,
             "observed": f.observed,
@@ -116,7 +199,30 @@ pub fn detection_finding(f: &Finding) -> Value {
             "instance_risk": f.instance_risk,
             "human_risk": f.human_risk,
         }},
-    })
+    });
+    if let Some(a) = anomaly_analyses(f) {
+        event["anomaly_analyses"] = a;
+    }
+    event
+}
+
+/// Write findings as OCSF JSON lines to `path`, whole or not at all (a
+/// temporary file renamed into place), for a SIEM's file collector.
+pub fn write_ocsf_lines(path: &Path, findings: &[Finding]) -> Result<(), PipelineError> {
+    let err = |source| PipelineError::Export {
+        path: path.display().to_string(),
+        source,
+    };
+    let mut text = Vec::new();
+    for f in findings {
+        serde_json::to_writer(&mut text, &detection_finding(f)).map_err(|e| err(e.into()))?;
+        text.push(b'\n');
+    }
+    let mut partial = path.as_os_str().to_owned();
+    partial.push(".partial");
+    let partial = std::path::PathBuf::from(partial);
+    std::fs::write(&partial, &text).map_err(err)?;
+    std::fs::rename(&partial, path).map_err(err)
 }
 
 fn capitalised(s: Severity) -> &'static str {
@@ -182,8 +288,40 @@ mod tests {
             v["resources"][0]["uid"],
             "arn:aws:iam::123456789012:user/admin"
         );
-        assert_eq!(v["actor"]["user"]["name"], "alice@example.com");
-        assert_eq!(v["actor"]["user"]["credential_uid"], "ASIAEXAMPLE");
+        let actor = &v["evidences"][0]["actor"];
+        assert_eq!(actor["user"]["name"], "alice@example.com");
+        assert_eq!(actor["user"]["credential_uid"], "ASIAEXAMPLE");
+        assert_eq!(actor["app_name"], "billing-agent");
+        assert_eq!(actor["session"]["uid"], "inst-1");
+        let drift = &v["anomaly_analyses"][0];
+        assert_eq!(drift["analysis_targets"][0]["name"], "billing-agent");
+        assert_eq!(
+            drift["baselines"][0]["observations"][0]["value"],
+            "no IAM changes"
+        );
+        assert_eq!(drift["baselines"][0]["observations"][0]["count"], 40);
+        assert_eq!(
+            drift["anomalies"][0]["observations"][0]["value"],
+            "AttachUserPolicy"
+        );
         assert_eq!(v["unmapped"]["delegraph"]["chain"][1], "inst-1");
+    }
+
+    #[test]
+    fn attack_techniques_are_read_from_detector_and_sigma_tags() {
+        let tags: Vec<String> = [
+            "attack:T1098.001",
+            "attack.t1078.004",
+            "attack.persistence",
+            "attack.t10x",
+            "owasp-nhi:NHI5",
+        ]
+        .map(String::from)
+        .to_vec();
+        let uids: Vec<Value> = attacks(&tags)
+            .into_iter()
+            .map(|a| a["technique"]["uid"].clone())
+            .collect();
+        assert_eq!(uids, vec![json!("T1098.001"), json!("T1078.004")]);
     }
 }

@@ -482,7 +482,13 @@ impl EventPipeline {
     /// Write what is buffered and publish the run's files; with
     /// persistence, then save the checkpoint (tables first, so a crash in
     /// between only means the run is done again, with the same output).
-    pub fn finish(mut self) -> Result<RunStats, PipelineError> {
+    pub fn finish(self) -> Result<RunStats, PipelineError> {
+        self.finish_keeping().map(|(stats, _)| stats)
+    }
+
+    /// [`finish`](Self::finish), handing over the run's findings when
+    /// [`keep_outputs`](Self::keep_outputs) was asked for (else none).
+    pub fn finish_keeping(mut self) -> Result<(RunStats, Vec<Finding>), PipelineError> {
         self.release_held()?;
         self.flush()?;
         self.refresh_stats();
@@ -499,6 +505,7 @@ impl EventPipeline {
             mut stats,
             position: (epoch, offsets),
             filing,
+            kept,
             ..
         } = self;
         // A replay's rows follow from its input and the state it starts
@@ -516,7 +523,7 @@ impl EventPipeline {
             let c = snapshot(parts, &analyzers, runs, epoch, offsets)?;
             stats.outputs.push(c.store(&data_dir)?);
         }
-        Ok(stats)
+        Ok((stats, kept.map(|(f, _)| f).unwrap_or_default()))
     }
 }
 

@@ -30,6 +30,9 @@ pub struct ReplayConfig {
     pub persist: bool,
     /// What is done with the records (shared with the stream).
     pub analysis: AnalysisSettings,
+    /// Also write the run's findings here as OCSF Detection Finding JSON
+    /// lines (after the tables are committed).
+    pub ocsf: Option<PathBuf>,
 }
 
 impl ReplayConfig {
@@ -41,6 +44,7 @@ impl ReplayConfig {
             max_file_bytes: 4 << 30,
             persist: true,
             analysis: AnalysisSettings::new(LATENESS_NS),
+            ocsf: None,
         }
     }
 }
@@ -137,7 +141,13 @@ pub fn replay_files(
             dead_letters: s.dead_letters(),
         });
     }
-    let mut stats = pipeline.finish()?;
+    if config.ocsf.is_some() {
+        pipeline.keep_outputs();
+    }
+    let (mut stats, findings) = pipeline.finish_keeping()?;
+    if let Some(path) = &config.ocsf {
+        crate::write_ocsf_lines(path, &findings)?;
+    }
     stats.elapsed = started.elapsed();
     Ok(stats)
 }

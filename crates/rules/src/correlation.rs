@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::fields::{EventView, FieldRef};
 use crate::rule::{Rule, known_id, level_risk, resolve, span_nanos};
+use crate::temporal_condition::{self, RuleExpr, TemporalCondition};
 
 /// Most matches one group holds; the oldest go first.
 pub const MAX_PER_GROUP: usize = 4096;
@@ -26,8 +27,10 @@ pub const MAX_GROUPS: usize = 100_000;
 enum Kind {
     EventCount,
     ValueCount(Vec<FieldRef>),
-    Temporal,
-    TemporalOrdered,
+    /// Every referenced rule, or a Sigma v2.2 condition over them.
+    Temporal(Option<RuleExpr>),
+    /// These positions, matched in this order.
+    TemporalOrdered(Vec<usize>),
 }
 
 /// A compiled correlation rule.
@@ -92,50 +95,27 @@ impl Correlation {
         if refs.is_empty() {
             return Err("references no rule".into());
         }
-        let (predicates, field) = match &c.condition {
+        let (predicates, field, extended) = match &c.condition {
             CorrelationCondition::Threshold {
                 predicates, field, ..
-            } => (predicates.clone(), field.clone()),
-            CorrelationCondition::Extended(_) => {
-                return Err("extended (boolean) correlation conditions are not supported".into());
-            }
+            } => (predicates.clone(), field.clone(), None),
+            CorrelationCondition::Extended(expr) => (
+                Vec::new(),
+                None,
+                Some(temporal_condition::compile(c, expr)?),
+            ),
         };
-        let kind = match c.correlation_type {
-            CorrelationType::EventCount => Kind::EventCount,
-            CorrelationType::ValueCount => {
-                let fields = field.ok_or("value_count needs condition.field")?;
-                Kind::ValueCount(
-                    fields
-                        .iter()
-                        .map(|f| FieldRef::parse(f))
-                        .collect::<Result<_, _>>()?,
-                )
+        let kind = match (extended, c.correlation_type) {
+            (Some(TemporalCondition::Unordered(expr)), _) => Kind::Temporal(Some(expr)),
+            (Some(TemporalCondition::Ordered(order)), _) => Kind::TemporalOrdered(order),
+            (Some(TemporalCondition::Absence { .. }), _) => {
+                return Err("a condition with `not` is compiled as a sequence".into());
             }
-            CorrelationType::Temporal => Kind::Temporal,
-            CorrelationType::TemporalOrdered => Kind::TemporalOrdered,
-            other => return Err(format!("correlation type {other:?} is not supported")),
+            (None, kind) => Self::threshold_kind(kind, field, refs.len())?,
         };
-        // Aliases name a field differently per rule.
-        let mut group_by = Vec::new();
-        for (pos, &ri) in refs.iter().enumerate() {
-            let rule = &rules[ri];
-            let mut fields = Vec::new();
-            for g in &c.group_by {
-                let name = c
-                    .aliases
-                    .iter()
-                    .find(|a| &a.alias == g)
-                    .and_then(|a| {
-                        a.mapping
-                            .iter()
-                            .find(|(r, _)| rule.is(r) || c.rules.get(pos) == Some(*r))
-                            .map(|(_, f)| f.clone())
-                    })
-                    .unwrap_or_else(|| g.clone());
-                fields.push(FieldRef::parse(&name)?);
-            }
-            group_by.push(fields);
-        }
+        let group_by = (0..refs.len())
+            .map(|pos| group_fields(c, pos, &rules[refs[pos]]))
+            .collect::<Result<_, _>>()?;
         let (severity, risk) = level_risk(c.level);
         Ok(Self {
             id: known_id(c.id.as_ref(), c.name.as_ref(), &c.title),
@@ -149,6 +129,29 @@ impl Correlation {
             group_by,
             span: span_nanos(c.timespan.seconds),
             predicates,
+        })
+    }
+
+    /// What a correlation with a threshold condition counts.
+    fn threshold_kind(
+        kind: CorrelationType,
+        field: Option<Vec<String>>,
+        rules: usize,
+    ) -> Result<Kind, String> {
+        Ok(match kind {
+            CorrelationType::EventCount => Kind::EventCount,
+            CorrelationType::ValueCount => {
+                let fields = field.ok_or("value_count needs condition.field")?;
+                Kind::ValueCount(
+                    fields
+                        .iter()
+                        .map(|f| FieldRef::parse(f))
+                        .collect::<Result<_, _>>()?,
+                )
+            }
+            CorrelationType::Temporal => Kind::Temporal(None),
+            CorrelationType::TemporalOrdered => Kind::TemporalOrdered((0..rules).collect()),
+            other => return Err(format!("correlation type {other:?} is not supported")),
         })
     }
 
@@ -230,19 +233,22 @@ impl Correlation {
                     .collect();
                 Some(distinct.len()).filter(|n| self.satisfied(*n))
             }
-            Kind::Temporal => {
+            Kind::Temporal(expr) => {
                 let present: BTreeSet<usize> = window.iter().map(|&i| hits[i].rule).collect();
-                let all = (0..self.rules.len()).all(|p| present.contains(&p));
-                all.then_some(present.len())
+                let holds = match expr {
+                    None => (0..self.rules.len()).all(|p| present.contains(&p)),
+                    Some(expr) => expr.holds(&|p| present.contains(&p)),
+                };
+                holds.then_some(present.len())
             }
-            Kind::TemporalOrdered => {
+            Kind::TemporalOrdered(order) => {
                 let mut next = 0;
                 for &i in window {
-                    if next < self.rules.len() && hits[i].rule == next {
+                    if order.get(next) == Some(&hits[i].rule) {
                         next += 1;
                     }
                 }
-                (next == self.rules.len()).then_some(next)
+                (next == order.len()).then_some(next)
             }
         }
     }
@@ -291,6 +297,33 @@ impl CorrelationState {
     pub(crate) fn keep_only(&mut self, ids: &[&str]) {
         self.groups.retain(|id, _| ids.contains(&id.as_str()));
     }
+}
+
+/// The fields correlation `c` groups the events of its `pos`-th rule by:
+/// `group-by`, with aliases (which name a field differently per rule)
+/// resolved.
+pub(crate) fn group_fields(
+    c: &CorrelationRule,
+    pos: usize,
+    rule: &Rule,
+) -> Result<Vec<FieldRef>, String> {
+    c.group_by
+        .iter()
+        .map(|g| {
+            let name = c
+                .aliases
+                .iter()
+                .find(|a| &a.alias == g)
+                .and_then(|a| {
+                    a.mapping
+                        .iter()
+                        .find(|(r, _)| rule.is(r) || c.rules.get(pos) == Some(*r))
+                        .map(|(_, f)| f.clone())
+                })
+                .unwrap_or_else(|| g.clone());
+            FieldRef::parse(&name)
+        })
+        .collect()
 }
 
 /// The values of `fields` in an event, joined: the key of its group, or

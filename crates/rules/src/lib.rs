@@ -19,6 +19,7 @@ mod logsource;
 mod matcher;
 mod rule;
 mod sequence;
+mod temporal_condition;
 mod watch;
 mod yaml_guard;
 

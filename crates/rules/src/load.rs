@@ -153,6 +153,10 @@ pub fn compile_texts(files: &[(String, String)]) -> Result<RuleSet, Vec<RuleErro
             }
         }
     }
+    // Sigma v2.2 conditions that negate a rule run on the sequence engine.
+    let (absences, parsed_correlations): (Vec<_>, Vec<_>) = parsed_correlations
+        .into_iter()
+        .partition(|(_, _, c)| crate::temporal_condition::negates(c));
     let correlations = compile_against(
         &parsed_correlations,
         "correlation",
@@ -160,13 +164,20 @@ pub fn compile_texts(files: &[(String, String)]) -> Result<RuleSet, Vec<RuleErro
         |c| Correlation::compile(c, &rules),
         &mut errors,
     );
-    let sequences = compile_against(
+    let mut sequences = compile_against(
         &sequence_docs,
         "sequence",
         |d| &d.title,
         |d| Sequence::compile(d, &rules),
         &mut errors,
     );
+    sequences.extend(compile_against(
+        &absences,
+        "correlation",
+        |c| &c.title,
+        |c| Sequence::from_correlation(c, &rules),
+        &mut errors,
+    ));
     if !errors.is_empty() {
         return Err(errors);
     }

@@ -20,12 +20,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use delegraph_model::{Finding, Severity};
-use rsigma_parser::{Level, Timespan};
+use rsigma_parser::{CorrelationCondition, CorrelationRule, Level, Timespan};
 use serde::{Deserialize, Serialize};
 
-use crate::correlation::{Hit, group_key, group_slot, insert_sorted, spend};
+use crate::correlation::{Hit, group_fields, group_key, group_slot, insert_sorted, spend};
 use crate::fields::{EventView, FieldRef};
 use crate::rule::{Rule, known_id, level_risk, resolve, span_nanos};
+use crate::temporal_condition::{self, TemporalCondition};
 
 /// Most pending absences held; past it the earliest deadline is dropped
 /// (and counted) rather than fired, since nothing proved the absence.
@@ -195,6 +196,52 @@ impl Sequence {
             steps,
             absent,
             span: span_nanos(span.seconds),
+        })
+    }
+
+    /// Compile a Sigma v2.2 `temporal` or `temporal_ordered` correlation
+    /// whose condition negates a rule (`a and not b`): its present rules
+    /// become the steps, the negated one the absent step, `timespan` the
+    /// maxspan and `group-by` each step's key (see `temporal_condition`).
+    pub(crate) fn from_correlation(c: &CorrelationRule, rules: &[Rule]) -> Result<Self, String> {
+        let CorrelationCondition::Extended(expr) = &c.condition else {
+            return Err("only a boolean condition with `not` is a sequence".into());
+        };
+        let TemporalCondition::Absence { present, absent } = temporal_condition::compile(c, expr)?
+        else {
+            return Err("only a condition with `not` is a sequence".into());
+        };
+        let step = |pos: usize| -> Result<Step, String> {
+            let name = c
+                .rules
+                .get(pos)
+                .ok_or("condition names a rule not listed")?;
+            let rule = resolve(rules, name)?;
+            let key = group_fields(c, pos, &rules[rule])?;
+            Ok(Step { rule, key })
+        };
+        let steps = present
+            .into_iter()
+            .map(step)
+            .collect::<Result<Vec<_>, _>>()?;
+        let absent = step(absent)?;
+        let (severity, risk) = level_risk(c.level);
+        Ok(Self {
+            id: known_id(c.id.as_ref(), c.name.as_ref(), &c.title),
+            title: c.title.clone(),
+            severity,
+            risk,
+            tags: c.tags.clone(),
+            generate: c.generate,
+            maxspan: c.timespan.original.clone(),
+            titles: steps
+                .iter()
+                .chain(std::iter::once(&absent))
+                .map(|s| rules[s.rule].title.clone())
+                .collect(),
+            steps,
+            absent: Some(absent),
+            span: span_nanos(c.timespan.seconds),
         })
     }
 

@@ -64,6 +64,10 @@ pub struct Args {
     /// (findings are still reported).
     #[arg(long)]
     trusted: bool,
+    /// Also write the run's findings to this file as OCSF Detection
+    /// Finding JSON lines (OCSF 1.8.0), for a SIEM's file collector.
+    #[arg(long)]
+    ocsf: Option<PathBuf>,
     /// Files to replay (`-` for standard input).
     #[arg(required = true)]
     files: Vec<String>,
@@ -91,6 +95,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let mut config = ReplayConfig::new(&a.data_dir);
     config.format = a.format.0;
     config.persist = !a.no_state;
+    config.ocsf = a.ocsf.clone();
     a.analysis().apply(&mut config.analysis)?;
     config.analysis.detect.trusted |= a.trusted;
     let total: u64 = a

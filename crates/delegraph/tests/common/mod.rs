@@ -154,3 +154,31 @@ pub fn jsonl(path: &Path) -> Vec<Value> {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
 }
+
+/// What the independent OCSF validator (`scripts/ocsf_validate.py`: the
+/// `ocsf-json-schema` and `jsonschema` packages from PyPI) says of a file of
+/// OCSF JSON lines: whether every event is valid, and its report.
+pub fn ocsf_check(path: &Path) -> (bool, Value) {
+    let python = run(&mut Command::new(repo().join("scripts/python-env")));
+    let python = String::from_utf8(python.stdout).unwrap();
+    let out = Command::new(python.trim())
+        .arg(repo().join("scripts/ocsf_validate.py"))
+        .arg(path)
+        .output()
+        .expect("run the OCSF validator");
+    let report = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "validator output: {e}\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.success(), report)
+}
+
+/// [`ocsf_check`], insisting that every event is valid; the report.
+pub fn ocsf_validate(path: &Path) -> Value {
+    let (valid, report) = ocsf_check(path);
+    assert!(valid, "OCSF events invalid: {report:#}");
+    report
+}
