@@ -9,16 +9,15 @@
 mod common;
 
 use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
 
 use common::{bin, jsonl, ocsf_check, ocsf_validate, repo, run, simulate, sql_json, stratus_files};
 
-#[test]
-fn replayed_findings_exported_as_ocsf_validate_and_explain_themselves() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let export = dir.path().join("findings.ocsf.jsonl");
-    let mut inputs = simulate(&dir.path().join("sim"), 11, 200, 3.0);
-    inputs.extend(stratus_files());
+/// `replay --rules rules/ --ocsf` of `inputs` under `dir`: the data
+/// directory and the OCSF export.
+fn replay_with_export(dir: &Path, inputs: &[PathBuf]) -> (PathBuf, PathBuf) {
+    let data = dir.join("data");
+    let export = dir.join("findings.ocsf.jsonl");
     run(bin()
         .arg("replay")
         .arg("--data-dir")
@@ -27,7 +26,16 @@ fn replayed_findings_exported_as_ocsf_validate_and_explain_themselves() {
         .arg(repo().join("rules"))
         .arg("--ocsf")
         .arg(&export)
-        .args(&inputs));
+        .args(inputs));
+    (data, export)
+}
+
+#[test]
+fn replayed_findings_exported_as_ocsf_validate_and_explain_themselves() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut inputs = simulate(&dir.path().join("sim"), 11, 200, 3.0);
+    inputs.extend(stratus_files());
+    let (data, export) = replay_with_export(dir.path(), &inputs);
 
     let report = ocsf_validate(&export);
     let events = jsonl(&export);
@@ -107,17 +115,7 @@ fn the_validator_refuses_an_event_that_breaks_the_schema() {
     // The validator is a test of its own: an event missing a required
     // attribute and carrying one OCSF does not define fails it.
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let export = dir.path().join("findings.ocsf.jsonl");
-    run(bin()
-        .arg("replay")
-        .arg("--data-dir")
-        .arg(&data)
-        .arg("--rules")
-        .arg(repo().join("rules"))
-        .arg("--ocsf")
-        .arg(&export)
-        .args(stratus_files()));
+    let (_, export) = replay_with_export(dir.path(), &stratus_files());
     let mut event = jsonl(&export).remove(0);
     event.as_object_mut().unwrap().remove("finding_info");
     event["actor"] = serde_json::json!({ "app_name": "x" });
