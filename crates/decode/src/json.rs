@@ -336,6 +336,19 @@ pub fn content_id(bytes: &[u8]) -> String {
     format!("{h:016x}")
 }
 
+/// What kind of JSON value `v` is, for "expected …, found …" messages.
+pub fn kind_name(v: &serde_json::Value) -> &'static str {
+    use serde_json::Value;
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -28,7 +28,7 @@ use crate::DecodeError;
 use crate::probe::{Key, Probe};
 
 /// OCSF classes Security Lake maps CloudTrail management events to.
-const CLOUDTRAIL_CLASSES: [u64; 4] = [3001, 3002, 3005, 6003];
+const CLOUDTRAIL_CLASSES: [i64; 4] = [3001, 3002, 3005, 6003];
 
 /// CloudTrail fields that are booleans, which OCSF's `unmapped` holds as
 /// text.
@@ -48,11 +48,7 @@ fn read(text: &str) -> Result<String, DecodeError> {
     let ocsf = Ocsf(&v);
     let class = ocsf.int("/class_uid")?;
     let product = ocsf.text("/metadata/product/name")?;
-    let readable = class.is_some_and(|c| {
-        CLOUDTRAIL_CLASSES
-            .iter()
-            .any(|k| i64::try_from(*k) == Ok(c))
-    });
+    let readable = class.is_some_and(|c| CLOUDTRAIL_CLASSES.contains(&c));
     if product != Some("CloudTrail") || !readable {
         return Err(DecodeError::Unsupported(format!(
             "OCSF class {} from {}: the OCSF records read are AWS CloudTrail's API Activity (6003, 3005), Authentication (3002) and Account Change (3001)",
@@ -70,14 +66,7 @@ struct Ocsf<'a>(&'a Value);
 
 impl<'a> Ocsf<'a> {
     fn wrong(ptr: &str, expected: &str, found: &Value) -> DecodeError {
-        let kind = match found {
-            Value::Null => "null",
-            Value::Bool(_) => "a boolean",
-            Value::Number(_) => "a number",
-            Value::String(_) => "text",
-            Value::Array(_) => "an array",
-            Value::Object(_) => "an object",
-        };
+        let kind = crate::json::kind_name(found);
         DecodeError::WrongType {
             format: Source::Cloudtrail,
             detail: format!(
@@ -92,7 +81,7 @@ impl<'a> Ocsf<'a> {
         match self.0.pointer(ptr) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) => Ok(present_text(s).then_some(s.as_str())),
-            Some(other) => Err(Self::wrong(ptr, "text", other)),
+            Some(other) => Err(Self::wrong(ptr, "a string", other)),
         }
     }
 

@@ -67,14 +67,6 @@ pub enum PipelineError {
     /// pipeline's own.
     #[error(transparent)]
     Sink(delegraph_decode::SinkError),
-    /// An export of findings (OCSF lines) could not be written.
-    #[error("findings export {path}: {source}")]
-    Export {
-        /// The export's path.
-        path: String,
-        /// The OS error.
-        source: std::io::Error,
-    },
     /// The dead-letter sink could not be written.
     #[error("dead-letter sink {path}: {source}")]
     DeadLetter {

@@ -206,23 +206,20 @@ pub fn detection_finding(f: &Finding) -> Value {
     event
 }
 
-/// Write findings as OCSF JSON lines to `path`, whole or not at all (a
-/// temporary file renamed into place), for a SIEM's file collector.
+/// Write findings as OCSF JSON lines to `path`, whole or not at all
+/// (the store's atomic file write), for a SIEM's file collector.
 pub fn write_ocsf_lines(path: &Path, findings: &[Finding]) -> Result<(), PipelineError> {
-    let err = |source| PipelineError::Export {
-        path: path.display().to_string(),
-        source,
-    };
     let mut text = Vec::new();
     for f in findings {
-        serde_json::to_writer(&mut text, &detection_finding(f)).map_err(|e| err(e.into()))?;
+        serde_json::to_writer(&mut text, &detection_finding(f)).map_err(|e| {
+            PipelineError::State {
+                path: path.display().to_string(),
+                message: e.to_string(),
+            }
+        })?;
         text.push(b'\n');
     }
-    let mut partial = path.as_os_str().to_owned();
-    partial.push(".partial");
-    let partial = std::path::PathBuf::from(partial);
-    std::fs::write(&partial, &text).map_err(err)?;
-    std::fs::rename(&partial, path).map_err(err)
+    Ok(delegraph_store::write_file_atomic(path, &text)?)
 }
 
 fn capitalised(s: Severity) -> &'static str {

@@ -168,14 +168,7 @@ impl Opa {
     }
 
     fn wrong(pointer: &str, found: &Value, expected: &str) -> DecodeError {
-        let kind = match found {
-            Value::Null => "null",
-            Value::Bool(_) => "a boolean",
-            Value::Number(_) => "a number",
-            Value::String(_) => "a string",
-            Value::Array(_) => "a list",
-            Value::Object(_) => "an object",
-        };
+        let kind = crate::json::kind_name(found);
         DecodeError::WrongType {
             format: Source::Opa,
             detail: format!(
