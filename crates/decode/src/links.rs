@@ -7,7 +7,7 @@
 //! credentials that identify an instance, and identities the agent
 //! inventory recognises whichever log carries them.
 
-use delegraph_model::{Bind, LinkHints, NormEvent, Resolve};
+use delegraph_model::{ActorKind, Bind, LinkHints, NormEvent, Resolve};
 
 use crate::format::FormatInfo;
 use crate::{DecodeError, EventSink, SinkError};
@@ -104,16 +104,32 @@ pub(crate) fn approval_record(e: &mut NormEvent) {
     e.hints = h;
 }
 
+/// The session key of the agent identity `id` (an IdP's id for the agent,
+/// such as an Entra agent identity's service principal): agent runtime
+/// telemetry that names the identity its root instance runs as
+/// (`gen_ai.agent.id`) binds it, and the identity's IdP and SaaS records
+/// join that instance while it runs.
+pub(crate) fn agent_identity_key(id: &str) -> String {
+    format!("agent-identity:{id}")
+}
+
 /// The link pass of IdP and SaaS logs (Okta, Entra, GitHub, Workspace): a
 /// credential an agent's record carried earlier; else a human acts
-/// directly; else the principal is its own instance — the run the record
-/// names, or one shared by all the principal's records.
+/// directly; else an agent identity joins the traced instance running as
+/// it; else the principal is its own instance — the run the record names,
+/// or one shared by all the principal's records.
 pub(crate) fn principal(e: &mut NormEvent) {
     let mut h = LinkHints::default();
     if let Some(c) = &e.credential_used {
         h.resolve.push(Resolve::Credential {
             credential: c.id.clone(),
             basis: "credential seen earlier".into(),
+        });
+    }
+    if matches!(e.actor_kind, ActorKind::Agent | ActorKind::SubAgent) {
+        h.resolve.push(Resolve::Session {
+            key: agent_identity_key(&e.actor.id),
+            basis: "agent identity of a traced instance".into(),
         });
     }
     h.resolve.push(Resolve::Human {

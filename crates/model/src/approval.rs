@@ -13,6 +13,9 @@ pub enum PolicyEngine {
     Opa,
     /// Amazon Verified Permissions (Cedar), seen through CloudTrail.
     VerifiedPermissions,
+    /// A guardrail in the agent runtime (OpenTelemetry `run_guardrail` /
+    /// `apply_guardrail` spans).
+    Guardrail,
 }
 
 impl PolicyEngine {
@@ -21,6 +24,7 @@ impl PolicyEngine {
         match self {
             PolicyEngine::Opa => "opa",
             PolicyEngine::VerifiedPermissions => "verified_permissions",
+            PolicyEngine::Guardrail => "guardrail",
         }
     }
 }

@@ -17,6 +17,7 @@ use crate::json::{Str, Text, TextList, non_empty, object};
 use crate::probe::{Key, Probe};
 use crate::{DecodeFailure, Decoder, EventSink, base_event, parse, time_field};
 
+mod agentcore;
 mod classify;
 mod links;
 
@@ -313,6 +314,9 @@ impl Decoder for CloudTrail {
             });
         } else {
             e.outcome = Outcome::Success;
+        }
+        if agentcore::is_gateway_call(&r.event_source, &r.event_name) {
+            agentcore::add_gateway_call(text, &mut e)?;
         }
         if super::verified_permissions::is_decision(&r.event_source, &r.event_name) {
             super::verified_permissions::add_decision(text, r.request_id.owned(), &mut e)?;

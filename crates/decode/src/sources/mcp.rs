@@ -11,10 +11,10 @@ use delegraph_model::{
     Outcome, Principal, Resolve, Source, Timestamp, ToolRef,
 };
 use serde::Deserialize;
-use serde_json::value::RawValue;
 
+use super::jsonrpc::{Request, Response, traceparent};
 use crate::format::{FormatInfo, RuleFields, SigmaLogSource};
-use crate::json::{Id, Str, TextList, content_id};
+use crate::json::{Str, TextList, content_id};
 use crate::probe::{Key, Probe};
 use crate::{DecodeFailure, Decoder, EventSink, base_event, parse, push_resource, time_field};
 
@@ -67,52 +67,6 @@ struct Line<'a> {
     tenant: Str,
 }
 
-#[derive(Deserialize)]
-struct Request<'a> {
-    method: String,
-    /// JSON-RPC: a string or an integer.
-    #[serde(default)]
-    id: Id,
-    #[serde(default, borrow)]
-    params: Option<Params<'a>>,
-}
-
-#[derive(Deserialize)]
-struct Params<'a> {
-    #[serde(default)]
-    name: Str,
-    #[serde(default)]
-    uri: Str,
-    #[serde(default, borrow)]
-    arguments: Option<&'a RawValue>,
-    #[serde(default, rename = "_meta")]
-    meta: Option<Meta>,
-}
-
-#[derive(Deserialize, Default)]
-struct Meta {
-    #[serde(default)]
-    traceparent: Str,
-    #[serde(default)]
-    decision_id: Str,
-}
-
-#[derive(Deserialize)]
-struct Response<'a> {
-    #[serde(default, borrow)]
-    result: Option<&'a RawValue>,
-    #[serde(default)]
-    error: Option<RpcError>,
-}
-
-#[derive(Deserialize)]
-struct RpcError {
-    #[serde(default)]
-    code: Id,
-    #[serde(default)]
-    message: Str,
-}
-
 #[derive(Deserialize, Default)]
 struct Client {
     #[serde(default)]
@@ -151,12 +105,6 @@ struct Auth {
     scopes: TextList,
     #[serde(default)]
     act: Option<serde_json::Value>,
-}
-
-#[derive(Deserialize)]
-struct ToolResult {
-    #[serde(default, rename = "isError")]
-    is_error: Option<bool>,
 }
 
 impl Decoder for Mcp {
@@ -213,13 +161,9 @@ impl Decoder for Mcp {
         };
         let meta = params.and_then(|p| p.meta.as_ref());
         e.trace.decision_id = meta.and_then(|m| m.decision_id.owned());
-        if let Some(tp) = meta.and_then(|m| m.traceparent.get()) {
-            // W3C traceparent: version-traceid-parentid-flags.
-            let parts: Vec<&str> = tp.split('-').collect();
-            if let [_, trace, span, _] = parts.as_slice() {
-                e.trace.trace_id = Some(trace.to_ascii_lowercase());
-                e.trace.parent_span_id = Some(span.to_ascii_lowercase());
-            }
+        if let Some((trace, span)) = meta.and_then(|m| m.traceparent.get()).and_then(traceparent) {
+            e.trace.trace_id = Some(trace);
+            e.trace.parent_span_id = Some(span);
         }
 
         let client = l.client.unwrap_or_default();
@@ -280,6 +224,7 @@ impl Decoder for Mcp {
     }
 }
 
+/// A gateway's own refusal, else what the JSON-RPC response says.
 fn outcome(
     response: Option<&Response<'_>>,
     decision: Option<&str>,
@@ -291,28 +236,7 @@ fn outcome(
             None,
         );
     }
-    let Some(r) = response else {
-        return (Outcome::Unknown, None, None);
-    };
-    if let Some(err) = &r.error {
-        let reason = format!(
-            "JSON-RPC error {}: {}",
-            err.code.get().unwrap_or("?"),
-            err.message.get().unwrap_or("")
-        );
-        return (Outcome::Failure, Some(reason), None);
-    }
-    let result = r.result.map(|v| v.get().to_owned());
-    let is_error = r
-        .result
-        .and_then(|v| serde_json::from_str::<ToolResult>(v.get()).ok())
-        .and_then(|t| t.is_error)
-        .unwrap_or(false);
-    if is_error {
-        (Outcome::Failure, Some("tool_error".into()), result)
-    } else {
-        (Outcome::Success, None, result)
-    }
+    super::jsonrpc::outcome(response)
 }
 
 /// An MCP call as link hints: the trace context (`_meta.traceparent`) joins

@@ -8,6 +8,7 @@ pub mod entra_audit;
 pub mod gcp_audit;
 pub mod github;
 pub mod google_workspace;
+mod jsonrpc;
 pub mod mcp;
 pub mod okta;
 pub mod opa;

@@ -45,6 +45,7 @@ pub(super) fn category(source: &str, name: &str, params: &RequestParameters) -> 
             Category::PermissionChange
         }
         "signin.amazonaws.com" => Category::Authentication,
+        _ if super::agentcore::is_token_issue(source, name) => Category::CredentialIssue,
         _ if is_resource_policy_change(name) => Category::PermissionChange,
         _ => Category::ApiCall,
     }
