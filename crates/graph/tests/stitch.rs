@@ -258,6 +258,72 @@ fn arrival_order_within_lateness_does_not_change_results() {
     }
 }
 
+/// The cross-source scenarios under `fixtures/scenarios/`: `<name>.jsonl`
+/// holds records of several formats, and `<name>.stitched.expected.json`
+/// states for every one of them the instance, root instance, human and
+/// depth it must get (and the chain where given). Checked in file order,
+/// reversed and in jittered arrival orders (all within the lateness). A
+/// new scenario is two new files.
+#[test]
+fn cross_source_scenarios_stitch_one_chain() {
+    let dir = root().join("fixtures/scenarios");
+    let mut inputs: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "jsonl"))
+        .collect();
+    inputs.sort();
+    assert!(!inputs.is_empty(), "no scenario under {}", dir.display());
+    for input in inputs {
+        let stem = input.file_stem().unwrap().to_string_lossy().to_string();
+        let want: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.join(format!("{stem}.stitched.expected.json"))).unwrap(),
+        )
+        .unwrap();
+        let want = want["events"].as_object().unwrap();
+        let events = decode(std::slice::from_ref(&input));
+        let mut reversed = events.clone();
+        reversed.reverse();
+        let mut orders = vec![("file order", events.clone()), ("reversed", reversed)];
+        for seed in [3u64, 11] {
+            let mut s = seed;
+            let mut jittered: Vec<(i64, NormEvent)> = events
+                .iter()
+                .map(|e| {
+                    let delay = (jitter(&mut s) % 60_000_000_000) as i64;
+                    (e.event_time.nanos() + delay, e.clone())
+                })
+                .collect();
+            jittered.sort_by_key(|(t, _)| *t);
+            orders.push(("jittered", jittered.into_iter().map(|(_, e)| e).collect()));
+        }
+        for (order, arrival) in orders {
+            let got = by_id(&stitch(arrival, StitchConfig::default()).0);
+            let ids: Vec<&String> = got.keys().collect();
+            let listed: Vec<&String> = want.keys().collect();
+            assert_eq!(ids, listed, "{stem} ({order}): every record is expected, and only those");
+            for (id, a) in &got {
+                let w = &want[id];
+                let at = format!("{stem} ({order}) {id}: {}", a.basis);
+                assert_eq!(a.instance.as_deref(), w["instance"].as_str(), "{at}");
+                assert_eq!(a.root_instance.as_deref(), w["root"].as_str(), "{at}");
+                assert_eq!(a.initiator.as_deref(), w["human"].as_str(), "{at}");
+                assert_eq!(Some(u64::from(a.depth)), w["depth"].as_u64(), "{at}");
+                if let Some(chain) = w.get("chain") {
+                    let chain: Vec<&str> = chain
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .filter_map(|c| c.as_str())
+                        .collect();
+                    assert_eq!(a.chain, chain, "{at}");
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn a_flood_of_distinct_instances_stays_under_the_caps() {
     let n: u64 = std::env::var("DELEGRAPH_FLOOD")
