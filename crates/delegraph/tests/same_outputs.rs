@@ -15,8 +15,11 @@
 //! times in microseconds, counts as signed integers; all sixteen row
 //! counts unchanged), and when Security Lake's OCSF CloudTrail fixtures
 //! joined the fixtures corpus (its four digests only: 77 events, 26 agents,
-//! 87 edges, 11 findings); any other drift in attribution, detection or storage
-//! fails here.
+//! 87 edges, 11 findings), and when the OTel protocol-span, AgentCore and
+//! cross-source scenario fixtures joined it (its events, agents and edges
+//! digests only: 114 events, 33 agents, 114 edges; findings, Stratus and
+//! both fleets unchanged); any other drift in attribution, detection or
+//! storage fails here.
 //!
 //! To record them anew after an intended change of output, run with
 //! `DELEGRAPH_RECORD_DIGESTS=1` and say in the commit why the output moved.

@@ -302,7 +302,10 @@ fn cross_source_scenarios_stitch_one_chain() {
             let got = by_id(&stitch(arrival, StitchConfig::default()).0);
             let ids: Vec<&String> = got.keys().collect();
             let listed: Vec<&String> = want.keys().collect();
-            assert_eq!(ids, listed, "{stem} ({order}): every record is expected, and only those");
+            assert_eq!(
+                ids, listed,
+                "{stem} ({order}): every record is expected, and only those"
+            );
             for (id, a) in &got {
                 let w = &want[id];
                 let at = format!("{stem} ({order}) {id}: {}", a.basis);
