@@ -79,6 +79,10 @@ keys! {
     ActivityDateTime = "activityDateTime",
     ClassUid = "class_uid",
     Metadata = "metadata",
+    CreationTime = "CreationTime",
+    Operation = "Operation",
+    RecordType = "RecordType",
+    Workload = "Workload",
 }
 
 /// What a record's top level holds.

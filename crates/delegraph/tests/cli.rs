@@ -163,6 +163,7 @@ fn gzip_and_every_fixture_source_replay() {
         "gcp_audit",
         "azure_activity",
         "entra_audit",
+        "m365_audit",
         "otlp",
         "mcp",
     ] {
@@ -205,6 +206,7 @@ fn gzip_and_every_fixture_source_replay() {
             "gcp_audit",
             "github",
             "google_workspace",
+            "m365_audit",
             "mcp",
             "okta",
             "otlp"

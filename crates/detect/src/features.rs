@@ -170,6 +170,7 @@ pub fn tenant_label(item: &str) -> String {
         "gcp_audit" => "Google Cloud project",
         "azure_activity" => "Azure tenant or subscription",
         "entra_audit" => "Entra tenant",
+        "m365_audit" => "Microsoft 365 tenant",
         other => other,
     };
     format!("{kind} {id}")

@@ -24,6 +24,9 @@ pub enum Source {
     AzureActivity,
     /// Microsoft Entra ID audit logs (Graph `directoryAudit` or diagnostic).
     EntraAudit,
+    /// Microsoft 365 unified audit log (Office 365 Management Activity API),
+    /// Copilot interactions included.
+    M365Audit,
     /// OpenTelemetry GenAI spans in OTLP/JSON.
     Otlp,
     /// MCP gateway JSON lines (delegraph's documented shape).
@@ -36,7 +39,7 @@ pub enum Source {
 
 impl Source {
     /// Every source, in a stable order (summaries, metrics labels).
-    pub const ALL: [Source; 12] = [
+    pub const ALL: [Source; 13] = [
         Source::Cloudtrail,
         Source::Okta,
         Source::Entra,
@@ -45,6 +48,7 @@ impl Source {
         Source::GcpAudit,
         Source::AzureActivity,
         Source::EntraAudit,
+        Source::M365Audit,
         Source::Otlp,
         Source::Mcp,
         Source::Opa,
@@ -62,6 +66,7 @@ impl Source {
             Source::GcpAudit => "gcp_audit",
             Source::AzureActivity => "azure_activity",
             Source::EntraAudit => "entra_audit",
+            Source::M365Audit => "m365_audit",
             Source::Otlp => "otlp",
             Source::Mcp => "mcp",
             Source::Opa => "opa",
@@ -77,6 +82,7 @@ impl Source {
             "gcp-audit" | "gcp" => Some(Source::GcpAudit),
             "azure-activity" | "azure_activitylogs" => Some(Source::AzureActivity),
             "entra-audit" | "azure_auditlogs" => Some(Source::EntraAudit),
+            "m365" | "m365-audit" | "o365" | "office365" => Some(Source::M365Audit),
             "task-envelope" | "envelope" => Some(Source::TaskEnvelope),
             _ => Self::ALL.into_iter().find(|x| x.as_str() == s),
         }

@@ -9,6 +9,7 @@ pub mod gcp_audit;
 pub mod github;
 pub mod google_workspace;
 mod jsonrpc;
+pub mod m365_audit;
 pub mod mcp;
 pub mod okta;
 pub mod opa;
@@ -32,6 +33,7 @@ pub(crate) static FORMATS: &[&FormatInfo] = &[
     &entra::FORMAT,
     &azure_activity::FORMAT,
     &entra_audit::FORMAT,
+    &m365_audit::FORMAT,
     &google_workspace::FORMAT,
     &github::FORMAT,
 ];
