@@ -18,8 +18,8 @@
 //! 87 edges, 11 findings), and when the OTel protocol-span, AgentCore and
 //! cross-source scenario fixtures joined it (its events, agents and edges
 //! digests only: 114 events, 33 agents, 114 edges; findings, Stratus and
-//! both fleets unchanged), then the Microsoft 365 audit fixtures (119
-//! events, 35 agents, 119 edges); any other drift in attribution, detection or
+//! both fleets unchanged), then the Microsoft 365 audit and Entra Agent
+//! ID audit fixtures (124 events, 39 agents, 125 edges); any other drift in attribution, detection or
 //! storage fails here.
 //!
 //! To record them anew after an intended change of output, run with

@@ -9,6 +9,15 @@
 //! added to an application or service principal are issued to the target
 //! (`KeyDescription`'s `KeyIdentifier`), so "credential outlives the task"
 //! and the issuance links work for Entra applications and agents.
+//!
+//! Entra Agent ID: `agentType` on `initiatedBy.app`, `initiatedBy.user`,
+//! `performedBy` and each target says which identity is an agent (a
+//! blueprint `agenticApp`, its principal, an agent identity
+//! `agenticAppInstance`, an agent's user account `agentIDuser`), and
+//! `blueprintId` which blueprint it was made from. An agentic actor is an
+//! agent whose logical agent is its blueprint, with the chain blueprint →
+//! agent identity (→ its user account); a `performedBy` agent under a
+//! human `initiatedBy.user` is the agent acting for that human.
 
 use delegraph_model::{
     ActorKind, Category, Credential, CredentialKind, NormEvent, Origin, Outcome, Principal, Source,
@@ -84,7 +93,21 @@ struct Audit {
     #[serde(default)]
     initiated_by: Option<InitiatedBy>,
     #[serde(default)]
+    performed_by: Option<Performer>,
+    #[serde(default)]
     target_resources: Vec<Target>,
+}
+
+/// `auditActivityPerformer`: the agent that carried out the activity.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct Performer {
+    #[serde(default)]
+    agent_type: Str,
+    #[serde(default)]
+    app_id: Str,
+    #[serde(default)]
+    blueprint_id: Str,
 }
 
 #[derive(Deserialize, Default)]
@@ -106,6 +129,8 @@ struct User {
     display_name: Str,
     #[serde(default)]
     ip_address: Str,
+    #[serde(default)]
+    agent_type: Str,
 }
 
 #[derive(Deserialize, Default)]
@@ -117,6 +142,10 @@ struct App {
     display_name: Str,
     #[serde(default)]
     service_principal_id: Str,
+    #[serde(default)]
+    agent_type: Str,
+    #[serde(default)]
+    blueprint_id: Str,
 }
 
 #[derive(Deserialize, Default)]
@@ -131,6 +160,8 @@ struct Target {
     user_principal_name: Str,
     #[serde(default)]
     modified_properties: Vec<Modified>,
+    #[serde(default)]
+    agent_type: Str,
 }
 
 #[derive(Deserialize, Default)]
@@ -210,10 +241,15 @@ impl Decoder for EntraAudit {
             .owned()
             .filter(|_| e.outcome == Outcome::Failure);
         actor(a.initiated_by.as_ref(), &mut e);
+        if let Some(p) = a.performed_by.as_ref() {
+            performer(p, &mut e);
+        }
         for t in &a.target_resources {
             let id = t.user_principal_name.owned().or_else(|| t.id.owned());
             if let Some(id) = id {
-                push_resource(&mut e.resources, id, t.kind.get(), false);
+                // An agent identity, blueprint or agent user is named so.
+                let kind = agentic(&t.agent_type).or(t.kind.get());
+                push_resource(&mut e.resources, id, kind, false);
             }
         }
         e.category = category(&a);
@@ -243,8 +279,10 @@ fn actor(by: Option<&InitiatedBy>, e: &mut NormEvent) {
             name: u.display_name.owned(),
             vendor_type: Some("user".into()),
         };
-        e.actor_kind = ActorKind::Human;
-        e.actor_kind_basis = "initiatedBy.user".into();
+        (e.actor_kind, e.actor_kind_basis) = match agentic(&u.agent_type) {
+            Some(t) => (ActorKind::Agent, format!("initiatedBy.user.agentType={t}")),
+            None => (ActorKind::Human, "initiatedBy.user".into()),
+        };
         e.src_ip = u.ip_address.owned().or(e.src_ip.take());
     } else if let Some(a) = app {
         e.actor = Principal {
@@ -257,12 +295,65 @@ fn actor(by: Option<&InitiatedBy>, e: &mut NormEvent) {
             name: a.display_name.owned(),
             vendor_type: Some("servicePrincipal".into()),
         };
-        e.actor_kind = ActorKind::ServicePrincipal;
-        e.actor_kind_basis = "initiatedBy.app".into();
         e.agent.agent_id = a.app_id.owned();
+        match agentic(&a.agent_type) {
+            Some(t) => {
+                e.actor_kind = ActorKind::Agent;
+                e.actor_kind_basis = format!("initiatedBy.app.agentType={t}");
+                blueprint_chain(a.blueprint_id.owned(), e);
+            }
+            None => {
+                e.actor_kind = ActorKind::ServicePrincipal;
+                e.actor_kind_basis = "initiatedBy.app".into();
+            }
+        }
     } else {
         e.actor.id = "entra:unknown".into();
         e.actor_kind_basis = "no initiatedBy".into();
+    }
+}
+
+/// An `agentType` that names an agent (anything but `notAgentic`).
+fn agentic(agent_type: &Str) -> Option<&str> {
+    agent_type.get().filter(|t| *t != "notAgentic")
+}
+
+/// The logical agent of an agentic actor is its blueprint, and its chain
+/// runs from the blueprint to the actor.
+fn blueprint_chain(blueprint: Option<String>, e: &mut NormEvent) {
+    if let Some(b) = blueprint {
+        e.delegation_chain = vec![b.clone(), e.actor.id.clone()];
+        e.agent.agent_id = Some(b);
+    }
+}
+
+/// The agent that performed the activity: when a human initiated it, the
+/// agent acted for them; when the initiator is the agent itself (or its
+/// user account), the performer adds its blueprint.
+fn performer(p: &Performer, e: &mut NormEvent) {
+    let (Some(t), Some(app)) = (agentic(&p.agent_type), p.app_id.owned()) else {
+        return;
+    };
+    if e.actor_kind == ActorKind::Human {
+        let human = e.actor.id.clone();
+        e.actor = Principal {
+            id: app.clone(),
+            name: None,
+            vendor_type: Some(t.to_owned()),
+        };
+        e.actor_kind = ActorKind::Agent;
+        e.actor_kind_basis = format!("performedBy.agentType={t}");
+        e.agent.agent_id = Some(app.clone());
+        e.delegation_chain = vec![app.clone()];
+        e.acts_for(app, human);
+    } else if e.actor_kind == ActorKind::Agent && e.delegation_chain.is_empty() {
+        e.delegation_chain = vec![app, e.actor.id.clone()];
+    }
+    if let Some(b) = p.blueprint_id.owned() {
+        e.agent.agent_id = Some(b.clone());
+        if e.delegation_chain.first() != Some(&b) {
+            e.delegation_chain.insert(0, b);
+        }
     }
 }
 
