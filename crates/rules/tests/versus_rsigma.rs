@@ -14,8 +14,13 @@ use std::collections::BTreeMap;
 use delegraph_rules::compile_texts;
 use support::versus::*;
 
-/// Rules on services no Stratus technique touches (Verified Permissions).
-const OUTSIDE_STRATUS: [&str; 1] = ["7d9e1f30-4b5c-4d6e-8f70-91a2b3c4d5e6"];
+/// Rules on services no Stratus technique touches (Verified Permissions,
+/// Bedrock AgentCore).
+const OUTSIDE_STRATUS: [&str; 3] = [
+    "7d9e1f30-4b5c-4d6e-8f70-91a2b3c4d5e6",
+    "a900d22d-96e2-4da0-b345-c58be9bad873",
+    "a238cf36-b13b-4624-89ad-c2b555146df7",
+];
 
 #[test]
 fn standard_cloud_rules_match_exactly_what_rsigma_matches() {

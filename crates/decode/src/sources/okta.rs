@@ -225,7 +225,7 @@ impl Decoder for Okta {
         };
         e.actor_kind = match kind {
             "User" => ActorKind::Human,
-            "WorkloadIdentityPrincipal" => ActorKind::Agent,
+            "WorkloadIdentityPrincipal" | "WorkloadPrincipal" => ActorKind::Agent,
             "PublicClientApp" | "AppInstance" | "Client" | "ServiceClient" => {
                 ActorKind::ServicePrincipal
             }
@@ -352,9 +352,19 @@ pub(crate) fn act_chain(v: &serde_json::Value) -> Vec<String> {
 }
 
 fn category(event_type: &str) -> Category {
-    if event_type.contains(".token.grant") || event_type.contains(".as.authorize") {
+    // Okta for AI Agents: an agent's own credentials (the event type
+    // catalogue's `workload_principal.ai_agent.credential.*`).
+    let agent_credential = event_type.starts_with("workload_principal.ai_agent.credential.");
+    if event_type.contains(".token.grant")
+        || event_type.contains(".as.authorize")
+        || (agent_credential
+            && (event_type.ends_with(".create") || event_type.ends_with(".activate")))
+    {
         Category::CredentialIssue
-    } else if event_type.contains(".token.revoke") {
+    } else if event_type.contains(".token.revoke")
+        || (agent_credential
+            && (event_type.ends_with(".deactivate") || event_type.ends_with(".delete")))
+    {
         Category::CredentialRevoke
     } else if event_type.starts_with("user.authentication")
         || event_type.starts_with("user.session.start")
@@ -366,6 +376,8 @@ fn category(event_type: &str) -> Category {
         || event_type.starts_with("iam.role")
         || event_type.starts_with("app.oauth2.as.scope")
         || event_type.starts_with("app.oauth2.scope")
+        || event_type.starts_with("workload_principal.delegation_link.")
+        || event_type == "resource.owner.update"
     {
         Category::PermissionChange
     } else {
@@ -376,6 +388,37 @@ fn category(event_type: &str) -> Category {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn agent_lifecycle_events_are_classified() {
+        for (t, want) in [
+            (
+                "workload_principal.ai_agent.credential.create",
+                Category::CredentialIssue,
+            ),
+            (
+                "workload_principal.ai_agent.credential.activate",
+                Category::CredentialIssue,
+            ),
+            (
+                "workload_principal.ai_agent.credential.deactivate",
+                Category::CredentialRevoke,
+            ),
+            (
+                "workload_principal.ai_agent.credential.delete",
+                Category::CredentialRevoke,
+            ),
+            ("app.oauth2.token.grant.id_jag", Category::CredentialIssue),
+            (
+                "workload_principal.delegation_link.create",
+                Category::PermissionChange,
+            ),
+            ("resource.owner.update", Category::PermissionChange),
+            ("workload_principal.ai_agent.update", Category::ApiCall),
+        ] {
+            assert_eq!(category(t), want, "{t}");
+        }
+    }
 
     #[test]
     fn act_chain_is_root_first() {
