@@ -220,3 +220,30 @@ fn caller(c: &Claims, e: &mut NormEvent) {
         .map(crate::json::split_list)
         .unwrap_or_default();
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gateway_calls_and_identity_token_calls_by_name() {
+        assert!(is_gateway_call(SOURCE, "InvokeGateway"));
+        assert!(is_gateway_call(SOURCE, "InvokeMcp"));
+        assert!(!is_gateway_call(SOURCE, "CreateGateway"));
+        assert!(!is_gateway_call("bedrock.amazonaws.com", "InvokeGateway"));
+        for name in [
+            "GetWorkloadAccessToken",
+            "GetWorkloadAccessTokenForJWT",
+            "GetWorkloadAccessTokenForUserId",
+            "GetResourceOauth2Token",
+            "GetResourceApiKey",
+        ] {
+            assert!(is_token_issue(SOURCE, name), "{name}");
+        }
+        assert!(!is_token_issue(SOURCE, "InvokeGateway"));
+        assert!(!is_token_issue(
+            "sts.amazonaws.com",
+            "GetWorkloadAccessToken"
+        ));
+    }
+}

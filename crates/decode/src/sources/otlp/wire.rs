@@ -205,3 +205,26 @@ impl Attrs<'_> {
         keys.iter().find_map(|k| self.get(k))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn span_kind_by_number_or_name_and_nothing_else() {
+        let n = |i| Some(Scalar::Int(i));
+        let s = |t: &str| Some(Scalar::Str(t.into()));
+        assert_eq!(SpanKind::of(None), Some(SpanKind::Unspecified));
+        assert_eq!(SpanKind::of(n(2).as_ref()), Some(SpanKind::Server));
+        assert_eq!(SpanKind::of(n(3).as_ref()), Some(SpanKind::Client));
+        assert_eq!(SpanKind::of(s("2").as_ref()), Some(SpanKind::Server));
+        assert_eq!(
+            SpanKind::of(s("SPAN_KIND_CLIENT").as_ref()),
+            Some(SpanKind::Client)
+        );
+        assert_eq!(SpanKind::of(n(6).as_ref()), None);
+        assert_eq!(SpanKind::of(n(-1).as_ref()), None);
+        assert_eq!(SpanKind::of(s("SPAN_KIND_SIDEWAYS").as_ref()), None);
+        assert_eq!(SpanKind::of(s("server").as_ref()), None);
+    }
+}
