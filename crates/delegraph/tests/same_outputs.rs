@@ -19,7 +19,10 @@
 //! cross-source scenario fixtures joined it (its events, agents and edges
 //! digests only: 114 events, 33 agents, 114 edges; findings, Stratus and
 //! both fleets unchanged), then the Microsoft 365 audit and Entra Agent
-//! ID audit fixtures (124 events, 39 agents, 125 edges); any other drift in attribution, detection or
+//! ID audit fixtures (124 events, 39 agents, 125 edges), and when an MCP
+//! server span under its client's became the server's account of the
+//! call rather than a second tool call (with one untraced server span
+//! added: 125 events, 39 agents, 125 edges); any other drift in attribution, detection or
 //! storage fails here.
 //!
 //! To record them anew after an intended change of output, run with

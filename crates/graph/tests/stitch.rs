@@ -165,6 +165,58 @@ fn otel_sub_agents_nest_and_mcp_joins_by_traceparent() {
     }
 }
 
+/// The MCP conventions' examples: client and server spans of a tool call
+/// join the calling agent's instance through trace context, whatever the
+/// transport; a server span with no traced client joins through its MCP
+/// session.
+#[test]
+fn mcp_client_and_server_spans_join_the_calling_agent() {
+    let (out, _) = stitch(
+        decode(&[fixture("otlp/mcp-spec-examples.jsonl")]),
+        StitchConfig::default(),
+    );
+    let a = by_id(&out);
+    let stdio = "0af7651916cd43dd8448eb211c80319c";
+    let http = "2d0a5f3e8c1b4a7f9e6d3c2b1a0f9e8d";
+    for (trace, root, spans) in [
+        (
+            stdio,
+            "b9c7c989f97918e1",
+            &["e457b5a2e4d86bd1", "d75597dee50b0cac"][..],
+        ),
+        (
+            http,
+            "1000000000000001",
+            &[
+                "1000000000000004",
+                "1000000000000005",
+                "1000000000000006",
+                "1000000000000007",
+            ][..],
+        ),
+    ] {
+        for span in spans {
+            let x = &a[&format!("{trace}:{span}")];
+            assert_eq!(
+                x.instance.as_deref(),
+                Some(format!("{trace}:{root}").as_str()),
+                "{span}"
+            );
+            assert_eq!(x.depth, 0, "{span}");
+        }
+    }
+    let alone = &a["6b1f0e2d3c4a4b5e9f8a7c6d5e4f3a2b:1100000000000007"];
+    assert!(alone.instance.is_some(), "{}", alone.basis);
+    assert_eq!(alone.basis, "MCP session");
+    // One call, one tool call: the server's span under the client's is
+    // its account of the call, not a second call.
+    let tool_calls = out
+        .iter()
+        .filter(|e| e.category == delegraph_model::Category::ToolCall)
+        .count();
+    assert_eq!(tool_calls, 3, "two traced calls and one untraced");
+}
+
 #[test]
 fn stratus_records_attribute_to_their_principals_and_sessions() {
     let (out, s) = stitch(decode(&stratus()), StitchConfig::default());

@@ -4,7 +4,10 @@
 //! the event (its actor, category, operation, tool and edge hints).
 //!
 //! Protocol spans come in client and server pairs. An MCP server span is
-//! the server's record of the call (its actor is the server, a workload);
+//! the server's record of the call (its actor is the server, a workload):
+//! under the client's span it is the server's account of a call the
+//! client's span already records (so one call is one tool call), and
+//! alone (an untraced client) it is the call's only record;
 //! an A2A span of either side names the agent called (from its Agent Card),
 //! so both sides run as that agent and the hop's sub-agent instance starts
 //! at the first of them seen.
@@ -102,6 +105,12 @@ pub(super) fn apply(call: &Call, mcp_server: bool, s: &Span, a: &Attrs<'_>, e: &
     actor(call, mcp_server, a, e);
     match call {
         Call::Agent => agent_turn(a, e),
+        // The client traced this call (its span is the parent): the
+        // server's span is its account of the same call, counted once.
+        Call::Tool { mcp: Some(method) } if mcp_server && s.parent_span_id.get().is_some() => {
+            e.category = Category::ApiCall;
+            e.operation = format!("mcp_server:{method}:{}", tool_name(s, a));
+        }
         Call::Tool { .. } => tool_call(s, a, mcp_server, e),
         Call::Mcp { method } => {
             e.category = Category::ApiCall;
@@ -216,14 +225,7 @@ fn agent_turn(a: &Attrs<'_>, e: &mut NormEvent) {
 /// either side (the server side names the server it ran on).
 fn tool_call(s: &Span, a: &Attrs<'_>, mcp_server: bool, e: &mut NormEvent) {
     e.category = Category::ToolCall;
-    let name = a
-        .first(&["gen_ai.tool.name", "mcp.tool.name"])
-        .unwrap_or_else(|| {
-            s.name
-                .trim_start_matches("execute_tool ")
-                .trim_start_matches("tools/call ")
-                .to_owned()
-        });
+    let name = tool_name(s, a);
     e.operation = format!("execute_tool:{name}");
     if let Some(target) = a.get("gen_ai.transfer.target.name") {
         e.links.push(Link::InvokesAgent {
@@ -247,6 +249,18 @@ fn tool_call(s: &Span, a: &Attrs<'_>, mcp_server: bool, e: &mut NormEvent) {
         arguments: a.get("gen_ai.tool.call.arguments"),
         result: a.get("gen_ai.tool.call.result"),
     });
+}
+
+/// The tool a span calls: the conventions' attribute, the MCP drafts', or
+/// the span name's target.
+fn tool_name(s: &Span, a: &Attrs<'_>) -> String {
+    a.first(&["gen_ai.tool.name", "mcp.tool.name"])
+        .unwrap_or_else(|| {
+            s.name
+                .trim_start_matches("execute_tool ")
+                .trim_start_matches("tools/call ")
+                .to_owned()
+        })
 }
 
 /// An A2A request: a hop to the agent its Agent Card names. The client
