@@ -104,6 +104,16 @@ pub(crate) fn approval_record(e: &mut NormEvent) {
     e.hints = h;
 }
 
+/// The `SameTask` kind of an MCP session (`Mcp-Session-Id`): MCP gateway
+/// lines and OpenTelemetry MCP spans state it alike, so a session's lines
+/// and spans join.
+pub(crate) const MCP_SESSION: &str = "mcp_session";
+
+/// The session key of the MCP session `id`.
+pub(crate) fn mcp_session_key(id: &str) -> String {
+    format!("mcp:{id}")
+}
+
 /// The session key of the agent identity `id` (an IdP's id for the agent,
 /// such as an Entra agent identity's service principal): agent runtime
 /// telemetry that names the identity its root instance runs as

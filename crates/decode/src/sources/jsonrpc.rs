@@ -3,7 +3,7 @@
 //! events): the request's method, id, tool or resource and `_meta` trace
 //! context, and what the response says about the call's outcome.
 
-use delegraph_model::Outcome;
+use delegraph_model::{NormEvent, Outcome};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
@@ -91,9 +91,21 @@ pub(crate) fn outcome(
     }
 }
 
+impl Params<'_> {
+    /// Put the trace context the request carries (`_meta.traceparent`) on
+    /// `e` as its trace and parent span.
+    pub(crate) fn trace_context_into(&self, e: &mut NormEvent) {
+        let tp = self.meta.as_ref().and_then(|m| m.traceparent.get());
+        if let Some((trace, span)) = tp.and_then(traceparent) {
+            e.trace.trace_id = Some(trace);
+            e.trace.parent_span_id = Some(span);
+        }
+    }
+}
+
 /// The trace and parent span ids (lower-case hex) of a W3C `traceparent`
 /// (`version-traceid-parentid-flags`).
-pub(crate) fn traceparent(tp: &str) -> Option<(String, String)> {
+fn traceparent(tp: &str) -> Option<(String, String)> {
     let parts: Vec<&str> = tp.split('-').collect();
     match parts.as_slice() {
         [_, trace, span, _] => Some((trace.to_ascii_lowercase(), span.to_ascii_lowercase())),

@@ -12,7 +12,7 @@ use delegraph_model::{
 };
 use serde::Deserialize;
 
-use super::jsonrpc::{Request, Response, traceparent};
+use super::jsonrpc::{Request, Response};
 use crate::format::{FormatInfo, RuleFields, SigmaLogSource};
 use crate::json::{Str, TextList, content_id};
 use crate::probe::{Key, Probe};
@@ -145,7 +145,7 @@ impl Decoder for Mcp {
         e.tenant = l.tenant.owned();
         e.trace.session_id = Some(l.session_id.clone());
         e.links.push(Link::SameTask {
-            kind: "mcp_session".into(),
+            kind: crate::links::MCP_SESSION.into(),
             key: l.session_id.clone(),
         });
         let params = l.request.params.as_ref();
@@ -161,9 +161,8 @@ impl Decoder for Mcp {
         };
         let meta = params.and_then(|p| p.meta.as_ref());
         e.trace.decision_id = meta.and_then(|m| m.decision_id.owned());
-        if let Some((trace, span)) = meta.and_then(|m| m.traceparent.get()).and_then(traceparent) {
-            e.trace.trace_id = Some(trace);
-            e.trace.parent_span_id = Some(span);
+        if let Some(p) = params {
+            p.trace_context_into(&mut e);
         }
 
         let client = l.client.unwrap_or_default();
@@ -248,7 +247,7 @@ fn link(e: &mut NormEvent) {
         agent_runtime: true,
         ..LinkHints::default()
     };
-    let session = format!("mcp:{}", e.trace.session_id.as_deref().unwrap_or_default());
+    let session = crate::links::mcp_session_key(e.trace.session_id.as_deref().unwrap_or_default());
     if let (Some(t), Some(p)) = (&e.trace.trace_id, &e.trace.parent_span_id) {
         h.resolve.push(Resolve::ChildSpan {
             parent: format!("{t}:{p}"),

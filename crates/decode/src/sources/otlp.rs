@@ -162,7 +162,7 @@ fn span(text: &str, resource: &[KeyValue], origin: &Origin) -> Result<NormEvent,
     }
     if let Some(m) = mcp_session {
         e.links.push(Link::SameTask {
-            kind: operations::MCP_SESSION.into(),
+            kind: crate::links::MCP_SESSION.into(),
             key: m,
         });
     }

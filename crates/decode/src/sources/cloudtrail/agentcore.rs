@@ -8,8 +8,10 @@
 //! token's client (`client_id`, `azp`, `appid`), else its subject; a user
 //! the token names is the human. The token's id (`uti` of an Entra token,
 //! else `jti`) is the credential the call was made with, so the call joins
-//! the instance the token was issued to (an agent's sign-in), and a
-//! `_meta.traceparent` joins it to the span that made it.
+//! the instance the token was issued to (an agent's sign-in). A
+//! `_meta.traceparent` in the request is kept as the record's trace
+//! context; CloudTrail's link pass does not resolve by it (AWS's samples
+//! carry none).
 
 use delegraph_model::{
     ActorKind, Category, Credential, CredentialKind, NormEvent, Outcome, Principal, Timestamp,
@@ -18,7 +20,7 @@ use delegraph_model::{
 use serde::Deserialize;
 
 use crate::json::{Id, Str};
-use crate::sources::jsonrpc::{self, Request, Response, traceparent};
+use crate::sources::jsonrpc::{self, Request, Response};
 use crate::{DecodeError, parse, push_resource};
 
 const SOURCE: &str = "bedrock-agentcore.amazonaws.com";
@@ -132,13 +134,8 @@ pub(super) fn add_gateway_call(text: &str, e: &mut NormEvent) -> Result<(), Deco
         return Ok(());
     };
     let params = request.params.as_ref();
-    if let Some((trace, span)) = params
-        .and_then(|p| p.meta.as_ref())
-        .and_then(|m| m.traceparent.get())
-        .and_then(traceparent)
-    {
-        e.trace.trace_id = Some(trace);
-        e.trace.parent_span_id = Some(span);
+    if let Some(p) = params {
+        p.trace_context_into(e);
     }
     let response = r.response_elements;
     let (outcome, reason, result) =

@@ -2,7 +2,8 @@
 
 use delegraph_model::{Bind, Category, Link, LinkHints, NormEvent, Resolve};
 
-use super::operations::{A2A_TASK, MCP_SESSION};
+use super::operations::A2A_TASK;
+use crate::links::{MCP_SESSION, mcp_session_key};
 
 /// A span's place in its trace as link hints:
 /// - a root `invoke_agent` span starts an instance (and opens its
@@ -40,7 +41,7 @@ pub(super) fn link(e: &mut NormEvent) {
         .conversation_id
         .as_deref()
         .map(|c| format!("conversation:{c}"));
-    let mcp_session = same_task(e, MCP_SESSION).map(|s| format!("mcp:{s}"));
+    let mcp_session = same_task(e, MCP_SESSION).map(mcp_session_key);
     if e.category == Category::AgentInvoke {
         let a2a = same_task(e, A2A_TASK).is_some();
         let id = e.agent.instance_id.clone().unwrap_or_else(|| key.clone());

@@ -19,16 +19,12 @@ use delegraph_model::{
 use super::wire::{Attrs, Span, SpanKind};
 use crate::push_resource;
 
-/// The `SameTask` kind of an MCP session, shared with the MCP gateway
-/// format so that a session's spans and gateway lines join.
-pub(super) const MCP_SESSION: &str = "mcp_session";
-
 /// The `SameTask` kind of an A2A task.
 pub(super) const A2A_TASK: &str = "a2a_task";
 
 /// The instance id of the agent working an A2A task, so the task's spans
 /// in any trace find it.
-pub(super) fn a2a_instance(task: &str) -> String {
+fn a2a_instance(task: &str) -> String {
     format!("a2a:{task}")
 }
 
