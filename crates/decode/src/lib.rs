@@ -148,11 +148,28 @@ impl DocumentDecoder {
         base: &OriginBase,
         sink: &mut impl EventSink,
     ) -> Result<(), SinkError> {
+        let whole_is_utf8 = std::str::from_utf8(doc).is_ok();
+        self.decode_piece(doc, 0, whole_is_utf8, base, sink)
+    }
+
+    /// Decode one piece of a document read in pieces (cut at line starts
+    /// between top-level values), `first_line` lines into it, as
+    /// [`decode_document`](Self::decode_document) decodes those lines of
+    /// the whole: `whole_is_utf8` says whether every piece is UTF-8 (a
+    /// document that is not is read line by line).
+    pub fn decode_piece(
+        &self,
+        doc: &[u8],
+        first_line: u64,
+        whole_is_utf8: bool,
+        base: &OriginBase,
+        sink: &mut impl EventSink,
+    ) -> Result<(), SinkError> {
         match std::str::from_utf8(doc) {
-            Ok(text) => self.decode_text(text, 0, base, sink),
+            Ok(text) if whole_is_utf8 => self.decode_text(text, first_line, base, sink),
             // Not UTF-8: read it line by line so only the bad lines are lost.
-            Err(_) => {
-                let mut line_no = 0u64;
+            _ => {
+                let mut line_no = first_line;
                 for line in doc.split(|b| *b == b'\n') {
                     line_no += 1;
                     match std::str::from_utf8(line) {

@@ -35,7 +35,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{SIM_FILES, bin, repo, run, stratus_files};
+use common::{SIM_FILES, bin, fixture_inputs, repo, run, stratus_files};
 use sha2::{Digest, Sha256};
 
 /// Where the recorded digests live, next to this file.
@@ -44,40 +44,6 @@ const DIGESTS: &str = "tests/snapshots/table_digests.txt";
 const TABLES: [&str; 4] = ["events", "agents", "edges", "findings"];
 /// Two simulated fleets: (seed, agents, hours).
 const FLEETS: [(u64, usize, f64); 2] = [(21, 6000, 8.0), (5, 5000, 8.0)];
-
-/// Copy the fixtures' input files (not their goldens) into `dir`, one flat
-/// folder, named `<format>-<file>`.
-fn fixture_inputs(dir: &Path) -> Vec<PathBuf> {
-    std::fs::create_dir_all(dir).unwrap();
-    let mut out = Vec::new();
-    let root = repo().join("fixtures");
-    let mut formats: Vec<PathBuf> = std::fs::read_dir(&root)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.is_dir())
-        .collect();
-    formats.sort();
-    for format in formats {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(&format)
-            .unwrap()
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| !p.to_string_lossy().ends_with(".expected.json"))
-            .collect();
-        files.sort();
-        for f in files {
-            let name = format!(
-                "{}-{}",
-                format.file_name().unwrap().to_string_lossy(),
-                f.file_name().unwrap().to_string_lossy()
-            );
-            std::fs::copy(&f, dir.join(&name)).unwrap();
-            out.push(dir.join(name));
-        }
-    }
-    out
-}
 
 /// Copy `files` into `dir` (same names).
 fn copy_into(dir: &Path, files: &[PathBuf]) -> Vec<PathBuf> {

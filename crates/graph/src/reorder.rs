@@ -11,12 +11,15 @@ use std::collections::BinaryHeap;
 
 use delegraph_model::{LinkHints, NormEvent};
 
-/// Boxed: heap sifts move a pointer, not a whole event.
-struct Held(Box<NormEvent>);
+/// Boxed: heap sifts move a pointer, not a whole event. The ordinal is
+/// the event's place in its input: events with the same time and id (a
+/// record delivered twice) leave in input order, whatever order they
+/// arrived in.
+struct Held(Box<NormEvent>, u64);
 
 impl Held {
-    fn key(&self) -> (i64, &str) {
-        (self.0.event_time.nanos(), self.0.event_id.as_str())
+    fn key(&self) -> (i64, &str, u64) {
+        (self.0.event_time.nanos(), self.0.event_id.as_str(), self.1)
     }
 }
 
@@ -44,6 +47,7 @@ pub struct ReorderBuffer {
     max_seen: i64,
     heap: BinaryHeap<Held>,
     late: u64,
+    next_ordinal: u64,
 }
 
 impl ReorderBuffer {
@@ -54,6 +58,7 @@ impl ReorderBuffer {
             max_seen: i64::MIN,
             heap: BinaryHeap::new(),
             late: 0,
+            next_ordinal: 0,
         }
     }
 
@@ -69,18 +74,20 @@ impl ReorderBuffer {
         let t = e.event_time.nanos();
         if self.max_seen != i64::MIN && t < self.watermark() {
             self.late += 1;
+            self.next_ordinal += 1;
             emit(e);
             return;
         }
         self.max_seen = self.max_seen.max(t);
-        self.heap.push(Held(Box::new(e)));
+        self.heap.push(Held(Box::new(e), self.next_ordinal));
+        self.next_ordinal += 1;
         let wm = self.watermark();
         while self
             .heap
             .peek()
             .is_some_and(|h| h.0.event_time.nanos() <= wm)
         {
-            if let Some(Held(e)) = self.heap.pop() {
+            if let Some(Held(e, _)) = self.heap.pop() {
                 emit(*e);
             }
         }
@@ -96,7 +103,30 @@ impl ReorderBuffer {
     /// Release the earliest event still held, whatever the watermark (end
     /// of input, one at a time so the caller needs no second copy of them).
     pub fn pop_earliest(&mut self) -> Option<NormEvent> {
-        self.heap.pop().map(|Held(e)| *e)
+        self.heap.pop().map(|Held(e, _)| *e)
+    }
+
+    /// The ordinal the next event pushed gets (its place in the input).
+    pub fn next_ordinal(&self) -> u64 {
+        self.next_ordinal
+    }
+
+    /// Number the next events pushed from `ordinal` on: a caller feeding
+    /// inputs out of their order gives each event the place it has in
+    /// them.
+    pub fn set_next_ordinal(&mut self, ordinal: u64) {
+        self.next_ordinal = ordinal;
+    }
+
+    /// Release the earliest event still held if it is older than `t`: a
+    /// caller that knows nothing earlier than `t` is still to come (a
+    /// replay merging inputs it indexed by time) releases what it may.
+    pub fn pop_before(&mut self, t: i64) -> Option<NormEvent> {
+        if self.heap.peek()?.0.event_time.nanos() < t {
+            self.pop_earliest()
+        } else {
+            None
+        }
     }
 
     /// Events that arrived behind the watermark.
@@ -114,17 +144,14 @@ impl ReorderBuffer {
     /// Events do not serialize their link hints, so those are saved beside
     /// them, in the same order.
     pub fn save(&self) -> Result<Vec<u8>, serde_json::Error> {
-        let mut events: Vec<&NormEvent> = self.heap.iter().map(|h| h.0.as_ref()).collect();
-        events.sort_by(|a, b| {
-            (a.event_time.nanos(), a.event_id.as_str())
-                .cmp(&(b.event_time.nanos(), b.event_id.as_str()))
-        });
-        let hints = events.iter().map(|e| &e.hints).collect();
+        let mut held: Vec<&Held> = self.heap.iter().collect();
+        held.sort_by(|a, b| a.key().cmp(&b.key()));
         serde_json::to_vec(&SavedReorder {
             max_seen: self.max_seen,
             late: self.late,
-            events,
-            hints,
+            events: held.iter().map(|h| h.0.as_ref()).collect(),
+            hints: held.iter().map(|h| &h.0.hints).collect(),
+            ordinals: held.iter().map(|h| h.1).collect(),
         })
     }
 
@@ -139,14 +166,20 @@ impl ReorderBuffer {
         b.max_seen = saved.max_seen;
         b.late = saved.late;
         let mut hints = saved.hints.into_iter();
+        // Checkpoints from before ordinals: the saved order is the order.
+        let mut ordinals = saved.ordinals.into_iter();
         b.heap = saved
             .events
             .into_iter()
-            .map(|mut e| {
+            .zip(0..)
+            .map(|(mut e, place)| {
                 e.hints = hints.next().unwrap_or_default();
-                Held(Box::new(e))
+                Held(Box::new(e), ordinals.next().unwrap_or(place))
             })
             .collect();
+        // Places only order events held together: the next event comes
+        // after every one held.
+        b.next_ordinal = b.heap.iter().map(|h| h.1 + 1).max().unwrap_or(0);
         Ok(b)
     }
 }
@@ -157,6 +190,7 @@ struct SavedReorder<'a> {
     late: u64,
     events: Vec<&'a NormEvent>,
     hints: Vec<&'a LinkHints>,
+    ordinals: Vec<u64>,
 }
 
 #[derive(serde::Deserialize)]
@@ -167,4 +201,7 @@ struct SavedReorderOwned {
     /// Absent in checkpoints written before hints existed.
     #[serde(default)]
     hints: Vec<LinkHints>,
+    /// Absent in checkpoints written before events kept their input order.
+    #[serde(default)]
+    ordinals: Vec<u64>,
 }

@@ -21,12 +21,12 @@ pub struct FileDocument {
     pub damage: Option<String>,
 }
 
-const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+pub(crate) const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 /// Most a gzip input may expand, as a multiple of its compressed size
 /// (JSON logs compress 5–30 times); a bomb expands thousands of times.
 pub const MAX_GZIP_RATIO: u64 = 100;
 /// Expansion always allowed, whatever the ratio (small files).
-const MIN_GZIP_ALLOWANCE: u64 = 1 << 20;
+pub(crate) const MIN_GZIP_ALLOWANCE: u64 = 1 << 20;
 
 /// Read `path` (or standard input for `-`), gunzipping by content, not by
 /// name, and refusing more than `limit` bytes after decompression, or an

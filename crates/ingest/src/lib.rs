@@ -3,8 +3,10 @@
 
 mod file;
 pub mod kafka;
+mod pieces;
 
 pub use file::{FileDocument, read_document};
+pub use pieces::{DocumentPieces, Piece};
 
 /// Reading a source failed.
 #[derive(Debug, thiserror::Error)]

@@ -24,10 +24,12 @@ pub use checkpoint::{Checkpoint, checkpoint_path};
 pub use dead_letter::{DeadLetters, MAX_DEAD_LETTER_RAW};
 pub use ocsf::{OCSF_VERSION, detection_finding, write_ocsf_lines};
 pub use pipeline::{EventPipeline, PipelineOptions, STREAM_APP_ID, SealTimings, Sealed};
-pub use replay::{Progress, ReplayConfig, replay_files};
+pub use replay::{
+    DEFAULT_IN_MEMORY_BYTES, DEFAULT_PIECE_BYTES, Progress, ReplayConfig, replay_files,
+};
 pub use rule_tests::{Expect, RuleTestError, RuleTestOutcome, run_rule_tests, test_cases};
 pub use settings::{AnalysisSettings, DEFAULT_BATCH_ROWS};
-pub use stats::RunStats;
+pub use stats::{MergedReplay, RunStats};
 pub use stream::{StreamConfig, TopicSource, run_stream};
 pub use stream_metrics::StreamMetrics;
 
@@ -67,6 +69,17 @@ pub enum PipelineError {
     /// pipeline's own.
     #[error(transparent)]
     Sink(delegraph_decode::SinkError),
+    /// An input read in pieces changed between the replay's two passes
+    /// (a log still being written): its index no longer describes it.
+    #[error(
+        "{path}: changed while it was replayed ({detail}); replay it again once it is complete"
+    )]
+    InputChanged {
+        /// The path given.
+        path: String,
+        /// What differed.
+        detail: String,
+    },
     /// The dead-letter sink could not be written.
     #[error("dead-letter sink {path}: {source}")]
     DeadLetter {

@@ -45,6 +45,17 @@ pub struct RunStats {
     /// The inputs had already been applied to this data directory; nothing
     /// was done.
     pub already_applied: bool,
+    /// A replay too large to hold whole was merged by event time: how.
+    pub merged: Option<MergedReplay>,
+}
+
+/// How a replay merged its inputs by event time.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MergedReplay {
+    /// Pieces read in the second pass.
+    pub pieces: u64,
+    /// The most events held for ordering at once.
+    pub most_held: u64,
 }
 
 impl RunStats {
@@ -110,6 +121,13 @@ impl fmt::Display for RunStats {
             "attribution: {} to an agent instance, {} to a human acting directly, {} unattributed; {} late event(s), {} duplicate(s) dropped",
             s.attributed, s.human_direct, s.unattributed, self.late_events, self.duplicates
         )?;
+        if let Some(m) = &self.merged {
+            writeln!(
+                f,
+                "ordered by event time in {} piece(s), holding at most {} event(s) at once",
+                m.pieces, m.most_held
+            )?;
+        }
         if self.already_applied {
             writeln!(
                 f,

@@ -23,9 +23,20 @@ pub struct Args {
     #[arg(long, default_value_t = delegraph_decode::DEFAULT_MAX_RECORD_BYTES)]
     max_record_bytes: usize,
     /// Order records only within this much event time (e.g. `15m`, `2h`)
-    /// instead of across the whole input; bounds memory on large backfills.
+    /// instead of across the whole input. Rarely needed: inputs larger
+    /// than `--in-memory-mb` are merged by event time in bounded memory.
     #[arg(long, value_parser = parse_duration)]
     lateness: Option<i64>,
+    /// Inputs up to this many MiB (decompressed, all files together) are
+    /// held whole while replayed; larger ones are read twice, first to
+    /// index their pieces by event time, then merged in that order,
+    /// holding only the events whose pieces overlap in time (files of the
+    /// same hours). The results are the same either way.
+    #[arg(long, default_value_t = delegraph_pipeline::DEFAULT_IN_MEMORY_BYTES >> 20)]
+    in_memory_mb: u64,
+    /// Size of the pieces inputs are read in (tests and tuning).
+    #[arg(long, hide = true, default_value_t = delegraph_pipeline::DEFAULT_PIECE_BYTES)]
+    piece_bytes: usize,
     /// How long before an action a policy decision for the same instance
     /// and tool binds to it when no decision id was propagated (default 2m).
     #[arg(long, value_parser = parse_duration)]
@@ -96,6 +107,8 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     config.format = a.format.0;
     config.persist = !a.no_state;
     config.ocsf = a.ocsf.clone();
+    config.in_memory_bytes = a.in_memory_mb.saturating_mul(1 << 20);
+    config.piece_bytes = a.piece_bytes;
     a.analysis().apply(&mut config.analysis)?;
     config.analysis.detect.trusted |= a.trusted;
     let total: u64 = a
@@ -116,10 +129,11 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     };
     let stats = replay_files(&a.files, &config, |p| {
         bar.set_position(p.bytes);
-        bar.set_message(format!(
-            "{} events, {} dead-lettered",
-            p.events, p.dead_letters
-        ));
+        bar.set_message(if p.indexing {
+            "reading the inputs".to_owned()
+        } else {
+            format!("{} events, {} dead-lettered", p.events, p.dead_letters)
+        });
     })
     .with_context(|| format!("replay into {}", a.data_dir.display()))?;
     bar.finish_and_clear();

@@ -182,3 +182,37 @@ pub fn ocsf_validate(path: &Path) -> Value {
     assert!(valid, "OCSF events invalid: {report:#}");
     report
 }
+
+/// Copy the fixtures' input files (not their goldens) into `dir`, one flat
+/// folder, named `<format>-<file>`.
+pub fn fixture_inputs(dir: &Path) -> Vec<PathBuf> {
+    std::fs::create_dir_all(dir).unwrap();
+    let mut out = Vec::new();
+    let root = repo().join("fixtures");
+    let mut formats: Vec<PathBuf> = std::fs::read_dir(&root)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    formats.sort();
+    for format in formats {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&format)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| !p.to_string_lossy().ends_with(".expected.json"))
+            .collect();
+        files.sort();
+        for f in files {
+            let name = format!(
+                "{}-{}",
+                format.file_name().unwrap().to_string_lossy(),
+                f.file_name().unwrap().to_string_lossy()
+            );
+            std::fs::copy(&f, dir.join(&name)).unwrap();
+            out.push(dir.join(name));
+        }
+    }
+    out
+}

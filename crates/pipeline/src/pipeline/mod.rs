@@ -21,6 +21,8 @@ use crate::live_tables::LiveTables;
 use crate::run_files::RunFiles;
 use crate::{PipelineError, RunStats};
 
+mod pieces;
+
 /// The application id a stream's epochs are committed under (each epoch's
 /// number is its transaction version).
 pub const STREAM_APP_ID: &str = "delegraph-stream";
@@ -251,8 +253,7 @@ impl EventPipeline {
         base: &OriginBase,
         raw_len: u64,
     ) -> Result<(), PipelineError> {
-        self.stats.documents += 1;
-        self.stats.bytes += raw_len;
+        self.count_document(raw_len);
         decoder
             .decode_document(bytes, base, self)
             .map_err(PipelineError::from_sink)
@@ -333,9 +334,18 @@ impl EventPipeline {
         &self.rules
     }
 
-    /// Stitch an event the reorder buffer released, run every analyzer on
-    /// it and buffer it for the store.
+    /// Stitch an event the reorder buffer released (unless it repeats one
+    /// released before), run every analyzer on it and buffer it for the
+    /// store.
     fn release(&mut self, mut event: NormEvent) -> Result<(), PipelineError> {
+        // Repeats are dropped as they leave the reorder buffer, where
+        // copies of one record leave in input order: the copy kept is the
+        // first in the input, however the input was fed.
+        if self.seen.repeat(event.source.as_str(), &event.event_id) {
+            self.stats.duplicates += 1;
+            return Ok(());
+        }
+        *self.stats.events_by_source.entry(event.source).or_default() += 1;
         // The stitcher hands back the agent context rules read, so nothing
         // reads back into its tables.
         let context: AgentContext = self.stitcher.attribute(&mut event);
@@ -567,11 +577,6 @@ pub(crate) fn remove_all_partials(data_dir: &Path) -> Result<(), PipelineError> 
 
 impl EventSink for EventPipeline {
     fn event(&mut self, event: NormEvent) -> Result<(), SinkError> {
-        if self.seen.repeat(event.source.as_str(), &event.event_id) {
-            self.stats.duplicates += 1;
-            return Ok(());
-        }
-        *self.stats.events_by_source.entry(event.source).or_default() += 1;
         let mut due = Vec::new();
         self.reorder.push(event, |e| due.push(e));
         for e in due {

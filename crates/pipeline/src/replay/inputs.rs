@@ -1,0 +1,192 @@
+//! A replay's first pass: every input read once, in pieces, to name the
+//! run (a hash of the inputs) and to decide how it is ordered. Inputs that
+//! fit the in-memory budget are kept; past it, each piece is decoded only
+//! to learn its earliest event time, so the second pass can merge the
+//! inputs in time order holding only what overlaps in time.
+
+use delegraph_decode::{DecodeError, DocumentDecoder, EventSink, OriginBase, SinkError};
+use delegraph_ingest::{DocumentPieces, Piece};
+use delegraph_model::{NormEvent, Origin};
+use xxhash_rust::xxh3::Xxh3;
+
+use crate::PipelineError;
+
+/// What the first pass learned.
+pub(super) struct Inputs {
+    /// Hash of every input's name and content (and why an unread one was
+    /// not read), in order.
+    pub hasher: Xxh3,
+    /// Inputs set aside whole: (path, reason, detail).
+    pub unread: Vec<(String, &'static str, String)>,
+    /// The inputs that were read, in the order given.
+    pub files: Vec<InputFile>,
+    /// Whether the pieces' bytes are held (under the budget) or only their
+    /// index.
+    pub held: bool,
+}
+
+/// One input read.
+pub(super) struct InputFile {
+    pub path: String,
+    /// Size on disk.
+    pub raw_len: u64,
+    /// Every piece is UTF-8 (else the document is read line by line).
+    pub utf8: bool,
+    /// Why it ended early (a gzip stream cut short).
+    pub damage: Option<String>,
+    /// Its pieces: bytes while held, else their index.
+    pub pieces: Vec<PieceEntry>,
+}
+
+/// A piece of an input.
+pub(super) struct PieceEntry {
+    /// Held: the piece itself.
+    pub piece: Option<Piece>,
+    /// Earliest event time (ns) the piece decodes to; `i64::MAX` when it
+    /// holds none. Known once indexed.
+    pub earliest: i64,
+    /// Hash of its bytes, to notice an input that changed between passes.
+    pub digest: u64,
+}
+
+/// What the first pass needs.
+pub(super) struct ReadSettings<'a> {
+    pub decoder: &'a DocumentDecoder,
+    pub max_file_bytes: u64,
+    pub piece_bytes: usize,
+    /// Decompressed bytes held before the replay orders by index instead.
+    pub in_memory_bytes: u64,
+}
+
+/// Read every input once (see the module doc). `progress` gets the bytes
+/// on disk read so far after each input. An input too large or a bomb is
+/// set aside; one that cannot be opened stops the run.
+pub(super) fn read_inputs(
+    paths: &[String],
+    settings: &ReadSettings,
+    mut progress: impl FnMut(u64),
+) -> Result<Inputs, PipelineError> {
+    let mut inputs = Inputs {
+        hasher: Xxh3::new(),
+        unread: Vec::new(),
+        files: Vec::new(),
+        held: true,
+    };
+    let mut held_bytes = 0u64;
+    let mut read_raw = 0u64;
+    for path in paths {
+        // Hashed as if the file had been read whole, then whole or not at
+        // all: the run's name does not depend on how it was read.
+        let mut hasher = inputs.hasher.clone();
+        hasher.update(path.as_bytes());
+        let mut reader = DocumentPieces::open(path, settings.max_file_bytes, settings.piece_bytes)?;
+        let mut file = InputFile {
+            path: path.clone(),
+            raw_len: reader.raw_len(),
+            utf8: true,
+            damage: None,
+            pieces: Vec::new(),
+        };
+        let read = loop {
+            match reader.next_piece() {
+                Ok(Some(piece)) => {
+                    hasher.update(&piece.bytes);
+                    file.utf8 &= std::str::from_utf8(&piece.bytes).is_ok();
+                    let len = piece.bytes.len() as u64;
+                    file.pieces.push(PieceEntry {
+                        digest: xxhash_rust::xxh3::xxh3_64(&piece.bytes),
+                        piece: Some(piece),
+                        earliest: i64::MIN,
+                    });
+                    if inputs.held {
+                        held_bytes += len;
+                        if held_bytes > settings.in_memory_bytes {
+                            inputs.held = false;
+                            for earlier in &mut inputs.files {
+                                index_pieces(earlier, settings.decoder);
+                            }
+                        }
+                    }
+                    if !inputs.held {
+                        index_pieces(&mut file, settings.decoder);
+                    }
+                }
+                Ok(None) => break Ok(()),
+                Err(e) => break Err(e),
+            }
+        };
+        read_raw += file.raw_len;
+        match read {
+            Ok(()) => {
+                inputs.hasher = hasher;
+                file.damage = reader.damage().map(str::to_owned);
+                if !inputs.held && !file.utf8 {
+                    before_anything(&mut file);
+                }
+                inputs.files.push(file);
+            }
+            Err(e) => {
+                let Some(reason) = e.input_reason() else {
+                    return Err(e.into());
+                };
+                held_bytes -= file
+                    .pieces
+                    .iter()
+                    .filter_map(|p| p.piece.as_ref())
+                    .map(|p| p.bytes.len() as u64)
+                    .sum::<u64>();
+                let detail = e.to_string();
+                inputs.hasher.update(path.as_bytes());
+                inputs.hasher.update(detail.as_bytes());
+                inputs.unread.push((path.clone(), reason, detail));
+            }
+        }
+        progress(read_raw);
+    }
+    Ok(inputs)
+}
+
+/// Replace a file's held pieces by their index: each piece's earliest
+/// event time, decoded as UTF-8 text (see [`before_anything`] for a file
+/// that turns out not to be).
+fn index_pieces(file: &mut InputFile, decoder: &DocumentDecoder) {
+    let base = OriginBase::File {
+        path: file.path.clone(),
+    };
+    for entry in &mut file.pieces {
+        let Some(piece) = entry.piece.take() else {
+            continue;
+        };
+        let mut earliest = Earliest(i64::MAX);
+        // This sink never fails.
+        let _ = decoder.decode_piece(&piece.bytes, piece.first_line, true, &base, &mut earliest);
+        entry.earliest = earliest.0;
+    }
+    if !file.utf8 {
+        before_anything(file);
+    }
+}
+
+/// A file that is not all UTF-8 is read line by line, where a line may
+/// decode to a record its piece as a whole does not hold: its pieces are
+/// indexed as starting before anything, so nothing is released ahead of
+/// them.
+fn before_anything(file: &mut InputFile) {
+    for entry in &mut file.pieces {
+        entry.earliest = i64::MIN;
+    }
+}
+
+/// A sink that keeps only the earliest event time.
+struct Earliest(i64);
+
+impl EventSink for Earliest {
+    fn event(&mut self, event: NormEvent) -> Result<(), SinkError> {
+        self.0 = self.0.min(event.event_time.nanos());
+        Ok(())
+    }
+
+    fn reject(&mut self, _: DecodeError, _: Origin, _: &str) -> Result<(), SinkError> {
+        Ok(())
+    }
+}

@@ -1,0 +1,224 @@
+//! `delegraph replay`: files through the pipeline into the store.
+//!
+//! Two passes: the first reads every input in pieces to name the run and
+//! keeps them while they fit the in-memory budget (`inputs`); the second
+//! feeds them to the pipeline, in the order given when they were kept,
+//! else by a merge on the event times the first pass indexed (`merge`).
+//! Either way events reach the analyzers in the same order.
+
+mod inputs;
+mod merge;
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use delegraph_decode::OriginBase;
+use delegraph_model::Source;
+
+use crate::checkpoint::Checkpoint;
+use crate::settings::AnalysisSettings;
+use crate::{PipelineError, RunStats};
+
+/// A replay orders its whole input by default: files of different sources
+/// cover the same hours, so any bound would split their events apart.
+/// `--lateness` sets one to cap memory on large backfills.
+const LATENESS_NS: i64 = i64::MAX;
+
+/// Decompressed input a replay holds whole (all files together) before it
+/// orders by an index of event times instead.
+pub const DEFAULT_IN_MEMORY_BYTES: u64 = 256 << 20;
+
+/// Size of the pieces inputs are read in (more when a value is longer).
+pub const DEFAULT_PIECE_BYTES: usize = 8 << 20;
+
+/// Settings of a replay run.
+#[derive(Debug, Clone)]
+pub struct ReplayConfig {
+    /// Where tables are written.
+    pub data_dir: PathBuf,
+    /// Decode every record as this format instead of detecting it.
+    pub format: Option<Source>,
+    /// Files larger than this (after decompression) are refused.
+    pub max_file_bytes: u64,
+    /// Inputs up to this many bytes (decompressed, all together) are held
+    /// whole; larger ones are read twice, the second time merged by event
+    /// time, holding only the events that overlap in time.
+    pub in_memory_bytes: u64,
+    /// Inputs are read in pieces of about this many bytes.
+    pub piece_bytes: usize,
+    /// Continue from the data directory's checkpoint (baselines, bindings,
+    /// open instances) and save it at the end.
+    pub persist: bool,
+    /// What is done with the records (shared with the stream).
+    pub analysis: AnalysisSettings,
+    /// Also write the run's findings here as OCSF Detection Finding JSON
+    /// lines (after the tables are committed).
+    pub ocsf: Option<PathBuf>,
+}
+
+impl ReplayConfig {
+    /// Defaults for `data_dir`.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            data_dir: data_dir.into(),
+            format: None,
+            max_file_bytes: 4 << 30,
+            in_memory_bytes: DEFAULT_IN_MEMORY_BYTES,
+            piece_bytes: DEFAULT_PIECE_BYTES,
+            persist: true,
+            analysis: AnalysisSettings::new(LATENESS_NS),
+            ocsf: None,
+        }
+    }
+}
+
+/// Progress callback payload, after each file (each piece when merging).
+#[derive(Debug, Clone, Copy)]
+pub struct Progress {
+    /// The first pass (reading and indexing every input) is under way; the
+    /// counts start again with the second.
+    pub indexing: bool,
+    /// Bytes read so far.
+    pub bytes: u64,
+    /// Events decoded so far.
+    pub events: u64,
+    /// Records dead-lettered so far.
+    pub dead_letters: u64,
+}
+
+/// Where the `index`th input's events are numbered from (see
+/// `EventPipeline::set_input_place`): room for 2^32 events per input.
+fn input_place(index: usize) -> u64 {
+    (index as u64) << 32
+}
+
+/// Replay `files` into the store under `config.data_dir`.
+///
+/// The output files are named after a hash of the inputs' names and
+/// contents (the run id). With `persist`, the run continues from the data
+/// directory's checkpoint and replaying inputs already applied does
+/// nothing; without it, replaying again replaces the earlier output.
+pub fn replay_files(
+    files: &[String],
+    config: &ReplayConfig,
+    mut progress: impl FnMut(Progress),
+) -> Result<RunStats, PipelineError> {
+    let started = Instant::now();
+    let analysis = &config.analysis;
+    let decoder = analysis.decoder(config.format);
+    let read = inputs::ReadSettings {
+        decoder: &decoder,
+        max_file_bytes: config.max_file_bytes,
+        piece_bytes: config.piece_bytes,
+        in_memory_bytes: config.in_memory_bytes,
+    };
+    let inputs = inputs::read_inputs(files, &read, |bytes| {
+        progress(Progress {
+            indexing: true,
+            bytes,
+            events: 0,
+            dead_letters: 0,
+        });
+    })?;
+    let inputs::Inputs {
+        mut hasher,
+        unread,
+        files: read_files,
+        held,
+    } = inputs;
+    // What decodes differently must name a different run.
+    hasher.update(config.format.map_or("auto", |f| f.as_str()).as_bytes());
+    hasher.update(&analysis.max_record_bytes.to_le_bytes());
+    hasher.update(&analysis.rules.digest().to_le_bytes());
+    let run_id = format!("replay-{:016x}", hasher.digest());
+    crate::pipeline::remove_all_partials(&config.data_dir)?;
+    let checkpoint = if config.persist {
+        Checkpoint::load(&config.data_dir)?
+    } else {
+        None
+    };
+    if checkpoint
+        .as_ref()
+        .is_some_and(|c| c.runs.contains(&run_id))
+    {
+        return Ok(RunStats {
+            already_applied: true,
+            elapsed: started.elapsed(),
+            ..RunStats::default()
+        });
+    }
+    let mut pipeline =
+        analysis.open_pipeline(&config.data_dir, &run_id, config.persist, checkpoint)?;
+    for (path, reason, detail) in unread {
+        pipeline.reject_input(&path, reason, detail)?;
+    }
+    let report = |p: &crate::EventPipeline| {
+        let s = p.stats();
+        Progress {
+            indexing: false,
+            bytes: s.bytes,
+            events: s.events() + s.duplicates + p.held_events() as u64,
+            dead_letters: s.dead_letters(),
+        }
+    };
+    let mut merged = None;
+    if held {
+        // Each input is let go once fed.
+        for (index, file) in read_files.into_iter().enumerate() {
+            pipeline.set_input_place(input_place(index));
+            feed_whole(&mut pipeline, &decoder, &file)?;
+            progress(report(&pipeline));
+        }
+    } else {
+        // An input without pieces has nothing to merge: only its damage.
+        for file in read_files.iter().filter(|f| f.pieces.is_empty()) {
+            feed_whole(&mut pipeline, &decoder, file)?;
+        }
+        let merge = merge::MergeSettings {
+            decoder: &decoder,
+            max_file_bytes: config.max_file_bytes,
+            piece_bytes: config.piece_bytes,
+        };
+        merged = Some(merge::replay_in_time_order(
+            &mut pipeline,
+            &read_files,
+            &merge,
+            |p| progress(report(p)),
+        )?);
+    }
+    if config.ocsf.is_some() {
+        pipeline.keep_outputs();
+    }
+    let (mut stats, findings) = pipeline.finish_keeping()?;
+    if let Some(path) = &config.ocsf {
+        crate::write_ocsf_lines(path, &findings)?;
+    }
+    stats.merged = merged;
+    stats.elapsed = started.elapsed();
+    Ok(stats)
+}
+
+/// Feed one input kept whole, in its order.
+fn feed_whole(
+    pipeline: &mut crate::EventPipeline,
+    decoder: &delegraph_decode::DocumentDecoder,
+    file: &inputs::InputFile,
+) -> Result<(), PipelineError> {
+    let base = OriginBase::File {
+        path: file.path.clone(),
+    };
+    pipeline.count_document(file.raw_len);
+    for piece in file.pieces.iter().filter_map(|p| p.piece.as_ref()) {
+        pipeline.ingest_piece(decoder, piece, file.utf8, &base)?;
+    }
+    if let Some(damage) = &file.damage {
+        // What decompressed before the break was decoded (a record cut in
+        // half is dead-lettered as truncated); the file says why the rest
+        // is missing.
+        pipeline.reject_input(&file.path, "truncated_input", damage.clone())?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,42 @@
+//! The merged replay's guard against inputs that change under it.
+
+// Test helpers panic on purpose: a failed expectation is a failed test.
+#![allow(clippy::unwrap_used)]
+
+use std::io::Write;
+
+use super::*;
+
+#[test]
+fn an_input_growing_between_the_passes_stops_the_run_before_it_saves_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("trail.jsonl");
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    std::fs::copy(
+        repo.join("fixtures/cloudtrail/assume-role-chain.jsonl"),
+        &input,
+    )
+    .unwrap();
+    let mut config = ReplayConfig::new(dir.path().join("data"));
+    config.in_memory_bytes = 0;
+    config.piece_bytes = 1;
+    let path = input.to_str().unwrap().to_owned();
+    let e = replay_files(std::slice::from_ref(&path), &config, |p| {
+        if p.indexing {
+            // A log still being written: a record lands after the index.
+            let mut f = std::fs::OpenOptions::new()
+                .append(true)
+                .open(&input)
+                .unwrap();
+            f.write_all(b"{\"eventID\":\"late\"}\n").unwrap();
+        }
+    })
+    .unwrap_err();
+    assert!(matches!(e, PipelineError::InputChanged { .. }), "{e}");
+    assert!(e.to_string().starts_with(&path), "{e}");
+    assert!(Checkpoint::load(&config.data_dir).unwrap().is_none());
+    // Once complete, it replays.
+    let stats = replay_files(&[path], &config, |_| {}).unwrap();
+    assert!(stats.merged.is_some_and(|m| m.pieces > 1), "{stats}");
+    assert!(stats.events() > 0);
+}
