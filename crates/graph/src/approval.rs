@@ -30,6 +30,8 @@ struct EnvelopeState {
     ended: Option<(EnvelopeChange, i64)>,
     /// Tool calls made under it.
     calls: u64,
+    /// Event time of the last record that used it, for idle eviction.
+    last: i64,
 }
 
 /// What is kept of a decision to bind actions to it.
@@ -155,6 +157,7 @@ impl ApprovalBook {
                             envelope: x.envelope.clone(),
                             ended: None,
                             calls: 0,
+                            last: at,
                         },
                     );
                 }
@@ -168,7 +171,9 @@ impl ApprovalBook {
                                 },
                                 ended: None,
                                 calls: 0,
+                                last: at,
                             });
+                    st.last = st.last.max(at);
                     amend(&mut st.envelope, &x.envelope);
                 }
                 EnvelopeChange::Revoked | EnvelopeChange::Completed => {
@@ -218,6 +223,7 @@ impl ApprovalBook {
             return (approval.decision_id.is_some() || decided_lately).then_some(approval);
         };
         let st = self.envelopes.get_mut(&owner)?;
+        st.last = st.last.max(at);
         let env = &st.envelope;
         approval.envelope_id = Some(env.envelope_id.clone());
         approval.task_id = env.task_id.clone();
@@ -238,6 +244,35 @@ impl ApprovalBook {
             approval.breaches = breaches(e, st, at);
         }
         Some(approval)
+    }
+
+    /// Drop what no record has used since `horizon` (event time): the
+    /// envelopes and decision lists of instances gone idle, and decisions
+    /// made before it. Each map's least recently used entry is its oldest
+    /// (records come in event-time order), so a sweep stops at the first
+    /// entry still in use.
+    pub(crate) fn sweep(&mut self, horizon: i64) {
+        while self
+            .envelopes
+            .peek_lru()
+            .is_some_and(|(_, st)| st.last < horizon)
+        {
+            self.envelopes.pop_lru();
+        }
+        while self
+            .decisions
+            .peek_lru()
+            .is_some_and(|(_, n)| n.at < horizon)
+        {
+            self.decisions.pop_lru();
+        }
+        while self
+            .recent
+            .peek_lru()
+            .is_some_and(|(_, l)| l.back().is_none_or(|n| n.at < horizon))
+        {
+            self.recent.pop_lru();
+        }
     }
 
     /// The instance's latest decision for this action within the window.

@@ -6,8 +6,12 @@
 pub struct StitchConfig {
     /// How late (event time) a record may arrive and still be ordered.
     pub lateness_ns: i64,
-    /// Session keys and instances idle longer than this are evicted.
+    /// Session keys, spans and instances idle longer than this are evicted.
     pub idle_ttl_ns: i64,
+    /// Credential bindings unused longer than this are evicted: longer than
+    /// the idle TTL, since a token may come back days after its task ended
+    /// (the use "credential outlives the task" is about).
+    pub credential_idle_ttl_ns: i64,
     /// Most live instances.
     pub max_instances: usize,
     /// Most credential bindings.
@@ -33,6 +37,7 @@ impl Default for StitchConfig {
         Self {
             lateness_ns: 15 * MINUTE,
             idle_ttl_ns: 12 * 60 * MINUTE,
+            credential_idle_ttl_ns: 7 * 24 * 60 * MINUTE,
             max_instances: 200_000,
             max_credentials: 500_000,
             max_spans: 1_000_000,

@@ -1,54 +1,43 @@
 //! The stitcher's bounded key indexes: credential id → binding, span
 //! (`trace:span`) → binding, and session keys → binding. Session keys also
-//! name instances (`instance:<id>`); they expire when idle past the TTL in
-//! event time. Every index is an LRU with a cap; evictions are counted.
+//! name instances (`instance:<id>`). Keys expire when idle past their TTL
+//! in event time (credentials: a longer one); every index is also an LRU
+//! with a cap. Evictions are counted.
 
 use std::sync::Arc;
 
-use delegraph_model::{NormEvent, load_lru, new_lru, save_lru};
+use delegraph_model::{NormEvent, load_lru, new_lru};
 use lru::LruCache;
 
 use crate::binding::Binding;
 use crate::config::StitchConfig;
+use crate::index_saved::{SavedIndexes, SavedIndexesRef};
 
-/// Index entries as saved (bindings by value: keys that shared one binding
-/// get equal copies).
-pub(crate) type Entries = Vec<(String, Binding)>;
-
-/// Sweep idle session keys once per this many records.
+/// Sweep idle keys once per this many records.
 const SWEEP_EVERY: u32 = 1024;
+
+/// A credential's or span's binding and when (event time) a record last
+/// used or bound the key: keys idle past their TTL are swept, so a month
+/// of spans and tokens does not stay in memory and in every checkpoint
+/// until the caps are reached.
+#[derive(Debug, Clone)]
+pub(crate) struct Touched {
+    pub binding: Arc<Binding>,
+    pub at: i64,
+}
 
 /// The indexes and their eviction counters.
 pub(crate) struct Indexes {
-    pub(crate) creds: LruCache<String, Arc<Binding>>,
-    pub(crate) spans: LruCache<String, Arc<Binding>>,
+    pub(crate) creds: LruCache<String, Touched>,
+    spans: LruCache<String, Touched>,
     sessions: LruCache<String, Arc<Binding>>,
     /// Event time each session key was last touched, for idle eviction.
     touched: LruCache<String, i64>,
     idle_ttl_ns: i64,
+    credential_idle_ttl_ns: i64,
     pub(crate) evicted_by_cap: u64,
     pub(crate) evicted_idle: u64,
     since_sweep: u32,
-}
-
-/// [`Indexes`] as saved between runs.
-pub(crate) struct SavedIndexes {
-    pub creds: Entries,
-    pub spans: Entries,
-    pub sessions: Entries,
-    pub touched: Vec<(String, i64)>,
-    pub since_sweep: u32,
-}
-
-fn save_bindings(c: &LruCache<String, Arc<Binding>>) -> Entries {
-    save_lru(c)
-        .into_iter()
-        .map(|(k, b)| (k, (*b).clone()))
-        .collect()
-}
-
-fn load_bindings(cap: usize, e: Entries) -> LruCache<String, Arc<Binding>> {
-    load_lru(cap, e.into_iter().map(|(k, b)| (k, Arc::new(b))).collect())
 }
 
 /// Insert, counting an eviction when the cache was full and `k` is new.
@@ -57,6 +46,25 @@ fn insert<V>(cache: &mut LruCache<String, V>, evicted: &mut u64, k: String, v: V
         *evicted += 1;
     }
     cache.put(k, v);
+}
+
+/// The binding of `k`, marking it used at `at`.
+fn touch(cache: &mut LruCache<String, Touched>, k: &str, at: i64) -> Option<Arc<Binding>> {
+    let t = cache.get_mut(k)?;
+    t.at = t.at.max(at);
+    Some(t.binding.clone())
+}
+
+/// Drop the least recently used keys last touched before `horizon`;
+/// returns how many went. Records come in event-time order, so recency
+/// of use is recency in event time (a late record only delays a sweep).
+fn sweep(cache: &mut LruCache<String, Touched>, horizon: i64) -> u64 {
+    let mut swept = 0;
+    while cache.peek_lru().is_some_and(|(_, t)| t.at < horizon) {
+        cache.pop_lru();
+        swept += 1;
+    }
+    swept
 }
 
 /// The session key naming instance `id`.
@@ -72,34 +80,43 @@ impl Indexes {
             sessions: new_lru(cfg.max_sessions),
             touched: new_lru(cfg.max_sessions),
             idle_ttl_ns: cfg.idle_ttl_ns,
+            credential_idle_ttl_ns: cfg.credential_idle_ttl_ns,
             evicted_by_cap: 0,
             evicted_idle: 0,
             since_sweep: 0,
         }
     }
 
-    pub(crate) fn save(&self) -> SavedIndexes {
-        SavedIndexes {
-            creds: save_bindings(&self.creds),
-            spans: save_bindings(&self.spans),
-            sessions: save_bindings(&self.sessions),
-            touched: save_lru(&self.touched),
-            since_sweep: self.since_sweep,
-        }
+    /// The entries, borrowed, for a checkpoint.
+    pub(crate) fn save(&self) -> SavedIndexesRef<'_> {
+        crate::index_saved::save(
+            &self.creds,
+            &self.spans,
+            &self.sessions,
+            &self.touched,
+            self.since_sweep,
+        )
     }
 
     /// Indexes continuing from `s`, with the eviction counts saved apart.
-    pub(crate) fn load(cfg: &StitchConfig, s: SavedIndexes, evicted: (u64, u64)) -> Self {
-        Self {
-            creds: load_bindings(cfg.max_credentials, s.creds),
-            spans: load_bindings(cfg.max_spans, s.spans),
-            sessions: load_bindings(cfg.max_sessions, s.sessions),
-            touched: load_lru(cfg.max_sessions, s.touched),
+    pub(crate) fn load(
+        cfg: &StitchConfig,
+        s: SavedIndexes,
+        evicted: (u64, u64),
+    ) -> Result<Self, String> {
+        let since_sweep = s.since_sweep;
+        let e = s.entries()?;
+        Ok(Self {
+            creds: load_lru(cfg.max_credentials, e.creds),
+            spans: load_lru(cfg.max_spans, e.spans),
+            sessions: load_lru(cfg.max_sessions, e.sessions),
+            touched: load_lru(cfg.max_sessions, e.touched),
             idle_ttl_ns: cfg.idle_ttl_ns,
+            credential_idle_ttl_ns: cfg.credential_idle_ttl_ns,
             evicted_by_cap: evicted.0,
             evicted_idle: evicted.1,
-            since_sweep: s.since_sweep,
-        }
+            since_sweep,
+        })
     }
 
     /// Entries held across the indexes.
@@ -107,12 +124,24 @@ impl Indexes {
         self.creds.len() + self.spans.len() + self.sessions.len()
     }
 
-    pub(crate) fn bind_credential(&mut self, id: String, b: Arc<Binding>) {
-        insert(&mut self.creds, &mut self.evicted_by_cap, id, b);
+    pub(crate) fn bind_credential(&mut self, id: String, binding: Arc<Binding>, at: i64) {
+        let t = Touched { binding, at };
+        insert(&mut self.creds, &mut self.evicted_by_cap, id, t);
     }
 
-    pub(crate) fn bind_span(&mut self, key: String, b: Arc<Binding>) {
-        insert(&mut self.spans, &mut self.evicted_by_cap, key, b);
+    pub(crate) fn bind_span(&mut self, key: String, binding: Arc<Binding>, at: i64) {
+        let t = Touched { binding, at };
+        insert(&mut self.spans, &mut self.evicted_by_cap, key, t);
+    }
+
+    /// The binding of credential `id`, marking it used at `at`.
+    pub(crate) fn credential(&mut self, id: &str, at: i64) -> Option<Arc<Binding>> {
+        touch(&mut self.creds, id, at)
+    }
+
+    /// The binding of span `key` (`trace:span`), marking it used at `at`.
+    pub(crate) fn span(&mut self, key: &str, at: i64) -> Option<Arc<Binding>> {
+        touch(&mut self.spans, key, at)
     }
 
     /// The binding of session `key`, touching it at `at`.
@@ -160,9 +189,10 @@ impl Indexes {
         b
     }
 
-    /// Every [`SWEEP_EVERY`] records, drop session keys idle past the TTL
-    /// (in event time); returns the horizon when it swept, for the
-    /// instance table to evict its idle instances alike.
+    /// Every [`SWEEP_EVERY`] records, drop session keys and spans idle
+    /// past the TTL and credentials idle past theirs (in event time);
+    /// returns the horizon when it swept, for the instance table to evict
+    /// its idle instances alike.
     pub(crate) fn maybe_sweep(&mut self, now: i64) -> Option<i64> {
         self.since_sweep += 1;
         if self.since_sweep < SWEEP_EVERY {
@@ -179,6 +209,9 @@ impl Indexes {
                 self.evicted_idle += 1;
             }
         }
+        self.evicted_idle += sweep(&mut self.spans, horizon);
+        let credential_horizon = now.saturating_sub(self.credential_idle_ttl_ns);
+        self.evicted_idle += sweep(&mut self.creds, credential_horizon);
         Some(horizon)
     }
 }

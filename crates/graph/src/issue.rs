@@ -17,10 +17,10 @@ impl Indexes {
         for bind in binds {
             match bind {
                 Bind::Session { key } => self.set_session(key.clone(), b.clone(), at),
-                Bind::Span { span } => self.bind_span(span.clone(), b.clone()),
+                Bind::Span { span } => self.bind_span(span.clone(), b.clone(), at),
                 Bind::Credential { credential } => {
                     if !self.creds.contains(credential) {
-                        self.bind_credential(credential.clone(), b.clone());
+                        self.bind_credential(credential.clone(), b.clone(), at);
                     }
                 }
             }
@@ -60,7 +60,7 @@ impl Indexes {
                 self.session_instance(issue, e, e.on_behalf_of.clone(), at)
             }
         };
-        self.bind_credential(issue.credential.clone(), child.clone());
+        self.bind_credential(issue.credential.clone(), child.clone(), at);
         match caller {
             Resolved::Unattributed(_) => Resolved::Instance(child, issue.basis.clone()),
             resolved => resolved,

@@ -15,6 +15,7 @@ mod binding;
 mod chain;
 mod config;
 mod index;
+mod index_saved;
 mod instance;
 mod inventory;
 mod issue;

@@ -26,22 +26,18 @@ impl Indexes {
     fn try_way(&mut self, way: &Resolve, e: &NormEvent, at: i64) -> Option<Resolved> {
         let instance = |b: Arc<Binding>, basis: &HintText| Resolved::Instance(b, basis.clone());
         match way {
-            Resolve::Credential { credential, basis } => self
-                .creds
-                .get(credential)
-                .cloned()
-                .map(|b| instance(b, basis)),
+            Resolve::Credential { credential, basis } => {
+                self.credential(credential, at).map(|b| instance(b, basis))
+            }
             Resolve::ChildSpan { parent, basis } => {
-                self.spans.get(parent).cloned().map(|b| instance(b, basis))
+                self.span(parent, at).map(|b| instance(b, basis))
             }
             Resolve::SameAgentSpan { parent, basis } => self
-                .spans
-                .get(parent)
+                .span(parent, at)
                 .filter(|p| p.agent_name.is_some() && p.agent_name == e.agent.name)
-                .cloned()
                 .map(|b| instance(b, basis)),
             Resolve::SubAgent { parent, instance } => {
-                let p = self.spans.get(parent).cloned()?;
+                let p = self.span(parent, at)?;
                 Some(self.sub_agent(&p, instance, e, at))
             }
             Resolve::Session { key, basis } => self.session(key, at).map(|b| instance(b, basis)),

@@ -16,7 +16,8 @@ use crate::approval::{ApprovalBook, ApprovalLimits, SavedApprovals};
 use crate::binding::{Binding, Resolved};
 use crate::chain;
 use crate::config::StitchConfig;
-use crate::index::{Entries, Indexes, SavedIndexes};
+use crate::index::Indexes;
+use crate::index_saved::{SavedIndexes, SavedIndexesRef};
 use crate::instance::{Instance, InstanceTable, SavedInstances};
 use crate::inventory::Inventory;
 
@@ -49,14 +50,10 @@ pub struct Stitcher {
 /// Everything a stitcher knows, as saved between runs (field order is the
 /// checkpoint's format).
 #[derive(Serialize, Deserialize)]
-struct Saved {
-    creds: Entries,
-    spans: Entries,
-    sessions: Entries,
-    touched: Vec<(String, i64)>,
+struct Saved<I> {
+    index: I,
     instances: SavedInstances,
     stats: StitchStats,
-    since_sweep: u32,
     approvals: SavedApprovals,
 }
 
@@ -89,19 +86,14 @@ impl Stitcher {
     /// Everything needed to continue exactly where this left off: bindings,
     /// live instances and their graphs, counters (compact binary, exact).
     pub fn save(&self) -> Result<Vec<u8>, StateError> {
-        let index = self.index.save();
-        let saved = Saved {
-            creds: index.creds,
-            spans: index.spans,
-            sessions: index.sessions,
-            touched: index.touched,
+        let saved: Saved<SavedIndexesRef> = Saved {
+            index: self.index.save(),
             instances: self.instances.save(),
             stats: StitchStats {
                 evicted_by_cap: self.index.evicted_by_cap,
                 evicted_idle: self.index.evicted_idle,
                 ..self.stats
             },
-            since_sweep: index.since_sweep,
             approvals: self.approvals.save(),
         };
         postcard::to_stdvec(&saved).map_err(|e| StateError(e.to_string()))
@@ -109,17 +101,11 @@ impl Stitcher {
 
     /// A stitcher continuing from [`Stitcher::save`]'s output.
     pub fn restore(cfg: StitchConfig, saved: &[u8]) -> Result<Self, StateError> {
-        let s: Saved = postcard::from_bytes(saved).map_err(|e| StateError(e.to_string()))?;
-        let index = SavedIndexes {
-            creds: s.creds,
-            spans: s.spans,
-            sessions: s.sessions,
-            touched: s.touched,
-            since_sweep: s.since_sweep,
-        };
+        let s: Saved<SavedIndexes> =
+            postcard::from_bytes(saved).map_err(|e| StateError(e.to_string()))?;
         let evicted = (s.stats.evicted_by_cap, s.stats.evicted_idle);
         Ok(Self {
-            index: Indexes::load(&cfg, index, evicted),
+            index: Indexes::load(&cfg, s.index, evicted).map_err(StateError)?,
             instances: InstanceTable::load(s.instances),
             stats: StitchStats {
                 evicted_by_cap: 0,
@@ -197,6 +183,7 @@ impl Stitcher {
         e.attribution = Some(attribution);
         if let Some(horizon) = self.index.maybe_sweep(at) {
             self.instances.evict_idle(horizon);
+            self.approvals.sweep(horizon);
         }
         self.context(e)
     }

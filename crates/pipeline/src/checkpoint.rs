@@ -25,7 +25,7 @@ pub fn checkpoint_path(data_dir: &Path) -> PathBuf {
 /// value tracing to `data_flow`'s state; 6 adds each agent's intent model
 /// (how its requests account for its tools) and request words to value
 /// provenance.
-const VERSION: u32 = 6;
+const VERSION: u32 = 7;
 
 /// What a checkpoint holds. Every part is postcard over ordered
 /// collections, so the same state always gives the same bytes.
@@ -77,8 +77,8 @@ impl Checkpoint {
             return Err(bad(
                 &path,
                 format!(
-                    "checkpoint version {version} (this build reads {VERSION}: baselines learn \
-                     how each agent's requests account for its tools since version 6); replay the inputs into a new data \
+                    "checkpoint version {version} (this build reads {VERSION}: the stitcher \
+                     saves each binding once and when its keys were last used since version 7); replay the inputs into a new data \
                      directory, or remove its state/ to rebuild baselines from scratch (the \
                      tables are kept)"
                 ),
@@ -119,6 +119,20 @@ impl Checkpoint {
     pub fn store(&self, data_dir: &Path) -> Result<PathBuf, PipelineError> {
         let path = checkpoint_path(data_dir);
         let bytes = self.to_bytes().map_err(|e| bad(&path, e))?;
+        // What a state's size is made of, for an operator watching it grow.
+        let analyzers: Vec<(&str, usize)> = self
+            .analyzers
+            .iter()
+            .map(|(id, state)| (id.as_str(), state.len()))
+            .collect();
+        tracing::debug!(
+            bytes = bytes.len(),
+            stitcher = self.stitcher.len(),
+            reorder = self.reorder.len(),
+            seen = self.seen.len(),
+            ?analyzers,
+            "checkpoint"
+        );
         delegraph_store::write_file_atomic(&path, &bytes)?;
         Ok(path)
     }

@@ -3,8 +3,6 @@
 //! duplicate batches they retry after a broker failure; counting such a
 //! record twice would skew every detector count.
 
-use std::num::NonZeroUsize;
-
 use lru::LruCache;
 
 /// Event ids recently seen, as 64-bit hashes of (source, event id), most
@@ -20,7 +18,7 @@ pub(crate) const DEFAULT_SEEN: usize = 1 << 20;
 impl SeenEvents {
     pub fn new(cap: usize) -> Self {
         Self {
-            seen: LruCache::new(NonZeroUsize::new(cap.max(1)).unwrap_or(NonZeroUsize::MIN)),
+            seen: delegraph_model::growing_lru(cap),
         }
     }
 

@@ -131,6 +131,8 @@ pub fn replay_files(
     hasher.update(&analysis.max_record_bytes.to_le_bytes());
     hasher.update(&analysis.rules.digest().to_le_bytes());
     let run_id = format!("replay-{:016x}", hasher.digest());
+    // The layout first: a store to convert says so before its state is read.
+    delegraph_store::refuse_old_layout(&config.data_dir)?;
     crate::pipeline::remove_all_partials(&config.data_dir)?;
     let checkpoint = if config.persist {
         Checkpoint::load(&config.data_dir)?
