@@ -13,10 +13,11 @@
 //! ([`Redo::Replace`], when it may not). Files written by an attempt that
 //! never committed are not part of the table; VACUUM removes them.
 
+use std::collections::BTreeSet;
 use std::num::NonZeroU64;
 use std::path::Path;
 
-use arrow::array::RecordBatch;
+use arrow::array::{Array, RecordBatch, StringArray};
 use arrow::datatypes::SchemaRef;
 use datafusion::object_store::ObjectStoreExt;
 use deltalake::DeltaTable;
@@ -34,6 +35,13 @@ use crate::StoreError;
 /// Bytes a file grows to before the writer starts the next one; files
 /// this large are left alone by [`TableAppend::compact_crowded_days`].
 const TARGET_FILE_BYTES: u64 = 128 << 20;
+
+/// Day partitions a run writes into at once. Each holds an open Parquet
+/// file with a row group under construction in memory until the writer
+/// finishes its files; past this many, they are finished before a new day
+/// is written, so a backfill in time order holds the days it is writing,
+/// not one file per day of its history.
+const MAX_OPEN_DAYS: usize = 2;
 
 /// What identifies a run's commit in a table's log.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,6 +76,10 @@ pub struct TableAppend {
     /// The writer's Parquet settings, for the files a compaction writes.
     props: WriterProperties,
     rows: u64,
+    /// Days written into since the writer last finished its files.
+    open_days: BTreeSet<String>,
+    /// Files of the open run already finished.
+    finished: Vec<deltalake::kernel::Add>,
 }
 
 impl TableAppend {
@@ -93,6 +105,8 @@ impl TableAppend {
                 writer,
                 props,
                 rows: 0,
+                open_days: BTreeSet::new(),
+                finished: Vec::new(),
             })
         })?
     }
@@ -116,8 +130,39 @@ impl TableAppend {
             None => batch,
         };
         let name = self.name;
+        self.finish_files_past_open_days(&batch)?;
         block_on(self.writer.write(batch))?.map_err(delta_err(name))?;
         self.rows += rows;
+        Ok(())
+    }
+
+    /// Finish the open files first when `batch` would take the days being
+    /// written past [`MAX_OPEN_DAYS`].
+    fn finish_files_past_open_days(&mut self, batch: &RecordBatch) -> Result<(), StoreError> {
+        let Some(days) = batch
+            .column_by_name(DAY_COLUMN)
+            .and_then(|c| c.as_any().downcast_ref::<StringArray>())
+        else {
+            return Ok(());
+        };
+        let new: BTreeSet<&str> = days
+            .iter()
+            .flatten()
+            .filter(|d| !self.open_days.contains(*d))
+            .collect();
+        if new.is_empty() {
+            return Ok(());
+        }
+        if self.open_days.len() + new.len() > MAX_OPEN_DAYS && !self.open_days.is_empty() {
+            let name = self.name;
+            let adds = block_on(self.writer.flush())?.map_err(delta_err(name))?;
+            self.finished.extend(adds);
+            self.open_days.clear();
+            self.open_days
+                .extend(days.iter().flatten().map(str::to_owned));
+        } else {
+            self.open_days.extend(new.into_iter().map(str::to_owned));
+        }
         Ok(())
     }
 
@@ -131,7 +176,9 @@ impl TableAppend {
         let err = delta_err(name);
         self.rows = 0;
         block_on(async {
-            let adds = self.writer.flush().await.map_err(&err)?;
+            let mut adds = std::mem::take(&mut self.finished);
+            adds.extend(self.writer.flush().await.map_err(&err)?);
+            self.open_days.clear();
             self.table.update_incremental(None).await.map_err(&err)?;
             let snapshot = self.table.snapshot().map_err(&err)?;
             let log_store = self.table.log_store();
