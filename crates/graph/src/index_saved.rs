@@ -134,7 +134,7 @@ impl SavedIndexes {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
-    use delegraph_model::growing_lru;
+    use delegraph_model::new_lru;
 
     use super::*;
 
@@ -155,7 +155,7 @@ mod tests {
     #[test]
     fn keys_sharing_a_binding_save_it_once_and_share_it_again_when_read() {
         let (i, j) = (binding("i"), binding("j"));
-        let mut creds = growing_lru(10);
+        let mut creds = new_lru(10);
         for n in 0..5 {
             let t = Touched {
                 binding: i.clone(),
@@ -163,15 +163,15 @@ mod tests {
             };
             creds.put(format!("c{n}"), t);
         }
-        let mut spans = growing_lru(10);
+        let mut spans = new_lru(10);
         let t = Touched {
             binding: j.clone(),
             at: 9,
         };
         spans.put("t:s".to_owned(), t);
-        let mut sessions = growing_lru(10);
+        let mut sessions = new_lru(10);
         sessions.put("instance:i".to_owned(), i.clone());
-        let touched = growing_lru(10);
+        let touched = new_lru(10);
         let saved = save(&creds, &spans, &sessions, &touched, 3);
         assert_eq!(saved.bindings.len(), 2);
         let bytes = postcard::to_stdvec(&saved).unwrap();

@@ -1,12 +1,6 @@
 //! Whole-file reads with transparent gzip.
 
-use std::fs::File;
-use std::io::{self, Read};
-use std::path::Path;
-
-use flate2::read::MultiGzDecoder;
-
-use crate::IngestError;
+use crate::{DocumentPieces, IngestError};
 
 /// A file's decompressed bytes and the name records will cite as origin.
 pub struct FileDocument {
@@ -32,66 +26,24 @@ pub(crate) const MIN_GZIP_ALLOWANCE: u64 = 1 << 20;
 /// name, and refusing more than `limit` bytes after decompression, or an
 /// expansion beyond [`MAX_GZIP_RATIO`], so a gzip bomb cannot exhaust
 /// memory or time. A gzip stream that breaks off keeps what decompressed
-/// before the break, with the damage named.
+/// before the break, with the damage named. The whole file is one piece of
+/// [`DocumentPieces`], which applies those checks as the bytes stream.
 pub fn read_document(path: &str, limit: u64) -> Result<FileDocument, IngestError> {
-    let io_err = |source: io::Error| IngestError::Io {
-        path: path.to_owned(),
-        source,
-    };
-    let mut raw = Vec::new();
-    if path == "-" {
-        io::stdin()
-            .lock()
-            .take(limit + 1)
-            .read_to_end(&mut raw)
-            .map_err(io_err)?;
-    } else {
-        File::open(Path::new(path))
-            .map_err(io_err)?
-            .take(limit + 1)
-            .read_to_end(&mut raw)
-            .map_err(io_err)?;
-    }
-    let raw_len = raw.len() as u64;
-    let mut damage = None;
-    let bytes = if raw.starts_with(&GZIP_MAGIC) {
-        let cap = limit.min(
-            raw_len
-                .saturating_mul(MAX_GZIP_RATIO)
-                .max(MIN_GZIP_ALLOWANCE),
-        );
-        let mut out = Vec::new();
-        if let Err(e) = MultiGzDecoder::new(raw.as_slice())
-            .take(cap + 1)
-            .read_to_end(&mut out)
-        {
-            damage = Some(format!(
-                "gzip stream broken after {} decompressed bytes: {e}",
-                out.len()
-            ));
+    let mut pieces = DocumentPieces::open(path, limit, usize::MAX)?;
+    // No piece is ever long enough to cut: one piece, moved, not copied.
+    let mut bytes = Vec::new();
+    while let Some(piece) = pieces.next_piece()? {
+        if bytes.is_empty() {
+            bytes = piece.bytes;
+        } else {
+            bytes.extend(piece.bytes);
         }
-        if out.len() as u64 > cap && cap < limit {
-            return Err(IngestError::Bomb {
-                path: path.to_owned(),
-                compressed: raw_len,
-                ratio: MAX_GZIP_RATIO,
-            });
-        }
-        out
-    } else {
-        raw
-    };
-    if bytes.len() as u64 > limit {
-        return Err(IngestError::TooLarge {
-            path: path.to_owned(),
-            limit,
-        });
     }
     Ok(FileDocument {
         path: path.to_owned(),
         bytes,
-        raw_len,
-        damage,
+        raw_len: pieces.raw_len(),
+        damage: pieces.damage().map(str::to_owned),
     })
 }
 

@@ -124,11 +124,6 @@ impl DocumentPieces {
         })
     }
 
-    /// The path as given.
-    pub fn path(&self) -> &str {
-        &self.path
-    }
-
     /// Size on disk (compressed size for gzip).
     pub fn raw_len(&self) -> u64 {
         self.raw_len

@@ -77,22 +77,17 @@ pub fn save_lru<V: Clone>(cache: &LruCache<String, V>) -> Vec<(String, V)> {
 }
 
 /// An empty LRU cache holding at most `cap` entries (at least one: a zero
-/// limit in a config file must not panic).
-pub fn new_lru<V>(cap: usize) -> LruCache<String, V> {
-    growing_lru(cap)
-}
-
-/// An empty LRU cache of capacity `cap` whose table grows with its
+/// limit in a config file must not panic), whose table grows with its
 /// entries: `LruCache::new` sizes it for the whole capacity up front, tens
 /// of megabytes per index at the default limits before the first event.
-pub fn growing_lru<K: std::hash::Hash + Eq, V>(cap: usize) -> LruCache<K, V> {
+pub fn new_lru<K: std::hash::Hash + Eq, V>(cap: usize) -> LruCache<K, V> {
     let mut cache = LruCache::unbounded();
     cache.resize(NonZeroUsize::new(cap.max(1)).unwrap_or(NonZeroUsize::MIN));
     cache
 }
 
 /// An LRU cache of capacity `cap` holding `entries` (as [`save_lru`] gave them).
-pub fn load_lru<V>(cap: usize, entries: Vec<(String, V)>) -> LruCache<String, V> {
+pub fn load_lru<K: std::hash::Hash + Eq, V>(cap: usize, entries: Vec<(K, V)>) -> LruCache<K, V> {
     let mut c = new_lru(cap);
     for (k, v) in entries {
         c.put(k, v);

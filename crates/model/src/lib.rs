@@ -24,7 +24,7 @@ pub use analyzer::{
 pub use approval::{
     Approval, Breach, EnvelopeChange, EnvelopeEvent, PolicyDecision, PolicyEngine, TaskEnvelope,
 };
-pub use bounded::{Bounded, growing_lru, load_lru, new_lru, save_lru};
+pub use bounded::{Bounded, load_lru, new_lru, save_lru};
 pub use event::{
     ActorKind, AgentRef, Attribution, Category, Credential, CredentialKind, NormEvent, Outcome,
     Principal, Resource, Source, ToolRef, TraceContext,

@@ -18,7 +18,7 @@ pub(crate) const DEFAULT_SEEN: usize = 1 << 20;
 impl SeenEvents {
     pub fn new(cap: usize) -> Self {
         Self {
-            seen: delegraph_model::growing_lru(cap),
+            seen: delegraph_model::new_lru(cap),
         }
     }
 
