@@ -96,3 +96,46 @@ fn a_replay_merged_by_event_time_writes_the_tables_of_a_whole_one() {
         all_rows(work, "fleet-merged")
     );
 }
+
+/// `simulate` one instalment of `hours` starting `start` into `dir`.
+fn instalment(dir: &Path, seed: u64, start: &str, hours: &str) -> Vec<PathBuf> {
+    run(bin()
+        .args(["simulate", "--seed", &seed.to_string(), "--agents", "400"])
+        .args(["--hours", hours, "--start", start, "--out"])
+        .arg(dir));
+    common::SIM_FILES.iter().map(|f| dir.join(f)).collect()
+}
+
+#[test]
+fn instalments_replayed_one_a_run_with_carry_over_write_what_one_replay_writes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let work = tmp.path();
+    // Two drops, the first still holding half an hour past the second's
+    // start (the first simulated fleet acts until about 05:30).
+    let first = instalment(&work.join("a"), 21, "2026-03-02T00:00:00Z", "6");
+    let second = instalment(&work.join("b"), 22, "2026-03-02T05:00:00Z", "6");
+    let empty = work.join("end.jsonl");
+    std::fs::write(&empty, "").unwrap();
+    let carry = ["--carry-over", "1h"];
+    let both: Vec<PathBuf> = first.iter().chain(&second).cloned().collect();
+    let together = replay(work, "together", &both, &carry);
+    replay(work, "apart", &first, &carry);
+    let apart = replay(work, "apart", &second, &carry);
+    assert!(
+        together.contains("held over to the next replay"),
+        "{together}"
+    );
+    assert!(apart.contains("held over to the next replay"), "{apart}");
+    let spill = common::sql_json(
+        &work.join("together"),
+        "SELECT count(*) AS n FROM events WHERE origin LIKE 'a/%' AND event_time > \
+         (SELECT min(event_time) FROM events WHERE origin LIKE 'b/%')",
+    );
+    assert!(spill[0]["n"].as_u64().unwrap() > 0, "no spill: {spill:?}");
+    assert_eq!(all_rows(work, "together"), all_rows(work, "apart"));
+    // A replay without it writes what was held.
+    let flushed = replay(work, "apart", &[empty], &[]);
+    assert!(!flushed.contains("held over"), "{flushed}");
+    replay(work, "whole", &both, &[]);
+    assert_eq!(all_rows(work, "whole"), all_rows(work, "apart"));
+}

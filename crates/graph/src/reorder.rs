@@ -67,6 +67,11 @@ impl ReorderBuffer {
         self.max_seen.saturating_sub(self.lateness_ns)
     }
 
+    /// The newest event time pushed (`i64::MIN` before any).
+    pub fn newest(&self) -> i64 {
+        self.max_seen
+    }
+
     /// Add an event; `emit` receives every event that is now due, in order.
     /// An event older than the watermark is released at once (and counted
     /// as late): order can no longer be guaranteed for it.

@@ -45,6 +45,9 @@ pub struct RunStats {
     /// The inputs had already been applied to this data directory; nothing
     /// was done.
     pub already_applied: bool,
+    /// Events kept held at the end, in the checkpoint, for the next run
+    /// to order with its own (a replay's `--carry-over`).
+    pub carried_over: u64,
     /// A replay too large to hold whole was merged by event time: how.
     pub merged: Option<MergedReplay>,
 }
@@ -126,6 +129,13 @@ impl fmt::Display for RunStats {
                 f,
                 "ordered by event time in {} piece(s), holding at most {} event(s) at once",
                 m.pieces, m.most_held
+            )?;
+        }
+        if self.carried_over > 0 {
+            writeln!(
+                f,
+                "{} event(s) held over to the next replay (--carry-over), to be ordered with its inputs",
+                self.carried_over
             )?;
         }
         if self.already_applied {

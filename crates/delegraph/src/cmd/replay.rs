@@ -34,6 +34,15 @@ pub struct Args {
     /// same hours). The results are the same either way.
     #[arg(long, default_value_t = delegraph_pipeline::DEFAULT_IN_MEMORY_BYTES >> 20)]
     in_memory_mb: u64,
+    /// Keep the last stretch of event time (e.g. `1h`) held at the end, in
+    /// the checkpoint, for the next replay to order with its own inputs,
+    /// instead of writing it now. For logs delivered in instalments whose
+    /// files spill into the next one's hours (a day's drop holding the
+    /// first minutes of the next day): replayed one instalment a run, they
+    /// then give the rows and findings one replay of them all gives. A
+    /// later replay without it writes what is held.
+    #[arg(long, value_parser = parse_duration, conflicts_with = "no_state")]
+    carry_over: Option<i64>,
     /// Size of the pieces inputs are read in (tests and tuning).
     #[arg(long, hide = true, default_value_t = delegraph_pipeline::DEFAULT_PIECE_BYTES)]
     piece_bytes: usize,
@@ -106,6 +115,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let mut config = ReplayConfig::new(&a.data_dir);
     config.format = a.format.0;
     config.persist = !a.no_state;
+    config.carry_over_ns = a.carry_over;
     config.ocsf = a.ocsf.clone();
     config.in_memory_bytes = a.in_memory_mb.saturating_mul(1 << 20);
     config.piece_bytes = a.piece_bytes;

@@ -21,6 +21,7 @@ use crate::live_tables::LiveTables;
 use crate::run_files::RunFiles;
 use crate::{PipelineError, RunStats};
 
+mod finish;
 mod pieces;
 
 /// The application id a stream's epochs are committed under (each epoch's
@@ -93,6 +94,8 @@ pub struct EventPipeline {
     verdicts: ActivityLog,
     /// The last triage log entry handed to the analyzers.
     verdicts_after: u64,
+    /// Event time at the end of the run kept held for the next one.
+    carry_over: Option<i64>,
 }
 
 /// An epoch made durable: its files are published; what is left to do is
@@ -201,6 +204,7 @@ impl EventPipeline {
             batch_rows: opts.batch_rows.max(1),
             stats: RunStats::default(),
             kept: None,
+            carry_over: None,
             position,
             verdicts: ActivityLog::new(data_dir),
             verdicts_after: 0,
@@ -435,7 +439,7 @@ impl EventPipeline {
         let serialising = std::time::Instant::now();
         self.name = next_name.to_owned();
         self.position = (epoch, offsets.clone());
-        let checkpoint = snapshot(
+        let checkpoint = finish::snapshot(
             (&self.stitcher, &self.reorder, &self.seen),
             &self.analyzers,
             self.runs.clone().unwrap_or_default(),
@@ -479,92 +483,6 @@ impl EventPipeline {
         self.stats.late_events = self.reorder.late();
         self.stats.analyzers = crate::analyzers::stats(&self.analyzers);
     }
-
-    /// Release every event held for ordering now (a stream gone idle: no
-    /// later event will come to move the watermark past them).
-    pub fn release_held(&mut self) -> Result<(), PipelineError> {
-        while let Some(e) = self.reorder.pop_earliest() {
-            self.release(e)?;
-        }
-        Ok(())
-    }
-
-    /// Write what is buffered and publish the run's files; with
-    /// persistence, then save the checkpoint (tables first, so a crash in
-    /// between only means the run is done again, with the same output).
-    pub fn finish(self) -> Result<RunStats, PipelineError> {
-        self.finish_keeping().map(|(stats, _)| stats)
-    }
-
-    /// [`finish`](Self::finish), handing over the run's findings when
-    /// [`keep_outputs`](Self::keep_outputs) was asked for (else none).
-    pub fn finish_keeping(mut self) -> Result<(RunStats, Vec<Finding>), PipelineError> {
-        self.release_held()?;
-        self.flush()?;
-        self.refresh_stats();
-        let EventPipeline {
-            mut files,
-            mut live,
-            data_dir,
-            name,
-            analyzers,
-            runs,
-            reorder,
-            seen,
-            stitcher,
-            mut stats,
-            position: (epoch, offsets),
-            filing,
-            kept,
-            ..
-        } = self;
-        // A replay's rows follow from its input and the state it starts
-        // from, both fixed by the run: a redo writes the same rows.
-        let tag = CommitTag {
-            app_id: name.clone(),
-            version: 0,
-            redo: Redo::Skip,
-        };
-        stats.outputs.extend(files.publish(&tag)?);
-        live.write(&stitcher, &filing, &mut stats.outputs)?;
-        if let Some(mut runs) = runs {
-            runs.push(name);
-            let parts = (&stitcher, &reorder, &seen);
-            let c = snapshot(parts, &analyzers, runs, epoch, offsets)?;
-            stats.outputs.push(c.store(&data_dir)?);
-        }
-        Ok((stats, kept.map(|(f, _)| f).unwrap_or_default()))
-    }
-}
-
-/// Everything the next run needs to continue where this one stands.
-fn snapshot(
-    (stitcher, reorder, seen): (&Stitcher, &ReorderBuffer, &SeenEvents),
-    analyzers: &[Box<dyn Analyzer>],
-    runs: Vec<String>,
-    epoch: u64,
-    offsets: Vec<delegraph_model::PartitionOffset>,
-) -> Result<Checkpoint, PipelineError> {
-    let err = |part: &str, e: String| PipelineError::State {
-        path: part.into(),
-        message: e,
-    };
-    let saved =
-        crate::analyzers::save(analyzers).map_err(|source| PipelineError::AnalyzerState {
-            path: "analyzers".into(),
-            source,
-        })?;
-    let stitched = stitcher
-        .save()
-        .map_err(|e| err("stitcher", e.to_string()))?;
-    let mut c = Checkpoint::new(runs, stitched, saved);
-    c.reorder = reorder
-        .save()
-        .map_err(|e| err("reorder buffer", e.to_string()))?;
-    c.seen = seen.save();
-    c.epoch = epoch;
-    c.offsets = offsets;
-    Ok(c)
 }
 
 /// Remove what interrupted writes left in every table directory.

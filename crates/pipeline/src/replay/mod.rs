@@ -49,6 +49,9 @@ pub struct ReplayConfig {
     /// Continue from the data directory's checkpoint (baselines, bindings,
     /// open instances) and save it at the end.
     pub persist: bool,
+    /// Keep this much event time at the end held for the next replay
+    /// (see `EventPipeline::carry_over`); with `persist` only.
+    pub carry_over_ns: Option<i64>,
     /// What is done with the records (shared with the stream).
     pub analysis: AnalysisSettings,
     /// Also write the run's findings here as OCSF Detection Finding JSON
@@ -66,6 +69,7 @@ impl ReplayConfig {
             in_memory_bytes: DEFAULT_IN_MEMORY_BYTES,
             piece_bytes: DEFAULT_PIECE_BYTES,
             persist: true,
+            carry_over_ns: None,
             analysis: AnalysisSettings::new(LATENESS_NS),
             ocsf: None,
         }
@@ -130,6 +134,11 @@ pub fn replay_files(
     hasher.update(config.format.map_or("auto", |f| f.as_str()).as_bytes());
     hasher.update(&analysis.max_record_bytes.to_le_bytes());
     hasher.update(&analysis.rules.digest().to_le_bytes());
+    if let Some(ns) = config.carry_over_ns {
+        // It decides which rows this run writes.
+        hasher.update(b"carry-over");
+        hasher.update(&ns.to_le_bytes());
+    }
     let run_id = format!("replay-{:016x}", hasher.digest());
     // The layout first: a store to convert says so before its state is read.
     delegraph_store::refuse_old_layout(&config.data_dir)?;
@@ -151,6 +160,9 @@ pub fn replay_files(
     }
     let mut pipeline =
         analysis.open_pipeline(&config.data_dir, &run_id, config.persist, checkpoint)?;
+    if let Some(ns) = config.carry_over_ns {
+        pipeline.carry_over(ns);
+    }
     for (path, reason, detail) in unread {
         pipeline.reject_input(&path, reason, detail)?;
     }

@@ -1,0 +1,123 @@
+//! The end of a run: what is still held is released (or carried over to
+//! the next run), the files are published and the state is saved.
+
+use delegraph_graph::{ReorderBuffer, Stitcher};
+use delegraph_model::{Analyzer, Finding};
+use delegraph_store::{CommitTag, Redo};
+
+use super::EventPipeline;
+use crate::checkpoint::Checkpoint;
+use crate::dedup::SeenEvents;
+use crate::{PipelineError, RunStats};
+
+impl EventPipeline {
+    /// Release every event held for ordering now (a stream gone idle: no
+    /// later event will come to move the watermark past them).
+    pub fn release_held(&mut self) -> Result<(), PipelineError> {
+        while let Some(e) = self.reorder.pop_earliest() {
+            self.release(e)?;
+        }
+        Ok(())
+    }
+
+    /// At the end of this run, keep the events within `ns` of event time
+    /// of the newest one held, in the checkpoint, instead of releasing
+    /// them: inputs delivered in instalments whose files spill into the
+    /// next one's hours (a day's drop holding the first minutes of the
+    /// next day) are then ordered with the next instalment, and replaying
+    /// them one by one gives what replaying them together gives. Without
+    /// persistence there is no next run, and everything is released.
+    pub fn carry_over(&mut self, ns: i64) {
+        self.carry_over = Some(ns.max(0));
+    }
+
+    /// Release what the run ends with: everything, or all but what is
+    /// carried over (see [`carry_over`](Self::carry_over)).
+    fn release_at_end(&mut self) -> Result<(), PipelineError> {
+        match self.carry_over.filter(|_| self.runs.is_some()) {
+            Some(ns) => {
+                self.release_before(self.reorder.newest().saturating_sub(ns))?;
+                self.stats.carried_over = self.reorder.held() as u64;
+                Ok(())
+            }
+            None => self.release_held(),
+        }
+    }
+
+    /// Write what is buffered and publish the run's files; with
+    /// persistence, then save the checkpoint (tables first, so a crash in
+    /// between only means the run is done again, with the same output).
+    pub fn finish(self) -> Result<RunStats, PipelineError> {
+        self.finish_keeping().map(|(stats, _)| stats)
+    }
+
+    /// [`finish`](Self::finish), handing over the run's findings when
+    /// [`keep_outputs`](Self::keep_outputs) was asked for (else none).
+    pub fn finish_keeping(mut self) -> Result<(RunStats, Vec<Finding>), PipelineError> {
+        self.release_at_end()?;
+        self.flush()?;
+        self.refresh_stats();
+        let EventPipeline {
+            mut files,
+            mut live,
+            data_dir,
+            name,
+            analyzers,
+            runs,
+            reorder,
+            seen,
+            stitcher,
+            mut stats,
+            position: (epoch, offsets),
+            filing,
+            kept,
+            ..
+        } = self;
+        // A replay's rows follow from its input and the state it starts
+        // from, both fixed by the run: a redo writes the same rows.
+        let tag = CommitTag {
+            app_id: name.clone(),
+            version: 0,
+            redo: Redo::Skip,
+        };
+        stats.outputs.extend(files.publish(&tag)?);
+        live.write(&stitcher, &filing, &mut stats.outputs)?;
+        if let Some(mut runs) = runs {
+            runs.push(name);
+            let parts = (&stitcher, &reorder, &seen);
+            let c = snapshot(parts, &analyzers, runs, epoch, offsets)?;
+            stats.outputs.push(c.store(&data_dir)?);
+        }
+        Ok((stats, kept.map(|(f, _)| f).unwrap_or_default()))
+    }
+}
+
+/// Everything the next run needs to continue where this one stands.
+pub(super) fn snapshot(
+    (stitcher, reorder, seen): (&Stitcher, &ReorderBuffer, &SeenEvents),
+    analyzers: &[Box<dyn Analyzer>],
+    runs: Vec<String>,
+    epoch: u64,
+    offsets: Vec<delegraph_model::PartitionOffset>,
+) -> Result<Checkpoint, PipelineError> {
+    let err = |part: &str, e: String| PipelineError::State {
+        path: part.into(),
+        message: e,
+    };
+    let saved =
+        crate::analyzers::save(analyzers).map_err(|source| PipelineError::AnalyzerState {
+            path: "analyzers".into(),
+            source,
+        })?;
+    let stitched = stitcher
+        .save()
+        .map_err(|e| err("stitcher", e.to_string()))?;
+    let mut c = Checkpoint::new(runs, stitched, saved);
+    c.reorder = reorder
+        .save()
+        .map_err(|e| err("reorder buffer", e.to_string()))?;
+    c.seen = seen.save();
+    c.epoch = epoch;
+    c.offsets = offsets;
+    Ok(c)
+}
