@@ -3,6 +3,12 @@
 
 mod cmd;
 
+/// mimalloc instead of glibc's allocator: an 8-day merged replay peaked
+/// at 850 MB instead of 947 MB RSS and ran 7% faster (glibc kept freed
+/// event strings, about 380 MB above the live heap, in its arenas).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};

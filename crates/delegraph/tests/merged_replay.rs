@@ -118,7 +118,15 @@ fn instalments_replayed_one_a_run_with_carry_over_write_what_one_replay_writes()
     std::fs::write(&empty, "").unwrap();
     let carry = ["--carry-over", "1h"];
     let both: Vec<PathBuf> = first.iter().chain(&second).cloned().collect();
-    let together = replay(work, "together", &both, &carry);
+    // Together, merged in small pieces: the merge must not release what
+    // is carried over either.
+    let merged_carry = [
+        &carry[..],
+        &["--in-memory-mb", "0", "--piece-bytes", "65536"],
+    ]
+    .concat();
+    let together = replay(work, "together", &both, &merged_carry);
+    assert!(merged(&together).0 > 14, "{together}");
     replay(work, "apart", &first, &carry);
     let apart = replay(work, "apart", &second, &carry);
     assert!(

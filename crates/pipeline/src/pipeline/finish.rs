@@ -25,10 +25,17 @@ impl EventPipeline {
     /// them: inputs delivered in instalments whose files spill into the
     /// next one's hours (a day's drop holding the first minutes of the
     /// next day) are then ordered with the next instalment, and replaying
-    /// them one by one gives what replaying them together gives. Without
-    /// persistence there is no next run, and everything is released.
-    pub fn carry_over(&mut self, ns: i64) {
-        self.carry_over = Some(ns.max(0));
+    /// them one by one gives what replaying them together gives. A caller
+    /// that releases events early (a merged replay) names the `newest`
+    /// event time to come, and nothing from `newest - ns` on is released
+    /// before the end. Without persistence there is no next run, and
+    /// everything is released.
+    pub fn carry_over(&mut self, ns: i64, newest: Option<i64>) {
+        let ns = ns.max(0);
+        self.carry_over = Some(ns);
+        if let Some(t) = newest {
+            self.hold_from = t.saturating_sub(ns);
+        }
     }
 
     /// Release what the run ends with: everything, or all but what is
@@ -36,6 +43,7 @@ impl EventPipeline {
     fn release_at_end(&mut self) -> Result<(), PipelineError> {
         match self.carry_over.filter(|_| self.runs.is_some()) {
             Some(ns) => {
+                self.hold_from = i64::MAX;
                 self.release_before(self.reorder.newest().saturating_sub(ns))?;
                 self.stats.carried_over = self.reorder.held() as u64;
                 Ok(())

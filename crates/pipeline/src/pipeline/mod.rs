@@ -96,6 +96,8 @@ pub struct EventPipeline {
     verdicts_after: u64,
     /// Event time at the end of the run kept held for the next one.
     carry_over: Option<i64>,
+    /// Events from this time on are held until the end (the carry-over).
+    hold_from: i64,
 }
 
 /// An epoch made durable: its files are published; what is left to do is
@@ -205,6 +207,7 @@ impl EventPipeline {
             stats: RunStats::default(),
             kept: None,
             carry_over: None,
+            hold_from: i64::MAX,
             position,
             verdicts: ActivityLog::new(data_dir),
             verdicts_after: 0,

@@ -44,8 +44,10 @@ impl EventPipeline {
     }
 
     /// Release, in order, every held event older than `t` (nanoseconds):
-    /// the caller knows no event before `t` is still to come.
+    /// the caller knows no event before `t` is still to come. What is
+    /// carried over to the next run stays (see `carry_over`).
     pub fn release_before(&mut self, t: i64) -> Result<(), PipelineError> {
+        let t = t.min(self.hold_from);
         while let Some(e) = self.reorder.pop_before(t) {
             self.release(e)?;
         }

@@ -45,6 +45,9 @@ pub(super) struct PieceEntry {
     /// Earliest event time (ns) the piece decodes to; `i64::MAX` when it
     /// holds none. Known once indexed.
     pub earliest: i64,
+    /// Latest event time it decodes to; `i64::MIN` when it holds none,
+    /// `i64::MAX` when not known (a file read line by line).
+    pub latest: i64,
     /// Hash of its bytes, to notice an input that changed between passes.
     pub digest: u64,
 }
@@ -97,6 +100,7 @@ pub(super) fn read_inputs(
                         digest: xxhash_rust::xxh3::xxh3_64(&piece.bytes),
                         piece: Some(piece),
                         earliest: i64::MIN,
+                        latest: i64::MAX,
                     });
                     if inputs.held {
                         held_bytes += len;
@@ -157,10 +161,14 @@ fn index_pieces(file: &mut InputFile, decoder: &DocumentDecoder) {
         let Some(piece) = entry.piece.take() else {
             continue;
         };
-        let mut earliest = Earliest(i64::MAX);
+        let mut span = TimeSpan {
+            earliest: i64::MAX,
+            latest: i64::MIN,
+        };
         // This sink never fails.
-        let _ = decoder.decode_piece(&piece.bytes, piece.first_line, true, &base, &mut earliest);
-        entry.earliest = earliest.0;
+        let _ = decoder.decode_piece(&piece.bytes, piece.first_line, true, &base, &mut span);
+        entry.earliest = span.earliest;
+        entry.latest = span.latest;
     }
     if !file.utf8 {
         before_anything(file);
@@ -170,19 +178,35 @@ fn index_pieces(file: &mut InputFile, decoder: &DocumentDecoder) {
 /// A file that is not all UTF-8 is read line by line, where a line may
 /// decode to a record its piece as a whole does not hold: its pieces are
 /// indexed as starting before anything, so nothing is released ahead of
-/// them.
+/// them, and as ending who knows when.
 fn before_anything(file: &mut InputFile) {
     for entry in &mut file.pieces {
         entry.earliest = i64::MIN;
+        entry.latest = i64::MAX;
     }
 }
 
-/// A sink that keeps only the earliest event time.
-struct Earliest(i64);
+/// The newest event time of indexed inputs (`i64::MAX` if one is not
+/// known, `None` when the inputs are held whole, unindexed).
+pub(super) fn newest(files: &[InputFile]) -> Option<i64> {
+    let mut pieces = files.iter().flat_map(|f| &f.pieces).peekable();
+    if pieces.peek().is_some_and(|p| p.piece.is_some()) {
+        return None;
+    }
+    Some(pieces.map(|p| p.latest).max().unwrap_or(i64::MIN))
+}
 
-impl EventSink for Earliest {
+/// A sink that keeps only the earliest and latest event time.
+struct TimeSpan {
+    earliest: i64,
+    latest: i64,
+}
+
+impl EventSink for TimeSpan {
     fn event(&mut self, event: NormEvent) -> Result<(), SinkError> {
-        self.0 = self.0.min(event.event_time.nanos());
+        let t = event.event_time.nanos();
+        self.earliest = self.earliest.min(t);
+        self.latest = self.latest.max(t);
         Ok(())
     }
 

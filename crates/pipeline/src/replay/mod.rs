@@ -29,7 +29,10 @@ const LATENESS_NS: i64 = i64::MAX;
 pub const DEFAULT_IN_MEMORY_BYTES: u64 = 256 << 20;
 
 /// Size of the pieces inputs are read in (more when a value is longer).
-pub const DEFAULT_PIECE_BYTES: usize = 8 << 20;
+/// A merge holds about a piece's worth of events per input at once: 1 MiB
+/// held 9.5k events where 8 MiB held 58k (7 sources' daily files), and ran
+/// faster.
+pub const DEFAULT_PIECE_BYTES: usize = 1 << 20;
 
 /// Settings of a replay run.
 #[derive(Debug, Clone)]
@@ -158,10 +161,15 @@ pub fn replay_files(
             ..RunStats::default()
         });
     }
+    let mut analysis = analysis.clone();
+    if let Some(ns) = config.carry_over_ns {
+        // Nothing that may be carried over is released for lateness.
+        analysis.lateness_ns = analysis.lateness_ns.max(ns);
+    }
     let mut pipeline =
         analysis.open_pipeline(&config.data_dir, &run_id, config.persist, checkpoint)?;
     if let Some(ns) = config.carry_over_ns {
-        pipeline.carry_over(ns);
+        pipeline.carry_over(ns, inputs::newest(&read_files));
     }
     for (path, reason, detail) in unread {
         pipeline.reject_input(&path, reason, detail)?;
