@@ -22,8 +22,11 @@
 //! ID audit fixtures (124 events, 39 agents, 125 edges), and when an MCP
 //! server span under its client's became the server's account of the
 //! call rather than a second tool call (with one untraced server span
-//! added: 125 events, 39 agents, 125 edges); any other drift in attribution, detection or
-//! storage fails here.
+//! added: 125 events, 39 agents, 125 edges), and when the detectors began
+//! to forget credentials unused for a week (the fixtures' findings only,
+//! 11 → 9: two samples use a temporary credential years after the record
+//! that issued or first used it); any other drift in attribution,
+//! detection or storage fails here.
 //!
 //! To record them anew after an intended change of output, run with
 //! `DELEGRAPH_RECORD_DIGESTS=1` and say in the commit why the output moved.

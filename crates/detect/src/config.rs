@@ -98,6 +98,10 @@ pub struct DetectConfig {
     pub after_task_grace_secs: u64,
     /// The same finding id is not raised again within this many seconds.
     pub dedup_window_secs: u64,
+    /// Seconds a credential may go unused (event time) before what is
+    /// known of it (first user, expiry, clients) is forgotten: the
+    /// stitcher forgets its binding after as long.
+    pub credential_idle_secs: u64,
     /// Half-life of accumulated instance and human risk, in seconds.
     pub risk_half_life_secs: u64,
     /// Most open instance profiles held (least recently active closed first).
@@ -132,6 +136,7 @@ impl Default for DetectConfig {
             idle_close_secs: 3600,
             after_task_grace_secs: 120,
             dedup_window_secs: 86_400,
+            credential_idle_secs: 7 * 86_400,
             risk_half_life_secs: 6 * 3600,
             max_open_instances: 200_000,
             policy_burst: 5,

@@ -35,6 +35,8 @@ pub struct CredentialUse {
     pub program_client: bool,
     /// Used from a person's client (browser, console, CLI).
     pub human_client: bool,
+    /// Event time it was last issued or used (ns), for the idle sweep.
+    pub last_seen: i64,
 }
 
 /// What one event tells about the credential it used.
@@ -82,8 +84,12 @@ impl CredentialBook {
             return;
         };
         let expires = c.expires_at.map(|x| x.nanos());
+        let t = e.event_time.nanos();
         match self.by_id.get_mut(&c.id) {
-            Some(u) => u.expires_at = u.expires_at.or(expires),
+            Some(u) => {
+                u.expires_at = u.expires_at.or(expires);
+                u.last_seen = u.last_seen.max(t);
+            }
             None => {
                 self.by_id.put(
                     c.id.clone(),
@@ -93,6 +99,7 @@ impl CredentialBook {
                         expires_at: expires,
                         program_client: false,
                         human_client: false,
+                        last_seen: t,
                     },
                 );
             }
@@ -102,6 +109,10 @@ impl CredentialBook {
     /// `user` used the event's credential: record it as the first user
     /// when none yet; returns the first use when it was someone else.
     pub fn claim(&mut self, cred: &str, user: Owner, e: &NormEvent) -> Option<CredentialUse> {
+        let t = e.event_time.nanos();
+        if let Some(u) = self.by_id.get_mut(cred) {
+            u.last_seen = u.last_seen.max(t);
+        }
         match self.by_id.get_mut(cred) {
             Some(u) if u.owner == Owner::Nobody => {
                 u.owner = user;
@@ -119,6 +130,7 @@ impl CredentialBook {
                         expires_at: None,
                         program_client: false,
                         human_client: false,
+                        last_seen: t,
                     },
                 );
                 None
@@ -160,5 +172,12 @@ impl CredentialBook {
     /// Look up without touching recency.
     pub fn peek(&self, cred: &str) -> Option<&CredentialUse> {
         self.by_id.peek(cred)
+    }
+
+    /// Forget credentials last issued or used before `horizon` (ns): the
+    /// least recently used come first, so this stops at the first one
+    /// still in use.
+    pub fn sweep(&mut self, horizon: i64) {
+        self.by_id.pop_lru_while(|u| u.last_seen < horizon);
     }
 }

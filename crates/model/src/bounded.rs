@@ -50,6 +50,18 @@ impl<V> Bounded<V> {
         self.map.pop(k)
     }
 
+    /// Remove least recently used entries while `stale` holds for them
+    /// (an owner sweeping entries idle past a horizon: the least recently
+    /// used is the longest idle); returns how many went.
+    pub fn pop_lru_while(&mut self, mut stale: impl FnMut(&V) -> bool) -> usize {
+        let mut gone = 0;
+        while self.map.peek_lru().is_some_and(|(_, v)| stale(v)) {
+            self.map.pop_lru();
+            gone += 1;
+        }
+        gone
+    }
+
     /// Entries held.
     pub fn len(&self) -> usize {
         self.map.len()

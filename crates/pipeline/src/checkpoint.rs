@@ -24,8 +24,9 @@ pub fn checkpoint_path(data_dir: &Path) -> PathBuf {
 /// analyzer's state under its id; 5 adds clue rates to agent baselines and
 /// value tracing to `data_flow`'s state; 6 adds each agent's intent model
 /// (how its requests account for its tools) and request words to value
-/// provenance.
-const VERSION: u32 = 7;
+/// provenance; 7 saves each stitcher binding once, with when its keys were
+/// last used; 8 adds when each credential the detectors know was last seen.
+const VERSION: u32 = 8;
 
 /// What a checkpoint holds. Every part is postcard over ordered
 /// collections, so the same state always gives the same bytes.
@@ -77,8 +78,8 @@ impl Checkpoint {
             return Err(bad(
                 &path,
                 format!(
-                    "checkpoint version {version} (this build reads {VERSION}: the stitcher \
-                     saves each binding once and when its keys were last used since version 7); replay the inputs into a new data \
+                    "checkpoint version {version} (this build reads {VERSION}: the \
+                     detectors remember when each credential was last seen since version 8); replay the inputs into a new data \
                      directory, or remove its state/ to rebuild baselines from scratch (the \
                      tables are kept)"
                 ),

@@ -18,6 +18,7 @@ use delegraph_model::{
 use serde::{Deserialize, Serialize};
 
 use crate::baseline::AgentBaseline;
+use crate::config::secs_to_ns;
 use crate::credentials::{CredentialBook, CredentialFacts, Owner};
 use crate::detector::{Detector, EventCx, Shared, Signal, SlotId, SlotPool, UnattributedCx};
 use crate::instance::{Changed, Instance, UNIDENTIFIED_AGENT};
@@ -31,6 +32,9 @@ const MAX_CLOSED: usize = 200_000;
 const MAX_EMITTED: usize = 500_000;
 /// Most agents with a baseline.
 const MAX_AGENTS: usize = 10_000;
+
+/// Event time between sweeps of idle credentials.
+const SWEEP_EVERY_NS: i64 = 3_600_000_000_000;
 
 /// The id the detector engine's state is stored under in the checkpoint.
 pub const DETECTORS_ANALYZER: AnalyzerId = AnalyzerId("detectors");
@@ -189,8 +193,19 @@ impl Detectors {
     /// instance whose deadline it passed.
     pub fn expire(&mut self, now: i64, out: &mut Vec<Finding>) {
         if now > self.s.watermark {
+            let new_hour =
+                now.div_euclid(SWEEP_EVERY_NS) != self.s.watermark.div_euclid(SWEEP_EVERY_NS);
             self.s.watermark = now;
             self.close_due(out);
+            if new_hour {
+                let idle = secs_to_ns(self.cfg.credential_idle_secs);
+                self.s.credentials.sweep(now.saturating_sub(idle));
+                // Ids raised before the dedup window suppress nothing.
+                let window = secs_to_ns(self.cfg.dedup_window_secs);
+                self.s
+                    .emitted
+                    .pop_lru_while(|then| *then <= now.saturating_sub(window));
+            }
         }
     }
 

@@ -80,6 +80,36 @@ fn a_human_acting_directly_with_an_agents_token_is_flagged_on_the_agent() {
 }
 
 #[test]
+fn a_credential_idle_past_its_horizon_is_forgotten() {
+    let events = [
+        ev("1", 1, Some("X"), "tok-1", "agent-runtime/1.0"),
+        ev("2", 70, None, "tok-1", "agent-runtime/1.0"),
+    ];
+    let findings = |credential_idle_secs| {
+        // X stays open, so only the credential's memory differs.
+        let mut d = Detectors::new(DetectConfig {
+            idle_close_secs: 86_400,
+            credential_idle_secs,
+            ..DetectConfig::default()
+        });
+        let mut out = Vec::new();
+        for e in &events {
+            d.observe(e, &mut out);
+        }
+        (out, d)
+    };
+    // Idle 69 minutes: still known to be X's under the default week.
+    let (within, _) = findings(DetectConfig::default().credential_idle_secs);
+    assert_eq!(within.len(), 1, "{within:#?}");
+    let (past, d) = findings(600);
+    assert!(past.is_empty(), "{past:#?}");
+    assert!(
+        d.s.credentials.peek("tok-1").is_some(),
+        "known again after its use"
+    );
+}
+
+#[test]
 fn a_credential_used_after_it_expired_is_flagged() {
     let mut issue = ev("0", 0, Some("runtime"), "ASIARUNTIME", "Boto3");
     issue.credential_issued = Some(delegraph_model::Credential {
