@@ -221,8 +221,18 @@ impl DocumentPieces {
     /// object follows.
     fn scan_to(&mut self, end: usize) {
         let mut s = self.scan;
-        for i in self.scanned..end {
+        let mut i = self.scanned;
+        while i < end {
+            if s.in_string && !s.escaped {
+                // Most of a log record is string content: jump to the next
+                // byte that can change the state.
+                match memchr::memchr3(b'\\', b'"', b'\n', &self.buf[i..end]) {
+                    Some(skip) => i += skip,
+                    None => break,
+                }
+            }
             let b = self.buf[i];
+            i += 1;
             if s.in_string {
                 if s.escaped {
                     s.escaped = false;
@@ -254,10 +264,10 @@ impl DocumentPieces {
                     if s.depth == 0
                         && self.cuts_allowed
                         && self.cut.is_none()
-                        && i + 1 >= self.piece_bytes
-                        && self.buf.get(i + 1) == Some(&b'{') =>
+                        && i >= self.piece_bytes
+                        && self.buf.get(i) == Some(&b'{') =>
                 {
-                    self.cut = Some(i + 1);
+                    self.cut = Some(i);
                 }
                 _ => {}
             }

@@ -130,7 +130,7 @@ pub fn replay_files(
     let inputs::Inputs {
         mut hasher,
         unread,
-        files: read_files,
+        files: mut read_files,
         held,
     } = inputs;
     // What decodes differently must name a different run.
@@ -185,15 +185,15 @@ pub fn replay_files(
     };
     let mut merged = None;
     if held {
-        // Each input is let go once fed.
-        for (index, file) in read_files.into_iter().enumerate() {
+        // Each piece is let go once fed.
+        for (index, mut file) in read_files.into_iter().enumerate() {
             pipeline.set_input_place(input_place(index));
-            feed_whole(&mut pipeline, &decoder, &file)?;
+            feed_whole(&mut pipeline, &decoder, &mut file)?;
             progress(report(&pipeline));
         }
     } else {
         // An input without pieces has nothing to merge: only its damage.
-        for file in read_files.iter().filter(|f| f.pieces.is_empty()) {
+        for file in read_files.iter_mut().filter(|f| f.pieces.is_empty()) {
             feed_whole(&mut pipeline, &decoder, file)?;
         }
         let merge = merge::MergeSettings {
@@ -220,18 +220,21 @@ pub fn replay_files(
     Ok(stats)
 }
 
-/// Feed one input kept whole, in its order.
+/// Feed one input kept whole, in its order, letting each piece go once
+/// decoded (its events are held, its bytes no longer needed).
 fn feed_whole(
     pipeline: &mut crate::EventPipeline,
     decoder: &delegraph_decode::DocumentDecoder,
-    file: &inputs::InputFile,
+    file: &mut inputs::InputFile,
 ) -> Result<(), PipelineError> {
     let base = OriginBase::File {
         path: file.path.clone(),
     };
     pipeline.count_document(file.raw_len);
-    for piece in file.pieces.iter().filter_map(|p| p.piece.as_ref()) {
-        pipeline.ingest_piece(decoder, piece, file.utf8, &base)?;
+    for entry in &mut file.pieces {
+        if let Some(piece) = entry.piece.take() {
+            pipeline.ingest_piece(decoder, &piece, file.utf8, &base)?;
+        }
     }
     if let Some(damage) = &file.damage {
         // What decompressed before the break was decoded (a record cut in
