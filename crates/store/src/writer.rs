@@ -34,11 +34,14 @@ const BLOOM_COLUMNS: [&str; 4] = [
 ];
 
 /// How every table's Parquet files are written: zstd, bounded row groups,
-/// bloom filters on the id columns point lookups use.
+/// bloom filters on the id columns point lookups use. zstd level 1, not 3:
+/// a replay of 100,000 CloudTrail records took 2.72 s instead of 3.06 s
+/// (compression was a tenth of its time) for an `events` table 16% larger
+/// (19.9 MB instead of 17.2 MB for 134 MB of records).
 pub(crate) fn writer_properties(schema: &SchemaRef) -> Result<WriterProperties, StoreError> {
     let mut props = WriterProperties::builder()
         .set_compression(Compression::ZSTD(
-            ZstdLevel::try_new(3).map_err(|e| StoreError::Encode(e.to_string()))?,
+            ZstdLevel::try_new(1).map_err(|e| StoreError::Encode(e.to_string()))?,
         ))
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS));
     // Point lookups (a finding, its evidence events, an instance's events
