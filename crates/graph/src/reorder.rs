@@ -111,6 +111,15 @@ impl ReorderBuffer {
         self.heap.pop().map(|Held(e, _)| *e)
     }
 
+    /// Every event still held, in order, whatever the watermark (end of
+    /// input). One sort of the lot: a replay holding its whole input
+    /// spent 4% of its time in heap pops.
+    pub fn drain_in_order(&mut self) -> impl Iterator<Item = NormEvent> + use<> {
+        let mut held = std::mem::take(&mut self.heap).into_vec();
+        held.sort_unstable_by(|a, b| a.key().cmp(&b.key()));
+        held.into_iter().map(|Held(e, _)| *e)
+    }
+
     /// The ordinal the next event pushed gets (its place in the input).
     pub fn next_ordinal(&self) -> u64 {
         self.next_ordinal

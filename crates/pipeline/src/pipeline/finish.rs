@@ -14,7 +14,7 @@ impl EventPipeline {
     /// Release every event held for ordering now (a stream gone idle: no
     /// later event will come to move the watermark past them).
     pub fn release_held(&mut self) -> Result<(), PipelineError> {
-        while let Some(e) = self.reorder.pop_earliest() {
+        for e in self.reorder.drain_in_order() {
             self.release(e)?;
         }
         Ok(())
