@@ -110,17 +110,19 @@ impl CredentialBook {
     /// when none yet; returns the first use when it was someone else.
     pub fn claim(&mut self, cred: &str, user: Owner, e: &NormEvent) -> Option<CredentialUse> {
         let t = e.event_time.nanos();
-        if let Some(u) = self.by_id.get_mut(cred) {
-            u.last_seen = u.last_seen.max(t);
-        }
         match self.by_id.get_mut(cred) {
-            Some(u) if u.owner == Owner::Nobody => {
-                u.owner = user;
-                u.first = evidence(e);
-                None
+            Some(u) => {
+                u.last_seen = u.last_seen.max(t);
+                if u.owner == Owner::Nobody {
+                    u.owner = user;
+                    u.first = evidence(e);
+                    None
+                } else if u.owner != user {
+                    Some(u.clone())
+                } else {
+                    None
+                }
             }
-            Some(u) if u.owner != user => Some(u.clone()),
-            Some(_) => None,
             None => {
                 self.by_id.put(
                     cred.to_owned(),

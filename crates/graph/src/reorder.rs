@@ -99,10 +99,8 @@ impl ReorderBuffer {
     }
 
     /// Release everything still held, in order (end of input).
-    pub fn flush(&mut self, mut emit: impl FnMut(NormEvent)) {
-        while let Some(e) = self.pop_earliest() {
-            emit(e);
-        }
+    pub fn flush(&mut self, emit: impl FnMut(NormEvent)) {
+        self.drain_in_order().for_each(emit);
     }
 
     /// Release the earliest event still held, whatever the watermark (end

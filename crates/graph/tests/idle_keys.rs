@@ -8,39 +8,30 @@
 
 use std::path::Path;
 
-use delegraph_decode::{DecodeError, DocumentDecoder, EventSink, OriginBase, SinkError};
+mod common;
+
+use common::Events;
+use delegraph_decode::{DocumentDecoder, OriginBase};
 use delegraph_graph::{StitchConfig, Stitcher};
-use delegraph_model::{Bind, LinkHints, NormEvent, Origin, Resolve, Timestamp};
+use delegraph_model::{Bind, LinkHints, NormEvent, Resolve, Timestamp};
 
 const HOUR: i64 = 3_600_000_000_000;
 const T0: i64 = 1_772_409_600_000_000_000;
-
-struct One(Option<NormEvent>);
-
-impl EventSink for One {
-    fn event(&mut self, e: NormEvent) -> Result<(), SinkError> {
-        self.0.get_or_insert(e);
-        Ok(())
-    }
-    fn reject(&mut self, e: DecodeError, o: Origin, _: &str) -> Result<(), SinkError> {
-        panic!("{o}: {e}");
-    }
-}
 
 /// An MCP gateway record (the fixture's first) of session `session` at
 /// `at`, made with token `token`: it starts its instance and binds the
 /// token and span `span` to it.
 fn record(session: &str, token: &str, span: &str, at: i64) -> NormEvent {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/mcp/gateway.jsonl");
-    let mut one = One(None);
+    let mut all = Events::default();
     DocumentDecoder::default()
         .decode_document(
             &std::fs::read(&path).unwrap(),
             &OriginBase::File { path: "g".into() },
-            &mut one,
+            &mut all,
         )
         .unwrap();
-    let mut e = one.0.unwrap();
+    let mut e = all.0.swap_remove(0);
     e.trace.session_id = Some(session.into());
     e.agent.instance_id = Some(session.into());
     e.credential_used.as_mut().unwrap().id = token.into();

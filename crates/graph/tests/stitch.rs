@@ -6,22 +6,12 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use delegraph_decode::{DecodeError, DocumentDecoder, EventSink, OriginBase, SinkError};
+mod common;
+
+use common::Events;
+use delegraph_decode::{DocumentDecoder, OriginBase};
 use delegraph_graph::{ReorderBuffer, StitchConfig, Stitcher};
-use delegraph_model::{Attribution, NormEvent, Origin, Timestamp};
-
-#[derive(Default)]
-struct Events(Vec<NormEvent>);
-
-impl EventSink for Events {
-    fn event(&mut self, e: NormEvent) -> Result<(), SinkError> {
-        self.0.push(e);
-        Ok(())
-    }
-    fn reject(&mut self, e: DecodeError, o: Origin, _: &str) -> Result<(), SinkError> {
-        panic!("{o}: {e}");
-    }
-}
+use delegraph_model::{Attribution, NormEvent, Timestamp};
 
 fn root() -> PathBuf {
     Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"))

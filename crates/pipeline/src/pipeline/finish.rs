@@ -34,7 +34,8 @@ impl EventPipeline {
         let ns = ns.max(0);
         self.carry_over = Some(ns);
         if let Some(t) = newest {
-            self.hold_from = t.saturating_sub(ns);
+            // Events carried over from the run before may be newer still.
+            self.hold_from = t.max(self.reorder.newest()).saturating_sub(ns);
         }
     }
 
@@ -43,7 +44,7 @@ impl EventPipeline {
     fn release_at_end(&mut self) -> Result<(), PipelineError> {
         match self.carry_over.filter(|_| self.runs.is_some()) {
             Some(ns) => {
-                self.hold_from = i64::MAX;
+                // `hold_from` is never earlier than this.
                 self.release_before(self.reorder.newest().saturating_sub(ns))?;
                 self.stats.carried_over = self.reorder.held() as u64;
                 Ok(())
