@@ -23,7 +23,7 @@ use delegraph_model::{NormEvent, Origin, Source};
 
 pub use error::DecodeError;
 pub use format::{FormatInfo, Promoted, RuleFields, SigmaLogSource, format_info, formats, relink};
-pub use sink::{DecodeFailure, EventSink, SinkError};
+pub use sink::{Collected, DecodeFailure, Decoded, EventSink, SinkError};
 pub use sources::{all_decoders, mcp::MCP_SCHEMA, opa::OpaMapping, task_envelope::ENVELOPE_SCHEMA};
 
 use crate::probe::Probe;

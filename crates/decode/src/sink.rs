@@ -53,3 +53,73 @@ pub enum DecodeFailure {
     #[error(transparent)]
     Sink(#[from] SinkError),
 }
+
+/// One thing decoding handed a sink.
+// Events are the many and rejects the few: boxing the event would cost an
+// allocation per event to save room on rejects.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub enum Decoded {
+    /// A decoded event.
+    Event(NormEvent),
+    /// A record that could not be decoded.
+    Rejected {
+        /// Why.
+        error: DecodeError,
+        /// Where it was.
+        origin: Origin,
+        /// Its text.
+        raw: String,
+    },
+}
+
+/// A sink that keeps what it is handed, in order, to hand to another sink
+/// later: a piece decoded on one thread, fed to the pipeline on another,
+/// gives the pipeline exactly the calls decoding into it would have.
+#[derive(Debug, Default)]
+pub struct Collected {
+    items: Vec<Decoded>,
+}
+
+impl Collected {
+    /// What was handed, in order.
+    pub fn items(&self) -> &[Decoded] {
+        &self.items
+    }
+
+    /// The events handed, in order.
+    pub fn events(&self) -> impl Iterator<Item = &NormEvent> {
+        self.items.iter().filter_map(|d| match d {
+            Decoded::Event(e) => Some(e),
+            Decoded::Rejected { .. } => None,
+        })
+    }
+
+    /// Hand everything to `sink` in the order it came; the first failure
+    /// of `sink` stops it, as it would have stopped decoding.
+    pub fn replay_into(self, sink: &mut impl EventSink) -> Result<(), SinkError> {
+        for item in self.items {
+            match item {
+                Decoded::Event(e) => sink.event(e)?,
+                Decoded::Rejected { error, origin, raw } => sink.reject(error, origin, &raw)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+impl EventSink for Collected {
+    fn event(&mut self, event: NormEvent) -> Result<(), SinkError> {
+        self.items.push(Decoded::Event(event));
+        Ok(())
+    }
+
+    fn reject(&mut self, error: DecodeError, origin: Origin, raw: &str) -> Result<(), SinkError> {
+        self.items.push(Decoded::Rejected {
+            error,
+            origin,
+            raw: raw.to_owned(),
+        });
+        Ok(())
+    }
+}

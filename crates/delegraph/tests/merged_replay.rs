@@ -68,8 +68,17 @@ fn a_replay_merged_by_event_time_writes_the_tables_of_a_whole_one() {
     // The fixtures, malformed ones included, cut at every place a piece
     // may end: lines, dead letters and duplicates must come out the same.
     let fixtures = fixture_inputs(&work.join("in/fixtures"));
-    let whole = replay(work, "fixtures-whole", &fixtures, &[]);
+    let one_thread = ["--threads", "1"];
+    let whole = replay(work, "fixtures-whole", &fixtures, &one_thread);
     assert!(!whole.contains("ordered by event time"), "{whole}");
+    // Held whole, every record its own piece, decoded on four threads: the
+    // pipeline takes them in input order all the same.
+    let threads = ["--threads", "4", "--piece-bytes", "1"];
+    replay(work, "fixtures-threads", &fixtures, &threads);
+    assert_eq!(
+        all_rows(work, "fixtures-whole"),
+        all_rows(work, "fixtures-threads")
+    );
     let cut = ["--in-memory-mb", "0", "--piece-bytes", "1"];
     let pieces = replay(work, "fixtures-merged", &fixtures, &cut);
     assert!(merged(&pieces).0 > fixtures.len() as u64, "{pieces}");
@@ -80,7 +89,12 @@ fn a_replay_merged_by_event_time_writes_the_tables_of_a_whole_one() {
     // A simulated fleet, each source's file in time order: the merge holds
     // a small part of it at a time.
     let fleet = simulate(&work.join("in/fleet"), 9, 1500, 6.0);
-    let whole = replay(work, "fleet-whole", &fleet, &[]);
+    let whole = replay(work, "fleet-whole", &fleet, &one_thread);
+    replay(work, "fleet-threads", &fleet, &["--threads", "3"]);
+    assert_eq!(
+        all_rows(work, "fleet-whole"),
+        all_rows(work, "fleet-threads")
+    );
     let small = ["--in-memory-mb", "0", "--piece-bytes", "65536"];
     let pieces = replay(work, "fleet-merged", &fleet, &small);
     let (n, most_held) = merged(&pieces);

@@ -28,7 +28,7 @@ pub struct Piece {
 /// A file (or standard input, `-`) read piece by piece.
 pub struct DocumentPieces {
     path: String,
-    reader: Box<dyn Read>,
+    reader: Box<dyn Read + Send>,
     /// Size on disk (compressed size for gzip).
     raw_len: u64,
     /// Most decompressed bytes allowed, and whether passing it is a bomb
@@ -72,7 +72,7 @@ impl DocumentPieces {
             path: path.to_owned(),
             source,
         };
-        let (mut raw, raw_len): (Box<dyn Read>, u64) = if path == "-" {
+        let (mut raw, raw_len): (Box<dyn Read + Send>, u64) = if path == "-" {
             // Its size is known only once read: standard input is held raw.
             let mut held = Vec::new();
             io::stdin()
@@ -91,7 +91,7 @@ impl DocumentPieces {
         (&mut raw).take(2).read_to_end(&mut head).map_err(io_err)?;
         let gzip = head == GZIP_MAGIC;
         let raw = io::Cursor::new(head).chain(raw);
-        let (reader, cap, bomb_cap): (Box<dyn Read>, u64, bool) = if gzip {
+        let (reader, cap, bomb_cap): (Box<dyn Read + Send>, u64, bool) = if gzip {
             let ratio_cap = raw_len
                 .saturating_mul(MAX_GZIP_RATIO)
                 .max(MIN_GZIP_ALLOWANCE);

@@ -9,6 +9,7 @@ mod checkpoint;
 mod dead_letter;
 mod dedup;
 mod graph_rows;
+mod in_order;
 mod live_tables;
 mod ocsf;
 mod pipeline;

@@ -46,6 +46,10 @@ pub struct Args {
     /// Size of the pieces inputs are read in (tests and tuning).
     #[arg(long, hide = true, default_value_t = delegraph_pipeline::DEFAULT_PIECE_BYTES)]
     piece_bytes: usize,
+    /// Threads decoding the inputs (default: one per core). Events reach
+    /// the analyzers in the same order whatever the number.
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
     /// How long before an action a policy decision for the same instance
     /// and tool binds to it when no decision id was propagated (default 2m).
     #[arg(long, value_parser = parse_duration)]
@@ -119,6 +123,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     config.ocsf = a.ocsf.clone();
     config.in_memory_bytes = a.in_memory_mb.saturating_mul(1 << 20);
     config.piece_bytes = a.piece_bytes;
+    config.threads = a.threads;
     a.analysis().apply(&mut config.analysis)?;
     config.analysis.detect.trusted |= a.trusted;
     let total: u64 = a

@@ -59,6 +59,8 @@ pub(super) struct ReadSettings<'a> {
     pub piece_bytes: usize,
     /// Decompressed bytes held before the replay orders by index instead.
     pub in_memory_bytes: u64,
+    /// Threads decoding pieces to index them.
+    pub workers: usize,
 }
 
 /// Read every input once (see the module doc). `progress` gets the bytes
@@ -107,12 +109,14 @@ pub(super) fn read_inputs(
                         if held_bytes > settings.in_memory_bytes {
                             inputs.held = false;
                             for earlier in &mut inputs.files {
-                                index_pieces(earlier, settings.decoder);
+                                index_pieces(earlier, settings);
                             }
                         }
                     }
-                    if !inputs.held {
-                        index_pieces(&mut file, settings.decoder);
+                    // Indexed a few pieces at a time, one per worker.
+                    let waiting = file.pieces.iter().filter(|p| p.piece.is_some()).count();
+                    if !inputs.held && waiting >= 2 * settings.workers {
+                        index_pieces(&mut file, settings);
                     }
                 }
                 Ok(None) => break Ok(()),
@@ -122,6 +126,9 @@ pub(super) fn read_inputs(
         read_raw += file.raw_len;
         match read {
             Ok(()) => {
+                if !inputs.held {
+                    index_pieces(&mut file, settings);
+                }
                 inputs.hasher = hasher;
                 file.damage = reader.damage().map(str::to_owned);
                 if !inputs.held && !file.utf8 {
@@ -151,25 +158,34 @@ pub(super) fn read_inputs(
 }
 
 /// Replace a file's held pieces by their index: each piece's earliest
-/// event time, decoded as UTF-8 text (see [`before_anything`] for a file
-/// that turns out not to be).
-fn index_pieces(file: &mut InputFile, decoder: &DocumentDecoder) {
+/// and latest event time, decoded as UTF-8 text on `settings.workers`
+/// threads (see [`before_anything`] for a file that turns out not to be).
+fn index_pieces(file: &mut InputFile, settings: &ReadSettings) {
     let base = OriginBase::File {
         path: file.path.clone(),
     };
-    for entry in &mut file.pieces {
+    let index = |entry: &mut PieceEntry| {
         let Some(piece) = entry.piece.take() else {
-            continue;
+            return;
         };
         let mut span = TimeSpan {
             earliest: i64::MAX,
             latest: i64::MIN,
         };
         // This sink never fails.
-        let _ = decoder.decode_piece(&piece.bytes, piece.first_line, true, &base, &mut span);
+        let _ =
+            settings
+                .decoder
+                .decode_piece(&piece.bytes, piece.first_line, true, &base, &mut span);
         entry.earliest = span.earliest;
         entry.latest = span.latest;
-    }
+    };
+    let unindexed = file.pieces.iter_mut().filter(|p| p.piece.is_some());
+    let workers = settings.workers;
+    // Nothing is taken: each piece's index is written in place.
+    let _ = crate::in_order::map_in_order(unindexed, workers, 2 * workers, index, |()| {
+        Ok::<_, std::convert::Infallible>(())
+    });
     if !file.utf8 {
         before_anything(file);
     }

@@ -49,6 +49,9 @@ pub struct ReplayConfig {
     pub in_memory_bytes: u64,
     /// Inputs are read in pieces of about this many bytes.
     pub piece_bytes: usize,
+    /// Threads decoding pieces (0: one per core). The pipeline takes
+    /// their events in input order, so the output does not depend on it.
+    pub threads: usize,
     /// Continue from the data directory's checkpoint (baselines, bindings,
     /// open instances) and save it at the end.
     pub persist: bool,
@@ -71,6 +74,7 @@ impl ReplayConfig {
             max_file_bytes: 4 << 30,
             in_memory_bytes: DEFAULT_IN_MEMORY_BYTES,
             piece_bytes: DEFAULT_PIECE_BYTES,
+            threads: 0,
             persist: true,
             carry_over_ns: None,
             analysis: AnalysisSettings::new(LATENESS_NS),
@@ -118,6 +122,7 @@ pub fn replay_files(
         max_file_bytes: config.max_file_bytes,
         piece_bytes: config.piece_bytes,
         in_memory_bytes: config.in_memory_bytes,
+        workers: crate::in_order::worker_count(config.threads),
     };
     let inputs = inputs::read_inputs(files, &read, |bytes| {
         progress(Progress {
@@ -185,21 +190,24 @@ pub fn replay_files(
     };
     let mut merged = None;
     if held {
-        // Each piece is let go once fed.
-        for (index, mut file) in read_files.into_iter().enumerate() {
-            pipeline.set_input_place(input_place(index));
-            feed_whole(&mut pipeline, &decoder, &mut file)?;
-            progress(report(&pipeline));
-        }
+        feed_held(
+            &mut pipeline,
+            &decoder,
+            &mut read_files,
+            config.threads,
+            |p| progress(report(p)),
+        )?;
     } else {
         // An input without pieces has nothing to merge: only its damage.
-        for file in read_files.iter_mut().filter(|f| f.pieces.is_empty()) {
-            feed_whole(&mut pipeline, &decoder, file)?;
+        for file in read_files.iter().filter(|f| f.pieces.is_empty()) {
+            pipeline.count_document(file.raw_len);
+            end_input(&mut pipeline, file)?;
         }
         let merge = merge::MergeSettings {
             decoder: &decoder,
             max_file_bytes: config.max_file_bytes,
             piece_bytes: config.piece_bytes,
+            workers: read.workers,
         };
         merged = Some(merge::replay_in_time_order(
             &mut pipeline,
@@ -220,29 +228,89 @@ pub fn replay_files(
     Ok(stats)
 }
 
-/// Feed one input kept whole, in its order, letting each piece go once
-/// decoded (its events are held, its bytes no longer needed).
-fn feed_whole(
+/// One step of feeding inputs kept whole.
+enum Step<P> {
+    /// The `index`th input begins.
+    Start(usize),
+    /// A piece of the `index`th input (raw, then decoded).
+    Piece(usize, P),
+    /// The `index`th input ends.
+    End(usize),
+}
+
+/// Feed inputs kept whole, in the order given, each in its order, their
+/// pieces decoded on `threads` threads (see [`crate::in_order`]) and each
+/// let go once decoded (its events are held, its bytes no longer needed).
+/// `progress` is called after each input.
+fn feed_held(
     pipeline: &mut crate::EventPipeline,
     decoder: &delegraph_decode::DocumentDecoder,
-    file: &mut inputs::InputFile,
+    files: &mut [inputs::InputFile],
+    threads: usize,
+    mut progress: impl FnMut(&crate::EventPipeline),
 ) -> Result<(), PipelineError> {
-    let base = OriginBase::File {
-        path: file.path.clone(),
-    };
-    pipeline.count_document(file.raw_len);
-    for entry in &mut file.pieces {
-        if let Some(piece) = entry.piece.take() {
-            pipeline.ingest_piece(decoder, &piece, file.utf8, &base)?;
+    let mut steps = Vec::new();
+    for (index, file) in files.iter_mut().enumerate() {
+        steps.push(Step::Start(index));
+        let pieces = file.pieces.iter_mut().filter_map(|e| e.piece.take());
+        steps.extend(pieces.map(|piece| Step::Piece(index, piece)));
+        steps.push(Step::End(index));
+    }
+    let files = &*files;
+    let bases: Vec<OriginBase> = files
+        .iter()
+        .map(|f| OriginBase::File {
+            path: f.path.clone(),
+        })
+        .collect();
+    let decode = |step: Step<delegraph_ingest::Piece>| match step {
+        Step::Piece(index, piece) => {
+            let mut decoded = delegraph_decode::Collected::default();
+            // A collecting sink never fails.
+            let _ = decoder.decode_piece(
+                &piece.bytes,
+                piece.first_line,
+                files[index].utf8,
+                &bases[index],
+                &mut decoded,
+            );
+            Step::Piece(index, decoded)
         }
+        Step::Start(index) => Step::Start(index),
+        Step::End(index) => Step::End(index),
+    };
+    let workers = crate::in_order::worker_count(threads);
+    crate::in_order::map_in_order(steps.into_iter(), workers, 2 * workers, decode, |step| {
+        match step {
+            Step::Start(index) => {
+                pipeline.set_input_place(input_place(index));
+                pipeline.count_document(files[index].raw_len);
+            }
+            Step::Piece(_, decoded) => {
+                decoded
+                    .replay_into(pipeline)
+                    .map_err(PipelineError::from_sink)?;
+            }
+            Step::End(index) => {
+                end_input(pipeline, &files[index])?;
+                progress(pipeline);
+            }
+        }
+        Ok(())
+    })
+}
+
+/// An input held whole was fed: if it ended early, say why. What
+/// decompressed before the break was decoded (a record cut in half is
+/// dead-lettered as truncated); the file says why the rest is missing.
+fn end_input(
+    pipeline: &mut crate::EventPipeline,
+    file: &inputs::InputFile,
+) -> Result<(), PipelineError> {
+    match &file.damage {
+        Some(damage) => pipeline.reject_input(&file.path, "truncated_input", damage.clone()),
+        None => Ok(()),
     }
-    if let Some(damage) = &file.damage {
-        // What decompressed before the break was decoded (a record cut in
-        // half is dead-lettered as truncated); the file says why the rest
-        // is missing.
-        pipeline.reject_input(&file.path, "truncated_input", damage.clone())?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]
