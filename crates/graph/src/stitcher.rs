@@ -180,7 +180,7 @@ impl Stitcher {
                 }
             }
         };
-        e.attribution = Some(attribution);
+        e.attribution = Some(Box::new(attribution));
         if let Some(horizon) = self.index.maybe_sweep(at) {
             self.instances.evict_idle(horizon);
             self.approvals.sweep(horizon);

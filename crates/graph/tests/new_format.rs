@@ -132,7 +132,7 @@ fn attribute(source: Source) -> (Vec<Attribution>, Stitcher) {
     for line in LOG.lines() {
         let mut e = decoder.decode(line);
         let context = s.attribute(&mut e);
-        let a = e.attribution.unwrap();
+        let a = *e.attribution.unwrap();
         if a.instance.is_some() {
             assert!(context.instance_since.is_some(), "{line}");
         }

@@ -72,7 +72,7 @@ fn stitch(events: Vec<NormEvent>, cfg: StitchConfig) -> (Vec<NormEvent>, Stitche
 fn by_id(events: &[NormEvent]) -> BTreeMap<String, Attribution> {
     events
         .iter()
-        .map(|e| (e.event_id.clone(), e.attribution.clone().unwrap()))
+        .map(|e| (e.event_id.clone(), *e.attribution.clone().unwrap()))
         .collect()
 }
 

@@ -473,13 +473,16 @@ pub struct NormEvent {
     pub input_messages: Option<String>,
     /// The decision, when this record is a policy engine's decision.
     #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub decision: Option<PolicyDecision>,
+    // Boxed, like `envelope` and `attribution`: events are moved often
+    // (decode, reorder, batches) and most lack these, so they cost a
+    // pointer instead of their size in every event.
+    pub decision: Option<Box<PolicyDecision>>,
     /// The envelope, when this record is a task envelope event.
     #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub envelope: Option<EnvelopeEvent>,
+    pub envelope: Option<Box<EnvelopeEvent>>,
     /// Cross-source attribution, once the stitcher has run.
     #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub attribution: Option<Attribution>,
+    pub attribution: Option<Box<Attribution>>,
     /// Edge hints: how this record connects to others (stored).
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub links: Vec<Link>,

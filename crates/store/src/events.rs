@@ -11,7 +11,7 @@ use crate::columns::{Col, Columns, batch, schema};
 
 /// A field of the event's attribution, when it has one.
 fn attributed(e: &NormEvent, f: impl Fn(&Attribution) -> Option<&str>) -> Option<&str> {
-    e.attribution.as_ref().and_then(f)
+    e.attribution.as_deref().and_then(f)
 }
 
 fn approval(e: &NormEvent, f: impl Fn(&Approval) -> Option<&str>) -> Option<&str> {

@@ -365,14 +365,14 @@ impl Decoder for Opa {
             })
             .unwrap_or_default();
         policies.sort();
-        e.decision = Some(PolicyDecision {
+        e.decision = Some(Box::new(PolicyDecision {
             decision_id: entry.decision_id,
             engine: PolicyEngine::Opa,
             policy,
             allowed,
             action: tool.or(action),
             policies,
-        });
+        }));
         out.event(e)?;
         Ok(())
     }

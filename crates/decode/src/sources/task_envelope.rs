@@ -198,7 +198,7 @@ impl Decoder for TaskEnvelopes {
         }
         e.scopes = envelope.scopes.clone();
         e.trace.decision_id = envelope.decision_id.clone();
-        e.envelope = Some(EnvelopeEvent { change, envelope });
+        e.envelope = Some(Box::new(EnvelopeEvent { change, envelope }));
         out.event(e)?;
         Ok(())
     }

@@ -184,7 +184,7 @@ pub fn add_decision(
     if let Some(r) = &req.resource {
         push_resource(&mut e.resources, r.cedar(), Some(&r.entity_type), false);
     }
-    e.decision = Some(PolicyDecision {
+    e.decision = Some(Box::new(PolicyDecision {
         decision_id: request_id.unwrap_or_else(|| e.event_id.clone()),
         engine: PolicyEngine::VerifiedPermissions,
         policy: req.policy_store_id.unwrap_or_default(),
@@ -195,6 +195,6 @@ pub fn add_decision(
             .into_iter()
             .map(|p| p.policy_id)
             .collect(),
-    });
+    }));
     Ok(())
 }

@@ -314,13 +314,13 @@ fn idle_state(n: u64) {
     for i in 0..n {
         let mut e = proto.clone();
         e.event_id = format!("s:{i}");
-        e.attribution = Some(delegraph_model::Attribution {
+        e.attribution = Some(Box::new(delegraph_model::Attribution {
             agent_id: Some("support-agent".into()),
             instance: Some(format!("support-agent-{i:012}")),
             root_instance: Some(format!("support-agent-{i:012}")),
             initiator: Some("user001@example.com".into()),
             ..Default::default()
-        });
+        }));
         if let Some(c) = e.credential_used.as_mut() {
             c.id = format!("tok-{i:012}");
         }

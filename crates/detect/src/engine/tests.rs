@@ -208,14 +208,14 @@ fn decision(id: &str, m: i64, allowed: bool, cred: &str) -> NormEvent {
         kind: None,
         is_secret: false,
     }];
-    e.decision = Some(delegraph_model::PolicyDecision {
+    e.decision = Some(Box::new(delegraph_model::PolicyDecision {
         decision_id: id.into(),
         engine: delegraph_model::PolicyEngine::Opa,
         policy: "agents/allow".into(),
         allowed: Some(allowed),
         action: Some("read_payroll".into()),
         policies: Vec::new(),
-    });
+    }));
     e
 }
 

@@ -358,7 +358,7 @@ fn guardrail(op: &str, a: &Attrs<'_>, e: &mut NormEvent) {
         .or_else(|| policy.clone())
         .unwrap_or_default();
     e.operation = format!("{op}:{name}");
-    e.decision = Some(PolicyDecision {
+    e.decision = Some(Box::new(PolicyDecision {
         decision_id: a
             .first(&[
                 "gen_ai.guardrail.security.external_finding_id",
@@ -376,7 +376,7 @@ fn guardrail(op: &str, a: &Attrs<'_>, e: &mut NormEvent) {
             ])
             .into_iter()
             .collect(),
-    });
+    }));
 }
 
 /// A memory operation as a tool-like action on its store.
