@@ -8,6 +8,7 @@ mod analyzers;
 mod checkpoint;
 mod dead_letter;
 mod dedup;
+mod events_writer;
 mod graph_rows;
 mod in_order;
 mod live_tables;
@@ -89,6 +90,13 @@ pub enum PipelineError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// The thread writing the events table could not be started.
+    #[error("starting the events table's writer thread: {0}")]
+    WriterThread(#[source] std::io::Error),
+    /// The thread writing the events table died without saying why (a
+    /// panic), taking the run's unwritten events with it.
+    #[error("the events table's writer thread stopped unexpectedly")]
+    WriterGone,
 }
 
 impl PipelineError {

@@ -13,6 +13,7 @@ use delegraph_store::{
     findings_schema,
 };
 
+use crate::events_writer::EventsWriter;
 use crate::{DeadLetters, PipelineError};
 
 /// Files a day partition may gather from a stream's commits before they
@@ -24,7 +25,8 @@ const PUBLISHES_PER_LOOK: u32 = 16;
 
 /// Open output of one run.
 pub(crate) struct RunFiles {
-    pub events: TableAppend,
+    /// Written on a thread of its own (see [`EventsWriter`]).
+    pub events: EventsWriter,
     pub findings: TableAppend,
     pub agents: TableAppend,
     pub edges: TableAppend,
@@ -42,7 +44,12 @@ impl RunFiles {
         // Rows with absurd times go under the day the run started.
         let filing = DayFiling::now_within(limits);
         Ok(Self {
-            events: TableAppend::open(data_dir, "events", events_schema(), filing)?,
+            events: EventsWriter::new(TableAppend::open(
+                data_dir,
+                "events",
+                events_schema(),
+                filing,
+            )?),
             findings: TableAppend::open(data_dir, "findings", findings_schema(), filing)?,
             agents: TableAppend::open(data_dir, "agents", agents_schema(), filing)?,
             edges: TableAppend::open(data_dir, "edges", edges_schema(), filing)?,
@@ -53,23 +60,25 @@ impl RunFiles {
     }
 
     /// File the next run's rows by the clock now (after a publish).
-    pub fn restart(&mut self, limits: &FilingLimits) {
+    pub fn restart(&mut self, limits: &FilingLimits) -> Result<(), PipelineError> {
         let filing = DayFiling::now_within(limits);
-        for (_, table) in self.row_tables() {
+        for (_, table) in self.row_tables()? {
             table.set_filing(filing);
         }
         self.dead.set_filing(filing);
+        Ok(())
     }
 
-    /// The tables of rows, by name (the dead letters apart: they are
-    /// buffered before their table sees them).
-    fn row_tables(&mut self) -> [(&'static str, &mut TableAppend); 4] {
-        [
-            ("events", &mut self.events),
+    /// The tables of rows, by name, every batch handed over written (the
+    /// dead letters apart: they are buffered before their table sees
+    /// them).
+    fn row_tables(&mut self) -> Result<[(&'static str, &mut TableAppend); 4], PipelineError> {
+        Ok([
+            ("events", self.events.table()?),
             ("findings", &mut self.findings),
             ("agents", &mut self.agents),
             ("edges", &mut self.edges),
-        ]
+        ])
     }
 
     /// Record a dead letter.
@@ -83,7 +92,7 @@ impl RunFiles {
     pub fn publish(&mut self, tag: &CommitTag) -> Result<Vec<PathBuf>, PipelineError> {
         self.publishes = self.publishes.saturating_add(1);
         let mut committed = Vec::new();
-        for (name, table) in self.row_tables() {
+        for (name, table) in self.row_tables()? {
             if table.commit(tag)?.is_some() {
                 committed.push(name);
             }
@@ -107,7 +116,15 @@ impl RunFiles {
             return;
         }
         self.publishes = 0;
-        for (name, table) in self.row_tables() {
+        let tables = match self.row_tables() {
+            Ok(tables) => tables,
+            Err(e) => {
+                // The next write or publish fails with it.
+                tracing::warn!(error = %e, "compacting crowded days");
+                return;
+            }
+        };
+        for (name, table) in tables {
             compact_crowded(name, table);
         }
         compact_crowded(delegraph_store::DEAD_LETTER_TABLE, self.dead.table_mut());

@@ -11,8 +11,8 @@ use delegraph_model::{
 };
 use delegraph_rules::{RuleEngine, RuleSet};
 use delegraph_store::{
-    ActivityLog, CommitTag, FilingLimits, Redo, agents_batch, edges_batch, events_batch,
-    findings_batch, remove_partials,
+    ActivityLog, CommitTag, FilingLimits, Redo, agents_batch, edges_batch, findings_batch,
+    remove_partials,
 };
 
 use crate::checkpoint::Checkpoint;
@@ -380,8 +380,8 @@ impl EventPipeline {
 
     fn flush(&mut self) -> Result<(), PipelineError> {
         if !self.buffer.is_empty() {
-            self.files.events.write(events_batch(&self.buffer)?)?;
-            self.buffer.clear();
+            let full = std::mem::replace(&mut self.buffer, Vec::with_capacity(self.batch_rows));
+            self.files.events.write(full)?;
         }
         if !self.findings.is_empty() {
             self.files.findings.write(findings_batch(&self.findings)?)?;
@@ -434,7 +434,7 @@ impl EventPipeline {
             redo: Redo::Replace,
         };
         let mut outputs = self.files.publish(&tag)?;
-        self.files.restart(&self.filing);
+        self.files.restart(&self.filing)?;
         let committed = std::time::Instant::now();
         self.live
             .epoch_ended(&self.stitcher, &self.filing, &mut outputs)?;
