@@ -4,7 +4,7 @@
 //! to learn its earliest event time, so the second pass can merge the
 //! inputs in time order holding only what overlaps in time.
 
-use delegraph_decode::{DecodeError, DocumentDecoder, EventSink, OriginBase, SinkError};
+use delegraph_decode::{Collected, DecodeError, DocumentDecoder, EventSink, OriginBase, SinkError};
 use delegraph_ingest::{DocumentPieces, Piece};
 use delegraph_model::{NormEvent, Origin};
 use xxhash_rust::xxh3::Xxh3;
@@ -36,6 +36,26 @@ pub(super) struct InputFile {
     pub damage: Option<String>,
     /// Its pieces: bytes while held, else their index.
     pub pieces: Vec<PieceEntry>,
+}
+
+impl InputFile {
+    /// Decode one of its pieces on its own (on a worker): what the
+    /// pipeline is to be handed, in order.
+    pub fn decode_alone(&self, decoder: &DocumentDecoder, piece: &Piece) -> Collected {
+        let base = OriginBase::File {
+            path: self.path.clone(),
+        };
+        let mut decoded = Collected::default();
+        // A collecting sink never fails.
+        let _ = decoder.decode_piece(
+            &piece.bytes,
+            piece.first_line,
+            self.utf8,
+            &base,
+            &mut decoded,
+        );
+        decoded
+    }
 }
 
 /// A piece of an input.

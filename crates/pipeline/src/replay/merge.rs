@@ -9,7 +9,7 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use delegraph_decode::{Collected, DocumentDecoder, OriginBase};
+use delegraph_decode::DocumentDecoder;
 use delegraph_ingest::{DocumentPieces, Piece};
 
 use super::inputs::InputFile;
@@ -111,12 +111,6 @@ pub(super) fn replay_in_time_order(
             end,
         }
     });
-    let bases: Vec<OriginBase> = files
-        .iter()
-        .map(|f| OriginBase::File {
-            path: f.path.clone(),
-        })
-        .collect();
     let decode = |read: Read<Piece>| {
         let Read {
             turn,
@@ -125,18 +119,7 @@ pub(super) fn replay_in_time_order(
             end,
         } = read;
         let file = &files[turn.input];
-        let piece = piece.map(|piece| {
-            let mut decoded = Collected::default();
-            // A collecting sink never fails.
-            let _ = settings.decoder.decode_piece(
-                &piece.bytes,
-                piece.first_line,
-                file.utf8,
-                &bases[turn.input],
-                &mut decoded,
-            );
-            decoded
-        });
+        let piece = piece.map(|piece| file.decode_alone(settings.decoder, &piece));
         Read {
             turn,
             opened,

@@ -12,7 +12,6 @@ mod merge;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use delegraph_decode::OriginBase;
 use delegraph_model::Source;
 
 use crate::checkpoint::Checkpoint;
@@ -257,25 +256,8 @@ fn feed_held(
         steps.push(Step::End(index));
     }
     let files = &*files;
-    let bases: Vec<OriginBase> = files
-        .iter()
-        .map(|f| OriginBase::File {
-            path: f.path.clone(),
-        })
-        .collect();
     let decode = |step: Step<delegraph_ingest::Piece>| match step {
-        Step::Piece(index, piece) => {
-            let mut decoded = delegraph_decode::Collected::default();
-            // A collecting sink never fails.
-            let _ = decoder.decode_piece(
-                &piece.bytes,
-                piece.first_line,
-                files[index].utf8,
-                &bases[index],
-                &mut decoded,
-            );
-            Step::Piece(index, decoded)
-        }
+        Step::Piece(index, piece) => Step::Piece(index, files[index].decode_alone(decoder, &piece)),
         Step::Start(index) => Step::Start(index),
         Step::End(index) => Step::End(index),
     };
