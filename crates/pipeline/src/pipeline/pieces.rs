@@ -2,7 +2,7 @@
 //! large to hold whole reads its files piece by piece and releases events
 //! as soon as it knows nothing earlier is still to come.
 
-use delegraph_decode::{DocumentDecoder, OriginBase};
+use delegraph_decode::Collected;
 
 use super::EventPipeline;
 use crate::PipelineError;
@@ -14,19 +14,11 @@ impl EventPipeline {
         self.stats.bytes += raw_len;
     }
 
-    /// Decode one piece of a document counted with
-    /// [`count_document`](Self::count_document) (see
-    /// `DocumentDecoder::decode_piece`) and route its records.
-    pub fn ingest_piece(
-        &mut self,
-        decoder: &DocumentDecoder,
-        piece: &delegraph_ingest::Piece,
-        whole_is_utf8: bool,
-        base: &OriginBase,
-    ) -> Result<(), PipelineError> {
-        decoder
-            .decode_piece(&piece.bytes, piece.first_line, whole_is_utf8, base, self)
-            .map_err(PipelineError::from_sink)
+    /// Route the records of one piece of a document counted with
+    /// [`count_document`](Self::count_document), decoded on its own (on
+    /// another thread): the same calls decoding into the pipeline makes.
+    pub fn ingest_decoded(&mut self, decoded: Collected) -> Result<(), PipelineError> {
+        decoded.replay_into(self).map_err(PipelineError::from_sink)
     }
 
     /// The place in the input the next event decoded gets (see

@@ -133,9 +133,9 @@ pub(super) fn read_inputs(
                             }
                         }
                     }
-                    // Indexed a few pieces at a time, one per worker.
-                    let waiting = file.pieces.iter().filter(|p| p.piece.is_some()).count();
-                    if !inputs.held && waiting >= 2 * settings.workers {
+                    // Indexed a few pieces at a time, one per worker: the
+                    // pieces not yet indexed are the last ones read.
+                    if !inputs.held && unindexed_at_end(&file) >= 2 * settings.workers {
                         index_pieces(&mut file, settings);
                     }
                 }
@@ -209,6 +209,12 @@ fn index_pieces(file: &mut InputFile, settings: &ReadSettings) {
     if !file.utf8 {
         before_anything(file);
     }
+}
+
+/// How many of a file's last pieces are held, not yet indexed.
+fn unindexed_at_end(file: &InputFile) -> usize {
+    let held = file.pieces.iter().rev().take_while(|p| p.piece.is_some());
+    held.count()
 }
 
 /// A file that is not all UTF-8 is read line by line, where a line may

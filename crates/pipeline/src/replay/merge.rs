@@ -137,9 +137,7 @@ pub(super) fn replay_in_time_order(
         }
         pipeline.release_before(read.turn.from)?;
         pipeline.set_input_place(places[input]);
-        read.piece?
-            .replay_into(pipeline)
-            .map_err(PipelineError::from_sink)?;
+        pipeline.ingest_decoded(read.piece?)?;
         places[input] = pipeline.input_place();
         merged.pieces += 1;
         merged.most_held = merged.most_held.max(pipeline.held_events() as u64);

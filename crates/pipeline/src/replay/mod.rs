@@ -268,11 +268,7 @@ fn feed_held(
                 pipeline.set_input_place(input_place(index));
                 pipeline.count_document(files[index].raw_len);
             }
-            Step::Piece(_, decoded) => {
-                decoded
-                    .replay_into(pipeline)
-                    .map_err(PipelineError::from_sink)?;
-            }
+            Step::Piece(_, decoded) => pipeline.ingest_decoded(decoded)?,
             Step::End(index) => {
                 end_input(pipeline, &files[index])?;
                 progress(pipeline);
