@@ -13,7 +13,8 @@ use crate::probe::{Key, Probe};
 /// - EventBridge: `{"detail-type": "...", "detail": {...}}`
 /// - Okta event hook: `{"eventType": "com.okta.event_hook", "data": {"events": [...]}}`
 /// - Azure Monitor (Event Hub): `{"records": [...]}`
-/// - Microsoft Graph list: `{"value": [...]}`
+/// - Microsoft Graph list: `{"value": [...]}`, or one entity as some of
+///   Graph's documentation examples show it: `{"value": {...}}`
 /// - Workspace Reports list: `{"kind": "admin#reports#activities", "items": [...]}`
 /// - Cloud Logging `entries.list`: `{"entries": [...], "nextPageToken": "..."}`
 pub fn open<'a>(p: &Probe<'a>) -> Option<Result<Vec<&'a str>, DecodeError>> {
@@ -45,6 +46,11 @@ pub fn open<'a>(p: &Probe<'a>) -> Option<Result<Vec<&'a str>, DecodeError>> {
     if p.is_array(Key::Value) && !p.has(Key::EventType) {
         return list(Key::Value).map(Ok);
     }
+    if let Some(one) = p.raw(Key::Value).filter(|v| v.get().starts_with('{'))
+        && only_odata_besides_value(p)
+    {
+        return Some(Ok(vec![one.get()]));
+    }
     if p.is_array(Key::Items)
         && p.str(Key::Kind)
             .is_some_and(|k| k.starts_with("admin#reports"))
@@ -55,4 +61,13 @@ pub fn open<'a>(p: &Probe<'a>) -> Option<Result<Vec<&'a str>, DecodeError>> {
         return list(Key::Entries).map(Ok);
     }
     None
+}
+
+/// Whether the record holds nothing but `value` and OData annotations
+/// (`@odata.context`), so a `value` object is the entity, not a field.
+fn only_odata_besides_value(p: &Probe<'_>) -> bool {
+    p.sample_keys.len() < 8
+        && p.sample_keys
+            .iter()
+            .all(|k| k == "value" || k.starts_with("@odata."))
 }

@@ -83,6 +83,8 @@ keys! {
     Operation = "Operation",
     RecordType = "RecordType",
     Workload = "Workload",
+    RiskEventType = "riskEventType",
+    RiskLastUpdatedDateTime = "riskLastUpdatedDateTime",
 }
 
 /// What a record's top level holds.

@@ -53,6 +53,7 @@ fn samples() -> Vec<String> {
         "gcp_audit/set-iam-policy.jsonl",
         "azure_activity/activitylogs-raw.jsonl",
         "entra_audit/diagnostic.jsonl",
+        "entra_risk/diagnostic-user-risk-events.jsonl",
         "m365_audit/copilot-interactions.jsonl",
         "otlp/agent-trace.jsonl",
         "mcp/gateway.jsonl",

@@ -25,7 +25,10 @@
 //! added: 125 events, 39 agents, 125 edges), and when the detectors began
 //! to forget credentials unused for a week (the fixtures' findings only,
 //! 11 → 9: two samples use a temporary credential years after the record
-//! that issued or first used it); any other drift in attribution,
+//! that issued or first used it), and when the Entra ID Protection
+//! fixtures joined the fixtures corpus (its events, agents and edges
+//! digests only: 132 events, 41 agents, 126 edges; findings, Stratus and
+//! both fleets unchanged); any other drift in attribution,
 //! detection or storage fails here.
 //!
 //! To record them anew after an intended change of output, run with

@@ -102,6 +102,7 @@ pub fn api_operation(e: &NormEvent) -> Option<&str> {
     match (e.source, e.category) {
         (Source::Otlp | Source::Mcp, _) => None,
         (_, Category::AgentInvoke | Category::ToolCall) => None,
+        (_, c) if c.is_observation() => None,
         _ => Some(e.operation.as_str()),
     }
 }
@@ -169,7 +170,7 @@ pub fn tenant_label(item: &str) -> String {
         "google_workspace" => "Google Workspace customer",
         "gcp_audit" => "Google Cloud project",
         "azure_activity" => "Azure tenant or subscription",
-        "entra_audit" => "Entra tenant",
+        "entra_audit" | "entra_risk" => "Entra tenant",
         "m365_audit" => "Microsoft 365 tenant",
         other => other,
     };
@@ -217,6 +218,7 @@ pub fn flag_name(f: &str) -> Option<&'static str> {
 /// an approval record): what an approval should cover.
 pub fn is_action(e: &NormEvent) -> bool {
     !e.is_approval_record()
+        && !e.category.is_observation()
         && !matches!(
             e.category,
             Category::AgentInvoke | Category::Authentication | Category::Approval

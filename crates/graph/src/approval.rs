@@ -236,7 +236,7 @@ impl ApprovalBook {
                 .as_ref()
                 .map(|_| "the envelope's approving decision".into());
         }
-        if !e.is_approval_record() {
+        if !e.is_approval_record() && !e.category.is_observation() {
             let counts = e.category == Category::ToolCall && !e.echoes_span();
             if counts {
                 st.calls += 1;

@@ -24,6 +24,9 @@ pub enum Source {
     AzureActivity,
     /// Microsoft Entra ID audit logs (Graph `directoryAudit` or diagnostic).
     EntraAudit,
+    /// Microsoft Entra ID Protection: risk detections for users, workload
+    /// identities and agents, and risky-identity state (Graph or diagnostic).
+    EntraRisk,
     /// Microsoft 365 unified audit log (Office 365 Management Activity API),
     /// Copilot interactions included.
     M365Audit,
@@ -39,7 +42,7 @@ pub enum Source {
 
 impl Source {
     /// Every source, in a stable order (summaries, metrics labels).
-    pub const ALL: [Source; 13] = [
+    pub const ALL: [Source; 14] = [
         Source::Cloudtrail,
         Source::Okta,
         Source::Entra,
@@ -48,6 +51,7 @@ impl Source {
         Source::GcpAudit,
         Source::AzureActivity,
         Source::EntraAudit,
+        Source::EntraRisk,
         Source::M365Audit,
         Source::Otlp,
         Source::Mcp,
@@ -66,6 +70,7 @@ impl Source {
             Source::GcpAudit => "gcp_audit",
             Source::AzureActivity => "azure_activity",
             Source::EntraAudit => "entra_audit",
+            Source::EntraRisk => "entra_risk",
             Source::M365Audit => "m365_audit",
             Source::Otlp => "otlp",
             Source::Mcp => "mcp",
@@ -82,6 +87,7 @@ impl Source {
             "gcp-audit" | "gcp" => Some(Source::GcpAudit),
             "azure-activity" | "azure_activitylogs" => Some(Source::AzureActivity),
             "entra-audit" | "azure_auditlogs" => Some(Source::EntraAudit),
+            "entra-risk" | "azure_riskdetection" => Some(Source::EntraRisk),
             "m365" | "m365-audit" | "o365" | "office365" => Some(Source::M365Audit),
             "task-envelope" | "envelope" => Some(Source::TaskEnvelope),
             _ => Self::ALL.into_iter().find(|x| x.as_str() == s),
@@ -154,6 +160,10 @@ pub enum Category {
     PolicyDecision,
     /// A human approved, amended, revoked or completed a task envelope.
     Approval,
+    /// A vendor's verdict about an identity (an Entra ID Protection risk
+    /// detection, a change of its risk state): a record about the actor,
+    /// not an act of it.
+    RiskSignal,
     /// Any other API call.
     #[default]
     ApiCall,
@@ -172,8 +182,15 @@ impl Category {
             Category::ToolCall => "tool_call",
             Category::PolicyDecision => "policy_decision",
             Category::Approval => "approval",
+            Category::RiskSignal => "risk_signal",
             Category::ApiCall => "api_call",
         }
+    }
+
+    /// A record about an identity rather than an act of it: no operation
+    /// the identity performed, nothing an approval covers.
+    pub fn is_observation(self) -> bool {
+        self == Category::RiskSignal
     }
 }
 

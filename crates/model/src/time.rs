@@ -74,15 +74,18 @@ impl Timestamp {
     /// (`2024-06-02 20:16:32.000000000`, Panther's and Snowflake's form;
     /// `2023-01-22 16:53:53.000`, CloudTrail Lake's), or a trailing `Z` or
     /// `-0700`. A replay from the lake then reads what the vendor sent.
+    /// Fields without their leading zero are read too: Entra ID
+    /// Protection's diagnostic export writes `2022-09-09T9:59:27.958Z`.
     pub fn parse_exported(s: &str) -> Result<Self, TimestampError> {
         if let Ok(t) = Self::parse_rfc3339(s) {
             return Ok(t);
         }
         let s = s.trim();
-        const NAIVE: [&str; 3] = [
+        const NAIVE: [&str; 4] = [
             "%Y-%m-%d %H:%M:%S%.f",
             "%Y-%m-%dT%H:%M:%S%.f",
             "%Y-%m-%d %H:%M:%S%.fZ",
+            "%Y-%m-%dT%H:%M:%S%.fZ",
         ];
         let naive = NAIVE
             .iter()
@@ -196,6 +199,8 @@ mod tests {
         ] {
             assert_eq!(Timestamp::parse_exported(lake), Ok(vendor), "{lake}");
         }
+        let unpadded = Timestamp::parse_exported("2022-09-09T9:59:27.958Z").unwrap();
+        assert_eq!(unpadded.to_rfc3339(), "2022-09-09T09:59:27.958Z");
         let whole = Timestamp::parse_exported("2022-09-29 23:04:35").unwrap();
         assert_eq!(
             whole,

@@ -320,7 +320,7 @@ fn agentic(agent_type: &Str) -> Option<&str> {
 
 /// The logical agent of an agentic actor is its blueprint, and its chain
 /// runs from the blueprint to the actor.
-fn blueprint_chain(blueprint: Option<String>, e: &mut NormEvent) {
+pub(super) fn blueprint_chain(blueprint: Option<String>, e: &mut NormEvent) {
     if let Some(b) = blueprint {
         e.delegation_chain = vec![b.clone(), e.actor.id.clone()];
         e.agent.agent_id = Some(b);

@@ -5,6 +5,7 @@ pub mod azure_activity;
 pub mod cloudtrail;
 pub mod entra;
 pub mod entra_audit;
+pub mod entra_risk;
 pub mod gcp_audit;
 pub mod github;
 pub mod google_workspace;
@@ -33,6 +34,7 @@ pub(crate) static FORMATS: &[&FormatInfo] = &[
     &entra::FORMAT,
     &azure_activity::FORMAT,
     &entra_audit::FORMAT,
+    &entra_risk::FORMAT,
     &m365_audit::FORMAT,
     &google_workspace::FORMAT,
     &github::FORMAT,
