@@ -19,12 +19,7 @@ impl LineIndex {
     /// Index the newlines of `doc`.
     pub fn new(doc: &str) -> Self {
         Self {
-            newlines: doc
-                .bytes()
-                .enumerate()
-                .filter(|(_, b)| *b == b'\n')
-                .map(|(i, _)| i)
-                .collect(),
+            newlines: memchr::memchr_iter(b'\n', doc.as_bytes()).collect(),
         }
     }
 
@@ -85,6 +80,29 @@ pub fn frames(doc: &str) -> Vec<Frame<'_>> {
         }
     }
     out
+}
+
+/// The records of a JSON-lines document with their 1-based lines, when
+/// every line that is not blank holds what looks like one whole object
+/// (`{` … `}` between JSON whitespace); otherwise `None`, and the document
+/// goes to [`frames`]. Only the shape is looked at here: the caller checks
+/// that each line is exactly one valid value (its probe does) and falls
+/// back to [`frames`] for the whole document when one is not, so a bad
+/// record is reported exactly as the general reader reports it, while
+/// good JSON lines skip that reader's scan.
+pub fn json_lines(doc: &str) -> Option<Vec<(u64, &str)>> {
+    let mut out = Vec::new();
+    for (i, line) in doc.split('\n').enumerate() {
+        let record = line.trim_matches(|c| matches!(c, ' ' | '\t' | '\r'));
+        if record.is_empty() {
+            continue;
+        }
+        if !(record.starts_with('{') && record.ends_with('}')) {
+            return None;
+        }
+        out.push((i as u64 + 1, record));
+    }
+    Some(out)
 }
 
 fn leading_ws(s: &str) -> usize {
@@ -203,6 +221,20 @@ mod tests {
                 Frame::Bad(v, e) => format!("{} {v}", e.reason()),
             })
             .collect()
+    }
+
+    #[test]
+    fn json_lines_are_taken_by_shape_with_their_lines() {
+        let doc = "{\"a\":1}\r\n\n  {\"b\":[2]}  \n";
+        assert_eq!(
+            json_lines(doc),
+            Some(vec![(1, "{\"a\":1}"), (3, "{\"b\":[2]}")])
+        );
+        // Anything else is the general reader's: a pretty-printed object,
+        // an array, a line that is not an object.
+        assert_eq!(json_lines("{\n  \"a\": 1\n}\n"), None);
+        assert_eq!(json_lines("[{\"a\":1}]"), None);
+        assert_eq!(json_lines("{\"a\":1}\nnull\n"), None);
     }
 
     #[test]

@@ -193,13 +193,25 @@ impl DocumentDecoder {
         base: &OriginBase,
         sink: &mut impl EventSink,
     ) -> Result<(), SinkError> {
-        let lines = framing::LineIndex::new(doc);
+        // Built on first use: JSON lines know their lines without it.
+        let lines = std::cell::OnceCell::new();
         let locate = |part: &str, index: Option<u32>| {
+            let lines = lines.get_or_init(|| framing::LineIndex::new(doc));
             base.at(
                 line_offset + lines.line(framing::offset_in(doc, part)),
                 index,
             )
         };
+        if let Some(records) = probed_json_lines(doc) {
+            for (line, text, probe) in records {
+                let origin = base.at(line_offset + line, None);
+                match self.oversized(text) {
+                    Some(e) => sink.reject(e, origin, text)?,
+                    None => self.decode_probed(text, probe, origin, 0, &locate, sink)?,
+                }
+            }
+            return Ok(());
+        }
         let mut element = 0u32;
         for frame in framing::frames(doc) {
             match frame {
@@ -234,17 +246,34 @@ impl DocumentDecoder {
         locate: &dyn Fn(&str, Option<u32>) -> Origin,
         sink: &mut impl EventSink,
     ) -> Result<(), SinkError> {
-        if text.len() > self.max_record_bytes {
-            let e = DecodeError::Oversized {
-                bytes: text.len(),
-                limit: self.max_record_bytes,
-            };
+        if let Some(e) = self.oversized(text) {
             return sink.reject(e, origin, text);
         }
         let probe = match Probe::of(text) {
             Ok(p) => p,
             Err(e) => return sink.reject(e, origin, text),
         };
+        self.decode_probed(text, probe, origin, depth, locate, sink)
+    }
+
+    /// Why `text` is refused before it is read, if it is too large.
+    fn oversized(&self, text: &str) -> Option<DecodeError> {
+        (text.len() > self.max_record_bytes).then_some(DecodeError::Oversized {
+            bytes: text.len(),
+            limit: self.max_record_bytes,
+        })
+    }
+
+    /// Decode one JSON value whose top level `probe` has read.
+    fn decode_probed(
+        &self,
+        text: &str,
+        probe: Probe<'_>,
+        origin: Origin,
+        depth: u8,
+        locate: &dyn Fn(&str, Option<u32>) -> Origin,
+        sink: &mut impl EventSink,
+    ) -> Result<(), SinkError> {
         if depth < 2
             && let Some(inner) = envelope::open(&probe)
         {
@@ -286,6 +315,17 @@ impl DocumentDecoder {
             Err(DecodeFailure::Sink(e)) => Err(e),
         }
     }
+}
+
+/// The records of a JSON-lines document with their lines and probes, when
+/// each line is exactly one valid object ([`framing::json_lines`]); `None`
+/// sends the whole document to the general reader, which reports a bad
+/// record as it always has.
+fn probed_json_lines(doc: &str) -> Option<Vec<(u64, &str, Probe<'_>)>> {
+    framing::json_lines(doc)?
+        .into_iter()
+        .map(|(line, text)| Some((line, text, Probe::of_whole(text).ok()?)))
+        .collect()
 }
 
 /// Parse `text` as `T`, classifying failures for `source`. A record that

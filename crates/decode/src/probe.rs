@@ -4,6 +4,7 @@
 //! at nested text, so a CloudTrail field that happens to mention `"uuid"`
 //! cannot make the record look like Okta.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::de::{Deserializer as _, IgnoredAny, MapAccess, Visitor};
@@ -92,8 +93,9 @@ keys! {
 pub struct Probe<'a> {
     present: u64,
     values: Vec<(Key, &'a RawValue)>,
-    /// Up to eight top-level key names, for "unknown format" messages.
-    pub sample_keys: Vec<String>,
+    /// Up to eight top-level key names, for "unknown format" messages
+    /// (borrowed from the record unless the key holds escapes).
+    pub sample_keys: Vec<Cow<'a, str>>,
 }
 
 impl<'a> Probe<'a> {
@@ -102,6 +104,17 @@ impl<'a> Probe<'a> {
         let mut de = serde_json::Deserializer::from_str(text);
         de.deserialize_any(ProbeVisitor)
             .map_err(|e| DecodeError::from_json(None, &e))?
+    }
+
+    /// Read the top level of `text`, which must be exactly one JSON object
+    /// (nothing but whitespace after it).
+    pub fn of_whole(text: &'a str) -> Result<Self, DecodeError> {
+        let mut de = serde_json::Deserializer::from_str(text);
+        let probe = de
+            .deserialize_any(ProbeVisitor)
+            .map_err(|e| DecodeError::from_json(None, &e))??;
+        de.end().map_err(|e| DecodeError::from_json(None, &e))?;
+        Ok(probe)
     }
 
     /// Whether the top level has `k`.
@@ -135,7 +148,12 @@ impl<'a> Probe<'a> {
         if self.sample_keys.is_empty() {
             return "none".into();
         }
-        self.sample_keys.join(", ")
+        let shown: Vec<String> = self
+            .sample_keys
+            .iter()
+            .map(|k| k.chars().take(40).collect())
+            .collect();
+        shown.join(", ")
     }
 }
 
@@ -169,11 +187,12 @@ impl<'de> Visitor<'de> for ProbeVisitor {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut p = Probe::default();
-        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            let known = Key::from_str(&key);
             if p.sample_keys.len() < 8 {
-                p.sample_keys.push(key.chars().take(40).collect());
+                p.sample_keys.push(key);
             }
-            match Key::from_str(&key) {
+            match known {
                 Some(k) if keeps_value(k) => {
                     p.present |= 1 << k as u8;
                     p.values.push((k, map.next_value::<&'de RawValue>()?));

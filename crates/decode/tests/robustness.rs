@@ -286,3 +286,58 @@ fn a_failing_sink_stops_decoding_with_its_error() {
         .expect("room for everything");
     assert_eq!(roomy.taken, total);
 }
+
+/// Everything a decode hands its sink, as text: events with their origins,
+/// and dead letters with reason, detail, origin and text.
+#[derive(Default)]
+struct Transcript(Vec<String>);
+
+impl EventSink for Transcript {
+    fn event(&mut self, e: NormEvent) -> Result<(), SinkError> {
+        self.0.push(serde_json::to_string(&e).unwrap());
+        Ok(())
+    }
+    fn reject(&mut self, e: DecodeError, origin: Origin, raw: &str) -> Result<(), SinkError> {
+        self.0
+            .push(format!("{} | {e} | {origin} | {raw}", e.reason()));
+        Ok(())
+    }
+}
+
+fn transcript(doc: &str) -> Vec<String> {
+    let mut t = Transcript::default();
+    let base = OriginBase::File { path: "t".into() };
+    DocumentDecoder::default()
+        .decode_document(doc.as_bytes(), &base, &mut t)
+        .expect("a transcript never fails");
+    t.0
+}
+
+#[test]
+fn json_lines_read_alone_and_through_the_general_reader_agree() {
+    // Good JSON lines (CRLF and indented lines among them) skip the
+    // general reader; one bad line anywhere sends the whole document
+    // through it. Both ways must give the same events, lines and texts.
+    let good: Vec<String> = samples()
+        .iter()
+        .enumerate()
+        .map(|(i, s)| match i % 3 {
+            0 => format!("{s}\r"),
+            1 => format!("  {s}"),
+            _ => s.clone(),
+        })
+        .collect();
+    let alone = transcript(&format!("\n{}\n", good.join("\n")));
+    assert!(alone.len() >= good.len());
+    assert!(alone.iter().all(|x| x.starts_with('{')), "{alone:?}");
+    for bad in [
+        "{not json",
+        r#"{"eventSource":"x"}{"eventSource":"y"}"#,
+        r#"{"\ud800":"lone surrogate in a key"}"#,
+    ] {
+        let doc = format!("\n{}\n{bad}\n", good.join("\n"));
+        let general = transcript(&doc);
+        assert_eq!(general[..alone.len()], alone[..], "{bad}");
+        assert!(general.len() > alone.len(), "{bad} was not reported");
+    }
+}
