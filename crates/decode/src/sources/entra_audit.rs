@@ -175,13 +175,6 @@ struct Modified {
     new_value: Str,
 }
 
-/// Which of the two shapes a record has.
-#[derive(Deserialize)]
-struct Shape {
-    #[serde(default)]
-    category: Option<String>,
-}
-
 impl Decoder for EntraAudit {
     fn format(&self) -> &'static FormatInfo {
         &FORMAT
@@ -200,8 +193,8 @@ impl Decoder for EntraAudit {
         origin: &Origin,
         out: &mut dyn EventSink,
     ) -> Result<(), DecodeFailure> {
-        let shape: Shape = parse(Source::EntraAudit, text)?;
-        let (a, ip, tenant) = if shape.category.as_deref() == Some("AuditLogs") {
+        let delivered = super::azure_monitor::category(Source::EntraAudit, text)?;
+        let (a, ip, tenant) = if delivered.as_deref() == Some("AuditLogs") {
             let d: Diagnostic = parse(Source::EntraAudit, text)?;
             (
                 d.properties,

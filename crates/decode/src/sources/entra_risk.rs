@@ -120,13 +120,6 @@ struct Record {
     identity_type: Str,
 }
 
-/// Which of the two shapes a record has.
-#[derive(Deserialize)]
-struct Shape {
-    #[serde(default)]
-    category: Option<String>,
-}
-
 impl Decoder for EntraRisk {
     fn format(&self) -> &'static FormatInfo {
         &FORMAT
@@ -146,8 +139,8 @@ impl Decoder for EntraRisk {
         origin: &Origin,
         out: &mut dyn EventSink,
     ) -> Result<(), DecodeFailure> {
-        let shape: Shape = parse(Source::EntraRisk, text)?;
-        let (r, tenant) = match shape.category {
+        let category = super::azure_monitor::category(Source::EntraRisk, text)?;
+        let (r, tenant) = match category {
             Some(c) if CATEGORIES.contains(&c.as_str()) => {
                 let d: Diagnostic = parse(Source::EntraRisk, text)?;
                 (d.properties, d.tenant_id.owned())

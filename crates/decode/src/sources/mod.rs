@@ -2,6 +2,7 @@
 //! describing itself in a [`FormatInfo`] (`FORMAT`).
 
 pub mod azure_activity;
+mod azure_monitor;
 pub mod cloudtrail;
 pub mod entra;
 pub mod entra_audit;
