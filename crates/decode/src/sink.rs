@@ -14,6 +14,11 @@ use crate::DecodeError;
 pub trait EventSink {
     /// A decoded event.
     fn event(&mut self, event: NormEvent) -> Result<(), SinkError>;
+    /// A decoded event already on the heap (from [`Collected`]): a sink
+    /// that keeps events boxed takes it as it is instead of copying it out.
+    fn event_boxed(&mut self, event: Box<NormEvent>) -> Result<(), SinkError> {
+        self.event(*event)
+    }
     /// A record that could not be decoded, with its text and where it was.
     fn reject(&mut self, error: DecodeError, origin: Origin, raw: &str) -> Result<(), SinkError>;
 }
@@ -60,8 +65,9 @@ pub enum DecodeFailure {
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Decoded {
-    /// A decoded event.
-    Event(NormEvent),
+    /// A decoded event, boxed: a piece's list of them then grows by
+    /// pointers, not by copies of whole events.
+    Event(Box<NormEvent>),
     /// A record that could not be decoded.
     Rejected {
         /// Why.
@@ -90,7 +96,7 @@ impl Collected {
     /// The events handed, in order.
     pub fn events(&self) -> impl Iterator<Item = &NormEvent> {
         self.items.iter().filter_map(|d| match d {
-            Decoded::Event(e) => Some(e),
+            Decoded::Event(e) => Some(&**e),
             Decoded::Rejected { .. } => None,
         })
     }
@@ -100,7 +106,7 @@ impl Collected {
     pub fn replay_into(self, sink: &mut impl EventSink) -> Result<(), SinkError> {
         for item in self.items {
             match item {
-                Decoded::Event(e) => sink.event(e)?,
+                Decoded::Event(e) => sink.event_boxed(e)?,
                 Decoded::Rejected { error, origin, raw } => sink.reject(error, origin, &raw)?,
             }
         }
@@ -110,7 +116,7 @@ impl Collected {
 
 impl EventSink for Collected {
     fn event(&mut self, event: NormEvent) -> Result<(), SinkError> {
-        self.items.push(Decoded::Event(event));
+        self.items.push(Decoded::Event(Box::new(event)));
         Ok(())
     }
 

@@ -75,16 +75,21 @@ impl ReorderBuffer {
     /// Add an event; `emit` receives every event that is now due, in order.
     /// An event older than the watermark is released at once (and counted
     /// as late): order can no longer be guaranteed for it.
-    pub fn push(&mut self, e: NormEvent, mut emit: impl FnMut(NormEvent)) {
+    pub fn push(&mut self, e: NormEvent, emit: impl FnMut(NormEvent)) {
+        self.push_boxed(Box::new(e), emit);
+    }
+
+    /// [`push`](Self::push) for an event already boxed, as held events are.
+    pub fn push_boxed(&mut self, e: Box<NormEvent>, mut emit: impl FnMut(NormEvent)) {
         let t = e.event_time.nanos();
         if self.max_seen != i64::MIN && t < self.watermark() {
             self.late += 1;
             self.next_ordinal += 1;
-            emit(e);
+            emit(*e);
             return;
         }
         self.max_seen = self.max_seen.max(t);
-        self.heap.push(Held(Box::new(e), self.next_ordinal));
+        self.heap.push(Held(e, self.next_ordinal));
         self.next_ordinal += 1;
         let wm = self.watermark();
         while self

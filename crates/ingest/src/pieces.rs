@@ -61,6 +61,9 @@ struct Scan {
 
 const READ_BYTES: usize = 1 << 16;
 
+/// Most a piece's buffer reserves before its bytes arrive.
+const MAX_RESERVED_BYTES: usize = 16 << 20;
+
 impl DocumentPieces {
     /// Open `path` for reading in pieces of about `piece_bytes` (more when
     /// a value is longer), gunzipping by content. Errors as
@@ -146,10 +149,18 @@ impl DocumentPieces {
             None if self.buf.is_empty() => return Ok(None),
             None => self.buf.len(),
         };
-        let rest = self.buf.split_off(end);
-        let bytes = std::mem::replace(&mut self.buf, rest);
+        // The piece keeps the buffer; what follows the cut starts the next
+        // one, made room for a whole piece at once so it grows by no copy.
+        let mut rest = Vec::with_capacity(self.piece_capacity());
+        rest.extend_from_slice(&self.buf[end..]);
+        self.buf.truncate(end);
+        let mut bytes = std::mem::replace(&mut self.buf, rest);
+        if bytes.capacity() > 2 * bytes.len() {
+            // A short piece (a small file's only one) holds what it uses.
+            bytes.shrink_to_fit();
+        }
         let first_line = self.lines_before;
-        self.lines_before += bytes.iter().filter(|b| **b == b'\n').count() as u64;
+        self.lines_before += memchr::memchr_iter(b'\n', &bytes).count() as u64;
         // The rest is scanned again from the cut, where the scan stood at
         // the top level, for the next place to cut.
         let scanned = self.scanned.saturating_sub(end);
@@ -161,8 +172,17 @@ impl DocumentPieces {
         Ok(Some(Piece { bytes, first_line }))
     }
 
+    /// Room a piece's buffer is given up front: the piece, and the read
+    /// that passes its end (up to a bound: pieces asked to be huge grow).
+    fn piece_capacity(&self) -> usize {
+        self.piece_bytes.min(MAX_RESERVED_BYTES) + 2 * READ_BYTES
+    }
+
     /// Read more bytes and scan them for places to cut.
     fn fill(&mut self) -> Result<(), IngestError> {
+        if self.buf.capacity() == 0 {
+            self.buf.reserve(self.piece_capacity());
+        }
         let start = self.buf.len();
         self.buf.resize(start + READ_BYTES, 0);
         let read = loop {

@@ -498,8 +498,12 @@ pub(crate) fn remove_all_partials(data_dir: &Path) -> Result<(), PipelineError> 
 
 impl EventSink for EventPipeline {
     fn event(&mut self, event: NormEvent) -> Result<(), SinkError> {
+        self.event_boxed(Box::new(event))
+    }
+
+    fn event_boxed(&mut self, event: Box<NormEvent>) -> Result<(), SinkError> {
         let mut due = Vec::new();
-        self.reorder.push(event, |e| due.push(e));
+        self.reorder.push_boxed(event, |e| due.push(e));
         for e in due {
             self.release(e).map_err(SinkError::new)?;
         }
