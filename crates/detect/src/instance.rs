@@ -4,6 +4,7 @@
 //! each detector ([`crate::detector::PerInstance`]), not here.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use delegraph_model::{Attribution, Category, Evidence, Link, NormEvent};
 use serde::{Deserialize, Serialize};
@@ -46,8 +47,9 @@ pub struct Instance {
     pub recent_tools: Vec<String>,
     /// Items (dimension index in [`dim::ALL`], item, the event that first
     /// showed it). A flat list: most instances touch a few dozen items, and
-    /// nested maps cost kilobytes per instance.
-    pub items: Vec<(u8, String, Evidence)>,
+    /// nested maps cost kilobytes per instance. The items one event adds
+    /// share its evidence (saved once per item all the same).
+    pub items: Vec<(u8, String, Arc<Evidence>)>,
     /// Highest risk of its findings (decides whether it is learned).
     pub max_risk: u8,
     /// Detectors that raised their one per-instance finding for it.
@@ -129,7 +131,15 @@ impl Instance {
         if held >= MAX_ITEMS {
             return false;
         }
-        self.items.push((d, item, evidence(e)));
+        let shown = match self.items.last() {
+            Some((_, _, last))
+                if last.event_id == e.event_id && last.origin == e.origin.to_string() =>
+            {
+                Arc::clone(last)
+            }
+            _ => Arc::new(evidence(e)),
+        };
+        self.items.push((d, item, shown));
         true
     }
 
@@ -139,7 +149,7 @@ impl Instance {
         self.items
             .iter()
             .filter(move |(x, _, _)| *x == d)
-            .map(|(_, name, ev)| (name, ev))
+            .map(|(_, name, ev)| (name, &**ev))
     }
 
     /// Remember a tool call; returns the new transition and trigram.

@@ -127,7 +127,11 @@ impl IntentModel {
 
     /// How well `words` account for `tool` (naive Bayes, add-one smoothed;
     /// words the model never learned weigh both outcomes alike).
-    pub(crate) fn account(&self, words: &BTreeSet<String>, tool: &str) -> Accounting {
+    pub(crate) fn account<'a>(
+        &self,
+        words: impl IntoIterator<Item = &'a String>,
+        tool: &str,
+    ) -> Accounting {
         let n = f64::from(self.requests);
         let with_tool = self.tools.get(tool).copied().unwrap_or(0);
         let nt = f64::from(with_tool);
@@ -137,7 +141,7 @@ impl IntentModel {
         let mut against = Vec::new();
         // Words no learned request had say nothing about either outcome.
         for (w, nw) in words
-            .iter()
+            .into_iter()
             .filter_map(|w| self.words.get(w).map(|n| (w, *n)))
         {
             let both = pairs.and_then(|p| p.get(w)).copied().unwrap_or(0);
@@ -187,7 +191,7 @@ fn stem(w: &str) -> String {
 
 /// What makes two requests the same request: the same words (FNV-1a over
 /// them, the same on every machine and run, unlike the std hasher).
-pub(crate) fn request_key(words: &BTreeSet<String>) -> u64 {
+pub(crate) fn request_key<'a>(words: impl IntoIterator<Item = &'a String>) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for w in words {
         for b in w.bytes().chain([b' ']) {

@@ -25,6 +25,7 @@ mod id;
 pub mod instance;
 pub mod intent;
 mod risk;
+mod small_set;
 pub mod stats;
 mod values;
 

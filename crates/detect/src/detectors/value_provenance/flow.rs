@@ -1,7 +1,7 @@
 //! What one instance was asked, what its tools returned and what it did
 //! with the values.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::VecDeque;
 
 use delegraph_model::Evidence;
 use serde::{Deserialize, Serialize};
@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::detectors::data_flow::ToolResult;
 use crate::instance::{MAX_TEXT, clip};
 use crate::intent;
+use crate::small_set::SmallSet;
 use crate::values::{identifiers_in, mentions};
 
 /// Most tool results kept per instance.
@@ -34,21 +35,21 @@ pub(super) struct Flow {
     pub(super) first_result: Option<String>,
     pub(super) all_results_same: bool,
     /// Identifiers the instance used without being asked to.
-    pub(super) chosen: BTreeSet<String>,
+    pub(super) chosen: SmallSet,
     /// Every identifier it used.
-    pub(super) used: BTreeSet<String>,
+    pub(super) used: SmallSet,
     /// Identifiers in its request.
-    pub(super) asked: BTreeSet<String>,
+    pub(super) asked: SmallSet,
     /// Identifiers in its tool results, collected and learned only in
     /// onboarding and trusted runs, as other results may carry an
     /// attacker's text.
-    pub(super) read: BTreeSet<String>,
+    pub(super) read: SmallSet,
     /// Clues raised so far (bits in [`super::CLUES`] order).
     pub(super) raised: u8,
     /// Values it took from tool output into consequential calls: learned
     /// only from an onboarding, trusted or forgiven run, so a hijack
     /// cannot make its own values familiar.
-    pub(super) suspect: BTreeSet<String>,
+    pub(super) suspect: SmallSet,
     /// The lowest calibrated probability it reached (see
     /// [`super::LEARN_GATE`]).
     pub(super) lowest_p: Option<f64>,
@@ -64,8 +65,8 @@ pub(super) struct Flow {
     pub(super) judged: bool,
     /// The words of the human's request, and every tool the instance
     /// called: what the agent's intent model learns.
-    pub(super) words: BTreeSet<String>,
-    pub(super) tools: BTreeSet<String>,
+    pub(super) words: SmallSet,
+    pub(super) tools: SmallSet,
 }
 
 impl Flow {
@@ -126,11 +127,11 @@ impl Flow {
 }
 
 /// Add values to an instance's set, up to [`MAX_LEARNED`].
-pub(super) fn remember(set: &mut BTreeSet<String>, values: impl Iterator<Item = String>) {
+pub(super) fn remember(set: &mut SmallSet, values: impl Iterator<Item = String>) {
     remember_capped(set, values, MAX_LEARNED);
 }
 
-fn remember_capped(set: &mut BTreeSet<String>, values: impl Iterator<Item = String>, cap: usize) {
+fn remember_capped(set: &mut SmallSet, values: impl Iterator<Item = String>, cap: usize) {
     for v in values {
         if set.len() >= cap {
             break;

@@ -24,8 +24,6 @@
 //! consequential by the generic verb their name starts with or because
 //! they reach a URL, values are identifiers by their shape.
 
-use std::collections::BTreeSet;
-
 use delegraph_model::{EventSignals, NormEvent, ToolRef, ValueOrigin};
 
 use super::Ctx;
@@ -377,23 +375,23 @@ impl Detector for ValueProvenance {
             (dim::VALUE_USED, &own.used),
             (dim::VALUE_ASKED, &own.asked),
         ] {
-            let kept: BTreeSet<String> = if vouched {
-                set.clone()
+            let kept = if vouched {
+                set.to_btree()
             } else {
-                set.difference(&own.suspect).cloned().collect()
+                set.difference(&own.suspect)
             };
             if !kept.is_empty() {
                 obs.items.insert(d, kept);
             }
         }
         if own.trusted && !own.read.is_empty() {
-            obs.items.insert(dim::VALUE_READ, own.read.clone());
+            obs.items.insert(dim::VALUE_READ, own.read.to_btree());
         }
         if !own.words.is_empty() && !own.tools.is_empty() {
             obs.intent = Some(IntentSample {
                 request: request_key(&own.words),
-                words: own.words.clone(),
-                tools: own.tools.clone(),
+                words: own.words.to_btree(),
+                tools: own.tools.to_btree(),
             });
         }
         let alarmed = !vouched && own.lowest_p.is_some_and(|p| p <= LEARN_GATE);
