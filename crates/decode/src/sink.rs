@@ -62,7 +62,6 @@ pub enum DecodeFailure {
 /// One thing decoding handed a sink.
 // Events are the many and rejects the few: boxing the event would cost an
 // allocation per event to save room on rejects.
-#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Decoded {
     /// A decoded event, boxed: a piece's list of them then grows by

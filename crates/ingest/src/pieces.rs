@@ -150,8 +150,13 @@ impl DocumentPieces {
             None => self.buf.len(),
         };
         // The piece keeps the buffer; what follows the cut starts the next
-        // one, made room for a whole piece at once so it grows by no copy.
-        let mut rest = Vec::with_capacity(self.piece_capacity());
+        // one, made room for a whole piece at once so it grows by no copy
+        // (exactly its size once the input has ended: nothing is read on).
+        let mut rest = Vec::with_capacity(if self.ended {
+            self.buf.len() - end
+        } else {
+            self.piece_capacity()
+        });
         rest.extend_from_slice(&self.buf[end..]);
         self.buf.truncate(end);
         let mut bytes = std::mem::replace(&mut self.buf, rest);
@@ -173,9 +178,14 @@ impl DocumentPieces {
     }
 
     /// Room a piece's buffer is given up front: the piece, and the read
-    /// that passes its end (up to a bound: pieces asked to be huge grow).
+    /// that passes its end; never more than a bound (pieces asked to be
+    /// huge, a whole file's one, grow) nor than a plain file holds.
     fn piece_capacity(&self) -> usize {
-        self.piece_bytes.min(MAX_RESERVED_BYTES) + 2 * READ_BYTES
+        let mut piece = self.piece_bytes.min(MAX_RESERVED_BYTES);
+        if !self.gzip {
+            piece = piece.min(usize::try_from(self.raw_len).unwrap_or(usize::MAX));
+        }
+        piece + 2 * READ_BYTES
     }
 
     /// Read more bytes and scan them for places to cut.

@@ -52,12 +52,12 @@ pub(crate) fn writer_properties(schema: &SchemaRef) -> Result<WriterProperties, 
     // and edges) skip every row group whose bloom filter says the id is
     // not there, instead of decoding the whole table.
     for field in schema.fields() {
-        if PLAIN_COLUMNS.contains(&field.name().as_str()) {
-            let col = ColumnPath::from(field.name().as_str());
-            props = props.set_column_dictionary_enabled(col, false);
+        let name = field.name().as_str();
+        if PLAIN_COLUMNS.contains(&name) {
+            props = props.set_column_dictionary_enabled(ColumnPath::from(name), false);
         }
-        if BLOOM_COLUMNS.contains(&field.name().as_str()) {
-            let col = ColumnPath::from(field.name().as_str());
+        if BLOOM_COLUMNS.contains(&name) {
+            let col = ColumnPath::from(name);
             props = props
                 .set_column_bloom_filter_enabled(col.clone(), true)
                 .set_column_bloom_filter_max_ndv(col.clone(), ROW_GROUP_ROWS as u64)
