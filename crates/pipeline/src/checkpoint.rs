@@ -116,10 +116,16 @@ impl Checkpoint {
         postcard::to_stdvec(self)
     }
 
-    /// Replace the data directory's checkpoint atomically.
+    /// Replace the data directory's checkpoint atomically. The parts are
+    /// written as they are, not assembled into one buffer first (a large
+    /// state would be copied whole once more).
     pub fn store(&self, data_dir: &Path) -> Result<PathBuf, PipelineError> {
         let path = checkpoint_path(data_dir);
-        let bytes = self.to_bytes().map_err(|e| bad(&path, e))?;
+        delegraph_store::write_file_atomic_with(&path, |w| {
+            postcard::to_io(self, w)
+                .map(|_| ())
+                .map_err(std::io::Error::other)
+        })?;
         // What a state's size is made of, for an operator watching it grow.
         let analyzers: Vec<(&str, usize)> = self
             .analyzers
@@ -127,14 +133,15 @@ impl Checkpoint {
             .map(|(id, state)| (id.as_str(), state.len()))
             .collect();
         tracing::debug!(
-            bytes = bytes.len(),
+            bytes = std::fs::metadata(&path)
+                .map(|m| m.len())
+                .unwrap_or_default(),
             stitcher = self.stitcher.len(),
             reorder = self.reorder.len(),
             seen = self.seen.len(),
             ?analyzers,
             "checkpoint"
         );
-        delegraph_store::write_file_atomic(&path, &bytes)?;
         Ok(path)
     }
 }

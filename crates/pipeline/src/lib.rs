@@ -7,6 +7,7 @@
 mod analyzers;
 mod checkpoint;
 mod dead_letter;
+mod decode_lane;
 mod dedup;
 mod events_writer;
 mod graph_rows;

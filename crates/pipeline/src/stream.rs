@@ -5,7 +5,11 @@
 //! one does, in this order: publish the epoch's table files; publish its
 //! findings (OCSF) and dead letters to their topics and wait for delivery;
 //! store the checkpoint (graphs, baselines, held events, the next offset
-//! per partition); commit those offsets to the group. A crash anywhere in
+//! per partition); commit those offsets to the group. The live tables,
+//! views of the state rather than part of what an epoch makes durable,
+//! are replaced after the checkpoint is saved. Messages are decoded on
+//! threads of their own (`decode_lane`) and all taken back into the
+//! pipeline before an epoch ends. A crash anywhere in
 //! between redoes the epoch from the previous checkpoint under the same
 //! epoch name, replacing its files, so the store holds every event and
 //! finding once; the topics may see an epoch's findings twice, under the
@@ -18,7 +22,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use delegraph_decode::{DocumentDecoder, OriginBase};
+use delegraph_decode::DocumentDecoder;
 use delegraph_ingest::kafka::{
     KafkaSettings, KafkaSink, KafkaSource, RebalanceHandler, SourceMessage,
 };
@@ -26,6 +30,7 @@ use delegraph_model::{PartitionOffset, Source};
 use delegraph_rules::RuleWatcher;
 
 use crate::checkpoint::Checkpoint;
+use crate::decode_lane::{Consumed, DecodeLane, DecodedMessage};
 use crate::pipeline::{EventPipeline, Sealed};
 use crate::settings::AnalysisSettings;
 use crate::stream_metrics::StreamMetrics;
@@ -67,6 +72,9 @@ pub struct StreamConfig {
     /// the stream starts are the ones in force (in place of
     /// `analysis.rules`), and changes are picked up between epochs.
     pub rules_dir: Option<PathBuf>,
+    /// Threads decoding messages beside the one consuming them and running
+    /// the pipeline (0: one per core but one, at least one).
+    pub decode_threads: usize,
     /// What is done with the records (shared with replay).
     pub analysis: AnalysisSettings,
 }
@@ -89,6 +97,7 @@ impl StreamConfig {
             publish_timeout: Duration::from_secs(300),
             idle_release: Duration::from_secs(30),
             rules_dir: None,
+            decode_threads: 0,
             analysis: AnalysisSettings::new(LATENESS_NS),
         }
     }
@@ -151,14 +160,16 @@ struct StreamState {
     cfg: Arc<StreamConfig>,
     pipeline: EventPipeline,
     sink: Option<KafkaSink>,
-    decoders: HashMap<String, DocumentDecoder>,
+    decoders: HashMap<String, Arc<DocumentDecoder>>,
+    /// Messages being decoded, taken back in the order consumed.
+    lane: DecodeLane,
     /// Last sealed epoch.
     epoch: u64,
     /// Next offset per partition, including the open epoch.
     offsets: Positions,
     /// Next offset per partition as of the last checkpoint.
     durable: Positions,
-    /// Messages in the open epoch (and idle releases).
+    /// Messages the pipeline took in the open epoch (and idle releases).
     pending: u64,
     opened: Instant,
     last_message: Instant,
@@ -170,6 +181,8 @@ struct StreamState {
 }
 
 impl StreamState {
+    /// Hand a consumed message over to be decoded (unless the store
+    /// already holds it), then take in what is decoded.
     fn accept(&mut self, m: &SourceMessage<'_>) -> Result<(), PipelineError> {
         let (topic, partition) = (m.topic(), m.partition());
         if self
@@ -185,19 +198,39 @@ impl StreamState {
         let decoder = self
             .decoders
             .entry(topic.to_owned())
-            .or_insert_with(|| self.cfg.analysis.decoder(None));
-        let base = OriginBase::Kafka {
+            .or_insert_with(|| Arc::new(self.cfg.analysis.decoder(None)))
+            .clone();
+        self.lane.push(Consumed {
             topic: topic.to_owned(),
             partition,
             offset: m.offset(),
-        };
-        let payload = m.payload();
-        self.pipeline
-            .ingest(decoder, payload, &base, payload.len() as u64)?;
-        self.offsets.set(topic, partition, m.offset() + 1);
+            payload: m.payload().to_vec(),
+            decoder,
+        })?;
         self.metrics.note_message();
-        self.pending += 1;
         self.last_message = Instant::now();
+        self.take_decoded(MAX_BATCHES_IN_FLIGHT)
+    }
+
+    /// Route what the decoding threads finished, in the order consumed;
+    /// first wait until no more than `in_flight` batches are left.
+    fn take_decoded(&mut self, in_flight: u64) -> Result<(), PipelineError> {
+        loop {
+            let wait = self.lane.in_flight() > in_flight;
+            let Some(batch) = self.lane.next(wait)? else {
+                return Ok(());
+            };
+            for m in batch {
+                self.route(m)?;
+            }
+        }
+    }
+
+    fn route(&mut self, m: DecodedMessage) -> Result<(), PipelineError> {
+        self.pipeline.count_document(m.raw_len);
+        self.pipeline.ingest_decoded(m.decoded)?;
+        self.offsets.set(&m.topic, m.partition, m.offset + 1);
+        self.pending += 1;
         Ok(())
     }
 
@@ -205,6 +238,9 @@ impl StreamState {
     /// the live tables up to date if busy epochs left them behind.
     fn release_if_idle(&mut self) -> Result<(), PipelineError> {
         let idle = self.last_message.elapsed() >= self.cfg.idle_release;
+        if idle {
+            self.take_decoded(0)?;
+        }
         if idle && self.pending == 0 {
             self.pipeline.refresh_live()?;
         }
@@ -225,16 +261,20 @@ impl StreamState {
     /// End the open epoch (see the module docs); returns the offsets to
     /// commit.
     fn seal(&mut self) -> Result<Vec<PartitionOffset>, PipelineError> {
+        // Every message handed over is in the pipeline before its offset
+        // is saved.
+        self.take_decoded(0)?;
         if self.pending == 0 {
             return Ok(self.durable.to_vec());
         }
         let epoch = self.epoch + 1;
-        let sealed = self
-            .pipeline
-            .seal(&epoch_name(epoch + 1), epoch, self.offsets.to_vec())?;
+        let mut sealed =
+            self.pipeline
+                .seal(&epoch_name(epoch + 1), epoch, self.offsets.to_vec())?;
         self.publish(&sealed)?;
         sealed.checkpoint.store(&self.cfg.data_dir)?;
-        self.pipeline.checkpoint_saved();
+        self.metrics.note_durable();
+        sealed.timings.live = self.pipeline.checkpoint_saved()?;
         self.epoch = epoch;
         self.durable = self.offsets.clone();
         self.pending = 0;
@@ -344,13 +384,15 @@ pub fn run_stream(
     let decoders = cfg
         .topics
         .iter()
-        .map(|t| (t.topic.clone(), cfg.analysis.decoder(t.format)))
+        .map(|t| (t.topic.clone(), Arc::new(cfg.analysis.decoder(t.format))))
         .collect();
+    let lane = DecodeLane::start(decode_threads(cfg.decode_threads))?;
     let shared = Arc::new(Shared(Mutex::new(StreamState {
         cfg: cfg.clone(),
         pipeline,
         sink,
         decoders,
+        lane,
         epoch,
         offsets: durable.clone(),
         durable,
@@ -365,17 +407,25 @@ pub fn run_stream(
     let source = KafkaSource::connect(&cfg.kafka, &topics, shared.clone()).map_err(kafka)?;
     tracing::info!(?topics, group = %cfg.kafka.group_id, epoch, "consuming");
     let mut last_rules_poll = Instant::now();
+    // A batch being filled is sent as soon as nothing more is fetched.
+    let mut filling = false;
     while !stop.load(Ordering::Relaxed) {
         let (commit, idle_epoch) = {
-            let message = source.poll(Duration::from_millis(100));
+            let wait = if filling { Duration::ZERO } else { POLL_WAIT };
+            let message = source.poll(wait);
             let mut st = shared.lock();
             if let Some(e) = st.failed.take() {
                 return Err(e);
             }
             match &message {
                 Some(m) => st.accept(m)?,
-                None => st.release_if_idle()?,
+                None if filling => st.lane.send()?,
+                None => {
+                    st.take_decoded(MAX_BATCHES_IN_FLIGHT)?;
+                    st.release_if_idle()?;
+                }
             }
+            filling = st.lane.filling();
             metrics.set_live(&st.pipeline, source.lag());
             let commit = if st.due() { Some(st.seal()?) } else { None };
             (commit, st.pending == 0)
@@ -413,6 +463,22 @@ pub fn run_stream(
     let mut stats = st.pipeline.stats().clone();
     stats.elapsed = started.elapsed();
     Ok(stats)
+}
+
+/// How long a poll waits for a message when none is fetched: also how
+/// long a stop waits to be seen.
+const POLL_WAIT: Duration = Duration::from_millis(20);
+
+/// Batches decoded ahead of the pipeline before the consumer waits for it
+/// (besides those queued for the workers).
+const MAX_BATCHES_IN_FLIGHT: u64 = 8;
+
+/// Decoding threads for `requested` (0: one per core but one, at least one).
+fn decode_threads(requested: usize) -> usize {
+    if requested > 0 {
+        return requested;
+    }
+    crate::in_order::worker_count(0).saturating_sub(1).max(1)
 }
 
 /// How often an idle stream looks at the rules directory.

@@ -32,6 +32,7 @@ struct Snapshot {
     last_epoch_unix: f64,
     /// The last seal's phases (commits, live tables, state), in seconds.
     last_seal: crate::SealTimings,
+    last_epoch_at: Option<Instant>,
     updated: Option<Instant>,
     messages: u64,
     first_message: Option<Instant>,
@@ -67,6 +68,21 @@ impl StreamMetrics {
     /// When the first message was taken (for throughput figures).
     pub fn first_message(&self) -> Option<Instant> {
         self.0.lock().ok().and_then(|s| s.first_message)
+    }
+
+    /// Epochs sealed, when the last one was durable (before its live
+    /// tables were replaced), and its seal's phases.
+    pub fn last_seal(&self) -> (u64, Option<Instant>, crate::SealTimings) {
+        self.0
+            .lock()
+            .map(|s| (s.epochs, s.last_epoch_at, s.last_seal))
+            .unwrap_or_default()
+    }
+
+    /// An epoch's checkpoint is saved: its events, findings and offsets
+    /// are durable.
+    pub(crate) fn note_durable(&self) {
+        self.with(|s| s.last_epoch_at = Some(Instant::now()));
     }
 
     pub(crate) fn note_redelivered(&self) {

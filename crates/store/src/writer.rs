@@ -79,6 +79,15 @@ pub fn remove_if_present(path: &Path) -> Result<(), StoreError> {
 /// Replace `path` with `bytes` atomically (write aside, sync, rename, sync
 /// the directory): a crash leaves the old file or the new one, never half.
 pub fn write_file_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    write_file_atomic_with(path, |f| f.write_all(bytes))
+}
+
+/// [`write_file_atomic`] for contents written in parts by `write` (a large
+/// file need not be assembled in memory first). Its writes are buffered.
+pub fn write_file_atomic_with(
+    path: &Path,
+    write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
+) -> Result<(), StoreError> {
     use std::io::Write;
     let dir = path.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
@@ -87,10 +96,15 @@ pub fn write_file_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let tmp = dir.join(format!(".{name}{PARTIAL_SUFFIX}"));
-    let mut f = File::create(&tmp).map_err(|e| StoreError::io(&tmp, e))?;
-    f.write_all(bytes)
-        .and_then(|()| f.sync_all())
+    let f = File::create(&tmp).map_err(|e| StoreError::io(&tmp, e))?;
+    let mut buffered = std::io::BufWriter::with_capacity(1 << 16, f);
+    write(&mut buffered)
+        .and_then(|()| buffered.flush())
         .map_err(|e| StoreError::io(&tmp, e))?;
+    let f = buffered
+        .into_inner()
+        .map_err(|e| StoreError::io(&tmp, e.into_error()))?;
+    f.sync_all().map_err(|e| StoreError::io(&tmp, e))?;
     drop(f);
     fs::rename(&tmp, path).map_err(|e| StoreError::io(path, e))?;
     File::open(dir)

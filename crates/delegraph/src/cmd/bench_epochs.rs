@@ -127,14 +127,14 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         sealed.checkpoint.store(&a.data_dir)?;
         let saved = c.elapsed();
         let k = Instant::now();
-        p.checkpoint_saved();
+        let live = p.checkpoint_saved()?;
         let s = sealed.timings;
         phase_ms.push([
             ms(s.commits),
-            ms(s.live),
+            ms(live),
             ms(s.state),
             ms(saved),
-            ms(k.elapsed()),
+            ms(k.elapsed().saturating_sub(live)),
         ]);
         seal_ms.push(ms(t.elapsed()));
         if epoch.is_multiple_of(500) {

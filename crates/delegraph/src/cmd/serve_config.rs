@@ -212,6 +212,10 @@ pub struct PipelineSection {
     pub detectors: Option<PathBuf>,
     /// Agent inventory file.
     pub agents: Option<PathBuf>,
+    /// Threads decoding Kafka messages beside the one consuming them
+    /// (default: one per core but one, at least one).
+    #[serde(default)]
+    pub decode_threads: usize,
     /// Release events held for ordering after this long without input,
     /// e.g. `30s` (default 30s).
     pub idle_release: Option<String>,
@@ -288,6 +292,7 @@ impl ServeConfig {
         s.epoch_max_messages = k.epoch_max_messages.max(1);
         s.publish_timeout = std::time::Duration::from_secs(k.publish_timeout_secs);
         let p = &self.pipeline;
+        s.decode_threads = p.decode_threads;
         let analysis = AnalysisSources {
             lateness_ns: duration(p.lateness.as_deref())?,
             decision_window_ns: duration(p.decision_window.as_deref())?,

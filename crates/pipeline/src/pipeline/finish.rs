@@ -113,14 +113,21 @@ pub(super) fn snapshot(
         path: part.into(),
         message: e,
     };
-    let saved =
-        crate::analyzers::save(analyzers).map_err(|source| PipelineError::AnalyzerState {
-            path: "analyzers".into(),
-            source,
-        })?;
-    let stitched = stitcher
-        .save()
-        .map_err(|e| err("stitcher", e.to_string()))?;
+    // The stitcher's and the analyzers' states are the bulk, and
+    // independent: saved on two threads.
+    let (stitched, saved) = std::thread::scope(|scope| {
+        let stitched = scope.spawn(|| stitcher.save().map_err(|e| e.to_string()));
+        let saved = crate::analyzers::save(analyzers);
+        let stitched = stitched
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (stitched, saved)
+    });
+    let saved = saved.map_err(|source| PipelineError::AnalyzerState {
+        path: "analyzers".into(),
+        source,
+    })?;
+    let stitched = stitched.map_err(|e| err("stitcher", e))?;
     let mut c = Checkpoint::new(runs, stitched, saved);
     c.reorder = reorder
         .save()

@@ -433,12 +433,8 @@ impl EventPipeline {
             version: i64::try_from(epoch).unwrap_or(i64::MAX),
             redo: Redo::Replace,
         };
-        let mut outputs = self.files.publish(&tag)?;
+        let outputs = self.files.publish(&tag)?;
         self.files.restart(&self.filing)?;
-        let committed = std::time::Instant::now();
-        self.live
-            .epoch_ended(&self.stitcher, &self.filing, &mut outputs)?;
-        let live = committed.elapsed();
         let serialising = std::time::Instant::now();
         self.name = next_name.to_owned();
         self.position = (epoch, offsets.clone());
@@ -450,8 +446,9 @@ impl EventPipeline {
             offsets,
         )?;
         let timings = SealTimings {
-            commits: committed.duration_since(started),
-            live,
+            commits: serialising.duration_since(started),
+            // Replaced once the checkpoint is saved.
+            live: std::time::Duration::ZERO,
             state: serialising.elapsed(),
         };
         let (findings, dead_letters) = self.kept.as_mut().map(std::mem::take).unwrap_or_default();
@@ -465,11 +462,19 @@ impl EventPipeline {
     }
 
     /// Once a sealed epoch's checkpoint is saved: compact the days its
-    /// tables' files crowd (see [`RunFiles::compact_crowded_days`]). Not
-    /// before: a redo of an epoch whose state was lost replaces the files
-    /// that epoch committed, which a compaction would have merged away.
-    pub fn checkpoint_saved(&mut self) {
+    /// tables' files crowd (see [`RunFiles::compact_crowded_days`]), and
+    /// replace the live tables if their duty share allows (see
+    /// [`LiveTables`](crate::live_tables)); returns how long the live tables
+    /// took. Not before: a redo of an epoch whose state was lost replaces
+    /// the files that epoch committed, which a compaction would have merged
+    /// away; and the live tables are views of the state, not part of what
+    /// an epoch makes durable, so the epoch need not wait for them.
+    pub fn checkpoint_saved(&mut self) -> Result<std::time::Duration, PipelineError> {
         self.files.compact_crowded_days();
+        let started = std::time::Instant::now();
+        self.live
+            .epoch_ended(&self.stitcher, &self.filing, &mut Vec::new())?;
+        Ok(started.elapsed())
     }
 
     /// Replace the live tables if epochs since the last replacement left
