@@ -1,7 +1,8 @@
 //! The streaming service against a real Kafka-protocol broker (tansu,
 //! started by scripts/broker), fed by an independent client (the Python
 //! confluent-kafka producer): end to end, SIGKILL mid-stream, a broker
-//! outage of 30 seconds, and rules changed while the service runs.
+//! outage of 30 seconds, a second member taking partitions mid-stream, and
+//! rules changed while the service runs.
 #![allow(clippy::unwrap_used)]
 
 mod common;
@@ -412,6 +413,74 @@ fn a_30_second_broker_outage_mid_stream_loses_nothing() {
     );
     assert_eq!(dangling[0]["n"], 0, "findings cite events not stored");
     svc.terminate();
+}
+
+/// Every event id a data directory stores, and how many rows hold them.
+fn event_ids(data: &Path) -> (BTreeSet<String>, u64) {
+    if !data.join("events").exists() {
+        return (BTreeSet::new(), 0);
+    }
+    let rows = sql_json(data, "SELECT event_id FROM events");
+    let n = rows.len() as u64;
+    let ids = rows
+        .iter()
+        .map(|r| r["event_id"].as_str().unwrap().to_owned())
+        .collect();
+    (ids, n)
+}
+
+#[test]
+fn a_member_joining_mid_stream_takes_partitions_and_no_event_is_lost_or_doubled() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::start(&dir.path().join("broker"), "sqlite://broker.db");
+    broker.topic("logs", 4);
+    broker.topic("findings", 1);
+    broker.topic("dead-letter", 1);
+    let files = crash_corpus(dir.path(), 13, 120);
+    let expected = replay_summary(dir.path(), &files, Some("1h"));
+    assert_eq!(
+        expected.events, expected.distinct_events,
+        "no event repeats"
+    );
+    let config = crash_config(&broker, "pair");
+    let pipeline = "lateness = \"1h\"\nidle_release = \"3s\"";
+    let (dir_a, dir_b) = (dir.path().join("a"), dir.path().join("b"));
+    std::fs::create_dir_all(&dir_a).unwrap();
+    std::fs::create_dir_all(&dir_b).unwrap();
+    let (data_a, data_b) = (dir_a.join("data"), dir_b.join("data"));
+    let a = Service::start(&dir_a, &data_a, &config, pipeline);
+    let mut producer = broker.produce_slowly("logs", &files, 100);
+    wait_for(120, "the first member under way", || {
+        (stored_events(&data_a) > 0).then_some(())
+    });
+    // The second member's arrival takes partitions from the first, which
+    // ends its epoch before they go, messages still being decoded included.
+    let b = Service::start(&dir_b, &data_b, &config, pipeline);
+    wait_for(120, "the first member's partitions revoked", || {
+        a.log(&dir_a).contains("partitions revoked").then_some(())
+    });
+    let status = producer.wait().unwrap();
+    assert!(status.success(), "the producer failed");
+    let ((ids_a, rows_a), (ids_b, rows_b)) = wait_for(240, "every event stored", || {
+        let (a, b) = (event_ids(&data_a), event_ids(&data_b));
+        (a.1 + b.1 >= expected.events).then_some((a, b))
+    });
+    assert!(
+        rows_b > 0 && rows_b < expected.events,
+        "the second member stored {rows_b} of {} events: no partition moved",
+        expected.events
+    );
+    let union: BTreeSet<&String> = ids_a.iter().chain(&ids_b).collect();
+    assert_eq!(
+        (rows_a + rows_b, union.len() as u64),
+        (expected.events, expected.events),
+        "rows and distinct events across both members"
+    );
+    // Let an extra epoch pass: nothing more may appear.
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(event_ids(&data_a).1 + event_ids(&data_b).1, expected.events);
+    a.terminate();
+    b.terminate();
 }
 
 /// The counter `delegraph_rule_reloads_total{result="RESULT"}` of /metrics.

@@ -36,6 +36,12 @@ use crate::settings::AnalysisSettings;
 use crate::stream_metrics::StreamMetrics;
 use crate::{PipelineError, RunStats};
 
+mod positions;
+#[cfg(test)]
+mod tests;
+
+use positions::Positions;
+
 /// A topic to consume and how to decode it.
 #[derive(Debug, Clone)]
 pub struct TopicSource {
@@ -108,53 +114,6 @@ fn epoch_name(epoch: u64) -> String {
     format!("kafka-{epoch:012}")
 }
 
-/// The next offset per partition, one entry each, sorted by (topic,
-/// partition): the order the checkpoint stores them in and the list a
-/// commit takes, so neither needs converting.
-#[derive(Debug, Clone, Default)]
-struct Positions(Vec<PartitionOffset>);
-
-impl Positions {
-    /// A checkpoint's offsets (a later entry for the same partition wins).
-    fn from_checkpoint(offsets: &[PartitionOffset]) -> Self {
-        let mut positions = Self::default();
-        for o in offsets {
-            positions.set(&o.topic, o.partition, o.next);
-        }
-        positions
-    }
-
-    /// The next offset to read in `topic`'s `partition`, if known.
-    fn next(&self, topic: &str, partition: i32) -> Option<i64> {
-        self.0
-            .binary_search_by(|o| o.cmp_partition(topic, partition))
-            .ok()
-            .map(|i| self.0[i].next)
-    }
-
-    /// Record `next` as the next offset to read in `topic`'s `partition`.
-    fn set(&mut self, topic: &str, partition: i32, next: i64) {
-        match self
-            .0
-            .binary_search_by(|o| o.cmp_partition(topic, partition))
-        {
-            Ok(i) => self.0[i].next = next,
-            Err(i) => self.0.insert(
-                i,
-                PartitionOffset {
-                    topic: topic.to_owned(),
-                    partition,
-                    next,
-                },
-            ),
-        }
-    }
-
-    fn to_vec(&self) -> Vec<PartitionOffset> {
-        self.0.clone()
-    }
-}
-
 /// The loop's state, shared with the rebalance callback.
 struct StreamState {
     cfg: Arc<StreamConfig>,
@@ -181,14 +140,57 @@ struct StreamState {
 }
 
 impl StreamState {
+    /// A stream's state as of `epoch` (sealed) at the `durable` offsets,
+    /// with its decoding threads started.
+    fn new(
+        cfg: Arc<StreamConfig>,
+        pipeline: EventPipeline,
+        sink: Option<KafkaSink>,
+        epoch: u64,
+        durable: Positions,
+        metrics: Arc<StreamMetrics>,
+    ) -> Result<Self, PipelineError> {
+        let decoders = cfg
+            .topics
+            .iter()
+            .map(|t| (t.topic.clone(), Arc::new(cfg.analysis.decoder(t.format))))
+            .collect();
+        let lane = DecodeLane::start(decode_threads(cfg.decode_threads))?;
+        Ok(Self {
+            cfg,
+            pipeline,
+            sink,
+            decoders,
+            lane,
+            epoch,
+            offsets: durable.clone(),
+            durable,
+            pending: 0,
+            opened: Instant::now(),
+            last_message: Instant::now(),
+            assigned: false,
+            metrics,
+            failed: None,
+        })
+    }
+
     /// Hand a consumed message over to be decoded (unless the store
     /// already holds it), then take in what is decoded.
     fn accept(&mut self, m: &SourceMessage<'_>) -> Result<(), PipelineError> {
-        let (topic, partition) = (m.topic(), m.partition());
+        self.accept_message(m.topic(), m.partition(), m.offset(), m.payload())
+    }
+
+    fn accept_message(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+        payload: &[u8],
+    ) -> Result<(), PipelineError> {
         if self
             .durable
             .next(topic, partition)
-            .is_some_and(|next| m.offset() < next)
+            .is_some_and(|next| offset < next)
         {
             // Already in the store: the commit after the last checkpoint
             // did not happen before a crash or rebalance.
@@ -203,8 +205,8 @@ impl StreamState {
         self.lane.push(Consumed {
             topic: topic.to_owned(),
             partition,
-            offset: m.offset(),
-            payload: m.payload().to_vec(),
+            offset,
+            payload: payload.to_vec(),
             decoder,
         })?;
         self.metrics.note_message();
@@ -381,28 +383,8 @@ pub fn run_stream(
     } else {
         None
     };
-    let decoders = cfg
-        .topics
-        .iter()
-        .map(|t| (t.topic.clone(), Arc::new(cfg.analysis.decoder(t.format))))
-        .collect();
-    let lane = DecodeLane::start(decode_threads(cfg.decode_threads))?;
-    let shared = Arc::new(Shared(Mutex::new(StreamState {
-        cfg: cfg.clone(),
-        pipeline,
-        sink,
-        decoders,
-        lane,
-        epoch,
-        offsets: durable.clone(),
-        durable,
-        pending: 0,
-        opened: Instant::now(),
-        last_message: Instant::now(),
-        assigned: false,
-        metrics: metrics.clone(),
-        failed: None,
-    })));
+    let state = StreamState::new(cfg.clone(), pipeline, sink, epoch, durable, metrics.clone())?;
+    let shared = Arc::new(Shared(Mutex::new(state)));
     let topics: Vec<&str> = cfg.topics.iter().map(|t| t.topic.as_str()).collect();
     let source = KafkaSource::connect(&cfg.kafka, &topics, shared.clone()).map_err(kafka)?;
     tracing::info!(?topics, group = %cfg.kafka.group_id, epoch, "consuming");
@@ -522,44 +504,5 @@ fn commit_or_warn<H: RebalanceHandler>(
             metrics.note_commit(false);
             tracing::warn!(error = %e, "offset commit failed; retried after the next epoch");
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::*;
-
-    fn offset(topic: &str, partition: i32, next: i64) -> PartitionOffset {
-        PartitionOffset {
-            topic: topic.into(),
-            partition,
-            next,
-        }
-    }
-
-    #[test]
-    fn offsets_are_stored_as_the_tuples_earlier_checkpoints_held() {
-        let tuples = vec![("audit".to_owned(), 3i32, 42i64), ("okta".to_owned(), 0, 7)];
-        let offsets = vec![offset("audit", 3, 42), offset("okta", 0, 7)];
-        let bytes = postcard::to_stdvec(&tuples).unwrap();
-        assert_eq!(postcard::to_stdvec(&offsets).unwrap(), bytes);
-        assert_eq!(
-            postcard::from_bytes::<Vec<PartitionOffset>>(&bytes).unwrap(),
-            offsets
-        );
-    }
-
-    #[test]
-    fn positions_stay_sorted_by_partition_with_one_entry_each() {
-        let mut p = Positions::from_checkpoint(&[offset("b", 0, 5), offset("a", 1, 9)]);
-        p.set("a", 0, 3);
-        p.set("b", 0, 6);
-        assert_eq!(p.next("b", 0), Some(6));
-        assert_eq!(p.next("a", 2), None);
-        assert_eq!(
-            p.to_vec(),
-            vec![offset("a", 0, 3), offset("a", 1, 9), offset("b", 0, 6)]
-        );
     }
 }

@@ -1,0 +1,56 @@
+#![allow(clippy::unwrap_used)]
+use super::*;
+
+fn offset(topic: &str, partition: i32, next: i64) -> PartitionOffset {
+    PartitionOffset {
+        topic: topic.into(),
+        partition,
+        next,
+    }
+}
+
+/// An epoch that ends while messages are still being decoded (a full
+/// batch sent, a short one still filling) holds them all: the offsets it
+/// saves and commits are past every message handed over, never past a
+/// message whose records it does not hold.
+#[test]
+fn an_epoch_ends_with_every_message_handed_over_in_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = Arc::new(StreamConfig::new(dir.path(), KafkaSettings::default()));
+    let mut pipeline = cfg
+        .analysis
+        .open_pipeline(dir.path(), &epoch_name(1), true, None)
+        .unwrap();
+    pipeline.keep_outputs();
+    let metrics = Arc::new(StreamMetrics::default());
+    let mut st = StreamState::new(cfg, pipeline, None, 0, Positions::default(), metrics).unwrap();
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../fixtures/mcp/gateway.jsonl"
+    ))
+    .unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    for i in 0..150 {
+        let line = lines[i % lines.len()];
+        st.accept_message("audit", (i % 2) as i32, (i / 2) as i64, line.as_bytes())
+            .unwrap();
+    }
+    assert!(st.lane.in_flight() > 0, "nothing was still being decoded");
+    let offsets = st.seal().unwrap();
+    let expected = vec![offset("audit", 0, 75), offset("audit", 1, 75)];
+    assert_eq!(offsets, expected);
+    assert_eq!(st.lane.in_flight(), 0);
+    assert_eq!(st.pipeline.stats().documents, 150);
+    assert_eq!(
+        Checkpoint::load(dir.path()).unwrap().unwrap().offsets,
+        expected
+    );
+
+    // A message the store already holds (redelivered after a crash or a
+    // rebalance) is not handed over again.
+    st.accept_message("audit", 0, 10, lines[0].as_bytes())
+        .unwrap();
+    assert_eq!(st.lane.in_flight(), 0);
+    assert_eq!(st.seal().unwrap(), expected);
+    assert_eq!(st.pipeline.stats().documents, 150);
+}
