@@ -111,11 +111,6 @@ impl Checkpoint {
         }
     }
 
-    /// The checkpoint as the bytes [`store`](Self::store) writes.
-    pub fn to_bytes(&self) -> Result<Vec<u8>, postcard::Error> {
-        postcard::to_stdvec(self)
-    }
-
     /// Replace the data directory's checkpoint atomically. The parts are
     /// written as they are, not assembled into one buffer first (a large
     /// state would be copied whole once more).

@@ -54,3 +54,28 @@ fn an_epoch_ends_with_every_message_handed_over_in_it() {
     assert_eq!(st.seal().unwrap(), expected);
     assert_eq!(st.pipeline.stats().documents, 150);
 }
+
+#[test]
+fn offsets_are_stored_as_the_tuples_earlier_checkpoints_held() {
+    let tuples = vec![("audit".to_owned(), 3i32, 42i64), ("okta".to_owned(), 0, 7)];
+    let offsets = vec![offset("audit", 3, 42), offset("okta", 0, 7)];
+    let bytes = postcard::to_stdvec(&tuples).unwrap();
+    assert_eq!(postcard::to_stdvec(&offsets).unwrap(), bytes);
+    assert_eq!(
+        postcard::from_bytes::<Vec<PartitionOffset>>(&bytes).unwrap(),
+        offsets
+    );
+}
+
+#[test]
+fn positions_stay_sorted_by_partition_with_one_entry_each() {
+    let mut p = Positions::from_checkpoint(&[offset("b", 0, 5), offset("a", 1, 9)]);
+    p.set("a", 0, 3);
+    p.set("b", 0, 6);
+    assert_eq!(p.next("b", 0), Some(6));
+    assert_eq!(p.next("a", 2), None);
+    assert_eq!(
+        p.to_vec(),
+        vec![offset("a", 0, 3), offset("a", 1, 9), offset("b", 0, 6)]
+    );
+}
