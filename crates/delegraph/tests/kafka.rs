@@ -454,7 +454,9 @@ fn a_member_joining_mid_stream_takes_partitions_and_no_event_is_lost_or_doubled(
         (stored_events(&data_a) > 0).then_some(())
     });
     // The second member's arrival takes partitions from the first, which
-    // ends its epoch before they go, messages still being decoded included.
+    // ends its epoch before they go. (That an epoch ended while messages
+    // are still being decoded holds them all is the unit test
+    // stream::tests::an_epoch_ends_with_every_message_handed_over_in_it.)
     let b = Service::start(&dir_b, &data_b, &config, pipeline);
     wait_for(120, "the first member's partitions revoked", || {
         a.log(&dir_a).contains("partitions revoked").then_some(())

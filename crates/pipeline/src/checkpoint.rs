@@ -116,11 +116,29 @@ impl Checkpoint {
     /// state would be copied whole once more).
     pub fn store(&self, data_dir: &Path) -> Result<PathBuf, PipelineError> {
         let path = checkpoint_path(data_dir);
-        delegraph_store::write_file_atomic_with(&path, |w| {
-            postcard::to_io(self, w)
-                .map(|_| ())
-                .map_err(std::io::Error::other)
-        })?;
+        let mut unserialisable = None;
+        let written = delegraph_store::write_file_atomic_with(&path, |w| {
+            let mut w = KeepIoError {
+                inner: w,
+                error: None,
+            };
+            let result = postcard::to_io(self, &mut w).map(|_| ());
+            match (result, w.error) {
+                (Ok(()), _) => Ok(()),
+                // The file failed: that error, with the file's name.
+                (Err(_), Some(io)) => Err(io),
+                // The state itself could not be serialised.
+                (Err(e), None) => {
+                    let text = e.to_string();
+                    unserialisable = Some(e);
+                    Err(std::io::Error::other(text))
+                }
+            }
+        });
+        if let Some(e) = unserialisable {
+            return Err(bad(&path, e));
+        }
+        written?;
         // What a state's size is made of, for an operator watching it grow.
         let analyzers: Vec<(&str, usize)> = self
             .analyzers
@@ -138,6 +156,25 @@ impl Checkpoint {
             "checkpoint"
         );
         Ok(path)
+    }
+}
+
+/// A writer that keeps the I/O error it met, which postcard reports only
+/// as its own.
+struct KeepIoError<'a> {
+    inner: &'a mut dyn std::io::Write,
+    error: Option<std::io::Error>,
+}
+
+impl std::io::Write for KeepIoError<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.inner.write(buf).inspect_err(|e| {
+            self.error = Some(std::io::Error::new(e.kind(), e.to_string()));
+        })
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
     }
 }
 

@@ -4,12 +4,14 @@
 //! in line would write.
 //!
 //! Messages go to the workers in batches (a batch is sent when full, or
-//! when the consumer has nothing more fetched), so the hand-over costs
-//! little per message. Before an epoch ends (on time, before partitions
-//! are revoked, at shutdown) the stream takes back every message handed
-//! over ([`DecodeLane::next`] until [`DecodeLane::in_flight`] is zero),
-//! so the epoch's checkpoint covers exactly the offsets whose records it
-//! holds, and a revoked partition has nothing of ours still being decoded.
+//! when the consumer has nothing more fetched, or when everything handed
+//! over is to be taken back), so the hand-over costs little per message.
+//! Before an epoch ends (on time, before partitions are revoked, at
+//! shutdown) the stream takes back every message handed over
+//! ([`DecodeLane::send`], then [`DecodeLane::next`] until
+//! [`DecodeLane::in_flight`] is zero), so the epoch's checkpoint covers
+//! exactly the offsets whose records it holds, and a revoked partition has
+//! nothing of ours still being decoded.
 
 use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;
@@ -50,9 +52,10 @@ type Outcome = Result<Vec<DecodedMessage>, String>;
 /// Workers decoding batches, and the batches they finished, put back in
 /// the order they were sent.
 pub(crate) struct DecodeLane {
-    /// To the workers; bounded, so decoding runs at most a few batches
-    /// ahead of the pipeline.
+    /// To the workers; bounded, so a sender waits while they are busy.
     jobs: Option<SyncSender<(u64, Vec<Consumed>)>>,
+    /// From the workers; unbounded: how far decoding runs ahead is bounded
+    /// by the caller, with [`sent_not_taken`](Self::sent_not_taken).
     finished: Receiver<(u64, Outcome)>,
     workers: Vec<JoinHandle<()>>,
     /// The batch being filled.
@@ -60,6 +63,8 @@ pub(crate) struct DecodeLane {
     /// Batches sent, and taken back.
     sent: u64,
     taken: u64,
+    /// Payload bytes sent and not yet taken back.
+    bytes_out: u64,
     /// Finished out of order, by batch number.
     waiting: BTreeMap<u64, Outcome>,
 }
@@ -90,6 +95,7 @@ impl DecodeLane {
             filling: Vec::with_capacity(BATCH_MESSAGES),
             sent: 0,
             taken: 0,
+            bytes_out: 0,
             waiting: BTreeMap::new(),
         })
     }
@@ -109,6 +115,7 @@ impl DecodeLane {
             return Ok(());
         }
         let batch = std::mem::replace(&mut self.filling, Vec::with_capacity(BATCH_MESSAGES));
+        let bytes: u64 = batch.iter().map(|m| m.payload.len() as u64).sum();
         let sent = self
             .jobs
             .as_ref()
@@ -117,6 +124,7 @@ impl DecodeLane {
             return Err(stopped("the decoding threads ended"));
         }
         self.sent += 1;
+        self.bytes_out += bytes;
         Ok(())
     }
 
@@ -127,17 +135,21 @@ impl DecodeLane {
 
     /// Messages handed over and not yet taken back, in batches (the one
     /// being filled counts as one).
+    #[cfg(test)]
     pub fn in_flight(&self) -> u64 {
-        self.sent - self.taken + u64::from(self.filling())
+        self.sent_not_taken().0 + u64::from(self.filling())
     }
 
-    /// The next batch in order: waiting for it when `wait` (sending the
-    /// one being filled first), else only if it is already done. `None`
-    /// when nothing is due.
+    /// Batches sent and not yet taken back, and their payload bytes.
+    pub fn sent_not_taken(&self) -> (u64, u64) {
+        (self.sent - self.taken, self.bytes_out)
+    }
+
+    /// The next batch sent, in order: waiting for it when `wait`, else
+    /// only if it is already done. `None` when every batch sent was taken
+    /// back (the one being filled is not sent here). A worker's panic is
+    /// returned as an error, once; the caller stops.
     pub fn next(&mut self, wait: bool) -> Result<Option<Vec<DecodedMessage>>, PipelineError> {
-        if wait {
-            self.send()?;
-        }
         if self.taken == self.sent {
             return Ok(None);
         }
@@ -159,7 +171,11 @@ impl DecodeLane {
         let outcome = self.waiting.remove(&self.taken);
         self.taken += 1;
         match outcome {
-            Some(Ok(batch)) => Ok(Some(batch)),
+            Some(Ok(batch)) => {
+                let bytes: u64 = batch.iter().map(|m| m.raw_len).sum();
+                self.bytes_out = self.bytes_out.saturating_sub(bytes);
+                Ok(Some(batch))
+            }
             Some(Err(panic)) => Err(stopped(&format!("decoding a message panicked: {panic}"))),
             None => Ok(None),
         }
@@ -272,14 +288,16 @@ mod tests {
                     got.extend(batch);
                 }
             }
-            while lane.in_flight() > 0 {
-                got.extend(lane.next(true).unwrap().unwrap());
+            assert!(lane.filling(), "the last batch is short");
+            lane.send().unwrap();
+            while let Some(batch) = lane.next(true).unwrap() {
+                got.extend(batch);
             }
+            assert_eq!((lane.in_flight(), lane.sent_not_taken()), (0, (0, 0)));
             let offsets: Vec<i64> = got.iter().map(|m| m.offset).collect();
             assert_eq!(offsets, (0..300).collect::<Vec<_>>(), "{workers} workers");
             let texts: Vec<String> = got.iter().map(|m| format!("{:?}", m.decoded)).collect();
             assert_eq!(texts, expected, "{workers} workers");
-            assert!(lane.next(true).unwrap().is_none());
         }
     }
 }

@@ -37,12 +37,15 @@ pub(crate) struct LiveTables {
 }
 
 impl LiveTables {
-    pub fn new(data_dir: &Path) -> Self {
+    /// `resumed`: the state comes from a checkpoint, which may be newer
+    /// than the tables (a stop between saving it and replacing them), so
+    /// they count as stale until replaced.
+    pub fn new(data_dir: &Path, resumed: bool) -> Self {
         Self {
             agents: CurrentTable::new(data_dir, AGENTS_LIVE),
             edges: CurrentTable::new(data_dir, EDGES_LIVE),
             last: None,
-            stale: false,
+            stale: resumed,
         }
     }
 
@@ -125,7 +128,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let stitcher = Stitcher::new(StitchConfig::default());
         let limits = FilingLimits::default();
-        let mut live = LiveTables::new(dir.path());
+        let mut live = LiveTables::new(dir.path(), false);
         let mut out = Vec::new();
         live.epoch_ended(&stitcher, &limits, &mut out).unwrap();
         assert_eq!(out.len(), 2, "the first epoch writes both tables");

@@ -102,7 +102,8 @@ pub struct EventPipeline {
 
 /// An epoch made durable: its files are published; what is left to do is
 /// publish `findings` and `dead_letters` downstream, then store
-/// `checkpoint`, then commit the source offsets, in that order.
+/// `checkpoint`, then call [`EventPipeline::checkpoint_saved`], then commit
+/// the source offsets, in that order.
 pub struct Sealed {
     /// Findings the epoch wrote.
     pub findings: Vec<Finding>,
@@ -122,7 +123,9 @@ pub struct Sealed {
 pub struct SealTimings {
     /// Flushing the epoch's rows and committing them to every table.
     pub commits: std::time::Duration,
-    /// Replacing the live tables (zero when their duty share skipped it).
+    /// Replacing the live tables (zero when their duty share skipped it):
+    /// [`EventPipeline::checkpoint_saved`] does it and tells how long it
+    /// took, so [`EventPipeline::seal`] leaves it zero.
     pub live: std::time::Duration,
     /// Serialising the state into the checkpoint (saving it is the
     /// caller's).
@@ -162,6 +165,7 @@ impl EventPipeline {
             .map(|c| (c.epoch, c.offsets.clone()))
             .unwrap_or_default();
         let mut analyzers = crate::analyzers::registry(&opts);
+        let resumed = opts.persist && checkpoint.is_some();
         let (stitcher, reorder, seen, runs) = match checkpoint.filter(|_| opts.persist) {
             Some(c) => {
                 crate::analyzers::restore(&mut analyzers, &c.analyzers).map_err(|source| {
@@ -190,7 +194,7 @@ impl EventPipeline {
         };
         let mut p = Self {
             files: RunFiles::create(data_dir, &opts.filing)?,
-            live: LiveTables::new(data_dir),
+            live: LiveTables::new(data_dir, resumed),
             filing: opts.filing,
             data_dir: data_dir.to_owned(),
             name: name.to_owned(),

@@ -16,7 +16,7 @@
 //! same deterministic `finding_id` key. Messages below the checkpoint's
 //! offsets (redelivered because the commit did not happen) are skipped.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -66,7 +66,8 @@ pub struct StreamConfig {
     pub dead_letter_topic: Option<String>,
     /// Longest time between epochs.
     pub epoch_interval: Duration,
-    /// Most messages in one epoch.
+    /// Most messages in one epoch (give or take the few batches still
+    /// being decoded when it is reached, which the epoch takes in too).
     pub epoch_max_messages: u64,
     /// How long a message may wait for delivery downstream before the
     /// service stops (a restart then redoes the epoch: nothing is lost).
@@ -132,8 +133,15 @@ struct StreamState {
     pending: u64,
     opened: Instant,
     last_message: Instant,
-    /// Partitions are assigned: only then can silence mean a quiet stream.
-    assigned: bool,
+    /// The partitions assigned to us: only offsets of these are committed
+    /// (a revoked partition's position stays, to skip what the store holds
+    /// if it comes back, but its new owner commits it), and only while some
+    /// are assigned can silence mean a quiet stream.
+    owned: BTreeSet<(String, i32)>,
+    /// A step failed: nothing more is sealed or committed (not even by the
+    /// revocation that leaving the group calls), so the restart redoes
+    /// from the last checkpoint.
+    broken: bool,
     metrics: Arc<StreamMetrics>,
     /// An error met inside a rebalance callback, for the loop to raise.
     failed: Option<PipelineError>,
@@ -168,7 +176,8 @@ impl StreamState {
             pending: 0,
             opened: Instant::now(),
             last_message: Instant::now(),
-            assigned: false,
+            owned: BTreeSet::new(),
+            broken: false,
             metrics,
             failed: None,
         })
@@ -211,14 +220,16 @@ impl StreamState {
         })?;
         self.metrics.note_message();
         self.last_message = Instant::now();
-        self.take_decoded(MAX_BATCHES_IN_FLIGHT)
+        self.take_decoded()
     }
 
     /// Route what the decoding threads finished, in the order consumed;
-    /// first wait until no more than `in_flight` batches are left.
-    fn take_decoded(&mut self, in_flight: u64) -> Result<(), PipelineError> {
+    /// first wait while more than [`MAX_BATCHES_OUT`] batches or
+    /// [`MAX_BYTES_OUT`] bytes are out.
+    fn take_decoded(&mut self) -> Result<(), PipelineError> {
         loop {
-            let wait = self.lane.in_flight() > in_flight;
+            let (batches, bytes) = self.lane.sent_not_taken();
+            let wait = batches > MAX_BATCHES_OUT || bytes > MAX_BYTES_OUT;
             let Some(batch) = self.lane.next(wait)? else {
                 return Ok(());
             };
@@ -226,6 +237,17 @@ impl StreamState {
                 self.route(m)?;
             }
         }
+    }
+
+    /// Route every message handed over, the batch being filled included.
+    fn take_all_decoded(&mut self) -> Result<(), PipelineError> {
+        self.lane.send()?;
+        while let Some(batch) = self.lane.next(true)? {
+            for m in batch {
+                self.route(m)?;
+            }
+        }
+        Ok(())
     }
 
     fn route(&mut self, m: DecodedMessage) -> Result<(), PipelineError> {
@@ -236,17 +258,38 @@ impl StreamState {
         Ok(())
     }
 
+    /// One turn of the loop with what `poll` returned; the offsets to
+    /// commit if an epoch ended.
+    fn step(
+        &mut self,
+        message: Option<&SourceMessage<'_>>,
+        filling: bool,
+    ) -> Result<Option<Vec<PartitionOffset>>, PipelineError> {
+        match message {
+            Some(m) => self.accept(m)?,
+            None if filling => self.lane.send()?,
+            None => {
+                self.take_decoded()?;
+                self.release_if_idle()?;
+            }
+        }
+        if self.due() {
+            return self.seal().map(Some);
+        }
+        Ok(None)
+    }
+
     /// The stream went quiet: process what is held for ordering, and bring
     /// the live tables up to date if busy epochs left them behind.
     fn release_if_idle(&mut self) -> Result<(), PipelineError> {
         let idle = self.last_message.elapsed() >= self.cfg.idle_release;
         if idle {
-            self.take_decoded(0)?;
+            self.take_all_decoded()?;
         }
         if idle && self.pending == 0 {
             self.pipeline.refresh_live()?;
         }
-        if idle && self.assigned && self.pipeline.held_events() > 0 {
+        if idle && !self.owned.is_empty() && self.pipeline.held_events() > 0 {
             self.pipeline.release_held()?;
             // The released events changed state: the next epoch saves it.
             self.pending += 1;
@@ -261,13 +304,36 @@ impl StreamState {
     }
 
     /// End the open epoch (see the module docs); returns the offsets to
-    /// commit.
+    /// commit. A failure here or in any earlier step leaves the stream
+    /// broken: it seals nothing more.
     fn seal(&mut self) -> Result<Vec<PartitionOffset>, PipelineError> {
+        if self.broken {
+            return Err(PipelineError::State {
+                path: "stream".into(),
+                message: "an earlier error stopped the stream; the restart redoes the epoch".into(),
+            });
+        }
+        let sealed = self.seal_open_epoch();
+        self.broken = sealed.is_err();
+        sealed?;
+        Ok(self
+            .durable
+            .to_vec()
+            .into_iter()
+            .filter(|o| {
+                self.owned
+                    .iter()
+                    .any(|(t, p)| *t == o.topic && *p == o.partition)
+            })
+            .collect())
+    }
+
+    fn seal_open_epoch(&mut self) -> Result<(), PipelineError> {
         // Every message handed over is in the pipeline before its offset
         // is saved.
-        self.take_decoded(0)?;
+        self.take_all_decoded()?;
         if self.pending == 0 {
-            return Ok(self.durable.to_vec());
+            return Ok(());
         }
         let epoch = self.epoch + 1;
         let mut sealed =
@@ -276,13 +342,18 @@ impl StreamState {
         self.publish(&sealed)?;
         sealed.checkpoint.store(&self.cfg.data_dir)?;
         self.metrics.note_durable();
-        sealed.timings.live = self.pipeline.checkpoint_saved()?;
         self.epoch = epoch;
         self.durable = self.offsets.clone();
         self.pending = 0;
         self.opened = Instant::now();
+        // The live tables are views: a failure to replace them leaves them
+        // stale, to be replaced again, and does not undo a durable epoch.
+        match self.pipeline.checkpoint_saved() {
+            Ok(took) => sealed.timings.live = took,
+            Err(e) => tracing::warn!(error = %e, "live tables not replaced; retried later"),
+        }
         self.metrics.note_epoch(&sealed, self.pipeline.stats());
-        Ok(self.durable.to_vec())
+        Ok(())
     }
 
     /// Findings and dead letters of a sealed epoch to their topics.
@@ -329,20 +400,23 @@ impl RebalanceHandler for Shared {
     fn revoking(&self, partitions: &[(String, i32)]) -> Vec<PartitionOffset> {
         let mut st = self.lock();
         tracing::info!(?partitions, "partitions revoked; ending the epoch first");
-        st.assigned = false;
-        match st.seal() {
+        let offsets = match st.seal() {
             Ok(offsets) => offsets,
             Err(e) => {
                 st.failed.get_or_insert(e);
                 Vec::new()
             }
+        };
+        for p in partitions {
+            st.owned.remove(p);
         }
+        offsets
     }
 
     fn assigned(&self, partitions: &[(String, i32)]) {
         tracing::info!(?partitions, "partitions assigned");
         let mut st = self.lock();
-        st.assigned = !partitions.is_empty();
+        st.owned.extend(partitions.iter().cloned());
         // Silence is measured from now: the new partitions' messages have
         // not had a chance to arrive.
         st.last_message = Instant::now();
@@ -396,20 +470,21 @@ pub fn run_stream(
             let wait = if filling { Duration::ZERO } else { POLL_WAIT };
             let message = source.poll(wait);
             let mut st = shared.lock();
-            if let Some(e) = st.failed.take() {
-                return Err(e);
-            }
-            match &message {
-                Some(m) => st.accept(m)?,
-                None if filling => st.lane.send()?,
-                None => {
-                    st.take_decoded(MAX_BATCHES_IN_FLIGHT)?;
-                    st.release_if_idle()?;
+            let stepped = match st.failed.take() {
+                Some(e) => Err(e),
+                None => st.step(message.as_ref(), filling),
+            };
+            let commit = match stepped {
+                Ok(commit) => commit,
+                Err(e) => {
+                    // Leaving the group (when `source` drops) must not
+                    // seal or commit past what this step lost.
+                    st.broken = true;
+                    return Err(e);
                 }
-            }
+            };
             filling = st.lane.filling();
             metrics.set_live(&st.pipeline, source.lag());
-            let commit = if st.due() { Some(st.seal()?) } else { None };
             (commit, st.pending == 0)
         };
         let between_epochs = match commit {
@@ -451,9 +526,11 @@ pub fn run_stream(
 /// long a stop waits to be seen.
 const POLL_WAIT: Duration = Duration::from_millis(20);
 
-/// Batches decoded ahead of the pipeline before the consumer waits for it
-/// (besides those queued for the workers).
-const MAX_BATCHES_IN_FLIGHT: u64 = 8;
+/// How far decoding may run ahead of the pipeline before the consumer
+/// waits for it: batches sent and not yet taken back (queued, being
+/// decoded, or decoded and waiting), and their payload bytes.
+const MAX_BATCHES_OUT: u64 = 8;
+const MAX_BYTES_OUT: u64 = 64 << 20;
 
 /// Decoding threads for `requested` (0: one per core but one, at least one).
 fn decode_threads(requested: usize) -> usize {

@@ -9,6 +9,27 @@ fn offset(topic: &str, partition: i32, next: i64) -> PartitionOffset {
     }
 }
 
+/// A stream's state over a fresh data directory, nothing assigned yet.
+fn stream_state(data_dir: &std::path::Path) -> StreamState {
+    let cfg = Arc::new(StreamConfig::new(data_dir, KafkaSettings::default()));
+    let mut pipeline = cfg
+        .analysis
+        .open_pipeline(data_dir, &epoch_name(1), true, None)
+        .unwrap();
+    pipeline.keep_outputs();
+    let metrics = Arc::new(StreamMetrics::default());
+    StreamState::new(cfg, pipeline, None, 0, Positions::default(), metrics).unwrap()
+}
+
+/// Records of a published sample, one per line.
+fn sample() -> String {
+    std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../fixtures/mcp/gateway.jsonl"
+    ))
+    .unwrap()
+}
+
 /// An epoch that ends while messages are still being decoded (a full
 /// batch sent, a short one still filling) holds them all: the offsets it
 /// saves and commits are past every message handed over, never past a
@@ -16,19 +37,10 @@ fn offset(topic: &str, partition: i32, next: i64) -> PartitionOffset {
 #[test]
 fn an_epoch_ends_with_every_message_handed_over_in_it() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = Arc::new(StreamConfig::new(dir.path(), KafkaSettings::default()));
-    let mut pipeline = cfg
-        .analysis
-        .open_pipeline(dir.path(), &epoch_name(1), true, None)
-        .unwrap();
-    pipeline.keep_outputs();
-    let metrics = Arc::new(StreamMetrics::default());
-    let mut st = StreamState::new(cfg, pipeline, None, 0, Positions::default(), metrics).unwrap();
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../fixtures/mcp/gateway.jsonl"
-    ))
-    .unwrap();
+    let mut st = stream_state(dir.path());
+    st.owned
+        .extend([("audit".to_owned(), 0), ("audit".to_owned(), 1)]);
+    let text = sample();
     let lines: Vec<&str> = text.lines().collect();
     for i in 0..150 {
         let line = lines[i % lines.len()];
@@ -77,5 +89,43 @@ fn positions_stay_sorted_by_partition_with_one_entry_each() {
     assert_eq!(
         p.to_vec(),
         vec![offset("a", 0, 3), offset("a", 1, 9), offset("b", 0, 6)]
+    );
+}
+
+/// A revoked partition's offset is committed by the epoch its revocation
+/// ends, and never again: a later commit would move its new owner's
+/// committed offset back. A broken stream commits nothing, not even when
+/// leaving the group revokes its partitions.
+#[test]
+fn only_assigned_partitions_are_committed_and_a_broken_stream_commits_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let shared = Shared(Mutex::new(stream_state(dir.path())));
+    let both = [("audit".to_owned(), 0), ("audit".to_owned(), 1)];
+    shared.assigned(&both);
+    let text = sample();
+    let line = text.lines().next().unwrap().as_bytes();
+    for i in 0..10 {
+        let mut st = shared.lock();
+        st.accept_message("audit", i % 2, i64::from(i / 2), line)
+            .unwrap();
+    }
+    let at_revocation = shared.revoking(&both[1..]);
+    assert_eq!(
+        at_revocation,
+        vec![offset("audit", 0, 5), offset("audit", 1, 5)]
+    );
+    {
+        let mut st = shared.lock();
+        st.accept_message("audit", 0, 5, line).unwrap();
+        assert_eq!(st.seal().unwrap(), vec![offset("audit", 0, 6)]);
+        st.accept_message("audit", 0, 6, line).unwrap();
+        st.broken = true;
+    }
+    assert!(shared.revoking(&both[..1]).is_empty());
+    assert!(shared.lock().failed.is_some());
+    assert_eq!(
+        Checkpoint::load(dir.path()).unwrap().unwrap().offsets,
+        vec![offset("audit", 0, 6), offset("audit", 1, 5)],
+        "the broken epoch saved nothing"
     );
 }
