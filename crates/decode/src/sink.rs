@@ -100,6 +100,14 @@ impl Collected {
         })
     }
 
+    /// What `decode` hands a collecting sink. The sink never fails, so
+    /// decoding always runs to the end and its result holds no error.
+    pub fn gather(decode: impl FnOnce(&mut Self) -> Result<(), SinkError>) -> Self {
+        let mut collected = Self::default();
+        let _ = decode(&mut collected);
+        collected
+    }
+
     /// Hand everything to `sink` in the order it came; the first failure
     /// of `sink` stops it, as it would have stopped decoding.
     pub fn replay_into(self, sink: &mut impl EventSink) -> Result<(), SinkError> {

@@ -222,9 +222,7 @@ fn decode(m: Consumed) -> DecodedMessage {
         partition: m.partition,
         offset: m.offset,
     };
-    let mut decoded = Collected::default();
-    // A collecting sink never fails.
-    let _ = m.decoder.decode_document(&m.payload, &base, &mut decoded);
+    let decoded = Collected::gather(|sink| m.decoder.decode_document(&m.payload, &base, sink));
     DecodedMessage {
         topic: m.topic,
         partition: m.partition,

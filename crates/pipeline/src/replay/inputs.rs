@@ -45,16 +45,9 @@ impl InputFile {
         let base = OriginBase::File {
             path: self.path.clone(),
         };
-        let mut decoded = Collected::default();
-        // A collecting sink never fails.
-        let _ = decoder.decode_piece(
-            &piece.bytes,
-            piece.first_line,
-            self.utf8,
-            &base,
-            &mut decoded,
-        );
-        decoded
+        Collected::gather(|sink| {
+            decoder.decode_piece(&piece.bytes, piece.first_line, self.utf8, &base, sink)
+        })
     }
 }
 

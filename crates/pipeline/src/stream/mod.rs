@@ -259,15 +259,15 @@ impl StreamState {
     }
 
     /// One turn of the loop with what `poll` returned; the offsets to
-    /// commit if an epoch ended.
+    /// commit if an epoch ended. A batch being filled is sent as soon as
+    /// nothing more is fetched.
     fn step(
         &mut self,
         message: Option<&SourceMessage<'_>>,
-        filling: bool,
     ) -> Result<Option<Vec<PartitionOffset>>, PipelineError> {
         match message {
             Some(m) => self.accept(m)?,
-            None if filling => self.lane.send()?,
+            None if self.lane.filling() => self.lane.send()?,
             None => {
                 self.take_decoded()?;
                 self.release_if_idle()?;
@@ -463,16 +463,15 @@ pub fn run_stream(
     let source = KafkaSource::connect(&cfg.kafka, &topics, shared.clone()).map_err(kafka)?;
     tracing::info!(?topics, group = %cfg.kafka.group_id, epoch, "consuming");
     let mut last_rules_poll = Instant::now();
-    // A batch being filled is sent as soon as nothing more is fetched.
-    let mut filling = false;
     while !stop.load(Ordering::Relaxed) {
         let (commit, idle_epoch) = {
-            let wait = if filling { Duration::ZERO } else { POLL_WAIT };
-            let message = source.poll(wait);
+            // A batch being filled waits for no more than what is fetched.
+            let filling = shared.lock().lane.filling();
+            let message = source.poll(if filling { Duration::ZERO } else { POLL_WAIT });
             let mut st = shared.lock();
             let stepped = match st.failed.take() {
                 Some(e) => Err(e),
-                None => st.step(message.as_ref(), filling),
+                None => st.step(message.as_ref()),
             };
             let commit = match stepped {
                 Ok(commit) => commit,
@@ -483,7 +482,6 @@ pub fn run_stream(
                     return Err(e);
                 }
             };
-            filling = st.lane.filling();
             metrics.set_live(&st.pipeline, source.lag());
             (commit, st.pending == 0)
         };
