@@ -93,6 +93,10 @@ pub struct DetectConfig {
     /// Seconds without events after which an instance with no known end is
     /// closed.
     pub idle_close_secs: u64,
+    /// Seconds (event time) an open instance may go without events before
+    /// detectors pack their state of it into its saved bytes, unpacked by
+    /// its next event: memory, not results (0: never pack).
+    pub pack_idle_secs: u64,
     /// Seconds a credential may still be used after its task ended
     /// (clock skew, in-flight calls).
     pub after_task_grace_secs: u64,
@@ -134,6 +138,7 @@ impl Default for DetectConfig {
             rare_share: 0.02,
             close_after_secs: 300,
             idle_close_secs: 3600,
+            pack_idle_secs: 60,
             after_task_grace_secs: 120,
             dedup_window_secs: 86_400,
             credential_idle_secs: 7 * 86_400,

@@ -18,15 +18,16 @@
 //! 5. `settle`, then `close`: the instance closed and is judged as a whole;
 //! 6. `learn`: what it adds to the agent's baseline, then `forget`.
 
-use delegraph_model::{Attribution, Bounded, EventSignals, Evidence, NormEvent};
-use serde::de::DeserializeOwned;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use delegraph_model::{Attribution, EventSignals, Evidence, NormEvent};
+use serde::{Deserialize, Serialize};
 
 use crate::baseline::{AgentBaseline, Observation};
 use crate::credentials::{CredentialBook, CredentialFacts};
 use crate::detectors::Ctx;
 use crate::instance::{Changed, Instance};
 use crate::{DetectConfig, DetectorId};
+
+pub(crate) use crate::per_instance::{PerInstance, Seen};
 
 /// Saved state of a detector that could not be encoded or decoded.
 pub(crate) type StateResult<T> = Result<T, postcard::Error>;
@@ -90,6 +91,10 @@ pub(crate) trait Detector: Send {
         let _ = slot;
     }
 
+    /// Pack the per-instance state its instances left unused since the
+    /// last call (see [`PerInstance::pack_idle`]).
+    fn pack_idle(&mut self) {}
+
     /// Its state, as deterministic bytes.
     fn save(&self) -> StateResult<Vec<u8>>;
 
@@ -120,6 +125,23 @@ macro_rules! state_codec {
     };
 }
 pub(crate) use state_codec;
+
+/// `forget`, `pack_idle`, save and restore for a detector whose state is
+/// one [`PerInstance`] map.
+macro_rules! per_instance_state {
+    ($field:ident) => {
+        fn forget(&mut self, slot: $crate::detector::SlotId) {
+            self.$field.remove(slot);
+        }
+
+        fn pack_idle(&mut self) {
+            self.$field.pack_idle();
+        }
+
+        $crate::detector::state_codec!($field);
+    };
+}
+pub(crate) use per_instance_state;
 
 /// Where a signal's finding goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -201,12 +223,15 @@ pub(crate) struct EventCx<'a> {
 pub(crate) struct Shared<'a> {
     pub baselines: &'a std::collections::BTreeMap<String, AgentBaseline>,
     /// Other open instances (the event's own is not among them).
-    pub open: &'a Bounded<Instance>,
+    pub open: &'a crate::engine::OpenInstances,
 }
 
 impl<'a> Shared<'a> {
     /// An open instance, with its agent key and baseline.
-    pub fn other(&self, id: &str) -> Option<(&'a Instance, String, Option<&'a AgentBaseline>)> {
+    pub fn other(
+        &self,
+        id: &str,
+    ) -> Option<(Seen<'a, Instance>, String, Option<&'a AgentBaseline>)> {
         let i = self.open.peek(id)?;
         let agent = i.agent_key();
         let baseline = self.baselines.get(&agent);
@@ -247,7 +272,10 @@ impl<'a> EventCx<'a> {
     }
 
     /// Another open instance.
-    pub fn other(&self, id: &str) -> Option<(&'a Instance, String, Option<&'a AgentBaseline>)> {
+    pub fn other(
+        &self,
+        id: &str,
+    ) -> Option<(Seen<'a, Instance>, String, Option<&'a AgentBaseline>)> {
         self.shared.other(id)
     }
 
@@ -275,7 +303,10 @@ impl<'a> UnattributedCx<'a> {
     }
 
     /// Another open instance.
-    pub fn other(&self, id: &str) -> Option<(&'a Instance, String, Option<&'a AgentBaseline>)> {
+    pub fn other(
+        &self,
+        id: &str,
+    ) -> Option<(Seen<'a, Instance>, String, Option<&'a AgentBaseline>)> {
         self.shared.other(id)
     }
 }
@@ -320,7 +351,7 @@ impl SlotId {
     /// No slot: a late event's throw-away instance.
     pub const NONE: SlotId = SlotId(u32::MAX);
 
-    fn index(self) -> Option<usize> {
+    pub(crate) fn index(self) -> Option<usize> {
         (self != Self::NONE).then_some(self.0 as usize)
     }
 }
@@ -356,111 +387,5 @@ impl SlotPool {
         if slot != SlotId::NONE {
             self.free.push(slot.0);
         }
-    }
-}
-
-/// A detector's own state per instance, by the instance's [`SlotId`].
-/// Saved in slot order, so the same state always gives the same bytes.
-#[derive(Debug)]
-pub(crate) struct PerInstance<T> {
-    by_slot: Vec<Option<T>>,
-    /// Handed out for [`SlotId::NONE`].
-    scratch: T,
-}
-
-impl<T: Default> Default for PerInstance<T> {
-    fn default() -> Self {
-        Self {
-            by_slot: Vec::new(),
-            scratch: T::default(),
-        }
-    }
-}
-
-/// A detector's state for one instance: held for an open instance, a
-/// throw-away for a late event of a closed one.
-pub(crate) enum Slot<'a, T> {
-    Held(&'a mut T),
-    Scratch(T),
-}
-
-impl<T> std::ops::Deref for Slot<'_, T> {
-    type Target = T;
-    fn deref(&self) -> &T {
-        match self {
-            Slot::Held(t) => t,
-            Slot::Scratch(t) => t,
-        }
-    }
-}
-
-impl<T> std::ops::DerefMut for Slot<'_, T> {
-    fn deref_mut(&mut self) -> &mut T {
-        match self {
-            Slot::Held(t) => t,
-            Slot::Scratch(t) => t,
-        }
-    }
-}
-
-impl<T: Default> PerInstance<T> {
-    /// The state of the instance in `slot` (created empty), or a scratch
-    /// one when the instance is no longer open.
-    pub fn slot(&mut self, slot: SlotId, open: bool) -> Slot<'_, T> {
-        match slot.index() {
-            Some(_) if open => Slot::Held(self.get_mut(slot)),
-            _ => Slot::Scratch(T::default()),
-        }
-    }
-
-    /// The state of the instance in `slot`, created empty.
-    pub fn get_mut(&mut self, slot: SlotId) -> &mut T {
-        let Some(i) = slot.index() else {
-            self.scratch = T::default();
-            return &mut self.scratch;
-        };
-        if i >= self.by_slot.len() {
-            self.by_slot.resize_with(i + 1, || None);
-        }
-        self.by_slot[i].get_or_insert_with(T::default)
-    }
-}
-
-impl<T> PerInstance<T> {
-    /// The state of the instance in `slot`, if it has any.
-    pub fn get(&self, slot: SlotId) -> Option<&T> {
-        self.by_slot.get(slot.index()?)?.as_ref()
-    }
-
-    /// Drop the state of the instance in `slot`.
-    pub fn remove(&mut self, slot: SlotId) {
-        if let Some(held) = slot.index().and_then(|i| self.by_slot.get_mut(i)) {
-            *held = None;
-        }
-    }
-}
-
-impl<T: Serialize> Serialize for PerInstance<T> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let entries: Vec<(u32, &T)> = self
-            .by_slot
-            .iter()
-            .enumerate()
-            .filter_map(|(i, t)| Some((i as u32, t.as_ref()?)))
-            .collect();
-        entries.serialize(s)
-    }
-}
-
-impl<'de, T: DeserializeOwned + Default> Deserialize<'de> for PerInstance<T> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let mut state = Self::default();
-        for (slot, t) in Vec::<(u32, T)>::deserialize(d)? {
-            if SlotId(slot) == SlotId::NONE {
-                return Err(serde::de::Error::custom("state saved for no slot"));
-            }
-            *state.get_mut(SlotId(slot)) = t;
-        }
-        Ok(state)
     }
 }

@@ -43,6 +43,8 @@ pub struct Instance {
     pub last_seen: i64,
     /// When the task ended, once known.
     pub task_end: Option<i64>,
+    /// When it is due to close, as scheduled (ns).
+    pub deadline: Option<i64>,
     /// The last two tools, newest last.
     pub recent_tools: Vec<String>,
     /// Items (dimension index in [`dim::ALL`], item, the event that first
@@ -54,6 +56,10 @@ pub struct Instance {
     pub max_risk: u8,
     /// Detectors that raised their one per-instance finding for it.
     pub raised: BTreeSet<DetectorId>,
+    /// Listed among the held records to pack when idle (not saved: a
+    /// restored record is packed).
+    #[serde(skip)]
+    pub(crate) listed: bool,
 }
 
 /// Which instance-level comparisons an event may have changed the answer of.

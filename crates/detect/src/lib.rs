@@ -24,6 +24,7 @@ mod finding;
 mod id;
 pub mod instance;
 pub mod intent;
+mod per_instance;
 mod risk;
 mod small_set;
 pub mod stats;

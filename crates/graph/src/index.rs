@@ -30,9 +30,7 @@ pub(crate) struct Touched {
 pub(crate) struct Indexes {
     pub(crate) creds: LruCache<String, Touched>,
     spans: LruCache<String, Touched>,
-    sessions: LruCache<String, Arc<Binding>>,
-    /// Event time each session key was last touched, for idle eviction.
-    touched: LruCache<String, i64>,
+    sessions: LruCache<String, Touched>,
     idle_ttl_ns: i64,
     credential_idle_ttl_ns: i64,
     pub(crate) evicted_by_cap: u64,
@@ -78,7 +76,6 @@ impl Indexes {
             creds: new_lru(cfg.max_credentials),
             spans: new_lru(cfg.max_spans),
             sessions: new_lru(cfg.max_sessions),
-            touched: new_lru(cfg.max_sessions),
             idle_ttl_ns: cfg.idle_ttl_ns,
             credential_idle_ttl_ns: cfg.credential_idle_ttl_ns,
             evicted_by_cap: 0,
@@ -89,13 +86,7 @@ impl Indexes {
 
     /// The entries, borrowed, for a checkpoint.
     pub(crate) fn save(&self) -> SavedIndexesRef<'_> {
-        crate::index_saved::save(
-            &self.creds,
-            &self.spans,
-            &self.sessions,
-            &self.touched,
-            self.since_sweep,
-        )
+        crate::index_saved::save(&self.creds, &self.spans, &self.sessions, self.since_sweep)
     }
 
     /// Indexes continuing from `s`, with the eviction counts saved apart.
@@ -110,7 +101,6 @@ impl Indexes {
             creds: load_lru(cfg.max_credentials, e.creds),
             spans: load_lru(cfg.max_spans, e.spans),
             sessions: load_lru(cfg.max_sessions, e.sessions),
-            touched: load_lru(cfg.max_sessions, e.touched),
             idle_ttl_ns: cfg.idle_ttl_ns,
             credential_idle_ttl_ns: cfg.credential_idle_ttl_ns,
             evicted_by_cap: evicted.0,
@@ -146,16 +136,12 @@ impl Indexes {
 
     /// The binding of session `key`, touching it at `at`.
     pub(crate) fn session(&mut self, key: &str, at: i64) -> Option<Arc<Binding>> {
-        let b = self.sessions.get(key).cloned();
-        if b.is_some() {
-            self.touched.put(key.to_owned(), at);
-        }
-        b
+        touch(&mut self.sessions, key, at)
     }
 
-    pub(crate) fn set_session(&mut self, key: String, b: Arc<Binding>, at: i64) {
-        self.touched.put(key.clone(), at);
-        insert(&mut self.sessions, &mut self.evicted_by_cap, key, b);
+    pub(crate) fn set_session(&mut self, key: String, binding: Arc<Binding>, at: i64) {
+        let t = Touched { binding, at };
+        insert(&mut self.sessions, &mut self.evicted_by_cap, key, t);
     }
 
     /// A new root instance `id` for `human`, or the known one with that id.
@@ -200,15 +186,7 @@ impl Indexes {
         }
         self.since_sweep = 0;
         let horizon = now.saturating_sub(self.idle_ttl_ns);
-        while let Some((_, t)) = self.touched.peek_lru() {
-            if *t >= horizon {
-                break;
-            }
-            if let Some((k, _)) = self.touched.pop_lru() {
-                self.sessions.pop(&k);
-                self.evicted_idle += 1;
-            }
-        }
+        self.evicted_idle += sweep(&mut self.sessions, horizon);
         self.evicted_idle += sweep(&mut self.spans, horizon);
         let credential_horizon = now.saturating_sub(self.credential_idle_ttl_ns);
         self.evicted_idle += sweep(&mut self.creds, credential_horizon);

@@ -1,5 +1,5 @@
 //! The stitcher's indexes as a checkpoint keeps them: each binding once,
-//! and every key by the number of its binding. The keys of one instance
+//! and every key by the number of its binding, with when it was last used. The keys of one instance
 //! (its spans, credentials, session keys) share one binding in memory; a
 //! copy per key made the saved state many times the live one. Saved
 //! borrowed, restored owned (the same bytes either way), oldest entry
@@ -20,8 +20,7 @@ pub(crate) struct SavedIndexesRef<'a> {
     bindings: Vec<&'a Binding>,
     creds: Vec<(&'a str, u32, i64)>,
     spans: Vec<(&'a str, u32, i64)>,
-    sessions: Vec<(&'a str, u32)>,
-    touched: Vec<(&'a str, i64)>,
+    sessions: Vec<(&'a str, u32, i64)>,
     since_sweep: u32,
 }
 
@@ -31,8 +30,7 @@ pub(crate) struct SavedIndexes {
     bindings: Vec<Binding>,
     creds: Vec<(String, u32, i64)>,
     spans: Vec<(String, u32, i64)>,
-    sessions: Vec<(String, u32)>,
-    touched: Vec<(String, i64)>,
+    sessions: Vec<(String, u32, i64)>,
     pub since_sweep: u32,
 }
 
@@ -64,28 +62,18 @@ impl<'a> BindingTable<'a> {
 pub(crate) fn save<'a>(
     creds: &'a LruCache<String, Touched>,
     spans: &'a LruCache<String, Touched>,
-    sessions: &'a LruCache<String, Arc<Binding>>,
-    touched: &'a LruCache<String, i64>,
+    sessions: &'a LruCache<String, Touched>,
     since_sweep: u32,
 ) -> SavedIndexesRef<'a> {
     let mut table = BindingTable::default();
     let creds = table.timed(creds);
     let spans = table.timed(spans);
-    let sessions = sessions
-        .iter()
-        .rev()
-        .map(|(k, b)| (k.as_str(), table.number(b)))
-        .collect();
+    let sessions = table.timed(sessions);
     SavedIndexesRef {
         bindings: table.list,
         creds,
         spans,
         sessions,
-        touched: touched
-            .iter()
-            .rev()
-            .map(|(k, t)| (k.as_str(), *t))
-            .collect(),
         since_sweep,
     }
 }
@@ -94,8 +82,7 @@ pub(crate) fn save<'a>(
 pub(crate) struct LoadedEntries {
     pub creds: Vec<(String, Touched)>,
     pub spans: Vec<(String, Touched)>,
-    pub sessions: Vec<(String, Arc<Binding>)>,
-    pub touched: Vec<(String, i64)>,
+    pub sessions: Vec<(String, Touched)>,
 }
 
 impl SavedIndexes {
@@ -121,12 +108,7 @@ impl SavedIndexes {
         Ok(LoadedEntries {
             creds: timed(self.creds)?,
             spans: timed(self.spans)?,
-            sessions: self
-                .sessions
-                .into_iter()
-                .map(|(k, n)| Ok((k, binding(n)?)))
-                .collect::<Result<_, String>>()?,
-            touched: self.touched,
+            sessions: timed(self.sessions)?,
         })
     }
 }
@@ -170,9 +152,12 @@ mod tests {
         };
         spans.put("t:s".to_owned(), t);
         let mut sessions = new_lru(10);
-        sessions.put("instance:i".to_owned(), i.clone());
-        let touched = new_lru(10);
-        let saved = save(&creds, &spans, &sessions, &touched, 3);
+        let t = Touched {
+            binding: i.clone(),
+            at: 4,
+        };
+        sessions.put("instance:i".to_owned(), t);
+        let saved = save(&creds, &spans, &sessions, 3);
         assert_eq!(saved.bindings.len(), 2);
         let bytes = postcard::to_stdvec(&saved).unwrap();
         let back: SavedIndexes = postcard::from_bytes(&bytes).unwrap();
@@ -182,7 +167,8 @@ mod tests {
         let first = &e.creds[0].1.binding;
         assert_eq!(**first, *i);
         assert!(e.creds.iter().all(|(_, t)| Arc::ptr_eq(&t.binding, first)));
-        assert!(Arc::ptr_eq(&e.sessions[0].1, first));
+        assert!(Arc::ptr_eq(&e.sessions[0].1.binding, first));
+        assert_eq!(e.sessions[0].1.at, 4);
         assert_eq!(*e.spans[0].1.binding, *j);
         assert_eq!(e.spans[0].1.at, 9);
     }
@@ -194,7 +180,6 @@ mod tests {
             creds: vec![("c", 0, 1)],
             spans: Vec::new(),
             sessions: Vec::new(),
-            touched: Vec::new(),
             since_sweep: 0,
         };
         let bytes = postcard::to_stdvec(&saved).unwrap();

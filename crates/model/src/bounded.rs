@@ -32,6 +32,11 @@ impl<V> Bounded<V> {
         self.map.peek(k)
     }
 
+    /// Look up to change in place without touching the order.
+    pub fn peek_mut(&mut self, k: &str) -> Option<&mut V> {
+        self.map.peek_mut(k)
+    }
+
     /// Insert; when a different key had to go to make room, counts the
     /// eviction and returns that entry (its owner may hold more state
     /// under the same key elsewhere).

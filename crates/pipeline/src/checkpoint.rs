@@ -25,8 +25,12 @@ pub fn checkpoint_path(data_dir: &Path) -> PathBuf {
 /// value tracing to `data_flow`'s state; 6 adds each agent's intent model
 /// (how its requests account for its tools) and request words to value
 /// provenance; 7 saves each stitcher binding once, with when its keys were
-/// last used; 8 adds when each credential the detectors know was last seen.
-const VERSION: u32 = 8;
+/// last used; 8 adds when each credential the detectors know was last seen;
+/// 9 saves each open instance's record and each detector's state of it as
+/// their own bytes (restored packed, decoded by the instance's next event),
+/// an instance's closing time in its record, and a stitcher session key's
+/// last use beside its binding.
+const VERSION: u32 = 9;
 
 /// What a checkpoint holds. Every part is postcard over ordered
 /// collections, so the same state always gives the same bytes.

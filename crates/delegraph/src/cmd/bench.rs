@@ -311,8 +311,16 @@ fn idle_state(n: u64) {
             stitched = rss();
         }
     }
+    // The instances start one after another over half an hour of event
+    // time, as a fleet's do: the profiles of earlier ones go idle and are
+    // packed while later ones open (none closes: `idle_close_secs` is an
+    // hour), so memory they leave is reused as it would be in a stream.
+    let t0 = proto.event_time.nanos();
+    let span_ns: i64 = 30 * 60 * 1_000_000_000;
+    let step = span_ns / n.max(1) as i64;
     for i in 0..n {
         let mut e = proto.clone();
+        e.event_time = delegraph_model::Timestamp::from_nanos(t0 + step * i as i64);
         e.event_id = format!("s:{i}");
         e.attribution = Some(Box::new(delegraph_model::Attribution {
             agent_id: Some("support-agent".into()),
@@ -326,14 +334,19 @@ fn idle_state(n: u64) {
         }
         d.observe(&e, &mut findings);
     }
+    // Two packing rounds with no events: the last ones are idle too.
+    let pack_ns = 1_000_000_000 * DetectConfig::default().pack_idle_secs as i64;
+    d.expire(t0 + span_ns + 2 * pack_ns + 1, &mut findings);
     if let (Some(b), Some(m), Some(a)) = (before, stitched, rss()) {
+        let per = |from: u64, to: u64| to.saturating_sub(from) as f64 / n as f64;
         println!(
-            "idle state: {n} instances, {} index entries, {:.0} bytes per idle instance \
-             (RSS growth: stitcher {:.0} + open detector profile {:.0})",
+            "idle state: {n} instances, {} index entries, {} open profiles, {:.0} bytes per \
+             idle instance (RSS growth: stitcher {:.0} + open detector profile {:.0})",
             s.entries(),
-            a.saturating_sub(b) as f64 / n as f64,
-            m.saturating_sub(b) as f64 / n as f64,
-            a.saturating_sub(m) as f64 / n as f64,
+            d.open_instances(),
+            per(b, a),
+            per(b, m),
+            per(m, a),
         );
     }
 }

@@ -8,7 +8,7 @@ use super::Ctx;
 use crate::DetectorId;
 use crate::baseline::Observation;
 use crate::credentials::Owner;
-use crate::detector::{CloseCx, Detector, EventCx, PerInstance, Signal, SlotId, state_codec};
+use crate::detector::{CloseCx, Detector, EventCx, PerInstance, Signal, per_instance_state};
 use crate::features::{flag, metric, uses_static_key};
 use crate::instance::Instance;
 
@@ -169,11 +169,7 @@ impl Detector for CredentialLifetime {
         }
     }
 
-    fn forget(&mut self, slot: SlotId) {
-        self.by_instance.remove(slot);
-    }
-
-    state_codec!(by_instance);
+    per_instance_state!(by_instance);
 }
 
 /// Most credentials remembered per instance.
@@ -234,26 +230,17 @@ impl Detector for CredentialSlack {
     }
 
     fn close(&mut self, cx: &CloseCx<'_>, out: &mut Vec<Signal>) {
-        let slack = self
-            .by_instance
-            .get(cx.instance.slot)
-            .and_then(|h| h.slack.as_ref());
+        let own = self.by_instance.get(cx.instance.slot);
+        let slack = own.as_ref().and_then(|h| h.slack.as_ref());
         out.extend(credential_slack(&cx.ctx(), slack));
     }
 
     fn learn(&self, instance: &Instance, obs: &mut Observation) {
-        if let Some((_, minutes)) = self
-            .by_instance
-            .get(instance.slot)
-            .and_then(|h| h.slack.as_ref())
-        {
+        let own = self.by_instance.get(instance.slot);
+        if let Some((_, minutes)) = own.as_ref().and_then(|h| h.slack.as_ref()) {
             obs.counts.insert(metric::CREDENTIAL_SLACK, *minutes);
         }
     }
 
-    fn forget(&mut self, slot: SlotId) {
-        self.by_instance.remove(slot);
-    }
-
-    state_codec!(by_instance);
+    per_instance_state!(by_instance);
 }

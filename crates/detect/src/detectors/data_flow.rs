@@ -17,7 +17,7 @@ use serde_json::Value;
 use super::Ctx;
 use super::value_provenance::{self, Standing};
 use crate::DetectorId;
-use crate::detector::{Detector, EventCx, PerInstance, Signal, SlotId, state_codec};
+use crate::detector::{Detector, EventCx, PerInstance, Signal, per_instance_state};
 use crate::instance::{MAX_TEXT, clip, evidence};
 
 /// Most tool results kept per instance.
@@ -235,11 +235,7 @@ impl Detector for DataFlow {
         }
     }
 
-    fn forget(&mut self, slot: SlotId) {
-        self.by_instance.remove(slot);
-    }
-
-    state_codec!(by_instance);
+    per_instance_state!(by_instance);
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use super::{Ctx, count_p};
 use crate::DetectorId;
 use crate::baseline::Observation;
 use crate::detector::{
-    CloseCx, Detector, EventCx, PerInstance, Signal, SlotId, Target, state_codec,
+    CloseCx, Detector, EventCx, PerInstance, Signal, Target, per_instance_state,
 };
 use crate::features::metric;
 use crate::instance::{Instance, evidence};
@@ -87,7 +87,7 @@ impl Detector for Delegation {
             changed = true;
         }
         if changed && !root.raised.contains(&DetectorId::Delegation) {
-            let ctx = cx.ctx_of(root, &agent);
+            let ctx = cx.ctx_of(&root, &agent);
             if let Some(mut s) = delegation(&ctx, tree) {
                 s.target = Target::Other {
                     instance: root_id.clone(),
@@ -110,16 +110,14 @@ impl Detector for Delegation {
             let own = self.by_root.get(instance.slot);
             obs.counts.insert(
                 metric::SUB_AGENTS,
-                own.map_or(0, |t| t.sub_agents.len() as u64),
+                own.as_ref().map_or(0, |t| t.sub_agents.len() as u64),
             );
-            obs.counts
-                .insert(metric::DEPTH, own.map_or(0, |t| u64::from(t.max_depth)));
+            obs.counts.insert(
+                metric::DEPTH,
+                own.as_ref().map_or(0, |t| u64::from(t.max_depth)),
+            );
         }
     }
 
-    fn forget(&mut self, slot: SlotId) {
-        self.by_root.remove(slot);
-    }
-
-    state_codec!(by_root);
+    per_instance_state!(by_root);
 }

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::Ctx;
 use crate::DetectorId;
 use crate::config::secs_to_ns;
-use crate::detector::{Detector, EventCx, PerInstance, Signal, SlotId, state_codec};
+use crate::detector::{Detector, EventCx, PerInstance, Signal, per_instance_state};
 use crate::instance::evidence;
 
 /// Denials remembered per instance.
@@ -171,9 +171,5 @@ impl Detector for PolicyProbe {
         out.extend(note_denial(&cx.ctx(), &own, e));
     }
 
-    fn forget(&mut self, slot: SlotId) {
-        self.by_instance.remove(slot);
-    }
-
-    state_codec!(by_instance);
+    per_instance_state!(by_instance);
 }

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::{Ctx, count_p};
 use crate::DetectorId;
 use crate::baseline::Observation;
-use crate::detector::{CloseCx, Detector, EventCx, PerInstance, Signal, SlotId, state_codec};
+use crate::detector::{CloseCx, Detector, EventCx, PerInstance, Signal, per_instance_state};
 use crate::features::metric;
 use crate::features::secrets_read;
 use crate::instance::{Instance, evidence};
@@ -98,16 +98,12 @@ impl Detector for SecretAccess {
     fn learn(&self, instance: &Instance, obs: &mut Observation) {
         let own = self.by_instance.get(instance.slot);
         obs.counts
-            .insert(metric::SECRET_READS, own.map_or(0, |s| s.reads));
+            .insert(metric::SECRET_READS, own.as_ref().map_or(0, |s| s.reads));
         obs.counts.insert(
             metric::DISTINCT_SECRETS,
-            own.map_or(0, |s| s.secrets.len() as u64),
+            own.as_ref().map_or(0, |s| s.secrets.len() as u64),
         );
     }
 
-    fn forget(&mut self, slot: SlotId) {
-        self.by_instance.remove(slot);
-    }
-
-    state_codec!(by_instance);
+    per_instance_state!(by_instance);
 }

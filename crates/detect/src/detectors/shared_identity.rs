@@ -170,7 +170,7 @@ impl Detector for SharedIdentity {
                     out.push(s);
                 }
             } else if let Some((user, agent, _)) = cx.other(&m.user)
-                && let Some(mut s) = borrowed_credential(&cx.ctx_of(user, &agent), &m)
+                && let Some(mut s) = borrowed_credential(&cx.ctx_of(&user, &agent), &m)
             {
                 s.target = Target::Other {
                     instance: m.user.clone(),
@@ -197,7 +197,7 @@ impl Detector for SharedIdentity {
         let Some((p, agent, _)) = cx.other(holder) else {
             return;
         };
-        if let Some(mut s) = human_reuse(&cx.ctx_of(p, &agent), &c.id, cx.human) {
+        if let Some(mut s) = human_reuse(&cx.ctx_of(&p, &agent), &c.id, cx.human) {
             s.target = Target::Other {
                 instance: holder.clone(),
                 event_chain: false,

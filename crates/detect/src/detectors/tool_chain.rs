@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::{CHAIN_DIMS, Ctx, list_items, rare_items, rare_list};
 use crate::DetectorId;
 use crate::baseline::Observation;
-use crate::detector::{CloseCx, Detector, EventCx, PerInstance, Signal, SlotId, state_codec};
+use crate::detector::{CloseCx, Detector, EventCx, PerInstance, Signal, per_instance_state};
 use crate::features::metric;
 use crate::instance::Instance;
 use crate::stats::fmt_p;
@@ -66,14 +66,10 @@ impl Detector for ToolChain {
     }
 
     fn learn(&self, instance: &Instance, obs: &mut Observation) {
-        if let Some(RareCount(k)) = self.rare.get(instance.slot) {
-            obs.counts.insert(metric::RARE_CHAIN, *k);
+        if let Some(rare) = self.rare.get(instance.slot) {
+            obs.counts.insert(metric::RARE_CHAIN, rare.0);
         }
     }
 
-    fn forget(&mut self, slot: SlotId) {
-        self.rare.remove(slot);
-    }
-
-    state_codec!(rare);
+    per_instance_state!(rare);
 }

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::Ctx;
 use crate::DetectorId;
 use crate::baseline::Observation;
-use crate::detector::{CloseCx, Detector, EventCx, PerInstance, Signal, SlotId, state_codec};
+use crate::detector::{CloseCx, Detector, EventCx, PerInstance, Signal, per_instance_state};
 use crate::features::{flag, is_action};
 use crate::instance::{Instance, evidence};
 
@@ -109,9 +109,5 @@ impl Detector for Unapproved {
         }
     }
 
-    fn forget(&mut self, slot: SlotId) {
-        self.by_instance.remove(slot);
-    }
-
-    state_codec!(by_instance);
+    per_instance_state!(by_instance);
 }

@@ -22,15 +22,22 @@ impl Detectors {
     }
 
     /// Set when `p` closes: after its task ended, or when it went idle.
-    pub(super) fn reschedule(&mut self, p: &Instance) {
+    pub(super) fn reschedule(&mut self, p: &mut Instance) {
         let d = self.deadline(p);
-        if let Some(old) = self.s.deadline_of.insert(p.instance.clone(), d) {
+        if let Some(old) = p.deadline.replace(d) {
             if old == d {
                 return;
             }
             self.s.deadlines.remove(&(old, p.instance.clone()));
         }
         self.s.deadlines.insert((d, p.instance.clone()));
+    }
+
+    /// `p` no longer closes on time (it was evicted for room).
+    pub(super) fn unschedule(&mut self, p: &Instance) {
+        if let Some(d) = p.deadline {
+            self.s.deadlines.remove(&(d, p.instance.clone()));
+        }
     }
 
     /// Close every instance whose deadline the watermark has passed.
@@ -41,7 +48,6 @@ impl Detectors {
             let Some((_, id)) = self.s.deadlines.pop_first() else {
                 break;
             };
-            self.s.deadline_of.remove(&id);
             let Some(p) = self.s.open.pop(&id) else {
                 continue;
             };

@@ -5,6 +5,7 @@
 
 mod emit;
 mod lifecycle;
+mod open;
 #[cfg(test)]
 mod tests;
 mod verdicts;
@@ -24,6 +25,7 @@ use crate::detector::{Detector, EventCx, Shared, Signal, SlotId, SlotPool, Unatt
 use crate::instance::{Changed, Instance, UNIDENTIFIED_AGENT};
 use crate::risk::RiskBook;
 use crate::{DetectConfig, DetectError};
+pub(crate) use open::OpenInstances;
 use verdicts::{VERDICTS_PART, Verdicts};
 
 /// Most closed instances remembered (for late events).
@@ -68,10 +70,9 @@ struct Closed {
 #[derive(Serialize, Deserialize)]
 struct State {
     baselines: BTreeMap<String, AgentBaseline>,
-    open: Bounded<Instance>,
+    open: OpenInstances,
     /// (deadline, instance): when each open instance closes.
     deadlines: BTreeSet<(i64, String)>,
-    deadline_of: BTreeMap<String, i64>,
     closed: Bounded<Closed>,
     /// Per agent, closed instances held until the baseline can be seeded.
     warming: BTreeMap<String, Vec<Instance>>,
@@ -109,9 +110,8 @@ impl Detectors {
     pub fn new(cfg: DetectConfig) -> Self {
         let s = State {
             baselines: BTreeMap::new(),
-            open: Bounded::new(cfg.max_open_instances),
+            open: OpenInstances::new(cfg.max_open_instances),
             deadlines: BTreeSet::new(),
-            deadline_of: BTreeMap::new(),
             closed: Bounded::new(MAX_CLOSED),
             warming: BTreeMap::new(),
             slots: SlotPool::default(),
@@ -172,6 +172,11 @@ impl Detectors {
         postcard::to_stdvec(&(&self.s, parts)).map_err(|e| DetectError::State(e.to_string()))
     }
 
+    /// Instances open now (not closed, learned or evicted).
+    pub fn open_instances(&self) -> usize {
+        self.s.open.len()
+    }
+
     /// Counters so far.
     pub fn stats(&self) -> DetectStats {
         let mut st = self.s.stats.clone();
@@ -195,8 +200,16 @@ impl Detectors {
         if now > self.s.watermark {
             let new_hour =
                 now.div_euclid(SWEEP_EVERY_NS) != self.s.watermark.div_euclid(SWEEP_EVERY_NS);
+            let pack = secs_to_ns(self.cfg.pack_idle_secs);
+            let new_round = pack > 0 && now.div_euclid(pack) != self.s.watermark.div_euclid(pack);
             self.s.watermark = now;
             self.close_due(out);
+            if new_round {
+                self.s.open.pack_idle();
+                for d in &mut self.detectors {
+                    d.pack_idle();
+                }
+            }
             if new_hour {
                 let idle = secs_to_ns(self.cfg.credential_idle_secs);
                 self.s.credentials.sweep(now.saturating_sub(idle));
@@ -292,7 +305,7 @@ impl Detectors {
             }
         }
         if is_open {
-            self.reschedule(&p);
+            self.reschedule(&mut p);
             self.put_open(instance, p);
         }
     }
@@ -369,7 +382,8 @@ impl Detectors {
     /// Hold an open instance; one evicted for room is forgotten by every
     /// detector too.
     fn put_open(&mut self, id: String, p: Instance) {
-        if let Some((_, gone)) = self.s.open.put(id, p) {
+        if let Some(gone) = self.s.open.put(id, p) {
+            self.unschedule(&gone);
             self.forget(gone.slot);
         }
     }

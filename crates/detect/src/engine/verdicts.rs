@@ -92,7 +92,7 @@ impl Detectors {
     /// Whether `instance` is open or closed and waiting for its agent's
     /// baseline to be seeded: a verdict on it decides when it is learned.
     fn not_yet_judged(&self, instance: &str) -> bool {
-        self.s.open.peek(instance).is_some()
+        self.s.open.contains(instance)
             || self
                 .s
                 .warming

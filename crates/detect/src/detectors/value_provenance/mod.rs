@@ -31,7 +31,7 @@ use super::data_flow::{INJECTION_TAGS, ToolResult};
 use crate::DetectorId;
 use crate::baseline::Observation;
 use crate::calibration::{Calibrated, Clue};
-use crate::detector::{Detector, EventCx, PerInstance, Signal, SlotId, state_codec};
+use crate::detector::{Detector, EventCx, PerInstance, Signal, SlotId, per_instance_state};
 use crate::features::dim;
 use crate::instance::{Instance, evidence};
 use crate::intent::{Accounting, IntentSample, request_key};
@@ -410,11 +410,7 @@ impl Detector for ValueProvenance {
         }
     }
 
-    fn forget(&mut self, slot: SlotId) {
-        self.by_instance.remove(slot);
-    }
-
-    state_codec!(by_instance);
+    per_instance_state!(by_instance);
 }
 
 #[cfg(test)]
