@@ -14,23 +14,14 @@
 //! or when it was packed.
 
 use std::borrow::Cow;
-use std::ops::Deref;
 
+use delegraph_model::Packable;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::detector::SlotId;
 
-/// One slot's state.
-#[derive(Debug)]
-enum Entry<T> {
-    /// None, or only the empty state.
-    Empty,
-    /// In use; `used` since the last packing round.
-    Held { state: Box<T>, used: bool },
-    /// Packed into its saved bytes.
-    Packed(Box<[u8]>),
-}
+pub(crate) use delegraph_model::Seen;
 
 /// A detector's state per instance. Saved in slot order as each state's
 /// bytes, so the same state gives the same bytes held or packed. No state
@@ -38,7 +29,7 @@ enum Entry<T> {
 /// packing drops empty ones.
 #[derive(Debug)]
 pub(crate) struct PerInstance<T> {
-    by_slot: Vec<Entry<T>>,
+    by_slot: Vec<Option<Packable<T>>>,
     /// Slots whose state is held (may repeat, or name one no longer held).
     held: Vec<u32>,
     /// Handed out for [`SlotId::NONE`].
@@ -62,7 +53,7 @@ pub(crate) enum Slot<'a, T> {
     Scratch(T),
 }
 
-impl<T> Deref for Slot<'_, T> {
+impl<T> std::ops::Deref for Slot<'_, T> {
     type Target = T;
     fn deref(&self) -> &T {
         match self {
@@ -79,32 +70,6 @@ impl<T> std::ops::DerefMut for Slot<'_, T> {
             Slot::Scratch(t) => t,
         }
     }
-}
-
-/// A state read without unpacking it in place: borrowed when held,
-/// decoded when packed.
-pub(crate) enum Seen<'a, T> {
-    Held(&'a T),
-    Unpacked(T),
-}
-
-impl<T> Deref for Seen<'_, T> {
-    type Target = T;
-    fn deref(&self) -> &T {
-        match self {
-            Seen::Held(t) => t,
-            Seen::Unpacked(t) => t,
-        }
-    }
-}
-
-/// The state packed bytes stand for. They were encoded here from a value
-/// of the same type, so decoding cannot fail unless memory was corrupted;
-/// an empty state stands in rather than stopping the engine.
-fn unpack<T: DeserializeOwned + Default>(bytes: &[u8]) -> T {
-    let state = postcard::from_bytes(bytes);
-    debug_assert!(state.is_ok(), "packed detector state does not decode");
-    state.unwrap_or_default()
 }
 
 impl<T: Serialize + DeserializeOwned + Default> PerInstance<T> {
@@ -124,35 +89,20 @@ impl<T: Serialize + DeserializeOwned + Default> PerInstance<T> {
             return &mut self.scratch;
         };
         if i >= self.by_slot.len() {
-            self.by_slot.resize_with(i + 1, || Entry::Empty);
+            self.by_slot.resize_with(i + 1, || None);
         }
         let entry = &mut self.by_slot[i];
-        let state = match std::mem::replace(entry, Entry::Empty) {
-            Entry::Held { state, .. } => state,
-            Entry::Empty => {
-                self.held.push(i as u32);
-                Box::default()
-            }
-            Entry::Packed(bytes) => {
-                self.held.push(i as u32);
-                Box::new(unpack(&bytes))
-            }
-        };
-        *entry = Entry::Held { state, used: true };
-        match entry {
-            Entry::Held { state, .. } => state,
-            // Set just above.
-            Entry::Empty | Entry::Packed(_) => &mut self.scratch,
+        if entry.as_ref().is_none_or(|e| e.packed().is_some()) {
+            self.held.push(i as u32);
         }
+        entry
+            .get_or_insert_with(|| Packable::new(T::default()))
+            .get_mut()
     }
 
     /// The state of the instance in `slot`, if it has any.
     pub fn get(&self, slot: SlotId) -> Option<Seen<'_, T>> {
-        match self.by_slot.get(slot.index()?)? {
-            Entry::Empty => None,
-            Entry::Held { state, .. } => Some(Seen::Held(state)),
-            Entry::Packed(bytes) => Some(Seen::Unpacked(unpack(bytes))),
-        }
+        Some(self.by_slot.get(slot.index()?)?.as_ref()?.peek())
     }
 
     /// Pack every held state not used since the last round; an empty one
@@ -166,19 +116,13 @@ impl<T: Serialize + DeserializeOwned + Default> PerInstance<T> {
             let Some(entry) = self.by_slot.get_mut(i as usize) else {
                 continue;
             };
-            match entry {
-                Entry::Held { used, .. } if *used => {
-                    *used = false;
-                    self.held.push(i);
-                }
-                Entry::Held { state, .. } => match postcard::to_stdvec(&**state) {
-                    Ok(bytes) if bytes == empty => *entry = Entry::Empty,
-                    Ok(bytes) => *entry = Entry::Packed(bytes.into_boxed_slice()),
-                    // Kept as it is: a state that cannot be encoded would
-                    // fail the checkpoint too, which reports it.
-                    Err(_) => self.held.push(i),
-                },
-                Entry::Empty | Entry::Packed(_) => {}
+            let Some(state) = entry.as_mut() else {
+                continue;
+            };
+            if state.pack_if_unused() {
+                self.held.push(i);
+            } else if state.packed() == Some(&empty) {
+                *entry = None;
             }
         }
     }
@@ -188,27 +132,22 @@ impl<T> PerInstance<T> {
     /// Drop the state of the instance in `slot`.
     pub fn remove(&mut self, slot: SlotId) {
         if let Some(entry) = slot.index().and_then(|i| self.by_slot.get_mut(i)) {
-            *entry = Entry::Empty;
+            *entry = None;
         }
     }
 }
-
-/// One saved state: its slot and its bytes.
-type Saved<'a> = (u32, Cow<'a, [u8]>);
 
 /// An empty state is not saved, as it is not kept packed: no state and an
 /// empty one are the same to every detector.
 impl<T: Serialize + Default> Serialize for PerInstance<T> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let encode = |t: &T| postcard::to_stdvec(t).map_err(serde::ser::Error::custom);
-        let empty = encode(&T::default())?;
-        let mut entries: Vec<Saved<'_>> = Vec::new();
-        for (i, entry) in self.by_slot.iter().enumerate() {
-            let bytes = match entry {
-                Entry::Empty => continue,
-                Entry::Held { state, .. } => Cow::Owned(encode(state)?),
-                Entry::Packed(bytes) => Cow::Borrowed(&**bytes),
+        let empty = postcard::to_stdvec(&T::default()).map_err(serde::ser::Error::custom)?;
+        let mut entries: Vec<(u32, Cow<'_, [u8]>)> = Vec::new();
+        for (i, state) in self.by_slot.iter().enumerate() {
+            let Some(state) = state else {
+                continue;
             };
+            let bytes = state.encoded().map_err(serde::ser::Error::custom)?;
             if *bytes != *empty {
                 entries.push((i as u32, bytes));
             }
@@ -222,18 +161,16 @@ impl<T: Serialize + Default> Serialize for PerInstance<T> {
 impl<'de, T: DeserializeOwned + Default> Deserialize<'de> for PerInstance<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let mut state = Self::default();
-        for (slot, bytes) in Vec::<(u32, Vec<u8>)>::deserialize(d)? {
+        for (slot, packed) in Vec::<(u32, Packable<T>)>::deserialize(d)? {
             // `SlotId::NONE`'s number.
             if slot == u32::MAX {
                 return Err(serde::de::Error::custom("state saved for no slot"));
             }
-            // Checked now, so a damaged checkpoint is refused at restore.
-            postcard::from_bytes::<T>(&bytes).map_err(serde::de::Error::custom)?;
             let i = slot as usize;
             if i >= state.by_slot.len() {
-                state.by_slot.resize_with(i + 1, || Entry::Empty);
+                state.by_slot.resize_with(i + 1, || None);
             }
-            state.by_slot[i] = Entry::Packed(bytes.into_boxed_slice());
+            state.by_slot[i] = Some(packed);
         }
         Ok(state)
     }
@@ -251,7 +188,7 @@ mod tests {
     }
 
     fn is_packed(p: &PerInstance<State>, n: usize) -> bool {
-        matches!(p.by_slot[n], Entry::Packed(_))
+        p.by_slot[n].as_ref().is_some_and(|e| e.packed().is_some())
     }
 
     #[test]
@@ -268,8 +205,8 @@ mod tests {
         p.pack_idle();
         assert!(is_packed(&p, 0));
         assert!(!is_packed(&p, 2), "used in this round");
-        assert!(matches!(p.by_slot[3], Entry::Empty), "empty: dropped");
-        assert!(matches!(p.by_slot[1], Entry::Empty));
+        assert!(p.by_slot[3].is_none(), "empty: dropped");
+        assert!(p.by_slot[1].is_none());
         p.get_mut(slot(2)).1 -= 1;
         assert_eq!(postcard::to_stdvec(&p).unwrap(), saved, "same bytes packed");
         let read = p.get(slot(0)).unwrap();

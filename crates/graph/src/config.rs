@@ -8,6 +8,10 @@ pub struct StitchConfig {
     pub lateness_ns: i64,
     /// Session keys, spans and instances idle longer than this are evicted.
     pub idle_ttl_ns: i64,
+    /// Instances without records for this long (event time) are packed
+    /// into their saved bytes until their next record: memory, not
+    /// results (0: never).
+    pub pack_idle_ns: i64,
     /// Credential bindings unused longer than this are evicted: longer than
     /// the idle TTL, since a token may come back days after its task ended
     /// (the use "credential outlives the task" is about).
@@ -37,6 +41,7 @@ impl Default for StitchConfig {
         Self {
             lateness_ns: 15 * MINUTE,
             idle_ttl_ns: 12 * 60 * MINUTE,
+            pack_idle_ns: MINUTE,
             credential_idle_ttl_ns: 7 * 24 * 60 * MINUTE,
             max_instances: 200_000,
             max_credentials: 500_000,

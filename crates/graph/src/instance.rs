@@ -1,6 +1,6 @@
 //! Per-instance state: when it ran, for whom, and its delegation graph.
 
-use delegraph_model::{Approval, Link, NormEvent};
+use delegraph_model::{Approval, Link, NormEvent, Packable, Seen};
 use lru::LruCache;
 use petgraph::stable_graph::{NodeIndex, StableDiGraph};
 use serde::{Deserialize, Serialize};
@@ -75,7 +75,7 @@ pub struct Edge {
 }
 
 /// One agent instance (or workload session).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Instance {
     /// Instance id.
     pub id: String,
@@ -259,18 +259,40 @@ impl Instance {
     }
 }
 
+/// Instance `id`, unpacked to change, listed as held if it was packed.
+fn held_mut<'a>(
+    live: &'a mut LruCache<String, Packable<Instance>>,
+    held: &mut Vec<String>,
+    id: &str,
+) -> Option<&'a mut Instance> {
+    let kept = live.get_mut(id)?;
+    if kept.packed().is_some() {
+        held.push(id.to_owned());
+    }
+    Some(kept.get_mut())
+}
+
 /// An [`InstanceTable`] as saved between runs.
 #[derive(Serialize, Deserialize)]
 pub(crate) struct SavedInstances {
     cap: usize,
-    live: Vec<(String, Instance)>,
+    live: Vec<(String, Packable<Instance>)>,
     retired: Vec<Instance>,
     counters: [u64; 3],
 }
 
-/// All live instances, bounded by count (LRU) and idle time.
+/// All live instances, bounded by count (LRU) and idle time. An instance
+/// without records for a whole packing round is kept packed ([`Packable`]):
+/// an idle instance's graph costs its content, not its node and edge
+/// vectors and label strings.
 pub struct InstanceTable {
-    live: LruCache<String, Instance>,
+    live: LruCache<String, Packable<Instance>>,
+    /// Instances held unpacked (may repeat, or name one gone).
+    held: Vec<String>,
+    /// Event time between packing rounds (0: never pack), and the round
+    /// the last record fell in.
+    pack_every_ns: i64,
+    round: i64,
     retired: Vec<Instance>,
     /// Evicted instances dropped because nobody drained `retired` in time.
     retired_dropped: u64,
@@ -279,9 +301,12 @@ pub struct InstanceTable {
 }
 
 impl InstanceTable {
-    pub(crate) fn new(max: usize) -> Self {
+    pub(crate) fn new(max: usize, pack_every_ns: i64) -> Self {
         Self {
             live: delegraph_model::new_lru(max),
+            held: Vec::new(),
+            pack_every_ns,
+            round: i64::MIN,
             retired: Vec::new(),
             retired_dropped: 0,
             evicted_by_cap: 0,
@@ -298,9 +323,12 @@ impl InstanceTable {
         }
     }
 
-    pub(crate) fn load(s: SavedInstances) -> Self {
+    pub(crate) fn load(s: SavedInstances, pack_every_ns: i64) -> Self {
         Self {
             live: delegraph_model::load_lru(s.cap, s.live),
+            held: Vec::new(),
+            pack_every_ns,
+            round: i64::MIN,
             retired: s.retired,
             retired_dropped: s.counters[0],
             evicted_by_cap: s.counters[1],
@@ -310,20 +338,24 @@ impl InstanceTable {
 
     pub(crate) fn record(&mut self, e: &NormEvent, b: &Binding, approval: Option<&Approval>) {
         let at = e.event_time.nanos();
-        if !self.live.contains(&b.instance)
-            && let Some((_, old)) = self.live.push(b.instance.clone(), Instance::new(b, at))
-            && old.id != b.instance
-        {
-            self.evicted_by_cap += 1;
-            self.retire(old);
+        self.maybe_pack(at);
+        if !self.live.contains(&b.instance) {
+            let new = Packable::new(Instance::new(b, at));
+            self.held.push(b.instance.clone());
+            if let Some((gone, old)) = self.live.push(b.instance.clone(), new)
+                && gone != b.instance
+            {
+                self.evicted_by_cap += 1;
+                self.retire(old.into_inner());
+            }
         }
-        if let Some(i) = self.live.get_mut(&b.instance) {
+        if let Some(i) = held_mut(&mut self.live, &mut self.held, &b.instance) {
             i.record(e, b, approval);
         }
         // A sub-agent also shows in its parent's graph.
         if let [.., parent, child] = b.chain.as_slice()
             && *child == b.instance
-            && let Some(p) = self.live.get_mut(parent)
+            && let Some(p) = held_mut(&mut self.live, &mut self.held, parent)
         {
             let from = (NodeKind::Instance, parent.as_str());
             p.edge(
@@ -337,12 +369,41 @@ impl InstanceTable {
 
     pub(crate) fn evict_idle(&mut self, horizon: i64) {
         while let Some((_, i)) = self.live.peek_lru() {
-            if i.last_seen >= horizon {
+            if i.peek().last_seen >= horizon {
                 break;
             }
             if let Some((_, i)) = self.live.pop_lru() {
                 self.evicted_idle += 1;
-                self.retire(i);
+                self.retire(i.into_inner());
+            }
+        }
+    }
+
+    /// At the first record of a new round of event time, pack every
+    /// instance without records since the last round.
+    fn maybe_pack(&mut self, at: i64) {
+        if self.pack_every_ns <= 0 {
+            return;
+        }
+        let round = at.div_euclid(self.pack_every_ns);
+        if round > self.round {
+            self.round = round;
+            self.pack_idle();
+        }
+    }
+
+    /// Pack every instance without records since the last round.
+    fn pack_idle(&mut self) {
+        let mut held = std::mem::take(&mut self.held);
+        held.sort_unstable();
+        held.dedup();
+        for id in held {
+            if self
+                .live
+                .peek_mut(&id)
+                .is_some_and(|kept| kept.pack_if_unused())
+            {
+                self.held.push(id);
             }
         }
     }
@@ -368,14 +429,20 @@ impl InstanceTable {
         std::mem::take(&mut self.retired)
     }
 
-    /// Every live instance, in no particular order.
-    pub fn live(&self) -> impl Iterator<Item = &Instance> {
-        self.live.iter().map(|(_, i)| i)
+    /// Every live instance, in no particular order (packed ones decoded).
+    pub fn live(&self) -> impl Iterator<Item = Seen<'_, Instance>> {
+        self.live.iter().map(|(_, i)| i.peek())
     }
 
     /// One live instance by id.
-    pub fn get(&self, id: &str) -> Option<&Instance> {
-        self.live.peek(id)
+    pub fn get(&self, id: &str) -> Option<Seen<'_, Instance>> {
+        Some(self.live.peek(id)?.peek())
+    }
+
+    /// Live instances kept packed (counts them all: for tests and rare
+    /// reports, not per event).
+    pub fn packed_len(&self) -> usize {
+        self.live.iter().filter(|(_, i)| i.packed().is_some()).count()
     }
 
     /// Live instances.

@@ -76,7 +76,7 @@ impl Stitcher {
     pub fn new(cfg: StitchConfig) -> Self {
         Self {
             index: Indexes::new(&cfg),
-            instances: InstanceTable::new(cfg.max_instances),
+            instances: InstanceTable::new(cfg.max_instances, cfg.pack_idle_ns),
             stats: StitchStats::default(),
             inventory: Inventory::default(),
             approvals: ApprovalBook::new(approval_limits(&cfg)),
@@ -106,7 +106,7 @@ impl Stitcher {
         let evicted = (s.stats.evicted_by_cap, s.stats.evicted_idle);
         Ok(Self {
             index: Indexes::load(&cfg, s.index, evicted).map_err(StateError)?,
-            instances: InstanceTable::load(s.instances),
+            instances: InstanceTable::load(s.instances, cfg.pack_idle_ns),
             stats: StitchStats {
                 evicted_by_cap: 0,
                 evicted_idle: 0,
@@ -220,14 +220,14 @@ impl Stitcher {
             .as_ref()
             .and_then(|a| a.instance.as_deref())
             .and_then(|i| self.instances.get(i));
-        let credential_since = match (instance, &e.credential_used) {
+        let credential_since = match (instance.as_ref(), &e.credential_used) {
             (Some(i), Some(c)) => i.credential_first_seen(&c.id),
             _ => None,
         };
         AgentContext {
-            task_end: instance.and_then(|i| i.task_end),
+            task_end: instance.as_ref().and_then(|i| i.task_end),
             credential_since,
-            instance_since: instance.map(|i| i.first_seen),
+            instance_since: instance.as_ref().map(|i| i.first_seen),
         }
     }
 }

@@ -1,7 +1,8 @@
 //! Keys go when idle: a span idle past the idle TTL and a credential idle
 //! past its (longer) TTL no longer attribute, while ones still in use do,
 //! so a month of backfill keeps neither in memory nor in the checkpoint
-//! what no record will use again.
+//! what no record will use again; an instance idle for a packing round is
+//! held packed without changing what it reads or saves.
 
 // Test helpers panic on purpose: a failed expectation is a failed test.
 #![allow(clippy::unwrap_used)]
@@ -122,4 +123,32 @@ fn idle_spans_and_credentials_go_after_their_ttls() {
     let saved = s.save().unwrap();
     let again = Stitcher::restore(cfg, &saved).unwrap();
     assert_eq!(again.save().unwrap(), saved);
+}
+
+#[test]
+fn an_idle_instance_is_packed_and_reads_and_continues_the_same() {
+    const MINUTE: i64 = 60_000_000_000;
+    let packing = StitchConfig::default();
+    assert!(packing.pack_idle_ns > 0 && packing.pack_idle_ns < 10 * MINUTE);
+    let plain = StitchConfig {
+        pack_idle_ns: 0,
+        ..packing
+    };
+    let (mut a, mut b) = (Stitcher::new(packing), Stitcher::new(plain));
+    for s in [&mut a, &mut b] {
+        instance(s, record("task-1", "tok-1", "trace-1:span-1", T0));
+        traffic(s, T0, T0 + 10 * MINUTE);
+    }
+    let seen = |s: &Stitcher| format!("{:?}", *s.instances().get("task-1").unwrap());
+    assert!(a.instances().packed_len() > 0, "idle instances packed");
+    assert_eq!(b.instances().packed_len(), 0);
+    assert_eq!(seen(&a), seen(&b), "a packed instance reads the same");
+    assert_eq!(a.save().unwrap(), b.save().unwrap(), "and saves the same");
+    // Its next record unpacks it and changes it as if never packed.
+    for s in [&mut a, &mut b] {
+        let next = record("task-1", "tok-2", "trace-1:span-2", T0 + 11 * MINUTE);
+        assert_eq!(instance(s, next).as_deref(), Some("task-1"));
+    }
+    assert_eq!(seen(&a), seen(&b));
+    assert_eq!(a.save().unwrap(), b.save().unwrap());
 }

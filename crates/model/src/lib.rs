@@ -13,6 +13,7 @@ mod hint;
 mod link;
 mod offset;
 mod origin;
+mod packed;
 mod printable;
 mod time;
 mod triage;
@@ -34,6 +35,7 @@ pub use hint::{Bind, HintText, LinkHints, Resolve, SessionIssue};
 pub use link::Link;
 pub use offset::PartitionOffset;
 pub use origin::Origin;
+pub use packed::{Packable, Seen};
 pub use printable::printable;
 pub use time::{Timestamp, TimestampError};
 pub use triage::{

@@ -90,7 +90,7 @@ impl LiveTables {
         outputs: &mut Vec<PathBuf>,
     ) -> Result<(), PipelineError> {
         let started = Instant::now();
-        let mut live: Vec<&delegraph_graph::Instance> = stitcher.instances().live().collect();
+        let mut live: Vec<_> = stitcher.instances().live().collect();
         live.sort_by(|a, b| a.id.cmp(&b.id));
         let agents: Vec<_> = live
             .iter()

@@ -294,10 +294,19 @@ fn idle_state(n: u64) {
         ..DetectConfig::default()
     });
     let mut findings = Vec::new();
+    // The instances start one after another over half an hour of event
+    // time, as a fleet's do: earlier ones go idle and are packed while
+    // later ones open (none is evicted or closed: the idle limits are
+    // hours), so memory they leave is reused as it would be in a stream.
+    let t0 = proto.event_time.nanos();
+    let span_ns: i64 = 30 * 60 * 1_000_000_000;
+    let step = span_ns / n.max(1) as i64;
+    let at = |i: u64| delegraph_model::Timestamp::from_nanos(t0 + step * i as i64);
     let before = rss();
     let mut stitched = before;
     for i in 0..n {
         let mut e = proto.clone();
+        e.event_time = at(i);
         e.trace.session_id = Some(format!("session-{i:012}"));
         e.agent.instance_id = Some(format!("support-agent-{i:012}"));
         if let Some(c) = e.credential_used.as_mut() {
@@ -311,16 +320,9 @@ fn idle_state(n: u64) {
             stitched = rss();
         }
     }
-    // The instances start one after another over half an hour of event
-    // time, as a fleet's do: the profiles of earlier ones go idle and are
-    // packed while later ones open (none closes: `idle_close_secs` is an
-    // hour), so memory they leave is reused as it would be in a stream.
-    let t0 = proto.event_time.nanos();
-    let span_ns: i64 = 30 * 60 * 1_000_000_000;
-    let step = span_ns / n.max(1) as i64;
     for i in 0..n {
         let mut e = proto.clone();
-        e.event_time = delegraph_model::Timestamp::from_nanos(t0 + step * i as i64);
+        e.event_time = at(i);
         e.event_id = format!("s:{i}");
         e.attribution = Some(Box::new(delegraph_model::Attribution {
             agent_id: Some("support-agent".into()),

@@ -1,46 +1,17 @@
 //! The open instances' behaviour records, packed while idle as the
 //! detectors' own state is ([`crate::per_instance`]): an instance waiting
 //! for its next tool call keeps its record as the bytes a checkpoint would
-//! save, not as a struct of strings, vectors and evidence.
+//! save ([`Packable`]), not as a struct of strings, vectors and evidence.
 
-use std::borrow::Cow;
-
-use delegraph_model::Bounded;
+use delegraph_model::{Bounded, Packable};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::instance::Instance;
 use crate::per_instance::Seen;
 
-/// One open instance's record.
-#[derive(Debug, Clone)]
-enum Kept {
-    /// In use; `used` since the last packing round.
-    Held { p: Box<Instance>, used: bool },
-    /// Packed into its saved bytes.
-    Packed(Box<[u8]>),
-}
-
-/// The record packed bytes stand for. They were encoded here from an
-/// [`Instance`], so decoding fails only on corrupted memory; an empty
-/// record stands in rather than stopping the engine.
-fn unpack(bytes: &[u8]) -> Instance {
-    let p = postcard::from_bytes(bytes);
-    debug_assert!(p.is_ok(), "packed instance record does not decode");
-    p.unwrap_or_default()
-}
-
-impl Kept {
-    fn into_instance(self) -> Instance {
-        match self {
-            Kept::Held { p, .. } => *p,
-            Kept::Packed(bytes) => unpack(&bytes),
-        }
-    }
-}
-
 /// The open instances, least recently active first to go.
 pub(crate) struct OpenInstances {
-    map: Bounded<Kept>,
+    map: Bounded<Packable<Instance>>,
     /// Instances whose record is held (may repeat, or name a closed one).
     held: Vec<String>,
 }
@@ -56,7 +27,7 @@ impl OpenInstances {
 
     /// Take `id`'s record out (unpacked) to work on it.
     pub fn pop(&mut self, id: &str) -> Option<Instance> {
-        self.map.pop(id).map(Kept::into_instance)
+        self.map.pop(id).map(Packable::into_inner)
     }
 
     /// Put `id`'s record (back) as the most recently active; returns the
@@ -66,19 +37,14 @@ impl OpenInstances {
             p.listed = true;
             self.held.push(id.clone());
         }
-        let kept = Kept::Held {
-            p: Box::new(p),
-            used: true,
-        };
-        self.map.put(id, kept).map(|(_, gone)| gone.into_instance())
+        self.map
+            .put(id, Packable::new(p))
+            .map(|(_, gone)| gone.into_inner())
     }
 
     /// `id`'s record, without making it more recent.
     pub fn peek(&self, id: &str) -> Option<Seen<'_, Instance>> {
-        Some(match self.map.peek(id)? {
-            Kept::Held { p, .. } => Seen::Held(p),
-            Kept::Packed(bytes) => Seen::Unpacked(unpack(bytes)),
-        })
+        Some(self.map.peek(id)?.peek())
     }
 
     /// Whether `id` is open.
@@ -102,45 +68,14 @@ impl OpenInstances {
         held.sort_unstable();
         held.dedup();
         for id in held {
-            let Some(kept) = self.map.peek_mut(&id) else {
-                continue;
-            };
-            match kept {
-                Kept::Held { used, .. } if *used => {
-                    *used = false;
-                    self.held.push(id);
-                }
-                Kept::Held { p, .. } => match postcard::to_stdvec(&**p) {
-                    Ok(bytes) => *kept = Kept::Packed(bytes.into_boxed_slice()),
-                    // Kept as it is: the checkpoint reports what cannot be
-                    // encoded.
-                    Err(_) => self.held.push(id),
-                },
-                Kept::Packed(_) => {}
+            if self
+                .map
+                .peek_mut(&id)
+                .is_some_and(|kept| kept.pack_if_unused())
+            {
+                self.held.push(id);
             }
         }
-    }
-}
-
-/// A record is saved as its bytes, the same held or packed.
-impl Serialize for Kept {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let bytes = match self {
-            Kept::Held { p, .. } => {
-                Cow::Owned(postcard::to_stdvec(&**p).map_err(serde::ser::Error::custom)?)
-            }
-            Kept::Packed(bytes) => Cow::Borrowed(&**bytes),
-        };
-        bytes.serialize(s)
-    }
-}
-
-/// Restored packed, and checked now so a damaged checkpoint is refused.
-impl<'de> Deserialize<'de> for Kept {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let bytes = Vec::<u8>::deserialize(d)?;
-        postcard::from_bytes::<Instance>(&bytes).map_err(serde::de::Error::custom)?;
-        Ok(Kept::Packed(bytes.into_boxed_slice()))
     }
 }
 
@@ -150,6 +85,7 @@ impl Serialize for OpenInstances {
     }
 }
 
+/// Restored packed (see [`Packable`]).
 impl<'de> Deserialize<'de> for OpenInstances {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         Ok(Self {
@@ -177,7 +113,7 @@ mod tests {
     }
 
     fn is_packed(o: &OpenInstances, id: &str) -> bool {
-        matches!(o.map.peek(id), Some(Kept::Packed(_)))
+        o.map.peek(id).is_some_and(|k| k.packed().is_some())
     }
 
     #[test]

@@ -1,0 +1,196 @@
+//! A value kept as its checkpoint bytes while idle.
+//!
+//! Most of what a stream holds per agent instance is idle: a session waits
+//! between tool calls, and an instance with no known end stays open for an
+//! hour after its last event. Held as structs, an idle instance's record,
+//! graph and detector state cost kilobytes (string headers, vectors, empty
+//! sets, allocator rounding); packed with postcard, as a checkpoint saves
+//! them, they cost their content. Owners keep a list of what they hold and
+//! call [`Packable::pack_if_unused`] once per round of event time; the next
+//! use unpacks. Packing is the checkpoint's own encoding, so a packed value
+//! is exactly what a restart would continue from: results do not depend on
+//! whether or when a value was packed.
+
+use std::borrow::Cow;
+use std::ops::Deref;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// A value held in memory or packed into its saved bytes.
+#[derive(Debug, Clone)]
+pub enum Packable<T> {
+    /// In use.
+    Held {
+        /// The value.
+        value: Box<T>,
+        /// Used since the last packing round.
+        used: bool,
+    },
+    /// Packed into its saved bytes.
+    Packed(Box<[u8]>),
+}
+
+/// A value read without unpacking it in place: borrowed when held,
+/// decoded when packed.
+pub enum Seen<'a, T> {
+    /// The held value.
+    Held(&'a T),
+    /// A copy decoded from the packed bytes.
+    Unpacked(T),
+}
+
+impl<T> Deref for Seen<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        match self {
+            Seen::Held(t) => t,
+            Seen::Unpacked(t) => t,
+        }
+    }
+}
+
+/// The value packed bytes stand for. They were encoded from a value of the
+/// same type (and checked when restored), so decoding fails only on
+/// corrupted memory; an empty value stands in rather than stopping the
+/// stream.
+fn unpack<T: DeserializeOwned + Default>(bytes: &[u8]) -> T {
+    let value = postcard::from_bytes(bytes);
+    debug_assert!(value.is_ok(), "a packed value does not decode");
+    value.unwrap_or_default()
+}
+
+impl<T: Serialize + DeserializeOwned + Default> Packable<T> {
+    /// `value`, held and used.
+    pub fn new(value: T) -> Self {
+        Packable::Held {
+            value: Box::new(value),
+            used: true,
+        }
+    }
+
+    /// The value to change, unpacked in place if need be; marks it used.
+    pub fn get_mut(&mut self) -> &mut T {
+        if let Packable::Packed(bytes) = self {
+            *self = Packable::new(unpack(bytes));
+        }
+        match self {
+            Packable::Held { value, used } => {
+                *used = true;
+                value
+            }
+            Packable::Packed(_) => unreachable!("unpacked just above"),
+        }
+    }
+
+    /// The value, without unpacking it in place.
+    pub fn peek(&self) -> Seen<'_, T> {
+        match self {
+            Packable::Held { value, .. } => Seen::Held(value),
+            Packable::Packed(bytes) => Seen::Unpacked(unpack(bytes)),
+        }
+    }
+
+    /// The value, owned.
+    pub fn into_inner(self) -> T {
+        match self {
+            Packable::Held { value, .. } => *value,
+            Packable::Packed(bytes) => unpack(&bytes),
+        }
+    }
+
+    /// One packing round: a value used since the last round stays held
+    /// (and counts as unused from now on), any other is packed. Returns
+    /// whether it is still held. A value that cannot be encoded stays
+    /// held: the checkpoint reports it.
+    pub fn pack_if_unused(&mut self) -> bool {
+        match self {
+            Packable::Held { used, .. } if *used => {
+                *used = false;
+                true
+            }
+            Packable::Held { value, .. } => match postcard::to_stdvec(&**value) {
+                Ok(bytes) => {
+                    *self = Packable::Packed(bytes.into_boxed_slice());
+                    false
+                }
+                Err(_) => true,
+            },
+            Packable::Packed(_) => false,
+        }
+    }
+}
+
+impl<T> Packable<T> {
+    /// Its bytes when packed.
+    pub fn packed(&self) -> Option<&[u8]> {
+        match self {
+            Packable::Packed(bytes) => Some(bytes),
+            Packable::Held { .. } => None,
+        }
+    }
+}
+
+impl<T: Serialize> Packable<T> {
+    /// Its saved bytes, the same held or packed.
+    pub fn encoded(&self) -> Result<Cow<'_, [u8]>, postcard::Error> {
+        Ok(match self {
+            Packable::Held { value, .. } => Cow::Owned(postcard::to_stdvec(&**value)?),
+            Packable::Packed(bytes) => Cow::Borrowed(bytes),
+        })
+    }
+}
+
+/// Saved as its bytes.
+impl<T: Serialize> Serialize for Packable<T> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.encoded()
+            .map_err(serde::ser::Error::custom)?
+            .serialize(s)
+    }
+}
+
+/// Restored packed, and decoded once now so that a damaged checkpoint is
+/// refused when it is read rather than when the value is next used.
+impl<'de, T: DeserializeOwned> Deserialize<'de> for Packable<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let bytes = Vec::<u8>::deserialize(d)?;
+        postcard::from_bytes::<T>(&bytes).map_err(serde::de::Error::custom)?;
+        Ok(Packable::Packed(bytes.into_boxed_slice()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    type Value = (Vec<String>, u64);
+
+    #[test]
+    fn a_value_unused_for_a_whole_round_is_packed_and_comes_back_the_same() {
+        let mut p = Packable::new((vec!["search_kb".to_owned()], 7));
+        let saved = postcard::to_stdvec(&p).unwrap();
+        assert!(p.pack_if_unused(), "used since the last round");
+        assert!(!p.pack_if_unused());
+        assert!(p.packed().is_some());
+        assert_eq!(postcard::to_stdvec(&p).unwrap(), saved, "same bytes packed");
+        assert_eq!(p.peek().1, 7);
+        assert!(p.packed().is_some(), "peeking does not unpack");
+        p.get_mut().1 += 1;
+        assert!(p.packed().is_none());
+        assert!(p.pack_if_unused(), "used again");
+        assert_eq!(p.into_inner(), (vec!["search_kb".to_owned()], 8));
+    }
+
+    #[test]
+    fn restored_values_are_packed_and_a_damaged_one_is_refused() {
+        let p = Packable::new((vec!["x".to_owned()], 1));
+        let back: Packable<Value> =
+            postcard::from_bytes(&postcard::to_stdvec(&p).unwrap()).unwrap();
+        assert!(back.packed().is_some());
+        assert_eq!(back.into_inner().0, ["x"]);
+        let damaged = postcard::to_stdvec(&vec![9u8]).unwrap();
+        assert!(postcard::from_bytes::<Packable<Value>>(&damaged).is_err());
+    }
+}
