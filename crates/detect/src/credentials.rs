@@ -3,7 +3,7 @@
 //! facts, derived once per event by the engine and handed to every detector
 //! ([`CredentialFacts`]); several detectors read them, none owns them.
 
-use delegraph_model::{Bounded, Evidence, NormEvent};
+use delegraph_model::{Evidence, NormEvent, PackedBounded, Seen};
 use serde::{Deserialize, Serialize};
 
 use crate::instance::evidence;
@@ -12,9 +12,10 @@ use crate::instance::evidence;
 const MAX_CREDENTIALS: usize = 500_000;
 
 /// Who used a credential first.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Owner {
     /// Not used yet (only issued).
+    #[default]
     Nobody,
     /// A delegation chain, by its root instance.
     Chain(String),
@@ -23,7 +24,7 @@ pub enum Owner {
 }
 
 /// One credential.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CredentialUse {
     /// Its first user.
     pub owner: Owner,
@@ -50,16 +51,18 @@ pub struct CredentialFacts {
     pub expires_at: Option<i64>,
 }
 
-/// Every credential seen, bounded (least recently used forgotten first).
+/// Every credential seen, bounded (least recently used forgotten first);
+/// a credential idle for a round is kept packed (most are: a token is
+/// remembered for days after its task).
 #[derive(Debug, Serialize, Deserialize)]
 pub struct CredentialBook {
-    by_id: Bounded<CredentialUse>,
+    by_id: PackedBounded<CredentialUse>,
 }
 
 impl Default for CredentialBook {
     fn default() -> Self {
         Self {
-            by_id: Bounded::new(MAX_CREDENTIALS),
+            by_id: PackedBounded::new(MAX_CREDENTIALS),
         }
     }
 }
@@ -172,8 +175,13 @@ impl CredentialBook {
     }
 
     /// Look up without touching recency.
-    pub fn peek(&self, cred: &str) -> Option<&CredentialUse> {
+    pub fn peek(&self, cred: &str) -> Option<Seen<'_, CredentialUse>> {
         self.by_id.peek(cred)
+    }
+
+    /// Pack every credential unused since the last round.
+    pub fn pack_idle(&mut self) {
+        self.by_id.pack_idle();
     }
 
     /// Forget credentials last issued or used before `horizon` (ns): the

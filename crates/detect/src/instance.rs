@@ -56,10 +56,6 @@ pub struct Instance {
     pub max_risk: u8,
     /// Detectors that raised their one per-instance finding for it.
     pub raised: BTreeSet<DetectorId>,
-    /// Listed among the held records to pack when idle (not saved: a
-    /// restored record is packed).
-    #[serde(skip)]
-    pub(crate) listed: bool,
 }
 
 /// Which instance-level comparisons an event may have changed the answer of.

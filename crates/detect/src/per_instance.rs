@@ -92,7 +92,7 @@ impl<T: Serialize + DeserializeOwned + Default> PerInstance<T> {
             self.by_slot.resize_with(i + 1, || None);
         }
         let entry = &mut self.by_slot[i];
-        if entry.as_ref().is_none_or(|e| e.packed().is_some()) {
+        if entry.as_ref().is_none_or(Packable::is_packed) {
             self.held.push(i as u32);
         }
         entry
@@ -121,7 +121,7 @@ impl<T: Serialize + DeserializeOwned + Default> PerInstance<T> {
             };
             if state.pack_if_unused() {
                 self.held.push(i);
-            } else if state.packed() == Some(&empty) {
+            } else if state.is_packed_as(&empty) {
                 *entry = None;
             }
         }
@@ -188,7 +188,7 @@ mod tests {
     }
 
     fn is_packed(p: &PerInstance<State>, n: usize) -> bool {
-        p.by_slot[n].as_ref().is_some_and(|e| e.packed().is_some())
+        p.by_slot[n].as_ref().is_some_and(Packable::is_packed)
     }
 
     #[test]

@@ -10,13 +10,16 @@ use crate::binding::Binding;
 /// itself names is the one.
 pub(crate) fn initiator_and_chain(e: &NormEvent, b: &Binding) -> (Option<String>, Vec<String>) {
     match &e.on_behalf_of {
-        Some(h) if (b.per_principal || b.human.is_none()) && b.human.as_ref() != Some(h) => {
+        Some(h) if (b.per_principal || b.human.is_none()) && b.human.as_deref() != Some(h) => {
             let skip = usize::from(b.human.is_some());
             let mut chain = vec![h.clone()];
-            chain.extend(b.chain.iter().skip(skip).cloned());
+            chain.extend(b.chain.iter().skip(skip).map(|id| id.to_string()));
             (Some(h.clone()), chain)
         }
-        _ => (b.human.clone(), b.chain.clone()),
+        _ => (
+            b.human.as_deref().map(str::to_owned),
+            b.chain.iter().map(|id| id.to_string()).collect(),
+        ),
     }
 }
 
@@ -45,8 +48,8 @@ pub(crate) fn with_approval(chain: Vec<String>, human: Option<&str>, a: &Approva
 /// The instances an approval may come from, nearest first: the instance,
 /// those it was delegated from, its root.
 pub(crate) fn lineage(b: &Binding) -> Vec<&str> {
-    let mut lineage: Vec<&str> = vec![b.instance.as_str()];
-    lineage.extend(b.chain.iter().rev().map(String::as_str));
-    lineage.push(b.root.as_str());
+    let mut lineage: Vec<&str> = vec![&b.instance];
+    lineage.extend(b.chain.iter().rev().map(|id| &**id));
+    lineage.push(&b.root);
     lineage
 }

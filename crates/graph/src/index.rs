@@ -157,6 +157,8 @@ impl Indexes {
         if let Some(b) = self.session(&key, at) {
             return b;
         }
+        let id: Arc<str> = id.into();
+        let human: Option<Arc<str>> = human.map(Into::into);
         let mut chain = Vec::with_capacity(2);
         chain.extend(human.clone());
         chain.push(id.clone());

@@ -89,7 +89,7 @@ impl SavedIndexes {
     /// Resolve every key's binding number; a number past the table means
     /// the state is not what was saved.
     pub(crate) fn entries(self) -> Result<LoadedEntries, String> {
-        let bindings: Vec<Arc<Binding>> = self.bindings.into_iter().map(Arc::new).collect();
+        let bindings: Vec<Arc<Binding>> = self.bindings.into_iter().map(Binding::shared).collect();
         let binding = |n: u32| {
             bindings
                 .get(n as usize)
@@ -171,6 +171,10 @@ mod tests {
         assert_eq!(e.sessions[0].1.at, 4);
         assert_eq!(*e.spans[0].1.binding, *j);
         assert_eq!(e.spans[0].1.at, 9);
+        // Its ids are one copy each again: root and chain share them.
+        assert!(Arc::ptr_eq(&first.root, &first.instance));
+        assert!(Arc::ptr_eq(&first.chain[1], &first.instance));
+        assert!(Arc::ptr_eq(&first.chain[0], first.human.as_ref().unwrap()));
     }
 
     #[test]

@@ -104,10 +104,10 @@ pub struct Instance {
 impl Instance {
     fn new(b: &Binding, at: i64) -> Self {
         Self {
-            id: b.instance.clone(),
-            root: b.root.clone(),
+            id: b.instance.to_string(),
+            root: b.root.to_string(),
             agent_id: b.agent_id.clone(),
-            human: b.human.clone(),
+            human: b.human.as_deref().map(str::to_owned),
             depth: b.depth,
             first_seen: at,
             last_seen: at,
@@ -182,13 +182,13 @@ impl Instance {
         self.first_seen = self.first_seen.min(at);
         self.last_seen = self.last_seen.max(at);
         if self.human.is_none() {
-            self.human = b.human.clone();
+            self.human = b.human.as_deref().map(str::to_owned);
         }
         // The chain, root first: human → instance → sub-agent / session.
         let human = b.human.as_deref();
         let mut prev: Option<(NodeKind, &str)> = None;
         for (i, link) in b.chain.iter().enumerate() {
-            let kind = if i == 0 && human == Some(link.as_str()) {
+            let kind = if i == 0 && human == Some(&**link) {
                 NodeKind::Human
             } else {
                 NodeKind::Instance
@@ -198,7 +198,7 @@ impl Instance {
             }
             prev = Some((kind, link));
         }
-        let me = (NodeKind::Instance, b.instance.as_str());
+        let me = (NodeKind::Instance, &*b.instance);
         if let Some(c) = &e.credential_used {
             self.edge(me, (NodeKind::Credential, &c.id), EdgeKind::Uses, at);
         }
@@ -266,7 +266,7 @@ fn held_mut<'a>(
     id: &str,
 ) -> Option<&'a mut Instance> {
     let kept = live.get_mut(id)?;
-    if kept.packed().is_some() {
+    if kept.is_packed() {
         held.push(id.to_owned());
     }
     Some(kept.get_mut())
@@ -339,11 +339,11 @@ impl InstanceTable {
     pub(crate) fn record(&mut self, e: &NormEvent, b: &Binding, approval: Option<&Approval>) {
         let at = e.event_time.nanos();
         self.maybe_pack(at);
-        if !self.live.contains(&b.instance) {
+        if !self.live.contains(&*b.instance) {
             let new = Packable::new(Instance::new(b, at));
-            self.held.push(b.instance.clone());
-            if let Some((gone, old)) = self.live.push(b.instance.clone(), new)
-                && gone != b.instance
+            self.held.push(b.instance.to_string());
+            if let Some((gone, old)) = self.live.push(b.instance.to_string(), new)
+                && *gone != *b.instance
             {
                 self.evicted_by_cap += 1;
                 self.retire(old.into_inner());
@@ -357,10 +357,10 @@ impl InstanceTable {
             && *child == b.instance
             && let Some(p) = held_mut(&mut self.live, &mut self.held, parent)
         {
-            let from = (NodeKind::Instance, parent.as_str());
+            let from = (NodeKind::Instance, &**parent);
             p.edge(
                 from,
-                (NodeKind::Instance, child.as_str()),
+                (NodeKind::Instance, &**child),
                 EdgeKind::Delegates,
                 at,
             );
@@ -442,7 +442,7 @@ impl InstanceTable {
     /// Live instances kept packed (counts them all: for tests and rare
     /// reports, not per event).
     pub fn packed_len(&self) -> usize {
-        self.live.iter().filter(|(_, i)| i.packed().is_some()).count()
+        self.live.iter().filter(|(_, i)| i.is_packed()).count()
     }
 
     /// Live instances.

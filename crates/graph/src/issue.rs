@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use delegraph_model::{Bind, NormEvent, SessionIssue};
 
-use crate::binding::{Binding, Resolved};
+use crate::binding::{Binding, Resolved, human_or};
 use crate::index::{Indexes, instance_key};
 
 impl Indexes {
@@ -39,14 +39,15 @@ impl Indexes {
     ) -> Resolved {
         let child = match &caller {
             Resolved::Instance(p, _) if p.spawns => {
-                let human = e.on_behalf_of.clone().or_else(|| p.human.clone());
+                let human =
+                    (e.on_behalf_of.clone()).or_else(|| p.human.as_deref().map(str::to_owned));
                 self.session_instance(issue, e, human, at)
             }
             Resolved::Instance(p, _) => {
                 let mut chain = p.chain.clone();
-                chain.push(issue.session.clone());
+                chain.push(issue.session.as_str().into());
                 Arc::new(Binding {
-                    human: e.on_behalf_of.clone().or_else(|| p.human.clone()),
+                    human: human_or(e.on_behalf_of.as_ref(), &p.human),
                     chain,
                     depth: p.depth + 1,
                     ..(**p).clone()

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use delegraph_model::{ActorKind, HintText, NormEvent, Resolve};
 
-use crate::binding::{Binding, Resolved};
+use crate::binding::{Binding, Resolved, human_or};
 use crate::index::{Indexes, instance_key};
 
 impl Indexes {
@@ -74,19 +74,20 @@ impl Indexes {
     /// for the human the record names, else the parent's.
     fn sub_agent(&mut self, p: &Binding, id: &str, e: &NormEvent, at: i64) -> Resolved {
         let mut chain = p.chain.clone();
-        chain.push(id.to_owned());
+        let id: Arc<str> = id.into();
+        chain.push(id.clone());
         let b = Arc::new(Binding {
-            instance: id.to_owned(),
+            instance: id.clone(),
             root: p.root.clone(),
             agent_id: e.agent.agent_id.clone(),
             agent_name: e.agent.name.clone(),
-            human: e.on_behalf_of.clone().or_else(|| p.human.clone()),
+            human: human_or(e.on_behalf_of.as_ref(), &p.human),
             chain,
             depth: p.depth + 1,
             spawns: false,
             per_principal: false,
         });
-        self.set_session(instance_key(id), b.clone(), at);
+        self.set_session(instance_key(&id), b.clone(), at);
         Resolved::Instance(b, format!("sub-agent of {}", p.instance).into())
     }
 

@@ -202,8 +202,8 @@ impl Stitcher {
         };
         Attribution {
             agent_id: b.agent_id.clone(),
-            instance: Some(b.instance.clone()),
-            root_instance: Some(b.root.clone()),
+            instance: Some(b.instance.to_string()),
+            root_instance: Some(b.root.to_string()),
             initiator,
             chain,
             depth: b.depth,

@@ -14,6 +14,7 @@ mod link;
 mod offset;
 mod origin;
 mod packed;
+mod packed_bounded;
 mod printable;
 mod time;
 mod triage;
@@ -36,6 +37,7 @@ pub use link::Link;
 pub use offset::PartitionOffset;
 pub use origin::Origin;
 pub use packed::{Packable, Seen};
+pub use packed_bounded::PackedBounded;
 pub use printable::printable;
 pub use time::{Timestamp, TimestampError};
 pub use triage::{

@@ -29,8 +29,9 @@ pub fn checkpoint_path(data_dir: &Path) -> PathBuf {
 /// 9 saves each open instance's record and each detector's state of it as
 /// their own bytes (restored packed, decoded by the instance's next event),
 /// an instance's closing time in its record, and a stitcher session key's
-/// last use beside its binding.
-const VERSION: u32 = 9;
+/// last use beside its binding; 10 saves each credential the detectors
+/// know as its own bytes too (restored packed).
+const VERSION: u32 = 10;
 
 /// What a checkpoint holds. Every part is postcard over ordered
 /// collections, so the same state always gives the same bytes.

@@ -5,7 +5,6 @@
 
 mod emit;
 mod lifecycle;
-mod open;
 #[cfg(test)]
 mod tests;
 mod verdicts;
@@ -25,7 +24,10 @@ use crate::detector::{Detector, EventCx, Shared, Signal, SlotId, SlotPool, Unatt
 use crate::instance::{Changed, Instance, UNIDENTIFIED_AGENT};
 use crate::risk::RiskBook;
 use crate::{DetectConfig, DetectError};
-pub(crate) use open::OpenInstances;
+/// The open instances' behaviour records, least recently active first to
+/// go, packed while idle as the detectors' own state is
+/// ([`crate::per_instance`]).
+pub(crate) type OpenInstances = delegraph_model::PackedBounded<Instance>;
 use verdicts::{VERDICTS_PART, Verdicts};
 
 /// Most closed instances remembered (for late events).
@@ -206,6 +208,7 @@ impl Detectors {
             self.close_due(out);
             if new_round {
                 self.s.open.pack_idle();
+                self.s.credentials.pack_idle();
                 for d in &mut self.detectors {
                     d.pack_idle();
                 }
@@ -382,7 +385,7 @@ impl Detectors {
     /// Hold an open instance; one evicted for room is forgotten by every
     /// detector too.
     fn put_open(&mut self, id: String, p: Instance) {
-        if let Some(gone) = self.s.open.put(id, p) {
+        if let Some((_, gone)) = self.s.open.put(id, p) {
             self.unschedule(&gone);
             self.forget(gone.slot);
         }
