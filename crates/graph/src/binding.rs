@@ -31,7 +31,9 @@ pub(crate) struct Binding {
 
 impl Binding {
     /// Restored from a checkpoint (ids read one copy each): its root,
-    /// human and chain share the instance's and human's ids again.
+    /// human and chain share the instance's, root's and human's ids again
+    /// (within the binding; a sub-agent's chain no longer shares its
+    /// parent's copies after a restart).
     pub(crate) fn shared(mut self) -> Arc<Self> {
         let same = |id: &mut Arc<str>, as_: &Arc<str>| {
             if **id == **as_ {
@@ -41,6 +43,7 @@ impl Binding {
         same(&mut self.root, &self.instance);
         for link in &mut self.chain {
             same(link, &self.instance);
+            same(link, &self.root);
             if let Some(h) = &self.human {
                 same(link, h);
             }

@@ -287,7 +287,9 @@ pub(crate) struct SavedInstances {
 /// vectors and label strings.
 pub struct InstanceTable {
     live: LruCache<String, Packable<Instance>>,
-    /// Instances held unpacked (may repeat, or name one gone).
+    /// Instances held unpacked (may repeat, or name one gone), listed only
+    /// when packing is on: emptied every round, so it never outgrows the
+    /// instances one round's records open.
     held: Vec<String>,
     /// Event time between packing rounds (0: never pack), and the round
     /// the last record fell in.
@@ -341,7 +343,9 @@ impl InstanceTable {
         self.maybe_pack(at);
         if !self.live.contains(&*b.instance) {
             let new = Packable::new(Instance::new(b, at));
-            self.held.push(b.instance.to_string());
+            if self.pack_every_ns > 0 {
+                self.held.push(b.instance.to_string());
+            }
             if let Some((gone, old)) = self.live.push(b.instance.to_string(), new)
                 && *gone != *b.instance
             {

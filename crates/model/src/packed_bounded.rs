@@ -19,7 +19,8 @@ use crate::{Bounded, Packable, Seen};
 #[derive(Debug)]
 pub struct PackedBounded<V> {
     map: Bounded<Packable<V>>,
-    /// Keys whose value is held unpacked (or was, and has since gone).
+    /// Keys whose value is held unpacked: always keys of `map`, so it is
+    /// bounded by the map's cap even when no packing round ever runs.
     held: HashSet<String>,
 }
 
@@ -63,18 +64,25 @@ impl<V: Serialize + DeserializeOwned + Default> PackedBounded<V> {
             self.held.insert(k.clone());
         }
         let gone = self.map.put(k, Packable::new(v))?;
+        self.held.remove(&gone.0);
         Some((gone.0, gone.1.into_inner()))
     }
 
     /// Remove, unpacked.
     pub fn pop(&mut self, k: &str) -> Option<V> {
+        self.held.remove(k);
         self.map.pop(k).map(Packable::into_inner)
     }
 
     /// Remove least recently used values while `stale` holds for them
     /// (packed ones are read without being unpacked in place).
     pub fn pop_lru_while(&mut self, mut stale: impl FnMut(&V) -> bool) -> usize {
-        self.map.pop_lru_while(|kept| stale(&kept.peek()))
+        let popped = self.map.pop_lru_while(|kept| stale(&kept.peek()));
+        if popped > 0 {
+            let map = &self.map;
+            self.held.retain(|k| map.peek(k).is_some());
+        }
+        popped
     }
 
     /// Values kept.
@@ -178,5 +186,31 @@ mod tests {
         );
         assert_eq!(back.pop_lru_while(|v| v.1 < 3), 1, "b is stale, c is not");
         assert_eq!((back.len(), back.evicted()), (1, 1));
+    }
+
+    #[test]
+    fn keys_held_stay_within_the_cap_without_a_packing_round() {
+        let mut m = PackedBounded::new(8);
+        for n in 0..1_000 {
+            m.put(format!("k{n}"), value(n));
+            if n % 3 == 0 {
+                m.pop(&format!("k{n}"));
+            }
+        }
+        assert_eq!(m.pop_lru_while(|v| v.1 < 995), 4, "k995, k997, k998 stay");
+        assert_eq!(m.held.len(), m.len());
+        assert!(m.held.iter().all(|k| m.contains(k)));
+    }
+
+    #[test]
+    fn a_long_value_packed_in_the_map_is_compressed_and_reads_back() {
+        let long = ("support-agent-".repeat(20), 7);
+        let mut m = PackedBounded::new(2);
+        m.put("a".into(), long.clone());
+        m.pack_idle();
+        m.pack_idle();
+        assert!(matches!(m.map.peek("a"), Some(Packable::Compressed(_))));
+        assert_eq!(*m.peek("a").unwrap(), long);
+        assert_eq!(m.pop("a").unwrap(), long);
     }
 }
