@@ -39,8 +39,8 @@ impl Indexes {
     ) -> Resolved {
         let child = match &caller {
             Resolved::Instance(p, _) if p.spawns => {
-                let human =
-                    (e.on_behalf_of.clone()).or_else(|| p.human.as_deref().map(str::to_owned));
+                let human = e.on_behalf_of.clone();
+                let human = human.or_else(|| p.human.as_deref().map(str::to_owned));
                 self.session_instance(issue, e, human, at)
             }
             Resolved::Instance(p, _) => {
