@@ -10,6 +10,10 @@ use lru::LruCache;
 /// per id remembered).
 pub(crate) struct SeenEvents {
     seen: LruCache<u64, ()>,
+    /// The bytes hashed, reused from event to event: a one-shot hash of
+    /// them is the streaming hash's value (saved checkpoints still match)
+    /// without setting up the streaming state each time.
+    key: Vec<u8>,
 }
 
 /// Ids remembered by default: minutes of traffic at the spec's rates.
@@ -19,16 +23,18 @@ impl SeenEvents {
     pub fn new(cap: usize) -> Self {
         Self {
             seen: delegraph_model::new_lru(cap),
+            key: Vec::new(),
         }
     }
 
     /// True if (source, id) was seen before; remembers it either way.
     pub fn repeat(&mut self, source: &str, event_id: &str) -> bool {
-        let mut h = xxhash_rust::xxh3::Xxh3::new();
-        h.update(source.as_bytes());
-        h.update(&[0]);
-        h.update(event_id.as_bytes());
-        self.seen.put(h.digest(), ()).is_some()
+        self.key.clear();
+        self.key.extend_from_slice(source.as_bytes());
+        self.key.push(0);
+        self.key.extend_from_slice(event_id.as_bytes());
+        let hash = xxhash_rust::xxh3::xxh3_64(&self.key);
+        self.seen.put(hash, ()).is_some()
     }
 
     /// Oldest first, for the checkpoint.
@@ -49,6 +55,20 @@ impl SeenEvents {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ids_hash_as_checkpoints_saved_them() {
+        // Checkpoints hold the hashes a streaming hasher gave.
+        for (source, id) in [("cloudtrail", "a"), ("okta", &"x".repeat(300))] {
+            let mut h = xxhash_rust::xxh3::Xxh3::new();
+            h.update(source.as_bytes());
+            h.update(&[0]);
+            h.update(id.as_bytes());
+            let mut s = SeenEvents::new(4);
+            s.repeat(source, id);
+            assert_eq!(s.save(), vec![h.digest()]);
+        }
+    }
 
     #[test]
     fn repeats_are_found_and_survive_save_restore_in_order() {

@@ -20,7 +20,9 @@ use crate::StoreError;
 /// How a column reads its value from a row of type `T`.
 pub(crate) enum Col<T> {
     Text(fn(&T) -> Option<&str>),
-    Owned(fn(&T) -> Option<String>),
+    /// Text written into a buffer reused from row to row (no allocation
+    /// per row); `false` is null.
+    Written(fn(&T, &mut Vec<u8>) -> bool),
     /// Nanoseconds since the epoch, stored to the microsecond.
     Time(fn(&T) -> Option<i64>),
     /// The UTC day (`YYYY-MM-DD`) of a time in nanoseconds: the partition
@@ -40,7 +42,7 @@ pub(crate) type Columns<T> = [(&'static str, bool, Col<T>)];
 impl<T> Col<T> {
     fn data_type(&self) -> DataType {
         match self {
-            Col::Text(_) | Col::Owned(_) | Col::Day(_) => DataType::Utf8,
+            Col::Text(_) | Col::Written(_) | Col::Day(_) => DataType::Utf8,
             Col::Time(_) => DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
             Col::List(_) => DataType::List(Arc::new(Field::new("element", DataType::Utf8, true))),
             Col::Bool(_) | Col::MaybeBool(_) => DataType::Boolean,
@@ -51,8 +53,31 @@ impl<T> Col<T> {
 
     fn build(&self, rows: &[T]) -> ArrayRef {
         match self {
-            Col::Text(f) => Arc::new(rows.iter().map(f).collect::<StringArray>()),
-            Col::Owned(f) => Arc::new(rows.iter().map(f).collect::<StringArray>()),
+            Col::Text(f) => {
+                // Sized once from the values' lengths: a column of long
+                // values (raw records) is otherwise copied each time its
+                // buffer doubles.
+                let bytes = rows.iter().filter_map(f).map(str::len).sum();
+                let mut b = StringBuilder::with_capacity(rows.len(), bytes);
+                for r in rows {
+                    b.append_option(f(r));
+                }
+                Arc::new(b.finish())
+            }
+            Col::Written(f) => {
+                let mut b = StringBuilder::with_capacity(rows.len(), 0);
+                let mut text = Vec::new();
+                for r in rows {
+                    text.clear();
+                    if f(r, &mut text) {
+                        // Borrowed: what the writers write is UTF-8.
+                        b.append_value(String::from_utf8_lossy(&text));
+                    } else {
+                        b.append_null();
+                    }
+                }
+                Arc::new(b.finish())
+            }
             Col::Time(f) => Arc::new(
                 rows.iter()
                     .map(|r| f(r).map(|ns| ns.div_euclid(1_000)))
@@ -68,7 +93,9 @@ impl<T> Col<T> {
                 )
             }
             Col::List(f) => {
-                let mut b = ListBuilder::new(StringBuilder::new())
+                let bytes = rows.iter().flat_map(f).map(str::len).sum();
+                let values = StringBuilder::with_capacity(rows.len(), bytes);
+                let mut b = ListBuilder::with_capacity(values, rows.len())
                     .with_field(Arc::new(Field::new("element", DataType::Utf8, true)));
                 for r in rows {
                     for v in f(r) {

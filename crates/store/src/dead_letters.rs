@@ -4,6 +4,7 @@
 //! committed with its rows, under the same tag, so a redone run neither
 //! loses nor repeats them; days are those the records were rejected on.
 
+use std::io::Write as _;
 use std::sync::LazyLock;
 
 use arrow::array::RecordBatch;
@@ -37,7 +38,7 @@ static DEAD_LETTER_COLUMNS: &Columns<DeadLetterRow> = &[
     (
         "origin",
         false,
-        Col::Owned(|d| Some(d.letter.origin.to_string())),
+        Col::Written(|d, text| write!(text, "{}", d.letter.origin).is_ok()),
     ),
     ("raw", false, Col::Text(|d| Some(&d.letter.raw))),
     // The partition: the UTC day of rejection.

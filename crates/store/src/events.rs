@@ -1,5 +1,6 @@
 //! The `events` table: one row per normalized event.
 
+use std::io::Write as _;
 use std::sync::LazyLock;
 
 use arrow::array::RecordBatch;
@@ -293,11 +294,19 @@ static COLUMNS: &Columns<NormEvent> = &[
     (
         "links",
         true,
-        Col::Owned(|e| {
-            (!e.links.is_empty()).then(|| serde_json::to_string(&e.links).unwrap_or_default())
+        Col::Written(|e, text| {
+            if !e.links.is_empty() && serde_json::to_writer(&mut *text, &e.links).is_err() {
+                // Never for these types; an empty value rather than a half.
+                text.clear();
+            }
+            !e.links.is_empty()
         }),
     ),
-    ("origin", false, Col::Owned(|e| Some(e.origin.to_string()))),
+    (
+        "origin",
+        false,
+        Col::Written(|e, text| write!(text, "{}", e.origin).is_ok()),
+    ),
     ("raw", false, Col::Text(|e| Some(&e.raw))),
     // The partition: the UTC day of the event.
     ("day", false, Col::Day(|e| e.event_time.nanos())),
