@@ -522,19 +522,21 @@ fn rules_reload_while_serving_and_a_broken_file_keeps_the_previous_rules() {
             "title: {id}\nid: {id}\nlogsource: {{product: aws, service: cloudtrail}}\ndetection:\n  sel:\n    eventName: {name}\n  condition: sel\nlevel: high\n"
         )
     };
-    let rules = dir.path().join("rules");
-    std::fs::create_dir(&rules).unwrap();
+    // The API's rules directory by default (no `rules_dir`): where uploads
+    // go is what the stream runs.
+    let data = dir.path().join("data");
+    let rules = data.join("rules");
+    std::fs::create_dir_all(&rules).unwrap();
     std::fs::write(rules.join("assume.yml"), rule("hot-assume", "AssumeRole")).unwrap();
     let stratus = repo().join("../shared/data/stratus-red-team");
     // 4 AssumeRole + 30 GetPasswordData; then 4 AssumeRole + 15
     // DescribeInstanceAttribute.
     let first = stratus.join("aws.credential-access.ec2-get-password-data.json");
     let second = stratus.join("aws.discovery.ec2-download-user-data.json");
-    let data = dir.path().join("data");
     let svc = Service::start_with(
         dir.path(),
         &data,
-        &format!("rules_dir = {rules:?}"),
+        "",
         &kafka_section(&broker, "hot", &["logs"], "epoch_interval_ms = 300"),
         "idle_release = \"1s\"",
     );

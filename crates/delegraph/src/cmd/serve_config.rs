@@ -291,6 +291,7 @@ impl ServeConfig {
         s.epoch_interval = std::time::Duration::from_millis(k.epoch_interval_ms.max(1));
         s.epoch_max_messages = k.epoch_max_messages.max(1);
         s.publish_timeout = std::time::Duration::from_secs(k.publish_timeout_secs);
+        let rules_dir = self.rules_dir()?;
         let p = &self.pipeline;
         s.decode_threads = p.decode_threads;
         let analysis = AnalysisSources {
@@ -303,7 +304,7 @@ impl ServeConfig {
             decoders: None,
             // Loaded here, so broken rules are refused at start (and by
             // `--check`) rather than at the first epoch.
-            rules: self.api.rules_dir.clone(),
+            rules: Some(rules_dir.clone()),
             future_skew_ns: duration(p.future_skew.as_deref())?,
             max_event_age_ns: duration(p.max_event_age.as_deref())?,
         };
@@ -312,8 +313,26 @@ impl ServeConfig {
         }
         analysis.apply(&mut s.analysis)?;
         s.analysis.opa = self.decoders.opa.clone();
-        s.rules_dir = self.api.rules_dir.clone();
+        s.rules_dir = Some(rules_dir);
         Ok(Some(s))
+    }
+}
+
+impl ServeConfig {
+    /// The rules the stream runs: the directory the API lists and stores
+    /// uploads in (`[api] rules_dir`, default DATA_DIR/rules), so a rule
+    /// an engineer uploads runs without a setting of its own. The default
+    /// is created when missing, as an upload would.
+    fn rules_dir(&self) -> anyhow::Result<PathBuf> {
+        match &self.api.rules_dir {
+            Some(dir) => Ok(dir.clone()),
+            None => {
+                let dir = self.data_dir.join("rules");
+                std::fs::create_dir_all(&dir)
+                    .map_err(|e| anyhow::anyhow!("creating {}: {e}", dir.display()))?;
+                Ok(dir)
+            }
+        }
     }
 }
 

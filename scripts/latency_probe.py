@@ -1,0 +1,225 @@
+#!/usr/bin/env python3
+"""Event-to-finding latency of `delegraph serve` over Kafka, measured from
+outside with an independent client (confluent-kafka).
+
+The records are the Stratus Red Team captures' CloudTrail records
+(../shared/data/stratus-red-team), sent with fresh event and request ids
+and the current time as their event time, so the service sees a live feed.
+
+fill     send COUNT records as fast as possible (before the service starts).
+taken    wait until the service's /metrics counts COUNT messages taken in;
+         print the rate it took them in at (messages per second, from the
+         first one it counted).
+echo     the broker's own latency, the baseline: send timestamps at RATE
+         per second for SECONDS to TOPIC and read them back; print
+         percentiles of send-to-read time as JSON.
+paced    send records at RATE per second for SECONDS while reading the
+         findings topic; for every finding whose evidence includes records
+         sent here, the latency is the time it was read minus the time the
+         newest of those records was sent. Print percentiles as JSON.
+
+Producers batch like a log shipper (linger.ms 5); readers use librdkafka's
+defaults, as the service's consumer does.
+"""
+import argparse
+import datetime
+import json
+import pathlib
+import random
+import sys
+import threading
+import time
+import urllib.request
+import uuid
+
+from confluent_kafka import Consumer, Producer
+
+
+def shapes(stratus):
+    out = []
+    for path in sorted(pathlib.Path(stratus).glob("*.json")):
+        doc = json.loads(path.read_text())
+        out.extend(doc if isinstance(doc, list) else doc.get("Records", []))
+    if not out:
+        sys.exit(f"no CloudTrail records under {stratus}")
+    return out
+
+
+class Records:
+    """Stratus records with new ids and the current time (CloudTrail's
+    format: whole seconds, UTC), round and round."""
+
+    def __init__(self, stratus):
+        self.shapes = shapes(stratus)
+        self.rng = random.Random()
+        self.n = 0
+
+    def next(self):
+        r = dict(self.shapes[self.n % len(self.shapes)])
+        self.n += 1
+        r["eventID"] = str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+        r["requestID"] = str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+        r["eventTime"] = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return r
+
+
+def producer(bootstrap):
+    return Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, "log_level": 0})
+
+
+def produce(p, topic, value):
+    while True:
+        try:
+            p.produce(topic, value=value)
+            return
+        except BufferError:
+            p.poll(0.05)
+
+
+def send_paced(bootstrap, topic, rate, seconds, value_of):
+    """Send `value_of(send_time)` at `rate` per second for `seconds`."""
+    p = producer(bootstrap)
+    start = time.monotonic()
+    n = 0
+    while time.monotonic() - start < seconds:
+        wait = start + n / rate - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+        produce(p, topic, value_of(time.monotonic()))
+        p.poll(0)
+        n += 1
+    p.flush(60)
+    return n
+
+
+class Reader:
+    """Reads `topic` from its start on a thread, handing each message and
+    the time it was read to `handle`."""
+
+    def __init__(self, bootstrap, topic, handle):
+        self.done = threading.Event()
+        self.consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"latency-{uuid.uuid4()}",
+                                  "auto.offset.reset": "earliest", "enable.auto.commit": False})
+        self.consumer.subscribe([topic])
+        self.thread = threading.Thread(target=self.run, args=(handle,))
+        self.thread.start()
+
+    def run(self, handle):
+        while not self.done.is_set():
+            m = self.consumer.poll(0.05)
+            if m is not None and not m.error():
+                handle(m.value(), time.monotonic())
+        self.consumer.close()
+
+    def stop(self):
+        self.done.set()
+        self.thread.join()
+
+
+def report(sent, seconds, latencies, what):
+    if not latencies:
+        sys.exit(f"no {what} read back")
+    latencies.sort()
+
+    def pct(q):
+        return round(latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000, 1)
+
+    print(json.dumps({"sent": sent, "rate": round(sent / seconds), what: len(latencies),
+                      "p50_ms": pct(0.50), "p90_ms": pct(0.90), "p99_ms": pct(0.99),
+                      "max_ms": round(latencies[-1] * 1000, 1)}))
+
+
+def messages_in(metrics_url):
+    with urllib.request.urlopen(metrics_url, timeout=5) as r:
+        for line in r.read().decode().splitlines():
+            if line.startswith("delegraph_messages_in_total"):
+                return float(line.split()[-1])
+    return 0.0
+
+
+def fill(args):
+    records = Records(args.stratus)
+    p = producer(args.bootstrap)
+    for _ in range(args.count):
+        produce(p, args.topic, json.dumps(records.next()).encode())
+    if p.flush(60):
+        sys.exit("fill: records left undelivered")
+
+
+def taken(args):
+    deadline = time.monotonic() + args.timeout
+    first = None
+    while True:
+        now, n = time.monotonic(), messages_in(args.metrics)
+        if first is None and n > 0:
+            first = (now, n)
+        if n >= args.count:
+            break
+        if now > deadline:
+            sys.exit(f"taken: the service took in {n:.0f} of {args.count}")
+        time.sleep(0.02)
+    print(f"{(n - first[1]) / max(now - first[0], 1e-3):.0f}")
+
+
+def echo(args):
+    latencies = []
+    reader = Reader(args.bootstrap, args.topic, lambda v, at: latencies.append(at - float(v)))
+    time.sleep(2)  # the reader joins its group before anything is sent
+    sent = send_paced(args.bootstrap, args.topic, args.rate, args.seconds, lambda t: repr(t).encode())
+    time.sleep(args.drain)
+    reader.stop()
+    report(sent, args.seconds, latencies, "messages")
+
+
+def paced(args):
+    records = Records(args.stratus)
+    sent = {}
+    lock = threading.Lock()
+    latencies = []
+
+    def on_finding(value, read_at):
+        related = json.loads(value).get("finding_info", {}).get("related_events", [])
+        with lock:
+            times = [sent[e["uid"]] for e in related if e.get("uid") in sent]
+        if times:
+            latencies.append(read_at - max(times))
+
+    def value_of(t):
+        r = records.next()
+        with lock:
+            sent[r["eventID"]] = t
+        return json.dumps(r).encode()
+
+    reader = Reader(args.bootstrap, args.findings_topic, on_finding)
+    time.sleep(2)
+    n = send_paced(args.bootstrap, args.topic, args.rate, args.seconds, value_of)
+    time.sleep(args.drain)
+    reader.stop()
+    report(n, args.seconds, latencies, "findings")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bootstrap", required=True)
+    ap.add_argument("--topic", required=True)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    f = sub.add_parser("fill")
+    f.add_argument("--stratus", required=True)
+    f.add_argument("--count", type=int, default=20000)
+    t = sub.add_parser("taken")
+    t.add_argument("--metrics", required=True, help="the service's /metrics URL")
+    t.add_argument("--count", type=int, default=20000)
+    t.add_argument("--timeout", type=float, default=300)
+    for name in ("echo", "paced"):
+        p = sub.add_parser(name)
+        p.add_argument("--rate", type=float, required=True)
+        p.add_argument("--seconds", type=float, default=30)
+        p.add_argument("--drain", type=float, default=10, help="seconds to keep reading after the last send")
+    sub.choices["paced"].add_argument("--stratus", required=True)
+    sub.choices["paced"].add_argument("--findings-topic", required=True)
+    args = ap.parse_args()
+    {"fill": fill, "taken": taken, "echo": echo, "paced": paced}[args.cmd](args)
+
+
+if __name__ == "__main__":
+    main()
