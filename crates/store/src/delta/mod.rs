@@ -119,9 +119,23 @@ pub(crate) fn table_url(data_dir: &Path, name: &str) -> Result<url::Url, StoreEr
 }
 
 /// Whether `data_dir/name` holds a Delta table in the directory itself
-/// (see [`table_exists`] for tables on object storage).
+/// (see [`table_exists`] for tables on object storage): a log with at
+/// least one version in it. A log directory without one is what a run
+/// killed while creating the table leaves; the next run creates it.
 pub fn is_delta_table(data_dir: &Path, name: &str) -> bool {
-    data_dir.join(name).join("_delta_log").is_dir()
+    let log = data_dir.join(name).join("_delta_log");
+    // Commits, checkpoints and their checksums are named after their
+    // version; a commit being written is a `_commit_*` temporary.
+    std::fs::read_dir(log).is_ok_and(|mut entries| {
+        entries.any(|e| {
+            e.is_ok_and(|e| {
+                e.file_name()
+                    .as_encoded_bytes()
+                    .first()
+                    .is_some_and(u8::is_ascii_digit)
+            })
+        })
+    })
 }
 
 /// Whether table `name` of `data_dir` exists, wherever it lives.
