@@ -216,11 +216,14 @@ impl StreamMetrics {
             ("commits", s.last_seal.commits),
             ("live_tables", s.last_seal.live),
             ("state", s.last_seal.state),
+            ("publish", s.last_seal.publish),
+            ("checkpoint", s.last_seal.checkpoint),
+            ("compaction", s.last_seal.compaction),
         ];
         family(
             "delegraph_epoch_seal_seconds",
             "gauge",
-            "The last epoch's seal, by phase: table commits, live tables, state serialised.",
+            "The last epoch's seal, by phase: table commits, live tables, state serialised, findings published, checkpoint saved, crowded days compacted.",
             phases
                 .iter()
                 .map(|(phase, d)| (format!("{{phase=\"{phase}\"}}"), d.as_secs_f64()))

@@ -122,19 +122,18 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let mut seal = |p: &mut EventPipeline, seal_ms: &mut Vec<f64>| -> anyhow::Result<()> {
         let epoch = seal_ms.len() + 1;
         let t = Instant::now();
-        let sealed = p.seal(&epoch_name(epoch + 1), epoch as u64, Vec::new())?;
+        let mut sealed = p.seal(&epoch_name(epoch + 1), epoch as u64, Vec::new())?;
         let c = Instant::now();
         sealed.checkpoint.store(&a.data_dir)?;
         let saved = c.elapsed();
-        let k = Instant::now();
-        let live = p.checkpoint_saved()?;
+        p.checkpoint_saved(&mut sealed.timings)?;
         let s = sealed.timings;
         phase_ms.push([
             ms(s.commits),
-            ms(live),
+            ms(s.live),
             ms(s.state),
             ms(saved),
-            ms(k.elapsed().saturating_sub(live)),
+            ms(s.compaction),
         ]);
         seal_ms.push(ms(t.elapsed()));
         if epoch.is_multiple_of(500) {

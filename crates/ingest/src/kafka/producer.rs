@@ -58,6 +58,9 @@ pub struct KafkaSink {
     failed_seen: u64,
 }
 
+/// How long one wait for deliveries lasts in [`KafkaSink::flush`].
+const FLUSH_STEP: Duration = Duration::from_millis(2);
+
 impl KafkaSink {
     /// A producer with `settings` (acks from all in-sync replicas, and
     /// librdkafka's retries within `message.timeout.ms`).
@@ -102,9 +105,18 @@ impl KafkaSink {
     /// Wait until everything queued is delivered or has failed for good;
     /// an error if anything failed since the last flush.
     pub fn flush(&mut self, timeout: Duration) -> Result<(), KafkaError> {
-        self.producer
-            .flush(timeout)
-            .map_err(|e| KafkaError::new("flushing the producer", e))?;
+        let deadline = std::time::Instant::now() + timeout;
+        // In short steps: this producer's own thread takes the delivery
+        // reports, so one long flush waits out 100 ms polls for reports it
+        // never sees (every epoch's findings waited 100 ms for nothing).
+        loop {
+            match self.producer.flush(FLUSH_STEP) {
+                Ok(()) => break,
+                Err(rdkafka::error::KafkaError::Flush(RDKafkaErrorCode::OperationTimedOut))
+                    if std::time::Instant::now() < deadline => {}
+                Err(e) => return Err(KafkaError::new("flushing the producer", e)),
+            }
+        }
         let failed = self.failed.load(Ordering::Relaxed);
         let new = failed - self.failed_seen;
         self.failed_seen = failed;

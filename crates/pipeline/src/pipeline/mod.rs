@@ -130,6 +130,14 @@ pub struct SealTimings {
     /// Serialising the state into the checkpoint (saving it is the
     /// caller's).
     pub state: std::time::Duration,
+    /// The caller's: publishing findings and dead letters to their topics
+    /// until delivered ...
+    pub publish: std::time::Duration,
+    /// ... and saving the checkpoint.
+    pub checkpoint: std::time::Duration,
+    /// Compacting the days the epoch's files crowd, once the checkpoint
+    /// is saved ([`EventPipeline::checkpoint_saved`]).
+    pub compaction: std::time::Duration,
 }
 
 impl EventPipeline {
@@ -454,6 +462,7 @@ impl EventPipeline {
             // Replaced once the checkpoint is saved.
             live: std::time::Duration::ZERO,
             state: serialising.elapsed(),
+            ..SealTimings::default()
         };
         let (findings, dead_letters) = self.kept.as_mut().map(std::mem::take).unwrap_or_default();
         Ok(Sealed {
@@ -468,17 +477,20 @@ impl EventPipeline {
     /// Once a sealed epoch's checkpoint is saved: compact the days its
     /// tables' files crowd (see [`RunFiles::compact_crowded_days`]), and
     /// replace the live tables if their duty share allows (see
-    /// [`LiveTables`](crate::live_tables)); returns how long the live tables
+    /// [`LiveTables`](crate::live_tables)); `timings` gets how long each
     /// took. Not before: a redo of an epoch whose state was lost replaces
     /// the files that epoch committed, which a compaction would have merged
     /// away; and the live tables are views of the state, not part of what
     /// an epoch makes durable, so the epoch need not wait for them.
-    pub fn checkpoint_saved(&mut self) -> Result<std::time::Duration, PipelineError> {
-        self.files.compact_crowded_days();
+    pub fn checkpoint_saved(&mut self, timings: &mut SealTimings) -> Result<(), PipelineError> {
         let started = std::time::Instant::now();
+        self.files.compact_crowded_days();
+        let compacted = std::time::Instant::now();
+        timings.compaction = compacted.duration_since(started);
         self.live
             .epoch_ended(&self.stitcher, &self.filing, &mut Vec::new())?;
-        Ok(started.elapsed())
+        timings.live = compacted.elapsed();
+        Ok(())
     }
 
     /// Replace the live tables if epochs since the last replacement left

@@ -339,8 +339,12 @@ impl StreamState {
         let mut sealed =
             self.pipeline
                 .seal(&epoch_name(epoch + 1), epoch, self.offsets.to_vec())?;
+        let publishing = Instant::now();
         self.publish(&sealed)?;
+        let saving = Instant::now();
+        sealed.timings.publish = saving.duration_since(publishing);
         sealed.checkpoint.store(&self.cfg.data_dir)?;
+        sealed.timings.checkpoint = saving.elapsed();
         self.metrics.note_durable();
         self.epoch = epoch;
         self.durable = self.offsets.clone();
@@ -348,9 +352,8 @@ impl StreamState {
         self.opened = Instant::now();
         // The live tables are views: a failure to replace them leaves them
         // stale, to be replaced again, and does not undo a durable epoch.
-        match self.pipeline.checkpoint_saved() {
-            Ok(took) => sealed.timings.live = took,
-            Err(e) => tracing::warn!(error = %e, "live tables not replaced; retried later"),
+        if let Err(e) = self.pipeline.checkpoint_saved(&mut sealed.timings) {
+            tracing::warn!(error = %e, "live tables not replaced; retried later");
         }
         self.metrics.note_epoch(&sealed, self.pipeline.stats());
         Ok(())
