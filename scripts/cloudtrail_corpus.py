@@ -19,20 +19,31 @@ def records(stratus: pathlib.Path):
         yield from doc if isinstance(doc, list) else doc.get("Records", [])
 
 
-def main() -> None:
-    stratus, count, out = pathlib.Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
-    shapes = list(records(stratus))
+def shapes_of(stratus) -> list:
+    shapes = list(records(pathlib.Path(stratus)))
     if not shapes:
         sys.exit(f"no CloudTrail records under {stratus}")
+    return shapes
+
+
+def fresh(shape: dict, rng: random.Random, when: datetime.datetime) -> dict:
+    """The record with new event and request ids, at `when` (CloudTrail's
+    format: whole seconds, UTC)."""
+    r = dict(shape)
+    r["eventID"] = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+    r["requestID"] = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+    r["eventTime"] = when.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return r
+
+
+def main() -> None:
+    stratus, count, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+    shapes = shapes_of(stratus)
     rng = random.Random(1)
     start = datetime.datetime(2026, 3, 2, tzinfo=datetime.timezone.utc)
     with open(out, "w") as f:
         for i in range(count):
-            r = dict(shapes[i % len(shapes)])
-            r["eventID"] = str(uuid.UUID(int=rng.getrandbits(128), version=4))
-            r["requestID"] = str(uuid.UUID(int=rng.getrandbits(128), version=4))
-            t = start + datetime.timedelta(milliseconds=i)
-            r["eventTime"] = t.strftime("%Y-%m-%dT%H:%M:%SZ")
+            r = fresh(shapes[i % len(shapes)], rng, start + datetime.timedelta(milliseconds=i))
             f.write(json.dumps(r, separators=(",", ":")) + "\n")
 
 

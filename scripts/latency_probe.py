@@ -24,7 +24,6 @@ defaults, as the service's consumer does.
 import argparse
 import datetime
 import json
-import pathlib
 import random
 import sys
 import threading
@@ -34,33 +33,21 @@ import uuid
 
 from confluent_kafka import Consumer, Producer
 
-
-def shapes(stratus):
-    out = []
-    for path in sorted(pathlib.Path(stratus).glob("*.json")):
-        doc = json.loads(path.read_text())
-        out.extend(doc if isinstance(doc, list) else doc.get("Records", []))
-    if not out:
-        sys.exit(f"no CloudTrail records under {stratus}")
-    return out
+import cloudtrail_corpus  # beside this script: the same records and fresh ids
 
 
 class Records:
-    """Stratus records with new ids and the current time (CloudTrail's
-    format: whole seconds, UTC), round and round."""
+    """Stratus records with new ids and the current time, round and round."""
 
     def __init__(self, stratus):
-        self.shapes = shapes(stratus)
+        self.shapes = cloudtrail_corpus.shapes_of(stratus)
         self.rng = random.Random()
         self.n = 0
 
     def next(self):
-        r = dict(self.shapes[self.n % len(self.shapes)])
+        shape = self.shapes[self.n % len(self.shapes)]
         self.n += 1
-        r["eventID"] = str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
-        r["requestID"] = str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
-        r["eventTime"] = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-        return r
+        return cloudtrail_corpus.fresh(shape, self.rng, datetime.datetime.now(datetime.timezone.utc))
 
 
 def producer(bootstrap):

@@ -30,6 +30,7 @@ pub use auth::{Role, Tokens, digest};
 pub use error::ApiError;
 pub use metrics::Metrics;
 pub use openapi::openapi;
+pub use rules::default_rules_dir;
 pub use server::{ServeLimits, serve};
 pub use silences::{Silence, SilenceMatch};
 pub use ui::{ChainGraph, chain_svg, finding_chain_svg};
@@ -123,7 +124,7 @@ impl AppState {
                 ui_sessions: ui::Sessions::default(),
                 live: None,
                 grafana_url: None,
-                rules_dir: data_dir.join("rules"),
+                rules_dir: default_rules_dir(&data_dir),
                 data_dir,
             }),
         }

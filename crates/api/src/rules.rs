@@ -4,12 +4,18 @@
 //! broken upload never replaces a working file, and the uploader hears of
 //! a bad reference or a duplicate id now rather than at the next reload.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 use yaml_rust2::{Yaml, YamlLoader};
 
 use crate::ApiError;
+
+/// Where rule files are kept when no directory is configured: the API
+/// lists and stores uploads there, and `serve` runs them from there.
+pub fn default_rules_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("rules")
+}
 
 /// Longest rule file name (the store's temporary names add to it, and
 /// file systems stop at 255 bytes).

@@ -295,11 +295,14 @@ static COLUMNS: &Columns<NormEvent> = &[
         "links",
         true,
         Col::Written(|e, text| {
-            if !e.links.is_empty() && serde_json::to_writer(&mut *text, &e.links).is_err() {
+            if e.links.is_empty() {
+                return false;
+            }
+            if serde_json::to_writer(&mut *text, &e.links).is_err() {
                 // Never for these types; an empty value rather than a half.
                 text.clear();
             }
-            !e.links.is_empty()
+            true
         }),
     ),
     (

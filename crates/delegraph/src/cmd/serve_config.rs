@@ -316,9 +316,7 @@ impl ServeConfig {
         s.rules_dir = Some(rules_dir);
         Ok(Some(s))
     }
-}
 
-impl ServeConfig {
     /// The rules the stream runs: the directory the API lists and stores
     /// uploads in (`[api] rules_dir`, default DATA_DIR/rules), so a rule
     /// an engineer uploads runs without a setting of its own. The default
@@ -327,7 +325,7 @@ impl ServeConfig {
         match &self.api.rules_dir {
             Some(dir) => Ok(dir.clone()),
             None => {
-                let dir = self.data_dir.join("rules");
+                let dir = delegraph_api::default_rules_dir(&self.data_dir);
                 std::fs::create_dir_all(&dir)
                     .map_err(|e| anyhow::anyhow!("creating {}: {e}", dir.display()))?;
                 Ok(dir)
