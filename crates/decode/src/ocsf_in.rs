@@ -78,7 +78,7 @@ impl<'a> Ocsf<'a> {
 
     /// The text at `ptr`; absent for placeholders.
     fn text(self, ptr: &str) -> Result<Option<&'a str>, DecodeError> {
-        match self.0.pointer(ptr) {
+        match crate::json::pointer(self.0, ptr) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) => Ok(present_text(s).then_some(s.as_str())),
             Some(other) => Err(Self::wrong(ptr, "a string", other)),
@@ -86,7 +86,7 @@ impl<'a> Ocsf<'a> {
     }
 
     fn int(self, ptr: &str) -> Result<Option<i64>, DecodeError> {
-        match self.0.pointer(ptr) {
+        match crate::json::pointer(self.0, ptr) {
             None | Some(Value::Null) => Ok(None),
             Some(n @ Value::Number(_)) => n
                 .as_i64()
@@ -97,7 +97,7 @@ impl<'a> Ocsf<'a> {
     }
 
     fn flag(self, ptr: &str) -> Result<Option<bool>, DecodeError> {
-        match self.0.pointer(ptr) {
+        match crate::json::pointer(self.0, ptr) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::Bool(b)) => Ok(Some(*b)),
             Some(other) => Err(Self::wrong(ptr, "a boolean", other)),
@@ -107,7 +107,7 @@ impl<'a> Ocsf<'a> {
     /// `api.request.data` / `api.response.data`: JSON text holding an
     /// object (or, in some exports, the object itself).
     fn payload(self, ptr: &str) -> Result<Option<Value>, DecodeError> {
-        match self.0.pointer(ptr) {
+        match crate::json::pointer(self.0, ptr) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) if !present_text(s) => Ok(None),
             Some(t @ Value::String(s)) => match serde_json::from_str::<Value>(s) {

@@ -93,9 +93,11 @@ pub struct DetectConfig {
     /// Seconds without events after which an instance with no known end is
     /// closed.
     pub idle_close_secs: u64,
-    /// Seconds (event time) an open instance may go without events before
-    /// detectors pack their state of it into its saved bytes, unpacked by
-    /// its next event: memory, not results (0: never pack).
+    /// A packing round, in seconds of event time: an open instance without
+    /// events for five rounds (one while more than 20,000 are held, see
+    /// `delegraph_model::rounds_before_packing`) has its detectors' state
+    /// packed into its saved bytes, unpacked by its next event: memory,
+    /// not results (0: never pack).
     pub pack_idle_secs: u64,
     /// Seconds a credential may still be used after its task ended
     /// (clock skew, in-flight calls).

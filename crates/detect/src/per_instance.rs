@@ -105,12 +105,14 @@ impl<T: Serialize + DeserializeOwned + Default> PerInstance<T> {
         Some(self.by_slot.get(slot.index()?)?.as_ref()?.peek())
     }
 
-    /// Pack every held state not used since the last round; an empty one
-    /// is dropped.
+    /// Pack every held state idle long enough
+    /// ([`delegraph_model::rounds_before_packing`]); an empty one is
+    /// dropped.
     pub fn pack_idle(&mut self) {
         let mut held = std::mem::take(&mut self.held);
         held.sort_unstable();
         held.dedup();
+        let after = delegraph_model::rounds_before_packing(held.len());
         let empty = postcard::to_stdvec(&T::default()).unwrap_or_default();
         for i in held {
             let Some(entry) = self.by_slot.get_mut(i as usize) else {
@@ -119,7 +121,7 @@ impl<T: Serialize + DeserializeOwned + Default> PerInstance<T> {
             let Some(state) = entry.as_mut() else {
                 continue;
             };
-            if state.pack_if_unused() {
+            if state.pack_if_unused(after) {
                 self.held.push(i);
             } else if state.is_packed_as(&empty) {
                 *entry = None;
@@ -180,6 +182,7 @@ impl<'de, T: DeserializeOwned + Default> Deserialize<'de> for PerInstance<T> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use delegraph_model::IDLE_ROUNDS_BEFORE_PACKING;
 
     type State = (Vec<String>, u64);
 
@@ -187,12 +190,18 @@ mod tests {
         postcard::from_bytes(&postcard::to_stdvec(&n).unwrap()).unwrap()
     }
 
+    fn whole_rounds(p: &mut PerInstance<State>, n: u8) {
+        for _ in 0..n {
+            p.pack_idle();
+        }
+    }
+
     fn is_packed(p: &PerInstance<State>, n: usize) -> bool {
         p.by_slot[n].as_ref().is_some_and(Packable::is_packed)
     }
 
     #[test]
-    fn a_state_unused_for_a_whole_round_is_packed_and_comes_back_the_same() {
+    fn a_state_unused_for_whole_rounds_is_packed_and_comes_back_the_same() {
         let mut p = PerInstance::<State>::default();
         p.get_mut(slot(0)).0.push("read_inbox".into());
         p.get_mut(slot(0)).1 = 7;
@@ -202,7 +211,8 @@ mod tests {
         p.pack_idle();
         assert!(!is_packed(&p, 0), "used since the last round: still held");
         p.get_mut(slot(2)).1 += 1;
-        p.pack_idle();
+        // Few are held: a state waits the rounds a held one waits.
+        whole_rounds(&mut p, IDLE_ROUNDS_BEFORE_PACKING);
         assert!(is_packed(&p, 0));
         assert!(!is_packed(&p, 2), "used in this round");
         assert!(p.by_slot[3].is_none(), "empty: dropped");
@@ -227,7 +237,7 @@ mod tests {
         p.get_mut(slot(0)).1 = 2;
         p.pack_idle();
         assert!(!is_packed(&p, 0), "its new instance used it this round");
-        p.pack_idle();
+        whole_rounds(&mut p, IDLE_ROUNDS_BEFORE_PACKING);
         assert!(is_packed(&p, 0));
     }
 

@@ -8,9 +8,10 @@ pub struct StitchConfig {
     pub lateness_ns: i64,
     /// Session keys, spans and instances idle longer than this are evicted.
     pub idle_ttl_ns: i64,
-    /// Instances without records for this long (event time) are packed
-    /// into their saved bytes until their next record: memory, not
-    /// results (0: never).
+    /// A packing round (event time): instances without records for five
+    /// rounds, or for one while more than 20,000 are held
+    /// (`delegraph_model::rounds_before_packing`), are packed into their
+    /// saved bytes until their next record: memory, not results (0: never).
     pub pack_idle_ns: i64,
     /// Credential bindings unused longer than this are evicted: longer than
     /// the idle TTL, since a token may come back days after its task ended

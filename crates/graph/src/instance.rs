@@ -396,16 +396,18 @@ impl InstanceTable {
         }
     }
 
-    /// Pack every instance without records since the last round.
+    /// Pack every instance without records for long enough
+    /// ([`delegraph_model::rounds_before_packing`]).
     fn pack_idle(&mut self) {
         let mut held = std::mem::take(&mut self.held);
         held.sort_unstable();
         held.dedup();
+        let after = delegraph_model::rounds_before_packing(held.len());
         for id in held {
             if self
                 .live
                 .peek_mut(&id)
-                .is_some_and(|kept| kept.pack_if_unused())
+                .is_some_and(|kept| kept.pack_if_unused(after))
             {
                 self.held.push(id);
             }

@@ -10,6 +10,7 @@ mod bounded;
 mod event;
 mod finding;
 mod hint;
+mod kinds;
 mod link;
 mod offset;
 mod origin;
@@ -28,15 +29,17 @@ pub use approval::{
 };
 pub use bounded::{Bounded, load_lru, new_lru, save_lru};
 pub use event::{
-    ActorKind, AgentRef, Attribution, Category, Credential, CredentialKind, NormEvent, Outcome,
-    Principal, Resource, Source, ToolRef, TraceContext,
+    AgentRef, Attribution, Credential, NormEvent, Principal, Resource, ToolRef, TraceContext,
 };
 pub use finding::{Evidence, Finding, Severity, finding_id};
 pub use hint::{Bind, HintText, LinkHints, Resolve, SessionIssue};
+pub use kinds::{ActorKind, Category, CredentialKind, Outcome, Source};
 pub use link::Link;
 pub use offset::PartitionOffset;
 pub use origin::Origin;
-pub use packed::{Packable, Seen};
+pub use packed::{
+    HELD_BEFORE_EAGER_PACKING, IDLE_ROUNDS_BEFORE_PACKING, Packable, Seen, rounds_before_packing,
+};
 pub use packed_bounded::PackedBounded;
 pub use printable::printable;
 pub use time::{Timestamp, TimestampError};

@@ -100,11 +100,13 @@ impl<V: Serialize + DeserializeOwned + Default> PackedBounded<V> {
         self.map.evicted()
     }
 
-    /// One packing round: pack every held value not used since the last.
+    /// One packing round: pack every held value idle long enough
+    /// ([`crate::rounds_before_packing`]).
     pub fn pack_idle(&mut self) {
+        let after = crate::rounds_before_packing(self.held.len());
         let map = &mut self.map;
         self.held
-            .retain(|k| map.peek_mut(k).is_some_and(Packable::pack_if_unused));
+            .retain(|k| map.peek_mut(k).is_some_and(|v| v.pack_if_unused(after)));
     }
 }
 
@@ -128,15 +130,23 @@ impl<'de, V: DeserializeOwned> Deserialize<'de> for PackedBounded<V> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use crate::IDLE_ROUNDS_BEFORE_PACKING;
 
     type Value = (String, u64);
+
+    /// `n` packing rounds with nothing used.
+    fn rounds(m: &mut PackedBounded<Value>, n: u8) {
+        for _ in 0..n {
+            m.pack_idle();
+        }
+    }
 
     fn value(n: u64) -> Value {
         ("support-agent-000000000042".to_owned(), n)
     }
 
     #[test]
-    fn a_value_unused_for_a_whole_round_is_packed_and_comes_back_the_same() {
+    fn a_value_unused_for_whole_rounds_is_packed_and_comes_back_the_same() {
         let mut m = PackedBounded::new(4);
         m.put("a".into(), value(1));
         m.put("b".into(), value(2));
@@ -148,17 +158,16 @@ mod tests {
         m.put("a".into(), a);
         m.pack_idle();
         assert!(!m.is_packed("a") && !m.is_packed("b"), "used in this round");
-        m.pack_idle();
+        rounds(&mut m, IDLE_ROUNDS_BEFORE_PACKING - 1);
         m.get_mut("b").unwrap().1 += 1;
         m.pack_idle();
-        assert!(m.is_packed("a"));
+        assert!(m.is_packed("a"), "idle for the rounds a held value waits");
         assert!(!m.is_packed("b"), "used in this round");
         assert_eq!(m.peek("a").unwrap().1, 1);
         assert!(m.is_packed("a"), "peeking does not unpack");
         m.get_mut("a").unwrap().1 += 10;
         assert!(!m.is_packed("a"));
-        m.pack_idle();
-        m.pack_idle();
+        rounds(&mut m, IDLE_ROUNDS_BEFORE_PACKING + 1);
         assert!(m.is_packed("a") && m.is_packed("b"));
         assert_eq!(m.pop("a").unwrap(), value(11));
         assert_eq!(m.pop("b").unwrap(), value(4));
@@ -172,8 +181,7 @@ mod tests {
             m.put("a".into(), value(1));
             m.put("b".into(), value(2));
         }
-        packed.pack_idle();
-        packed.pack_idle();
+        rounds(&mut packed, IDLE_ROUNDS_BEFORE_PACKING + 1);
         assert!(packed.is_packed("a"));
         let saved = postcard::to_stdvec(&plain).unwrap();
         assert_eq!(postcard::to_stdvec(&packed).unwrap(), saved);
@@ -207,8 +215,7 @@ mod tests {
         let long = ("support-agent-".repeat(20), 7);
         let mut m = PackedBounded::new(2);
         m.put("a".into(), long.clone());
-        m.pack_idle();
-        m.pack_idle();
+        rounds(&mut m, IDLE_ROUNDS_BEFORE_PACKING + 1);
         assert!(matches!(m.map.peek("a"), Some(Packable::Compressed(_))));
         assert_eq!(*m.peek("a").unwrap(), long);
         assert_eq!(m.pop("a").unwrap(), long);

@@ -156,10 +156,13 @@ impl Opa {
                 tried.push(p);
                 continue;
             }
-            match v.pointer(p) {
+            match crate::json::pointer(v, p) {
                 None | Some(Value::Null) => {}
                 Some(Value::Object(_) | Value::Array(_))
-                    if tried.iter().any(|t| t.starts_with(&format!("{p}/"))) => {}
+                    if tried.iter().any(|t| {
+                        t.strip_prefix(p.as_str())
+                            .is_some_and(|r| r.starts_with('/'))
+                    }) => {}
                 Some(x) => return Some((p, x)),
             }
             tried.push(p);
