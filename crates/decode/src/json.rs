@@ -347,8 +347,8 @@ pub fn pointer<'v>(v: &'v serde_json::Value, pointer: &str) -> Option<&'v serde_
     if pointer.is_empty() {
         return Some(v);
     }
-    let tokens = pointer.strip_prefix('/')?.split('/');
-    tokens.into_iter().try_fold(v, |target, token| {
+    let mut tokens = pointer.strip_prefix('/')?.split('/');
+    tokens.try_fold(v, |target, token| {
         let token = if token.contains('~') {
             Cow::Owned(token.replace("~1", "/").replace("~0", "~"))
         } else {

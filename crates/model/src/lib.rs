@@ -37,9 +37,7 @@ pub use kinds::{ActorKind, Category, CredentialKind, Outcome, Source};
 pub use link::Link;
 pub use offset::PartitionOffset;
 pub use origin::Origin;
-pub use packed::{
-    HELD_BEFORE_EAGER_PACKING, IDLE_ROUNDS_BEFORE_PACKING, Packable, Seen, rounds_before_packing,
-};
+pub use packed::{IDLE_ROUNDS_BEFORE_PACKING, Packable, Seen, rounds_before_packing};
 pub use packed_bounded::PackedBounded;
 pub use printable::printable;
 pub use time::{Timestamp, TimestampError};

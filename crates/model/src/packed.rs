@@ -8,9 +8,9 @@
 //! them, they cost their content. Owners keep a list of what they hold and
 //! call [`Packable::pack_if_unused`] once per round of event time; the next
 //! use unpacks. How many idle rounds a value waits depends on how many are
-//! held ([`rounds_before_packing`]). Packing is the checkpoint's own encoding, so a packed value
-//! is exactly what a restart would continue from: results do not depend on
-//! whether or when a value was packed.
+//! held ([`rounds_before_packing`]). Packing is the checkpoint's own
+//! encoding, so a packed value is exactly what a restart would continue
+//! from: results do not depend on whether or when a value was packed.
 //!
 //! Packed bytes of a few hundred (an instance's graph, its behaviour
 //! record) repeat their ids and event times, so they are kept LZ4
