@@ -12,7 +12,7 @@ use std::path::Path;
 
 use arrow::datatypes::SchemaRef;
 use parquet::basic::{Compression, ZstdLevel};
-use parquet::file::properties::WriterProperties;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
 use crate::StoreError;
@@ -37,6 +37,11 @@ const BLOOM_COLUMNS: [&str; 4] = [
 /// only hash every value (a whole raw record) before giving up on it.
 const PLAIN_COLUMNS: [&str; 5] = ["event_id", "finding_id", "raw", "origin", "input_messages"];
 
+/// Long free text no query filters by range: minimum and maximum values
+/// would only cost a comparison of every value as it is written and put
+/// whole records into the files' metadata.
+const UNSTATISTICAL_COLUMNS: [&str; 3] = ["raw", "origin", "input_messages"];
+
 /// How every table's Parquet files are written: zstd, bounded row groups,
 /// bloom filters on the id columns point lookups use. zstd level 1, not 3:
 /// a replay of 100,000 CloudTrail records took 2.72 s instead of 3.06 s
@@ -55,6 +60,10 @@ pub(crate) fn writer_properties(schema: &SchemaRef) -> Result<WriterProperties, 
         let name = field.name().as_str();
         if PLAIN_COLUMNS.contains(&name) {
             props = props.set_column_dictionary_enabled(ColumnPath::from(name), false);
+        }
+        if UNSTATISTICAL_COLUMNS.contains(&name) {
+            props = props
+                .set_column_statistics_enabled(ColumnPath::from(name), EnabledStatistics::None);
         }
         if BLOOM_COLUMNS.contains(&name) {
             let col = ColumnPath::from(name);

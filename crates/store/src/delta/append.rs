@@ -21,11 +21,13 @@ use arrow::array::{Array, RecordBatch, StringArray};
 use arrow::datatypes::SchemaRef;
 use datafusion::object_store::ObjectStoreExt;
 use deltalake::DeltaTable;
+use deltalake::kernel::scalars::ScalarExt;
 use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
 use deltalake::kernel::{Action, Transaction};
 use deltalake::operations::optimize::OptimizeType;
 use deltalake::protocol::{DeltaOperation, SaveMode};
-use deltalake::writer::{DeltaWriter, RecordBatchWriter};
+use deltalake::writer::{DeltaWriter, RecordBatchWriter, WriteMode};
+use indexmap::IndexMap;
 use parquet::file::properties::WriterProperties;
 
 use super::maintain::{Compacted, files_by_day, rewrite_days};
@@ -131,8 +133,36 @@ impl TableAppend {
         };
         let name = self.name;
         self.finish_files_past_open_days(&batch)?;
-        block_on(self.writer.write(batch))?.map_err(delta_err(name))?;
+        match day_runs(&batch) {
+            Some(runs) => {
+                for (start, len) in runs {
+                    self.write_one_day(batch.slice(start, len))?;
+                }
+            }
+            None => block_on(self.writer.write(batch))?.map_err(delta_err(name))?,
+        }
         self.rows += rows;
+        Ok(())
+    }
+
+    /// Write rows that all file under one day. The writer would otherwise
+    /// sort every batch by day and copy each column into per-day batches,
+    /// though rows come in time order and a batch rarely spans two days.
+    fn write_one_day(&mut self, rows: RecordBatch) -> Result<(), StoreError> {
+        let err = delta_err(self.name);
+        let encode = |what: &str| StoreError::Encode(format!("{}: {what}", self.name));
+        let day_at = rows
+            .schema()
+            .index_of(DAY_COLUMN)
+            .map_err(|e| encode(&e.to_string()))?;
+        let day = ScalarExt::from_array(rows.column(day_at).as_ref(), 0)
+            .ok_or_else(|| encode("the day column has no value"))?;
+        let partition = IndexMap::from([(DAY_COLUMN.to_owned(), day)]);
+        block_on(
+            self.writer
+                .write_partition(rows, &partition, WriteMode::Default),
+        )?
+        .map_err(err)?;
         Ok(())
     }
 
@@ -262,4 +292,26 @@ impl TableAppend {
             Ok(compacted)
         })?
     }
+}
+
+/// The runs of rows of `batch` filed under one day, as (start, length), when
+/// it has a day column without nulls; `None` leaves the split to the writer.
+fn day_runs(batch: &RecordBatch) -> Option<Vec<(usize, usize)>> {
+    let days = batch
+        .column_by_name(DAY_COLUMN)?
+        .as_any()
+        .downcast_ref::<StringArray>()?;
+    if days.null_count() > 0 || days.is_empty() {
+        return None;
+    }
+    let mut runs = Vec::new();
+    let mut start = 0;
+    for i in 1..days.len() {
+        if days.value(i) != days.value(start) {
+            runs.push((start, i - start));
+            start = i;
+        }
+    }
+    runs.push((start, days.len() - start));
+    Some(runs)
 }
