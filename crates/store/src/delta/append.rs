@@ -315,3 +315,42 @@ fn day_runs(batch: &RecordBatch) -> Option<Vec<(usize, usize)>> {
     runs.push((start, days.len() - start));
     Some(runs)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::Int64Array;
+    use arrow::datatypes::{DataType, Field, Schema};
+
+    use super::*;
+
+    fn batch(days: Vec<Option<&str>>) -> RecordBatch {
+        let n = days.len() as i64;
+        let schema = Schema::new(vec![
+            Field::new("n", DataType::Int64, false),
+            Field::new(DAY_COLUMN, DataType::Utf8, true),
+        ]);
+        RecordBatch::try_new(
+            Arc::new(schema),
+            vec![
+                Arc::new(Int64Array::from_iter_values(0..n)),
+                Arc::new(StringArray::from(days)),
+            ],
+        )
+        .expect("a valid batch")
+    }
+
+    #[test]
+    fn rows_are_split_where_the_day_changes() {
+        let days = vec![Some("d1"), Some("d1"), Some("d2"), Some("d1"), Some("d1")];
+        assert_eq!(day_runs(&batch(days)), Some(vec![(0, 2), (2, 1), (3, 2)]));
+        assert_eq!(day_runs(&batch(vec![Some("d1")])), Some(vec![(0, 1)]));
+    }
+
+    #[test]
+    fn a_missing_day_leaves_the_split_to_the_writer() {
+        assert_eq!(day_runs(&batch(vec![Some("d1"), None])), None);
+        assert_eq!(day_runs(&batch(vec![])), None);
+    }
+}
