@@ -14,7 +14,10 @@
 //! The price: reset pages count in the process's RSS until the kernel
 //! takes them back, which it does under memory pressure (a container's
 //! limit included) before an allocation would fail. A backfill of 5
-//! million events peaked at 852 MB RSS instead of 710 MB.
+//! million events peaked at 852 MB RSS instead of 710 MB. So only
+//! `replay`, a batch that exits, asks for it; `serve` and the benchmarks
+//! of idle state keep the default, and RSS keeps telling operators what
+//! is live.
 //!
 //! This is the workspace's one crate with unsafe code: mimalloc's Rust
 //! binding has no safe way to set an option.
@@ -26,8 +29,9 @@ use libmimalloc_sys::{mi_option_get, mi_option_set, mi_option_t};
 /// does not name.
 const PURGE_DECOMMITS: mi_option_t = 5;
 
-/// Make mimalloc reset the memory it purges instead of decommitting it.
-/// Call first thing in `main`; the setting holds for the whole process.
+/// Make mimalloc reset the memory it purges instead of decommitting it,
+/// from now on for the whole process. `replay` calls it: a batch that
+/// exits. A service keeps the default, so its RSS falls after a peak.
 #[allow(unsafe_code)]
 pub fn reset_purged_memory() {
     // SAFETY: mi_option_set stores an integer in mimalloc's option table;

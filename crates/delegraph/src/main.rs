@@ -49,7 +49,6 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    delegraph_alloc::reset_purged_memory();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("DELEGRAPH_LOG")
