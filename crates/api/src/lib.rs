@@ -64,6 +64,9 @@ impl std::ops::Deref for Engine {
     }
 }
 
+/// How long a successful open of the store answers `/healthz`.
+const HEALTH_OPEN_REUSE: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// What every handler shares.
 #[derive(Clone)]
 pub struct AppState {
@@ -84,6 +87,13 @@ struct Inner {
     /// Whether the last refresh of the gauges could read the store:
     /// `/healthz` reports it without reading anything itself.
     store_readable: std::sync::atomic::AtomicBool,
+    /// When `/healthz` last opened the store: checks within
+    /// [`HEALTH_OPEN_REUSE`] of it answer from that open, and checks that
+    /// arrive together wait for one open instead of each opening every
+    /// table (a flood of health checks cost more than one of queries).
+    health_opened: tokio::sync::Mutex<Option<std::time::Instant>>,
+    /// Opens `/healthz` has made.
+    health_opens: std::sync::atomic::AtomicU64,
     metrics: Metrics,
     silences: tokio::sync::Mutex<()>,
     /// Every finding's triage state, loaded from the log on first use;
@@ -117,6 +127,8 @@ impl AppState {
                 running: Arc::new(tokio::sync::Semaphore::new(MAX_RUNNING_QUERIES)),
                 gauges: std::sync::RwLock::new(String::new()),
                 store_readable: std::sync::atomic::AtomicBool::new(true),
+                health_opened: tokio::sync::Mutex::new(None),
+                health_opens: std::sync::atomic::AtomicU64::new(0),
                 metrics: Metrics::default(),
                 silences: tokio::sync::Mutex::new(()),
                 triage: tokio::sync::Mutex::new(None),
@@ -258,7 +270,16 @@ impl AppState {
     /// Whether the store can be opened (no query, no slot) and its files
     /// could be read at the last periodic count.
     async fn check_store(&self) -> Result<(), ApiError> {
-        SqlEngine::check(&self.inner.data_dir, self.inner.limits).await?;
+        {
+            let mut opened = self.inner.health_opened.lock().await;
+            if !opened.is_some_and(|at| at.elapsed() < HEALTH_OPEN_REUSE) {
+                self.inner
+                    .health_opens
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                SqlEngine::check(&self.inner.data_dir, self.inner.limits).await?;
+                *opened = Some(std::time::Instant::now());
+            }
+        }
         if !self
             .inner
             .store_readable
@@ -270,6 +291,13 @@ impl AppState {
             ));
         }
         Ok(())
+    }
+
+    /// How many times `/healthz` has opened the store.
+    pub fn health_store_opens(&self) -> u64 {
+        self.inner
+            .health_opens
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The data directory it serves.

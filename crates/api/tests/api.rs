@@ -558,3 +558,31 @@ async fn rule_files_are_listed_checked_and_replaced_only_by_valid_ones() {
         "the refused upload left the earlier file: {file}"
     );
 }
+
+/// Health checks arriving together open the store once, and a check a
+/// second later opens it again (the store may have gone since).
+#[tokio::test]
+async fn a_flood_of_health_checks_opens_the_store_once_a_second() {
+    let state = AppState::new(
+        store().join("data"),
+        Tokens::single("ana", Role::Analyst, ANALYST),
+        QueryLimits::default(),
+    );
+    let app = router(state.clone());
+    let get = || {
+        let app = app.clone();
+        async move {
+            let req = Request::get("/healthz").body(Body::empty()).unwrap();
+            app.oneshot(req).await.unwrap().status()
+        }
+    };
+    let statuses = futures::future::join_all((0..16).map(|_| get())).await;
+    assert!(
+        statuses.iter().all(|s| *s == StatusCode::OK),
+        "{statuses:?}"
+    );
+    assert_eq!(state.health_store_opens(), 1);
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert_eq!(get().await, StatusCode::OK);
+    assert_eq!(state.health_store_opens(), 2);
+}
