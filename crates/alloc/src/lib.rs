@@ -5,11 +5,12 @@
 //! it (`MADV_DONTNEED` on Linux), so the next allocation there faults and
 //! the kernel zeroes the page again. A replay frees and reallocates its
 //! largest buffers in waves (decoded pieces, held events, the events
-//! table's pages), and paid for each wave in page faults: a replay of
-//! 100,000 CloudTrail records took 20,000–30,000 minor faults and 0.8–4.2 s
-//! of system time for 1.4 s of user time on a 2-core VM. Resetting instead
-//! (`MADV_FREE`) leaves the pages mapped until the kernel needs them: the
-//! same replay took about 8,000 faults and 0.1–0.5 s of system time.
+//! table's pages), and paid for each wave in page faults: in four A/B
+//! pairs, a replay of 100,000 CloudTrail records took 10,700–19,300 minor
+//! faults and 0.4–3.7 s of system time for 1.4 s of user time on a 2-core
+//! VM. Resetting instead (`MADV_FREE`) leaves the pages mapped until the
+//! kernel needs them: the same replay took about 8,400 faults and
+//! 0.1–0.75 s of system time.
 //!
 //! The price: reset pages count in the process's RSS until the kernel
 //! takes them back, which it does under memory pressure (a container's
@@ -22,7 +23,7 @@
 //! This is the workspace's one crate with unsafe code: mimalloc's Rust
 //! binding has no safe way to set an option.
 
-use libmimalloc_sys::{mi_option_get, mi_option_set, mi_option_t};
+use libmimalloc_sys::{mi_option_set, mi_option_t};
 
 /// mimalloc's `mi_option_purge_decommits`: its place in `mi_option_e`
 /// (`mimalloc.h`, the same in versions 2 and 3), which the Rust binding
@@ -40,18 +41,18 @@ pub fn reset_purged_memory() {
     unsafe { mi_option_set(PURGE_DECOMMITS, 0) }
 }
 
-/// Whether a purge decommits memory (mimalloc's default) rather than
-/// resetting it.
-#[allow(unsafe_code)]
-pub fn purge_decommits() -> bool {
-    // SAFETY: mi_option_get only reads mimalloc's option table (reading
-    // the environment the first time).
-    unsafe { mi_option_get(PURGE_DECOMMITS) != 0 }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Whether a purge decommits memory (mimalloc's default) rather than
+    /// resetting it.
+    #[allow(unsafe_code)]
+    fn purge_decommits() -> bool {
+        // SAFETY: mi_option_get only reads mimalloc's option table
+        // (reading the environment the first time).
+        unsafe { libmimalloc_sys::mi_option_get(PURGE_DECOMMITS) != 0 }
+    }
 
     /// The option index is the one mimalloc documents as defaulting to 1
     /// (decommit); after the call it reads 0.
