@@ -117,9 +117,12 @@ impl Args {
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     // A replay is a batch that exits: pages it frees are worth keeping for
-    // its next wave of work, not faulting in again. `serve` keeps
-    // mimalloc's default and gives freed memory back.
+    // its next wave of work, not faulting in again, and its peak is
+    // touched once, cheaper in small pages than in huge ones the kernel
+    // zeroes and compacts for. `serve` keeps mimalloc's defaults and gives
+    // freed memory back.
     delegraph_alloc::reset_purged_memory();
+    delegraph_alloc::no_huge_pages();
     let mut config = ReplayConfig::new(&a.data_dir);
     config.format = a.format.0;
     config.persist = !a.no_state;
