@@ -29,6 +29,15 @@ fn app(data: &Path) -> axum::Router {
     ))
 }
 
+/// The shared store, served to one analyst.
+fn analyst_state() -> AppState {
+    AppState::new(
+        store().join("data"),
+        Tokens::single("ana", Role::Analyst, ANALYST),
+        QueryLimits::default(),
+    )
+}
+
 async fn call(
     method: &str,
     uri: &str,
@@ -425,11 +434,7 @@ async fn silences_hide_findings_until_they_expire() {
 
 #[tokio::test]
 async fn metrics_and_openapi_describe_what_is_served() {
-    let state = AppState::new(
-        store().join("data"),
-        Tokens::single("ana", Role::Analyst, ANALYST),
-        QueryLimits::default(),
-    );
+    let state = analyst_state();
     state.refresh_store_gauges().await.unwrap();
     let resp = delegraph_api::ops_router(state)
         .oneshot(Request::get("/metrics").body(Body::empty()).unwrap())
@@ -563,11 +568,7 @@ async fn rule_files_are_listed_checked_and_replaced_only_by_valid_ones() {
 /// second later opens it again (the store may have gone since).
 #[tokio::test]
 async fn a_flood_of_health_checks_opens_the_store_once_a_second() {
-    let state = AppState::new(
-        store().join("data"),
-        Tokens::single("ana", Role::Analyst, ANALYST),
-        QueryLimits::default(),
-    );
+    let state = analyst_state();
     let app = router(state.clone());
     let get = || {
         let app = app.clone();
