@@ -154,7 +154,12 @@ impl<T: Serialize + Default> Serialize for PerInstance<T> {
                 entries.push((i as u32, bytes));
             }
         }
-        entries.serialize(s)
+        // Each state's bytes written whole (see `Packable`'s `Serialize`).
+        s.collect_seq(
+            entries
+                .iter()
+                .map(|(slot, bytes)| (slot, serde_bytes::Bytes::new(bytes))),
+        )
     }
 }
 

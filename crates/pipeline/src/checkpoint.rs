@@ -41,9 +41,11 @@ pub struct Checkpoint {
     /// Run ids (input hashes) already applied, oldest first.
     pub runs: Vec<String>,
     /// [`delegraph_graph::Stitcher::save`] output.
+    #[serde(with = "serde_bytes")]
     pub stitcher: Vec<u8>,
     /// Events still held for ordering ([`delegraph_graph::ReorderBuffer::save`];
     /// empty after a replay, which releases everything at its end).
+    #[serde(with = "serde_bytes")]
     pub reorder: Vec<u8>,
     /// Hashes of recently seen event ids, oldest first (duplicates dropped).
     pub seen: Vec<u64>,
@@ -54,7 +56,36 @@ pub struct Checkpoint {
     pub offsets: Vec<PartitionOffset>,
     /// Each analyzer's saved state ([`delegraph_model::Analyzer::save`]),
     /// by its id. An analyzer with no entry starts empty.
+    #[serde(with = "bytes_by_id")]
     pub analyzers: BTreeMap<String, Vec<u8>>,
+}
+
+/// Byte strings are written whole (`serde_bytes`): as a sequence of `u8`,
+/// postcard writes the same bytes one call each, and saving a 21 MB
+/// checkpoint took 0.10-0.16 s instead of a few milliseconds. This is that
+/// for the analyzers' map.
+mod bytes_by_id {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+    use serde_bytes::{ByteBuf, Bytes};
+
+    pub fn serialize<S: Serializer>(
+        parts: &BTreeMap<String, Vec<u8>>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.collect_map(parts.iter().map(|(id, bytes)| (id, Bytes::new(bytes))))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<BTreeMap<String, Vec<u8>>, D::Error> {
+        let parts = BTreeMap::<String, ByteBuf>::deserialize(d)?;
+        Ok(parts
+            .into_iter()
+            .map(|(id, bytes)| (id, bytes.into_vec()))
+            .collect())
+    }
 }
 
 /// Most run ids remembered.
@@ -212,6 +243,49 @@ mod tests {
         assert_eq!(
             (back.runs, back.stitcher, back.analyzers),
             (vec!["r".to_owned()], vec![3], analyzers)
+        );
+    }
+
+    /// Byte strings written whole are the bytes the element-by-element
+    /// encoding wrote, so checkpoints saved before still load.
+    #[test]
+    fn byte_strings_are_saved_as_the_same_bytes_as_before() {
+        #[derive(Serialize)]
+        struct ByElement {
+            version: u32,
+            runs: Vec<String>,
+            stitcher: Vec<u8>,
+            reorder: Vec<u8>,
+            seen: Vec<u64>,
+            epoch: u64,
+            offsets: Vec<PartitionOffset>,
+            analyzers: BTreeMap<String, Vec<u8>>,
+        }
+        let stitcher: Vec<u8> = (0..300u32).map(|i| (i * 7) as u8).collect();
+        let analyzers = BTreeMap::from([
+            ("detectors".to_owned(), vec![0, 255, 128, 1]),
+            ("rules".to_owned(), Vec::new()),
+        ]);
+        let mut c = Checkpoint::new(vec!["r".into()], stitcher.clone(), analyzers.clone());
+        c.reorder = vec![200; 130];
+        c.seen = vec![1, u64::MAX];
+        c.epoch = 4;
+        let before = ByElement {
+            version: VERSION,
+            runs: c.runs.clone(),
+            stitcher,
+            reorder: c.reorder.clone(),
+            seen: c.seen.clone(),
+            epoch: 4,
+            offsets: Vec::new(),
+            analyzers,
+        };
+        let saved = postcard::to_stdvec(&c).unwrap();
+        assert_eq!(saved, postcard::to_stdvec(&before).unwrap());
+        let back: Checkpoint = postcard::from_bytes(&saved).unwrap();
+        assert_eq!(
+            (back.stitcher, back.reorder, back.analyzers),
+            (before.stitcher, before.reorder, before.analyzers)
         );
     }
 }

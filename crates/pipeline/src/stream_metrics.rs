@@ -213,6 +213,7 @@ impl StreamMetrics {
             one(s.epochs as f64),
         );
         let phases = [
+            ("drain", s.last_seal.drain),
             ("commits", s.last_seal.commits),
             ("live_tables", s.last_seal.live),
             ("state", s.last_seal.state),
@@ -223,7 +224,7 @@ impl StreamMetrics {
         family(
             "delegraph_epoch_seal_seconds",
             "gauge",
-            "The last epoch's seal, by phase: table commits, live tables, state serialised, findings published, checkpoint saved, crowded days compacted.",
+            "The last epoch's seal, by phase: decoded messages taken in, table commits, live tables, state serialised, findings published, checkpoint saved, crowded days compacted.",
             phases
                 .iter()
                 .map(|(phase, d)| (format!("{{phase=\"{phase}\"}}"), d.as_secs_f64()))

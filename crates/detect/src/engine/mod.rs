@@ -141,7 +141,7 @@ impl Detectors {
     /// Replace the state with `saved`.
     fn load(&mut self, saved: &[u8]) -> Result<(), DetectError> {
         let bad = |e: postcard::Error| DetectError::State(e.to_string());
-        let (s, parts): (State, BTreeMap<String, Vec<u8>>) =
+        let (s, parts): (State, BTreeMap<String, serde_bytes::ByteBuf>) =
             postcard::from_bytes(saved).map_err(bad)?;
         self.s = s;
         self.verdicts = match parts.get(VERDICTS_PART) {
@@ -166,11 +166,12 @@ impl Detectors {
             let bytes = d
                 .save()
                 .map_err(|e| DetectError::State(format!("detector {}: {e}", d.state_key())))?;
-            parts.insert(d.state_key(), bytes);
+            parts.insert(d.state_key(), serde_bytes::ByteBuf::from(bytes));
         }
         let verdicts = postcard::to_stdvec(&self.verdicts)
             .map_err(|e| DetectError::State(format!("{VERDICTS_PART}: {e}")))?;
-        parts.insert(VERDICTS_PART, verdicts);
+        // Parts written whole, not a byte at a time (the same bytes).
+        parts.insert(VERDICTS_PART, serde_bytes::ByteBuf::from(verdicts));
         postcard::to_stdvec(&(&self.s, parts)).map_err(|e| DetectError::State(e.to_string()))
     }
 

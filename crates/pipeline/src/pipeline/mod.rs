@@ -121,6 +121,9 @@ pub struct Sealed {
 /// (`commits`) and what grows with the live state (`live`, `state`).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SealTimings {
+    /// The caller's: taking in what the decoding threads still held when
+    /// the epoch ended, before anything is sealed.
+    pub drain: std::time::Duration,
     /// Flushing the epoch's rows and committing them to every table.
     pub commits: std::time::Duration,
     /// Replacing the live tables (zero when their duty share skipped it):

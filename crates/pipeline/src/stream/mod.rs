@@ -331,14 +331,17 @@ impl StreamState {
     fn seal_open_epoch(&mut self) -> Result<(), PipelineError> {
         // Every message handed over is in the pipeline before its offset
         // is saved.
+        let draining = Instant::now();
         self.take_all_decoded()?;
         if self.pending == 0 {
             return Ok(());
         }
+        let drain = draining.elapsed();
         let epoch = self.epoch + 1;
         let mut sealed =
             self.pipeline
                 .seal(&epoch_name(epoch + 1), epoch, self.offsets.to_vec())?;
+        sealed.timings.drain = drain;
         let publishing = Instant::now();
         self.publish(&sealed)?;
         let saving = Instant::now();
