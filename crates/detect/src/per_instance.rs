@@ -246,6 +246,26 @@ mod tests {
         assert!(is_packed(&p, 0));
     }
 
+    /// Written whole, each state's bytes are what the element-by-element
+    /// encoding of (slot, bytes) pairs gave: older checkpoints still load.
+    #[test]
+    fn saved_states_are_the_element_by_element_encoding_of_their_bytes() {
+        let mut p = PerInstance::<State>::default();
+        p.get_mut(slot(0)).0.push("read_inbox".into());
+        p.get_mut(slot(4)).1 = 300;
+        let by_element: Vec<(u32, Vec<u8>)> = vec![
+            (0, postcard::to_stdvec(&(vec!["read_inbox"], 0u64)).unwrap()),
+            (
+                4,
+                postcard::to_stdvec(&(Vec::<String>::new(), 300u64)).unwrap(),
+            ),
+        ];
+        let saved = postcard::to_stdvec(&p).unwrap();
+        assert_eq!(saved, postcard::to_stdvec(&by_element).unwrap());
+        let mut back: PerInstance<State> = postcard::from_bytes(&saved).unwrap();
+        assert_eq!(back.get_mut(slot(4)).1, 300);
+    }
+
     #[test]
     fn restored_states_are_packed_and_a_damaged_one_is_refused() {
         let mut p = PerInstance::<State>::default();

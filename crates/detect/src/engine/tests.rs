@@ -361,3 +361,15 @@ fn state_saved_before_verdicts_existed_still_loads() {
     let back = Detectors::restore(d.cfg.clone(), &old).unwrap();
     assert_eq!(back.verdicts.held_back(), 0);
 }
+
+/// The parts are written whole: the same bytes as a map of `u8`
+/// sequences, so state saved before still loads.
+#[test]
+fn saved_parts_are_the_element_by_element_encoding_of_their_bytes() {
+    let mut d = strict();
+    shared(&mut d, "X", 1);
+    let saved = d.save().unwrap();
+    let (s, parts): (State, BTreeMap<String, Vec<u8>>) = postcard::from_bytes(&saved).unwrap();
+    assert!(parts.values().any(|p| p.len() > 1), "{parts:?}");
+    assert_eq!(postcard::to_stdvec(&(&s, &parts)).unwrap(), saved);
+}
