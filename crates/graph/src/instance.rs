@@ -272,7 +272,17 @@ fn held_mut<'a>(
     Some(kept.get_mut())
 }
 
-/// An [`InstanceTable`] as saved between runs.
+/// An [`InstanceTable`] as saved, borrowed: the same bytes as
+/// [`SavedInstances`], oldest live instance first.
+#[derive(Serialize)]
+pub(crate) struct SavedInstancesRef<'a> {
+    cap: usize,
+    live: Vec<(&'a str, &'a Packable<Instance>)>,
+    retired: &'a [Instance],
+    counters: [u64; 3],
+}
+
+/// An [`InstanceTable`] as restored between runs.
 #[derive(Serialize, Deserialize)]
 pub(crate) struct SavedInstances {
     cap: usize,
@@ -316,11 +326,13 @@ impl InstanceTable {
         }
     }
 
-    pub(crate) fn save(&self) -> SavedInstances {
-        SavedInstances {
+    /// Borrowed, not cloned: a copy of every live instance's graph cost
+    /// about as much as writing it.
+    pub(crate) fn save(&self) -> SavedInstancesRef<'_> {
+        SavedInstancesRef {
             cap: self.live.cap().get(),
-            live: delegraph_model::save_lru(&self.live),
-            retired: self.retired.clone(),
+            live: delegraph_model::lru_entries(&self.live),
+            retired: &self.retired,
             counters: [self.retired_dropped, self.evicted_by_cap, self.evicted_idle],
         }
     }

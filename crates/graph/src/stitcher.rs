@@ -18,7 +18,7 @@ use crate::chain;
 use crate::config::StitchConfig;
 use crate::index::Indexes;
 use crate::index_saved::{SavedIndexes, SavedIndexesRef};
-use crate::instance::{Instance, InstanceTable, SavedInstances};
+use crate::instance::{Instance, InstanceTable, SavedInstances, SavedInstancesRef};
 use crate::inventory::Inventory;
 
 /// Counters for metrics and tests.
@@ -50,9 +50,9 @@ pub struct Stitcher {
 /// Everything a stitcher knows, as saved between runs (field order is the
 /// checkpoint's format).
 #[derive(Serialize, Deserialize)]
-struct Saved<I> {
+struct Saved<I, N> {
     index: I,
-    instances: SavedInstances,
+    instances: N,
     stats: StitchStats,
     approvals: SavedApprovals,
 }
@@ -86,7 +86,7 @@ impl Stitcher {
     /// Everything needed to continue exactly where this left off: bindings,
     /// live instances and their graphs, counters (compact binary, exact).
     pub fn save(&self) -> Result<Vec<u8>, StateError> {
-        let saved: Saved<SavedIndexesRef> = Saved {
+        let saved: Saved<SavedIndexesRef, SavedInstancesRef> = Saved {
             index: self.index.save(),
             instances: self.instances.save(),
             stats: StitchStats {
@@ -101,7 +101,7 @@ impl Stitcher {
 
     /// A stitcher continuing from [`Stitcher::save`]'s output.
     pub fn restore(cfg: StitchConfig, saved: &[u8]) -> Result<Self, StateError> {
-        let s: Saved<SavedIndexes> =
+        let s: Saved<SavedIndexes, SavedInstances> =
             postcard::from_bytes(saved).map_err(|e| StateError(e.to_string()))?;
         let evicted = (s.stats.evicted_by_cap, s.stats.evicted_idle);
         Ok(Self {

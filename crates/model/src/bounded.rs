@@ -84,12 +84,18 @@ impl<V> Bounded<V> {
 }
 
 /// Entries of an LRU cache, least recently used first, so that inserting
-/// them in order into an empty cache restores their recency.
+/// them in order into an empty cache restores their recency. Borrowed:
+/// they serialise as [`save_lru`]'s copies do, without copying every value
+/// (the open instances' records, the stitcher's graphs) first.
+pub fn lru_entries<V>(cache: &LruCache<String, V>) -> Vec<(&str, &V)> {
+    cache.iter().rev().map(|(k, v)| (k.as_str(), v)).collect()
+}
+
+/// [`lru_entries`], copied.
 pub fn save_lru<V: Clone>(cache: &LruCache<String, V>) -> Vec<(String, V)> {
-    cache
-        .iter()
-        .rev()
-        .map(|(k, v)| (k.clone(), v.clone()))
+    lru_entries(cache)
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.clone()))
         .collect()
 }
 
@@ -112,20 +118,21 @@ pub fn load_lru<K: std::hash::Hash + Eq, V>(cap: usize, entries: Vec<(K, V)>) ->
     c
 }
 
+/// Saved with its entries borrowed ([`lru_entries`]), restored owned.
 #[derive(Serialize, Deserialize)]
-struct Saved<V> {
+struct Saved<E> {
     cap: usize,
     evicted: u64,
     /// Oldest first, so re-inserting in order restores recency.
-    entries: Vec<(String, V)>,
+    entries: E,
 }
 
-impl<V: Serialize + Clone> Serialize for Bounded<V> {
+impl<V: Serialize> Serialize for Bounded<V> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         Saved {
             cap: self.map.cap().get(),
             evicted: self.evicted,
-            entries: save_lru(&self.map),
+            entries: lru_entries(&self.map),
         }
         .serialize(s)
     }
@@ -133,7 +140,7 @@ impl<V: Serialize + Clone> Serialize for Bounded<V> {
 
 impl<'de, V: DeserializeOwned> Deserialize<'de> for Bounded<V> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let saved = Saved::<V>::deserialize(d)?;
+        let saved = Saved::<Vec<(String, V)>>::deserialize(d)?;
         Ok(Bounded {
             map: load_lru(saved.cap, saved.entries),
             evicted: saved.evicted,
@@ -156,5 +163,24 @@ mod tests {
         back.put("c".into(), 3);
         assert!(back.peek("a").is_some() && back.peek("b").is_none());
         assert_eq!(back.evicted(), 1);
+    }
+
+    /// Saved borrowed, the bytes are those of the copied entries.
+    #[test]
+    fn borrowed_entries_save_the_bytes_copies_did() {
+        let mut b = Bounded::new(3);
+        b.put("a".into(), vec![1u64, 300]);
+        b.put("b".into(), vec![2]);
+        b.get_mut("a");
+        let copied = Saved {
+            cap: 3,
+            evicted: 0,
+            entries: save_lru(&b.map),
+        };
+        assert_eq!(copied.entries[0].0, "b", "oldest first");
+        assert_eq!(
+            postcard::to_stdvec(&b).unwrap(),
+            postcard::to_stdvec(&copied).unwrap()
+        );
     }
 }
