@@ -25,6 +25,9 @@ const RECENT_PER_INSTANCE: usize = 64;
 /// An envelope in force for an instance, with what it has been used for.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct EnvelopeState {
+    /// Saved as its JSON text: `TaskEnvelope` leaves out its empty fields,
+    /// which postcard (no field names) cannot read back.
+    #[serde(with = "envelope_text")]
     envelope: TaskEnvelope,
     /// Revoked or completed, and when.
     ended: Option<(EnvelopeChange, i64)>,
@@ -32,6 +35,21 @@ struct EnvelopeState {
     calls: u64,
     /// Event time of the last record that used it, for idle eviction.
     last: i64,
+}
+
+/// A task envelope as the JSON text stored rows and the API use.
+mod envelope_text {
+    use delegraph_model::TaskEnvelope;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(e: &TaskEnvelope, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&serde_json::to_string(e).map_err(serde::ser::Error::custom)?)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<TaskEnvelope, D::Error> {
+        let text = String::deserialize(d)?;
+        serde_json::from_str(&text).map_err(serde::de::Error::custom)
+    }
 }
 
 /// What is kept of a decision to bind actions to it.

@@ -30,8 +30,10 @@ pub fn checkpoint_path(data_dir: &Path) -> PathBuf {
 /// their own bytes (restored packed, decoded by the instance's next event),
 /// an instance's closing time in its record, and a stitcher session key's
 /// last use beside its binding; 10 saves each credential the detectors
-/// know as its own bytes too (restored packed).
-const VERSION: u32 = 10;
+/// know as its own bytes too (restored packed); 11 saves the approval
+/// book's envelopes as their JSON text (an envelope without some optional
+/// field could not be read back before).
+const VERSION: u32 = 11;
 
 /// What a checkpoint holds. Every part is postcard over ordered
 /// collections, so the same state always gives the same bytes.
@@ -115,7 +117,7 @@ impl Checkpoint {
                 &path,
                 format!(
                     "checkpoint version {version} (this build reads {VERSION}: the \
-                     detectors remember when each credential was last seen since version 8); replay the inputs into a new data \
+                     approval book's envelopes are saved as JSON text since version 11); replay the inputs into a new data \
                      directory, or remove its state/ to rebuild baselines from scratch (the \
                      tables are kept)"
                 ),
