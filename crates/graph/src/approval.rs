@@ -12,7 +12,7 @@ use std::collections::VecDeque;
 
 use delegraph_model::{
     Approval, Breach, Category, EnvelopeChange, NormEvent, Resource, TaskEnvelope, Timestamp,
-    load_lru, new_lru, save_lru,
+    load_lru, lru_entries, new_lru,
 };
 use lru::LruCache;
 use serde::{Deserialize, Serialize};
@@ -24,7 +24,7 @@ const RECENT_PER_INSTANCE: usize = 64;
 
 /// An envelope in force for an instance, with what it has been used for.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct EnvelopeState {
+pub(crate) struct EnvelopeState {
     /// Saved as its JSON text: `TaskEnvelope` leaves out its empty fields,
     /// which postcard (no field names) cannot read back.
     #[serde(with = "envelope_text")]
@@ -54,7 +54,7 @@ mod envelope_text {
 
 /// What is kept of a decision to bind actions to it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct DecisionNote {
+pub(crate) struct DecisionNote {
     id: String,
     at: i64,
     allowed: Option<bool>,
@@ -71,13 +71,32 @@ pub(crate) struct ApprovalLimits {
     pub max_decisions: usize,
 }
 
-/// The approval book as saved between runs.
-#[derive(Serialize, Deserialize, Default)]
-pub(crate) struct SavedApprovals {
-    envelopes: Vec<(String, EnvelopeState)>,
-    decisions: Vec<(String, DecisionNote)>,
-    recent: Vec<(String, VecDeque<DecisionNote>)>,
+/// The approval book between runs, one field order for both ways: saved
+/// with its entries borrowed ([`SavedApprovalsRef`], no copy of every
+/// envelope and decision at each save), restored owned ([`SavedApprovals`]).
+#[derive(Serialize, Deserialize)]
+pub(crate) struct Approvals<E, D, R> {
+    envelopes: E,
+    decisions: D,
+    recent: R,
 }
+
+/// Entries of an LRU map as [`lru_entries`] lists them, borrowed.
+type Borrowed<'a, V> = Vec<(&'a str, &'a V)>;
+
+/// The approval book as saved.
+pub(crate) type SavedApprovalsRef<'a> = Approvals<
+    Borrowed<'a, EnvelopeState>,
+    Borrowed<'a, DecisionNote>,
+    Borrowed<'a, VecDeque<DecisionNote>>,
+>;
+
+/// The approval book as restored.
+pub(crate) type SavedApprovals = Approvals<
+    Vec<(String, EnvelopeState)>,
+    Vec<(String, DecisionNote)>,
+    Vec<(String, VecDeque<DecisionNote>)>,
+>;
 
 /// Envelopes by instance, decisions by id and by instance.
 pub(crate) struct ApprovalBook {
@@ -128,11 +147,11 @@ impl ApprovalBook {
         }
     }
 
-    pub(crate) fn save(&self) -> SavedApprovals {
-        SavedApprovals {
-            envelopes: save_lru(&self.envelopes),
-            decisions: save_lru(&self.decisions),
-            recent: save_lru(&self.recent),
+    pub(crate) fn save(&self) -> SavedApprovalsRef<'_> {
+        Approvals {
+            envelopes: lru_entries(&self.envelopes),
+            decisions: lru_entries(&self.decisions),
+            recent: lru_entries(&self.recent),
         }
     }
 
@@ -468,6 +487,15 @@ mod tests {
         )
     }
 
+    fn decision(s: i64, id: &str, action: &str, allowed: bool) -> NormEvent {
+        ev(
+            s,
+            json!({"source": "opa", "category": "policy_decision",
+            "decision": {"decision_id": id, "engine": "opa", "policy": "p",
+                         "allowed": allowed, "action": action}}),
+        )
+    }
+
     fn tool(s: i64, name: &str) -> NormEvent {
         ev(s, json!({"tool": {"name": name}}))
     }
@@ -528,14 +556,6 @@ mod tests {
     #[test]
     fn decisions_bind_by_id_then_by_instance_tool_and_time() {
         let mut book = ApprovalBook::new(limits());
-        let decision = |s: i64, id: &str, action: &str, allowed: bool| {
-            ev(
-                s,
-                json!({"source": "opa", "category": "policy_decision",
-                "decision": {"decision_id": id, "engine": "opa", "policy": "p",
-                             "allowed": allowed, "action": action}}),
-            )
-        };
         book.note(&decision(0, "d-read", "read", true), "i");
         book.note(&decision(1, "d-write", "write", false), "i");
         let mut carried = tool(2, "read");
@@ -555,5 +575,22 @@ mod tests {
         let mut early = ApprovalBook::new(limits());
         early.note(&decision(50, "d-late", "read", true), "i");
         assert!(early.resolve(&tool(40, "read"), &["i"]).is_none());
+    }
+
+    /// Saved borrowed, read back owned: the restored book saves the same
+    /// bytes and binds as the one saved did.
+    #[test]
+    fn a_saved_book_restores_its_envelopes_and_decisions() {
+        let mut book = ApprovalBook::new(limits());
+        book.note(&envelope(0, "approved", json!({"tools": ["read"]})), "i");
+        book.note(&decision(1, "d-read", "read", true), "i");
+        book.note(&decision(2, "d-other", "read", false), "j");
+        let saved = postcard::to_stdvec(&book.save()).unwrap();
+        let read: SavedApprovals = postcard::from_bytes(&saved).unwrap();
+        let mut back = ApprovalBook::load(limits(), read);
+        assert_eq!(postcard::to_stdvec(&back.save()).unwrap(), saved);
+        let a = back.resolve(&tool(3, "read"), &["i"]).unwrap();
+        assert_eq!(a.decision_id.as_deref(), Some("d-read"));
+        assert_eq!(a.inside_envelope(), Some(true));
     }
 }

@@ -12,7 +12,7 @@
 use delegraph_model::{AgentContext, Attribution, NormEvent};
 use serde::{Deserialize, Serialize};
 
-use crate::approval::{ApprovalBook, ApprovalLimits, SavedApprovals};
+use crate::approval::{ApprovalBook, ApprovalLimits, SavedApprovals, SavedApprovalsRef};
 use crate::binding::{Binding, Resolved};
 use crate::chain;
 use crate::config::StitchConfig;
@@ -50,11 +50,11 @@ pub struct Stitcher {
 /// Everything a stitcher knows, as saved between runs (field order is the
 /// checkpoint's format).
 #[derive(Serialize, Deserialize)]
-struct Saved<I, N> {
+struct Saved<I, N, A> {
     index: I,
     instances: N,
     stats: StitchStats,
-    approvals: SavedApprovals,
+    approvals: A,
 }
 
 /// Saved state that could not be read back.
@@ -86,7 +86,7 @@ impl Stitcher {
     /// Everything needed to continue exactly where this left off: bindings,
     /// live instances and their graphs, counters (compact binary, exact).
     pub fn save(&self) -> Result<Vec<u8>, StateError> {
-        let saved: Saved<SavedIndexesRef, SavedInstancesRef> = Saved {
+        let saved: Saved<SavedIndexesRef, SavedInstancesRef, SavedApprovalsRef> = Saved {
             index: self.index.save(),
             instances: self.instances.save(),
             stats: StitchStats {
@@ -101,7 +101,7 @@ impl Stitcher {
 
     /// A stitcher continuing from [`Stitcher::save`]'s output.
     pub fn restore(cfg: StitchConfig, saved: &[u8]) -> Result<Self, StateError> {
-        let s: Saved<SavedIndexes, SavedInstances> =
+        let s: Saved<SavedIndexes, SavedInstances, SavedApprovals> =
             postcard::from_bytes(saved).map_err(|e| StateError(e.to_string()))?;
         let evicted = (s.stats.evicted_by_cap, s.stats.evicted_idle);
         Ok(Self {

@@ -85,18 +85,10 @@ impl<V> Bounded<V> {
 
 /// Entries of an LRU cache, least recently used first, so that inserting
 /// them in order into an empty cache restores their recency. Borrowed:
-/// they serialise as [`save_lru`]'s copies do, without copying every value
-/// (the open instances' records, the stitcher's graphs) first.
+/// they serialise as owned copies would, without copying every value (the
+/// open instances' records, the stitcher's graphs) first.
 pub fn lru_entries<V>(cache: &LruCache<String, V>) -> Vec<(&str, &V)> {
     cache.iter().rev().map(|(k, v)| (k.as_str(), v)).collect()
-}
-
-/// [`lru_entries`], copied.
-pub fn save_lru<V: Clone>(cache: &LruCache<String, V>) -> Vec<(String, V)> {
-    lru_entries(cache)
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.clone()))
-        .collect()
 }
 
 /// An empty LRU cache holding at most `cap` entries (at least one: a zero
@@ -109,7 +101,7 @@ pub fn new_lru<K: std::hash::Hash + Eq, V>(cap: usize) -> LruCache<K, V> {
     cache
 }
 
-/// An LRU cache of capacity `cap` holding `entries` (as [`save_lru`] gave them).
+/// An LRU cache of capacity `cap` holding `entries` (as [`lru_entries`] listed them).
 pub fn load_lru<K: std::hash::Hash + Eq, V>(cap: usize, entries: Vec<(K, V)>) -> LruCache<K, V> {
     let mut c = new_lru(cap);
     for (k, v) in entries {
@@ -175,7 +167,10 @@ mod tests {
         let copied = Saved {
             cap: 3,
             evicted: 0,
-            entries: save_lru(&b.map),
+            entries: lru_entries(&b.map)
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.clone()))
+                .collect::<Vec<_>>(),
         };
         assert_eq!(copied.entries[0].0, "b", "oldest first");
         assert_eq!(

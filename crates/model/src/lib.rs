@@ -27,7 +27,7 @@ pub use analyzer::{
 pub use approval::{
     Approval, Breach, EnvelopeChange, EnvelopeEvent, PolicyDecision, PolicyEngine, TaskEnvelope,
 };
-pub use bounded::{Bounded, load_lru, lru_entries, new_lru, save_lru};
+pub use bounded::{Bounded, load_lru, lru_entries, new_lru};
 pub use event::{
     AgentRef, Attribution, Credential, NormEvent, Principal, Resource, ToolRef, TraceContext,
 };
