@@ -100,6 +100,11 @@ pub(crate) trait Detector: Send {
 
     /// Continue from [`save`](Detector::save)'s bytes.
     fn restore(&mut self, saved: &[u8]) -> StateResult<()>;
+
+    /// The time it took so far, when it is timed ([`crate::timing`]).
+    fn timing(&self) -> Option<crate::timing::DetectorTiming> {
+        None
+    }
 }
 
 /// Save and restore for a detector whose state is one serde value.

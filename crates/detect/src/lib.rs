@@ -28,11 +28,13 @@ mod per_instance;
 mod risk;
 mod small_set;
 pub mod stats;
+mod timing;
 mod values;
 
 pub use config::{AgentSettings, DETECTORS, DetectConfig, DetectorSettings, Effective};
 pub use engine::{DETECTORS_ANALYZER, DetectStats, Detectors};
 pub use id::DetectorId;
+pub use timing::DetectorTiming;
 
 /// What went wrong, and where.
 #[derive(Debug, thiserror::Error)]

@@ -2,7 +2,8 @@
 //! reorder, stitch, all detectors, store) throughput, each against a
 //! baseline measured in the same run on the same bytes (a generic
 //! `serde_json::Value` parse, what any JSON tool must at least do); then
-//! stitching and detection alone, and state per idle instance.
+//! stitching and detection alone, detection's cost by detector, and state
+//! per idle instance.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -18,6 +19,7 @@ use delegraph_model::{NormEvent, Origin, Source};
 use delegraph_pipeline::{DEFAULT_BATCH_ROWS, EventPipeline};
 
 use super::bench_cycles::{Recycled, Span};
+use super::bench_detectors::print_detector_costs;
 
 /// Arguments of `delegraph bench`.
 #[derive(clap::Args)]
@@ -252,6 +254,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         ordered.len() as f64 / detect,
         found
     );
+    print_detector_costs(&ordered);
     Ok(ExitCode::SUCCESS)
 }
 

@@ -2,6 +2,7 @@
 
 pub mod bench;
 mod bench_cycles;
+mod bench_detectors;
 pub mod bench_epochs;
 pub mod bench_kafka;
 pub mod graph;

@@ -23,7 +23,7 @@ use crate::credentials::{CredentialBook, CredentialFacts, Owner};
 use crate::detector::{Detector, EventCx, Shared, Signal, SlotId, SlotPool, UnattributedCx};
 use crate::instance::{Changed, Instance, UNIDENTIFIED_AGENT};
 use crate::risk::RiskBook;
-use crate::{DetectConfig, DetectError};
+use crate::{DetectConfig, DetectError, DetectorTiming};
 /// The open instances' behaviour records, least recently active first to
 /// go, packed while idle as the detectors' own state is
 /// ([`crate::per_instance`]).
@@ -129,6 +129,23 @@ impl Detectors {
             detectors: crate::detectors::registry(),
             verdicts: Verdicts::default(),
         }
+    }
+
+    /// Time every call to each detector from now on, for
+    /// [`Detectors::detector_timings`] (see [`crate::timing`]); what the
+    /// detectors find is unchanged.
+    pub fn time_detectors(&mut self) {
+        let detectors = std::mem::take(&mut self.detectors);
+        self.detectors = detectors
+            .into_iter()
+            .map(|d| Box::new(crate::timing::Timed::new(d)) as Box<dyn Detector>)
+            .collect();
+    }
+
+    /// Each timed detector's time so far, in registry order; empty unless
+    /// [`Detectors::time_detectors`] was called.
+    pub fn detector_timings(&self) -> Vec<DetectorTiming> {
+        self.detectors.iter().filter_map(|d| d.timing()).collect()
     }
 
     /// State saved by [`Detectors::save`], with (possibly new) settings.

@@ -3,6 +3,7 @@
 use super::*;
 use delegraph_model::{Category, Disposition, Verdict};
 use serde_json::json;
+use std::time::Duration;
 
 const MIN: i64 = 60_000_000_000;
 
@@ -372,4 +373,36 @@ fn saved_parts_are_the_element_by_element_encoding_of_their_bytes() {
     let (s, parts): (State, BTreeMap<String, Vec<u8>>) = postcard::from_bytes(&saved).unwrap();
     assert!(parts.values().any(|p| p.len() > 1), "{parts:?}");
     assert_eq!(postcard::to_stdvec(&(&s, &parts)).unwrap(), saved);
+}
+
+/// Timing every detector changes neither findings nor saved state, and
+/// accounts for each registered detector, in registry order.
+#[test]
+fn timed_detectors_find_and_save_what_untimed_ones_do() {
+    let mut plain = strict();
+    let mut timed = strict();
+    timed.time_detectors();
+    for d in [&mut plain, &mut timed] {
+        shared(d, "X", 1);
+        shared(d, "Y", 3);
+    }
+    assert_eq!(plain.save().unwrap(), timed.save().unwrap());
+    let (mut found, mut found_timed) = (Vec::new(), Vec::new());
+    plain.expire(i64::MAX / 2, &mut found);
+    timed.expire(i64::MAX / 2, &mut found_timed);
+    assert_eq!(found, found_timed);
+    assert_eq!(plain.save().unwrap(), timed.save().unwrap());
+    assert!(plain.detector_timings().is_empty());
+    let timings = timed.detector_timings();
+    let keys: Vec<&str> = plain.detectors.iter().map(|d| d.state_key()).collect();
+    let names: Vec<&str> = timings.iter().map(|t| t.name).collect();
+    assert_eq!(names, keys);
+    // Each looked at the events; each judged and forgot the closed ones.
+    for t in &timings {
+        assert!(
+            t.events > Duration::ZERO && t.close > Duration::ZERO,
+            "{t:?}"
+        );
+        assert!(t.learn > Duration::ZERO && t.total() > t.events, "{t:?}");
+    }
 }
