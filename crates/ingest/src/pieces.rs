@@ -193,25 +193,24 @@ impl DocumentPieces {
         if self.buf.capacity() == 0 {
             self.buf.reserve(self.piece_capacity());
         }
+        // Read into the buffer's spare capacity: `read_to_end` does not
+        // zero it first (a plain file reads into it as it is), where a
+        // `read` into a resized buffer zero-filled every byte first.
         let start = self.buf.len();
-        self.buf.resize(start + READ_BYTES, 0);
-        let read = loop {
-            match self.reader.read(&mut self.buf[start..]) {
-                Ok(n) => break Ok(n),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => break Err(e),
-            }
-        };
-        let n = match read {
-            Ok(n) => n,
+        let read = (&mut self.reader)
+            .take(READ_BYTES as u64)
+            .read_to_end(&mut self.buf);
+        let n = self.buf.len() - start;
+        let broke = match read {
+            Ok(_) => false,
             // As for a whole read: a gzip stream that breaks off keeps
             // what decompressed before the break, with the damage named.
             Err(e) if self.gzip => {
                 self.damage = Some(format!(
                     "gzip stream broken after {} decompressed bytes: {e}",
-                    self.total
+                    self.total + n as u64
                 ));
-                0
+                true
             }
             Err(source) => {
                 return Err(IngestError::Io {
@@ -220,7 +219,6 @@ impl DocumentPieces {
                 });
             }
         };
-        self.buf.truncate(start + n);
         self.total += n as u64;
         if self.total > self.cap {
             return Err(if self.bomb_cap {
@@ -236,7 +234,7 @@ impl DocumentPieces {
                 }
             });
         }
-        if n == 0 {
+        if n == 0 || broke {
             self.ended = true;
         }
         // A newline's cut depends on the byte after it: the last byte
