@@ -88,6 +88,26 @@ pub fn evidence(e: &NormEvent) -> Evidence {
     }
 }
 
+/// The evidence of the event being folded: built when its first new item
+/// needs it, then shared by every item the event adds.
+struct Shown<'a> {
+    event: &'a NormEvent,
+    built: Option<Arc<Evidence>>,
+}
+
+impl<'a> Shown<'a> {
+    fn new(event: &'a NormEvent) -> Self {
+        Self { event, built: None }
+    }
+
+    fn get(&mut self) -> Arc<Evidence> {
+        Arc::clone(
+            self.built
+                .get_or_insert_with(|| Arc::new(evidence(self.event))),
+        )
+    }
+}
+
 impl Instance {
     /// A new instance first seen at `t` with attribution `a`.
     pub fn new(instance: &str, a: &Attribution, t: i64) -> Self {
@@ -119,12 +139,18 @@ impl Instance {
     }
 
     /// Add `item` to `dimension`; true when it is new for this instance.
-    pub fn add_item(&mut self, dimension: &str, item: String, e: &NormEvent) -> bool {
+    /// The item is copied only when it is new.
+    fn add_item(
+        &mut self,
+        dimension: &str,
+        item: impl AsRef<str> + Into<String>,
+        shown: &mut Shown<'_>,
+    ) -> bool {
         let d = dim::index(dimension);
         let mut held = 0;
         for (x, name, _) in &self.items {
             if *x == d {
-                if *name == item {
+                if name == item.as_ref() {
                     return false;
                 }
                 held += 1;
@@ -133,15 +159,7 @@ impl Instance {
         if held >= MAX_ITEMS {
             return false;
         }
-        let shown = match self.items.last() {
-            Some((_, _, last))
-                if last.event_id == e.event_id && last.origin == e.origin.to_string() =>
-            {
-                Arc::clone(last)
-            }
-            _ => Arc::new(evidence(e)),
-        };
-        self.items.push((d, item, shown));
+        self.items.push((d, item.into(), shown.get()));
         true
     }
 
@@ -170,6 +188,7 @@ impl Instance {
     /// late, task end, and the items of every dimension it shows.
     pub fn fold(&mut self, e: &NormEvent, t: i64) -> Changed {
         let mut c = Changed::default();
+        let shown = &mut Shown::new(e);
         self.last_seen = self.last_seen.max(t);
         if self.agent_id.is_none() {
             self.agent_id = e.attribution.as_ref().and_then(|a| a.agent_id.clone());
@@ -185,33 +204,33 @@ impl Instance {
             }
         }
         if let Some(tool) = tool_name(e) {
-            c.chain |= self.add_item(dim::TOOL, tool.to_owned(), e);
+            c.chain |= self.add_item(dim::TOOL, tool, shown);
             if !e.echoes_span() {
                 let (transition, trigram) = self.push_tool(tool);
                 for (d, item) in [(dim::TRANSITION, transition), (dim::TRIGRAM, trigram)] {
                     if let Some(item) = item {
-                        c.chain |= self.add_item(d, item, e);
+                        c.chain |= self.add_item(d, item, shown);
                     }
                 }
             }
         }
         if let Some(s) = service(e) {
-            c.scope |= self.add_item(dim::SERVICE, s, e);
+            c.scope |= self.add_item(dim::SERVICE, s, shown);
         }
         if let Some(op) = api_operation(e) {
-            c.scope |= self.add_item(dim::OPERATION, op.to_owned(), e);
+            c.scope |= self.add_item(dim::OPERATION, op, shown);
             if is_permission_change(e) {
-                self.add_item(dim::PERMISSION_CHANGE, op.to_owned(), e);
+                self.add_item(dim::PERMISSION_CHANGE, op, shown);
             }
         }
         for s in &e.scopes {
-            c.scope |= self.add_item(dim::SCOPE, s.clone(), e);
+            c.scope |= self.add_item(dim::SCOPE, s.as_str(), shown);
         }
         if let Some(class) = privilege_class(e) {
-            c.scope |= self.add_item(dim::PRIVILEGE, class.to_owned(), e);
+            c.scope |= self.add_item(dim::PRIVILEGE, class, shown);
         }
         if let Some(x) = tenant(e) {
-            c.tenant |= self.add_item(dim::TENANT, x, e);
+            c.tenant |= self.add_item(dim::TENANT, x, shown);
         }
         c
     }
@@ -222,7 +241,7 @@ impl Instance {
         if e.category == Category::AgentInvoke
             && let Some(name) = e.agent.name.as_ref().or(e.agent.agent_id.as_ref())
         {
-            self.add_item(dim::SUB_AGENT, name.clone(), e);
+            self.add_item(dim::SUB_AGENT, name.as_str(), &mut Shown::new(e));
         }
     }
 

@@ -7,6 +7,8 @@
 //! Nothing here knows a vendor, a tool or a wording: values are classified
 //! by their shape, tool calls by the generic verb their name starts with.
 
+use std::borrow::Cow;
+
 use serde_json::Value;
 
 /// What kind of value an argument holds.
@@ -116,28 +118,37 @@ fn embedded(text: &str, path: &str, out: &mut Vec<ArgValue>) {
 }
 
 /// The identifiers (e-mail addresses, URLs, ids) written in `text`.
-pub(crate) fn identifiers_in(text: &str) -> impl Iterator<Item = (Kind, String)> + '_ {
+pub(crate) fn identifiers_in(text: &str) -> impl Iterator<Item = (Kind, String)> + use<> {
     // Text that went through JSON twice keeps its escapes (`\n`): they
     // separate words like the characters they stand for.
-    let words = text
-        .replace("\\n", " ")
-        .replace("\\t", " ")
-        .replace("\\r", " ");
-    let words: Vec<String> = words
+    let unescaped = if text.contains('\\') {
+        Cow::Owned(
+            text.replace("\\n", " ")
+                .replace("\\t", " ")
+                .replace("\\r", " "),
+        )
+    } else {
+        Cow::Borrowed(text)
+    };
+    let found: Vec<(Kind, String)> = unescaped
         .split(|c: char| !(c.is_alphanumeric() || "@._-/:%+?=&#~".contains(c)))
         .map(|t| t.trim_end_matches(['.', ':', '/', '?']))
         .filter(|t| t.len() >= 6)
-        .map(str::to_owned)
-        .collect();
-    words
-        .into_iter()
-        .filter_map(|w| classify(&w))
+        .filter_map(classify)
         .filter(|(k, _)| k.is_identifier())
+        .collect();
+    found.into_iter()
 }
 
 /// The kind and canonical form of one atomic value, if it is one worth
 /// tracing.
 pub(crate) fn classify(raw: &str) -> Option<(Kind, String)> {
+    // Every kind needs one of these (an address its `@`, a host its dot,
+    // an id or number a digit): plain words, most of free text, end here
+    // without being copied.
+    if !raw.contains(|c: char| c == '@' || c == '.' || c.is_ascii_digit()) {
+        return None;
+    }
     let s = raw
         .trim()
         .trim_matches(['"', '\'', '<', '>'])

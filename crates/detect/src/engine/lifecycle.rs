@@ -24,13 +24,23 @@ impl Detectors {
     /// Set when `p` closes: after its task ended, or when it went idle.
     pub(super) fn reschedule(&mut self, p: &mut Instance) {
         let d = self.deadline(p);
-        if let Some(old) = p.deadline.replace(d) {
-            if old == d {
-                return;
-            }
-            self.s.deadlines.remove(&(old, p.instance.clone()));
+        let old = p.deadline.replace(d);
+        if old == Some(d) {
+            return;
         }
-        self.s.deadlines.insert((d, p.instance.clone()));
+        // The old entry's copy of the id moves to the new one.
+        let id = old
+            .and_then(|old| self.take_scheduled(old, p))
+            .unwrap_or_else(|| p.instance.clone());
+        self.s.deadlines.insert((d, id));
+    }
+
+    /// Remove `p`'s entry due at `at`; its copy of the id, if it was there.
+    fn take_scheduled(&mut self, at: i64, p: &mut Instance) -> Option<String> {
+        let key = (at, std::mem::take(&mut p.instance));
+        let taken = self.s.deadlines.take(&key);
+        p.instance = key.1;
+        taken.map(|(_, id)| id)
     }
 
     /// `p` no longer closes on time (it was evicted for room).
