@@ -17,11 +17,11 @@ pub(crate) fn cross_environment(ctx: &Ctx<'_>) -> Option<Signal> {
         .baseline
         .map(|b| b.common_items(dim::TENANT, ctx.cfg.rare_share))
         .unwrap_or_default();
-    s.subject = item.clone();
+    s.subject = (*item).to_owned();
     let labelled: Vec<_> = rare
         .items
         .iter()
-        .map(|(d, i, sh, ev)| (*d, tenant_label(i), *sh, ev.clone()))
+        .map(|(d, i, sh, ev)| (*d, tenant_label(i), *sh, *ev))
         .collect();
     let known: Vec<String> = known.iter().map(|k| tenant_label(k)).collect();
     s.what = format!(
@@ -38,7 +38,7 @@ pub(crate) fn cross_environment(ctx: &Ctx<'_>) -> Option<Signal> {
         ctx.history_phrase()
     );
     s.observed = format!("{} rare or new: {}", rare.items.len(), tenant_label(item));
-    s.evidence = rare.items.into_iter().map(|x| x.3).collect();
+    s.evidence = rare.items.iter().map(|x| x.3.clone()).collect();
     s.tags = &["owasp-nhi:NHI8", "owasp-agentic:T3", "attack:T1078.004"];
     Some(s)
 }

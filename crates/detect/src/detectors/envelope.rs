@@ -12,7 +12,11 @@ pub(crate) fn envelope(ctx: &Ctx<'_>) -> Vec<Signal> {
     let Some(e) = ctx.event else {
         return Vec::new();
     };
-    let Some(a) = e.approval().filter(|_| !e.is_approval_record()) else {
+    // Most actions under an envelope breach nothing: nothing to quote.
+    let Some(a) = e
+        .approval()
+        .filter(|a| !a.breaches.is_empty() && !e.is_approval_record())
+    else {
         return Vec::new();
     };
     let env = a.envelope_id.as_deref().unwrap_or_default();

@@ -145,10 +145,14 @@ pub(crate) const CHAIN_DIMS: [&str; 4] = [dim::TOOL, dim::TRANSITION, dim::TRIGR
 /// Dimensions `scope_growth` counts rare items over.
 pub(crate) const SCOPE_DIMS: [&str; 4] = [dim::SERVICE, dim::OPERATION, dim::SCOPE, dim::PRIVILEGE];
 
+/// One rare-or-new item of an instance: (dimension, item, share of
+/// baseline instances, evidence), borrowed from the instance's record (most
+/// are only counted; a finding copies the ones it cites).
+pub(crate) type RareItem<'a> = (&'static str, &'a str, f64, &'a Evidence);
+
 /// Items of an instance that are rare or new for its agent.
-pub(crate) struct RareItems {
-    /// (dimension, item, share of baseline instances, evidence)
-    pub items: Vec<(&'static str, String, f64, Evidence)>,
+pub(crate) struct RareItems<'a> {
+    pub items: Vec<RareItem<'a>>,
     /// Expected rare-or-new items per instance.
     pub rate: f64,
     /// Their standard deviation across the agent's instances.
@@ -158,10 +162,7 @@ pub(crate) struct RareItems {
 }
 
 /// The instance's rare-or-new items over `dims`.
-pub(crate) fn rare_list(
-    ctx: &Ctx<'_>,
-    dims: &[&'static str],
-) -> Vec<(&'static str, String, f64, Evidence)> {
+pub(crate) fn rare_list<'a>(ctx: &Ctx<'a>, dims: &[&'static str]) -> Vec<RareItem<'a>> {
     let mut items = Vec::new();
     for d in dims {
         for (item, ev) in ctx.profile.items(d) {
@@ -170,7 +171,7 @@ pub(crate) fn rare_list(
                 None => (true, 0.0),
             };
             if rare {
-                items.push((*d, item.clone(), share, ev.clone()));
+                items.push((*d, item.as_str(), share, ev));
             }
         }
     }
@@ -182,7 +183,11 @@ pub(crate) fn rare_list(
 /// Good–Turing chance of something new), with the spread the agent's own
 /// instances showed when they closed (`metric`: variance over mean, so long
 /// and varied conversations, which have many, are not flagged for that).
-pub(crate) fn rare_items(ctx: &Ctx<'_>, dims: &[&'static str], metric: Option<&str>) -> RareItems {
+pub(crate) fn rare_items<'a>(
+    ctx: &Ctx<'a>,
+    dims: &[&'static str],
+    metric: Option<&str>,
+) -> RareItems<'a> {
     let items = rare_list(ctx, dims);
     let rate: f64 = dims
         .iter()
@@ -209,15 +214,18 @@ pub(crate) fn rare_items(ctx: &Ctx<'_>, dims: &[&'static str], metric: Option<&s
 }
 
 /// "get_schema (new), a→b (0.4%)" for the first few items.
-pub(crate) fn list_items(items: &[(&'static str, String, f64, Evidence)], max: usize) -> String {
+pub(crate) fn list_items<S: AsRef<str>, E>(
+    items: &[(&'static str, S, f64, E)],
+    max: usize,
+) -> String {
     let mut parts: Vec<String> = items
         .iter()
         .take(max)
         .map(|(_, item, share, _)| {
             if *share <= 0.0 {
-                format!("{item} (never seen)")
+                format!("{} (never seen)", item.as_ref())
             } else {
-                format!("{item} (in {:.1}% of instances)", share * 100.0)
+                format!("{} (in {:.1}% of instances)", item.as_ref(), share * 100.0)
             }
         })
         .collect();

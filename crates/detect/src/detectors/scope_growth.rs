@@ -26,7 +26,7 @@ pub(crate) fn scope_growth(ctx: &Ctx<'_>) -> Option<Signal> {
         ctx.history_phrase()
     );
     s.observed = format!("{ops} operations, {k} rare or new (p = {})", fmt_p(p));
-    s.evidence = rare.items.into_iter().map(|x| x.3).collect();
+    s.evidence = rare.items.iter().map(|x| x.3.clone()).collect();
     s.tags = &["owasp-nhi:NHI5", "owasp-agentic:T3", "attack:T1526"];
     Some(s)
 }

@@ -27,7 +27,7 @@ pub(crate) fn tool_chain(ctx: &Ctx<'_>) -> Option<Signal> {
         ctx.history_phrase()
     );
     s.observed = format!("{k} rare or new (p = {})", fmt_p(rare.p));
-    s.evidence = rare.items.into_iter().map(|x| x.3).collect();
+    s.evidence = rare.items.iter().map(|x| x.3.clone()).collect();
     s.tags = &["owasp-agentic:T2", "owasp-agentic:T6", "atlas:AML.T0053"];
     Some(s)
 }
