@@ -29,6 +29,8 @@ pub struct DetectorTiming {
     pub close: Duration,
     /// Teaching the baseline and forgetting closed instances.
     pub learn: Duration,
+    /// Calls timed (each read the clock twice).
+    pub calls: u64,
 }
 
 impl DetectorTiming {
@@ -45,6 +47,7 @@ pub(crate) struct Timed {
     events: Cell<Duration>,
     close: Cell<Duration>,
     learn: Cell<Duration>,
+    calls: Cell<u64>,
 }
 
 impl Timed {
@@ -54,15 +57,17 @@ impl Timed {
             events: Cell::default(),
             close: Cell::default(),
             learn: Cell::default(),
+            calls: Cell::default(),
         }
     }
 }
 
-/// Run `f`, adding its time to `into`.
-fn timed<T>(into: &Cell<Duration>, f: impl FnOnce() -> T) -> T {
+/// Run `f`, adding its time to `into` and counting the call.
+fn timed<T>(into: &Cell<Duration>, calls: &Cell<u64>, f: impl FnOnce() -> T) -> T {
     let start = Instant::now();
     let out = f();
     into.set(into.get() + start.elapsed());
+    calls.set(calls.get() + 1);
     out
 }
 
@@ -76,39 +81,45 @@ impl Detector for Timed {
     }
 
     fn observe(&mut self, cx: &EventCx<'_>, out: &mut Vec<Signal>) {
-        timed(&self.events, || self.inner.observe(cx, out));
+        timed(&self.events, &self.calls, || self.inner.observe(cx, out));
     }
 
     fn follow_up(&mut self, cx: &EventCx<'_>, out: &mut Vec<Signal>) {
-        timed(&self.events, || self.inner.follow_up(cx, out));
+        timed(&self.events, &self.calls, || self.inner.follow_up(cx, out));
     }
 
     fn describe(&self, slot: SlotId, signals: &mut EventSignals) {
-        timed(&self.events, || self.inner.describe(slot, signals));
+        timed(&self.events, &self.calls, || {
+            self.inner.describe(slot, signals)
+        });
     }
 
     fn observe_approval_record(&mut self, cx: &EventCx<'_>, out: &mut Vec<Signal>) {
-        timed(&self.events, || self.inner.observe_approval_record(cx, out));
+        timed(&self.events, &self.calls, || {
+            self.inner.observe_approval_record(cx, out)
+        });
     }
 
     fn observe_unattributed(&mut self, cx: &UnattributedCx<'_>, out: &mut Vec<Signal>) {
-        timed(&self.events, || self.inner.observe_unattributed(cx, out));
+        timed(&self.events, &self.calls, || {
+            self.inner.observe_unattributed(cx, out)
+        });
     }
 
     fn settle(&mut self, cx: &CloseCx<'_>) {
-        timed(&self.close, || self.inner.settle(cx));
+        timed(&self.close, &self.calls, || self.inner.settle(cx));
     }
 
     fn close(&mut self, cx: &CloseCx<'_>, out: &mut Vec<Signal>) {
-        timed(&self.close, || self.inner.close(cx, out));
+        timed(&self.close, &self.calls, || self.inner.close(cx, out));
     }
 
     fn learn(&self, instance: &Instance, obs: &mut Observation) {
-        timed(&self.learn, || self.inner.learn(instance, obs));
+        timed(&self.learn, &self.calls, || self.inner.learn(instance, obs));
     }
 
     fn forget(&mut self, slot: SlotId) {
-        timed(&self.learn, || self.inner.forget(slot));
+        timed(&self.learn, &self.calls, || self.inner.forget(slot));
     }
 
     fn pack_idle(&mut self) {
@@ -129,6 +140,7 @@ impl Detector for Timed {
             events: self.events.get(),
             close: self.close.get(),
             learn: self.learn.get(),
+            calls: self.calls.get(),
         })
     }
 }

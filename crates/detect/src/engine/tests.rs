@@ -404,5 +404,6 @@ fn timed_detectors_find_and_save_what_untimed_ones_do() {
             "{t:?}"
         );
         assert!(t.learn > Duration::ZERO && t.total() > t.events, "{t:?}");
+        assert!(t.calls >= 6, "{t:?}");
     }
 }
