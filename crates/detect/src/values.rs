@@ -365,6 +365,22 @@ mod tests {
             .collect()
     }
 
+    /// Escapes left in twice-encoded text part words; text without them
+    /// is read as it is, and plain words are no identifiers.
+    #[test]
+    fn identifiers_in_text_with_and_without_escapes() {
+        let found = |t: &str| -> Vec<String> { identifiers_in(t).map(|(_, v)| v).collect() };
+        assert_eq!(
+            found(r"Reply to\nBob@B.example\tabout order AB-12345"),
+            ["bob@b.example", "ab-12345"]
+        );
+        assert_eq!(
+            found("Reply to Bob@B.example about order AB-12345"),
+            ["bob@b.example", "ab-12345"]
+        );
+        assert!(found("Please summarise yesterday's meeting notes").is_empty());
+    }
+
     #[test]
     fn values_are_classified_by_shape() {
         let got = kinds(
