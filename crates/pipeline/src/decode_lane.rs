@@ -261,10 +261,12 @@ mod tests {
     #[test]
     fn messages_come_back_in_order_as_decoded_in_line() {
         let decoder = Arc::new(DocumentDecoder::default());
-        let text = std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../fixtures/mcp/gateway.jsonl"
-        ))
+        let text = std::fs::read_to_string(
+            std::path::Path::new(
+                &std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
+            )
+            .join("../../fixtures/mcp/gateway.jsonl"),
+        )
         .unwrap();
         let lines: Vec<&str> = text.lines().chain(["{not json", ""]).collect();
         let expected: Vec<String> = (0..300)

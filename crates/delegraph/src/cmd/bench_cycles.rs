@@ -171,7 +171,10 @@ mod tests {
     /// Cycles 0 and `k` of some fixtures stitched as one stream; each
     /// cycle's attributions in time order, with cycle `k`'s prefix off.
     fn stitched(k: u64) -> (Vec<Attributed>, Vec<Attributed>) {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures");
+        let root = std::path::Path::new(
+            &std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
+        )
+        .join("../../fixtures");
         let mut kept = Batches::default();
         for cycle in [0, k] {
             for f in [

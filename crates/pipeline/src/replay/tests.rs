@@ -11,7 +11,10 @@ use super::*;
 fn an_input_growing_between_the_passes_stops_the_run_before_it_saves_anything() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("trail.jsonl");
-    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let repo = std::path::Path::new(
+        &std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
+    )
+    .join("../..");
     std::fs::copy(
         repo.join("fixtures/cloudtrail/assume-role-chain.jsonl"),
         &input,
