@@ -44,9 +44,9 @@ impl Detectors {
     }
 
     /// `p` no longer closes on time (it was evicted for room).
-    pub(super) fn unschedule(&mut self, p: &Instance) {
+    pub(super) fn unschedule(&mut self, p: &mut Instance) {
         if let Some(d) = p.deadline {
-            self.s.deadlines.remove(&(d, p.instance.clone()));
+            self.take_scheduled(d, p);
         }
     }
 

@@ -403,8 +403,8 @@ impl Detectors {
     /// Hold an open instance; one evicted for room is forgotten by every
     /// detector too.
     fn put_open(&mut self, id: String, p: Instance) {
-        if let Some((_, gone)) = self.s.open.put(id, p) {
-            self.unschedule(&gone);
+        if let Some((_, mut gone)) = self.s.open.put(id, p) {
+            self.unschedule(&mut gone);
             self.forget(gone.slot);
         }
     }
