@@ -19,7 +19,7 @@ pub mod probe;
 mod sink;
 mod sources;
 
-use delegraph_model::{NormEvent, Origin, Source};
+use delegraph_model::{NormEvent, Origin, RawText, Source};
 
 pub use error::DecodeError;
 pub use format::{FormatInfo, Promoted, RuleFields, SigmaLogSource, format_info, formats, relink};
@@ -166,14 +166,14 @@ impl DocumentDecoder {
         sink: &mut impl EventSink,
     ) -> Result<(), SinkError> {
         match std::str::from_utf8(doc) {
-            Ok(text) if whole_is_utf8 => self.decode_text(text, first_line, base, sink),
+            Ok(text) if whole_is_utf8 => self.decode_text(text, None, first_line, base, sink),
             // Not UTF-8: read it line by line so only the bad lines are lost.
             _ => {
                 let mut line_no = first_line;
                 for line in doc.split(|b| *b == b'\n') {
                     line_no += 1;
                     match std::str::from_utf8(line) {
-                        Ok(text) => self.decode_text(text, line_no - 1, base, sink)?,
+                        Ok(text) => self.decode_text(text, None, line_no - 1, base, sink)?,
                         Err(e) => sink.reject(
                             DecodeError::InvalidUtf8(e.to_string()),
                             base.at(line_no, None),
@@ -186,9 +186,39 @@ impl DocumentDecoder {
         }
     }
 
+    /// [`decode_document`](Self::decode_document) for a document the
+    /// caller gives up: held as shared text when it is UTF-8, so its
+    /// events' raw records are slices of it (see
+    /// [`decode_shared`](Self::decode_shared)).
+    pub fn decode_owned(
+        &self,
+        doc: Vec<u8>,
+        base: &OriginBase,
+        sink: &mut impl EventSink,
+    ) -> Result<(), SinkError> {
+        match String::from_utf8(doc) {
+            Ok(text) => self.decode_shared(&RawText::from(text), 0, base, sink),
+            Err(e) => self.decode_piece(e.as_bytes(), 0, false, base, sink),
+        }
+    }
+
+    /// [`decode_piece`](Self::decode_piece) for a piece already known to
+    /// be UTF-8 (and the whole document with it), held as shared text: the
+    /// events' raw records are slices of `doc`, not copies of it.
+    pub fn decode_shared(
+        &self,
+        doc: &RawText,
+        first_line: u64,
+        base: &OriginBase,
+        sink: &mut impl EventSink,
+    ) -> Result<(), SinkError> {
+        self.decode_text(doc, Some(doc), first_line, base, sink)
+    }
+
     fn decode_text(
         &self,
         doc: &str,
+        shared: Option<&RawText>,
         line_offset: u64,
         base: &OriginBase,
         sink: &mut impl EventSink,
@@ -202,12 +232,16 @@ impl DocumentDecoder {
                 index,
             )
         };
+        let document = Document {
+            shared,
+            locate: &locate,
+        };
         if let Some(records) = probed_json_lines(doc) {
             for (line, text, probe) in records {
                 let origin = base.at(line_offset + line, None);
                 match self.oversized(text) {
                     Some(e) => sink.reject(e, origin, text)?,
-                    None => self.decode_probed(text, probe, origin, 0, &locate, sink)?,
+                    None => self.decode_probed(text, probe, origin, 0, &document, sink)?,
                 }
             }
             return Ok(());
@@ -220,17 +254,17 @@ impl DocumentDecoder {
                     for el in framing::array_elements(text) {
                         let origin = locate(el, Some(element));
                         element += 1;
-                        self.decode_value(el, origin, 0, &locate, sink)?;
+                        self.decode_value(el, origin, 0, &document, sink)?;
                     }
                 }
                 framing::Frame::Element(el) => {
                     let origin = locate(el, Some(element));
                     element += 1;
-                    self.decode_value(el, origin, 0, &locate, sink)?;
+                    self.decode_value(el, origin, 0, &document, sink)?;
                 }
                 framing::Frame::Value(text) => {
                     let origin = locate(text, None);
-                    self.decode_value(text, origin, 0, &locate, sink)?;
+                    self.decode_value(text, origin, 0, &document, sink)?;
                 }
             }
         }
@@ -243,7 +277,7 @@ impl DocumentDecoder {
         text: &str,
         origin: Origin,
         depth: u8,
-        locate: &dyn Fn(&str, Option<u32>) -> Origin,
+        document: &Document<'_>,
         sink: &mut impl EventSink,
     ) -> Result<(), SinkError> {
         if let Some(e) = self.oversized(text) {
@@ -253,7 +287,7 @@ impl DocumentDecoder {
             Ok(p) => p,
             Err(e) => return sink.reject(e, origin, text),
         };
-        self.decode_probed(text, probe, origin, depth, locate, sink)
+        self.decode_probed(text, probe, origin, depth, document, sink)
     }
 
     /// Why `text` is refused before it is read, if it is too large.
@@ -271,7 +305,7 @@ impl DocumentDecoder {
         probe: Probe<'_>,
         origin: Origin,
         depth: u8,
-        locate: &dyn Fn(&str, Option<u32>) -> Origin,
+        document: &Document<'_>,
         sink: &mut impl EventSink,
     ) -> Result<(), SinkError> {
         if depth < 2
@@ -280,8 +314,8 @@ impl DocumentDecoder {
             return match inner {
                 Ok(records) => {
                     for (i, r) in records.into_iter().enumerate() {
-                        let o = locate(r, Some(i as u32));
-                        self.decode_value(r, o, depth + 1, locate, sink)?;
+                        let o = (document.locate)(r, Some(i as u32));
+                        self.decode_value(r, o, depth + 1, document, sink)?;
                     }
                     Ok(())
                 }
@@ -294,7 +328,7 @@ impl DocumentDecoder {
             && let Some(translated) = ocsf_in::cloudtrail_record(&probe, text)
         {
             return match translated {
-                Ok(record) => self.decode_value(&record, origin, 2, locate, sink),
+                Ok(record) => self.decode_value(&record, origin, 2, document, sink),
                 Err(e) => sink.reject(e, origin, text),
             };
         }
@@ -307,6 +341,7 @@ impl DocumentDecoder {
         };
         let mut linked = links::Linked {
             format: decoder.format(),
+            shared: document.shared,
             sink: &mut *sink,
         };
         match decoder.decode(text, &origin, &mut linked) {
@@ -315,6 +350,16 @@ impl DocumentDecoder {
             Err(DecodeFailure::Sink(e)) => Err(e),
         }
     }
+}
+
+/// The document being decoded, as its records need it.
+struct Document<'d> {
+    /// The document as shared text, when it is held so (see
+    /// [`DocumentDecoder::decode_shared`]).
+    shared: Option<&'d RawText>,
+    /// Where a part of it is (a record inside it, the `index`th of its
+    /// value).
+    locate: &'d dyn Fn(&str, Option<u32>) -> Origin,
 }
 
 /// The records of a JSON-lines document with their lines and probes, when
@@ -380,7 +425,7 @@ pub(crate) fn base_event(
     source_event_type: String,
     event_time: delegraph_model::Timestamp,
     origin: &Origin,
-    raw: &str,
+    raw: RawText,
 ) -> NormEvent {
     NormEvent::new(
         source,
@@ -388,7 +433,7 @@ pub(crate) fn base_event(
         source_event_type,
         event_time,
         origin.clone(),
-        raw.to_owned(),
+        raw,
     )
 }
 

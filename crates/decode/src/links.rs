@@ -7,7 +7,7 @@
 //! credentials that identify an instance, and identities the agent
 //! inventory recognises whichever log carries them.
 
-use delegraph_model::{ActorKind, Bind, LinkHints, NormEvent, Resolve};
+use delegraph_model::{ActorKind, Bind, LinkHints, NormEvent, RawText, Resolve};
 
 use crate::format::FormatInfo;
 use crate::{DecodeError, EventSink, SinkError};
@@ -20,12 +20,23 @@ pub(crate) fn link(f: &FormatInfo, e: &mut NormEvent) {
 
 /// A sink that links every event a decoder sends before passing it on, so
 /// no decoder can forget to.
-pub(crate) struct Linked<'s, S: EventSink + ?Sized> {
+pub(crate) struct Linked<'s, 'd, S: EventSink + ?Sized> {
     pub format: &'static FormatInfo,
+    /// The document the record is in, when it is held as shared text.
+    pub shared: Option<&'d RawText>,
     pub sink: &'s mut S,
 }
 
-impl<S: EventSink + ?Sized> EventSink for Linked<'_, S> {
+impl<S: EventSink + ?Sized> EventSink for Linked<'_, '_, S> {
+    /// A slice of the shared document when `record` lies in it (an
+    /// envelope's record translated from another format does not).
+    fn raw_text(&self, record: &str) -> RawText {
+        match self.shared {
+            Some(doc) if lies_in(record, doc) => doc.slice_ref(record),
+            _ => RawText::from(record),
+        }
+    }
+
     fn event(&mut self, mut event: NormEvent) -> Result<(), SinkError> {
         link(self.format, &mut event);
         self.sink.event(event)
@@ -39,6 +50,14 @@ impl<S: EventSink + ?Sized> EventSink for Linked<'_, S> {
     ) -> Result<(), SinkError> {
         self.sink.reject(error, origin, raw)
     }
+}
+
+/// Whether `part`'s bytes are inside `whole`'s (compared by address, so a
+/// copy with the same text is not).
+fn lies_in(part: &str, whole: &str) -> bool {
+    let start = whole.as_ptr() as usize;
+    let at = part.as_ptr() as usize;
+    at >= start && at + part.len() <= start + whole.len()
 }
 
 /// Identities the agent inventory matches that a record only implies: the

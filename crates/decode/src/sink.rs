@@ -6,7 +6,7 @@
 //! [`SinkError`], and decoding of the document stops there so the caller
 //! sees the failure at once instead of finding it parked somewhere later.
 
-use delegraph_model::{NormEvent, Origin};
+use delegraph_model::{NormEvent, Origin, RawText};
 
 use crate::DecodeError;
 
@@ -21,6 +21,12 @@ pub trait EventSink {
     }
     /// A record that could not be decoded, with its text and where it was.
     fn reject(&mut self, error: DecodeError, origin: Origin, raw: &str) -> Result<(), SinkError>;
+    /// `record` (a record's text, or a part of it) as an event keeps it.
+    /// Copied here; the sink decoders are handed while a shared document
+    /// is decoded slices that document instead.
+    fn raw_text(&self, record: &str) -> RawText {
+        RawText::from(record)
+    }
 }
 
 /// The sink failed: whatever it wraps is the sink's own error, which its

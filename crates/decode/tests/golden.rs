@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use delegraph_decode::{DecodeError, DocumentDecoder, EventSink, OriginBase, SinkError};
-use delegraph_model::{NormEvent, Origin, Source};
+use delegraph_model::{NormEvent, Origin, RawText, Source};
 use serde_json::{Value, json};
 
 #[derive(Default)]
@@ -79,6 +79,38 @@ fn render(c: &Collected) -> String {
     s
 }
 
+/// What differs when the same document is decoded as shared text
+/// (`decode_shared`, as replay decodes its pieces) instead of copied: it
+/// must give the same events and dead letters, and each raw record that
+/// is in the document word for word must be a slice of it, not a copy (a
+/// record rebuilt from an OCSF export is not in it).
+fn shared_text_differs(
+    decoder: &DocumentDecoder,
+    bytes: &[u8],
+    rel: &str,
+    copied: &Collected,
+) -> Option<String> {
+    let doc = RawText::from(std::str::from_utf8(bytes).ok()?);
+    let mut shared = Collected::default();
+    let base = OriginBase::File {
+        path: rel.to_owned(),
+    };
+    decoder
+        .decode_shared(&doc, 0, &base, &mut shared)
+        .expect("collecting never fails");
+    if shared.events != copied.events || shared.rejected != copied.rejected {
+        return Some(format!(
+            "{rel}: decoded as shared text, it gives other events"
+        ));
+    }
+    let (start, end) = (doc.as_ptr() as usize, doc.as_ptr() as usize + doc.len());
+    let copy = shared.events.iter().find(|e| {
+        let at = e.raw.as_ptr() as usize;
+        doc.contains(&*e.raw) && !(at >= start && at + e.raw.len() <= end)
+    });
+    copy.map(|e| format!("{rel}: the raw record of {} is a copy", e.event_id))
+}
+
 #[test]
 fn fixtures_match_golden_files() {
     let bless = std::env::var_os("DELEGRAPH_BLESS").is_some();
@@ -102,6 +134,7 @@ fn fixtures_match_golden_files() {
             serde_json::from_str::<Value>(&e.raw)
                 .unwrap_or_else(|err| panic!("{rel}: raw of {} is not JSON: {err}", e.event_id));
         }
+        failures.extend(shared_text_differs(&decoder, &bytes, &rel, &c));
         let got = render(&c);
         let name = input.file_name().unwrap().to_string_lossy();
         let stem = name.split('.').next().unwrap();

@@ -19,7 +19,7 @@ fn held_events_keep_their_link_hints_across_a_checkpoint() {
             line: 1,
             index: None,
         },
-        "{}".into(),
+        "{}",
     );
     e.hints.resolve.push(Resolve::Session {
         key: "mcp:s".into(),

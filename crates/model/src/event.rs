@@ -259,9 +259,18 @@ pub struct NormEvent {
     pub hints: LinkHints,
     /// Where the record was read.
     pub origin: Origin,
-    /// The record exactly as received.
-    pub raw: String,
+    /// The record exactly as received. Decoders share the piece of input
+    /// it was read in rather than copying it (see [`RawText`]).
+    pub raw: RawText,
 }
+
+/// A record's text as received: a reference-counted UTF-8 slice. Events
+/// decoded from one piece of input share that piece's bytes instead of
+/// each copying its record (1–2 KB an event, allocated on a decoding
+/// thread and freed on the writing one), and a clone costs a count.
+/// Compared, shown and saved as a plain string, so saved state and stored
+/// rows keep their bytes.
+pub type RawText = bytestring::ByteString;
 
 fn is_default_trace(t: &TraceContext) -> bool {
     *t == TraceContext::default()
@@ -276,7 +285,7 @@ impl NormEvent {
         source_event_type: String,
         event_time: Timestamp,
         origin: Origin,
-        raw: String,
+        raw: impl Into<RawText>,
     ) -> Self {
         Self {
             event_id,
@@ -310,7 +319,7 @@ impl NormEvent {
             links: Vec::new(),
             hints: LinkHints::default(),
             origin,
-            raw,
+            raw: raw.into(),
         }
     }
 

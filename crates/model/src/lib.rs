@@ -29,7 +29,8 @@ pub use approval::{
 };
 pub use bounded::{Bounded, load_lru, lru_entries, new_lru};
 pub use event::{
-    AgentRef, Attribution, Credential, NormEvent, Principal, Resource, ToolRef, TraceContext,
+    AgentRef, Attribution, Credential, NormEvent, Principal, RawText, Resource, ToolRef,
+    TraceContext,
 };
 pub use finding::{Evidence, Finding, Severity, finding_id};
 pub use hint::{Bind, HintText, LinkHints, Resolve, SessionIssue};

@@ -222,12 +222,13 @@ fn decode(m: Consumed) -> DecodedMessage {
         partition: m.partition,
         offset: m.offset,
     };
-    let decoded = Collected::gather(|sink| m.decoder.decode_document(&m.payload, &base, sink));
+    let raw_len = m.payload.len() as u64;
+    let decoded = Collected::gather(|sink| m.decoder.decode_owned(m.payload, &base, sink));
     DecodedMessage {
         topic: m.topic,
         partition: m.partition,
         offset: m.offset,
-        raw_len: m.payload.len() as u64,
+        raw_len,
         decoded,
     }
 }

@@ -180,7 +180,7 @@ impl Item {
 
     /// Keywords search the whole raw record.
     fn matches_keywords(&self, ev: &EventView<'_>) -> bool {
-        let raw = FieldValue::Str(std::borrow::Cow::Borrowed(ev.event.raw.as_str()));
+        let raw = FieldValue::Str(std::borrow::Cow::Borrowed(&ev.event.raw));
         let one = |p: &Pattern| pattern_matches(p, &raw);
         if self.all {
             self.patterns.iter().all(one)

@@ -179,7 +179,7 @@ impl Decoder for AzureActivity {
             r.operation_name.clone(),
             time,
             origin,
-            text,
+            out.raw_text(text),
         );
         let identity = r.identity.as_ref();
         let claims = identity.and_then(|i| i.claims.as_ref());

@@ -276,7 +276,7 @@ impl Decoder for CloudTrail {
             r.event_name.clone(),
             time,
             origin,
-            text,
+            out.raw_text(text),
         );
         e.operation = format!("{}:{}", r.event_source, r.event_name);
         e.tenant = r

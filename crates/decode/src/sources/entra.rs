@@ -172,7 +172,14 @@ impl Decoder for Entra {
                     .map(|t| format!("signIn:{t}"))
             })
             .unwrap_or_else(|| "signIn".into());
-        let mut e = base_event(Source::Entra, s.id.clone(), event_type, time, origin, text);
+        let mut e = base_event(
+            Source::Entra,
+            s.id.clone(),
+            event_type,
+            time,
+            origin,
+            out.raw_text(text),
+        );
         e.category = Category::Authentication;
         e.tenant = tenant
             .or_else(|| s.resource_tenant_id.owned())

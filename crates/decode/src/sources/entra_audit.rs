@@ -215,7 +215,7 @@ impl Decoder for EntraAudit {
             a.activity_display_name.clone(),
             time,
             origin,
-            text,
+            out.raw_text(text),
         );
         e.operation = format!(
             "{}:{}",

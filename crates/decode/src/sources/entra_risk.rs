@@ -175,7 +175,7 @@ impl Decoder for EntraRisk {
             String::new(),
             time,
             origin,
-            text,
+            out.raw_text(text),
         );
         let identity = at_risk(&r, &mut e);
         // A detection is named by its risk event type; a risky identity's

@@ -274,7 +274,7 @@ impl Decoder for GcpAudit {
             method.clone(),
             time,
             origin,
-            text,
+            out.raw_text(text),
         );
         e.operation = format!("{}:{method}", p.service_name.get().unwrap_or_default());
         e.tenant = project(&entry);

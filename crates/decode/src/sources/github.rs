@@ -113,7 +113,14 @@ impl Decoder for Github {
             .document_id
             .owned()
             .unwrap_or_else(|| format!("gh-{}", content_id(text.as_bytes())));
-        let mut e = base_event(Source::Github, id, r.action.clone(), time, origin, text);
+        let mut e = base_event(
+            Source::Github,
+            id,
+            r.action.clone(),
+            time,
+            origin,
+            out.raw_text(text),
+        );
         e.operation = r.action.clone();
         e.category = category(&r.action);
         e.tenant = r.business.owned().or_else(|| r.org.owned());

@@ -180,7 +180,7 @@ impl Decoder for GoogleWorkspace {
                 ev.name.clone(),
                 time,
                 origin,
-                text,
+                out.raw_text(text),
             );
             e.operation = format!("{app}:{}", ev.name);
             e.tenant = a.id.customer_id.owned();

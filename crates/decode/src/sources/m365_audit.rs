@@ -162,7 +162,7 @@ impl Decoder for M365Audit {
             r.operation.clone(),
             time,
             origin,
-            text,
+            out.raw_text(text),
         );
         e.operation = match r.workload.get() {
             Some(w) => format!("{w}:{}", r.operation),

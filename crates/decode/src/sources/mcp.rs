@@ -140,7 +140,7 @@ impl Decoder for Mcp {
             l.request.method.clone(),
             time,
             origin,
-            text,
+            out.raw_text(text),
         );
         e.tenant = l.tenant.owned();
         e.trace.session_id = Some(l.session_id.clone());

@@ -205,7 +205,7 @@ impl Decoder for Okta {
             r.event_type.clone(),
             time,
             origin,
-            text,
+            out.raw_text(text),
         );
         e.operation = r.event_type.clone();
         e.category = category(&r.event_type);

@@ -287,7 +287,7 @@ impl Decoder for Opa {
             policy.clone(),
             time,
             origin,
-            text,
+            out.raw_text(text),
         );
         let m = &self.mapping;
         let hidden: Vec<String> = entry.erased.iter().chain(&entry.masked).cloned().collect();

@@ -18,7 +18,7 @@ mod links;
 mod operations;
 mod wire;
 
-use delegraph_model::{Link, NormEvent, Origin, Outcome, Source, Timestamp};
+use delegraph_model::{Link, NormEvent, Origin, Outcome, RawText, Source, Timestamp};
 
 use crate::format::{FormatInfo, RuleFields, SigmaLogSource};
 use crate::json::Scalar;
@@ -81,7 +81,7 @@ impl Decoder for Otlp {
                     };
                     index += 1;
                     // A bad span is rejected alone; its siblings still count.
-                    match span(raw.get(), resource, &o) {
+                    match span(raw.get(), out.raw_text(raw.get()), resource, &o) {
                         Ok(e) => out.event(e)?,
                         Err(err) => out.reject(err, o, raw.get())?,
                     }
@@ -110,7 +110,13 @@ fn hex_id(s: &str) -> String {
     s.to_ascii_lowercase()
 }
 
-fn span(text: &str, resource: &[KeyValue], origin: &Origin) -> Result<NormEvent, DecodeError> {
+/// The event of one span (`text`, kept as `raw`).
+fn span(
+    text: &str,
+    raw: RawText,
+    resource: &[KeyValue],
+    origin: &Origin,
+) -> Result<NormEvent, DecodeError> {
     let s: Span = parse(Source::Otlp, text)?;
     let kind = SpanKind::of(s.kind.as_ref()).ok_or_else(|| DecodeError::WrongType {
         format: Source::Otlp,
@@ -139,7 +145,7 @@ fn span(text: &str, resource: &[KeyValue], origin: &Origin) -> Result<NormEvent,
         call.event_type().unwrap_or_else(|| s.name.clone()),
         start,
         origin,
-        text,
+        raw,
     );
     e.end_time = end;
     e.tenant = a.first(&["tenant.id", "cloud.account.id"]);

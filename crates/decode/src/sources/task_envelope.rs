@@ -166,7 +166,7 @@ impl Decoder for TaskEnvelopes {
             change.as_str().to_owned(),
             time,
             origin,
-            text,
+            out.raw_text(text),
         );
         e.category = Category::Approval;
         e.operation = format!("task_envelope:{}", change.as_str());

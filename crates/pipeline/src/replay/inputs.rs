@@ -6,7 +6,7 @@
 
 use delegraph_decode::{Collected, DecodeError, DocumentDecoder, EventSink, OriginBase, SinkError};
 use delegraph_ingest::{DocumentPieces, Piece};
-use delegraph_model::{NormEvent, Origin};
+use delegraph_model::{NormEvent, Origin, RawText};
 use xxhash_rust::xxh3::Xxh3;
 
 use crate::PipelineError;
@@ -40,13 +40,21 @@ pub(super) struct InputFile {
 
 impl InputFile {
     /// Decode one of its pieces on its own (on a worker): what the
-    /// pipeline is to be handed, in order.
-    pub fn decode_alone(&self, decoder: &DocumentDecoder, piece: &Piece) -> Collected {
+    /// pipeline is to be handed, in order. The piece's bytes become its
+    /// events' raw records, shared instead of copied, when the input is
+    /// UTF-8 throughout (else it is read line by line, copying).
+    pub fn decode_alone(&self, decoder: &DocumentDecoder, piece: Piece) -> Collected {
         let base = OriginBase::File {
             path: self.path.clone(),
         };
-        Collected::gather(|sink| {
-            decoder.decode_piece(&piece.bytes, piece.first_line, self.utf8, &base, sink)
+        let first_line = piece.first_line;
+        let text = match self.utf8 {
+            true => String::from_utf8(piece.bytes).map_err(|e| e.into_bytes()),
+            false => Err(piece.bytes),
+        };
+        Collected::gather(|sink| match text {
+            Ok(text) => decoder.decode_shared(&RawText::from(text), first_line, &base, sink),
+            Err(bytes) => decoder.decode_piece(&bytes, first_line, self.utf8, &base, sink),
         })
     }
 }

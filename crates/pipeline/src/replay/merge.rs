@@ -119,7 +119,7 @@ pub(super) fn replay_in_time_order(
             end,
         } = read;
         let file = &files[turn.input];
-        let piece = piece.map(|piece| file.decode_alone(settings.decoder, &piece));
+        let piece = piece.map(|piece| file.decode_alone(settings.decoder, piece));
         Read {
             turn,
             opened,

@@ -257,7 +257,7 @@ fn feed_held(
     }
     let files = &*files;
     let decode = |step: Step<delegraph_ingest::Piece>| match step {
-        Step::Piece(index, piece) => Step::Piece(index, files[index].decode_alone(decoder, &piece)),
+        Step::Piece(index, piece) => Step::Piece(index, files[index].decode_alone(decoder, piece)),
         Step::Start(index) => Step::Start(index),
         Step::End(index) => Step::End(index),
     };

@@ -43,3 +43,39 @@ fn an_input_growing_between_the_passes_stops_the_run_before_it_saves_anything() 
     assert!(stats.merged.is_some_and(|m| m.pieces > 1), "{stats}");
     assert!(stats.events() > 0);
 }
+
+/// A replayed piece's events keep their raw records as slices of the
+/// piece's own buffer (moved, not copied, into shared text); in an input
+/// that is not UTF-8 throughout they are copies, read line by line.
+#[test]
+fn a_piece_decoded_alone_lends_its_bytes_to_its_events() {
+    let repo = std::path::Path::new(
+        &std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
+    )
+    .join("../..");
+    let bytes = std::fs::read(repo.join("fixtures/cloudtrail/assume-role-chain.jsonl")).unwrap();
+    let decoder = delegraph_decode::DocumentDecoder::default();
+    for utf8 in [true, false] {
+        let file = inputs::InputFile {
+            path: "trail.jsonl".into(),
+            raw_len: bytes.len() as u64,
+            utf8,
+            damage: None,
+            pieces: Vec::new(),
+        };
+        let piece = delegraph_ingest::Piece {
+            bytes: bytes.clone(),
+            first_line: 0,
+        };
+        let start = piece.bytes.as_ptr() as usize;
+        let end = start + piece.bytes.len();
+        let decoded = file.decode_alone(&decoder, piece);
+        let raws: Vec<_> = decoded.events().map(|e| e.raw.clone()).collect();
+        assert!(raws.len() > 1, "{} events", raws.len());
+        for raw in raws {
+            let at = raw.as_ptr() as usize;
+            let inside = at >= start && at + raw.len() <= end;
+            assert_eq!(inside, utf8, "utf8 {utf8}: {raw}");
+        }
+    }
+}
