@@ -1,8 +1,9 @@
-//! The events table written on a thread of its own: building each batch's
+//! The events table written beside the analyzers: building each batch's
 //! Arrow columns and encoding its Parquet is the largest part of what the
 //! pipeline does per event after decoding, and needs nothing the analyzers
-//! do, so it runs beside them instead of between them. Batches reach the
-//! table in the order they were handed over, so the files are the same.
+//! do, so it runs on threads of its own (one builds, one encodes) instead
+//! of between them. Batches reach the table in the order they were handed
+//! over, so the files are the same.
 
 use std::sync::mpsc::{SyncSender, sync_channel};
 use std::thread::JoinHandle;
@@ -70,21 +71,44 @@ impl EventsWriter {
     }
 }
 
+/// Two threads in a row: one builds each batch's Arrow columns (and frees
+/// its events), the other encodes and writes the batches, in the order
+/// built. Either alone was the pipeline's slowest thread on CloudTrail
+/// (the analyzers waited on it); split, they share the cores the
+/// analyzers leave.
 fn spawn(mut table: TableAppend) -> Result<Running, PipelineError> {
     let (send, receive) = sync_channel::<Vec<NormEvent>>(WAITING_BATCHES);
+    let (send_built, built) = sync_channel(WAITING_BATCHES);
+    let building = std::thread::Builder::new()
+        .name("delegraph-event-batches".to_owned())
+        .spawn(move || {
+            for events in receive {
+                let batch = events_batch(&events)?;
+                drop(events);
+                if send_built.send(batch).is_err() {
+                    // The writing thread stopped on an error of its own.
+                    break;
+                }
+            }
+            Ok::<_, PipelineError>(())
+        })
+        .map_err(PipelineError::WriterThread)?;
     let done = std::thread::Builder::new()
         .name("delegraph-events".to_owned())
         .spawn(move || {
             let mut written = Ok(());
-            for events in receive {
-                written = events_batch(&events)
-                    .and_then(|batch| table.write(batch))
-                    .map_err(PipelineError::from);
+            // Ending the loop drops the receiver, which stops the building
+            // thread if it is still at work.
+            for batch in built {
+                written = table.write(batch).map_err(PipelineError::from);
                 if written.is_err() {
                     break;
                 }
             }
-            (table, written)
+            let built = building.join().map_err(|_| PipelineError::WriterGone);
+            // The first error: a batch that could not be built was never
+            // handed over, so the writing ended without one of its own.
+            (table, built.and_then(|b| b).and(written))
         })
         .map_err(PipelineError::WriterThread)?;
     Ok(Running { send, done })
