@@ -9,6 +9,7 @@ use delegraph_ingest::{DocumentPieces, Piece};
 use delegraph_model::{NormEvent, Origin, RawText};
 use xxhash_rust::xxh3::Xxh3;
 
+use super::ahead::DecodeAhead;
 use crate::PipelineError;
 
 /// What the first pass learned.
@@ -61,8 +62,12 @@ impl InputFile {
 
 /// A piece of an input.
 pub(super) struct PieceEntry {
-    /// Held: the piece itself.
+    /// Held: the piece itself, or
     pub piece: Option<Piece>,
+    /// held and handed to be decoded ahead: its slot there.
+    pub decoding: Option<usize>,
+    /// Its length in bytes.
+    pub len: u64,
     /// Earliest event time (ns) the piece decodes to; `i64::MAX` when it
     /// holds none. Known once indexed.
     pub earliest: i64,
@@ -71,6 +76,13 @@ pub(super) struct PieceEntry {
     pub latest: i64,
     /// Hash of its bytes, to notice an input that changed between passes.
     pub digest: u64,
+}
+
+impl PieceEntry {
+    /// Held, decoded ahead or not, rather than indexed.
+    pub fn is_held(&self) -> bool {
+        self.piece.is_some() || self.decoding.is_some()
+    }
 }
 
 /// What the first pass needs.
@@ -82,6 +94,8 @@ pub(super) struct ReadSettings<'a> {
     pub in_memory_bytes: u64,
     /// Threads decoding pieces to index them.
     pub workers: usize,
+    /// Where pieces kept whole are decoded while reading goes on.
+    pub ahead: &'a DecodeAhead<'a>,
 }
 
 /// Read every input once (see the module doc). `progress` gets the bytes
@@ -117,14 +131,38 @@ pub(super) fn read_inputs(
             match reader.next_piece() {
                 Ok(Some(piece)) => {
                     hasher.update(&piece.bytes);
-                    file.utf8 &= std::str::from_utf8(&piece.bytes).is_ok();
                     let len = piece.bytes.len() as u64;
-                    file.pieces.push(PieceEntry {
+                    let mut entry = PieceEntry {
                         digest: xxhash_rust::xxh3::xxh3_64(&piece.bytes),
-                        piece: Some(piece),
+                        piece: None,
+                        decoding: None,
+                        len,
                         earliest: i64::MIN,
                         latest: i64::MAX,
-                    });
+                    };
+                    match inputs.held {
+                        // Once an input is known not to be UTF-8 throughout,
+                        // its pieces are decoded line by line when fed.
+                        true if file.utf8 => match String::from_utf8(piece.bytes) {
+                            Ok(text) => {
+                                let text = RawText::from(text);
+                                let ahead = settings.ahead;
+                                entry.decoding = Some(ahead.hand(path, text, piece.first_line));
+                            }
+                            Err(e) => {
+                                file.utf8 = false;
+                                entry.piece = Some(Piece {
+                                    bytes: e.into_bytes(),
+                                    first_line: piece.first_line,
+                                });
+                            }
+                        },
+                        _ => {
+                            file.utf8 &= std::str::from_utf8(&piece.bytes).is_ok();
+                            entry.piece = Some(piece);
+                        }
+                    }
+                    file.pieces.push(entry);
                     if inputs.held {
                         held_bytes += len;
                         if held_bytes > settings.in_memory_bytes {
@@ -164,8 +202,8 @@ pub(super) fn read_inputs(
                 held_bytes -= file
                     .pieces
                     .iter()
-                    .filter_map(|p| p.piece.as_ref())
-                    .map(|p| p.bytes.len() as u64)
+                    .filter(|p| p.is_held())
+                    .map(|p| p.len)
                     .sum::<u64>();
                 let detail = e.to_string();
                 inputs.hasher.update(path.as_bytes());
@@ -186,22 +224,23 @@ fn index_pieces(file: &mut InputFile, settings: &ReadSettings) {
         path: file.path.clone(),
     };
     let index = |entry: &mut PieceEntry| {
-        let Some(piece) = entry.piece.take() else {
-            return;
-        };
         let mut span = TimeSpan {
             earliest: i64::MAX,
             latest: i64::MIN,
         };
-        // This sink never fails.
-        let _ =
-            settings
-                .decoder
-                .decode_piece(&piece.bytes, piece.first_line, true, &base, &mut span);
+        // Decoded ahead: its events say. (This sink never fails.)
+        if let Some(slot) = entry.decoding.take() {
+            let _ = settings.ahead.take(slot).collected.replay_into(&mut span);
+        } else if let Some(piece) = entry.piece.take() {
+            let decoder = settings.decoder;
+            let _ = decoder.decode_piece(&piece.bytes, piece.first_line, true, &base, &mut span);
+        } else {
+            return;
+        }
         entry.earliest = span.earliest;
         entry.latest = span.latest;
     };
-    let unindexed = file.pieces.iter_mut().filter(|p| p.piece.is_some());
+    let unindexed = file.pieces.iter_mut().filter(|p| p.is_held());
     let workers = settings.workers;
     // Nothing is taken: each piece's index is written in place.
     let _ = crate::in_order::map_in_order(unindexed, workers, 2 * workers, index, |()| {
@@ -214,7 +253,7 @@ fn index_pieces(file: &mut InputFile, settings: &ReadSettings) {
 
 /// How many of a file's last pieces are held, not yet indexed.
 fn unindexed_at_end(file: &InputFile) -> usize {
-    let held = file.pieces.iter().rev().take_while(|p| p.piece.is_some());
+    let held = file.pieces.iter().rev().take_while(|p| p.is_held());
     held.count()
 }
 
@@ -233,7 +272,7 @@ fn before_anything(file: &mut InputFile) {
 /// known, `None` when the inputs are held whole, unindexed).
 pub(super) fn newest(files: &[InputFile]) -> Option<i64> {
     let mut pieces = files.iter().flat_map(|f| &f.pieces).peekable();
-    if pieces.peek().is_some_and(|p| p.piece.is_some()) {
+    if pieces.peek().is_some_and(|p| p.is_held()) {
         return None;
     }
     Some(pieces.map(|p| p.latest).max().unwrap_or(i64::MIN))

@@ -6,6 +6,7 @@
 //! else by a merge on the event times the first pass indexed (`merge`).
 //! Either way events reach the analyzers in the same order.
 
+mod ahead;
 mod inputs;
 mod merge;
 
@@ -111,19 +112,38 @@ fn input_place(index: usize) -> u64 {
 pub fn replay_files(
     files: &[String],
     config: &ReplayConfig,
-    mut progress: impl FnMut(Progress),
+    progress: impl FnMut(Progress),
 ) -> Result<RunStats, PipelineError> {
     let started = Instant::now();
+    let decoder = config.analysis.decoder(config.format);
+    let workers = crate::in_order::worker_count(config.threads);
+    let shared = ahead::Shared::default();
+    std::thread::scope(|scope| {
+        // Dropped when the run ends, which stops its workers.
+        let ahead = ahead::DecodeAhead::start(scope, &shared, &decoder, workers);
+        let read = inputs::ReadSettings {
+            decoder: &decoder,
+            max_file_bytes: config.max_file_bytes,
+            piece_bytes: config.piece_bytes,
+            in_memory_bytes: config.in_memory_bytes,
+            workers,
+            ahead: &ahead,
+        };
+        replay_read(files, config, &read, started, progress)
+    })
+}
+
+/// [`replay_files`] with what it reads by.
+fn replay_read(
+    files: &[String],
+    config: &ReplayConfig,
+    read: &inputs::ReadSettings,
+    started: Instant,
+    mut progress: impl FnMut(Progress),
+) -> Result<RunStats, PipelineError> {
     let analysis = &config.analysis;
-    let decoder = analysis.decoder(config.format);
-    let read = inputs::ReadSettings {
-        decoder: &decoder,
-        max_file_bytes: config.max_file_bytes,
-        piece_bytes: config.piece_bytes,
-        in_memory_bytes: config.in_memory_bytes,
-        workers: crate::in_order::worker_count(config.threads),
-    };
-    let inputs = inputs::read_inputs(files, &read, |bytes| {
+    let decoder = read.decoder;
+    let inputs = inputs::read_inputs(files, read, |bytes| {
         progress(Progress {
             indexing: true,
             bytes,
@@ -189,13 +209,9 @@ pub fn replay_files(
     };
     let mut merged = None;
     if held {
-        feed_held(
-            &mut pipeline,
-            &decoder,
-            &mut read_files,
-            config.threads,
-            |p| progress(report(p)),
-        )?;
+        feed_held(&mut pipeline, read, &mut read_files, |p| {
+            progress(report(p))
+        })?;
     } else {
         // An input without pieces has nothing to merge: only its damage.
         for file in read_files.iter().filter(|f| f.pieces.is_empty()) {
@@ -203,7 +219,7 @@ pub fn replay_files(
             end_input(&mut pipeline, file)?;
         }
         let merge = merge::MergeSettings {
-            decoder: &decoder,
+            decoder,
             max_file_bytes: config.max_file_bytes,
             piece_bytes: config.piece_bytes,
             workers: read.workers,
@@ -227,6 +243,14 @@ pub fn replay_files(
     Ok(stats)
 }
 
+/// A piece of an input kept whole, before it is decoded.
+enum Kept {
+    /// Its bytes.
+    Piece(delegraph_ingest::Piece),
+    /// Its slot where it is decoded ahead.
+    Ahead(usize),
+}
+
 /// One step of feeding inputs kept whole.
 enum Step<P> {
     /// The `index`th input begins.
@@ -243,25 +267,49 @@ enum Step<P> {
 /// `progress` is called after each input.
 fn feed_held(
     pipeline: &mut crate::EventPipeline,
-    decoder: &delegraph_decode::DocumentDecoder,
+    read: &inputs::ReadSettings,
     files: &mut [inputs::InputFile],
-    threads: usize,
     mut progress: impl FnMut(&crate::EventPipeline),
 ) -> Result<(), PipelineError> {
     let mut steps = Vec::new();
     for (index, file) in files.iter_mut().enumerate() {
         steps.push(Step::Start(index));
-        let pieces = file.pieces.iter_mut().filter_map(|e| e.piece.take());
-        steps.extend(pieces.map(|piece| Step::Piece(index, piece)));
+        for entry in &mut file.pieces {
+            let kept = match (entry.decoding.take(), entry.piece.take()) {
+                (Some(slot), _) => Kept::Ahead(slot),
+                (None, Some(piece)) => Kept::Piece(piece),
+                (None, None) => continue,
+            };
+            steps.push(Step::Piece(index, kept));
+        }
         steps.push(Step::End(index));
     }
     let files = &*files;
-    let decode = |step: Step<delegraph_ingest::Piece>| match step {
-        Step::Piece(index, piece) => Step::Piece(index, files[index].decode_alone(decoder, piece)),
+    let decoder = read.decoder;
+    let decode = |step: Step<Kept>| match step {
+        Step::Piece(index, kept) => {
+            let file = &files[index];
+            let decoded = match kept {
+                Kept::Ahead(slot) => {
+                    let ahead = read.ahead.take(slot);
+                    if file.utf8 {
+                        ahead.collected
+                    } else {
+                        let piece = delegraph_ingest::Piece {
+                            bytes: ahead.text.as_bytes().to_vec(),
+                            first_line: ahead.first_line,
+                        };
+                        file.decode_alone(decoder, piece)
+                    }
+                }
+                Kept::Piece(piece) => file.decode_alone(decoder, piece),
+            };
+            Step::Piece(index, decoded)
+        }
         Step::Start(index) => Step::Start(index),
         Step::End(index) => Step::End(index),
     };
-    let workers = crate::in_order::worker_count(threads);
+    let workers = read.workers;
     crate::in_order::map_in_order(steps.into_iter(), workers, 2 * workers, decode, |step| {
         match step {
             Step::Start(index) => {
