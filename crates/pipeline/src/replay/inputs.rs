@@ -1,6 +1,7 @@
 //! A replay's first pass: every input read once, in pieces, to name the
 //! run (a hash of the inputs) and to decide how it is ordered. Inputs that
-//! fit the in-memory budget are kept; past it, each piece is decoded only
+//! fit the in-memory budget are kept, and decoded meanwhile
+//! (`replay::ahead`); past it, each piece is decoded only
 //! to learn its earliest event time, so the second pass can merge the
 //! inputs in time order holding only what overlaps in time.
 
@@ -62,9 +63,10 @@ impl InputFile {
 
 /// A piece of an input.
 pub(super) struct PieceEntry {
-    /// Held: the piece itself, or
+    /// Held as bytes: a piece of an input not UTF-8 throughout (decoded
+    /// when fed), or one past the budget not yet indexed.
     pub piece: Option<Piece>,
-    /// held and handed to be decoded ahead: its slot there.
+    /// Held and handed to be decoded ahead (`replay::ahead`): its slot.
     pub decoding: Option<usize>,
     /// Its length in bytes.
     pub len: u64,
