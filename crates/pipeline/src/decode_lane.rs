@@ -262,13 +262,7 @@ mod tests {
     #[test]
     fn messages_come_back_in_order_as_decoded_in_line() {
         let decoder = Arc::new(DocumentDecoder::default());
-        let text = std::fs::read_to_string(
-            std::path::Path::new(
-                &std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
-            )
-            .join("../../fixtures/mcp/gateway.jsonl"),
-        )
-        .unwrap();
+        let text = std::fs::read_to_string(crate::fixture("mcp/gateway.jsonl")).unwrap();
         let lines: Vec<&str> = text.lines().chain(["{not json", ""]).collect();
         let expected: Vec<String> = (0..300)
             .map(|i| {

@@ -110,3 +110,14 @@ impl PipelineError {
         }
     }
 }
+
+/// A file under the repository's `fixtures/`, for unit tests. Found
+/// through `CARGO_MANIFEST_DIR` read when the test runs, not compiled in:
+/// test binaries are reused between checkouts (see ARCHITECTURE).
+#[cfg(test)]
+pub(crate) fn fixture(relative: &str) -> std::path::PathBuf {
+    let manifest = std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    std::path::Path::new(&manifest)
+        .join("../../fixtures")
+        .join(relative)
+}

@@ -217,13 +217,8 @@ mod tests {
 
     /// Each piece of a fixture, as `(text, first_line)`: one record a piece.
     fn pieces() -> Vec<(RawText, u64)> {
-        let repo = std::path::Path::new(
-            &std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
-        )
-        .join("../..");
         let text =
-            std::fs::read_to_string(repo.join("fixtures/cloudtrail/assume-role-chain.jsonl"))
-                .unwrap();
+            std::fs::read_to_string(crate::fixture("cloudtrail/assume-role-chain.jsonl")).unwrap();
         let lines = text.lines().enumerate();
         lines
             .map(|(i, l)| (RawText::from(format!("{l}\n")), i as u64))

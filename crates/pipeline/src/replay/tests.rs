@@ -11,15 +11,7 @@ use super::*;
 fn an_input_growing_between_the_passes_stops_the_run_before_it_saves_anything() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("trail.jsonl");
-    let repo = std::path::Path::new(
-        &std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
-    )
-    .join("../..");
-    std::fs::copy(
-        repo.join("fixtures/cloudtrail/assume-role-chain.jsonl"),
-        &input,
-    )
-    .unwrap();
+    std::fs::copy(crate::fixture("cloudtrail/assume-role-chain.jsonl"), &input).unwrap();
     let mut config = ReplayConfig::new(dir.path().join("data"));
     config.in_memory_bytes = 0;
     config.piece_bytes = 1;
@@ -49,11 +41,7 @@ fn an_input_growing_between_the_passes_stops_the_run_before_it_saves_anything() 
 /// that is not UTF-8 throughout they are copies, read line by line.
 #[test]
 fn a_piece_decoded_alone_lends_its_bytes_to_its_events() {
-    let repo = std::path::Path::new(
-        &std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
-    )
-    .join("../..");
-    let bytes = std::fs::read(repo.join("fixtures/cloudtrail/assume-role-chain.jsonl")).unwrap();
+    let bytes = std::fs::read(crate::fixture("cloudtrail/assume-role-chain.jsonl")).unwrap();
     let decoder = delegraph_decode::DocumentDecoder::default();
     for utf8 in [true, false] {
         let file = inputs::InputFile {

@@ -23,13 +23,7 @@ fn stream_state(data_dir: &std::path::Path) -> StreamState {
 
 /// Records of a published sample, one per line.
 fn sample() -> String {
-    std::fs::read_to_string(
-        std::path::Path::new(
-            &std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
-        )
-        .join("../../fixtures/mcp/gateway.jsonl"),
-    )
-    .unwrap()
+    std::fs::read_to_string(crate::fixture("mcp/gateway.jsonl")).unwrap()
 }
 
 /// An epoch that ends while messages are still being decoded (a full
