@@ -13,7 +13,7 @@
 
 use std::any::Any;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Condvar, Mutex, PoisonError};
 
@@ -58,10 +58,11 @@ struct Results {
 /// Hands pieces to the workers (see the module doc).
 pub(super) struct DecodeAhead<'s> {
     /// To the workers; none with one thread.
-    send: Option<Mutex<Sender<Job>>>,
+    send: Option<Sender<Job>>,
     shared: &'s Shared,
     decoder: &'s DocumentDecoder,
-    handed: Mutex<usize>,
+    /// Slots handed out so far.
+    handed: AtomicUsize,
     /// Pieces handed over while there are no workers, by slot.
     unsent: Mutex<std::collections::HashMap<usize, Job>>,
 }
@@ -83,13 +84,13 @@ impl<'env> DecodeAhead<'env> {
             for _ in 0..workers {
                 scope.spawn(move || work(shared, decoder));
             }
-            send = Some(Mutex::new(to_workers));
+            send = Some(to_workers);
         }
         Self {
             send,
             shared,
             decoder,
-            handed: Mutex::new(0),
+            handed: AtomicUsize::new(0),
             unsent: Mutex::default(),
         }
     }
@@ -97,9 +98,7 @@ impl<'env> DecodeAhead<'env> {
     /// Hand `text`, a piece of `path` `first_line` lines in, to be decoded:
     /// the slot to [`take`](Self::take) it from.
     pub fn hand(&self, path: &str, text: RawText, first_line: u64) -> usize {
-        let mut handed = self.handed.lock().unwrap_or_else(PoisonError::into_inner);
-        let slot = *handed;
-        *handed += 1;
+        let slot = self.handed.fetch_add(1, Ordering::Relaxed);
         let job = Job {
             slot,
             path: path.to_owned(),
@@ -113,10 +112,7 @@ impl<'env> DecodeAhead<'env> {
             // The workers end only once this is dropped, and a panic of
             // one is kept for `take`: the others still take jobs.
             Some(send) => {
-                let _ = send
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .send(job);
+                let _ = send.send(job);
             }
             None => {
                 let mut unsent = self.unsent.lock().unwrap_or_else(PoisonError::into_inner);
