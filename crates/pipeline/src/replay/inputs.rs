@@ -63,11 +63,8 @@ impl InputFile {
 
 /// A piece of an input.
 pub(super) struct PieceEntry {
-    /// Held as bytes: a piece of an input not UTF-8 throughout (decoded
-    /// when fed), or one past the budget not yet indexed.
-    pub piece: Option<Piece>,
-    /// Held and handed to be decoded ahead (`replay::ahead`): its slot.
-    pub decoding: Option<usize>,
+    /// While held (until fed or indexed): how.
+    pub held: Option<Kept>,
     /// Its length in bytes.
     pub len: u64,
     /// Earliest event time (ns) the piece decodes to; `i64::MAX` when it
@@ -81,10 +78,19 @@ pub(super) struct PieceEntry {
 }
 
 impl PieceEntry {
-    /// Held, decoded ahead or not, rather than indexed.
+    /// Held rather than indexed.
     pub fn is_held(&self) -> bool {
-        self.piece.is_some() || self.decoding.is_some()
+        self.held.is_some()
     }
+}
+
+/// How a piece is held.
+pub(super) enum Kept {
+    /// As bytes: a piece of an input not UTF-8 throughout (decoded when
+    /// fed), or one past the budget not yet indexed.
+    Piece(Piece),
+    /// Handed to be decoded ahead (`replay::ahead`): its slot there.
+    Ahead(usize),
 }
 
 /// What the first pass needs.
@@ -134,37 +140,35 @@ pub(super) fn read_inputs(
                 Ok(Some(piece)) => {
                     hasher.update(&piece.bytes);
                     let len = piece.bytes.len() as u64;
-                    let mut entry = PieceEntry {
-                        digest: xxhash_rust::xxh3::xxh3_64(&piece.bytes),
-                        piece: None,
-                        decoding: None,
-                        len,
-                        earliest: i64::MIN,
-                        latest: i64::MAX,
-                    };
-                    match inputs.held {
+                    let digest = xxhash_rust::xxh3::xxh3_64(&piece.bytes);
+                    let kept = match inputs.held {
                         // Once an input is known not to be UTF-8 throughout,
                         // its pieces are decoded line by line when fed.
                         true if file.utf8 => match String::from_utf8(piece.bytes) {
                             Ok(text) => {
                                 let text = RawText::from(text);
-                                let ahead = settings.ahead;
-                                entry.decoding = Some(ahead.hand(path, text, piece.first_line));
+                                Kept::Ahead(settings.ahead.hand(path, text, piece.first_line))
                             }
                             Err(e) => {
                                 file.utf8 = false;
-                                entry.piece = Some(Piece {
+                                Kept::Piece(Piece {
                                     bytes: e.into_bytes(),
                                     first_line: piece.first_line,
-                                });
+                                })
                             }
                         },
                         _ => {
                             file.utf8 &= std::str::from_utf8(&piece.bytes).is_ok();
-                            entry.piece = Some(piece);
+                            Kept::Piece(piece)
                         }
-                    }
-                    file.pieces.push(entry);
+                    };
+                    file.pieces.push(PieceEntry {
+                        digest,
+                        held: Some(kept),
+                        len,
+                        earliest: i64::MIN,
+                        latest: i64::MAX,
+                    });
                     if inputs.held {
                         held_bytes += len;
                         if held_bytes > settings.in_memory_bytes {
@@ -230,14 +234,18 @@ fn index_pieces(file: &mut InputFile, settings: &ReadSettings) {
             earliest: i64::MAX,
             latest: i64::MIN,
         };
-        // Decoded ahead: its events say. (This sink never fails.)
-        if let Some(slot) = entry.decoding.take() {
-            let _ = settings.ahead.take(slot).collected.replay_into(&mut span);
-        } else if let Some(piece) = entry.piece.take() {
-            let decoder = settings.decoder;
-            let _ = decoder.decode_piece(&piece.bytes, piece.first_line, true, &base, &mut span);
-        } else {
-            return;
+        // This sink never fails.
+        match entry.held.take() {
+            // Decoded ahead: its events say.
+            Some(Kept::Ahead(slot)) => {
+                let _ = settings.ahead.take(slot).collected.replay_into(&mut span);
+            }
+            Some(Kept::Piece(piece)) => {
+                let decoder = settings.decoder;
+                let _ =
+                    decoder.decode_piece(&piece.bytes, piece.first_line, true, &base, &mut span);
+            }
+            None => return,
         }
         entry.earliest = span.earliest;
         entry.latest = span.latest;

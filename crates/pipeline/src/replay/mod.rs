@@ -243,14 +243,6 @@ fn replay_read(
     Ok(stats)
 }
 
-/// A piece of an input kept whole, before it is decoded.
-enum Kept {
-    /// Its bytes.
-    Piece(delegraph_ingest::Piece),
-    /// Its slot where it is decoded ahead.
-    Ahead(usize),
-}
-
 /// One step of feeding inputs kept whole.
 enum Step<P> {
     /// The `index`th input begins.
@@ -274,23 +266,17 @@ fn feed_held(
     let mut steps = Vec::new();
     for (index, file) in files.iter_mut().enumerate() {
         steps.push(Step::Start(index));
-        for entry in &mut file.pieces {
-            let kept = match (entry.decoding.take(), entry.piece.take()) {
-                (Some(slot), _) => Kept::Ahead(slot),
-                (None, Some(piece)) => Kept::Piece(piece),
-                (None, None) => continue,
-            };
-            steps.push(Step::Piece(index, kept));
-        }
+        let kept = file.pieces.iter_mut().filter_map(|e| e.held.take());
+        steps.extend(kept.map(|kept| Step::Piece(index, kept)));
         steps.push(Step::End(index));
     }
     let files = &*files;
     let decoder = read.decoder;
-    let decode = |step: Step<Kept>| match step {
+    let decode = |step: Step<inputs::Kept>| match step {
         Step::Piece(index, kept) => {
             let file = &files[index];
             let decoded = match kept {
-                Kept::Ahead(slot) => {
+                inputs::Kept::Ahead(slot) => {
                     let ahead = read.ahead.take(slot);
                     if file.utf8 {
                         ahead.collected
@@ -302,7 +288,7 @@ fn feed_held(
                         file.decode_alone(decoder, piece)
                     }
                 }
-                Kept::Piece(piece) => file.decode_alone(decoder, piece),
+                inputs::Kept::Piece(piece) => file.decode_alone(decoder, piece),
             };
             Step::Piece(index, decoded)
         }
