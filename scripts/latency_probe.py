@@ -83,10 +83,11 @@ class Reader:
     """Reads `topic` from its start on a thread, handing each message and
     the time it was read to `handle`."""
 
-    def __init__(self, bootstrap, topic, handle):
+    def __init__(self, bootstrap, topic, handle, fetch_wait_ms):
         self.done = threading.Event()
         self.consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"latency-{uuid.uuid4()}",
-                                  "auto.offset.reset": "earliest", "enable.auto.commit": False})
+                                  "auto.offset.reset": "earliest", "enable.auto.commit": False,
+                                  "fetch.wait.max.ms": fetch_wait_ms})
         self.consumer.subscribe([topic])
         self.thread = threading.Thread(target=self.run, args=(handle,))
         self.thread.start()
@@ -150,7 +151,8 @@ def taken(args):
 
 def echo(args):
     latencies = []
-    reader = Reader(args.bootstrap, args.topic, lambda v, at: latencies.append(at - float(v)))
+    reader = Reader(args.bootstrap, args.topic, lambda v, at: latencies.append(at - float(v)),
+                    args.fetch_wait_ms)
     time.sleep(2)  # the reader joins its group before anything is sent
     sent = send_paced(args.bootstrap, args.topic, args.rate, args.seconds, lambda t: repr(t).encode())
     time.sleep(args.drain)
@@ -177,7 +179,7 @@ def paced(args):
             sent[r["eventID"]] = t
         return json.dumps(r).encode()
 
-    reader = Reader(args.bootstrap, args.findings_topic, on_finding)
+    reader = Reader(args.bootstrap, args.findings_topic, on_finding, args.fetch_wait_ms)
     time.sleep(2)
     n = send_paced(args.bootstrap, args.topic, args.rate, args.seconds, value_of)
     time.sleep(args.drain)
@@ -189,6 +191,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bootstrap", required=True)
     ap.add_argument("--topic", required=True)
+    ap.add_argument("--fetch-wait-ms", type=int, default=500,
+                    help="readers' fetch.wait.max.ms (librdkafka's default: 500)")
     sub = ap.add_subparsers(dest="cmd", required=True)
     f = sub.add_parser("fill")
     f.add_argument("--stratus", required=True)

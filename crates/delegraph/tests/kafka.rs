@@ -12,65 +12,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::kafka::{Broker, Service, wait_for};
-use common::{bin, repo, run, simulate, sql_json, stratus_files};
-
-/// Finding ids and event counts of a data directory.
-#[derive(Debug, PartialEq)]
-struct StoreSummary {
-    events: u64,
-    distinct_events: u64,
-    findings: BTreeSet<String>,
-    finding_rows: u64,
-}
-
-fn summary(data: &Path) -> StoreSummary {
-    let e = &sql_json(
-        data,
-        "SELECT count(*) AS n, count(DISTINCT event_id) AS d FROM events",
-    )[0];
-    let f = sql_json(data, "SELECT finding_id FROM findings");
-    StoreSummary {
-        events: e["n"].as_u64().unwrap(),
-        distinct_events: e["d"].as_u64().unwrap(),
-        findings: f
-            .iter()
-            .map(|r| r["finding_id"].as_str().unwrap().to_owned())
-            .collect(),
-        finding_rows: f.len() as u64,
-    }
-}
-
-fn stored_events(data: &Path) -> u64 {
-    if !data.join("events").exists() {
-        return 0;
-    }
-    sql_json(data, "SELECT count(*) AS n FROM events")[0]["n"]
-        .as_u64()
-        .unwrap()
-}
-
-/// What replay makes of the same files in the same order.
-fn replay_summary(dir: &Path, files: &[PathBuf], lateness: Option<&str>) -> StoreSummary {
-    let data = dir.join("replayed");
-    let mut cmd = bin();
-    cmd.arg("replay").arg("--data-dir").arg(&data);
-    if let Some(l) = lateness {
-        cmd.args(["--lateness", l]);
-    }
-    run(cmd.args(files));
-    summary(&data)
-}
-
-fn kafka_section(broker: &Broker, group: &str, topics: &[&str], extra: &str) -> String {
-    let mut s = format!(
-        "[kafka]\nbrokers = \"{}\"\ngroup_id = \"{group}\"\nfindings_topic = \"findings\"\ndead_letter_topic = \"dead-letter\"\n{extra}\n",
-        broker.bootstrap()
-    );
-    for t in topics {
-        s.push_str(&format!("\n[[kafka.topics]]\nname = \"{t}\"\n"));
-    }
-    s
-}
+use common::stream_store::{kafka_section, replay_summary, stored_events, summary};
+use common::{repo, simulate, sql_json, stratus_files};
 
 #[test]
 fn three_topics_end_to_end_findings_via_api_and_topic_offsets_committed() {

@@ -33,7 +33,7 @@ pub use replay::{
 pub use rule_tests::{Expect, RuleTestError, RuleTestOutcome, run_rule_tests, test_cases};
 pub use settings::{AnalysisSettings, DEFAULT_BATCH_ROWS};
 pub use stats::{MergedReplay, RunStats};
-pub use stream::{StreamConfig, TopicSource, run_stream};
+pub use stream::{FindingsRelease, StreamConfig, TopicSource, run_stream};
 pub use stream_metrics::StreamMetrics;
 
 /// What stopped a run. Bad records never do: they are dead-lettered.

@@ -159,6 +159,12 @@ pub struct KafkaSection {
     pub findings_topic: Option<String>,
     /// Topic for dead letters.
     pub dead_letter_topic: Option<String>,
+    /// When findings go to `findings_topic`: `"at_seal"` (the default),
+    /// once the epoch storing their events is durable, or `"as_found"`,
+    /// as soon as they are found (lower latency; a crash may leave on the
+    /// topic a finding its redo does not make again).
+    #[serde(default)]
+    pub publish_findings: delegraph_pipeline::FindingsRelease,
     /// Longest time between durable epochs (ms).
     #[serde(default = "default_epoch_ms")]
     pub epoch_interval_ms: u64,
@@ -288,6 +294,7 @@ impl ServeConfig {
         }
         s.findings_topic = k.findings_topic.clone();
         s.dead_letter_topic = k.dead_letter_topic.clone();
+        s.findings_release = k.publish_findings;
         s.epoch_interval = std::time::Duration::from_millis(k.epoch_interval_ms.max(1));
         s.epoch_max_messages = k.epoch_max_messages.max(1);
         s.publish_timeout = std::time::Duration::from_secs(k.publish_timeout_secs);

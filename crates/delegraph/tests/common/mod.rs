@@ -11,6 +11,7 @@ use serde_json::Value;
 
 pub mod kafka;
 pub mod otlp;
+pub mod stream_store;
 
 /// The `delegraph` binary under test.
 pub fn bin() -> Command {

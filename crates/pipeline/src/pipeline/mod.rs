@@ -267,6 +267,17 @@ impl EventPipeline {
         self.kept.get_or_insert_with(Default::default);
     }
 
+    /// The open epoch's findings from the `from`-th on (counting from the
+    /// epoch's first), in the order found: for publishing them before the
+    /// epoch is sealed. Empty unless outputs are kept.
+    pub fn epoch_findings_from(&self, from: usize) -> impl Iterator<Item = &Finding> {
+        let (flushed, pending) = match &self.kept {
+            Some((kept, _)) => (kept.as_slice(), self.findings.as_slice()),
+            None => (&[][..], &[][..]),
+        };
+        from_nth(flushed, pending, from)
+    }
+
     /// Decode one document and route its records.
     pub fn ingest(
         &mut self,
@@ -543,5 +554,36 @@ impl EventSink for EventPipeline {
             raw: raw.to_owned(),
         })
         .map_err(SinkError::new)
+    }
+}
+
+/// Items of `first` then `second` from the `n`-th on, without walking the
+/// `n` before it.
+fn from_nth<'a, T>(first: &'a [T], second: &'a [T], n: usize) -> impl Iterator<Item = &'a T> {
+    let in_second = n.saturating_sub(first.len());
+    first
+        .get(n..)
+        .unwrap_or_default()
+        .iter()
+        .chain(second.get(in_second..).unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::from_nth;
+
+    /// Whatever the split between flushed and pending findings, the ones
+    /// from the n-th on are the same as in one list: none sent twice or
+    /// skipped when a flush moves pending ones between two sends.
+    #[test]
+    fn items_from_the_nth_across_two_slices() {
+        let all: Vec<u32> = (0..7).collect();
+        for split in 0..=all.len() {
+            let (first, second) = all.split_at(split);
+            for n in 0..=all.len() + 2 {
+                let got: Vec<u32> = from_nth(first, second, n).copied().collect();
+                assert_eq!(got, all.get(n..).unwrap_or_default(), "split {split}, n {n}");
+            }
+        }
     }
 }

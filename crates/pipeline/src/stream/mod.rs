@@ -3,7 +3,8 @@
 //!
 //! An epoch ends every `epoch_interval` (or `epoch_max_messages`). Ending
 //! one does, in this order: publish the epoch's table files; publish its
-//! findings (OCSF) and dead letters to their topics and wait for delivery;
+//! findings (OCSF) and dead letters to their topics (findings may have
+//! gone out as found: see [`publish`]) and wait for delivery;
 //! store the checkpoint (graphs, baselines, held events, the next offset
 //! per partition); commit those offsets to the group. The live tables,
 //! views of the state rather than part of what an epoch makes durable,
@@ -23,24 +24,25 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use delegraph_decode::DocumentDecoder;
-use delegraph_ingest::kafka::{
-    KafkaSettings, KafkaSink, KafkaSource, RebalanceHandler, SourceMessage,
-};
+use delegraph_ingest::kafka::{KafkaSettings, KafkaSource, RebalanceHandler, SourceMessage};
 use delegraph_model::{PartitionOffset, Source};
 use delegraph_rules::RuleWatcher;
 
 use crate::checkpoint::Checkpoint;
 use crate::decode_lane::{Consumed, DecodeLane, DecodedMessage};
-use crate::pipeline::{EventPipeline, Sealed};
+use crate::pipeline::EventPipeline;
 use crate::settings::AnalysisSettings;
 use crate::stream_metrics::StreamMetrics;
 use crate::{PipelineError, RunStats};
 
 mod positions;
+mod publish;
 #[cfg(test)]
 mod tests;
 
 use positions::Positions;
+pub use publish::FindingsRelease;
+use publish::Publisher;
 
 /// A topic to consume and how to decode it.
 #[derive(Debug, Clone)]
@@ -64,6 +66,8 @@ pub struct StreamConfig {
     pub findings_topic: Option<String>,
     /// Where rejected records go (none: the `dead_letters` table only).
     pub dead_letter_topic: Option<String>,
+    /// When findings are sent to `findings_topic`.
+    pub findings_release: FindingsRelease,
     /// Longest time between epochs.
     pub epoch_interval: Duration,
     /// Most messages in one epoch (give or take the few batches still
@@ -99,6 +103,7 @@ impl StreamConfig {
             topics: Vec::new(),
             findings_topic: None,
             dead_letter_topic: None,
+            findings_release: FindingsRelease::AtSeal,
             epoch_interval: Duration::from_secs(5),
             epoch_max_messages: 100_000,
             publish_timeout: Duration::from_secs(300),
@@ -119,7 +124,7 @@ fn epoch_name(epoch: u64) -> String {
 struct StreamState {
     cfg: Arc<StreamConfig>,
     pipeline: EventPipeline,
-    sink: Option<KafkaSink>,
+    publisher: Option<Publisher>,
     decoders: HashMap<String, Arc<DocumentDecoder>>,
     /// Messages being decoded, taken back in the order consumed.
     lane: DecodeLane,
@@ -153,7 +158,7 @@ impl StreamState {
     fn new(
         cfg: Arc<StreamConfig>,
         pipeline: EventPipeline,
-        sink: Option<KafkaSink>,
+        publisher: Option<Publisher>,
         epoch: u64,
         durable: Positions,
         metrics: Arc<StreamMetrics>,
@@ -167,7 +172,7 @@ impl StreamState {
         Ok(Self {
             cfg,
             pipeline,
-            sink,
+            publisher,
             decoders,
             lane,
             epoch,
@@ -276,6 +281,9 @@ impl StreamState {
         if self.due() {
             return self.seal().map(Some);
         }
+        if let Some(p) = self.publisher.as_mut() {
+            p.found(&self.pipeline)?;
+        }
         Ok(None)
     }
 
@@ -343,7 +351,9 @@ impl StreamState {
                 .seal(&epoch_name(epoch + 1), epoch, self.offsets.to_vec())?;
         sealed.timings.drain = drain;
         let publishing = Instant::now();
-        self.publish(&sealed)?;
+        if let Some(p) = self.publisher.as_mut() {
+            p.sealed(&sealed)?;
+        }
         let saving = Instant::now();
         sealed.timings.publish = saving.duration_since(publishing);
         sealed.checkpoint.store(&self.cfg.data_dir)?;
@@ -360,35 +370,6 @@ impl StreamState {
         }
         self.metrics.note_epoch(&sealed, self.pipeline.stats());
         Ok(())
-    }
-
-    /// Findings and dead letters of a sealed epoch to their topics.
-    fn publish(&mut self, sealed: &Sealed) -> Result<(), PipelineError> {
-        let Some(sink) = self.sink.as_mut() else {
-            return Ok(());
-        };
-        let kafka = |e| PipelineError::Kafka(Box::new(e));
-        if let Some(topic) = &self.cfg.findings_topic {
-            for f in &sealed.findings {
-                let event = crate::ocsf::detection_finding(f);
-                let bytes = serde_json::to_vec(&event).map_err(|e| PipelineError::State {
-                    path: "findings topic".into(),
-                    message: e.to_string(),
-                })?;
-                sink.send(topic, &f.finding_id, &bytes).map_err(kafka)?;
-            }
-        }
-        if let Some(topic) = &self.cfg.dead_letter_topic {
-            for d in &sealed.dead_letters {
-                let bytes = serde_json::to_vec(d).map_err(|e| PipelineError::State {
-                    path: "dead-letter topic".into(),
-                    message: e.to_string(),
-                })?;
-                sink.send(topic, &d.origin.to_string(), &bytes)
-                    .map_err(kafka)?;
-            }
-        }
-        sink.flush(self.cfg.publish_timeout).map_err(kafka)
     }
 }
 
@@ -457,13 +438,22 @@ pub fn run_stream(
         cfg.analysis
             .open_pipeline(&cfg.data_dir, &epoch_name(epoch + 1), true, checkpoint)?;
     pipeline.keep_outputs();
+    let publisher = Publisher::connect(
+        &cfg.kafka,
+        cfg.findings_topic.clone(),
+        cfg.dead_letter_topic.clone(),
+        cfg.findings_release,
+        cfg.publish_timeout,
+    )?;
+    let state = StreamState::new(
+        cfg.clone(),
+        pipeline,
+        publisher,
+        epoch,
+        durable,
+        metrics.clone(),
+    )?;
     let kafka = |e| PipelineError::Kafka(Box::new(e));
-    let sink = if cfg.findings_topic.is_some() || cfg.dead_letter_topic.is_some() {
-        Some(KafkaSink::connect(&cfg.kafka).map_err(kafka)?)
-    } else {
-        None
-    };
-    let state = StreamState::new(cfg.clone(), pipeline, sink, epoch, durable, metrics.clone())?;
     let shared = Arc::new(Shared(Mutex::new(state)));
     let topics: Vec<&str> = cfg.topics.iter().map(|t| t.topic.as_str()).collect();
     let source = KafkaSource::connect(&cfg.kafka, &topics, shared.clone()).map_err(kafka)?;
