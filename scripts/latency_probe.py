@@ -16,7 +16,9 @@ echo     the broker's own latency, the baseline: send timestamps at RATE
 paced    send records at RATE per second for SECONDS while reading the
          findings topic; for every finding whose evidence includes records
          sent here, the latency is the time it was read minus the time the
-         newest of those records was sent. Print percentiles as JSON.
+         newest of those records was sent. Print percentiles as JSON, then
+         the median and largest of each seal phase of the epochs that
+         ended meanwhile (from the service's /metrics).
 
 Producers batch like a log shipper (linger.ms 5); readers use librdkafka's
 defaults, as the service's consumer does.
@@ -117,12 +119,52 @@ def report(sent, seconds, latencies, what):
                       "max_ms": round(latencies[-1] * 1000, 1)}))
 
 
-def messages_in(metrics_url):
+def metric_lines(metrics_url):
     with urllib.request.urlopen(metrics_url, timeout=5) as r:
-        for line in r.read().decode().splitlines():
-            if line.startswith("delegraph_messages_in_total"):
-                return float(line.split()[-1])
+        return r.read().decode().splitlines()
+
+
+def messages_in(metrics_url):
+    for line in metric_lines(metrics_url):
+        if line.startswith("delegraph_messages_in_total"):
+            return float(line.split()[-1])
     return 0.0
+
+
+class Seals:
+    """Samples the service's /metrics on a thread and keeps each epoch's
+    seal phases (the loop takes no message while it seals)."""
+
+    def __init__(self, metrics_url):
+        self.url = metrics_url
+        self.done = threading.Event()
+        self.seen = None
+        self.seals = []
+        self.thread = threading.Thread(target=self.run)
+        self.thread.start()
+
+    def run(self):
+        while not self.done.wait(0.1):
+            epochs, phases = None, {}
+            for line in metric_lines(self.url):
+                if line.startswith("delegraph_epochs_total"):
+                    epochs = float(line.split()[-1])
+                elif line.startswith("delegraph_epoch_seal_seconds{"):
+                    phases[line.split('"')[1]] = float(line.split()[-1]) * 1000
+            if epochs is not None and epochs != self.seen:
+                if self.seen is not None:
+                    self.seals.append(phases)
+                self.seen = epochs
+
+    def stop(self):
+        """Per phase, the median and the largest of the epochs seen."""
+        self.done.set()
+        self.thread.join()
+        out = {}
+        for phase in sorted({p for s in self.seals for p in s}):
+            v = sorted(s.get(phase, 0.0) for s in self.seals)
+            out[phase] = [round(v[len(v) // 2], 1), round(v[-1], 1)]
+        return {"epochs": len(self.seals), "seal_ms_median_max": out}
 
 
 def fill(args):
@@ -181,10 +223,13 @@ def paced(args):
 
     reader = Reader(args.bootstrap, args.findings_topic, on_finding, args.fetch_wait_ms)
     time.sleep(2)
+    seals = Seals(args.metrics)
     n = send_paced(args.bootstrap, args.topic, args.rate, args.seconds, value_of)
+    sealed = seals.stop()
     time.sleep(args.drain)
     reader.stop()
     report(n, args.seconds, latencies, "findings")
+    print(json.dumps(sealed))
 
 
 def main():
@@ -208,6 +253,8 @@ def main():
         p.add_argument("--drain", type=float, default=10, help="seconds to keep reading after the last send")
     sub.choices["paced"].add_argument("--stratus", required=True)
     sub.choices["paced"].add_argument("--findings-topic", required=True)
+    sub.choices["paced"].add_argument("--metrics", required=True,
+                                      help="the service's /metrics URL (seal phases are sampled)")
     args = ap.parse_args()
     {"fill": fill, "taken": taken, "echo": echo, "paced": paced}[args.cmd](args)
 

@@ -582,7 +582,11 @@ mod tests {
             let (first, second) = all.split_at(split);
             for n in 0..=all.len() + 2 {
                 let got: Vec<u32> = from_nth(first, second, n).copied().collect();
-                assert_eq!(got, all.get(n..).unwrap_or_default(), "split {split}, n {n}");
+                assert_eq!(
+                    got,
+                    all.get(n..).unwrap_or_default(),
+                    "split {split}, n {n}"
+                );
             }
         }
     }
