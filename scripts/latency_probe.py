@@ -20,8 +20,8 @@ paced    send records at RATE per second for SECONDS while reading the
          the median and largest of each seal phase of the epochs that
          ended meanwhile (from the service's /metrics).
 
-Producers batch like a log shipper (linger.ms 5); readers use librdkafka's
-defaults, as the service's consumer does.
+Producers batch like a log shipper (linger.ms 5); readers hold a fetch at
+most --fetch-wait-ms, as bench-latency has the service's consumer do.
 """
 import argparse
 import datetime
@@ -138,7 +138,8 @@ class Seals:
     def __init__(self, metrics_url):
         self.url = metrics_url
         self.done = threading.Event()
-        self.seen = None
+        self.first = None
+        self.last = None
         self.seals = []
         self.thread = threading.Thread(target=self.run)
         self.thread.start()
@@ -146,15 +147,23 @@ class Seals:
     def run(self):
         while not self.done.wait(0.1):
             epochs, phases = None, {}
-            for line in metric_lines(self.url):
+            try:
+                lines = metric_lines(self.url)
+            except OSError:
+                continue  # a slow answer: the next sample sees the epoch
+            for line in lines:
                 if line.startswith("delegraph_epochs_total"):
                     epochs = float(line.split()[-1])
                 elif line.startswith("delegraph_epoch_seal_seconds{"):
                     phases[line.split('"')[1]] = float(line.split()[-1]) * 1000
-            if epochs is not None and epochs != self.seen:
-                if self.seen is not None:
-                    self.seals.append(phases)
-                self.seen = epochs
+            if epochs is None:
+                continue
+            if self.first is None:
+                self.first = epochs
+            elif epochs != self.last:
+                # Only the latest of epochs ended between two samples shows.
+                self.seals.append(phases)
+            self.last = epochs
 
     def stop(self):
         """Per phase, the median and the largest of the epochs seen."""
@@ -164,7 +173,8 @@ class Seals:
         for phase in sorted({p for s in self.seals for p in s}):
             v = sorted(s.get(phase, 0.0) for s in self.seals)
             out[phase] = [round(v[len(v) // 2], 1), round(v[-1], 1)]
-        return {"epochs": len(self.seals), "seal_ms_median_max": out}
+        ended = int((self.last or 0) - (self.first or 0))
+        return {"epochs": ended, "seals_seen": len(self.seals), "seal_ms_median_max": out}
 
 
 def fill(args):

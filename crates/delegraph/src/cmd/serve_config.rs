@@ -160,9 +160,9 @@ pub struct KafkaSection {
     /// Topic for dead letters.
     pub dead_letter_topic: Option<String>,
     /// When findings go to `findings_topic`: `"at_seal"` (the default),
-    /// once the epoch storing their events is durable, or `"as_found"`,
-    /// as soon as they are found (lower latency; a crash may leave on the
-    /// topic a finding its redo does not make again).
+    /// once the epoch's tables holding their events are committed, or
+    /// `"as_found"`, as soon as they are found (lower latency; a crash may
+    /// leave on the topic a finding its redo does not make again).
     #[serde(default)]
     pub publish_findings: delegraph_pipeline::FindingsRelease,
     /// Longest time between durable epochs (ms).

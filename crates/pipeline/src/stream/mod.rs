@@ -14,7 +14,8 @@
 //! between redoes the epoch from the previous checkpoint under the same
 //! epoch name, replacing its files, so the store holds every event and
 //! finding once; the topics may see an epoch's findings twice, under the
-//! same deterministic `finding_id` key. Messages below the checkpoint's
+//! same deterministic `finding_id` key, and may keep one the redo does not
+//! make again (see [`publish`]). Messages below the checkpoint's
 //! offsets (redelivered because the commit did not happen) are skipped.
 
 use std::collections::{BTreeSet, HashMap};
@@ -278,13 +279,21 @@ impl StreamState {
                 self.release_if_idle()?;
             }
         }
+        // Before a seal too: what this turn found need not wait for the
+        // epoch's commits.
+        self.publish_found()?;
         if self.due() {
             return self.seal().map(Some);
         }
-        if let Some(p) = self.publisher.as_mut() {
-            p.found(&self.pipeline)?;
-        }
         Ok(None)
+    }
+
+    /// As found: queue the open epoch's findings not sent yet.
+    fn publish_found(&mut self) -> Result<(), PipelineError> {
+        match self.publisher.as_mut() {
+            Some(p) => p.found(&self.pipeline),
+            None => Ok(()),
+        }
     }
 
     /// The stream went quiet: process what is held for ordering, and bring
@@ -341,6 +350,7 @@ impl StreamState {
         // is saved.
         let draining = Instant::now();
         self.take_all_decoded()?;
+        self.publish_found()?;
         if self.pending == 0 {
             return Ok(());
         }

@@ -11,14 +11,16 @@
 //!   the loop that made it; the seal sends only what is left. Its latency
 //!   is the pipeline's and the broker's, however long epochs are.
 //!
-//! A crash between a finding sent and its epoch sealed makes the restart
-//! redo the epoch and send its findings again under the same
-//! `finding_id` key, in both modes. Sent as found, a finding is on the
-//! topic before its epoch is durable: if the redo takes the partitions'
-//! messages in another interleaving (event-time ties, events past the
-//! lateness), it may find something else, and the topic keeps a finding
-//! the store never holds. With one partition per topic, or events well
-//! inside the lateness, the redo finds the same.
+//! A crash after a finding is sent and before its epoch's checkpoint is
+//! stored makes the restart redo the epoch and send its findings again
+//! under the same `finding_id` key, in both modes. The redo may also find
+//! something else, and the topic then keeps a finding the store never
+//! holds: when it takes messages of several partitions (of one topic or
+//! several) in another interleaving, when analysts' verdicts or the rules
+//! changed meanwhile (the redo applies them before the epoch's events),
+//! or when an idle release fell inside the epoch. At the seal that window
+//! is the short time between delivery and the checkpoint; as found, it is
+//! the whole epoch.
 //!
 //! Dead letters always go at the seal: nobody waits on them in seconds.
 
@@ -66,7 +68,7 @@ impl Publisher {
         if findings_topic.is_none() && dead_letter_topic.is_none() {
             return Ok(None);
         }
-        let sink = KafkaSink::connect(kafka).map_err(|e| PipelineError::Kafka(Box::new(e)))?;
+        let sink = KafkaSink::connect(kafka).map_err(self::kafka)?;
         Ok(Some(Self {
             sink,
             findings_topic,
@@ -96,6 +98,7 @@ impl Publisher {
     /// wait until all are delivered.
     pub(super) fn sealed(&mut self, sealed: &Sealed) -> Result<(), PipelineError> {
         let already = std::mem::take(&mut self.sent);
+        debug_assert!(already <= sealed.findings.len(), "sent more than found");
         if let Some(topic) = &self.findings_topic {
             for f in sealed.findings.get(already..).unwrap_or_default() {
                 send_finding(&mut self.sink, topic, f)?;
@@ -126,6 +129,7 @@ fn send_finding(sink: &mut KafkaSink, topic: &str, f: &Finding) -> Result<(), Pi
     sink.send(topic, &f.finding_id, &bytes).map_err(kafka)
 }
 
+/// A producer error as the pipeline's.
 fn kafka(e: delegraph_ingest::kafka::KafkaError) -> PipelineError {
     PipelineError::Kafka(Box::new(e))
 }
