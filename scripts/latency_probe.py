@@ -16,7 +16,8 @@ echo     the broker's own latency, the baseline: send timestamps at RATE
 paced    send records at RATE per second for SECONDS while reading the
          findings topic; for every finding whose evidence includes records
          sent here, the latency is the time it was read minus the time the
-         newest of those records was sent. Print percentiles as JSON, then
+         newest of those records was sent (the findings are read in a
+         process of its own). Print percentiles as JSON, then
          the median and largest of each seal phase of the epochs that
          ended meanwhile (from the service's /metrics).
 
@@ -26,6 +27,7 @@ most --fetch-wait-ms, as bench-latency has the service's consumer do.
 import argparse
 import datetime
 import json
+import multiprocessing
 import random
 import sys
 import threading
@@ -212,32 +214,52 @@ def echo(args):
     report(sent, args.seconds, latencies, "messages")
 
 
+def related_ids(value):
+    """The event ids a finding names as its evidence."""
+    related = json.loads(value).get("finding_info", {}).get("related_events", [])
+    return [e["uid"] for e in related if "uid" in e]
+
+
+def read_findings(bootstrap, topic, fetch_wait_ms, done, out):
+    """In a process of its own, so that parsing findings never waits on the
+    sender for the interpreter (nor holds it up): read `topic` until `done`
+    is set, then put on `out` each finding's evidence ids and read time."""
+    got = []
+    reader = Reader(bootstrap, topic, lambda v, at: got.append((related_ids(v), at)), fetch_wait_ms)
+    done.wait()
+    reader.stop()
+    out.put(got)
+
+
 def paced(args):
     records = Records(args.stratus)
     sent = {}
-    lock = threading.Lock()
-    latencies = []
-
-    def on_finding(value, read_at):
-        related = json.loads(value).get("finding_info", {}).get("related_events", [])
-        with lock:
-            times = [sent[e["uid"]] for e in related if e.get("uid") in sent]
-        if times:
-            latencies.append(read_at - max(times))
 
     def value_of(t):
         r = records.next()
-        with lock:
-            sent[r["eventID"]] = t
+        sent[r["eventID"]] = t
         return json.dumps(r).encode()
 
-    reader = Reader(args.bootstrap, args.findings_topic, on_finding, args.fetch_wait_ms)
+    # Forked before this process makes any Kafka client. time.monotonic()
+    # is the system's monotonic clock, the same in both processes.
+    ctx = multiprocessing.get_context("fork")
+    done, out = ctx.Event(), ctx.Queue()
+    reader = ctx.Process(target=read_findings,
+                         args=(args.bootstrap, args.findings_topic, args.fetch_wait_ms, done, out))
+    reader.start()
     time.sleep(2)
     seals = Seals(args.metrics)
     n = send_paced(args.bootstrap, args.topic, args.rate, args.seconds, value_of)
     sealed = seals.stop()
     time.sleep(args.drain)
-    reader.stop()
+    done.set()
+    found = out.get()
+    reader.join()
+    latencies = []
+    for ids, read_at in found:
+        times = [sent[i] for i in ids if i in sent]
+        if times:
+            latencies.append(read_at - max(times))
     report(n, args.seconds, latencies, "findings")
     print(json.dumps(sealed))
 
