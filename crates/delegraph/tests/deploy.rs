@@ -157,7 +157,43 @@ fn the_image_config_and_the_example_pass_serve_check() {
             text.contains("logs.iam, logs.saas, logs.toolcalls"),
             "{file}: {text}"
         );
+        assert!(
+            text.contains(
+                "findings: to delegraph.findings, once their epoch's tables are committed"
+            ),
+            "{file}: {text}"
+        );
     }
+}
+
+#[test]
+fn serve_check_says_how_findings_are_published_and_wants_a_topic_for_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = |extra: &str| {
+        let path = dir.path().join("serve.toml");
+        std::fs::write(
+            &path,
+            format!("data_dir = \"d\"\n[kafka]\nbrokers = \"x\"\n{extra}\n[[kafka.topics]]\nname = \"logs\"\n"),
+        )
+        .unwrap();
+        bin()
+            .args(["serve", "--check", "--config"])
+            .arg(&path)
+            .output()
+            .unwrap()
+    };
+    let out = config("findings_topic = \"f\"\npublish_findings = \"as_found\"");
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("findings: to f, as found"), "{text}");
+
+    let out = config("publish_findings = \"as_found\"");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("serve.toml") && err.contains("publish_findings needs a findings_topic"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -197,7 +197,7 @@ impl StreamMetrics {
         family(
             "delegraph_findings_published_total",
             "counter",
-            "Findings sent to the findings topic.",
+            "Findings delivered to the findings topic, counted when their epoch is sealed (as found, they reach it up to an epoch earlier).",
             one(s.findings_published as f64),
         );
         family(

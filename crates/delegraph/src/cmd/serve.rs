@@ -138,6 +138,17 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
                     s.kafka.group_id,
                     topics.join(", ")
                 );
+                match &s.findings_topic {
+                    Some(t) => println!(
+                        "findings: to {t}, {}",
+                        match s.findings_release {
+                            delegraph_pipeline::FindingsRelease::AtSeal =>
+                                "once their epoch's tables are committed",
+                            delegraph_pipeline::FindingsRelease::AsFound => "as found",
+                        }
+                    ),
+                    None => println!("findings: not published to Kafka"),
+                }
             }
             None => println!("kafka: none (API only)"),
         }

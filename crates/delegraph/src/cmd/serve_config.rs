@@ -259,6 +259,12 @@ impl ServeConfig {
         }
         if let Some(k) = &c.kafka {
             anyhow::ensure!(
+                k.findings_topic.is_some()
+                    || k.publish_findings == delegraph_pipeline::FindingsRelease::AtSeal,
+                "{}: [kafka] publish_findings needs a findings_topic to publish to",
+                path.display()
+            );
+            anyhow::ensure!(
                 !k.topics.is_empty(),
                 "{}: [kafka] needs at least one [[kafka.topics]]",
                 path.display()
