@@ -100,6 +100,12 @@ pub enum PipelineError {
     WriterGone,
 }
 
+impl From<delegraph_ingest::kafka::KafkaError> for PipelineError {
+    fn from(e: delegraph_ingest::kafka::KafkaError) -> Self {
+        PipelineError::Kafka(Box::new(e))
+    }
+}
+
 impl PipelineError {
     /// The pipeline's own error back from the decoder it stopped: the
     /// pipeline is the sink, so what the sink wrapped is a `PipelineError`.

@@ -448,13 +448,7 @@ pub fn run_stream(
         cfg.analysis
             .open_pipeline(&cfg.data_dir, &epoch_name(epoch + 1), true, checkpoint)?;
     pipeline.keep_outputs();
-    let publisher = Publisher::connect(
-        &cfg.kafka,
-        cfg.findings_topic.clone(),
-        cfg.dead_letter_topic.clone(),
-        cfg.findings_release,
-        cfg.publish_timeout,
-    )?;
+    let publisher = Publisher::connect(&cfg)?;
     let state = StreamState::new(
         cfg.clone(),
         pipeline,
@@ -463,10 +457,9 @@ pub fn run_stream(
         durable,
         metrics.clone(),
     )?;
-    let kafka = |e| PipelineError::Kafka(Box::new(e));
     let shared = Arc::new(Shared(Mutex::new(state)));
     let topics: Vec<&str> = cfg.topics.iter().map(|t| t.topic.as_str()).collect();
-    let source = KafkaSource::connect(&cfg.kafka, &topics, shared.clone()).map_err(kafka)?;
+    let source = KafkaSource::connect(&cfg.kafka, &topics, shared.clone())?;
     tracing::info!(?topics, group = %cfg.kafka.group_id, epoch, "consuming");
     let mut last_rules_poll = Instant::now();
     while !stop.load(Ordering::Relaxed) {

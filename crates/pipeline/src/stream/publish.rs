@@ -24,11 +24,12 @@
 //!
 //! Dead letters always go at the seal: nobody waits on them in seconds.
 
-use std::time::Duration;
+use std::sync::Arc;
 
-use delegraph_ingest::kafka::{KafkaSettings, KafkaSink};
-use delegraph_model::Finding;
+use delegraph_ingest::kafka::KafkaSink;
+use serde::Serialize;
 
+use super::StreamConfig;
 use crate::PipelineError;
 use crate::pipeline::{EventPipeline, Sealed};
 
@@ -44,51 +45,38 @@ pub enum FindingsRelease {
     AsFound,
 }
 
-/// The producer and what goes where.
+/// The producer, and the stream's settings for what goes where.
 pub(super) struct Publisher {
     sink: KafkaSink,
-    findings_topic: Option<String>,
-    dead_letter_topic: Option<String>,
-    release: FindingsRelease,
-    /// How long delivery may take before the service stops.
-    timeout: Duration,
+    cfg: Arc<StreamConfig>,
     /// Findings of the open epoch already sent (as found).
     sent: usize,
 }
 
 impl Publisher {
     /// A producer when there is a topic to publish to.
-    pub(super) fn connect(
-        kafka: &KafkaSettings,
-        findings_topic: Option<String>,
-        dead_letter_topic: Option<String>,
-        release: FindingsRelease,
-        timeout: Duration,
-    ) -> Result<Option<Self>, PipelineError> {
-        if findings_topic.is_none() && dead_letter_topic.is_none() {
+    pub(super) fn connect(cfg: &Arc<StreamConfig>) -> Result<Option<Self>, PipelineError> {
+        if cfg.findings_topic.is_none() && cfg.dead_letter_topic.is_none() {
             return Ok(None);
         }
-        let sink = KafkaSink::connect(kafka).map_err(self::kafka)?;
         Ok(Some(Self {
-            sink,
-            findings_topic,
-            dead_letter_topic,
-            release,
-            timeout,
+            sink: KafkaSink::connect(&cfg.kafka)?,
+            cfg: cfg.clone(),
             sent: 0,
         }))
     }
 
     /// As found: queue the open epoch's findings not sent yet.
     pub(super) fn found(&mut self, pipeline: &EventPipeline) -> Result<(), PipelineError> {
-        if self.release != FindingsRelease::AsFound {
+        if self.cfg.findings_release != FindingsRelease::AsFound {
             return Ok(());
         }
-        let Some(topic) = &self.findings_topic else {
+        let Some(topic) = &self.cfg.findings_topic else {
             return Ok(());
         };
         for f in pipeline.epoch_findings_from(self.sent) {
-            send_finding(&mut self.sink, topic, f)?;
+            let event = crate::ocsf::detection_finding(f);
+            send_json(&mut self.sink, topic, &f.finding_id, &event)?;
             self.sent += 1;
         }
         Ok(())
@@ -99,37 +87,31 @@ impl Publisher {
     pub(super) fn sealed(&mut self, sealed: &Sealed) -> Result<(), PipelineError> {
         let already = std::mem::take(&mut self.sent);
         debug_assert!(already <= sealed.findings.len(), "sent more than found");
-        if let Some(topic) = &self.findings_topic {
+        if let Some(topic) = &self.cfg.findings_topic {
             for f in sealed.findings.get(already..).unwrap_or_default() {
-                send_finding(&mut self.sink, topic, f)?;
+                let event = crate::ocsf::detection_finding(f);
+                send_json(&mut self.sink, topic, &f.finding_id, &event)?;
             }
         }
-        if let Some(topic) = &self.dead_letter_topic {
+        if let Some(topic) = &self.cfg.dead_letter_topic {
             for d in &sealed.dead_letters {
-                let bytes = serde_json::to_vec(d).map_err(|e| PipelineError::State {
-                    path: "dead-letter topic".into(),
-                    message: e.to_string(),
-                })?;
-                self.sink
-                    .send(topic, &d.origin.to_string(), &bytes)
-                    .map_err(kafka)?;
+                send_json(&mut self.sink, topic, &d.origin.to_string(), d)?;
             }
         }
-        self.sink.flush(self.timeout).map_err(kafka)
+        Ok(self.sink.flush(self.cfg.publish_timeout)?)
     }
 }
 
-/// One finding as an OCSF Detection Finding keyed by its id.
-fn send_finding(sink: &mut KafkaSink, topic: &str, f: &Finding) -> Result<(), PipelineError> {
-    let event = crate::ocsf::detection_finding(f);
-    let bytes = serde_json::to_vec(&event).map_err(|e| PipelineError::State {
-        path: "findings topic".into(),
+/// Queue `value` as JSON on `topic` under `key`.
+fn send_json(
+    sink: &mut KafkaSink,
+    topic: &str,
+    key: &str,
+    value: &impl Serialize,
+) -> Result<(), PipelineError> {
+    let bytes = serde_json::to_vec(value).map_err(|e| PipelineError::State {
+        path: format!("topic {topic}"),
         message: e.to_string(),
     })?;
-    sink.send(topic, &f.finding_id, &bytes).map_err(kafka)
-}
-
-/// A producer error as the pipeline's.
-fn kafka(e: delegraph_ingest::kafka::KafkaError) -> PipelineError {
-    PipelineError::Kafka(Box::new(e))
+    Ok(sink.send(topic, key, &bytes)?)
 }
