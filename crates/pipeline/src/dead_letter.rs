@@ -5,8 +5,8 @@ use std::path::Path;
 
 use delegraph_model::{DeadLetter, Timestamp};
 use delegraph_store::{
-    CommitTag, DEAD_LETTER_TABLE, DayFiling, DeadLetterRow, TableAppend, dead_letters_batch,
-    dead_letters_schema,
+    ClosedFiles, CommitTag, DEAD_LETTER_TABLE, DayFiling, DeadLetterRow, TableAppend,
+    dead_letters_batch, dead_letters_schema,
 };
 
 use crate::PipelineError;
@@ -82,8 +82,14 @@ impl DeadLetters {
     /// Commit them under `tag`; whether anything was committed. The next
     /// run's letters may then be written.
     pub fn commit(&mut self, tag: &CommitTag) -> Result<bool, PipelineError> {
+        Ok(self.close()?.commit(tag)?.is_some())
+    }
+
+    /// Finish the run's file of letters for a commit elsewhere (see
+    /// [`TableAppend::close`]).
+    pub fn close(&mut self) -> Result<ClosedFiles, PipelineError> {
         self.flush()?;
-        Ok(self.table.commit(tag)?.is_some())
+        Ok(self.table.close()?)
     }
 }
 

@@ -98,6 +98,15 @@ pub enum PipelineError {
     /// panic), taking the run's unwritten events with it.
     #[error("the events table's writer thread stopped unexpectedly")]
     WriterGone,
+    /// The thread making a sealed epoch durable could not be started.
+    #[error("starting the thread that makes epoch {epoch} durable: {source}")]
+    SealThread {
+        /// The epoch sealed.
+        epoch: u64,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl From<delegraph_ingest::kafka::KafkaError> for PipelineError {

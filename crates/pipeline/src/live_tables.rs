@@ -16,6 +16,8 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use delegraph_store::RecordBatch;
+
 use delegraph_graph::Stitcher;
 use delegraph_store::{
     AGENTS_LIVE, CurrentTable, DayFiling, EDGES_LIVE, FilingLimits, agents_batch, edges_batch,
@@ -49,23 +51,15 @@ impl LiveTables {
         }
     }
 
-    /// After an epoch changed the stitcher: replace the tables if the
-    /// duty share allows it now, else mark them stale. Tables replaced
-    /// join `outputs`.
-    pub fn epoch_ended(
-        &mut self,
-        stitcher: &Stitcher,
-        limits: &FilingLimits,
-        outputs: &mut Vec<PathBuf>,
-    ) -> Result<(), PipelineError> {
+    /// After an epoch changed the stitcher: the tables are stale; whether
+    /// the duty share allows replacing them now (with
+    /// [`LiveRows::of`] the stitcher as the epoch left it, handed to
+    /// [`replace`](Self::replace) once the epoch is durable).
+    pub fn epoch_ended(&mut self) -> bool {
         self.stale = true;
-        let due = self.last.is_none_or(|(ended, took)| {
+        self.last.is_none_or(|(ended, took)| {
             ended.elapsed().as_secs_f64() >= took.as_secs_f64() * (1.0 / DUTY - 1.0)
-        });
-        if due {
-            self.write(stitcher, limits, outputs)?;
-        }
-        Ok(())
+        })
     }
 
     /// Replace the tables if an epoch left them stale; whether it did.
@@ -89,6 +83,39 @@ impl LiveTables {
         limits: &FilingLimits,
         outputs: &mut Vec<PathBuf>,
     ) -> Result<(), PipelineError> {
+        self.replace(LiveRows::of(stitcher)?, limits, outputs)
+    }
+
+    /// Replace both with `rows`; their tables join `outputs`.
+    pub fn replace(
+        &mut self,
+        rows: LiveRows,
+        limits: &FilingLimits,
+        outputs: &mut Vec<PathBuf>,
+    ) -> Result<(), PipelineError> {
+        let started = Instant::now();
+        let filing = DayFiling::now_within(limits);
+        self.agents.replace(rows.agents, &filing)?;
+        self.edges.replace(rows.edges, &filing)?;
+        outputs.push(self.agents.path());
+        outputs.push(self.edges.path());
+        self.last = Some((Instant::now(), rows.built + started.elapsed()));
+        self.stale = false;
+        Ok(())
+    }
+}
+
+/// The rows of both tables as of one moment of the stitcher.
+pub(crate) struct LiveRows {
+    agents: RecordBatch,
+    edges: RecordBatch,
+    /// How long building them took (part of a replacement's cost).
+    pub built: Duration,
+}
+
+impl LiveRows {
+    /// The stitcher's live instances and their edges, by instance id.
+    pub fn of(stitcher: &Stitcher) -> Result<Self, PipelineError> {
         let started = Instant::now();
         let mut live: Vec<_> = stitcher.instances().live().collect();
         live.sort_by(|a, b| a.id.cmp(&b.id));
@@ -100,14 +127,11 @@ impl LiveTables {
             .iter()
             .flat_map(|i| crate::graph_rows::edge_rows(i))
             .collect();
-        let filing = DayFiling::now_within(limits);
-        self.agents.replace(agents_batch(&agents)?, &filing)?;
-        self.edges.replace(edges_batch(&edges)?, &filing)?;
-        outputs.push(self.agents.path());
-        outputs.push(self.edges.path());
-        self.last = Some((Instant::now(), started.elapsed()));
-        self.stale = false;
-        Ok(())
+        Ok(Self {
+            agents: agents_batch(&agents)?,
+            edges: edges_batch(&edges)?,
+            built: started.elapsed(),
+        })
     }
 }
 
@@ -129,17 +153,17 @@ mod tests {
         let stitcher = Stitcher::new(StitchConfig::default());
         let limits = FilingLimits::default();
         let mut live = LiveTables::new(dir.path(), false);
+        assert!(live.epoch_ended(), "the first epoch replaces both tables");
         let mut out = Vec::new();
-        live.epoch_ended(&stitcher, &limits, &mut out).unwrap();
-        assert_eq!(out.len(), 2, "the first epoch writes both tables");
+        let rows = LiveRows::of(&stitcher).unwrap();
+        live.replace(rows, &limits, &mut out).unwrap();
+        assert_eq!(out.len(), 2);
         let first = version(dir.path());
 
         // The last replacement took an hour: the next epoch may not spend
         // another so soon.
         live.last = Some((Instant::now(), Duration::from_secs(3600)));
-        out.clear();
-        live.epoch_ended(&stitcher, &limits, &mut out).unwrap();
-        assert!(out.is_empty());
+        assert!(!live.epoch_ended());
         assert_eq!(version(dir.path()), first);
 
         assert!(live.refresh_stale(&stitcher, &limits).unwrap());

@@ -6,11 +6,12 @@
 //! commit reads only what the log gained since the last.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use delegraph_model::DeadLetter;
 use delegraph_store::{
-    CommitTag, DayFiling, FilingLimits, TableAppend, agents_schema, edges_schema, events_schema,
-    findings_schema,
+    ClosedFiles, CommitTag, DayFiling, FilingLimits, TableAppend, TableLog, agents_schema,
+    edges_schema, events_schema, findings_schema,
 };
 
 use crate::events_writer::EventsWriter;
@@ -90,58 +91,86 @@ impl RunFiles {
     /// included; returns the tables committed to. The next run's rows may
     /// then be written, filed by `next` (see [`Self::restart`]).
     pub fn publish(&mut self, tag: &CommitTag) -> Result<Vec<PathBuf>, PipelineError> {
-        self.publishes = self.publishes.saturating_add(1);
-        let mut committed = Vec::new();
-        for (name, table) in self.row_tables()? {
-            if table.commit(tag)?.is_some() {
-                committed.push(name);
-            }
-        }
-        if self.dead.commit(tag)? {
-            committed.push(delegraph_store::DEAD_LETTER_TABLE);
-        }
-        Ok(committed
-            .into_iter()
-            .map(|name| self.data_dir.join(name))
-            .collect())
+        self.close()?.commit(tag)
     }
 
-    /// Every [`PUBLISHES_PER_LOOK`] publishes, compact each table's days
-    /// holding more than [`CROWDED_DAY_FILES`] files (only once the last
-    /// publish can no longer be redone: see
-    /// [`TableAppend::compact_crowded_days`]). A compaction that fails is
-    /// reported and tried again at the next look: ingestion goes on.
-    pub fn compact_crowded_days(&mut self) {
+    /// Finish the run's files in every table for [`ClosedRun::commit`],
+    /// which may run on another thread while the next run's rows are
+    /// written.
+    pub fn close(&mut self) -> Result<ClosedRun, PipelineError> {
+        self.publishes = self.publishes.saturating_add(1);
+        let mut tables = Vec::new();
+        for (name, table) in self.row_tables()? {
+            tables.push((name, table.close()?));
+        }
+        tables.push((delegraph_store::DEAD_LETTER_TABLE, self.dead.close()?));
+        Ok(ClosedRun {
+            tables,
+            data_dir: self.data_dir.clone(),
+        })
+    }
+
+    /// Every [`PUBLISHES_PER_LOOK`] publishes, the tables' logs, for
+    /// compacting their crowded days once the last publish can no longer
+    /// be redone (see [`CrowdedDays`]).
+    pub fn crowded_days_due(&mut self) -> Result<Option<CrowdedDays>, PipelineError> {
         if self.publishes < PUBLISHES_PER_LOOK {
-            return;
+            return Ok(None);
         }
         self.publishes = 0;
-        let tables = match self.row_tables() {
-            Ok(tables) => tables,
-            Err(e) => {
-                // The next write or publish fails with it.
-                tracing::warn!(error = %e, "compacting crowded days");
-                return;
-            }
-        };
-        for (name, table) in tables {
-            compact_crowded(name, table);
-        }
-        compact_crowded(delegraph_store::DEAD_LETTER_TABLE, self.dead.table_mut());
+        let mut logs: Vec<_> = self
+            .row_tables()?
+            .into_iter()
+            .map(|(name, table)| (name, table.log()))
+            .collect();
+        logs.push((
+            delegraph_store::DEAD_LETTER_TABLE,
+            self.dead.table_mut().log(),
+        ));
+        Ok(Some(CrowdedDays(logs)))
     }
 }
 
-/// Compact `table`'s crowded days, reporting what was done or what failed.
-fn compact_crowded(name: &str, table: &mut TableAppend) {
-    match table.compact_crowded_days(CROWDED_DAY_FILES) {
-        Ok(c) if c.files_removed > 0 => tracing::debug!(
-            table = name,
-            days = c.days,
-            removed = c.files_removed,
-            added = c.files_added,
-            "compacted crowded days"
-        ),
-        Ok(_) => {}
-        Err(e) => tracing::warn!(table = name, error = %e, "compacting crowded days"),
+/// A run's files, finished in every table and not committed yet.
+pub(crate) struct ClosedRun {
+    tables: Vec<(&'static str, ClosedFiles)>,
+    data_dir: PathBuf,
+}
+
+impl ClosedRun {
+    /// Commit the files to their tables under `tag`; returns the tables
+    /// committed to. Runs are committed in the order they were closed.
+    pub fn commit(self, tag: &CommitTag) -> Result<Vec<PathBuf>, PipelineError> {
+        let mut committed = Vec::new();
+        for (name, files) in self.tables {
+            if files.commit(tag)?.is_some() {
+                committed.push(self.data_dir.join(name));
+            }
+        }
+        Ok(committed)
+    }
+}
+
+/// The tables' logs, to compact the days holding more than
+/// [`CROWDED_DAY_FILES`] files. Only once the last publish can no longer
+/// be redone (see [`TableLog::compact_crowded_days`]). A compaction that
+/// fails is reported and tried again at the next look: ingestion goes on.
+pub(crate) struct CrowdedDays(Vec<(&'static str, Arc<TableLog>)>);
+
+impl CrowdedDays {
+    pub fn compact(self) {
+        for (name, log) in self.0 {
+            match log.compact_crowded_days(CROWDED_DAY_FILES) {
+                Ok(c) if c.files_removed > 0 => tracing::debug!(
+                    table = name,
+                    days = c.days,
+                    removed = c.files_removed,
+                    added = c.files_added,
+                    "compacted crowded days"
+                ),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(table = name, error = %e, "compacting crowded days"),
+            }
+        }
     }
 }

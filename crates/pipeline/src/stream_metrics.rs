@@ -214,6 +214,8 @@ impl StreamMetrics {
         );
         let phases = [
             ("drain", s.last_seal.drain),
+            ("close", s.last_seal.close),
+            ("held", s.last_seal.held),
             ("commits", s.last_seal.commits),
             ("live_tables", s.last_seal.live),
             ("state", s.last_seal.state),
@@ -224,7 +226,7 @@ impl StreamMetrics {
         family(
             "delegraph_epoch_seal_seconds",
             "gauge",
-            "The last epoch's seal, by phase: decoded messages taken in, table commits, live tables, state serialised, findings published, checkpoint saved, crowded days compacted.",
+            "The last epoch's seal, by phase. On the loop: decoded messages taken in, files finished, state serialised, and all the loop took no message for (held). Then beside it: table commits, findings published, checkpoint saved, crowded days compacted; live tables (rows built on the loop, replaced beside it).",
             phases
                 .iter()
                 .map(|(phase, d)| (format!("{{phase=\"{phase}\"}}"), d.as_secs_f64()))

@@ -26,13 +26,16 @@ mod writer;
 use std::path::Path;
 
 pub use activity::{ACTIVITY_TABLE, ActivityLog, activity_schema, append_activity, read_activity};
+/// The rows the batch builders return, for callers that hold them.
+pub use arrow::array::RecordBatch;
 pub use columns::day_name as utc_day;
 pub use dead_letters::{DEAD_LETTER_TABLE, DeadLetterRow, dead_letters_batch, dead_letters_schema};
 pub use delta::{
-    CommitTag, Compacted, CurrentTable, DAY_COLUMN, DamagedFile, DayFiling, FilingLimits,
-    LOCATION_FILE, Redo, TableAppend, TableStats, Upkeep, UpkeepReport, compact_closed_days,
-    damaged_files, damaged_in_store, day_source, expire_days_before, is_delta_table, keep_evidence,
-    record_location, recorded_location, replace_current, table_stats, vacuum,
+    ClosedFiles, CommitTag, Compacted, CurrentTable, DAY_COLUMN, DamagedFile, DayFiling,
+    FilingLimits, LOCATION_FILE, Redo, TableAppend, TableLog, TableStats, Upkeep, UpkeepReport,
+    compact_closed_days, damaged_files, damaged_in_store, day_source, expire_days_before,
+    is_delta_table, keep_evidence, record_location, recorded_location, replace_current,
+    table_stats, vacuum,
 };
 pub use events::{events_batch, events_schema};
 pub use exclusions::EXCLUDABLE;

@@ -1,12 +1,12 @@
 //! A producer for findings and dead letters that reports failed deliveries.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::BTreeSet;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
 use rdkafka::ClientContext;
 use rdkafka::message::DeliveryResult;
-use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::producer::{BaseRecord, ProducerContext, ThreadedProducer};
 use rdkafka::types::RDKafkaErrorCode;
 
 use super::{KafkaError, KafkaSettings};
@@ -28,9 +28,26 @@ const CONSUMER_ONLY: [&str; 13] = [
     "check.crcs",
 ];
 
-/// Counts deliveries that failed for good (after librdkafka's retries).
+/// The messages sent and not yet delivered, and those that failed for
+/// good (after librdkafka's retries), by their number in sending order.
+#[derive(Default)]
+struct Deliveries {
+    next: usize,
+    outstanding: BTreeSet<usize>,
+    failed: BTreeSet<usize>,
+}
+
+/// [`Deliveries`], with the condition a wait for them sleeps on.
+type Shared = Arc<(Mutex<Deliveries>, Condvar)>;
+
+fn lock(shared: &Shared) -> MutexGuard<'_, Deliveries> {
+    // A panic while holding the lock ends the service anyway.
+    shared.0.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Takes delivery reports on the producer's own thread.
 struct SinkContext {
-    failed: Arc<AtomicU64>,
+    deliveries: Shared,
 }
 
 impl ClientContext for SinkContext {
@@ -40,32 +57,34 @@ impl ClientContext for SinkContext {
 }
 
 impl ProducerContext for SinkContext {
-    type DeliveryOpaque = ();
+    type DeliveryOpaque = usize;
 
-    fn delivery(&self, result: &DeliveryResult<'_>, _opaque: ()) {
+    fn delivery(&self, result: &DeliveryResult<'_>, number: usize) {
+        let mut d = lock(&self.deliveries);
+        d.outstanding.remove(&number);
         if let Err((e, _)) = result {
             tracing::warn!(error = %e, "kafka delivery failed");
-            self.failed.fetch_add(1, Ordering::Relaxed);
+            d.failed.insert(number);
         }
+        drop(d);
+        self.deliveries.1.notify_all();
     }
 }
 
-/// Sends messages and, on [`flush`](KafkaSink::flush), says whether every
-/// one since the last flush was delivered.
+/// Sends messages, from any thread, and waits until those sent before a
+/// point are delivered ([`wait_delivered`](KafkaSink::wait_delivered)) while
+/// others keep being sent: a wait for the queue to empty could last as long
+/// as a stream keeps publishing.
 pub struct KafkaSink {
     producer: ThreadedProducer<SinkContext>,
-    failed: Arc<AtomicU64>,
-    failed_seen: u64,
+    deliveries: Shared,
 }
-
-/// How long one wait for deliveries lasts in [`KafkaSink::flush`].
-const FLUSH_STEP: Duration = Duration::from_millis(2);
 
 impl KafkaSink {
     /// A producer with `settings` (acks from all in-sync replicas, and
     /// librdkafka's retries within `message.timeout.ms`).
     pub fn connect(settings: &KafkaSettings) -> Result<Self, KafkaError> {
-        let failed = Arc::new(AtomicU64::new(0));
+        let deliveries = Shared::default();
         let mut settings = settings.clone();
         // Consumer-only properties would only make librdkafka warn.
         settings
@@ -74,19 +93,27 @@ impl KafkaSink {
         let config = settings.client_config(&[("acks", "all"), ("linger.ms", "5")]);
         let producer = config
             .create_with_context(SinkContext {
-                failed: failed.clone(),
+                deliveries: deliveries.clone(),
             })
             .map_err(|e| KafkaError::new("creating the producer", e))?;
         Ok(Self {
             producer,
-            failed,
-            failed_seen: 0,
+            deliveries,
         })
     }
 
     /// Queue one message; waits while librdkafka's queue is full.
-    pub fn send(&mut self, topic: &str, key: &str, payload: &[u8]) -> Result<(), KafkaError> {
-        let mut record = BaseRecord::to(topic).key(key).payload(payload);
+    pub fn send(&self, topic: &str, key: &str, payload: &[u8]) -> Result<(), KafkaError> {
+        let number = {
+            let mut d = lock(&self.deliveries);
+            let number = d.next;
+            d.next += 1;
+            d.outstanding.insert(number);
+            number
+        };
+        let mut record = BaseRecord::with_opaque_to(topic, number)
+            .key(key)
+            .payload(payload);
         loop {
             match self.producer.send(record) {
                 Ok(()) => return Ok(()),
@@ -97,35 +124,56 @@ impl KafkaSink {
                     record = r;
                     std::thread::sleep(Duration::from_millis(10));
                 }
-                Err((e, _)) => return Err(KafkaError::new(format!("producing to {topic}"), e)),
+                Err((e, _)) => {
+                    // Never queued: no report will come for it.
+                    lock(&self.deliveries).outstanding.remove(&number);
+                    return Err(KafkaError::new(format!("producing to {topic}"), e));
+                }
             }
         }
     }
 
-    /// Wait until everything queued is delivered or has failed for good;
-    /// an error if anything failed since the last flush.
-    pub fn flush(&mut self, timeout: Duration) -> Result<(), KafkaError> {
+    /// How many messages were sent so far: the point a later
+    /// [`wait_delivered`](Self::wait_delivered) waits for.
+    pub fn sent(&self) -> usize {
+        lock(&self.deliveries).next
+    }
+
+    /// Wait until every message sent before the first `sent` ones is
+    /// delivered or has failed for good, however many were sent since; an
+    /// error if any of them failed (each failure is reported once).
+    pub fn wait_delivered(&self, sent: usize, timeout: Duration) -> Result<(), KafkaError> {
         let deadline = std::time::Instant::now() + timeout;
-        // In short steps: this producer's own thread takes the delivery
-        // reports, so one long flush waits out 100 ms polls for reports it
-        // never sees (every epoch's findings waited 100 ms for nothing).
-        loop {
-            match self.producer.flush(FLUSH_STEP) {
-                Ok(()) => break,
-                Err(rdkafka::error::KafkaError::Flush(RDKafkaErrorCode::OperationTimedOut))
-                    if std::time::Instant::now() < deadline => {}
-                Err(e) => return Err(KafkaError::new("flushing the producer", e)),
+        let mut d = lock(&self.deliveries);
+        while d.outstanding.first().is_some_and(|n| *n < sent) {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return Err(KafkaError::new(
+                    "waiting for deliveries",
+                    rdkafka::error::KafkaError::Flush(RDKafkaErrorCode::OperationTimedOut),
+                ));
             }
+            d = self
+                .deliveries
+                .1
+                .wait_timeout(d, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
         }
-        let failed = self.failed.load(Ordering::Relaxed);
-        let new = failed - self.failed_seen;
-        self.failed_seen = failed;
-        if new > 0 {
+        let later = d.failed.split_off(&sent);
+        let failed = std::mem::replace(&mut d.failed, later).len();
+        if failed > 0 {
             return Err(KafkaError::new(
-                format!("{new} messages not delivered"),
+                format!("{failed} messages not delivered"),
                 rdkafka::error::KafkaError::MessageProduction(RDKafkaErrorCode::MessageTimedOut),
             ));
         }
         Ok(())
+    }
+
+    /// Wait until everything sent so far is delivered or has failed for
+    /// good; an error if anything failed since the last wait.
+    pub fn flush(&self, timeout: Duration) -> Result<(), KafkaError> {
+        self.wait_delivered(self.sent(), timeout)
     }
 }

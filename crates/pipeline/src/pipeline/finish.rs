@@ -68,7 +68,7 @@ impl EventPipeline {
         self.refresh_stats();
         let EventPipeline {
             mut files,
-            mut live,
+            live,
             data_dir,
             name,
             analyzers,
@@ -90,7 +90,7 @@ impl EventPipeline {
             redo: Redo::Skip,
         };
         stats.outputs.extend(files.publish(&tag)?);
-        live.write(&stitcher, &filing, &mut stats.outputs)?;
+        super::lock_live(&live).write(&stitcher, &filing, &mut stats.outputs)?;
         if let Some(mut runs) = runs {
             runs.push(name);
             let parts = (&stitcher, &reorder, &seen);

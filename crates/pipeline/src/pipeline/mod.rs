@@ -1,7 +1,7 @@
 //! Decode → dead-letter / store, shared by every way records arrive.
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use delegraph_decode::{DecodeError, DocumentDecoder, EventSink, OriginBase, SinkError};
 use delegraph_detect::DetectConfig;
@@ -11,8 +11,7 @@ use delegraph_model::{
 };
 use delegraph_rules::{RuleEngine, RuleSet};
 use delegraph_store::{
-    ActivityLog, CommitTag, FilingLimits, Redo, agents_batch, edges_batch, findings_batch,
-    remove_partials,
+    ActivityLog, FilingLimits, agents_batch, edges_batch, findings_batch, remove_partials,
 };
 
 use crate::checkpoint::Checkpoint;
@@ -23,6 +22,10 @@ use crate::{PipelineError, RunStats};
 
 mod finish;
 mod pieces;
+mod seal;
+
+use seal::lock_live;
+pub use seal::{SealTimings, Sealed};
 
 /// The application id a stream's epochs are committed under (each epoch's
 /// number is its transaction version).
@@ -64,8 +67,8 @@ impl PipelineOptions {
 pub struct EventPipeline {
     files: RunFiles,
     /// The current-state tables (instances live now, their edges), held
-    /// open between epochs.
-    live: LiveTables,
+    /// open between epochs; replaced where a sealed epoch is made durable.
+    live: Arc<Mutex<LiveTables>>,
     /// Which times are filed under their own day.
     filing: FilingLimits,
     data_dir: std::path::PathBuf,
@@ -98,49 +101,6 @@ pub struct EventPipeline {
     carry_over: Option<i64>,
     /// Events from this time on are held until the end (the carry-over).
     hold_from: i64,
-}
-
-/// An epoch made durable: its files are published; what is left to do is
-/// publish `findings` and `dead_letters` downstream, then store
-/// `checkpoint`, then call [`EventPipeline::checkpoint_saved`], then commit
-/// the source offsets, in that order.
-pub struct Sealed {
-    /// Findings the epoch wrote.
-    pub findings: Vec<Finding>,
-    /// Records the epoch dead-lettered.
-    pub dead_letters: Vec<DeadLetter>,
-    /// State including the epoch.
-    pub checkpoint: Checkpoint,
-    /// Files published.
-    pub outputs: Vec<std::path::PathBuf>,
-    /// Where the seal's time went.
-    pub timings: SealTimings,
-}
-
-/// Where an epoch's seal spent its time: what grows with the tables
-/// (`commits`) and what grows with the live state (`live`, `state`).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SealTimings {
-    /// The caller's: taking in what the decoding threads still held when
-    /// the epoch ended, before anything is sealed.
-    pub drain: std::time::Duration,
-    /// Flushing the epoch's rows and committing them to every table.
-    pub commits: std::time::Duration,
-    /// Replacing the live tables (zero when their duty share skipped it):
-    /// [`EventPipeline::checkpoint_saved`] does it and tells how long it
-    /// took, so [`EventPipeline::seal`] leaves it zero.
-    pub live: std::time::Duration,
-    /// Serialising the state into the checkpoint (saving it is the
-    /// caller's).
-    pub state: std::time::Duration,
-    /// The caller's: publishing findings and dead letters to their topics
-    /// until delivered ...
-    pub publish: std::time::Duration,
-    /// ... and saving the checkpoint.
-    pub checkpoint: std::time::Duration,
-    /// Compacting the days the epoch's files crowd, once the checkpoint
-    /// is saved ([`EventPipeline::checkpoint_saved`]).
-    pub compaction: std::time::Duration,
 }
 
 impl EventPipeline {
@@ -205,7 +165,7 @@ impl EventPipeline {
         };
         let mut p = Self {
             files: RunFiles::create(data_dir, &opts.filing)?,
-            live: LiveTables::new(data_dir, resumed),
+            live: Arc::new(Mutex::new(LiveTables::new(data_dir, resumed))),
             filing: opts.filing,
             data_dir: data_dir.to_owned(),
             name: name.to_owned(),
@@ -440,78 +400,11 @@ impl EventPipeline {
         Ok(())
     }
 
-    /// Publish this epoch's files and continue into files named
-    /// `next_name`. Events still held for ordering stay held (they go into
-    /// the checkpoint, with `epoch` and the source `offsets` the epoch
-    /// covers). Nothing is stored as state here: see [`Sealed`].
-    pub fn seal(
-        &mut self,
-        next_name: &str,
-        epoch: u64,
-        offsets: Vec<delegraph_model::PartitionOffset>,
-    ) -> Result<Sealed, PipelineError> {
-        let started = std::time::Instant::now();
-        self.flush()?;
-        self.take_verdicts();
-        self.refresh_stats();
-        let tag = CommitTag {
-            app_id: STREAM_APP_ID.to_owned(),
-            version: i64::try_from(epoch).unwrap_or(i64::MAX),
-            redo: Redo::Replace,
-        };
-        let outputs = self.files.publish(&tag)?;
-        self.files.restart(&self.filing)?;
-        let serialising = std::time::Instant::now();
-        self.name = next_name.to_owned();
-        self.position = (epoch, offsets.clone());
-        let checkpoint = finish::snapshot(
-            (&self.stitcher, &self.reorder, &self.seen),
-            &self.analyzers,
-            self.runs.clone().unwrap_or_default(),
-            epoch,
-            offsets,
-        )?;
-        let timings = SealTimings {
-            commits: serialising.duration_since(started),
-            // Replaced once the checkpoint is saved.
-            live: std::time::Duration::ZERO,
-            state: serialising.elapsed(),
-            ..SealTimings::default()
-        };
-        let (findings, dead_letters) = self.kept.as_mut().map(std::mem::take).unwrap_or_default();
-        Ok(Sealed {
-            findings,
-            dead_letters,
-            checkpoint,
-            outputs,
-            timings,
-        })
-    }
-
-    /// Once a sealed epoch's checkpoint is saved: compact the days its
-    /// tables' files crowd (see [`RunFiles::compact_crowded_days`]), and
-    /// replace the live tables if their duty share allows (see
-    /// [`LiveTables`](crate::live_tables)); `timings` gets how long each
-    /// took. Not before: a redo of an epoch whose state was lost replaces
-    /// the files that epoch committed, which a compaction would have merged
-    /// away; and the live tables are views of the state, not part of what
-    /// an epoch makes durable, so the epoch need not wait for them.
-    pub fn checkpoint_saved(&mut self, timings: &mut SealTimings) -> Result<(), PipelineError> {
-        let started = std::time::Instant::now();
-        self.files.compact_crowded_days();
-        let compacted = std::time::Instant::now();
-        timings.compaction = compacted.duration_since(started);
-        self.live
-            .epoch_ended(&self.stitcher, &self.filing, &mut Vec::new())?;
-        timings.live = compacted.elapsed();
-        Ok(())
-    }
-
     /// Replace the live tables if epochs since the last replacement left
     /// them behind the stitcher (a stream gone idle, or stopping); whether
     /// they were.
     pub fn refresh_live(&mut self) -> Result<bool, PipelineError> {
-        self.live.refresh_stale(&self.stitcher, &self.filing)
+        lock_live(&self.live).refresh_stale(&self.stitcher, &self.filing)
     }
 
     /// Copy the stitcher's, reorder buffer's and detectors' counters into

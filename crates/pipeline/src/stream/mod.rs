@@ -2,21 +2,26 @@
 //! as replay, in epochs.
 //!
 //! An epoch ends every `epoch_interval` (or `epoch_max_messages`). Ending
-//! one does, in this order: publish the epoch's table files; publish its
-//! findings (OCSF) and dead letters to their topics (findings may have
-//! gone out as found: see [`publish`]) and wait for delivery;
-//! store the checkpoint (graphs, baselines, held events, the next offset
-//! per partition); commit those offsets to the group. The live tables,
-//! views of the state rather than part of what an epoch makes durable,
-//! are replaced after the checkpoint is saved. Messages are decoded on
-//! threads of their own (`decode_lane`) and all taken back into the
-//! pipeline before an epoch ends. A crash anywhere in
-//! between redoes the epoch from the previous checkpoint under the same
-//! epoch name, replacing its files, so the store holds every event and
-//! finding once; the topics may see an epoch's findings twice, under the
-//! same deterministic `finding_id` key, and may keep one the redo does not
-//! make again (see [`publish`]). Messages below the checkpoint's
-//! offsets (redelivered because the commit did not happen) are skipped.
+//! one does, in this order: finish the epoch's table files and serialise
+//! the state (on the loop, which takes no message meanwhile); then, on a
+//! thread of its own while the loop takes the next epoch's messages
+//! ([`sealing`]): commit the files to their tables, publish its findings
+//! (OCSF) and dead letters to their topics (findings may have gone out as
+//! found: see [`publish`]) and wait for delivery, store the checkpoint
+//! (graphs, baselines, held events, the next offset per partition); once
+//! a later turn sees it durable, commit those offsets to the group
+//! ([`epochs`]). The next epoch is sealed only after the one before is
+//! durable. The live tables, views of the state rather than part of what
+//! an epoch makes durable, are replaced after the checkpoint is saved,
+//! with the rows the epoch left. Messages are decoded on threads of their
+//! own (`decode_lane`) and all taken back into the pipeline before an
+//! epoch ends. A crash anywhere in between redoes the epoch from the
+//! previous checkpoint under the same epoch name, replacing its files, so
+//! the store holds every event and finding once; the topics may see an
+//! epoch's findings twice, under the same deterministic `finding_id` key,
+//! and may keep one the redo does not make again (see [`publish`]).
+//! Messages below the checkpoint's offsets (redelivered because the
+//! commit did not happen) are skipped.
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
@@ -36,14 +41,18 @@ use crate::settings::AnalysisSettings;
 use crate::stream_metrics::StreamMetrics;
 use crate::{PipelineError, RunStats};
 
+mod epochs;
 mod positions;
 mod publish;
+mod sealing;
 #[cfg(test)]
 mod tests;
 
+use epochs::Turn;
 use positions::Positions;
 pub use publish::FindingsRelease;
 use publish::Publisher;
+use sealing::Sealing;
 
 /// A topic to consume and how to decode it.
 #[derive(Debug, Clone)]
@@ -137,6 +146,8 @@ struct StreamState {
     durable: Positions,
     /// Messages the pipeline took in the open epoch (and idle releases).
     pending: u64,
+    /// The last epoch sealed, while it is being made durable.
+    sealing: Option<Sealing>,
     opened: Instant,
     last_message: Instant,
     /// The partitions assigned to us: only offsets of these are committed
@@ -180,6 +191,7 @@ impl StreamState {
             offsets: durable.clone(),
             durable,
             pending: 0,
+            sealing: None,
             opened: Instant::now(),
             last_message: Instant::now(),
             owned: BTreeSet::new(),
@@ -264,13 +276,9 @@ impl StreamState {
         Ok(())
     }
 
-    /// One turn of the loop with what `poll` returned; the offsets to
-    /// commit if an epoch ended. A batch being filled is sent as soon as
-    /// nothing more is fetched.
-    fn step(
-        &mut self,
-        message: Option<&SourceMessage<'_>>,
-    ) -> Result<Option<Vec<PartitionOffset>>, PipelineError> {
+    /// One turn of the loop with what `poll` returned. A batch being
+    /// filled is sent as soon as nothing more is fetched.
+    fn step(&mut self, message: Option<&SourceMessage<'_>>) -> Result<Turn, PipelineError> {
         match message {
             Some(m) => self.accept(m)?,
             None if self.lane.filling() => self.lane.send()?,
@@ -282,10 +290,15 @@ impl StreamState {
         // Before a seal too: what this turn found need not wait for the
         // epoch's commits.
         self.publish_found()?;
+        let mut turn = Turn {
+            ended: false,
+            commit: self.collect_durable(false)?,
+        };
         if self.due() {
-            return self.seal().map(Some);
+            turn.commit = self.collect_durable(true)?.or(turn.commit);
+            turn.ended = self.start_seal()?;
         }
-        Ok(None)
+        Ok(turn)
     }
 
     /// As found: queue the open epoch's findings not sent yet.
@@ -303,7 +316,7 @@ impl StreamState {
         if idle {
             self.take_all_decoded()?;
         }
-        if idle && self.pending == 0 {
+        if idle && self.pending == 0 && self.sealing.is_none() {
             self.pipeline.refresh_live()?;
         }
         if idle && !self.owned.is_empty() && self.pipeline.held_events() > 0 {
@@ -311,74 +324,6 @@ impl StreamState {
             // The released events changed state: the next epoch saves it.
             self.pending += 1;
         }
-        Ok(())
-    }
-
-    fn due(&self) -> bool {
-        self.pending > 0
-            && (self.pending >= self.cfg.epoch_max_messages
-                || self.opened.elapsed() >= self.cfg.epoch_interval)
-    }
-
-    /// End the open epoch (see the module docs); returns the offsets to
-    /// commit. A failure here or in any earlier step leaves the stream
-    /// broken: it seals nothing more.
-    fn seal(&mut self) -> Result<Vec<PartitionOffset>, PipelineError> {
-        if self.broken {
-            return Err(PipelineError::State {
-                path: "stream".into(),
-                message: "an earlier error stopped the stream; the restart redoes the epoch".into(),
-            });
-        }
-        let sealed = self.seal_open_epoch();
-        self.broken = sealed.is_err();
-        sealed?;
-        Ok(self
-            .durable
-            .to_vec()
-            .into_iter()
-            .filter(|o| {
-                self.owned
-                    .iter()
-                    .any(|(t, p)| *t == o.topic && *p == o.partition)
-            })
-            .collect())
-    }
-
-    fn seal_open_epoch(&mut self) -> Result<(), PipelineError> {
-        // Every message handed over is in the pipeline before its offset
-        // is saved.
-        let draining = Instant::now();
-        self.take_all_decoded()?;
-        self.publish_found()?;
-        if self.pending == 0 {
-            return Ok(());
-        }
-        let drain = draining.elapsed();
-        let epoch = self.epoch + 1;
-        let mut sealed =
-            self.pipeline
-                .seal(&epoch_name(epoch + 1), epoch, self.offsets.to_vec())?;
-        sealed.timings.drain = drain;
-        let publishing = Instant::now();
-        if let Some(p) = self.publisher.as_mut() {
-            p.sealed(&sealed)?;
-        }
-        let saving = Instant::now();
-        sealed.timings.publish = saving.duration_since(publishing);
-        sealed.checkpoint.store(&self.cfg.data_dir)?;
-        sealed.timings.checkpoint = saving.elapsed();
-        self.metrics.note_durable();
-        self.epoch = epoch;
-        self.durable = self.offsets.clone();
-        self.pending = 0;
-        self.opened = Instant::now();
-        // The live tables are views: a failure to replace them leaves them
-        // stale, to be replaced again, and does not undo a durable epoch.
-        if let Err(e) = self.pipeline.checkpoint_saved(&mut sealed.timings) {
-            tracing::warn!(error = %e, "live tables not replaced; retried later");
-        }
-        self.metrics.note_epoch(&sealed, self.pipeline.stats());
         Ok(())
     }
 }
@@ -463,7 +408,7 @@ pub fn run_stream(
     tracing::info!(?topics, group = %cfg.kafka.group_id, epoch, "consuming");
     let mut last_rules_poll = Instant::now();
     while !stop.load(Ordering::Relaxed) {
-        let (commit, idle_epoch) = {
+        let (turn, idle_epoch) = {
             // A batch being filled waits for no more than what is fetched.
             let filling = shared.lock().lane.filling();
             let message = source.poll(if filling { Duration::ZERO } else { POLL_WAIT });
@@ -472,8 +417,8 @@ pub fn run_stream(
                 Some(e) => Err(e),
                 None => st.step(message.as_ref()),
             };
-            let commit = match stepped {
-                Ok(commit) => commit,
+            let turn = match stepped {
+                Ok(turn) => turn,
                 Err(e) => {
                     // Leaving the group (when `source` drops) must not
                     // seal or commit past what this step lost.
@@ -482,17 +427,15 @@ pub fn run_stream(
                 }
             };
             metrics.set_live(&st.pipeline, source.lag());
-            (commit, st.pending == 0)
+            (turn, st.pending == 0)
         };
-        let between_epochs = match commit {
-            Some(offsets) => {
-                commit_or_warn(&source, &offsets, &metrics);
-                true
-            }
-            // Nothing consumed since the last epoch ended: also between
-            // epochs, so an idle stream picks up rule changes too.
-            None => idle_epoch && last_rules_poll.elapsed() >= RULES_POLL_IDLE,
-        };
+        if let Some(offsets) = &turn.commit {
+            commit_or_warn(&source, offsets, &metrics);
+        }
+        // Nothing consumed since the last epoch ended: also between
+        // epochs, so an idle stream picks up rule changes too.
+        let between_epochs =
+            turn.ended || (idle_epoch && last_rules_poll.elapsed() >= RULES_POLL_IDLE);
         // Rules change between epochs, so each epoch runs one rule set.
         if between_epochs && let Some(w) = watcher.as_mut() {
             last_rules_poll = Instant::now();

@@ -47,7 +47,7 @@ pub enum FindingsRelease {
 
 /// The producer, and the stream's settings for what goes where.
 pub(super) struct Publisher {
-    sink: KafkaSink,
+    sink: Arc<KafkaSink>,
     cfg: Arc<StreamConfig>,
     /// Findings of the open epoch already sent (as found).
     sent: usize,
@@ -60,7 +60,7 @@ impl Publisher {
             return Ok(None);
         }
         Ok(Some(Self {
-            sink: KafkaSink::connect(&cfg.kafka)?,
+            sink: Arc::new(KafkaSink::connect(&cfg.kafka)?),
             cfg: cfg.clone(),
             sent: 0,
         }))
@@ -76,35 +76,58 @@ impl Publisher {
         };
         for f in pipeline.epoch_findings_from(self.sent) {
             let event = crate::ocsf::detection_finding(f);
-            send_json(&mut self.sink, topic, &f.finding_id, &event)?;
+            send_json(&self.sink, topic, &f.finding_id, &event)?;
             self.sent += 1;
         }
         Ok(())
     }
 
-    /// A sealed epoch's findings not sent yet and its dead letters, then
-    /// wait until all are delivered.
-    pub(super) fn sealed(&mut self, sealed: &Sealed) -> Result<(), PipelineError> {
-        let already = std::mem::take(&mut self.sent);
-        debug_assert!(already <= sealed.findings.len(), "sent more than found");
+    /// What is left to publish of the epoch being sealed, for the thread
+    /// that makes it durable; the next epoch's findings count from zero.
+    pub(super) fn delivery(&mut self) -> Delivery {
+        Delivery {
+            sink: self.sink.clone(),
+            cfg: self.cfg.clone(),
+            already: std::mem::take(&mut self.sent),
+        }
+    }
+}
+
+/// A sealed epoch's publishing: its findings not sent yet and its dead
+/// letters, then the wait for their delivery and that of every finding
+/// sent before (the next epoch's, sent meanwhile, need not be delivered).
+pub(super) struct Delivery {
+    sink: Arc<KafkaSink>,
+    cfg: Arc<StreamConfig>,
+    /// The epoch's findings already sent (as found).
+    already: usize,
+}
+
+impl Delivery {
+    pub(super) fn deliver(self, sealed: &Sealed) -> Result<(), PipelineError> {
+        debug_assert!(
+            self.already <= sealed.findings.len(),
+            "sent more than found"
+        );
         if let Some(topic) = &self.cfg.findings_topic {
-            for f in sealed.findings.get(already..).unwrap_or_default() {
+            for f in sealed.findings.get(self.already..).unwrap_or_default() {
                 let event = crate::ocsf::detection_finding(f);
-                send_json(&mut self.sink, topic, &f.finding_id, &event)?;
+                send_json(&self.sink, topic, &f.finding_id, &event)?;
             }
         }
         if let Some(topic) = &self.cfg.dead_letter_topic {
             for d in &sealed.dead_letters {
-                send_json(&mut self.sink, topic, &d.origin.to_string(), d)?;
+                send_json(&self.sink, topic, &d.origin.to_string(), d)?;
             }
         }
-        Ok(self.sink.flush(self.cfg.publish_timeout)?)
+        let sent = self.sink.sent();
+        Ok(self.sink.wait_delivered(sent, self.cfg.publish_timeout)?)
     }
 }
 
 /// Queue `value` as JSON on `topic` under `key`.
 fn send_json(
-    sink: &mut KafkaSink,
+    sink: &KafkaSink,
     topic: &str,
     key: &str,
     value: &impl Serialize,

@@ -125,3 +125,44 @@ fn only_assigned_partitions_are_committed_and_a_broken_stream_commits_nothing() 
         "the broken epoch saved nothing"
     );
 }
+
+/// The loop takes messages while the epoch before is made durable on its
+/// own thread: that epoch's checkpoint and the offsets committed for it
+/// stop where it was sealed, and what came after belongs to the next.
+#[test]
+fn messages_taken_while_an_epoch_is_made_durable_belong_to_the_next() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut st = stream_state(dir.path());
+    st.owned.insert(("audit".to_owned(), 0));
+    let text = sample();
+    let line = text.lines().next().unwrap().as_bytes();
+    for i in 0..20 {
+        st.accept_message("audit", 0, i, line).unwrap();
+    }
+    assert!(st.start_seal().unwrap());
+    assert!(st.sealing.is_some());
+    for i in 20..30 {
+        st.accept_message("audit", 0, i, line).unwrap();
+    }
+    st.take_all_decoded().unwrap();
+    assert_eq!(st.pending, 10, "the next epoch took them in");
+    let first = loop {
+        if let Some(offsets) = st.collect_durable(false).unwrap() {
+            break offsets;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    };
+    assert_eq!(first, vec![offset("audit", 0, 20)]);
+    assert_eq!(
+        Checkpoint::load(dir.path()).unwrap().unwrap().offsets,
+        vec![offset("audit", 0, 20)]
+    );
+    assert_eq!(st.seal().unwrap(), vec![offset("audit", 0, 30)]);
+    assert!(st.sealing.is_none());
+    assert_eq!(st.pipeline.stats().documents, 30);
+    let saved = Checkpoint::load(dir.path()).unwrap().unwrap();
+    assert_eq!(
+        (saved.epoch, saved.offsets),
+        (2, vec![offset("audit", 0, 30)])
+    );
+}

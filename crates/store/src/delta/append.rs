@@ -16,6 +16,7 @@
 use std::collections::BTreeSet;
 use std::num::NonZeroU64;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use arrow::array::{Array, RecordBatch, StringArray};
 use arrow::datatypes::SchemaRef;
@@ -73,10 +74,9 @@ pub enum Redo {
 pub struct TableAppend {
     name: &'static str,
     filing: DayFiling,
-    table: DeltaTable,
+    /// The table's log, shared with the runs closed and not yet committed.
+    log: Arc<TableLog>,
     writer: RecordBatchWriter,
-    /// The writer's Parquet settings, for the files a compaction writes.
-    props: WriterProperties,
     rows: u64,
     /// Days written into since the writer last finished its files.
     open_days: BTreeSet<String>,
@@ -103,9 +103,12 @@ impl TableAppend {
             Ok(Self {
                 name,
                 filing,
-                table,
+                log: Arc::new(TableLog {
+                    name,
+                    table: Mutex::new(table),
+                    props,
+                }),
                 writer,
-                props,
                 rows: 0,
                 open_days: BTreeSet::new(),
                 finished: Vec::new(),
@@ -202,16 +205,124 @@ impl TableAppend {
     /// commit already there). Afterwards the next run's rows may be
     /// written.
     pub fn commit(&mut self, tag: &CommitTag) -> Result<Option<u64>, StoreError> {
+        self.close()?.commit(tag)
+    }
+
+    /// Finish the open run's files without committing them: the next
+    /// run's rows may be written at once, while the closed run is
+    /// committed elsewhere (see [`ClosedFiles`]).
+    pub fn close(&mut self) -> Result<ClosedFiles, StoreError> {
+        let name = self.name;
+        let mut adds = std::mem::take(&mut self.finished);
+        adds.extend(block_on(self.writer.flush())?.map_err(delta_err(name))?);
+        self.open_days.clear();
+        let rows = std::mem::take(&mut self.rows);
+        Ok(ClosedFiles {
+            log: self.log.clone(),
+            adds,
+            rows,
+        })
+    }
+
+    /// Rewrite the small files of every day partition holding more than
+    /// `max_files` files (see [`TableLog::compact_crowded_days`]).
+    pub fn compact_crowded_days(&mut self, max_files: usize) -> Result<Compacted, StoreError> {
+        self.log.compact_crowded_days(max_files)
+    }
+
+    /// The table's log, to compact it where the closed runs are committed.
+    pub fn log(&self) -> Arc<TableLog> {
+        self.log.clone()
+    }
+}
+
+/// A table's Delta log as its writer sees it. Commits and compactions
+/// take turns: the caller commits a table's closed runs in order, one at
+/// a time, and compacts between them.
+pub struct TableLog {
+    name: &'static str,
+    /// Taken out while a commit or compaction updates it.
+    table: Mutex<DeltaTable>,
+    /// The writer's Parquet settings, for the files a compaction writes.
+    props: WriterProperties,
+}
+
+impl TableLog {
+    /// The table's state as last read (brought up to date by the caller).
+    fn table(&self) -> DeltaTable {
+        // A panic while holding the lock ends the service anyway.
+        self.table.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn keep(&self, table: DeltaTable) {
+        *self.table.lock().unwrap_or_else(|p| p.into_inner()) = table;
+    }
+
+    /// Rewrite the small files of every day partition holding more than
+    /// `max_files` files into as few as the target size allows, one commit.
+    ///
+    /// A stream adds a file per table every epoch; left alone, the day
+    /// still open would gather thousands before it closes, and every
+    /// commit's snapshot update costs time in proportion to the files in
+    /// the table. Call it only between runs, once the last commit can no
+    /// longer be redone (the state that follows it is saved): a
+    /// [`Redo::Replace`] removes the files its earlier attempt added, and
+    /// a compaction would have folded them into files of other runs.
+    pub fn compact_crowded_days(&self, max_files: usize) -> Result<Compacted, StoreError> {
         let name = self.name;
         let err = delta_err(name);
-        self.rows = 0;
-        block_on(async {
-            let mut adds = std::mem::take(&mut self.finished);
-            adds.extend(self.writer.flush().await.map_err(&err)?);
-            self.open_days.clear();
-            self.table.update_incremental(None).await.map_err(&err)?;
-            let snapshot = self.table.snapshot().map_err(&err)?;
-            let log_store = self.table.log_store();
+        let target = NonZeroU64::new(TARGET_FILE_BYTES).unwrap_or(NonZeroU64::MIN);
+        let mut table = self.table();
+        let compacted = block_on(async {
+            table.update_incremental(None).await.map_err(&err)?;
+            let days: Vec<String> = files_by_day(&table, name)?
+                .into_iter()
+                .filter(|(_, files)| *files > max_files)
+                .map(|(day, _)| day)
+                .collect();
+            if days.is_empty() {
+                return Ok(Compacted::default());
+            }
+            let optimize = table
+                .clone()
+                .optimize()
+                .with_type(OptimizeType::Compact)
+                .with_target_size(target)
+                .with_writer_properties(self.props.clone());
+            let (rewritten, compacted) = rewrite_days(optimize, name, &days).await?;
+            table = rewritten;
+            Ok(compacted)
+        })?;
+        self.keep(table);
+        compacted
+    }
+}
+
+/// A run's finished files of one table, not yet part of it.
+pub struct ClosedFiles {
+    log: Arc<TableLog>,
+    adds: Vec<deltalake::kernel::Add>,
+    rows: u64,
+}
+
+impl ClosedFiles {
+    /// Rows in the files.
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// Make the run's rows part of the table in one commit tagged `tag`
+    /// (see [`TableAppend::commit`]). Closed runs of one table are
+    /// committed in the order they were closed.
+    pub fn commit(self, tag: &CommitTag) -> Result<Option<u64>, StoreError> {
+        let name = self.log.name;
+        let err = delta_err(name);
+        let mut table = self.log.table();
+        let adds = self.adds;
+        let committed = block_on(async {
+            table.update_incremental(None).await.map_err(&err)?;
+            let snapshot = table.snapshot().map_err(&err)?;
+            let log_store = table.log_store();
             let done = snapshot
                 .transaction_version(log_store.as_ref(), &tag.app_id)
                 .await
@@ -224,7 +335,7 @@ impl TableAppend {
                         // This attempt's files duplicate the committed
                         // ones: delete them rather than leave them to
                         // VACUUM.
-                        let store = self.table.object_store();
+                        let store = table.object_store();
                         for add in &adds {
                             let path = deltalake::Path::from(add.path.as_str());
                             store.delete(&path).await.map_err(|e| err(e.into()))?;
@@ -232,7 +343,7 @@ impl TableAppend {
                         return Ok(None);
                     }
                     Redo::Replace => {
-                        actions = super::redo::removals_of(&self.table, name, tag).await?;
+                        actions = super::redo::removals_of(&table, name, tag).await?;
                     }
                 }
             }
@@ -253,44 +364,9 @@ impl TableAppend {
                 .await
                 .map_err(&err)?;
             Ok(Some(done.version()))
-        })?
-    }
-
-    /// Rewrite the small files of every day partition holding more than
-    /// `max_files` files into as few as the target size allows, one commit.
-    ///
-    /// A stream adds a file per table every epoch; left alone, the day
-    /// still open would gather thousands before it closes, and every
-    /// commit's snapshot update costs time in proportion to the files in
-    /// the table. Call it only between runs, once the last commit can no
-    /// longer be redone (the state that follows it is saved): a
-    /// [`Redo::Replace`] removes the files its earlier attempt added, and
-    /// a compaction would have folded them into files of other runs.
-    pub fn compact_crowded_days(&mut self, max_files: usize) -> Result<Compacted, StoreError> {
-        let name = self.name;
-        let err = delta_err(name);
-        let target = NonZeroU64::new(TARGET_FILE_BYTES).unwrap_or(NonZeroU64::MIN);
-        block_on(async {
-            self.table.update_incremental(None).await.map_err(&err)?;
-            let days: Vec<String> = files_by_day(&self.table, name)?
-                .into_iter()
-                .filter(|(_, files)| *files > max_files)
-                .map(|(day, _)| day)
-                .collect();
-            if days.is_empty() {
-                return Ok(Compacted::default());
-            }
-            let optimize = self
-                .table
-                .clone()
-                .optimize()
-                .with_type(OptimizeType::Compact)
-                .with_target_size(target)
-                .with_writer_properties(self.props.clone());
-            let (table, compacted) = rewrite_days(optimize, name, &days).await?;
-            self.table = table;
-            Ok(compacted)
-        })?
+        })?;
+        self.log.keep(table);
+        committed
     }
 }
 

@@ -32,7 +32,7 @@ use deltalake::DeltaTable;
 use deltalake::kernel::StructType;
 use deltalake::kernel::engine::arrow_conversion::TryIntoKernel;
 
-pub use append::{CommitTag, Redo, TableAppend};
+pub use append::{ClosedFiles, CommitTag, Redo, TableAppend, TableLog};
 pub use current::{CurrentTable, replace_current};
 pub use evidence::keep_evidence;
 pub use filing::{DayFiling, FilingLimits, day_source};

@@ -1,0 +1,195 @@
+//! The end of a stream's epoch, in two halves. [`EventPipeline::seal`]
+//! does what needs the pipeline, on the thread that runs it: the epoch's
+//! rows written and its files finished, the state serialised, the live
+//! tables' rows taken if their duty share allows. [`Sealed::make_durable`]
+//! does the rest on any thread, while the pipeline takes the next epoch's
+//! events: the table commits, the caller's delivery downstream, the
+//! checkpoint, then the compaction of crowded days and the live tables.
+//! The second half is what an epoch's end used to stop the stream for
+//! (commits and checkpoint: tens of milliseconds, more with a busy store).
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use delegraph_model::{DeadLetter, Finding};
+use delegraph_store::{CommitTag, FilingLimits, Redo};
+
+use super::{EventPipeline, STREAM_APP_ID, finish};
+use crate::PipelineError;
+use crate::checkpoint::Checkpoint;
+use crate::live_tables::{LiveRows, LiveTables};
+use crate::run_files::{ClosedRun, CrowdedDays};
+
+/// An epoch sealed: its files are finished and its state serialised. What
+/// is left is [`Sealed::make_durable`]; the epoch is durable once it
+/// returns.
+pub struct Sealed {
+    /// Findings the epoch wrote.
+    pub findings: Vec<Finding>,
+    /// Records the epoch dead-lettered.
+    pub dead_letters: Vec<DeadLetter>,
+    /// State including the epoch.
+    pub checkpoint: Checkpoint,
+    /// Files published (once durable).
+    pub outputs: Vec<std::path::PathBuf>,
+    /// Where the seal's time went.
+    pub timings: SealTimings,
+    data_dir: std::path::PathBuf,
+    tag: CommitTag,
+    /// Finished and not committed; taken by the commit.
+    files: Option<ClosedRun>,
+    /// Due for compaction once the checkpoint is saved.
+    crowded: Option<CrowdedDays>,
+    /// The live tables' rows as the epoch left them, when their duty
+    /// share allows replacing them.
+    live: Option<LiveReplacement>,
+}
+
+struct LiveReplacement {
+    tables: Arc<Mutex<LiveTables>>,
+    rows: LiveRows,
+    filing: FilingLimits,
+}
+
+/// Where an epoch's seal spent its time: what grows with the tables
+/// (`commits`) and what grows with the live state (`live`, `state`), on
+/// the pipeline's thread (`held`: it took no event meanwhile) or after.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SealTimings {
+    /// The caller's: taking in what the decoding threads still held when
+    /// the epoch ended, before anything is sealed.
+    pub drain: Duration,
+    /// Writing the epoch's last rows and finishing its files.
+    pub close: Duration,
+    /// Serialising the state into the checkpoint.
+    pub state: Duration,
+    /// Building the live tables' rows and replacing the tables (zero
+    /// when their duty share skipped it).
+    pub live: Duration,
+    /// The caller's: how long the pipeline took no event for the seal
+    /// (drain, close, state and the live tables' rows).
+    pub held: Duration,
+    /// Committing the epoch's files to every table ...
+    pub commits: Duration,
+    /// ... publishing findings and dead letters to their topics until
+    /// delivered ...
+    pub publish: Duration,
+    /// ... saving the checkpoint ...
+    pub checkpoint: Duration,
+    /// ... and, once it is saved, compacting the days the epoch's files
+    /// crowd.
+    pub compaction: Duration,
+}
+
+/// The live tables, from any thread (a panic while holding them ends the
+/// service anyway).
+pub(super) fn lock_live(live: &Mutex<LiveTables>) -> MutexGuard<'_, LiveTables> {
+    live.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl EventPipeline {
+    /// End the epoch numbered `epoch`: finish its files and continue into
+    /// files named `next_name`. Events still held for ordering stay held
+    /// (they go into the checkpoint, with `epoch` and the source `offsets`
+    /// the epoch covers). Nothing is committed or stored here: see
+    /// [`Sealed::make_durable`], which must return before the next epoch
+    /// is sealed.
+    pub fn seal(
+        &mut self,
+        next_name: &str,
+        epoch: u64,
+        offsets: Vec<delegraph_model::PartitionOffset>,
+    ) -> Result<Sealed, PipelineError> {
+        let started = Instant::now();
+        self.flush()?;
+        self.take_verdicts();
+        self.refresh_stats();
+        let files = self.files.close()?;
+        self.files.restart(&self.filing)?;
+        let crowded = self.files.crowded_days_due()?;
+        let serialising = Instant::now();
+        self.name = next_name.to_owned();
+        self.position = (epoch, offsets.clone());
+        let checkpoint = finish::snapshot(
+            (&self.stitcher, &self.reorder, &self.seen),
+            &self.analyzers,
+            self.runs.clone().unwrap_or_default(),
+            epoch,
+            offsets,
+        )?;
+        let serialised = Instant::now();
+        let live = match lock_live(&self.live).epoch_ended() {
+            true => Some(LiveReplacement {
+                tables: self.live.clone(),
+                rows: LiveRows::of(&self.stitcher)?,
+                filing: self.filing,
+            }),
+            false => None,
+        };
+        let timings = SealTimings {
+            close: serialising.duration_since(started),
+            state: serialised.duration_since(serialising),
+            live: live.as_ref().map(|l| l.rows.built).unwrap_or_default(),
+            ..SealTimings::default()
+        };
+        let (findings, dead_letters) = self.kept.as_mut().map(std::mem::take).unwrap_or_default();
+        Ok(Sealed {
+            findings,
+            dead_letters,
+            checkpoint,
+            outputs: Vec::new(),
+            timings,
+            data_dir: self.data_dir.clone(),
+            tag: CommitTag {
+                app_id: STREAM_APP_ID.to_owned(),
+                version: i64::try_from(epoch).unwrap_or(i64::MAX),
+                redo: Redo::Replace,
+            },
+            files: Some(files),
+            crowded,
+            live,
+        })
+    }
+}
+
+impl Sealed {
+    /// Make the epoch durable, in this order: commit its files to every
+    /// table; `deliver` (its findings and dead letters downstream, until
+    /// delivered); store the checkpoint. Then, as the checkpoint now
+    /// follows the commits, compact the days their files crowd (not
+    /// before: a redo of an epoch whose state was lost replaces the files
+    /// it committed, which a compaction would have merged away) and
+    /// replace the live tables (views of the state, not part of what an
+    /// epoch makes durable: a failure there is logged and they stay stale
+    /// until replaced). Epochs are made durable in the order sealed.
+    pub fn make_durable(
+        mut self,
+        deliver: impl FnOnce(&Self) -> Result<(), PipelineError>,
+    ) -> Result<Self, PipelineError> {
+        let committing = Instant::now();
+        if let Some(files) = self.files.take() {
+            self.outputs = files.commit(&self.tag)?;
+        }
+        let publishing = Instant::now();
+        self.timings.commits = publishing.duration_since(committing);
+        deliver(&self)?;
+        let saving = Instant::now();
+        self.timings.publish = saving.duration_since(publishing);
+        self.checkpoint.store(&self.data_dir)?;
+        let compacting = Instant::now();
+        self.timings.checkpoint = compacting.duration_since(saving);
+        if let Some(crowded) = self.crowded.take() {
+            crowded.compact();
+        }
+        let replacing = Instant::now();
+        self.timings.compaction = replacing.duration_since(compacting);
+        if let Some(l) = self.live.take() {
+            let mut outputs = Vec::new();
+            if let Err(e) = lock_live(&l.tables).replace(l.rows, &l.filing, &mut outputs) {
+                tracing::warn!(error = %e, "live tables not replaced; retried later");
+            }
+            self.timings.live += replacing.elapsed();
+        }
+        Ok(self)
+    }
+}
