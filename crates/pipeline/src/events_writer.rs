@@ -3,13 +3,18 @@
 //! pipeline does per event after decoding, and needs nothing the analyzers
 //! do, so it runs on threads of its own (one builds, one encodes) instead
 //! of between them. Batches reach the table in the order they were handed
-//! over, so the files are the same.
+//! over, so the files are the same. Ending a run's files and filing the
+//! next run's rows are handed over in the same order, so an epoch's end
+//! does not wait for the batches still being encoded: its files are
+//! finished where the encoding happens, and whoever commits them waits
+//! for them ([`ClosingEvents`]).
 
-use std::sync::mpsc::{SyncSender, sync_channel};
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
 use delegraph_model::NormEvent;
-use delegraph_store::{TableAppend, events_batch};
+use delegraph_store::{ClosedFiles, DayFiling, TableAppend, TableLog, events_batch};
 
 use crate::PipelineError;
 
@@ -17,23 +22,54 @@ use crate::PipelineError;
 /// is written, so the pipeline rarely waits and holds little.
 const WAITING_BATCHES: usize = 1;
 
+/// What the writer's threads are handed, in order: rows (events, then
+/// their batch), the filing of the rows that follow, or the end of the
+/// run's files (answered with them).
+enum Work<T> {
+    Rows(T),
+    Filing(DayFiling),
+    Close(SyncSender<Result<ClosedFiles, PipelineError>>),
+}
+
 /// The events table, with the thread writing into it while one runs.
 pub(crate) struct EventsWriter {
     /// The table while no thread writes into it.
     table: Option<TableAppend>,
     running: Option<Running>,
+    /// The table's log (for compactions), whoever holds the table.
+    log: Arc<TableLog>,
 }
 
 struct Running {
-    send: SyncSender<Vec<NormEvent>>,
+    send: SyncSender<Work<Vec<NormEvent>>>,
     /// Gives the table back, and the first error, once the batches handed
     /// over are written.
     done: JoinHandle<(TableAppend, Result<(), PipelineError>)>,
 }
 
+/// A run's events files being finished after the batches handed over
+/// before them.
+pub(crate) enum ClosingEvents {
+    Closed(ClosedFiles),
+    Closing(Receiver<Result<ClosedFiles, PipelineError>>),
+}
+
+impl ClosingEvents {
+    /// The files, once the batches before them are written.
+    pub fn wait(self) -> Result<ClosedFiles, PipelineError> {
+        match self {
+            Self::Closed(files) => Ok(files),
+            // No answer: the writer stopped on an error, which the next
+            // write or close of the events reports.
+            Self::Closing(answer) => answer.recv().map_err(|_| PipelineError::WriterGone)?,
+        }
+    }
+}
+
 impl EventsWriter {
     pub fn new(table: TableAppend) -> Self {
         Self {
+            log: table.log(),
             table: Some(table),
             running: None,
         }
@@ -50,17 +86,52 @@ impl EventsWriter {
                 slot.insert(spawn(table)?)
             }
         };
-        if running.send.send(events).is_err() {
-            // The thread stopped on an error: say which.
-            self.table()?;
-            return Err(PipelineError::WriterGone);
+        if running.send.send(Work::Rows(events)).is_err() {
+            return Err(self.stopped());
         }
         Ok(())
     }
 
-    /// The table, once every batch handed over is written (to commit it,
-    /// or file the next rows otherwise).
-    pub fn table(&mut self) -> Result<&mut TableAppend, PipelineError> {
+    /// The error the writer's thread stopped on.
+    fn stopped(&mut self) -> PipelineError {
+        match self.table() {
+            Ok(_) => PipelineError::WriterGone,
+            Err(e) => e,
+        }
+    }
+
+    /// File the rows handed over from now on by `filing`.
+    pub fn set_filing(&mut self, filing: DayFiling) -> Result<(), PipelineError> {
+        match &self.running {
+            Some(r) if r.send.send(Work::Filing(filing)).is_err() => Err(self.stopped()),
+            Some(_) => Ok(()),
+            None => {
+                self.table()?.set_filing(filing);
+                Ok(())
+            }
+        }
+    }
+
+    /// End the run's files after the batches handed over so far, without
+    /// waiting for them to be written.
+    pub fn close(&mut self) -> Result<ClosingEvents, PipelineError> {
+        let Some(running) = &self.running else {
+            return Ok(ClosingEvents::Closed(self.table()?.close()?));
+        };
+        let (answer, closing) = sync_channel(1);
+        if running.send.send(Work::Close(answer)).is_err() {
+            return Err(self.stopped());
+        }
+        Ok(ClosingEvents::Closing(closing))
+    }
+
+    /// The table's log.
+    pub fn log(&self) -> Arc<TableLog> {
+        self.log.clone()
+    }
+
+    /// The table, once every batch handed over is written.
+    fn table(&mut self) -> Result<&mut TableAppend, PipelineError> {
         if let Some(Running { send, done }) = self.running.take() {
             drop(send);
             let (table, written) = done.join().map_err(|_| PipelineError::WriterGone)?;
@@ -77,15 +148,18 @@ impl EventsWriter {
 /// (the analyzers waited on it); split, they share the cores the
 /// analyzers leave.
 fn spawn(mut table: TableAppend) -> Result<Running, PipelineError> {
-    let (send, receive) = sync_channel::<Vec<NormEvent>>(WAITING_BATCHES);
+    let (send, receive) = sync_channel::<Work<Vec<NormEvent>>>(WAITING_BATCHES);
     let (send_built, built) = sync_channel(WAITING_BATCHES);
     let building = std::thread::Builder::new()
         .name("delegraph-event-batches".to_owned())
         .spawn(move || {
-            for events in receive {
-                let batch = events_batch(&events)?;
-                drop(events);
-                if send_built.send(batch).is_err() {
+            for work in receive {
+                let built = match work {
+                    Work::Rows(events) => Work::Rows(events_batch(&events)?),
+                    Work::Filing(f) => Work::Filing(f),
+                    Work::Close(answer) => Work::Close(answer),
+                };
+                if send_built.send(built).is_err() {
                     // The writing thread stopped on an error of its own.
                     break;
                 }
@@ -99,8 +173,25 @@ fn spawn(mut table: TableAppend) -> Result<Running, PipelineError> {
             let mut written = Ok(());
             // Ending the loop drops the receiver, which stops the building
             // thread if it is still at work.
-            for batch in built {
-                written = table.write(batch).map_err(PipelineError::from);
+            for work in built {
+                match work {
+                    Work::Rows(batch) => written = table.write(batch).map_err(PipelineError::from),
+                    Work::Filing(f) => table.set_filing(f),
+                    Work::Close(answer) => {
+                        let closed = table.close().map_err(PipelineError::from);
+                        // The error itself goes to whoever waits for the
+                        // files; the writer stops, saying where.
+                        written = closed
+                            .as_ref()
+                            .map(|_| ())
+                            .map_err(|e| PipelineError::State {
+                                path: "events".into(),
+                                message: format!("finishing a run's files: {e}"),
+                            });
+                        // Nobody waits for a run abandoned on an error.
+                        let _ = answer.send(closed);
+                    }
+                }
                 if written.is_err() {
                     break;
                 }

@@ -14,7 +14,7 @@ use delegraph_store::{
     edges_schema, events_schema, findings_schema,
 };
 
-use crate::events_writer::EventsWriter;
+use crate::events_writer::{ClosingEvents, EventsWriter};
 use crate::{DeadLetters, PipelineError};
 
 /// Files a day partition may gather from a stream's commits before they
@@ -63,23 +63,22 @@ impl RunFiles {
     /// File the next run's rows by the clock now (after a publish).
     pub fn restart(&mut self, limits: &FilingLimits) -> Result<(), PipelineError> {
         let filing = DayFiling::now_within(limits);
-        for (_, table) in self.row_tables()? {
+        self.events.set_filing(filing)?;
+        for (_, table) in self.graph_tables() {
             table.set_filing(filing);
         }
         self.dead.set_filing(filing);
         Ok(())
     }
 
-    /// The tables of rows, by name, every batch handed over written (the
-    /// dead letters apart: they are buffered before their table sees
-    /// them).
-    fn row_tables(&mut self) -> Result<[(&'static str, &mut TableAppend); 4], PipelineError> {
-        Ok([
-            ("events", self.events.table()?),
+    /// The tables of rows written on this thread, by name (the events
+    /// have their own writer, the dead letters their buffer).
+    fn graph_tables(&mut self) -> [(&'static str, &mut TableAppend); 3] {
+        [
             ("findings", &mut self.findings),
             ("agents", &mut self.agents),
             ("edges", &mut self.edges),
-        ])
+        ]
     }
 
     /// Record a dead letter.
@@ -99,12 +98,14 @@ impl RunFiles {
     /// written.
     pub fn close(&mut self) -> Result<ClosedRun, PipelineError> {
         self.publishes = self.publishes.saturating_add(1);
+        let events = self.events.close()?;
         let mut tables = Vec::new();
-        for (name, table) in self.row_tables()? {
+        for (name, table) in self.graph_tables() {
             tables.push((name, table.close()?));
         }
         tables.push((delegraph_store::DEAD_LETTER_TABLE, self.dead.close()?));
         Ok(ClosedRun {
+            events,
             tables,
             data_dir: self.data_dir.clone(),
         })
@@ -113,26 +114,27 @@ impl RunFiles {
     /// Every [`PUBLISHES_PER_LOOK`] publishes, the tables' logs, for
     /// compacting their crowded days once the last publish can no longer
     /// be redone (see [`CrowdedDays`]).
-    pub fn crowded_days_due(&mut self) -> Result<Option<CrowdedDays>, PipelineError> {
+    pub fn crowded_days_due(&mut self) -> Option<CrowdedDays> {
         if self.publishes < PUBLISHES_PER_LOOK {
-            return Ok(None);
+            return None;
         }
         self.publishes = 0;
-        let mut logs: Vec<_> = self
-            .row_tables()?
-            .into_iter()
-            .map(|(name, table)| (name, table.log()))
-            .collect();
+        let mut logs = vec![("events", self.events.log())];
+        for (name, table) in self.graph_tables() {
+            logs.push((name, table.log()));
+        }
         logs.push((
             delegraph_store::DEAD_LETTER_TABLE,
             self.dead.table_mut().log(),
         ));
-        Ok(Some(CrowdedDays(logs)))
+        Some(CrowdedDays(logs))
     }
 }
 
 /// A run's files, finished in every table and not committed yet.
 pub(crate) struct ClosedRun {
+    /// Being finished after the events handed over before them.
+    events: ClosingEvents,
     tables: Vec<(&'static str, ClosedFiles)>,
     data_dir: PathBuf,
 }
@@ -142,7 +144,8 @@ impl ClosedRun {
     /// committed to. Runs are committed in the order they were closed.
     pub fn commit(self, tag: &CommitTag) -> Result<Vec<PathBuf>, PipelineError> {
         let mut committed = Vec::new();
-        for (name, files) in self.tables {
+        let events = ("events", self.events.wait()?);
+        for (name, files) in std::iter::once(events).chain(self.tables) {
             if files.commit(tag)?.is_some() {
                 committed.push(self.data_dir.join(name));
             }

@@ -106,7 +106,7 @@ impl EventPipeline {
         self.refresh_stats();
         let files = self.files.close()?;
         self.files.restart(&self.filing)?;
-        let crowded = self.files.crowded_days_due()?;
+        let crowded = self.files.crowded_days_due();
         let serialising = Instant::now();
         self.name = next_name.to_owned();
         self.position = (epoch, offsets.clone());
