@@ -3,6 +3,8 @@
 //! duplicate batches they retry after a broker failure; counting such a
 //! record twice would skew every detector count.
 
+use std::collections::HashSet;
+
 use lru::LruCache;
 
 /// Event ids recently seen, as 64-bit hashes of (source, event id), most
@@ -14,6 +16,9 @@ pub(crate) struct SeenEvents {
     /// them is the streaming hash's value (saved checkpoints still match)
     /// without setting up the streaming state each time.
     key: Vec<u8>,
+    /// Every id looked up since the last [`take_touched`](Self::take_touched),
+    /// in order, when tracked (a stream: see [`SeenLog`]).
+    touched: Option<Vec<u64>>,
 }
 
 /// Ids remembered by default: minutes of traffic at the spec's rates.
@@ -24,7 +29,26 @@ impl SeenEvents {
         Self {
             seen: delegraph_model::new_lru(cap),
             key: Vec::new(),
+            touched: None,
         }
+    }
+
+    /// How many ids it remembers at most.
+    pub fn cap(&self) -> usize {
+        self.seen.cap().get()
+    }
+
+    /// Record the ids looked up from now on, for [`take_touched`](Self::take_touched).
+    pub fn track(&mut self) {
+        self.touched.get_or_insert_with(Vec::new);
+    }
+
+    /// The ids looked up since the last call, in order.
+    pub fn take_touched(&mut self) -> Vec<u64> {
+        self.touched
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
     }
 
     /// True if (source, id) was seen before; remembers it either way.
@@ -34,6 +58,9 @@ impl SeenEvents {
         self.key.push(0);
         self.key.extend_from_slice(event_id.as_bytes());
         let hash = xxhash_rust::xxh3::xxh3_64(&self.key);
+        if let Some(touched) = &mut self.touched {
+            touched.push(hash);
+        }
         self.seen.put(hash, ()).is_some()
     }
 
@@ -49,6 +76,47 @@ impl SeenEvents {
             s.seen.put(*id, ());
         }
         s
+    }
+}
+
+/// What [`SeenEvents::save`] would give, kept up to date from the ids
+/// looked up ([`SeenEvents::take_touched`]) instead of walking the LRU: a
+/// walk of a million entries costs tens of milliseconds of cache misses,
+/// and a stream's loop would stand still for it at every epoch's end. An
+/// LRU bounded to `cap` holds the `cap` ids looked up most recently, by
+/// their last lookup; [`advance`](Self::advance) computes the same from
+/// the previous list and the lookups since, on whichever thread saves the
+/// checkpoint.
+pub(crate) struct SeenLog {
+    /// Oldest first, each id once.
+    pub ids: Vec<u64>,
+    cap: usize,
+}
+
+impl SeenLog {
+    /// From [`SeenEvents::save`] output and the LRU's bound.
+    pub fn new(ids: Vec<u64>, cap: usize) -> Self {
+        Self { ids, cap }
+    }
+
+    /// After the lookups `touched`, in order.
+    pub fn advance(&mut self, touched: &[u64]) {
+        if touched.is_empty() {
+            return;
+        }
+        // The last lookup of each id decides its place.
+        let mut seen = HashSet::with_capacity(touched.len());
+        let mut newest: Vec<u64> = touched
+            .iter()
+            .rev()
+            .filter(|id| seen.insert(**id))
+            .copied()
+            .collect();
+        newest.reverse();
+        self.ids.retain(|id| !seen.contains(id));
+        self.ids.extend(newest);
+        let over = self.ids.len().saturating_sub(self.cap);
+        self.ids.drain(..over);
     }
 }
 
@@ -82,5 +150,29 @@ mod tests {
         // "a"/cloudtrail was the least recently used of the three.
         assert!(!r.repeat("cloudtrail", "c"));
         assert!(!r.repeat("cloudtrail", "a"), "evicted by the cap");
+    }
+
+    /// The list kept from the lookups is the LRU's, epoch after epoch,
+    /// with repeats and evictions by the bound.
+    #[test]
+    fn the_log_of_lookups_gives_what_a_walk_of_the_lru_gives() {
+        let cap = 50;
+        let mut s = SeenEvents::new(cap);
+        s.track();
+        let mut log = SeenLog::new(s.save(), cap);
+        // A deterministic spread of ids over a range wider than the bound,
+        // so some repeat within it and some after being evicted.
+        let mut x: u64 = 7;
+        for epoch in 0..40 {
+            for _ in 0..(epoch * 7 % 90) {
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                s.repeat("cloudtrail", &((x >> 33) % 120).to_string());
+            }
+            log.advance(&s.take_touched());
+            assert_eq!(log.ids, s.save(), "epoch {epoch}");
+        }
+        assert_eq!(log.ids.len(), cap);
     }
 }

@@ -93,7 +93,7 @@ impl EventPipeline {
         super::lock_live(&live).write(&stitcher, &filing, &mut stats.outputs)?;
         if let Some(mut runs) = runs {
             runs.push(name);
-            let parts = (&stitcher, &reorder, &seen);
+            let parts = (&stitcher, &reorder, Some(&seen));
             let c = snapshot(parts, &analyzers, runs, epoch, offsets)?;
             stats.outputs.push(c.store(&data_dir)?);
         }
@@ -101,9 +101,10 @@ impl EventPipeline {
     }
 }
 
-/// Everything the next run needs to continue where this one stands.
+/// Everything the next run needs to continue where this one stands (the
+/// recent event ids left to the caller without `seen`).
 pub(super) fn snapshot(
-    (stitcher, reorder, seen): (&Stitcher, &ReorderBuffer, &SeenEvents),
+    (stitcher, reorder, seen): (&Stitcher, &ReorderBuffer, Option<&SeenEvents>),
     analyzers: &[Box<dyn Analyzer>],
     runs: Vec<String>,
     epoch: u64,
@@ -132,7 +133,7 @@ pub(super) fn snapshot(
     c.reorder = reorder
         .save()
         .map_err(|e| err("reorder buffer", e.to_string()))?;
-    c.seen = seen.save();
+    c.seen = seen.map(SeenEvents::save).unwrap_or_default();
     c.epoch = epoch;
     c.offsets = offsets;
     Ok(c)

@@ -15,7 +15,7 @@ use delegraph_store::{
 };
 
 use crate::checkpoint::Checkpoint;
-use crate::dedup::{DEFAULT_SEEN, SeenEvents};
+use crate::dedup::{DEFAULT_SEEN, SeenEvents, SeenLog};
 use crate::live_tables::LiveTables;
 use crate::run_files::RunFiles;
 use crate::{PipelineError, RunStats};
@@ -84,6 +84,9 @@ pub struct EventPipeline {
     runs: Option<Vec<String>>,
     reorder: ReorderBuffer,
     seen: SeenEvents,
+    /// Streaming: the recent event ids as the last checkpoint saved them,
+    /// brought up to date where an epoch is made durable (see [`SeenLog`]).
+    seen_log: Option<Arc<Mutex<SeenLog>>>,
     stitcher: Stitcher,
     buffer: Vec<NormEvent>,
     batch_rows: usize,
@@ -176,6 +179,7 @@ impl EventPipeline {
             runs,
             reorder,
             seen,
+            seen_log: None,
             stitcher,
             buffer: Vec::with_capacity(opts.batch_rows.clamp(1, 1 << 16)),
             batch_rows: opts.batch_rows.max(1),

@@ -17,6 +17,7 @@ use delegraph_store::{CommitTag, FilingLimits, Redo};
 use super::{EventPipeline, STREAM_APP_ID, finish};
 use crate::PipelineError;
 use crate::checkpoint::Checkpoint;
+use crate::dedup::SeenLog;
 use crate::live_tables::{LiveRows, LiveTables};
 use crate::run_files::{ClosedRun, CrowdedDays};
 
@@ -43,6 +44,14 @@ pub struct Sealed {
     /// The live tables' rows as the epoch left them, when their duty
     /// share allows replacing them.
     live: Option<LiveReplacement>,
+    /// The recent event ids, when the checkpoint's are brought up to date
+    /// from the lookups since the last instead of taken from the LRU.
+    seen: Option<SeenUpdate>,
+}
+
+struct SeenUpdate {
+    log: Arc<Mutex<SeenLog>>,
+    touched: Vec<u64>,
 }
 
 struct LiveReplacement {
@@ -110,13 +119,25 @@ impl EventPipeline {
         let serialising = Instant::now();
         self.name = next_name.to_owned();
         self.position = (epoch, offsets.clone());
+        let seen = self.seen_log.as_ref().map(|log| SeenUpdate {
+            log: log.clone(),
+            touched: self.seen.take_touched(),
+        });
+        let walk = seen.is_none().then_some(&self.seen);
         let checkpoint = finish::snapshot(
-            (&self.stitcher, &self.reorder, &self.seen),
+            (&self.stitcher, &self.reorder, walk),
             &self.analyzers,
             self.runs.clone().unwrap_or_default(),
             epoch,
             offsets,
         )?;
+        if self.seen_log.is_none() {
+            // The first epoch's ids as walked; later ones follow the
+            // lookups.
+            self.seen.track();
+            let log = SeenLog::new(checkpoint.seen.clone(), self.seen.cap());
+            self.seen_log = Some(Arc::new(Mutex::new(log)));
+        }
         let serialised = Instant::now();
         let live = match lock_live(&self.live).epoch_ended() {
             true => Some(LiveReplacement {
@@ -148,6 +169,7 @@ impl EventPipeline {
             files: Some(files),
             crowded,
             live,
+            seen,
         })
     }
 }
@@ -175,7 +197,7 @@ impl Sealed {
         deliver(&self)?;
         let saving = Instant::now();
         self.timings.publish = saving.duration_since(publishing);
-        self.checkpoint.store(&self.data_dir)?;
+        self.store_checkpoint()?;
         let compacting = Instant::now();
         self.timings.checkpoint = compacting.duration_since(saving);
         if let Some(crowded) = self.crowded.take() {
@@ -191,5 +213,58 @@ impl Sealed {
             self.timings.live += replacing.elapsed();
         }
         Ok(self)
+    }
+
+    /// Store the checkpoint, with the recent event ids brought up to date
+    /// here if the seal left them out.
+    fn store_checkpoint(&mut self) -> Result<(), PipelineError> {
+        let Some(seen) = self.seen.take() else {
+            return self.checkpoint.store(&self.data_dir).map(|_| ());
+        };
+        // A panic while holding it ends the service anyway.
+        let mut log = seen.log.lock().unwrap_or_else(|p| p.into_inner());
+        log.advance(&seen.touched);
+        self.checkpoint.seen = std::mem::take(&mut log.ids);
+        let stored = self.checkpoint.store(&self.data_dir);
+        log.ids = std::mem::take(&mut self.checkpoint.seen);
+        stored.map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use delegraph_decode::{DocumentDecoder, OriginBase};
+
+    use super::*;
+
+    /// After the first epoch the checkpoint's recent event ids follow the
+    /// lookups instead of a walk of the LRU: they must be what a walk
+    /// gives, repeats and all.
+    #[test]
+    fn each_epoch_saves_the_recent_ids_a_walk_of_the_lru_would() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut p = EventPipeline::new(dir.path(), "kafka-1", 64).unwrap();
+        let decoder = DocumentDecoder::default();
+        let text = std::fs::read(crate::fixture("mcp/gateway.jsonl")).unwrap();
+        let base = OriginBase::File {
+            path: "gateway.jsonl".into(),
+        };
+        for epoch in 1..=3u64 {
+            // The second epoch sees every record again.
+            for _ in 0..epoch.min(2) {
+                p.ingest(&decoder, &text, &base, text.len() as u64).unwrap();
+            }
+            // Ids are looked up as events leave the reorder buffer.
+            p.release_held().unwrap();
+            let sealed = p
+                .seal(&format!("kafka-{}", epoch + 1), epoch, Vec::new())
+                .unwrap();
+            assert_eq!(sealed.seen.is_some(), epoch > 1, "epoch {epoch}");
+            sealed.make_durable(|_| Ok(())).unwrap();
+            let saved = Checkpoint::load(dir.path()).unwrap().unwrap();
+            assert!(!saved.seen.is_empty());
+            assert_eq!(saved.seen, p.seen.save(), "epoch {epoch}");
+        }
     }
 }
