@@ -9,7 +9,6 @@ mod checkpoint;
 mod dead_letter;
 mod decode_lane;
 mod dedup;
-mod events_writer;
 mod graph_rows;
 mod in_order;
 mod live_tables;
@@ -22,6 +21,7 @@ mod settings;
 mod stats;
 mod stream;
 mod stream_metrics;
+mod table_writer;
 
 pub use checkpoint::{Checkpoint, checkpoint_path};
 pub use dead_letter::{DeadLetters, MAX_DEAD_LETTER_RAW};

@@ -3,18 +3,20 @@
 //! files as they come and committed together at the end of the run, one
 //! tagged commit per table, its dead letters included. A stream keeps one
 //! `RunFiles` from epoch to epoch: the tables stay open and each epoch's
-//! commit reads only what the log gained since the last.
+//! commit reads only what the log gained since the last. An epoch's files
+//! are finished ([`RunFiles::close`]) apart from their commit
+//! ([`ClosedRun::commit`]), which a stream makes beside its loop.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use delegraph_model::DeadLetter;
+use delegraph_model::{DeadLetter, NormEvent};
 use delegraph_store::{
-    ClosedFiles, CommitTag, DayFiling, FilingLimits, TableAppend, TableLog, agents_schema,
-    edges_schema, events_schema, findings_schema,
+    ClosedFiles, CommitTag, DayFiling, FilingLimits, RecordBatch, TableAppend, TableLog,
+    agents_schema, edges_schema, events_batch, events_schema, findings_schema,
 };
 
-use crate::events_writer::{ClosingEvents, EventsWriter};
+use crate::table_writer::{ClosingFiles, TableWriter};
 use crate::{DeadLetters, PipelineError};
 
 /// Files a day partition may gather from a stream's commits before they
@@ -26,9 +28,11 @@ const PUBLISHES_PER_LOOK: u32 = 16;
 
 /// Open output of one run.
 pub(crate) struct RunFiles {
-    /// Written on a thread of its own (see [`EventsWriter`]).
-    pub events: EventsWriter,
-    pub findings: TableAppend,
+    /// Written on threads of their own (see [`TableWriter`]), batches
+    /// built there ...
+    pub events: TableWriter<Vec<NormEvent>>,
+    /// ... or here.
+    pub findings: TableWriter<RecordBatch>,
     pub agents: TableAppend,
     pub edges: TableAppend,
     pub dead: DeadLetters,
@@ -45,13 +49,16 @@ impl RunFiles {
         // Rows with absurd times go under the day the run started.
         let filing = DayFiling::now_within(limits);
         Ok(Self {
-            events: EventsWriter::new(TableAppend::open(
-                data_dir,
+            events: TableWriter::new(
+                TableAppend::open(data_dir, "events", events_schema(), filing)?,
+                |events| Ok(events_batch(&events)?),
                 "events",
-                events_schema(),
-                filing,
-            )?),
-            findings: TableAppend::open(data_dir, "findings", findings_schema(), filing)?,
+            ),
+            findings: TableWriter::new(
+                TableAppend::open(data_dir, "findings", findings_schema(), filing)?,
+                Ok,
+                "findings",
+            ),
             agents: TableAppend::open(data_dir, "agents", agents_schema(), filing)?,
             edges: TableAppend::open(data_dir, "edges", edges_schema(), filing)?,
             dead: DeadLetters::open(data_dir, filing)?,
@@ -64,6 +71,7 @@ impl RunFiles {
     pub fn restart(&mut self, limits: &FilingLimits) -> Result<(), PipelineError> {
         let filing = DayFiling::now_within(limits);
         self.events.set_filing(filing)?;
+        self.findings.set_filing(filing)?;
         for (_, table) in self.graph_tables() {
             table.set_filing(filing);
         }
@@ -72,13 +80,10 @@ impl RunFiles {
     }
 
     /// The tables of rows written on this thread, by name (the events
-    /// have their own writer, the dead letters their buffer).
-    fn graph_tables(&mut self) -> [(&'static str, &mut TableAppend); 3] {
-        [
-            ("findings", &mut self.findings),
-            ("agents", &mut self.agents),
-            ("edges", &mut self.edges),
-        ]
+    /// and findings have their own writers, the dead letters their
+    /// buffer).
+    fn graph_tables(&mut self) -> [(&'static str, &mut TableAppend); 2] {
+        [("agents", &mut self.agents), ("edges", &mut self.edges)]
     }
 
     /// Record a dead letter.
@@ -98,14 +103,17 @@ impl RunFiles {
     /// written.
     pub fn close(&mut self) -> Result<ClosedRun, PipelineError> {
         self.publishes = self.publishes.saturating_add(1);
-        let events = self.events.close()?;
+        let written = [
+            ("events", self.events.close()?),
+            ("findings", self.findings.close()?),
+        ];
         let mut tables = Vec::new();
         for (name, table) in self.graph_tables() {
             tables.push((name, table.close()?));
         }
         tables.push((delegraph_store::DEAD_LETTER_TABLE, self.dead.close()?));
         Ok(ClosedRun {
-            events,
+            written,
             tables,
             data_dir: self.data_dir.clone(),
         })
@@ -119,7 +127,10 @@ impl RunFiles {
             return None;
         }
         self.publishes = 0;
-        let mut logs = vec![("events", self.events.log())];
+        let mut logs = vec![
+            ("events", self.events.log()),
+            ("findings", self.findings.log()),
+        ];
         for (name, table) in self.graph_tables() {
             logs.push((name, table.log()));
         }
@@ -133,8 +144,8 @@ impl RunFiles {
 
 /// A run's files, finished in every table and not committed yet.
 pub(crate) struct ClosedRun {
-    /// Being finished after the events handed over before them.
-    events: ClosingEvents,
+    /// Being finished after the rows handed over before them.
+    written: [(&'static str, ClosingFiles); 2],
     tables: Vec<(&'static str, ClosedFiles)>,
     data_dir: PathBuf,
 }
@@ -144,8 +155,11 @@ impl ClosedRun {
     /// committed to. Runs are committed in the order they were closed.
     pub fn commit(self, tag: &CommitTag) -> Result<Vec<PathBuf>, PipelineError> {
         let mut committed = Vec::new();
-        let events = ("events", self.events.wait()?);
-        for (name, files) in std::iter::once(events).chain(self.tables) {
+        let mut closed = Vec::new();
+        for (name, files) in self.written {
+            closed.push((name, files.wait()?));
+        }
+        for (name, files) in closed.into_iter().chain(self.tables) {
             if files.commit(tag)?.is_some() {
                 committed.push(self.data_dir.join(name));
             }

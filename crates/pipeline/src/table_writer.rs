@@ -1,20 +1,20 @@
-//! The events table written beside the analyzers: building each batch's
-//! Arrow columns and encoding its Parquet is the largest part of what the
-//! pipeline does per event after decoding, and needs nothing the analyzers
-//! do, so it runs on threads of its own (one builds, one encodes) instead
-//! of between them. Batches reach the table in the order they were handed
-//! over, so the files are the same. Ending a run's files and filing the
-//! next run's rows are handed over in the same order, so an epoch's end
-//! does not wait for the batches still being encoded: its files are
-//! finished where the encoding happens, and whoever commits them waits
-//! for them ([`ClosingEvents`]).
+//! A table written beside the analyzers. For the events, building each
+//! batch's Arrow columns and encoding its Parquet is the largest part of
+//! what the pipeline does per event after decoding, and needs nothing the
+//! analyzers do; the findings' encoding is smaller but grows with what is
+//! found. So both run on threads of their own (one builds the batches,
+//! one encodes them) instead of between the analyzers. Batches reach the
+//! table in the order they were handed over, so the files are the same.
+//! Ending a run's files and filing the next run's rows are handed over in
+//! the same order, so an epoch's end does not wait for the batches still
+//! being encoded: its files are finished where the encoding happens, and
+//! whoever commits them waits for them ([`ClosingFiles`]).
 
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
-use delegraph_model::NormEvent;
-use delegraph_store::{ClosedFiles, DayFiling, TableAppend, TableLog, events_batch};
+use delegraph_store::{ClosedFiles, DayFiling, RecordBatch, TableAppend, TableLog};
 
 use crate::PipelineError;
 
@@ -31,62 +31,73 @@ enum Work<T> {
     Close(SyncSender<Result<ClosedFiles, PipelineError>>),
 }
 
-/// The events table, with the thread writing into it while one runs.
-pub(crate) struct EventsWriter {
+/// Builds the batch of rows handed over (on the first of the writer's
+/// threads).
+pub(crate) type BuildBatch<R> = fn(R) -> Result<RecordBatch, PipelineError>;
+
+/// A table, with the threads writing into it while they run.
+pub(crate) struct TableWriter<R> {
     /// The table while no thread writes into it.
     table: Option<TableAppend>,
-    running: Option<Running>,
+    running: Option<Running<R>>,
     /// The table's log (for compactions), whoever holds the table.
     log: Arc<TableLog>,
+    build: BuildBatch<R>,
+    /// Names the threads.
+    name: &'static str,
 }
 
-struct Running {
-    send: SyncSender<Work<Vec<NormEvent>>>,
+struct Running<R> {
+    send: SyncSender<Work<R>>,
     /// Gives the table back, and the first error, once the batches handed
     /// over are written.
     done: JoinHandle<(TableAppend, Result<(), PipelineError>)>,
 }
 
-/// A run's events files being finished after the batches handed over
-/// before them.
-pub(crate) enum ClosingEvents {
+/// A run's files being finished after the batches handed over before
+/// them.
+pub(crate) enum ClosingFiles {
     Closed(ClosedFiles),
     Closing(Receiver<Result<ClosedFiles, PipelineError>>),
 }
 
-impl ClosingEvents {
+impl ClosingFiles {
     /// The files, once the batches before them are written.
     pub fn wait(self) -> Result<ClosedFiles, PipelineError> {
         match self {
             Self::Closed(files) => Ok(files),
             // No answer: the writer stopped on an error, which the next
-            // write or close of the events reports.
+            // write or close of the table reports.
             Self::Closing(answer) => answer.recv().map_err(|_| PipelineError::WriterGone)?,
         }
     }
 }
 
-impl EventsWriter {
-    pub fn new(table: TableAppend) -> Self {
+impl<R: Send + 'static> TableWriter<R> {
+    /// Write into `table` the batches `build` makes of the rows handed
+    /// over; `name` names the threads.
+    pub fn new(table: TableAppend, build: BuildBatch<R>, name: &'static str) -> Self {
         Self {
             log: table.log(),
             table: Some(table),
             running: None,
+            build,
+            name,
         }
     }
 
-    /// Hand `events` over to be written (on the writer's thread, started
-    /// on the first batch). An error of an earlier batch is returned here
-    /// or by [`table`](Self::table).
-    pub fn write(&mut self, events: Vec<NormEvent>) -> Result<(), PipelineError> {
+    /// Hand `rows` over to be written (on the writer's threads, started on
+    /// the first batch). An error of an earlier batch is returned here or
+    /// by [`table`](Self::table).
+    pub fn write(&mut self, rows: R) -> Result<(), PipelineError> {
         let running = match &mut self.running {
             Some(running) => running,
             slot => {
                 let table = self.table.take().ok_or(PipelineError::WriterGone)?;
-                slot.insert(spawn(table)?)
+                slot.insert(spawn(table, self.build, self.name)?)
             }
         };
-        if running.send.send(Work::Rows(events)).is_err() {
+        if running.send.send(Work::Rows(rows)).is_err() {
             return Err(self.stopped());
         }
         Ok(())
@@ -114,15 +125,15 @@ impl EventsWriter {
 
     /// End the run's files after the batches handed over so far, without
     /// waiting for them to be written.
-    pub fn close(&mut self) -> Result<ClosingEvents, PipelineError> {
+    pub fn close(&mut self) -> Result<ClosingFiles, PipelineError> {
         let Some(running) = &self.running else {
-            return Ok(ClosingEvents::Closed(self.table()?.close()?));
+            return Ok(ClosingFiles::Closed(self.table()?.close()?));
         };
         let (answer, closing) = sync_channel(1);
         if running.send.send(Work::Close(answer)).is_err() {
             return Err(self.stopped());
         }
-        Ok(ClosingEvents::Closing(closing))
+        Ok(ClosingFiles::Closing(closing))
     }
 
     /// The table's log.
@@ -143,19 +154,23 @@ impl EventsWriter {
 }
 
 /// Two threads in a row: one builds each batch's Arrow columns (and frees
-/// its events), the other encodes and writes the batches, in the order
-/// built. Either alone was the pipeline's slowest thread on CloudTrail
-/// (the analyzers waited on it); split, they share the cores the
-/// analyzers leave.
-fn spawn(mut table: TableAppend) -> Result<Running, PipelineError> {
-    let (send, receive) = sync_channel::<Work<Vec<NormEvent>>>(WAITING_BATCHES);
+/// its rows), the other encodes and writes the batches, in the order
+/// built. For the events, either alone was the pipeline's slowest thread
+/// on CloudTrail (the analyzers waited on it); split, they share the cores
+/// the analyzers leave.
+fn spawn<R: Send + 'static>(
+    mut table: TableAppend,
+    build: BuildBatch<R>,
+    name: &'static str,
+) -> Result<Running<R>, PipelineError> {
+    let (send, receive) = sync_channel::<Work<R>>(WAITING_BATCHES);
     let (send_built, built) = sync_channel(WAITING_BATCHES);
     let building = std::thread::Builder::new()
-        .name("delegraph-event-batches".to_owned())
+        .name(format!("delegraph-{name}-batches"))
         .spawn(move || {
             for work in receive {
                 let built = match work {
-                    Work::Rows(events) => Work::Rows(events_batch(&events)?),
+                    Work::Rows(rows) => Work::Rows(build(rows)?),
                     Work::Filing(f) => Work::Filing(f),
                     Work::Close(answer) => Work::Close(answer),
                 };
@@ -168,7 +183,7 @@ fn spawn(mut table: TableAppend) -> Result<Running, PipelineError> {
         })
         .map_err(PipelineError::WriterThread)?;
     let done = std::thread::Builder::new()
-        .name("delegraph-events".to_owned())
+        .name(format!("delegraph-{name}"))
         .spawn(move || {
             let mut written = Ok(());
             // Ending the loop drops the receiver, which stops the building
