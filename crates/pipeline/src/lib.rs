@@ -26,7 +26,9 @@ mod table_writer;
 pub use checkpoint::{Checkpoint, checkpoint_path};
 pub use dead_letter::{DeadLetters, MAX_DEAD_LETTER_RAW};
 pub use ocsf::{OCSF_VERSION, detection_finding, write_ocsf_lines};
-pub use pipeline::{EventPipeline, PipelineOptions, STREAM_APP_ID, SealTimings, Sealed};
+pub use pipeline::{
+    EventPipeline, LiveRowsWanted, PipelineOptions, STREAM_APP_ID, SealTimings, Sealed,
+};
 pub use replay::{
     DEFAULT_IN_MEMORY_BYTES, DEFAULT_PIECE_BYTES, Progress, ReplayConfig, replay_files,
 };

@@ -161,7 +161,7 @@ fn run_case(
     pipeline.release_held()?;
     let events = pipeline.stats().events();
     let rejected = pipeline.stats().dead_letters();
-    let sealed = pipeline.seal("rule-test-end", 0, Vec::new())?;
+    let (sealed, _) = pipeline.seal("rule-test-end", 0, Vec::new())?;
     let fired = sealed
         .findings
         .into_iter()

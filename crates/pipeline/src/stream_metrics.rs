@@ -79,10 +79,10 @@ impl StreamMetrics {
             .unwrap_or_default()
     }
 
-    /// An epoch's checkpoint is saved: its events, findings and offsets
-    /// are durable.
-    pub(crate) fn note_durable(&self) {
-        self.with(|s| s.last_epoch_at = Some(Instant::now()));
+    /// An epoch's checkpoint was saved `at`: its events, findings and
+    /// offsets are durable.
+    pub(crate) fn note_durable(&self, at: Instant) {
+        self.with(|s| s.last_epoch_at = Some(at));
     }
 
     pub(crate) fn note_redelivered(&self) {

@@ -122,7 +122,10 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let mut seal = |p: &mut EventPipeline, seal_ms: &mut Vec<f64>| -> anyhow::Result<()> {
         let epoch = seal_ms.len() + 1;
         let t = Instant::now();
-        let sealed = p.seal(&epoch_name(epoch + 1), epoch as u64, Vec::new())?;
+        let (sealed, live_rows) = p.seal(&epoch_name(epoch + 1), epoch as u64, Vec::new())?;
+        if let Some(wanted) = live_rows {
+            wanted.send(p)?;
+        }
         let s = sealed.make_durable(|_| Ok(()))?.timings;
         phase_ms.push([
             ms(s.close + s.commits),

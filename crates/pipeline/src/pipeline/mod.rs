@@ -25,7 +25,7 @@ mod pieces;
 mod seal;
 
 use seal::lock_live;
-pub use seal::{SealTimings, Sealed};
+pub use seal::{LiveRowsWanted, SealTimings, Sealed};
 
 /// The application id a stream's epochs are committed under (each epoch's
 /// number is its transaction version).

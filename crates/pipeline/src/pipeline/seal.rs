@@ -1,13 +1,16 @@
 //! The end of a stream's epoch, in two halves. [`EventPipeline::seal`]
 //! does what needs the pipeline, on the thread that runs it: the epoch's
-//! rows written and its files finished, the state serialised, the live
-//! tables' rows taken if their duty share allows. [`Sealed::make_durable`]
+//! rows written and its files finished, the state serialised, and, if
+//! their duty share allows, the live tables' rows ([`LiveRowsWanted`],
+//! taken once the second half has started, so as not to delay it).
+//! [`Sealed::make_durable`]
 //! does the rest on any thread, while the pipeline takes the next epoch's
 //! events: the table commits, the caller's delivery downstream, the
 //! checkpoint, then the compaction of crowded days and the live tables.
 //! The second half is what an epoch's end used to stop the stream for
 //! (commits and checkpoint: tens of milliseconds, more with a busy store).
 
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -35,14 +38,16 @@ pub struct Sealed {
     pub outputs: Vec<std::path::PathBuf>,
     /// Where the seal's time went.
     pub timings: SealTimings,
+    /// When the checkpoint was stored (once durable).
+    pub durable_at: Option<Instant>,
     data_dir: std::path::PathBuf,
     tag: CommitTag,
     /// Finished and not committed; taken by the commit.
     files: Option<ClosedRun>,
     /// Due for compaction once the checkpoint is saved.
     crowded: Option<CrowdedDays>,
-    /// The live tables' rows as the epoch left them, when their duty
-    /// share allows replacing them.
+    /// The live tables' rows as the epoch left them, to come when their
+    /// duty share allows replacing them.
     live: Option<LiveReplacement>,
     /// The recent event ids, when the checkpoint's are brought up to date
     /// from the lookups since the last instead of taken from the LRU.
@@ -56,8 +61,23 @@ struct SeenUpdate {
 
 struct LiveReplacement {
     tables: Arc<Mutex<LiveTables>>,
-    rows: LiveRows,
+    /// Nothing comes if the [`LiveRowsWanted`] is dropped unsent.
+    rows: Receiver<LiveRows>,
     filing: FilingLimits,
+}
+
+/// The live tables' rows an epoch's seal wants, to be taken from the
+/// pipeline before it takes another event: [`send`](Self::send) them.
+pub struct LiveRowsWanted(SyncSender<LiveRows>);
+
+impl LiveRowsWanted {
+    /// Take the rows from `pipeline` as the sealed epoch left it.
+    pub fn send(self, pipeline: &EventPipeline) -> Result<(), PipelineError> {
+        let rows = LiveRows::of(&pipeline.stitcher)?;
+        // The epoch failed to become durable: nobody wants them.
+        let _ = self.0.send(rows);
+        Ok(())
+    }
 }
 
 /// Where an epoch's seal spent its time: what grows with the tables
@@ -76,7 +96,7 @@ pub struct SealTimings {
     /// when their duty share skipped it).
     pub live: Duration,
     /// The caller's: how long the pipeline took no event for the seal
-    /// (drain, close, state and the live tables' rows).
+    /// (drain, close, state, and the live tables' rows when wanted).
     pub held: Duration,
     /// Committing the epoch's files to every table ...
     pub commits: Duration,
@@ -102,13 +122,14 @@ impl EventPipeline {
     /// (they go into the checkpoint, with `epoch` and the source `offsets`
     /// the epoch covers). Nothing is committed or stored here: see
     /// [`Sealed::make_durable`], which must return before the next epoch
-    /// is sealed.
+    /// is sealed. The live tables' rows, if wanted, are sent before the
+    /// pipeline takes another event.
     pub fn seal(
         &mut self,
         next_name: &str,
         epoch: u64,
         offsets: Vec<delegraph_model::PartitionOffset>,
-    ) -> Result<Sealed, PipelineError> {
+    ) -> Result<(Sealed, Option<LiveRowsWanted>), PipelineError> {
         let started = Instant::now();
         self.flush()?;
         self.take_verdicts();
@@ -139,27 +160,31 @@ impl EventPipeline {
             self.seen_log = Some(Arc::new(Mutex::new(log)));
         }
         let serialised = Instant::now();
-        let live = match lock_live(&self.live).epoch_ended() {
-            true => Some(LiveReplacement {
-                tables: self.live.clone(),
-                rows: LiveRows::of(&self.stitcher)?,
-                filing: self.filing,
-            }),
-            false => None,
+        let (live, wanted) = match lock_live(&self.live).epoch_ended() {
+            true => {
+                let (send, rows) = sync_channel(1);
+                let live = LiveReplacement {
+                    tables: self.live.clone(),
+                    rows,
+                    filing: self.filing,
+                };
+                (Some(live), Some(LiveRowsWanted(send)))
+            }
+            false => (None, None),
         };
         let timings = SealTimings {
             close: serialising.duration_since(started),
             state: serialised.duration_since(serialising),
-            live: live.as_ref().map(|l| l.rows.built).unwrap_or_default(),
             ..SealTimings::default()
         };
         let (findings, dead_letters) = self.kept.as_mut().map(std::mem::take).unwrap_or_default();
-        Ok(Sealed {
+        let sealed = Sealed {
             findings,
             dead_letters,
             checkpoint,
             outputs: Vec::new(),
             timings,
+            durable_at: None,
             data_dir: self.data_dir.clone(),
             tag: CommitTag {
                 app_id: STREAM_APP_ID.to_owned(),
@@ -170,7 +195,8 @@ impl EventPipeline {
             crowded,
             live,
             seen,
-        })
+        };
+        Ok((sealed, wanted))
     }
 }
 
@@ -199,15 +225,20 @@ impl Sealed {
         self.timings.publish = saving.duration_since(publishing);
         self.store_checkpoint()?;
         let compacting = Instant::now();
+        self.durable_at = Some(compacting);
         self.timings.checkpoint = compacting.duration_since(saving);
         if let Some(crowded) = self.crowded.take() {
             crowded.compact();
         }
-        let replacing = Instant::now();
-        self.timings.compaction = replacing.duration_since(compacting);
-        if let Some(l) = self.live.take() {
+        self.timings.compaction = compacting.elapsed();
+        if let Some(l) = self.live.take()
+            && let Ok(rows) = l.rows.recv()
+        {
+            self.timings.held += rows.built;
+            self.timings.live = rows.built;
+            let replacing = Instant::now();
             let mut outputs = Vec::new();
-            if let Err(e) = lock_live(&l.tables).replace(l.rows, &l.filing, &mut outputs) {
+            if let Err(e) = lock_live(&l.tables).replace(rows, &l.filing, &mut outputs) {
                 tracing::warn!(error = %e, "live tables not replaced; retried later");
             }
             self.timings.live += replacing.elapsed();
@@ -257,7 +288,7 @@ mod tests {
             }
             // Ids are looked up as events leave the reorder buffer.
             p.release_held().unwrap();
-            let sealed = p
+            let (sealed, _) = p
                 .seal(&format!("kafka-{}", epoch + 1), epoch, Vec::new())
                 .unwrap();
             assert_eq!(sealed.seen.is_some(), epoch > 1, "epoch {epoch}");

@@ -62,7 +62,7 @@ impl StreamState {
         }
         let drain = draining.elapsed();
         let epoch = self.epoch + 1;
-        let mut sealed =
+        let (mut sealed, live_rows) =
             self.pipeline
                 .seal(&epoch_name(epoch + 1), epoch, self.offsets.to_vec())?;
         sealed.timings.drain = drain;
@@ -74,6 +74,11 @@ impl StreamState {
             delivery,
             self.offsets.clone(),
         )?);
+        // While the epoch is made durable, and before the next epoch's
+        // first event.
+        if let Some(wanted) = live_rows {
+            wanted.send(&self.pipeline)?;
+        }
         self.epoch = epoch;
         self.pending = 0;
         self.opened = Instant::now();
@@ -94,7 +99,8 @@ impl StreamState {
             return Ok(None);
         };
         let (sealed, offsets) = sealing.wait()?;
-        self.metrics.note_durable();
+        self.metrics
+            .note_durable(sealed.durable_at.unwrap_or_else(Instant::now));
         self.durable = offsets;
         self.metrics.note_epoch(&sealed, self.pipeline.stats());
         Ok(Some(self.committable()))
