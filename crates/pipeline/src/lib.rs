@@ -93,12 +93,12 @@ pub enum PipelineError {
         /// The OS error.
         source: std::io::Error,
     },
-    /// The thread writing the events table could not be started.
-    #[error("starting the events table's writer thread: {0}")]
+    /// A thread writing a table (events, findings) could not be started.
+    #[error("starting a table's writer thread: {0}")]
     WriterThread(#[source] std::io::Error),
-    /// The thread writing the events table died without saying why (a
-    /// panic), taking the run's unwritten events with it.
-    #[error("the events table's writer thread stopped unexpectedly")]
+    /// A thread writing a table died without saying why (a panic), taking
+    /// the run's unwritten rows with it.
+    #[error("a table's writer thread stopped unexpectedly")]
     WriterGone,
     /// The thread making a sealed epoch durable could not be started.
     #[error("starting the thread that makes epoch {epoch} durable: {source}")]
@@ -108,6 +108,13 @@ pub enum PipelineError {
         /// The OS error.
         #[source]
         source: std::io::Error,
+    },
+    /// The thread making a sealed epoch durable panicked: the epoch may
+    /// not be durable, and the restart redoes it.
+    #[error("the thread making epoch {epoch} durable panicked")]
+    SealPanicked {
+        /// The epoch sealed.
+        epoch: u64,
     },
 }
 

@@ -93,7 +93,7 @@ impl RunFiles {
 
     /// Commit the run's rows to every table under `tag`, its dead letters
     /// included; returns the tables committed to. The next run's rows may
-    /// then be written, filed by `next` (see [`Self::restart`]).
+    /// then be written (filed anew by [`Self::restart`]).
     pub fn publish(&mut self, tag: &CommitTag) -> Result<Vec<PathBuf>, PipelineError> {
         self.close()?.commit(tag)
     }

@@ -58,7 +58,8 @@ struct Running<R> {
 /// them.
 pub(crate) enum ClosingFiles {
     Closed(ClosedFiles),
-    Closing(Receiver<Result<ClosedFiles, PipelineError>>),
+    /// The table's name, and where the files will come.
+    Closing(&'static str, Receiver<Result<ClosedFiles, PipelineError>>),
 }
 
 impl ClosingFiles {
@@ -66,9 +67,13 @@ impl ClosingFiles {
     pub fn wait(self) -> Result<ClosedFiles, PipelineError> {
         match self {
             Self::Closed(files) => Ok(files),
-            // No answer: the writer stopped on an error, which the next
-            // write or close of the table reports.
-            Self::Closing(answer) => answer.recv().map_err(|_| PipelineError::WriterGone)?,
+            // No answer: the writer stopped on an error before it came to
+            // the close, which the pipeline's next write reports.
+            Self::Closing(table, answer) => answer.recv().map_err(|_| PipelineError::State {
+                path: table.into(),
+                message: "the writer stopped on an earlier error before finishing the run's files"
+                    .into(),
+            })?,
         }
     }
 }
@@ -133,7 +138,7 @@ impl<R: Send + 'static> TableWriter<R> {
         if running.send.send(Work::Close(answer)).is_err() {
             return Err(self.stopped());
         }
-        Ok(ClosingFiles::Closing(closing))
+        Ok(ClosingFiles::Closing(self.name, closing))
     }
 
     /// The table's log.
@@ -150,6 +155,19 @@ impl<R: Send + 'static> TableWriter<R> {
             written?;
         }
         self.table.as_mut().ok_or(PipelineError::WriterGone)
+    }
+}
+
+impl<R> Drop for TableWriter<R> {
+    /// The threads end once what was handed over is written: a run dropped
+    /// without its files published leaves no thread writing into a
+    /// directory that may be going away.
+    fn drop(&mut self) {
+        if let Some(Running { send, done }) = self.running.take() {
+            drop(send);
+            // An error or panic there matters to no one now.
+            let _ = done.join();
+        }
     }
 }
 
@@ -200,7 +218,7 @@ fn spawn<R: Send + 'static>(
                             .as_ref()
                             .map(|_| ())
                             .map_err(|e| PipelineError::State {
-                                path: "events".into(),
+                                path: name.into(),
                                 message: format!("finishing a run's files: {e}"),
                             });
                         // Nobody waits for a run abandoned on an error.

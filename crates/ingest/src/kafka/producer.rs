@@ -127,6 +127,7 @@ impl KafkaSink {
                 Err((e, _)) => {
                     // Never queued: no report will come for it.
                     lock(&self.deliveries).outstanding.remove(&number);
+                    self.deliveries.1.notify_all();
                     return Err(KafkaError::new(format!("producing to {topic}"), e));
                 }
             }

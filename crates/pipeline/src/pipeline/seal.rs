@@ -209,7 +209,10 @@ impl Sealed {
     /// it committed, which a compaction would have merged away) and
     /// replace the live tables (views of the state, not part of what an
     /// epoch makes durable: a failure there is logged and they stay stale
-    /// until replaced). Epochs are made durable in the order sealed.
+    /// until replaced). Epochs are made durable in the order sealed. When
+    /// the seal wanted the live tables' rows, they must have been sent
+    /// (or the [`LiveRowsWanted`] dropped) from another thread or before:
+    /// this waits for them.
     pub fn make_durable(
         mut self,
         deliver: impl FnOnce(&Self) -> Result<(), PipelineError>,

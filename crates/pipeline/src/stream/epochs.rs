@@ -38,20 +38,31 @@ impl StreamState {
                 message: "an earlier error stopped the stream; the restart redoes the epoch".into(),
             });
         }
-        let sealed = self
-            .collect_durable(true)
-            .and_then(|_| self.start_seal())
-            .and_then(|_| self.collect_durable(true));
-        self.broken = sealed.is_err();
-        sealed?;
+        self.collect_durable(true)?;
+        self.start_seal()?;
+        self.collect_durable(true)?;
         Ok(self.committable())
     }
 
     /// Seal the open epoch and start making it durable; whether there was
     /// one to seal (nothing taken in since the last: none). The previous
-    /// epoch must have been collected.
+    /// epoch must have been collected. An error leaves the stream broken.
     pub(super) fn start_seal(&mut self) -> Result<bool, PipelineError> {
-        debug_assert!(self.sealing.is_none(), "the previous epoch is not durable");
+        let started = self.try_start_seal();
+        self.broken |= started.is_err();
+        started
+    }
+
+    fn try_start_seal(&mut self) -> Result<bool, PipelineError> {
+        if self.sealing.is_some() {
+            return Err(PipelineError::State {
+                path: "stream".into(),
+                message: format!(
+                    "epoch {} is sealed before the one before is durable",
+                    self.epoch + 1
+                ),
+            });
+        }
         // Every message handed over is in the pipeline before its offset
         // is saved.
         let draining = Instant::now();
@@ -87,8 +98,18 @@ impl StreamState {
 
     /// The epoch being made durable, once it is (at once if `wait`):
     /// what it covers becomes the durable position, and the offsets to
-    /// commit are returned. `None`: no epoch was durable yet.
+    /// commit are returned. `None`: no epoch was durable yet. An error
+    /// (the epoch did not become durable) leaves the stream broken.
     pub(super) fn collect_durable(
+        &mut self,
+        wait: bool,
+    ) -> Result<Option<Vec<PartitionOffset>>, PipelineError> {
+        let collected = self.try_collect_durable(wait);
+        self.broken |= collected.is_err();
+        collected
+    }
+
+    fn try_collect_durable(
         &mut self,
         wait: bool,
     ) -> Result<Option<Vec<PartitionOffset>>, PipelineError> {

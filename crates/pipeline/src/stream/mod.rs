@@ -142,7 +142,8 @@ struct StreamState {
     epoch: u64,
     /// Next offset per partition, including the open epoch.
     offsets: Positions,
-    /// Next offset per partition as of the last checkpoint.
+    /// Next offset per partition as of the last epoch seen durable (its
+    /// checkpoint stored).
     durable: Positions,
     /// Messages the pipeline took in the open epoch (and idle releases).
     pending: u64,

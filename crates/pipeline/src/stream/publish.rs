@@ -20,7 +20,8 @@
 //! changed meanwhile (the redo applies them before the epoch's events),
 //! or when an idle release fell inside the epoch. At the seal that window
 //! is the short time between delivery and the checkpoint; as found, it is
-//! the whole epoch.
+//! the whole epoch, and the part of the next one found while this one
+//! was made durable.
 //!
 //! Dead letters always go at the seal: nobody waits on them in seconds.
 
@@ -94,8 +95,11 @@ impl Publisher {
 }
 
 /// A sealed epoch's publishing: its findings not sent yet and its dead
-/// letters, then the wait for their delivery and that of every finding
-/// sent before (the next epoch's, sent meanwhile, need not be delivered).
+/// letters, then the wait for their delivery and that of every message
+/// sent before. The next epoch's findings, sent as found meanwhile, may
+/// be among those waited for (numbered before this epoch's last), and a
+/// failure of one fails this epoch too: the restart redoes it, as for any
+/// failed delivery.
 pub(super) struct Delivery {
     sink: Arc<KafkaSink>,
     cfg: Arc<StreamConfig>,

@@ -13,6 +13,7 @@ use crate::pipeline::Sealed;
 
 /// An epoch being made durable.
 pub(super) struct Sealing {
+    epoch: u64,
     job: JoinHandle<Result<Sealed, PipelineError>>,
     /// The next offset per partition once it is durable.
     offsets: Positions,
@@ -36,7 +37,11 @@ impl Sealing {
                 })
             })
             .map_err(|source| PipelineError::SealThread { epoch, source })?;
-        Ok(Self { job, offsets })
+        Ok(Self {
+            epoch,
+            job,
+            offsets,
+        })
     }
 
     /// Whether waiting would return at once.
@@ -44,12 +49,16 @@ impl Sealing {
         self.job.is_finished()
     }
 
-    /// The epoch once durable, and the offsets it covers.
+    /// The epoch once durable, and the offsets it covers. A panic of
+    /// the thread is an error like any other (raised again, it would
+    /// unwind through the consumer's drop, whose revocation would seal
+    /// the next epoch over this one).
     pub fn wait(self) -> Result<(Sealed, Positions), PipelineError> {
+        let epoch = self.epoch;
         let sealed = self
             .job
             .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+            .map_err(|_| PipelineError::SealPanicked { epoch })??;
         Ok((sealed, self.offsets))
     }
 }

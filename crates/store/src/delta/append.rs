@@ -2,7 +2,9 @@
 //!
 //! Rows are streamed into Parquet files as they come (memory stays
 //! bounded however long the run); nothing is visible until
-//! [`TableAppend::commit`] writes the commit. The same `TableAppend` then
+//! [`TableAppend::commit`] writes the commit (or [`ClosedFiles::commit`],
+//! for a run closed with [`TableAppend::close`] while the next one's rows
+//! are written). The same `TableAppend` then
 //! takes the next run's rows: a stream keeps its tables open from epoch to
 //! epoch and reads only the log entries added since its last commit,
 //! instead of loading every table's log again at each epoch. The commit carries an
@@ -16,7 +18,7 @@
 use std::collections::BTreeSet;
 use std::num::NonZeroU64;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use arrow::array::{Array, RecordBatch, StringArray};
 use arrow::datatypes::SchemaRef;
@@ -237,25 +239,23 @@ impl TableAppend {
 }
 
 /// A table's Delta log as its writer sees it. Commits and compactions
-/// take turns: the caller commits a table's closed runs in order, one at
-/// a time, and compacts between them.
+/// take turns (each holds the table for the whole of it): the caller
+/// commits a table's closed runs in the order closed, and compacts between
+/// them.
 pub struct TableLog {
     name: &'static str,
-    /// Taken out while a commit or compaction updates it.
+    /// Held while a commit or compaction updates it.
     table: Mutex<DeltaTable>,
     /// The writer's Parquet settings, for the files a compaction writes.
     props: WriterProperties,
 }
 
 impl TableLog {
-    /// The table's state as last read (brought up to date by the caller).
-    fn table(&self) -> DeltaTable {
+    /// The table as last read, for one commit or compaction at a time
+    /// (each brings it up to date first).
+    fn table(&self) -> MutexGuard<'_, DeltaTable> {
         // A panic while holding the lock ends the service anyway.
-        self.table.lock().unwrap_or_else(|p| p.into_inner()).clone()
-    }
-
-    fn keep(&self, table: DeltaTable) {
-        *self.table.lock().unwrap_or_else(|p| p.into_inner()) = table;
+        self.table.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Rewrite the small files of every day partition holding more than
@@ -272,10 +272,11 @@ impl TableLog {
         let name = self.name;
         let err = delta_err(name);
         let target = NonZeroU64::new(TARGET_FILE_BYTES).unwrap_or(NonZeroU64::MIN);
-        let mut table = self.table();
-        let compacted = block_on(async {
+        let mut held = self.table();
+        let table: &mut DeltaTable = &mut held;
+        block_on(async {
             table.update_incremental(None).await.map_err(&err)?;
-            let days: Vec<String> = files_by_day(&table, name)?
+            let days: Vec<String> = files_by_day(table, name)?
                 .into_iter()
                 .filter(|(_, files)| *files > max_files)
                 .map(|(day, _)| day)
@@ -290,11 +291,9 @@ impl TableLog {
                 .with_target_size(target)
                 .with_writer_properties(self.props.clone());
             let (rewritten, compacted) = rewrite_days(optimize, name, &days).await?;
-            table = rewritten;
+            *table = rewritten;
             Ok(compacted)
-        })?;
-        self.keep(table);
-        compacted
+        })?
     }
 }
 
@@ -317,9 +316,10 @@ impl ClosedFiles {
     pub fn commit(self, tag: &CommitTag) -> Result<Option<u64>, StoreError> {
         let name = self.log.name;
         let err = delta_err(name);
-        let mut table = self.log.table();
+        let mut held = self.log.table();
+        let table: &mut DeltaTable = &mut held;
         let adds = self.adds;
-        let committed = block_on(async {
+        block_on(async {
             table.update_incremental(None).await.map_err(&err)?;
             let snapshot = table.snapshot().map_err(&err)?;
             let log_store = table.log_store();
@@ -343,7 +343,7 @@ impl ClosedFiles {
                         return Ok(None);
                     }
                     Redo::Replace => {
-                        actions = super::redo::removals_of(&table, name, tag).await?;
+                        actions = super::redo::removals_of(table, name, tag).await?;
                     }
                 }
             }
@@ -364,9 +364,7 @@ impl ClosedFiles {
                 .await
                 .map_err(&err)?;
             Ok(Some(done.version()))
-        })?;
-        self.log.keep(table);
-        committed
+        })?
     }
 }
 
