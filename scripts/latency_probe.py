@@ -135,7 +135,8 @@ def messages_in(metrics_url):
 
 class Seals:
     """Samples the service's /metrics on a thread and keeps each epoch's
-    seal phases (the loop takes no message while it seals)."""
+    seal phases (`held`: what the loop stood still for; the rest happens
+    beside it)."""
 
     def __init__(self, metrics_url):
         self.url = metrics_url
