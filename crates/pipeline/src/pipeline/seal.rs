@@ -301,4 +301,34 @@ mod tests {
             assert_eq!(saved.seen, p.seen.save(), "epoch {epoch}");
         }
     }
+
+    /// The checkpoint follows the tables and the topics: an epoch whose
+    /// delivery fails stores no checkpoint (the restart redoes it, and
+    /// replaces the files it committed), and the next epoch to succeed
+    /// stores one covering both.
+    #[test]
+    fn a_failed_delivery_stores_no_checkpoint() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut p = EventPipeline::new(dir.path(), "kafka-1", 64).unwrap();
+        let decoder = DocumentDecoder::default();
+        let text = std::fs::read(crate::fixture("mcp/gateway.jsonl")).unwrap();
+        let base = OriginBase::File {
+            path: "gateway.jsonl".into(),
+        };
+        p.ingest(&decoder, &text, &base, text.len() as u64).unwrap();
+        p.release_held().unwrap();
+        let (sealed, _) = p.seal("kafka-2", 1, Vec::new()).unwrap();
+        let failed = sealed.make_durable(|_| {
+            Err(PipelineError::State {
+                path: "topic".into(),
+                message: "not delivered".into(),
+            })
+        });
+        assert!(failed.is_err());
+        assert!(Checkpoint::load(dir.path()).unwrap().is_none());
+        let (sealed, _) = p.seal("kafka-3", 2, Vec::new()).unwrap();
+        let durable = sealed.make_durable(|_| Ok(())).unwrap();
+        assert!(durable.durable_at.is_some());
+        assert_eq!(Checkpoint::load(dir.path()).unwrap().unwrap().epoch, 2);
+    }
 }

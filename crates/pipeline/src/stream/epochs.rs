@@ -128,7 +128,7 @@ impl StreamState {
     }
 
     /// The durable offsets of the partitions assigned to us.
-    fn committable(&self) -> Vec<PartitionOffset> {
+    pub(super) fn committable(&self) -> Vec<PartitionOffset> {
         self.durable
             .to_vec()
             .into_iter()

@@ -166,3 +166,35 @@ fn messages_taken_while_an_epoch_is_made_durable_belong_to_the_next() {
         (2, vec![offset("audit", 0, 30)])
     );
 }
+
+/// An epoch that fails where it is made durable (here its checkpoint
+/// cannot be written) breaks the stream: the offsets committed stay those
+/// of the last durable epoch, and nothing is sealed or committed after,
+/// not even by a revocation.
+#[test]
+fn an_epoch_that_fails_to_become_durable_breaks_the_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    let shared = Shared(Mutex::new(stream_state(dir.path())));
+    shared.assigned(&[("audit".to_owned(), 0)]);
+    let text = sample();
+    let line = text.lines().next().unwrap().as_bytes();
+    let mut st = shared.lock();
+    for i in 0..5 {
+        st.accept_message("audit", 0, i, line).unwrap();
+    }
+    assert_eq!(st.seal().unwrap(), vec![offset("audit", 0, 5)]);
+    // A directory where the checkpoint file goes: storing it fails.
+    let path = crate::checkpoint::checkpoint_path(dir.path());
+    std::fs::remove_file(&path).unwrap();
+    std::fs::create_dir(&path).unwrap();
+    for i in 5..10 {
+        st.accept_message("audit", 0, i, line).unwrap();
+    }
+    assert!(st.seal().is_err());
+    assert!(st.broken);
+    assert!(st.sealing.is_none());
+    assert_eq!(st.committable(), vec![offset("audit", 0, 5)]);
+    drop(st);
+    assert!(shared.revoking(&[("audit".to_owned(), 0)]).is_empty());
+    assert!(shared.lock().failed.is_some());
+}
