@@ -2,10 +2,11 @@
 //! committed with the run's rows.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use delegraph_model::{DeadLetter, Timestamp};
 use delegraph_store::{
-    ClosedFiles, CommitTag, DEAD_LETTER_TABLE, DayFiling, DeadLetterRow, TableAppend,
+    ClosedFiles, DEAD_LETTER_TABLE, DayFiling, DeadLetterRow, TableAppend, TableLog,
     dead_letters_batch, dead_letters_schema,
 };
 
@@ -74,15 +75,9 @@ impl DeadLetters {
         self.table.set_filing(filing);
     }
 
-    /// The table the letters are committed to.
-    pub(crate) fn table_mut(&mut self) -> &mut TableAppend {
-        &mut self.table
-    }
-
-    /// Commit them under `tag`; whether anything was committed. The next
-    /// run's letters may then be written.
-    pub fn commit(&mut self, tag: &CommitTag) -> Result<bool, PipelineError> {
-        Ok(self.close()?.commit(tag)?.is_some())
+    /// The log of the table the letters are committed to.
+    pub(crate) fn log(&self) -> Arc<TableLog> {
+        self.table.log()
     }
 
     /// Finish the run's file of letters for a commit elsewhere (see

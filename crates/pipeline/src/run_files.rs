@@ -134,10 +134,7 @@ impl RunFiles {
         for (name, table) in self.graph_tables() {
             logs.push((name, table.log()));
         }
-        logs.push((
-            delegraph_store::DEAD_LETTER_TABLE,
-            self.dead.table_mut().log(),
-        ));
+        logs.push((delegraph_store::DEAD_LETTER_TABLE, self.dead.log()));
         Some(CrowdedDays(logs))
     }
 }

@@ -145,7 +145,9 @@ impl<R: Send + 'static> TableWriter<R> {
     pub fn log(&self) -> Arc<TableLog> {
         self.log.clone()
     }
+}
 
+impl<R> TableWriter<R> {
     /// The table, once every batch handed over is written.
     fn table(&mut self) -> Result<&mut TableAppend, PipelineError> {
         if let Some(Running { send, done }) = self.running.take() {
@@ -163,11 +165,8 @@ impl<R> Drop for TableWriter<R> {
     /// without its files published leaves no thread writing into a
     /// directory that may be going away.
     fn drop(&mut self) {
-        if let Some(Running { send, done }) = self.running.take() {
-            drop(send);
-            // An error or panic there matters to no one now.
-            let _ = done.join();
-        }
+        // An error or panic there matters to no one now.
+        let _ = self.table();
     }
 }
 

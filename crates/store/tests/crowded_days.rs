@@ -74,11 +74,11 @@ async fn compacting_crowded_days_keeps_rows_and_later_redos_exact() {
         assert_eq!(crowded.max_files_per_day, 20);
 
         // Under the limit: nothing is rewritten.
-        let untouched = t.compact_crowded_days(20).unwrap();
+        let untouched = t.log().compact_crowded_days(20).unwrap();
         assert_eq!(untouched.files_removed, 0);
 
         let before = block(summary(&data));
-        let compacted = t.compact_crowded_days(8).unwrap();
+        let compacted = t.log().compact_crowded_days(8).unwrap();
         assert_eq!(compacted.days, 2);
         assert_eq!(compacted.files_removed, 40);
         assert_eq!(compacted.files_added, 2);

@@ -171,10 +171,4 @@ impl KafkaSink {
         }
         Ok(())
     }
-
-    /// Wait until everything sent so far is delivered or has failed for
-    /// good; an error if anything failed since the last wait.
-    pub fn flush(&self, timeout: Duration) -> Result<(), KafkaError> {
-        self.wait_delivered(self.sent(), timeout)
-    }
 }

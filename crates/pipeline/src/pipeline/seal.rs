@@ -272,6 +272,21 @@ mod tests {
 
     use super::*;
 
+    /// Take in every record of a published MCP gateway sample, and
+    /// release them from the reorder buffer (where their ids are looked
+    /// up).
+    fn take_in_sample(p: &mut EventPipeline, times: u64) {
+        let decoder = DocumentDecoder::default();
+        let text = std::fs::read(crate::fixture("mcp/gateway.jsonl")).unwrap();
+        let base = OriginBase::File {
+            path: "gateway.jsonl".into(),
+        };
+        for _ in 0..times {
+            p.ingest(&decoder, &text, &base, text.len() as u64).unwrap();
+        }
+        p.release_held().unwrap();
+    }
+
     /// After the first epoch the checkpoint's recent event ids follow the
     /// lookups instead of a walk of the LRU: they must be what a walk
     /// gives, repeats and all.
@@ -279,18 +294,9 @@ mod tests {
     fn each_epoch_saves_the_recent_ids_a_walk_of_the_lru_would() {
         let dir = tempfile::tempdir().unwrap();
         let mut p = EventPipeline::new(dir.path(), "kafka-1", 64).unwrap();
-        let decoder = DocumentDecoder::default();
-        let text = std::fs::read(crate::fixture("mcp/gateway.jsonl")).unwrap();
-        let base = OriginBase::File {
-            path: "gateway.jsonl".into(),
-        };
         for epoch in 1..=3u64 {
             // The second epoch sees every record again.
-            for _ in 0..epoch.min(2) {
-                p.ingest(&decoder, &text, &base, text.len() as u64).unwrap();
-            }
-            // Ids are looked up as events leave the reorder buffer.
-            p.release_held().unwrap();
+            take_in_sample(&mut p, epoch.min(2));
             let (sealed, _) = p
                 .seal(&format!("kafka-{}", epoch + 1), epoch, Vec::new())
                 .unwrap();
@@ -310,13 +316,7 @@ mod tests {
     fn a_failed_delivery_stores_no_checkpoint() {
         let dir = tempfile::tempdir().unwrap();
         let mut p = EventPipeline::new(dir.path(), "kafka-1", 64).unwrap();
-        let decoder = DocumentDecoder::default();
-        let text = std::fs::read(crate::fixture("mcp/gateway.jsonl")).unwrap();
-        let base = OriginBase::File {
-            path: "gateway.jsonl".into(),
-        };
-        p.ingest(&decoder, &text, &base, text.len() as u64).unwrap();
-        p.release_held().unwrap();
+        take_in_sample(&mut p, 1);
         let (sealed, _) = p.seal("kafka-2", 1, Vec::new()).unwrap();
         let failed = sealed.make_durable(|_| {
             Err(PipelineError::State {

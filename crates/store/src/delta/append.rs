@@ -38,7 +38,7 @@ use super::{DAY_COLUMN, DayFiling, block_on, day_source, delta_err, open_or_crea
 use crate::StoreError;
 
 /// Bytes a file grows to before the writer starts the next one; files
-/// this large are left alone by [`TableAppend::compact_crowded_days`].
+/// this large are left alone by [`TableLog::compact_crowded_days`].
 const TARGET_FILE_BYTES: u64 = 128 << 20;
 
 /// Day partitions a run writes into at once. Each holds an open Parquet
@@ -218,18 +218,11 @@ impl TableAppend {
         let mut adds = std::mem::take(&mut self.finished);
         adds.extend(block_on(self.writer.flush())?.map_err(delta_err(name))?);
         self.open_days.clear();
-        let rows = std::mem::take(&mut self.rows);
+        self.rows = 0;
         Ok(ClosedFiles {
             log: self.log.clone(),
             adds,
-            rows,
         })
-    }
-
-    /// Rewrite the small files of every day partition holding more than
-    /// `max_files` files (see [`TableLog::compact_crowded_days`]).
-    pub fn compact_crowded_days(&mut self, max_files: usize) -> Result<Compacted, StoreError> {
-        self.log.compact_crowded_days(max_files)
     }
 
     /// The table's log, to compact it where the closed runs are committed.
@@ -301,15 +294,9 @@ impl TableLog {
 pub struct ClosedFiles {
     log: Arc<TableLog>,
     adds: Vec<deltalake::kernel::Add>,
-    rows: u64,
 }
 
 impl ClosedFiles {
-    /// Rows in the files.
-    pub fn rows(&self) -> u64 {
-        self.rows
-    }
-
     /// Make the run's rows part of the table in one commit tagged `tag`
     /// (see [`TableAppend::commit`]). Closed runs of one table are
     /// committed in the order they were closed.
