@@ -153,9 +153,23 @@ impl Checkpoint {
     /// written as they are, not assembled into one buffer first (a large
     /// state would be copied whole once more).
     pub fn store(&self, data_dir: &Path) -> Result<PathBuf, PipelineError> {
+        let aside = self.write_aside(data_dir)?;
+        let path = aside.path().to_owned();
+        aside.put_in_place()?;
+        Ok(path)
+    }
+
+    /// The first half of [`store`](Self::store): the checkpoint written
+    /// and synced beside the data directory's, which stays in force until
+    /// this one is put in its place. An epoch's end writes it while its
+    /// tables commit, and puts it in place once they have.
+    pub fn write_aside(
+        &self,
+        data_dir: &Path,
+    ) -> Result<delegraph_store::WrittenAside, PipelineError> {
         let path = checkpoint_path(data_dir);
         let mut unserialisable = None;
-        let written = delegraph_store::write_file_atomic_with(&path, |w| {
+        let written = delegraph_store::write_aside(&path, |w| {
             let mut w = KeepIoError {
                 inner: w,
                 error: None,
@@ -176,7 +190,7 @@ impl Checkpoint {
         if let Some(e) = unserialisable {
             return Err(bad(&path, e));
         }
-        written?;
+        let aside = written?;
         // What a state's size is made of, for an operator watching it grow.
         let analyzers: Vec<(&str, usize)> = self
             .analyzers
@@ -184,16 +198,13 @@ impl Checkpoint {
             .map(|(id, state)| (id.as_str(), state.len()))
             .collect();
         tracing::debug!(
-            bytes = std::fs::metadata(&path)
-                .map(|m| m.len())
-                .unwrap_or_default(),
             stitcher = self.stitcher.len(),
             reorder = self.reorder.len(),
             seen = self.seen.len(),
             ?analyzers,
             "checkpoint"
         );
-        Ok(path)
+        Ok(aside)
     }
 }
 

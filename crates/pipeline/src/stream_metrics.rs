@@ -226,7 +226,7 @@ impl StreamMetrics {
         family(
             "delegraph_epoch_seal_seconds",
             "gauge",
-            "The last epoch's seal, by phase. On the loop: decoded messages taken in, files finished, state serialised, and all the loop took no message for (held). Then beside it: table commits, findings published, checkpoint saved, crowded days compacted; live tables (rows built on the loop, replaced beside it).",
+            "The last epoch's seal, by phase. On the loop: decoded messages taken in, files finished, state serialised, and all the loop took no message for (held). Then beside it: table commits (with the checkpoint written aside meanwhile), findings published, checkpoint put in place, crowded days compacted; live tables (rows built on the loop, replaced beside it).",
             phases
                 .iter()
                 .map(|(phase, d)| (format!("{{phase=\"{phase}\"}}"), d.as_secs_f64()))

@@ -48,7 +48,10 @@ pub use sql::{OutputFormat, QueryLimits, QueryRuntime, SqlEngine, render};
 pub use sql_guard::{MAX_OPERATORS, MAX_SQL_BYTES};
 pub use triage_views::TRIAGE_VIEWS;
 pub use views::InstanceGraph;
-pub use writer::{remove_if_present, remove_partials, write_file_atomic, write_file_atomic_with};
+pub use writer::{
+    WrittenAside, remove_if_present, remove_partials, write_aside, write_file_atomic,
+    write_file_atomic_with,
+};
 
 /// Every table: a Delta table partitioned by UTC day, under the data
 /// directory (or the location recorded for the tables), and a SQL table.

@@ -8,7 +8,7 @@
 //! Lake left in table directories.
 
 use std::fs::{self, File};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use arrow::datatypes::SchemaRef;
 use parquet::basic::{Compression, ZstdLevel};
@@ -97,6 +97,19 @@ pub fn write_file_atomic_with(
     path: &Path,
     write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
 ) -> Result<(), StoreError> {
+    write_aside(path, write)?.put_in_place()
+}
+
+/// The first half of [`write_file_atomic_with`]: the contents written by
+/// `write` beside `path` and synced, not yet in its place. The caller
+/// puts them there ([`WrittenAside::put_in_place`]) once whatever the file
+/// must follow is durable; the slow part (writing and syncing a large file)
+/// can so run beside that. Dropped unplaced, the file stays aside, and the
+/// next write aside of `path` replaces it.
+pub fn write_aside(
+    path: &Path,
+    write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
+) -> Result<WrittenAside, StoreError> {
     use std::io::Write;
     let dir = path.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
@@ -114,11 +127,35 @@ pub fn write_file_atomic_with(
         .into_inner()
         .map_err(|e| StoreError::io(&tmp, e.into_error()))?;
     f.sync_all().map_err(|e| StoreError::io(&tmp, e))?;
-    drop(f);
-    fs::rename(&tmp, path).map_err(|e| StoreError::io(path, e))?;
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| StoreError::io(dir, e))
+    Ok(WrittenAside {
+        tmp,
+        path: path.to_owned(),
+    })
+}
+
+/// A file written and synced beside its place ([`write_aside`]).
+#[derive(Debug)]
+#[must_use = "the file is not in its place until put there"]
+pub struct WrittenAside {
+    tmp: PathBuf,
+    path: PathBuf,
+}
+
+impl WrittenAside {
+    /// Replace the file at its place with this one (rename, then sync the
+    /// directory): a crash leaves the old file or the new one, never half.
+    pub fn put_in_place(self) -> Result<(), StoreError> {
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        fs::rename(&self.tmp, &self.path).map_err(|e| StoreError::io(&self.path, e))?;
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| StoreError::io(dir, e))
+    }
+
+    /// Where the file will be once put in place.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
 }
 
 /// Remove `.partial` files left by interrupted writes in `DIR/<table>/`.
@@ -136,4 +173,44 @@ pub fn remove_partials(data_dir: &Path, table: &str) -> Result<usize, StoreError
         }
     }
     Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// Written aside, the file is synced but not at its place: a reader
+    /// (or a crash) still finds the old contents until it is put there.
+    #[test]
+    fn a_file_written_aside_replaces_the_old_one_only_once_put_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state").join("checkpoint.bin");
+        write_file_atomic(&path, b"old").unwrap();
+        let aside = write_aside(&path, |w| w.write_all(b"new")).unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"old");
+        assert_eq!(aside.path(), path);
+        aside.put_in_place().unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"new");
+        let left: Vec<_> = fs::read_dir(path.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left, vec![std::ffi::OsString::from("checkpoint.bin")]);
+    }
+
+    /// A write aside never put in place leaves no file at the place, and
+    /// the next one replaces it.
+    #[test]
+    fn a_file_left_aside_is_replaced_by_the_next() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("checkpoint.bin");
+        drop(write_aside(&path, |w| w.write_all(b"abandoned")).unwrap());
+        assert!(!path.exists());
+        write_aside(&path, |w| w.write_all(b"kept"))
+            .unwrap()
+            .put_in_place()
+            .unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"kept");
+    }
 }

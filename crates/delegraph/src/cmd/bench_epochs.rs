@@ -59,10 +59,10 @@ impl EventSink for Collect {
 
 /// The phases of an epoch end, as printed.
 const PHASES: [&str; 5] = [
-    "table commits",
+    "table commits (checkpoint written meanwhile)",
     "live tables",
     "state serialised",
-    "checkpoint saved",
+    "checkpoint put in place",
     "compaction of crowded days",
 ];
 

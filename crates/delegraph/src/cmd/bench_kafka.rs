@@ -118,8 +118,8 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     );
     println!(
         "  of which: all messages taken after {:.2}s; the last of {epochs} epochs durable {:.2}s later \
-         (its seal: decoded taken in {:.2}s, files finished {:.2}s, state {:.2}s; then table commits {:.2}s, \
-         publish {:.2}s, checkpoint {:.2}s; after it, live tables {:.2}s)",
+         (its seal: decoded taken in {:.2}s, files finished {:.2}s, state {:.2}s; then table commits (checkpoint written meanwhile) {:.2}s, \
+         publish {:.2}s, checkpoint put in place {:.2}s; after it, live tables {:.2}s)",
         consumed.as_secs_f64(),
         secs - consumed.as_secs_f64(),
         seal.drain.as_secs_f64(),

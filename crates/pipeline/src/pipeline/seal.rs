@@ -8,7 +8,8 @@
 //! events: the table commits, the caller's delivery downstream, the
 //! checkpoint, then the compaction of crowded days and the live tables.
 //! The second half is what an epoch's end used to stop the stream for
-//! (commits and checkpoint: tens of milliseconds, more with a busy store).
+//! (commits and checkpoint: tens of milliseconds, more with a busy store;
+//! the checkpoint is written while the tables commit).
 
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -98,12 +99,13 @@ pub struct SealTimings {
     /// The caller's: how long the pipeline took no event for the seal
     /// (drain, close, state, and the live tables' rows when wanted).
     pub held: Duration,
-    /// Committing the epoch's files to every table ...
+    /// Committing the epoch's files to every table, and writing the
+    /// checkpoint beside its place meanwhile (the longer of the two) ...
     pub commits: Duration,
     /// ... publishing findings and dead letters to their topics until
     /// delivered ...
     pub publish: Duration,
-    /// ... saving the checkpoint ...
+    /// ... putting the checkpoint in its place (a rename) ...
     pub checkpoint: Duration,
     /// ... and, once it is saved, compacting the days the epoch's files
     /// crowd.
@@ -203,7 +205,9 @@ impl EventPipeline {
 impl Sealed {
     /// Make the epoch durable, in this order: commit its files to every
     /// table; `deliver` (its findings and dead letters downstream, until
-    /// delivered); store the checkpoint. Then, as the checkpoint now
+    /// delivered); put the checkpoint in its place (written beside it while
+    /// the tables commit: a failure before leaves the last one in force,
+    /// while the lookups the epoch made still reach the next). Then, as the checkpoint now
     /// follows the commits, compact the days their files crowd (not
     /// before: a redo of an epoch whose state was lost replaces the files
     /// it committed, which a compaction would have merged away) and
@@ -218,15 +222,28 @@ impl Sealed {
         deliver: impl FnOnce(&Self) -> Result<(), PipelineError>,
     ) -> Result<Self, PipelineError> {
         let committing = Instant::now();
-        if let Some(files) = self.files.take() {
-            self.outputs = files.commit(&self.tag)?;
-        }
+        let files = self.files.take();
+        let seen = self.seen.take();
+        let (checkpoint, data_dir, tag) = (&mut self.checkpoint, &self.data_dir, &self.tag);
+        // The checkpoint is written beside its place while the tables
+        // commit (both mostly wait for the disk), and put in its place
+        // only once they have and the delivery is done.
+        let (committed, aside) = std::thread::scope(|scope| {
+            let aside = scope.spawn(move || write_checkpoint_aside(checkpoint, seen, data_dir));
+            let committed = files.map(|f| f.commit(tag)).transpose();
+            let aside = aside
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (committed, aside)
+        });
+        self.outputs = committed?.unwrap_or_default();
+        let aside = aside?;
         let publishing = Instant::now();
         self.timings.commits = publishing.duration_since(committing);
         deliver(&self)?;
         let saving = Instant::now();
         self.timings.publish = saving.duration_since(publishing);
-        self.store_checkpoint()?;
+        aside.put_in_place()?;
         let compacting = Instant::now();
         self.durable_at = Some(compacting);
         self.timings.checkpoint = compacting.duration_since(saving);
@@ -248,21 +265,25 @@ impl Sealed {
         }
         Ok(self)
     }
+}
 
-    /// Store the checkpoint, with the recent event ids brought up to date
-    /// here if the seal left them out.
-    fn store_checkpoint(&mut self) -> Result<(), PipelineError> {
-        let Some(seen) = self.seen.take() else {
-            return self.checkpoint.store(&self.data_dir).map(|_| ());
-        };
-        // A panic while holding it ends the service anyway.
-        let mut log = seen.log.lock().unwrap_or_else(|p| p.into_inner());
-        log.advance(&seen.touched);
-        self.checkpoint.seen = std::mem::take(&mut log.ids);
-        let stored = self.checkpoint.store(&self.data_dir);
-        log.ids = std::mem::take(&mut self.checkpoint.seen);
-        stored.map(|_| ())
-    }
+/// Write the checkpoint beside its place, with the recent event ids
+/// brought up to date here if the seal left them out.
+fn write_checkpoint_aside(
+    checkpoint: &mut Checkpoint,
+    seen: Option<SeenUpdate>,
+    data_dir: &std::path::Path,
+) -> Result<delegraph_store::WrittenAside, PipelineError> {
+    let Some(seen) = seen else {
+        return checkpoint.write_aside(data_dir);
+    };
+    // A panic while holding it ends the service anyway.
+    let mut log = seen.log.lock().unwrap_or_else(|p| p.into_inner());
+    log.advance(&seen.touched);
+    checkpoint.seen = std::mem::take(&mut log.ids);
+    let written = checkpoint.write_aside(data_dir);
+    log.ids = std::mem::take(&mut checkpoint.seen);
+    written
 }
 
 #[cfg(test)]
@@ -330,5 +351,31 @@ mod tests {
         let durable = sealed.make_durable(|_| Ok(())).unwrap();
         assert!(durable.durable_at.is_some());
         assert_eq!(Checkpoint::load(dir.path()).unwrap().unwrap().epoch, 2);
+    }
+
+    /// The ids looked up in an epoch that failed to become durable still
+    /// count: the next checkpoint's recent ids are what the LRU holds, not
+    /// what it held before the failed epoch.
+    #[test]
+    fn the_lookups_of_a_failed_epoch_reach_the_next_checkpoint() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut p = EventPipeline::new(dir.path(), "kafka-1", 64).unwrap();
+        let (sealed, _) = p.seal("kafka-2", 1, Vec::new()).unwrap();
+        sealed.make_durable(|_| Ok(())).unwrap();
+        take_in_sample(&mut p, 1);
+        let (sealed, _) = p.seal("kafka-3", 2, Vec::new()).unwrap();
+        let failed = sealed.make_durable(|_| {
+            Err(PipelineError::State {
+                path: "topic".into(),
+                message: "not delivered".into(),
+            })
+        });
+        assert!(failed.is_err());
+        let (sealed, _) = p.seal("kafka-4", 3, Vec::new()).unwrap();
+        sealed.make_durable(|_| Ok(())).unwrap();
+        let saved = Checkpoint::load(dir.path()).unwrap().unwrap();
+        assert_eq!(saved.epoch, 3);
+        assert!(!saved.seen.is_empty());
+        assert_eq!(saved.seen, p.seen.save());
     }
 }
