@@ -119,6 +119,23 @@ pub(super) fn lock_live(live: &Mutex<LiveTables>) -> MutexGuard<'_, LiveTables> 
 }
 
 impl EventPipeline {
+    /// Keep the checkpoints' recent event ids from the lookups made from
+    /// now on (a stream, before it takes its first message), so that no
+    /// seal walks the LRU of recent ids, the first one included. A
+    /// pipeline that does not seals its first epoch with a walk.
+    pub fn follow_seen_ids(&mut self) {
+        if self.seen_log.is_none() {
+            self.follow_seen_ids_from(self.seen.save());
+        }
+    }
+
+    /// Follow the lookups from `ids`: the recent ids as they are now.
+    fn follow_seen_ids_from(&mut self, ids: Vec<u64>) {
+        self.seen.track();
+        let log = SeenLog::new(ids, self.seen.cap());
+        self.seen_log = Some(Arc::new(Mutex::new(log)));
+    }
+
     /// End the epoch numbered `epoch`: finish its files and continue into
     /// files named `next_name`. Events still held for ordering stay held
     /// (they go into the checkpoint, with `epoch` and the source `offsets`
@@ -157,9 +174,7 @@ impl EventPipeline {
         if self.seen_log.is_none() {
             // The first epoch's ids as walked; later ones follow the
             // lookups.
-            self.seen.track();
-            let log = SeenLog::new(checkpoint.seen.clone(), self.seen.cap());
-            self.seen_log = Some(Arc::new(Mutex::new(log)));
+            self.follow_seen_ids_from(checkpoint.seen.clone());
         }
         let serialised = Instant::now();
         let (live, wanted) = match lock_live(&self.live).epoch_ended() {
@@ -308,25 +323,64 @@ mod tests {
         p.release_held().unwrap();
     }
 
+    /// Seal an epoch for each of `takes` from `first` on, each taking in
+    /// the sample that many times; each checkpoint's recent event ids must
+    /// be what a walk of the LRU gives, repeats and all. Returns whether
+    /// each seal followed the lookups.
+    fn seal_epochs_checking_the_recent_ids(
+        p: &mut EventPipeline,
+        dir: &std::path::Path,
+        first: u64,
+        takes: &[u64],
+    ) -> Vec<bool> {
+        let mut followed = Vec::new();
+        for (epoch, times) in (first..).zip(takes) {
+            take_in_sample(p, *times);
+            let (sealed, _) = p
+                .seal(&format!("kafka-{}", epoch + 1), epoch, Vec::new())
+                .unwrap();
+            followed.push(sealed.seen.is_some());
+            sealed.make_durable(|_| Ok(())).unwrap();
+            let saved = Checkpoint::load(dir).unwrap().unwrap();
+            assert!(!saved.seen.is_empty());
+            assert_eq!(saved.seen, p.seen.save(), "epoch {epoch}");
+        }
+        followed
+    }
+
     /// After the first epoch the checkpoint's recent event ids follow the
-    /// lookups instead of a walk of the LRU: they must be what a walk
-    /// gives, repeats and all.
+    /// lookups instead of a walk of the LRU.
     #[test]
     fn each_epoch_saves_the_recent_ids_a_walk_of_the_lru_would() {
         let dir = tempfile::tempdir().unwrap();
         let mut p = EventPipeline::new(dir.path(), "kafka-1", 64).unwrap();
-        for epoch in 1..=3u64 {
-            // The second epoch sees every record again.
-            take_in_sample(&mut p, epoch.min(2));
-            let (sealed, _) = p
-                .seal(&format!("kafka-{}", epoch + 1), epoch, Vec::new())
-                .unwrap();
-            assert_eq!(sealed.seen.is_some(), epoch > 1, "epoch {epoch}");
-            sealed.make_durable(|_| Ok(())).unwrap();
-            let saved = Checkpoint::load(dir.path()).unwrap().unwrap();
-            assert!(!saved.seen.is_empty());
-            assert_eq!(saved.seen, p.seen.save(), "epoch {epoch}");
-        }
+        // The second epoch sees every record again.
+        let followed = seal_epochs_checking_the_recent_ids(&mut p, dir.path(), 1, &[1, 2, 1]);
+        assert_eq!(followed, [false, true, true]);
+    }
+
+    /// A stream follows the lookups from its start, the first seal
+    /// included, whether it starts empty or from a checkpoint's ids.
+    #[test]
+    fn a_pipeline_following_the_lookups_from_its_start_never_walks() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut p = EventPipeline::new(dir.path(), "kafka-1", 64).unwrap();
+        p.follow_seen_ids();
+        let followed = seal_epochs_checking_the_recent_ids(&mut p, dir.path(), 1, &[1, 2]);
+        assert_eq!(followed, [true, true]);
+        drop(p);
+        let mut opts = crate::PipelineOptions::new(64);
+        opts.persist = true;
+        let saved = Checkpoint::load(dir.path()).unwrap();
+        let mut resumed = EventPipeline::open(dir.path(), "kafka-3", opts, saved).unwrap();
+        assert!(
+            !resumed.seen.save().is_empty(),
+            "restored from the checkpoint"
+        );
+        resumed.follow_seen_ids();
+        // Its first epoch looks nothing up: its ids are the restored ones.
+        let followed = seal_epochs_checking_the_recent_ids(&mut resumed, dir.path(), 3, &[0, 1]);
+        assert_eq!(followed, [true, true]);
     }
 
     /// The checkpoint follows the tables and the topics: an epoch whose

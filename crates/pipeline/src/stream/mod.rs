@@ -394,6 +394,7 @@ pub fn run_stream(
         cfg.analysis
             .open_pipeline(&cfg.data_dir, &epoch_name(epoch + 1), true, checkpoint)?;
     pipeline.keep_outputs();
+    pipeline.follow_seen_ids();
     let publisher = Publisher::connect(&cfg)?;
     let state = StreamState::new(
         cfg.clone(),
