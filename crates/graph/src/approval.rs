@@ -147,12 +147,6 @@ impl ApprovalBook {
         }
     }
 
-    /// Envelopes remembered.
-    #[cfg(test)]
-    pub(crate) fn envelope_count(&self) -> usize {
-        self.envelopes.len()
-    }
-
     pub(crate) fn save(&self) -> SavedApprovalsRef<'_> {
         Approvals {
             envelopes: lru_entries(&self.envelopes),

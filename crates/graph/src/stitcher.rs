@@ -259,27 +259,12 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use std::path::Path;
 
-    use delegraph_decode::{DecodeError, DocumentDecoder, EventSink, OriginBase, SinkError};
-    use delegraph_model::Origin;
+    use delegraph_decode::{Collected, DocumentDecoder, OriginBase};
 
     use super::*;
     use crate::approval::SavedApprovalsRef;
     use crate::index_saved::SavedIndexesRef;
     use crate::instance::SavedInstancesRef;
-
-    #[derive(Default)]
-    struct Events(Vec<NormEvent>);
-
-    impl EventSink for Events {
-        fn event(&mut self, e: NormEvent) -> Result<(), SinkError> {
-            self.0.push(e);
-            Ok(())
-        }
-        /// The envelopes fixture holds records refused on purpose.
-        fn reject(&mut self, _: DecodeError, _: Origin, _: &str) -> Result<(), SinkError> {
-            Ok(())
-        }
-    }
 
     /// The parts serialised on two threads and joined are the bytes of
     /// the whole serialised at once: the checkpoint's format is unchanged.
@@ -287,18 +272,20 @@ mod tests {
     fn the_parts_saved_apart_are_the_bytes_of_the_whole() {
         let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures");
         let mut s = Stitcher::new(StitchConfig::default());
-        let mut events = Events::default();
         for file in ["task_envelope/envelopes.jsonl", "mcp/gateway.jsonl"] {
             let text = std::fs::read(fixtures.join(file)).unwrap();
             let base = OriginBase::File { path: file.into() };
-            DocumentDecoder::default()
-                .decode_document(&text, &base, &mut events)
-                .unwrap();
+            let decoded = Collected::gather(|sink| {
+                DocumentDecoder::default().decode_document(&text, &base, sink)
+            });
+            for e in decoded.events() {
+                s.attribute(&mut e.clone());
+            }
         }
-        for e in &mut events.0 {
-            s.attribute(e);
-        }
-        assert!(s.approvals.envelope_count() > 0, "envelopes to save");
+        let approvals = postcard::to_stdvec(&s.approvals.save()).unwrap();
+        let fresh = Stitcher::new(StitchConfig::default());
+        let none = postcard::to_stdvec(&fresh.approvals.save()).unwrap();
+        assert!(approvals.len() > none.len() + 100, "approvals to save");
         let whole: Saved<SavedIndexesRef, SavedInstancesRef, SavedApprovalsRef> = Saved {
             index: s.index.save(),
             instances: s.instances.save(),

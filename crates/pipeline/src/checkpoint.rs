@@ -13,9 +13,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::PipelineError;
 
+/// The data directory's folder for the checkpoint.
+pub(crate) const STATE_DIR: &str = "state";
+
 /// Where the checkpoint lives under a data directory.
 pub fn checkpoint_path(data_dir: &Path) -> PathBuf {
-    data_dir.join("state").join("checkpoint.bin")
+    data_dir.join(STATE_DIR).join("checkpoint.bin")
 }
 
 /// Format version; a checkpoint of another version is refused, with what
@@ -198,6 +201,7 @@ impl Checkpoint {
             .map(|(id, state)| (id.as_str(), state.len()))
             .collect();
         tracing::debug!(
+            bytes = aside.bytes(),
             stitcher = self.stitcher.len(),
             reorder = self.reorder.len(),
             seen = self.seen.len(),

@@ -104,8 +104,8 @@ pub fn write_file_atomic_with(
 /// `write` beside `path` and synced, not yet in its place. The caller
 /// puts them there ([`WrittenAside::put_in_place`]) once whatever the file
 /// must follow is durable; the slow part (writing and syncing a large file)
-/// can so run beside that. Dropped unplaced, the file stays aside, and the
-/// next write aside of `path` replaces it.
+/// can so run beside that. Dropped unplaced (the epoch it belonged to
+/// failed), the file aside is removed.
 pub fn write_aside(
     path: &Path,
     write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
@@ -127,9 +127,11 @@ pub fn write_aside(
         .into_inner()
         .map_err(|e| StoreError::io(&tmp, e.into_error()))?;
     f.sync_all().map_err(|e| StoreError::io(&tmp, e))?;
+    let bytes = f.metadata().map(|m| m.len()).unwrap_or_default();
     Ok(WrittenAside {
         tmp,
         path: path.to_owned(),
+        bytes,
     })
 }
 
@@ -137,16 +139,19 @@ pub fn write_aside(
 #[derive(Debug)]
 #[must_use = "the file is not in its place until put there"]
 pub struct WrittenAside {
+    /// Empty once put in place (nothing left aside to remove).
     tmp: PathBuf,
     path: PathBuf,
+    bytes: u64,
 }
 
 impl WrittenAside {
     /// Replace the file at its place with this one (rename, then sync the
     /// directory): a crash leaves the old file or the new one, never half.
-    pub fn put_in_place(self) -> Result<(), StoreError> {
+    pub fn put_in_place(mut self) -> Result<(), StoreError> {
+        let tmp = std::mem::take(&mut self.tmp);
         let dir = self.path.parent().unwrap_or(Path::new("."));
-        fs::rename(&self.tmp, &self.path).map_err(|e| StoreError::io(&self.path, e))?;
+        fs::rename(&tmp, &self.path).map_err(|e| StoreError::io(&self.path, e))?;
         File::open(dir)
             .and_then(|d| d.sync_all())
             .map_err(|e| StoreError::io(dir, e))
@@ -155,6 +160,21 @@ impl WrittenAside {
     /// Where the file will be once put in place.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The file's size.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+}
+
+impl Drop for WrittenAside {
+    /// A file never put in place is of no use to anyone: leaving it would
+    /// only hold its disk space until the next run's clean-up.
+    fn drop(&mut self) {
+        if !self.tmp.as_os_str().is_empty() {
+            let _ = fs::remove_file(&self.tmp);
+        }
     }
 }
 
@@ -199,14 +219,17 @@ mod tests {
         assert_eq!(left, vec![std::ffi::OsString::from("checkpoint.bin")]);
     }
 
-    /// A write aside never put in place leaves no file at the place, and
-    /// the next one replaces it.
+    /// A write aside never put in place (its epoch failed) leaves nothing
+    /// behind, neither at the place nor beside it.
     #[test]
-    fn a_file_left_aside_is_replaced_by_the_next() {
+    fn a_file_dropped_aside_leaves_nothing_behind() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("checkpoint.bin");
-        drop(write_aside(&path, |w| w.write_all(b"abandoned")).unwrap());
-        assert!(!path.exists());
+        let aside = write_aside(&path, |w| w.write_all(b"abandoned")).unwrap();
+        assert_eq!(aside.bytes(), 9);
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+        drop(aside);
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
         write_aside(&path, |w| w.write_all(b"kept"))
             .unwrap()
             .put_in_place()

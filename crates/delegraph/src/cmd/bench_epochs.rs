@@ -113,6 +113,8 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         PipelineOptions::new(DEFAULT_BATCH_ROWS),
         None,
     )?;
+    // As `serve` does: the recent ids' lookups followed from the start.
+    p.follow_seen_ids();
     let mut seal_ms = Vec::with_capacity(a.epochs);
     // Each epoch end's phases, in milliseconds (see PHASES).
     let mut phase_ms: Vec<[f64; 5]> = Vec::with_capacity(a.epochs);

@@ -420,11 +420,13 @@ impl EventPipeline {
     }
 }
 
-/// Remove what interrupted writes left in every table directory.
+/// Remove what interrupted writes left in every table directory and
+/// beside the checkpoint (a crash while it was written aside).
 pub(crate) fn remove_all_partials(data_dir: &Path) -> Result<(), PipelineError> {
     for table in delegraph_store::TABLES {
         remove_partials(data_dir, table)?;
     }
+    remove_partials(data_dir, crate::checkpoint::STATE_DIR)?;
     Ok(())
 }
 
@@ -467,7 +469,29 @@ fn from_nth<'a, T>(first: &'a [T], second: &'a [T], n: usize) -> impl Iterator<I
 
 #[cfg(test)]
 mod tests {
-    use super::from_nth;
+    #![allow(clippy::unwrap_used)]
+    use super::{from_nth, remove_all_partials};
+
+    /// A crash while a table file or the checkpoint was being written
+    /// leaves a `.partial` beside it; the next run starts without them,
+    /// and keeps what is whole.
+    #[test]
+    fn a_run_starts_without_the_partial_files_a_crash_left() {
+        let data = tempfile::tempdir().unwrap();
+        let checkpoint = crate::checkpoint::checkpoint_path(data.path());
+        let state = checkpoint.parent().unwrap();
+        let events = data.path().join("events");
+        for dir in [state, &events] {
+            std::fs::create_dir_all(dir).unwrap();
+            std::fs::write(dir.join(".half-written.partial"), b"half").unwrap();
+        }
+        std::fs::write(&checkpoint, b"whole").unwrap();
+        remove_all_partials(data.path()).unwrap();
+        for dir in [state, &events] {
+            assert!(!dir.join(".half-written.partial").exists(), "{dir:?}");
+        }
+        assert!(checkpoint.exists());
+    }
 
     /// Whatever the split between flushed and pending findings, the ones
     /// from the n-th on are the same as in one list: none sent twice or

@@ -221,9 +221,9 @@ impl Sealed {
     /// Make the epoch durable, in this order: commit its files to every
     /// table; `deliver` (its findings and dead letters downstream, until
     /// delivered); put the checkpoint in its place (written beside it while
-    /// the tables commit: a failure before leaves the last one in force,
-    /// while the lookups the epoch made still reach the next). Then, as the checkpoint now
-    /// follows the commits, compact the days their files crowd (not
+    /// the tables commit: a failure before leaves the last one in force).
+    /// Then, as the checkpoint now follows the commits, compact the days
+    /// their files crowd (not
     /// before: a redo of an epoch whose state was lost replaces the files
     /// it committed, which a compaction would have merged away) and
     /// replace the live tables (views of the state, not part of what an
@@ -307,6 +307,7 @@ mod tests {
     use delegraph_decode::{DocumentDecoder, OriginBase};
 
     use super::*;
+    use crate::checkpoint::checkpoint_path;
 
     /// Take in every record of a published MCP gateway sample, and
     /// release them from the reorder buffer (where their ids are looked
@@ -383,6 +384,17 @@ mod tests {
         assert_eq!(followed, [true, true]);
     }
 
+    /// Make `sealed` durable with a delivery that fails: the epoch fails.
+    fn fail_delivery(sealed: Sealed) {
+        let failed = sealed.make_durable(|_| {
+            Err(PipelineError::State {
+                path: "topic".into(),
+                message: "not delivered".into(),
+            })
+        });
+        assert!(failed.is_err());
+    }
+
     /// The checkpoint follows the tables and the topics: an epoch whose
     /// delivery fails stores no checkpoint (the restart redoes it, and
     /// replaces the files it committed), and the next epoch to succeed
@@ -393,14 +405,12 @@ mod tests {
         let mut p = EventPipeline::new(dir.path(), "kafka-1", 64).unwrap();
         take_in_sample(&mut p, 1);
         let (sealed, _) = p.seal("kafka-2", 1, Vec::new()).unwrap();
-        let failed = sealed.make_durable(|_| {
-            Err(PipelineError::State {
-                path: "topic".into(),
-                message: "not delivered".into(),
-            })
-        });
-        assert!(failed.is_err());
+        fail_delivery(sealed);
         assert!(Checkpoint::load(dir.path()).unwrap().is_none());
+        // Nor anything beside its place: the one written aside is removed.
+        let state = checkpoint_path(dir.path());
+        let state = state.parent().unwrap();
+        assert_eq!(std::fs::read_dir(state).unwrap().count(), 0);
         let (sealed, _) = p.seal("kafka-3", 2, Vec::new()).unwrap();
         let durable = sealed.make_durable(|_| Ok(())).unwrap();
         assert!(durable.durable_at.is_some());
@@ -418,13 +428,7 @@ mod tests {
         sealed.make_durable(|_| Ok(())).unwrap();
         take_in_sample(&mut p, 1);
         let (sealed, _) = p.seal("kafka-3", 2, Vec::new()).unwrap();
-        let failed = sealed.make_durable(|_| {
-            Err(PipelineError::State {
-                path: "topic".into(),
-                message: "not delivered".into(),
-            })
-        });
-        assert!(failed.is_err());
+        fail_delivery(sealed);
         let (sealed, _) = p.seal("kafka-4", 3, Vec::new()).unwrap();
         sealed.make_durable(|_| Ok(())).unwrap();
         let saved = Checkpoint::load(dir.path()).unwrap().unwrap();

@@ -7,12 +7,13 @@
 //! thread of its own while the loop takes the next epoch's messages
 //! ([`sealing`]): commit the files to their tables, publish its findings
 //! (OCSF) and dead letters to their topics (findings may have gone out as
-//! found: see [`publish`]) and wait for delivery, store the checkpoint
-//! (graphs, baselines, held events, the next offset per partition); once
+//! found: see [`publish`]) and wait for delivery, put the checkpoint
+//! (graphs, baselines, held events, the next offset per partition),
+//! written beside its place while the files commit, in its place; once
 //! a later turn sees it durable, commit those offsets to the group
 //! ([`epochs`]). The next epoch is sealed only after the one before is
 //! durable. The live tables, views of the state rather than part of what
-//! an epoch makes durable, are replaced after the checkpoint is saved,
+//! an epoch makes durable, are replaced after the checkpoint is in place,
 //! with the rows the epoch left. Messages are decoded on threads of their
 //! own (`decode_lane`) and all taken back into the pipeline before an
 //! epoch ends. A crash anywhere in between redoes the epoch from the
