@@ -148,10 +148,11 @@ pub struct WrittenAside {
 impl WrittenAside {
     /// Replace the file at its place with this one (rename, then sync the
     /// directory): a crash leaves the old file or the new one, never half.
+    /// A rename that fails leaves the file aside, removed with this.
     pub fn put_in_place(mut self) -> Result<(), StoreError> {
-        let tmp = std::mem::take(&mut self.tmp);
+        fs::rename(&self.tmp, &self.path).map_err(|e| StoreError::io(&self.path, e))?;
+        self.tmp = PathBuf::new();
         let dir = self.path.parent().unwrap_or(Path::new("."));
-        fs::rename(&tmp, &self.path).map_err(|e| StoreError::io(&self.path, e))?;
         File::open(dir)
             .and_then(|d| d.sync_all())
             .map_err(|e| StoreError::io(dir, e))
@@ -235,5 +236,21 @@ mod tests {
             .put_in_place()
             .unwrap();
         assert_eq!(fs::read(&path).unwrap(), b"kept");
+    }
+
+    /// A file that cannot be put in place (here a directory holds its
+    /// place) is not left beside it either.
+    #[test]
+    fn a_file_that_cannot_be_put_in_place_leaves_nothing_aside() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("checkpoint.bin");
+        fs::create_dir_all(path.join("occupied")).unwrap();
+        let aside = write_aside(&path, |w| w.write_all(b"new")).unwrap();
+        assert!(aside.put_in_place().is_err());
+        let left: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left, vec![std::ffi::OsString::from("checkpoint.bin")]);
     }
 }

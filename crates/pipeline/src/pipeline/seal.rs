@@ -223,15 +223,14 @@ impl Sealed {
     /// delivered); put the checkpoint in its place (written beside it while
     /// the tables commit: a failure before leaves the last one in force).
     /// Then, as the checkpoint now follows the commits, compact the days
-    /// their files crowd (not
-    /// before: a redo of an epoch whose state was lost replaces the files
-    /// it committed, which a compaction would have merged away) and
-    /// replace the live tables (views of the state, not part of what an
-    /// epoch makes durable: a failure there is logged and they stay stale
-    /// until replaced). Epochs are made durable in the order sealed. When
-    /// the seal wanted the live tables' rows, they must have been sent
-    /// (or the [`LiveRowsWanted`] dropped) from another thread or before:
-    /// this waits for them.
+    /// their files crowd (not before: a redo of an epoch whose state was
+    /// lost replaces the files it committed, which a compaction would have
+    /// merged away) and replace the live tables (views of the state, not
+    /// part of what an epoch makes durable: a failure there is logged and
+    /// they stay stale until replaced). Epochs are made durable in the
+    /// order sealed. When the seal wanted the live tables' rows, they must
+    /// have been sent (or the [`LiveRowsWanted`] dropped) from another
+    /// thread or before: this waits for them.
     pub fn make_durable(
         mut self,
         deliver: impl FnOnce(&Self) -> Result<(), PipelineError>,
@@ -307,7 +306,7 @@ mod tests {
     use delegraph_decode::{DocumentDecoder, OriginBase};
 
     use super::*;
-    use crate::checkpoint::checkpoint_path;
+    use crate::checkpoint::STATE_DIR;
 
     /// Take in every record of a published MCP gateway sample, and
     /// release them from the reorder buffer (where their ids are looked
@@ -408,8 +407,7 @@ mod tests {
         fail_delivery(sealed);
         assert!(Checkpoint::load(dir.path()).unwrap().is_none());
         // Nor anything beside its place: the one written aside is removed.
-        let state = checkpoint_path(dir.path());
-        let state = state.parent().unwrap();
+        let state = dir.path().join(STATE_DIR);
         assert_eq!(std::fs::read_dir(state).unwrap().count(), 0);
         let (sealed, _) = p.seal("kafka-3", 2, Vec::new()).unwrap();
         let durable = sealed.make_durable(|_| Ok(())).unwrap();
