@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+use crate::counted::entry_of;
 use crate::intent::{IntentModel, IntentSample};
 
 /// Weighted first and second moments of a count.
@@ -145,7 +146,7 @@ impl AgentBaseline {
         let warm = self.learned > WARM_UP;
         for (dim, set) in &obs.items {
             let dim: &str = dim.borrow();
-            let table = self.items.entry(dim.to_owned()).or_default();
+            let table = entry_of(&mut self.items, dim);
             let cap = if dim.starts_with("value_") {
                 MAX_NEW_VALUES
             } else {
@@ -172,27 +173,22 @@ impl AgentBaseline {
                 table.retain(|_, w| *w > cut);
             }
         }
-        let metrics: BTreeSet<String> = self
-            .counts
-            .keys()
-            .cloned()
-            .chain(obs.counts.keys().map(|k| k.borrow().to_owned()))
-            .collect();
-        for metric in metrics {
-            let x = obs.counts.get(metric.as_str()).copied().unwrap_or(0) as f64;
-            let m = self.counts.entry(metric).or_default();
-            // Winsorised: once warm, a count far above the usual is learned
-            // as (mean + 3 sd + 1), so outliers cannot inflate the spread.
-            let x = if warm {
-                let (mean, var) = m.mean_var();
-                x.min(mean + 3.0 * var.sqrt() + 1.0)
-            } else {
-                x
-            };
-            m.add(x, weight);
+        // Every metric known or counted now learns this instance's count
+        // (0 when it has none); each metric on its own, so in any order.
+        for (metric, m) in self.counts.iter_mut() {
+            let x = obs.counts.get(metric.as_str()).copied().unwrap_or(0);
+            m.add(winsorised(m, x, warm), weight);
+        }
+        for (metric, x) in &obs.counts {
+            let metric: &str = metric.borrow();
+            if !self.counts.contains_key(metric) {
+                let mut m = Moments::default();
+                m.add(winsorised(&m, *x, warm), weight);
+                self.counts.insert(metric.to_owned(), m);
+            }
         }
         for flag in &obs.flags {
-            *self.flags.entry(flag.borrow().to_owned()).or_default() += weight;
+            *entry_of(&mut self.flags, flag.borrow()) += weight;
         }
         self.count_clues(&obs.clues, decay, weight);
         // Counted, not weighed: a forgiven instance does not teach it.
@@ -288,7 +284,7 @@ impl AgentBaseline {
         weight: f64,
     ) {
         for (clue, raised) in clues {
-            let (hits, judged) = self.clues.entry(clue.borrow().to_owned()).or_default();
+            let (hits, judged) = entry_of(&mut self.clues, clue.borrow());
             *hits = *hits * decay + if *raised { weight } else { 0.0 };
             *judged = *judged * decay + weight;
         }
@@ -297,6 +293,18 @@ impl AgentBaseline {
     /// Decayed (instances that raised `clue`, instances judged on it).
     pub fn clue(&self, clue: &str) -> (f64, f64) {
         self.clues.get(clue).copied().unwrap_or((0.0, 0.0))
+    }
+}
+
+/// Winsorised: once warm, a count far above the usual is learned as
+/// (mean + 3 sd + 1), so outliers cannot inflate the spread.
+fn winsorised(m: &Moments, x: u64, warm: bool) -> f64 {
+    let x = x as f64;
+    if warm {
+        let (mean, var) = m.mean_var();
+        x.min(mean + 3.0 * var.sqrt() + 1.0)
+    } else {
+        x
     }
 }
 

@@ -18,6 +18,8 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
+use crate::counted::entry_of;
+
 /// Most distinct words an agent's model keeps (new ones beyond are not
 /// learned).
 const MAX_WORDS: usize = 4096;
@@ -117,10 +119,10 @@ impl IntentModel {
             if !counted.insert(tool.clone()) {
                 continue;
             }
-            *self.tools.entry(tool.clone()).or_default() += 1;
-            let pairs = self.pairs.entry(tool.clone()).or_default();
+            *entry_of(&mut self.tools, tool) += 1;
+            let pairs = entry_of(&mut self.pairs, tool);
             for w in s.words.iter().filter(|w| self.words.contains_key(*w)) {
-                *pairs.entry(w.clone()).or_default() += 1;
+                *entry_of(pairs, w) += 1;
             }
         }
     }
@@ -151,7 +153,7 @@ impl IntentModel {
             yes += lift_yes;
             no += lift_no;
             if nw >= 2 {
-                against.push((lift_no - lift_yes, w.clone(), nw, both));
+                against.push((lift_no - lift_yes, w, nw, both));
             }
         }
         against.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
@@ -163,7 +165,7 @@ impl IntentModel {
                 .into_iter()
                 .filter(|a| a.0 > 0.0)
                 .take(2)
-                .map(|(_, w, n, k)| (w, n, k))
+                .map(|(_, w, n, k)| (w.clone(), n, k))
                 .collect(),
         }
     }

@@ -15,6 +15,7 @@ pub mod baseline;
 mod calibration;
 mod coincidence;
 mod config;
+mod counted;
 mod credentials;
 mod detector;
 mod detectors;

@@ -267,17 +267,22 @@ pub(crate) fn mentions(text: &str, value: &str) -> bool {
         return false;
     }
     let inner = |c: char| c.is_ascii_alphanumeric() || "@_-".contains(c);
-    text.match_indices(value).any(|(at, _)| {
-        let before = text[..at].chars().next_back();
-        let after = text[at + value.len()..].chars().next();
-        let starts = match before {
+    // memchr's vectorised search, not `str::match_indices`: this runs for
+    // every value of every call against the request and each kept tool
+    // result. Both report the same non-overlapping matches, left to right,
+    // and a match of a whole UTF-8 value starts and ends on char boundaries.
+    memchr::memmem::find_iter(text.as_bytes(), value.as_bytes()).any(|at| {
+        let (Some(head), Some(tail)) = (text.get(..at), text.get(at + value.len()..)) else {
+            return false;
+        };
+        let starts = match head.chars().next_back() {
             None => true,
             // A URL is written with its scheme or `www.`.
-            Some('.') => text[..at].ends_with("www."),
-            Some('/') => text[..at].ends_with("//"),
+            Some('.') => head.ends_with("www."),
+            Some('/') => head.ends_with("//"),
             Some(c) => !inner(c),
         };
-        starts && !after.is_some_and(inner)
+        starts && !tail.chars().next().is_some_and(inner)
     })
 }
 
@@ -408,6 +413,10 @@ mod tests {
         assert!(!mentions("true-shop.example", "shop.example"));
         assert!(!mentions("uk123456789", "uk12345678"));
         assert!(!mentions("x@shop.example", "shop.example"));
+        // A later whole mention counts though an earlier one is part of a
+        // longer value; text around it may be any UTF-8.
+        assert!(mentions("uk123456789 — café: uk12345678.", "uk12345678"));
+        assert!(!mentions("über-uk12345678ü", "uk12345678"));
     }
 
     #[test]

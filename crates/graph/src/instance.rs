@@ -385,12 +385,19 @@ impl InstanceTable {
 
     pub(crate) fn evict_idle(&mut self, horizon: i64) {
         while let Some((_, i)) = self.live.peek_lru() {
-            if i.peek().last_seen >= horizon {
+            let seen = i.peek();
+            if seen.last_seen >= horizon {
                 break;
             }
+            // A packed instance was just unpacked to be looked at: retired
+            // as it is, not unpacked a second time.
+            let unpacked = match seen {
+                Seen::Unpacked(instance) => Some(instance),
+                Seen::Held(_) => None,
+            };
             if let Some((_, i)) = self.live.pop_lru() {
                 self.evicted_idle += 1;
-                self.retire(i.into_inner());
+                self.retire(unpacked.unwrap_or_else(|| i.into_inner()));
             }
         }
     }
