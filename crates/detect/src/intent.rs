@@ -156,7 +156,7 @@ impl IntentModel {
                 against.push((lift_no - lift_yes, w, nw, both));
             }
         }
-        against.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+        against.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(b.1)));
         Accounting {
             p: 1.0 / (1.0 + (no - yes).exp()),
             requests: self.requests,

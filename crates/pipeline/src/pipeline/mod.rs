@@ -6,9 +6,7 @@ use std::sync::{Arc, Mutex};
 use delegraph_decode::{DecodeError, DocumentDecoder, EventSink, OriginBase, SinkError};
 use delegraph_detect::DetectConfig;
 use delegraph_graph::{ReorderBuffer, StitchConfig, StitchStats, Stitcher};
-use delegraph_model::{
-    AgentContext, Analyzer, AttributedEvent, DeadLetter, EventSignals, Finding, NormEvent, Origin,
-};
+use delegraph_model::{Analyzer, DeadLetter, Finding, NormEvent, Origin};
 use delegraph_rules::{RuleEngine, RuleSet};
 use delegraph_store::{
     ActivityLog, FilingLimits, agents_batch, edges_batch, findings_batch, remove_partials,
@@ -22,6 +20,7 @@ use crate::{PipelineError, RunStats};
 
 mod finish;
 mod pieces;
+mod release;
 mod seal;
 
 use seal::lock_live;
@@ -104,6 +103,9 @@ pub struct EventPipeline {
     carry_over: Option<i64>,
     /// Events from this time on are held until the end (the carry-over).
     hold_from: i64,
+    /// Releases of at least this many events run the analyzers on a
+    /// thread of their own (see `release`).
+    two_threads_from: usize,
 }
 
 impl EventPipeline {
@@ -187,6 +189,7 @@ impl EventPipeline {
             kept: None,
             carry_over: None,
             hold_from: i64::MAX,
+            two_threads_from: release::TWO_THREADS_FROM,
             position,
             verdicts: ActivityLog::new(data_dir),
             verdicts_after: 0,
@@ -331,44 +334,17 @@ impl EventPipeline {
         &self.rules
     }
 
-    /// Stitch an event the reorder buffer released (unless it repeats one
-    /// released before), run every analyzer on it and buffer it for the
-    /// store.
-    fn release(&mut self, mut event: NormEvent) -> Result<(), PipelineError> {
-        // Repeats are dropped as they leave the reorder buffer, where
-        // copies of one record leave in input order: the copy kept is the
-        // first in the input, however the input was fed.
-        if self.seen.repeat(event.source.as_str(), &event.event_id) {
-            self.stats.duplicates += 1;
-            return Ok(());
-        }
-        *self.stats.events_by_source.entry(event.source).or_default() += 1;
-        // The stitcher hands back the agent context rules read, so nothing
-        // reads back into its tables.
-        let context: AgentContext = self.stitcher.attribute(&mut event);
-        self.clock = self.clock.max(event.event_time.nanos());
-        let attributed = AttributedEvent {
-            event: &event,
-            context,
-        };
-        let mut found = Vec::new();
-        let mut signals = EventSignals::default();
-        for a in &mut self.analyzers {
-            a.expire(self.clock, &mut found);
-            a.observe(&attributed, &mut signals, self.clock, &mut found);
-        }
-        for f in &found {
-            self.stats.note_finding(f);
-        }
-        self.findings.append(&mut found);
-        self.buffer.push(event);
-        if self.buffer.len() >= self.batch_rows {
-            self.flush()?;
-        }
-        Ok(())
+    fn flush(&mut self) -> Result<(), PipelineError> {
+        self.flush_with(None)
     }
 
-    fn flush(&mut self) -> Result<(), PipelineError> {
+    /// Write what is buffered, with the instances retired by now: `retired`
+    /// when they were taken from the stitcher already (a release on two
+    /// threads, where it runs ahead), else the stitcher's.
+    fn flush_with(
+        &mut self,
+        retired: Option<Vec<delegraph_graph::Instance>>,
+    ) -> Result<(), PipelineError> {
         if !self.buffer.is_empty() {
             let full = std::mem::replace(&mut self.buffer, Vec::with_capacity(self.batch_rows));
             self.files.events.write(full)?;
@@ -381,7 +357,7 @@ impl EventPipeline {
                 None => self.findings.clear(),
             }
         }
-        let retired = self.stitcher.drain_retired();
+        let retired = retired.unwrap_or_else(|| self.stitcher.drain_retired());
         self.write_instances(retired.iter())
     }
 

@@ -40,9 +40,8 @@ impl EventPipeline {
     /// carried over to the next run stays (see `carry_over`).
     pub fn release_before(&mut self, t: i64) -> Result<(), PipelineError> {
         let t = t.min(self.hold_from);
-        while let Some(e) = self.reorder.pop_before(t) {
-            self.release(e)?;
-        }
-        Ok(())
+        let due: Vec<_> = std::iter::from_fn(|| self.reorder.pop_before(t)).collect();
+        let count = due.len();
+        self.release_many(due.into_iter(), count)
     }
 }
