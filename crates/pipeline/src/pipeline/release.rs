@@ -278,7 +278,7 @@ mod tests {
         let decoder = DocumentDecoder::default();
         for (path, bytes) in docs {
             let base = OriginBase::File { path: path.clone() };
-            p.ingest(&decoder, &bytes, &base, bytes.len() as u64)
+            p.ingest(&decoder, bytes, &base, bytes.len() as u64)
                 .unwrap();
         }
         assert!(
