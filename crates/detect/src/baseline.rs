@@ -175,17 +175,12 @@ impl AgentBaseline {
         }
         // Every metric known or counted now learns this instance's count
         // (0 when it has none); each metric on its own, so in any order.
+        for metric in obs.counts.keys() {
+            entry_of(&mut self.counts, metric.borrow());
+        }
         for (metric, m) in self.counts.iter_mut() {
             let x = obs.counts.get(metric.as_str()).copied().unwrap_or(0);
             m.add(winsorised(m, x, warm), weight);
-        }
-        for (metric, x) in &obs.counts {
-            let metric: &str = metric.borrow();
-            if !self.counts.contains_key(metric) {
-                let mut m = Moments::default();
-                m.add(winsorised(&m, *x, warm), weight);
-                self.counts.insert(metric.to_owned(), m);
-            }
         }
         for flag in &obs.flags {
             *entry_of(&mut self.flags, flag.borrow()) += weight;

@@ -117,7 +117,7 @@ impl ReorderBuffer {
     /// Every event still held, in order, whatever the watermark (end of
     /// input). One sort of the lot: a replay holding its whole input
     /// spent 4% of its time in heap pops.
-    pub fn drain_in_order(&mut self) -> impl Iterator<Item = NormEvent> + use<> {
+    pub fn drain_in_order(&mut self) -> impl ExactSizeIterator<Item = NormEvent> + use<> {
         let mut held = std::mem::take(&mut self.heap).into_vec();
         held.sort_unstable_by(|a, b| a.key().cmp(&b.key()));
         held.into_iter().map(|Held(e, _)| *e)

@@ -14,9 +14,8 @@ impl EventPipeline {
     /// Release every event held for ordering now (a stream gone idle: no
     /// later event will come to move the watermark past them).
     pub fn release_held(&mut self) -> Result<(), PipelineError> {
-        let count = self.reorder.held();
         let held = self.reorder.drain_in_order();
-        self.release_many(held, count)
+        self.release_many(held)
     }
 
     /// At the end of this run, keep the events within `ns` of event time

@@ -41,7 +41,6 @@ impl EventPipeline {
     pub fn release_before(&mut self, t: i64) -> Result<(), PipelineError> {
         let t = t.min(self.hold_from);
         let due: Vec<_> = std::iter::from_fn(|| self.reorder.pop_before(t)).collect();
-        let count = due.len();
-        self.release_many(due.into_iter(), count)
+        self.release_many(due.into_iter())
     }
 }

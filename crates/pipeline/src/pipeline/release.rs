@@ -73,14 +73,13 @@ impl EventPipeline {
         self.keep(event, found, None)
     }
 
-    /// [`release`](Self::release) each of `events`, in order: `count` of
-    /// them, on two threads when they are many (see the module doc).
+    /// [`release`](Self::release) each of `events`, in order, on two
+    /// threads when they are many (see the module doc).
     pub(super) fn release_many(
         &mut self,
-        mut events: impl Iterator<Item = NormEvent>,
-        count: usize,
+        mut events: impl ExactSizeIterator<Item = NormEvent>,
     ) -> Result<(), PipelineError> {
-        if count < self.two_threads_from {
+        if events.len() < self.two_threads_from {
             return events.try_for_each(|e| self.release(e));
         }
         let analyzers = Mutex::new(std::mem::take(&mut self.analyzers));
