@@ -22,6 +22,7 @@ mod sql_guard;
 mod triage_views;
 mod views;
 mod writer;
+mod writer_lock;
 
 use std::path::Path;
 
@@ -52,6 +53,7 @@ pub use writer::{
     WrittenAside, remove_if_present, remove_partials, write_aside, write_file_atomic,
     write_file_atomic_with,
 };
+pub use writer_lock::{WRITER_LOCK_FILE, WriterLock, lock_path};
 
 /// Every table: a Delta table partitioned by UTC day, under the data
 /// directory (or the location recorded for the tables), and a SQL table.
@@ -102,6 +104,18 @@ pub enum StoreError {
         data_dir: String,
         /// The tables still in the old layout.
         tables: String,
+    },
+    /// Another run is writing the data directory (see [`WriterLock`]).
+    #[error(
+        "data directory {data_dir} is in use by {holder}: two runs writing one directory \
+         would remove each other's unfinished files and overwrite each other's checkpoint; \
+         wait for that run to end, or give this one another --data-dir"
+    )]
+    InUse {
+        /// The data directory.
+        data_dir: String,
+        /// Who holds it, as the holder wrote it (what, process id, since).
+        holder: String,
     },
     /// A Delta table could not be read or written.
     #[error("table {table}: {source}")]

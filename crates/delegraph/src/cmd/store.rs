@@ -139,6 +139,7 @@ fn stats(data_dir: &Path) -> anyhow::Result<()> {
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     match a.action {
         Action::Migrate { data_dir } => {
+            let _writer = delegraph_store::WriterLock::acquire(&data_dir, "a migration")?;
             let done = delegraph_store::migrate_old_layout(&data_dir)?;
             if done.is_empty() {
                 println!("{}: nothing to convert", data_dir.display());
@@ -154,6 +155,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             }
         }
         Action::Init { data_dir, tables } => {
+            let _writer = delegraph_store::WriterLock::acquire(&data_dir, "a store init")?;
             let url = delegraph_store::record_location(&data_dir, &tables)?;
             println!("{}: tables at {url}", data_dir.display());
         }

@@ -109,12 +109,15 @@ fn input_place(index: usize) -> u64 {
 /// contents (the run id). With `persist`, the run continues from the data
 /// directory's checkpoint and replaying inputs already applied does
 /// nothing; without it, replaying again replaces the earlier output.
+/// Another run writing the same data directory is refused at once
+/// (see [`delegraph_store::WriterLock`]), before any input is read.
 pub fn replay_files(
     files: &[String],
     config: &ReplayConfig,
     progress: impl FnMut(Progress),
 ) -> Result<RunStats, PipelineError> {
     let started = Instant::now();
+    let _writer = delegraph_store::WriterLock::acquire(&config.data_dir, "a replay")?;
     let decoder = config.analysis.decoder(config.format);
     let workers = crate::in_order::worker_count(config.threads);
     let shared = ahead::Shared::default();

@@ -375,6 +375,8 @@ pub fn run_stream(
     metrics: Arc<StreamMetrics>,
 ) -> Result<RunStats, PipelineError> {
     let started = Instant::now();
+    // Held until the stream ends: nothing else may write its directory.
+    let _writer = delegraph_store::WriterLock::acquire(&cfg.data_dir, "a stream (serve)")?;
     crate::pipeline::remove_all_partials(&cfg.data_dir)?;
     let checkpoint = Checkpoint::load(&cfg.data_dir)?;
     let (epoch, durable) = match &checkpoint {
