@@ -18,7 +18,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::{bin, repo, sql_json};
+use common::{bin, shared_data, sql_json};
 
 /// Rank statistic: the chance a hijacked session outscores a benign one.
 fn auroc(pos: &[f64], neg: &[f64]) -> f64 {
@@ -62,7 +62,7 @@ fn recall_at(pos: &[f64], neg: &[f64], fpr: f64) -> f64 {
 /// Session scores (hijacked, benign, attack failed) after replaying the
 /// warm-up (as trusted history or not), then the test sessions.
 fn scores(trusted_warmup: bool) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
-    let dir = repo().join("../shared/data/agentdojo");
+    let dir = shared_data("agentdojo");
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("store");
     for (file, trusted) in [

@@ -471,7 +471,7 @@ fn rules_reload_while_serving_and_a_broken_file_keeps_the_previous_rules() {
     let rules = data.join("rules");
     std::fs::create_dir_all(&rules).unwrap();
     std::fs::write(rules.join("assume.yml"), rule("hot-assume", "AssumeRole")).unwrap();
-    let stratus = repo().join("../shared/data/stratus-red-team");
+    let stratus = common::shared_data("stratus-red-team");
     // 4 AssumeRole + 30 GetPasswordData; then 4 AssumeRole + 15
     // DescribeInstanceAttribute.
     let first = stratus.join("aws.credential-access.ec2-get-password-data.json");

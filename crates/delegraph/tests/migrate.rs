@@ -13,7 +13,7 @@ use common::{bin, copy_dir, replay, repo, run, table_rows};
 
 /// The two runs the old store holds, in order.
 fn runs() -> [Vec<PathBuf>; 2] {
-    let stratus = repo().join("../shared/data/stratus-red-team");
+    let stratus = common::shared_data("stratus-red-team");
     [
         vec![
             repo().join("fixtures/otlp/agent-trace.jsonl"),

@@ -83,7 +83,7 @@ fn replay_with_rules_stores_rule_findings_in_the_findings_table() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let stratus =
-        repo().join("../shared/data/stratus-red-team/aws.defense-evasion.cloudtrail-stop.json");
+        common::shared_data("stratus-red-team").join("aws.defense-evasion.cloudtrail-stop.json");
     run(bin()
         .args(["replay", "--data-dir"])
         .arg(&data)

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use common::otlp::{Call, Session};
-use common::{replay, repo, sql_json};
+use common::{replay, sql_json};
 use serde_json::{Value, json};
 
 /// One OTLP request per conversation: a root `invoke_agent` span carrying
@@ -71,7 +71,7 @@ fn to_otlp(conversations: &[Value]) -> String {
 
 /// The 200 conversations as OTLP, in a scratch directory.
 fn conversations(tmp: &Path) -> (Vec<Value>, PathBuf) {
-    let path = repo().join("../shared/data/tau-bench/gpt-4o-airline.json");
+    let path = common::shared_data("tau-bench").join("gpt-4o-airline.json");
     let conversations: Vec<Value> = serde_json::from_slice(
         &std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
     )

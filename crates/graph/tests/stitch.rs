@@ -12,6 +12,7 @@ use common::Events;
 use delegraph_decode::{DocumentDecoder, OriginBase};
 use delegraph_graph::{ReorderBuffer, StitchConfig, Stitcher};
 use delegraph_model::{Attribution, NormEvent, Timestamp};
+use delegraph_testdata::stratus_files;
 
 fn root() -> PathBuf {
     Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"))
@@ -34,17 +35,6 @@ fn decode(paths: &[PathBuf]) -> Vec<NormEvent> {
 
 fn fixture(rel: &str) -> PathBuf {
     root().join("fixtures").join(rel)
-}
-
-fn stratus() -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(root().join("../shared/data/stratus-red-team"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        .collect();
-    v.sort();
-    v
 }
 
 /// Feed events in the given arrival order through reorder + stitch.
@@ -209,7 +199,7 @@ fn mcp_client_and_server_spans_join_the_calling_agent() {
 
 #[test]
 fn stratus_records_attribute_to_their_principals_and_sessions() {
-    let (out, s) = stitch(decode(&stratus()), StitchConfig::default());
+    let (out, s) = stitch(decode(&stratus_files()), StitchConfig::default());
     assert_eq!(out.len(), 310);
     assert_eq!(s.stats().unattributed, 0);
     for e in &out {
@@ -249,7 +239,7 @@ fn jitter(seed: &mut u64) -> u64 {
 
 #[test]
 fn arrival_order_within_lateness_does_not_change_results() {
-    let mut paths = stratus();
+    let mut paths = stratus_files();
     for f in [
         "cloudtrail/assume-role-chain.jsonl",
         "cloudtrail/eventbridge.json",

@@ -24,22 +24,9 @@ pub fn repo() -> PathBuf {
         .join("../..")
 }
 
-/// The Stratus Red Team detonation logs, one JSON array per technique.
-pub fn stratus_files() -> Vec<PathBuf> {
-    files_in(&repo().join("../shared/data/stratus-red-team"), "json")
-}
-
-/// The files of `dir` with extension `ext`, sorted.
-pub fn files_in(dir: &Path, ext: &str) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == ext))
-        .collect();
-    files.sort();
-    files
-}
+// Re-exported for the tests; not every test file uses each.
+#[allow(unused_imports)]
+pub use delegraph_testdata::{files_in, shared_data, stratus_files};
 
 /// Run and insist on success (output shown on failure).
 pub fn run(cmd: &mut Command) -> Output {

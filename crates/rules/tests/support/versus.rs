@@ -39,18 +39,7 @@ pub fn standard_aws_rules() -> Vec<(String, String)> {
     out
 }
 
-/// The Stratus Red Team captures of the shared data.
-pub fn stratus_files() -> Vec<PathBuf> {
-    let dir = repo().join("../shared/data/stratus-red-team");
-    let mut out: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        .collect();
-    out.sort();
-    out
-}
+pub use delegraph_testdata::stratus_files;
 
 /// The test records beside the rules (`*.fire*.jsonl`, `*.quiet*.jsonl`).
 pub fn rule_test_files(rules: &[(String, String)]) -> Vec<PathBuf> {
