@@ -33,6 +33,12 @@ impl<const STRICT: bool> Text<STRICT> {
     pub fn owned(&self) -> Option<String> {
         self.get().map(str::to_owned)
     }
+
+    /// The value, moved out, if it is non-empty: [`Text::owned`] without
+    /// the copy, for a record read once (it leaves `None` behind).
+    pub fn take(&mut self) -> Option<String> {
+        self.0.take().filter(|s| !s.is_empty())
+    }
 }
 
 struct TextVisitor<const STRICT: bool>;

@@ -84,7 +84,9 @@ impl RunStats {
     /// Count a finding and keep it if it is among the riskiest.
     pub fn note_finding(&mut self, f: &Finding) {
         *self.findings_by_severity.entry(f.severity).or_default() += 1;
-        let rank = |x: &Finding| (std::cmp::Reverse(x.risk_score), x.finding_id.clone());
+        fn rank(x: &Finding) -> (std::cmp::Reverse<u8>, &str) {
+            (std::cmp::Reverse(x.risk_score), x.finding_id.as_str())
+        }
         let pos = self
             .top_findings
             .binary_search_by(|x| rank(x).cmp(&rank(f)))

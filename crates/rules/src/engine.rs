@@ -121,11 +121,21 @@ impl RuleSet {
         };
         let mut candidates: Vec<usize> = idx.free.clone();
         let mut values: Vec<FieldValue<'_>> = Vec::new();
+        // Lower-cased into one buffer, not a new string per value looked up.
+        let mut lower = String::new();
         for (field, by_value) in &idx.anchored {
             values.clear();
             ev.values(field, &mut values);
             for v in &values {
-                if let Some(rules) = by_value.get(v.text().to_lowercase().as_str()) {
+                let text = v.text();
+                if text.is_ascii() {
+                    lower.clear();
+                    lower.push_str(&text);
+                    lower.make_ascii_lowercase();
+                } else {
+                    lower = text.to_lowercase();
+                }
+                if let Some(rules) = by_value.get(lower.as_str()) {
                     candidates.extend_from_slice(rules);
                 }
             }

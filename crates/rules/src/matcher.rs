@@ -190,6 +190,30 @@ impl Item {
     }
 }
 
+/// Whether ASCII `hay` holds the lower-cased `text` at `place`, ignoring
+/// ASCII case: what lower-casing `hay` and comparing answers (the
+/// lower-case of ASCII text is its ASCII lower-case), without copying it
+/// (a keyword is looked for in the whole raw record).
+fn ascii_matches_ignoring_case(hay: &[u8], text: &[u8], place: Place) -> bool {
+    let n = text.len();
+    match place {
+        Place::Whole => hay.eq_ignore_ascii_case(text),
+        Place::Prefix => hay.len() >= n && hay[..n].eq_ignore_ascii_case(text),
+        Place::Suffix => hay.len() >= n && hay[hay.len() - n..].eq_ignore_ascii_case(text),
+        Place::Anywhere => {
+            let Some((&first, rest)) = text.split_first() else {
+                return true;
+            };
+            memchr::memchr2_iter(first.to_ascii_lowercase(), first.to_ascii_uppercase(), hay).any(
+                |at| {
+                    hay.get(at + 1..at + 1 + rest.len())
+                        .is_some_and(|after| after.eq_ignore_ascii_case(rest))
+                },
+            )
+        }
+    }
+}
+
 fn pattern_matches(p: &Pattern, v: &FieldValue<'_>) -> bool {
     match p {
         Pattern::Text { text, place, cased } => {
@@ -197,11 +221,11 @@ fn pattern_matches(p: &Pattern, v: &FieldValue<'_>) -> bool {
                 return false;
             }
             let t = v.text();
+            if !*cased && t.is_ascii() {
+                return ascii_matches_ignoring_case(t.as_bytes(), text.as_bytes(), *place);
+            }
             let hay: std::borrow::Cow<'_, str> = if *cased {
                 t
-            } else if *place == Place::Whole {
-                return t.len() == text.len() && t.eq_ignore_ascii_case(text)
-                    || t.to_lowercase() == *text;
             } else {
                 std::borrow::Cow::Owned(t.to_lowercase())
             };
@@ -502,6 +526,54 @@ mod tests {
                 "{prefix:?}: {enc} lacks all of {:?}",
                 base64_offsets(needle)
             );
+        }
+    }
+
+    /// Without copying, ASCII text matches exactly where lower-casing it
+    /// and comparing does, at every place, for needles of every kind
+    /// (empty, longer than the text, not ASCII, starting with a symbol).
+    #[test]
+    fn ascii_matching_agrees_with_lower_casing() {
+        let hays = [
+            "",
+            "a",
+            "CreateAccessKey",
+            "s3.AMAZONAWS.com",
+            "aaAb",
+            "-x -X--x",
+            "{\"eventName\":\"StopLogging\",\"x\":1}",
+        ];
+        let needles = [
+            "",
+            "a",
+            "ab",
+            "aab",
+            "create",
+            "key",
+            "amazonaws",
+            "-x",
+            "x--",
+            "stoplogging",
+            "é",
+            "createaccesskeyz",
+            "\"x\"",
+        ];
+        for hay in hays {
+            let lower = hay.to_lowercase();
+            for text in needles {
+                for (place, want) in [
+                    (Place::Whole, lower == text),
+                    (Place::Prefix, lower.starts_with(text)),
+                    (Place::Suffix, lower.ends_with(text)),
+                    (Place::Anywhere, lower.contains(text)),
+                ] {
+                    assert_eq!(
+                        ascii_matches_ignoring_case(hay.as_bytes(), text.as_bytes(), place),
+                        want,
+                        "{hay:?} {place:?} {text:?}"
+                    );
+                }
+            }
         }
     }
 

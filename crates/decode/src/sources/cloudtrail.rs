@@ -264,7 +264,7 @@ impl Decoder for CloudTrail {
         origin: &Origin,
         out: &mut dyn EventSink,
     ) -> Result<(), DecodeFailure> {
-        let r: Record = parse(Source::Cloudtrail, text)?;
+        let mut r: Record = parse(Source::Cloudtrail, text)?;
         let time = time_field(
             Source::Cloudtrail,
             "eventTime",
@@ -272,23 +272,24 @@ impl Decoder for CloudTrail {
         )?;
         let mut e = base_event(
             Source::Cloudtrail,
-            r.event_id.clone(),
+            std::mem::take(&mut r.event_id),
             r.event_name.clone(),
             time,
             origin,
             out.raw_text(text),
         );
         e.operation = format!("{}:{}", r.event_source, r.event_name);
+        // Fields read once are moved into the event rather than copied.
         e.tenant = r
             .recipient_account_id
-            .owned()
+            .take()
             .or_else(|| r.user_identity.account_id.owned());
-        e.src_ip = r.source_ip_address.owned();
-        e.user_agent = r.user_agent.owned();
-        e.trace.correlation_id = r.request_id.owned().or_else(|| r.shared_event_id.owned());
+        e.src_ip = r.source_ip_address.take();
+        e.user_agent = r.user_agent.take();
+        e.trace.correlation_id = r.request_id.owned().or_else(|| r.shared_event_id.take());
 
-        actor(&r.user_identity, &mut e);
-        used_credential(&r.user_identity, &mut e);
+        actor(&mut r.user_identity, &mut e);
+        used_credential(&mut r.user_identity, &mut e);
         let params = r.request_parameters.unwrap_or_default();
         let response = r.response_elements.unwrap_or_default();
         issued_credential(&params, &response, time, &mut e);
@@ -326,13 +327,15 @@ impl Decoder for CloudTrail {
     }
 }
 
-fn actor(u: &UserIdentity, e: &mut NormEvent) {
+/// The acting principal, from `u`'s fields (those it reads once are
+/// moved out).
+fn actor(u: &mut UserIdentity, e: &mut NormEvent) {
     let kind = u.kind.get().unwrap_or("");
     let id = u
         .arn
-        .owned()
-        .or_else(|| u.principal_id.owned())
-        .or_else(|| u.invoked_by.owned())
+        .take()
+        .or_else(|| u.principal_id.take())
+        .or_else(|| u.invoked_by.take())
         .unwrap_or_else(|| {
             format!(
                 "aws:{}:{}",
@@ -346,7 +349,7 @@ fn actor(u: &UserIdentity, e: &mut NormEvent) {
         .flatten();
     let name = u
         .user_name
-        .owned()
+        .take()
         .or_else(|| session_name.clone())
         .or_else(|| {
             session
@@ -400,8 +403,8 @@ fn key_kind(id: &str, temporary: bool) -> CredentialKind {
     }
 }
 
-fn used_credential(u: &UserIdentity, e: &mut NormEvent) {
-    let Some(key) = u.access_key_id.owned() else {
+fn used_credential(u: &mut UserIdentity, e: &mut NormEvent) {
+    let Some(key) = u.access_key_id.take() else {
         return;
     };
     let session = u.session_context.as_ref();

@@ -39,6 +39,8 @@ pub fn standard_aws_rules() -> Vec<(String, String)> {
     out
 }
 
+// Not every test file that includes this module uses it.
+#[allow(unused_imports)]
 pub use delegraph_testdata::stratus_files;
 
 /// The test records beside the rules (`*.fire*.jsonl`, `*.quiet*.jsonl`).

@@ -21,10 +21,10 @@ pub(super) fn link(e: &mut NormEvent) {
         e.hints = h;
         return;
     }
-    let used = e.credential_used.as_ref().map(|c| c.id.clone());
-    if let Some(key) = &used {
+    let used = e.credential_used.as_ref().map(|c| c.id.as_str());
+    if let Some(key) = used {
         h.resolve.push(Resolve::Credential {
-            credential: key.clone(),
+            credential: key.to_owned(),
             basis: format!("credential {key} issued earlier").into(),
         });
     }
@@ -46,11 +46,7 @@ pub(super) fn link(e: &mut NormEvent) {
         basis: "human principal acting directly".into(),
     });
     h.resolve.push(Resolve::Unresolved {
-        reason: format!(
-            "no issuance seen for {}",
-            used.as_deref().unwrap_or("its credential")
-        )
-        .into(),
+        reason: format!("no issuance seen for {}", used.unwrap_or("its credential")).into(),
     });
     if e.category == Category::CredentialIssue {
         h.issues = session_issue(e).map(Box::new);
