@@ -2,12 +2,17 @@
 //!
 //! Two runs writing one data directory at once would each remove the
 //! other's unfinished files as leftovers of a crash (every run starts by
-//! removing `.partial` files), overwrite each other's checkpoint (the last
-//! one saved wins, and the other run's baselines and bindings are lost),
-//! and analyse their inputs without the other's state. So every run that
-//! writes (a replay, the stream, a migration) first takes an exclusive
-//! lock on `<data_dir>/.writer.lock` and holds it until it ends. Queries
-//! only read committed table versions and take no lock.
+//! removing `.partial` files, the checkpoint being written among them),
+//! overwrite each other's checkpoint (the last one saved wins, and the
+//! other run's baselines and bindings are lost), and analyse their inputs
+//! without the other's state. So every run that keeps state (a replay, the
+//! stream, a migration) first takes an exclusive lock on
+//! `<data_dir>/.writer.lock` and holds it until it ends. Replays without
+//! state (`--no-state`) share it: they read and write no checkpoint, and
+//! their table commits race safely (Delta's optimistic concurrency, tested
+//! on an S3 server), so several may run at once, but not beside a run that
+//! keeps state. Queries only read committed table versions and take no
+//! lock.
 //!
 //! The lock is the operating system's advisory file lock (`flock` on
 //! Unix, `LockFileEx` on Windows, through `std::fs::File::try_lock`): the
@@ -33,11 +38,22 @@ pub struct WriterLock {
 }
 
 impl WriterLock {
-    /// Take the data directory (created if missing) for this process, or
-    /// fail at once with [`StoreError::InUse`] naming the holder: a second
-    /// writer is a mistake to report, not a turn to wait for. `what` says
-    /// which run holds it (`replay`, `serve`, …), for that error.
+    /// Take the data directory (created if missing) for this process
+    /// alone, or fail at once with [`StoreError::InUse`] naming the holder:
+    /// a second writer is a mistake to report, not a turn to wait for.
+    /// `what` says which run holds it (`a replay`, `a stream`, …), for
+    /// that error.
     pub fn acquire(data_dir: &Path, what: &str) -> Result<Self, StoreError> {
+        Self::take(data_dir, what, Hold::Alone)
+    }
+
+    /// Take the data directory beside other runs without state (see the
+    /// module doc), or fail at once if a run that keeps state holds it.
+    pub fn acquire_shared(data_dir: &Path, what: &str) -> Result<Self, StoreError> {
+        Self::take(data_dir, what, Hold::Shared)
+    }
+
+    fn take(data_dir: &Path, what: &str, hold: Hold) -> Result<Self, StoreError> {
         std::fs::create_dir_all(data_dir).map_err(|e| StoreError::io(data_dir, e))?;
         let path = lock_path(data_dir);
         let mut file = OpenOptions::new()
@@ -47,7 +63,11 @@ impl WriterLock {
             .truncate(false)
             .open(&path)
             .map_err(|e| StoreError::io(&path, e))?;
-        match file.try_lock() {
+        let taken = match hold {
+            Hold::Alone => file.try_lock(),
+            Hold::Shared => file.try_lock_shared(),
+        };
+        match taken {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
                 return Err(StoreError::InUse {
@@ -58,7 +78,8 @@ impl WriterLock {
             Err(TryLockError::Error(e)) => return Err(StoreError::io(&path, e)),
         }
         // Who holds it, for the next writer's error. Written after the
-        // lock is taken, so only the holder writes.
+        // lock is taken, so only holders write (runs sharing it each write
+        // themselves; the error then names one of them).
         let said = format!(
             "{what} (process {}, since {})",
             std::process::id(),
@@ -70,6 +91,15 @@ impl WriterLock {
             .map_err(|e| StoreError::io(&path, e))?;
         Ok(Self { _file: file })
     }
+}
+
+/// How a run holds the data directory.
+#[derive(Debug, Clone, Copy)]
+enum Hold {
+    /// No one else may write: a run that keeps state.
+    Alone,
+    /// Beside other runs without state only.
+    Shared,
 }
 
 /// Where a data directory's lock file is.
@@ -114,5 +144,25 @@ mod tests {
         let said = std::fs::read_to_string(lock_path(&data)).unwrap();
         assert!(said.starts_with("serve (process "), "{said}");
         drop(again);
+    }
+
+    /// Runs without state share the directory with one another, never
+    /// with a run that keeps state, either way round.
+    #[test]
+    fn runs_without_state_share_it_but_not_with_a_run_that_keeps_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let one = WriterLock::acquire_shared(dir.path(), "a replay without state").unwrap();
+        let two = WriterLock::acquire_shared(dir.path(), "a replay without state").unwrap();
+        let Err(err) = WriterLock::acquire(dir.path(), "a replay") else {
+            panic!("a run keeping state took a shared directory");
+        };
+        assert!(
+            err.to_string().contains("in use by a replay without state"),
+            "{err}"
+        );
+        drop((one, two));
+        let alone = WriterLock::acquire(dir.path(), "a replay").unwrap();
+        assert!(WriterLock::acquire_shared(dir.path(), "a replay without state").is_err());
+        drop(alone);
     }
 }

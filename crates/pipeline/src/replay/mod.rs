@@ -109,15 +109,20 @@ fn input_place(index: usize) -> u64 {
 /// contents (the run id). With `persist`, the run continues from the data
 /// directory's checkpoint and replaying inputs already applied does
 /// nothing; without it, replaying again replaces the earlier output.
-/// Another run writing the same data directory is refused at once
-/// (see [`delegraph_store::WriterLock`]), before any input is read.
+/// A run that keeps state beside any other writer of the data directory
+/// is refused at once (see [`delegraph_store::WriterLock`]), before any
+/// input is read; runs without state may run beside one another.
 pub fn replay_files(
     files: &[String],
     config: &ReplayConfig,
     progress: impl FnMut(Progress),
 ) -> Result<RunStats, PipelineError> {
     let started = Instant::now();
-    let _writer = delegraph_store::WriterLock::acquire(&config.data_dir, "a replay")?;
+    let _writer = if config.persist {
+        delegraph_store::WriterLock::acquire(&config.data_dir, "a replay")?
+    } else {
+        delegraph_store::WriterLock::acquire_shared(&config.data_dir, "a replay without state")?
+    };
     let decoder = config.analysis.decoder(config.format);
     let workers = crate::in_order::worker_count(config.threads);
     let shared = ahead::Shared::default();
