@@ -10,7 +10,7 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Child, Stdio};
+use std::process::{Child, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{bin, repo};
@@ -52,6 +52,17 @@ fn wait_for_holder(data: &Path, pid: u32) {
     }
 }
 
+/// `delegraph replay --data-dir data input`, run to its end.
+fn replay_into(data: &Path, input: &Path) -> Output {
+    bin()
+        .arg("replay")
+        .arg("--data-dir")
+        .arg(data)
+        .arg(input)
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn a_second_writer_is_refused_while_the_first_runs_and_admitted_after_it_dies() {
     let tmp = tempfile::tempdir().unwrap();
@@ -60,18 +71,13 @@ fn a_second_writer_is_refused_while_the_first_runs_and_admitted_after_it_dies() 
     let mut first = blocked_replay(&data, &tmp.path().join("never-written.jsonl"));
     wait_for_holder(&data, first.id());
 
-    // What the first run is writing: a crash's leftover to anyone else.
-    let unfinished = data.join("findings").join(".part-0001.parquet.partial");
+    // What the first run is writing (its checkpoint, beside its place): a
+    // crash's leftover to anyone else.
+    let unfinished = data.join("state").join(".checkpoint.bin.partial");
     std::fs::create_dir_all(unfinished.parent().unwrap()).unwrap();
     std::fs::write(&unfinished, b"being written").unwrap();
 
-    let refused = bin()
-        .arg("replay")
-        .arg("--data-dir")
-        .arg(&data)
-        .arg(&input)
-        .output()
-        .unwrap();
+    let refused = replay_into(&data, &input);
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(!refused.status.success(), "a second writer ran: {stderr}");
     assert!(
@@ -90,13 +96,7 @@ fn a_second_writer_is_refused_while_the_first_runs_and_admitted_after_it_dies() 
     // A crash ends the holder: the kernel drops its lock with it.
     first.kill().unwrap();
     first.wait().unwrap();
-    let admitted = bin()
-        .arg("replay")
-        .arg("--data-dir")
-        .arg(&data)
-        .arg(&input)
-        .output()
-        .unwrap();
+    let admitted = replay_into(&data, &input);
     assert!(
         admitted.status.success(),
         "{}",
