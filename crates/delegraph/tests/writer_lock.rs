@@ -15,9 +15,20 @@ use std::time::{Duration, Instant};
 
 use common::{bin, repo};
 
+/// A process killed when dropped: a failing assertion must not leave a
+/// replay blocked on its pipe behind the test.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// A replay that holds `data` and blocks: its input is a named pipe no
 /// one writes to, so it waits in opening it after taking the directory.
-fn blocked_replay(data: &Path, fifo: &Path) -> Child {
+fn blocked_replay(data: &Path, fifo: &Path) -> Killed {
     let made = std::process::Command::new("mkfifo")
         .arg(fifo)
         .status()
@@ -31,6 +42,7 @@ fn blocked_replay(data: &Path, fifo: &Path) -> Child {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
+        .map(Killed)
         .unwrap()
 }
 
@@ -68,8 +80,8 @@ fn a_second_writer_is_refused_while_the_first_runs_and_admitted_after_it_dies() 
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("store");
     let input = repo().join("fixtures/cloudtrail/assume-role-chain.jsonl");
-    let mut first = blocked_replay(&data, &tmp.path().join("never-written.jsonl"));
-    wait_for_holder(&data, first.id());
+    let first = blocked_replay(&data, &tmp.path().join("never-written.jsonl"));
+    wait_for_holder(&data, first.0.id());
 
     // What the first run is writing (its checkpoint, beside its place): a
     // crash's leftover to anyone else.
@@ -81,7 +93,7 @@ fn a_second_writer_is_refused_while_the_first_runs_and_admitted_after_it_dies() 
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(!refused.status.success(), "a second writer ran: {stderr}");
     assert!(
-        stderr.contains(&format!("is in use by a replay (process {},", first.id())),
+        stderr.contains(&format!("is in use by a replay (process {},", first.0.id())),
         "the error names the holder: {stderr}"
     );
     assert!(
@@ -94,8 +106,7 @@ fn a_second_writer_is_refused_while_the_first_runs_and_admitted_after_it_dies() 
     );
 
     // A crash ends the holder: the kernel drops its lock with it.
-    first.kill().unwrap();
-    first.wait().unwrap();
+    drop(first);
     let admitted = replay_into(&data, &input);
     assert!(
         admitted.status.success(),
