@@ -52,7 +52,7 @@ fn wait_for_holder(data: &Path, pid: u32) {
     let started = Instant::now();
     let said = format!("(process {pid},");
     loop {
-        let text = std::fs::read_to_string(data.join(".writer.lock")).unwrap_or_default();
+        let text = std::fs::read_to_string(delegraph_store::lock_path(data)).unwrap_or_default();
         if text.contains(&said) {
             return;
         }

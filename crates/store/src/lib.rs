@@ -53,7 +53,7 @@ pub use writer::{
     WrittenAside, remove_if_present, remove_partials, write_aside, write_file_atomic,
     write_file_atomic_with,
 };
-pub use writer_lock::{WRITER_LOCK_FILE, WriterLock, lock_path};
+pub use writer_lock::{WriterLock, lock_path};
 
 /// Every table: a Delta table partitioned by UTC day, under the data
 /// directory (or the location recorded for the tables), and a SQL table.

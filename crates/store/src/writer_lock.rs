@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 use crate::StoreError;
 
 /// The lock file's name in the data directory.
-pub const WRITER_LOCK_FILE: &str = ".writer.lock";
+const WRITER_LOCK_FILE: &str = ".writer.lock";
 
 /// An exclusive hold on a data directory, released when dropped (or when
 /// the process ends).
