@@ -67,7 +67,7 @@ fn sweep(cache: &mut LruCache<String, Touched>, horizon: i64) -> u64 {
 
 /// The session key naming instance `id`.
 pub(crate) fn instance_key(id: &str) -> String {
-    format!("instance:{id}")
+    ["instance:", id].concat()
 }
 
 impl Indexes {

@@ -50,7 +50,7 @@ impl Indexes {
             Resolve::Human { basis } => (e.actor_kind == ActorKind::Human).then(|| {
                 Resolved::Human(
                     e.actor.id.clone(),
-                    format!("{basis} ({})", e.actor_kind_basis),
+                    [basis, " (", e.actor_kind_basis.as_str(), ")"].concat(),
                 )
             }),
             Resolve::Instance {

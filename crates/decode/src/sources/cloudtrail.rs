@@ -278,7 +278,7 @@ impl Decoder for CloudTrail {
             origin,
             out.raw_text(text),
         );
-        e.operation = format!("{}:{}", r.event_source, r.event_name);
+        e.operation = [r.event_source.as_str(), ":", r.event_name.as_str()].concat();
         // Fields read once are moved into the event rather than copied.
         e.tenant = r
             .recipient_account_id
@@ -363,17 +363,17 @@ fn actor(u: &mut UserIdentity, e: &mut NormEvent) {
     };
     (e.actor_kind, e.actor_kind_basis) = match kind {
         "Root" | "IAMUser" | "SAMLUser" | "IdentityCenterUser" | "FederatedUser" => {
-            (ActorKind::Human, format!("userIdentity.type={kind}"))
+            (ActorKind::Human, ["userIdentity.type=", kind].concat())
         }
         "AssumedRole" | "WebIdentityUser" => {
-            (ActorKind::Workload, format!("userIdentity.type={kind}"))
+            (ActorKind::Workload, ["userIdentity.type=", kind].concat())
         }
         "AWSService" => (
             ActorKind::Service,
             "userIdentity.type=AWSService".to_owned(),
         ),
         "" => (ActorKind::Unknown, "userIdentity.type absent".to_owned()),
-        other => (ActorKind::Unknown, format!("userIdentity.type={other}")),
+        other => (ActorKind::Unknown, ["userIdentity.type=", other].concat()),
     };
     if let Some(issuer) = session
         .and_then(|s| s.session_issuer.as_ref())

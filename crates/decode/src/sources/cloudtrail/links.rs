@@ -25,7 +25,7 @@ pub(super) fn link(e: &mut NormEvent) {
     if let Some(key) = used {
         h.resolve.push(Resolve::Credential {
             credential: key.to_owned(),
-            basis: format!("credential {key} issued earlier").into(),
+            basis: ["credential ", key, " issued earlier"].concat().into(),
         });
     }
     if e.actor.vendor_type.as_deref() == Some("AssumedRole") {
@@ -46,7 +46,9 @@ pub(super) fn link(e: &mut NormEvent) {
         basis: "human principal acting directly".into(),
     });
     h.resolve.push(Resolve::Unresolved {
-        reason: format!("no issuance seen for {}", used.unwrap_or("its credential")).into(),
+        reason: ["no issuance seen for ", used.unwrap_or("its credential")]
+            .concat()
+            .into(),
     });
     if e.category == Category::CredentialIssue {
         h.issues = session_issue(e).map(Box::new);
