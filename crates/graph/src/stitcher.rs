@@ -257,7 +257,6 @@ impl Stitcher {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
-    use std::path::Path;
 
     use delegraph_decode::{Collected, DocumentDecoder, OriginBase};
 
@@ -270,7 +269,7 @@ mod tests {
     /// the whole serialised at once: the checkpoint's format is unchanged.
     #[test]
     fn the_parts_saved_apart_are_the_bytes_of_the_whole() {
-        let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures");
+        let fixtures = delegraph_testdata::checkout_root().join("fixtures");
         let mut s = Stitcher::new(StitchConfig::default());
         for file in ["task_envelope/envelopes.jsonl", "mcp/gateway.jsonl"] {
             let text = std::fs::read(fixtures.join(file)).unwrap();

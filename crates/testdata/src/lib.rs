@@ -21,8 +21,33 @@ pub fn shared_data_root() -> PathBuf {
 fn root_from(var: Option<OsString>) -> PathBuf {
     match var {
         Some(dir) if !dir.is_empty() => PathBuf::from(dir),
-        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"),
+        _ => checkout_root().join("../shared/data"),
     }
+}
+
+/// The checkout whose tests run (its workspace root), found when they
+/// run, for tests that read its own files (`fixtures/`).
+pub fn checkout_root() -> PathBuf {
+    checkout(&running_crate())
+}
+
+/// The directory of the crate whose tests run, as cargo tells them when it
+/// runs them. Not this crate's compile-time path: one target directory
+/// shared by two checkouts (CI keeps one outside the clone) can reuse a
+/// build made in the other, whose path is baked into it.
+fn running_crate() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
+}
+
+/// The checkout holding `crate_dir`: the nearest directory above it with
+/// the workspace's `Cargo.lock`.
+fn checkout(crate_dir: &Path) -> PathBuf {
+    crate_dir
+        .ancestors()
+        .find(|d| d.join("Cargo.lock").is_file())
+        .unwrap_or(crate_dir)
+        .to_path_buf()
 }
 
 /// The data set `name` (`stratus-red-team`, `agentdojo`, …), which must
@@ -81,9 +106,20 @@ mod tests {
             root_from(Some("/data/sets".into())),
             PathBuf::from("/data/sets")
         );
+        let beside = checkout_root().join("../shared/data");
         for unset in [None, Some(OsString::new())] {
-            assert!(root_from(unset).ends_with("../../../shared/data"));
+            assert_eq!(root_from(unset), beside);
         }
+    }
+
+    /// The checkout is found from the crate that runs, wherever it is.
+    #[test]
+    fn the_checkout_is_the_workspace_above_the_running_crate() {
+        let here = running_crate();
+        let root = checkout(&here);
+        assert!(root.join("Cargo.lock").is_file());
+        assert!(root.join("crates/testdata/Cargo.toml").is_file());
+        assert_eq!(checkout(&here.join("src")), root);
     }
 
     /// A data set missing there is an error naming where it was looked

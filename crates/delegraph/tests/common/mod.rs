@@ -20,8 +20,7 @@ pub fn bin() -> Command {
 
 /// The repository root.
 pub fn repo() -> PathBuf {
-    Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"))
-        .join("../..")
+    delegraph_testdata::checkout_root()
 }
 
 // Re-exported for the tests; not every test file uses each.
