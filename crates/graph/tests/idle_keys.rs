@@ -7,8 +7,6 @@
 // Test helpers panic on purpose: a failed expectation is a failed test.
 #![allow(clippy::unwrap_used)]
 
-use std::path::Path;
-
 mod common;
 
 use common::Events;
@@ -23,9 +21,7 @@ const T0: i64 = 1_772_409_600_000_000_000;
 /// `at`, made with token `token`: it starts its instance and binds the
 /// token and span `span` to it.
 fn record(session: &str, token: &str, span: &str, at: i64) -> NormEvent {
-    let path =
-        Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"))
-            .join("../../fixtures/mcp/gateway.jsonl");
+    let path = delegraph_testdata::checkout_root().join("fixtures/mcp/gateway.jsonl");
     let mut all = Events::default();
     DocumentDecoder::default()
         .decode_document(

@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 mod common;
 
@@ -15,8 +15,7 @@ use delegraph_model::{Attribution, NormEvent, Timestamp};
 use delegraph_testdata::stratus_files;
 
 fn root() -> PathBuf {
-    Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"))
-        .join("../..")
+    delegraph_testdata::checkout_root()
 }
 
 fn decode(paths: &[PathBuf]) -> Vec<NormEvent> {

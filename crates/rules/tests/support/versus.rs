@@ -14,8 +14,7 @@ use super::decoded::Collect;
 
 /// The repository root.
 pub fn repo() -> PathBuf {
-    Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"))
-        .join("../..")
+    delegraph_testdata::checkout_root()
 }
 
 /// Rule files of `rules/aws` in standard Sigma: no `delegraph.*` field and
