@@ -84,7 +84,7 @@ impl Changed {
 pub fn evidence(e: &NormEvent) -> Evidence {
     Evidence {
         event_id: e.event_id.clone(),
-        origin: e.origin.to_string(),
+        origin: e.origin.text(),
     }
 }
 
@@ -174,9 +174,20 @@ impl Instance {
 
     /// Remember a tool call; returns the new transition and trigram.
     fn push_tool(&mut self, tool: &str) -> (Option<String>, Option<String>) {
-        let transition = self.recent_tools.last().map(|a| format!("{a}→{tool}"));
-        let trigram = (self.recent_tools.len() == 2)
-            .then(|| format!("{}→{}→{tool}", self.recent_tools[0], self.recent_tools[1]));
+        let transition = self
+            .recent_tools
+            .last()
+            .map(|a| [a.as_str(), "→", tool].concat());
+        let trigram = (self.recent_tools.len() == 2).then(|| {
+            [
+                self.recent_tools[0].as_str(),
+                "→",
+                &self.recent_tools[1],
+                "→",
+                tool,
+            ]
+            .concat()
+        });
         self.recent_tools.push(tool.to_owned());
         if self.recent_tools.len() > 2 {
             self.recent_tools.remove(0);

@@ -13,12 +13,12 @@ pub(crate) fn initiator_and_chain(e: &NormEvent, b: &Binding) -> (Option<String>
         Some(h) if (b.per_principal || b.human.is_none()) && b.human.as_deref() != Some(h) => {
             let skip = usize::from(b.human.is_some());
             let mut chain = vec![h.clone()];
-            chain.extend(b.chain.iter().skip(skip).map(|id| id.to_string()));
+            chain.extend(b.chain.iter().skip(skip).map(|id| String::from(&**id)));
             (Some(h.clone()), chain)
         }
         _ => (
             b.human.as_deref().map(str::to_owned),
-            b.chain.iter().map(|id| id.to_string()).collect(),
+            b.chain.iter().map(|id| String::from(&**id)).collect(),
         ),
     }
 }
@@ -36,10 +36,10 @@ pub(crate) fn with_approval(chain: Vec<String>, human: Option<&str>, a: &Approva
         out.push(by.clone());
     }
     if let Some(env) = &a.envelope_id {
-        out.push(format!("envelope:{env}"));
+        out.push(["envelope:", env].concat());
     }
     if let Some(d) = &a.decision_id {
-        out.push(format!("decision:{d}"));
+        out.push(["decision:", d].concat());
     }
     out.extend(rest);
     out

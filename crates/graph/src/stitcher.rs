@@ -224,8 +224,8 @@ impl Stitcher {
         };
         Attribution {
             agent_id: b.agent_id.clone(),
-            instance: Some(b.instance.to_string()),
-            root_instance: Some(b.root.to_string()),
+            instance: Some(String::from(&*b.instance)),
+            root_instance: Some(String::from(&*b.root)),
             initiator,
             chain,
             depth: b.depth,

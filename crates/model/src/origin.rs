@@ -46,12 +46,30 @@ impl Origin {
     }
 }
 
-impl fmt::Display for Origin {
-    /// `file:line[#index]` or `topic/partition/offset[#index]`, as in the spec.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Origin {
+    /// The place as text (see `Display`), built from its pieces: written
+    /// for every stored event and evidence item, where the formatting
+    /// machinery of `to_string` showed in profiles.
+    pub fn text(&self) -> String {
+        let mut out = String::with_capacity(self.name().len() + 24);
+        self.push_to(&mut out);
+        out
+    }
+
+    /// Append the place as text to `out`.
+    pub fn push_to(&self, out: &mut String) {
+        self.each_piece(|piece| out.push_str(piece));
+    }
+
+    /// Hand the place's text to `put`, piece by piece (for writers that
+    /// collect bytes rather than a `String`).
+    pub fn each_piece(&self, mut put: impl FnMut(&str)) {
+        let mut number = itoa::Buffer::new();
         let index = match self {
             Origin::File { path, line, index } => {
-                write!(f, "{path}:{line}")?;
+                put(path);
+                put(":");
+                put(number.format(*line));
                 index
             }
             Origin::Kafka {
@@ -60,14 +78,33 @@ impl fmt::Display for Origin {
                 offset,
                 index,
             } => {
-                write!(f, "{topic}/{partition}/{offset}")?;
+                put(topic);
+                put("/");
+                put(number.format(*partition));
+                put("/");
+                put(number.format(*offset));
                 index
             }
         };
-        match index {
-            Some(i) => write!(f, "#{i}"),
-            None => Ok(()),
+        if let Some(i) = index {
+            put("#");
+            put(number.format(*i));
         }
+    }
+
+    /// The file's path or the topic.
+    fn name(&self) -> &str {
+        match self {
+            Origin::File { path, .. } => path,
+            Origin::Kafka { topic, .. } => topic,
+        }
+    }
+}
+
+impl fmt::Display for Origin {
+    /// `file:line[#index]` or `topic/partition/offset[#index]`, as in the spec.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text())
     }
 }
 
@@ -91,5 +128,16 @@ mod tests {
             index: None,
         };
         assert_eq!(k.to_string(), "iam/1/42");
+        assert_eq!(k.with_index(0).text(), "iam/1/42#0");
+        let far = Origin::Kafka {
+            topic: "t".into(),
+            partition: -1,
+            offset: i64::MAX,
+            index: Some(u32::MAX),
+        };
+        assert_eq!(far.text(), format!("t/-1/{}#{}", i64::MAX, u32::MAX));
+        let mut out = String::from("at ");
+        f.push_to(&mut out);
+        assert_eq!(out, "at a.json:3");
     }
 }

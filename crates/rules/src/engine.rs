@@ -258,7 +258,7 @@ impl RuleEngine {
                         rule: pos,
                         value: c.value(&ev),
                         event_id: event.event_id.clone(),
-                        origin: event.origin.to_string(),
+                        origin: event.origin.text(),
                     };
                     if let Some(fired) = self.state.correlations.observe(c, group, hit) {
                         out.push(correlation_finding(c, &fired, event, detected_at));
@@ -272,7 +272,7 @@ impl RuleEngine {
                         rule: pos,
                         value: None,
                         event_id: event.event_id.clone(),
-                        origin: event.origin.to_string(),
+                        origin: event.origin.text(),
                     };
                     match self.state.sequences.observe(s, pos, &group, hit) {
                         Outcome::Fired(hits) => {
@@ -463,7 +463,7 @@ fn rule_finding(rule: &Rule, e: &NormEvent, detected_at: i64) -> Finding {
     f.observed = format!("{} ({})", e.operation, e.event_id);
     f.evidence = vec![Evidence {
         event_id: e.event_id.clone(),
-        origin: e.origin.to_string(),
+        origin: e.origin.text(),
     }];
     f
 }

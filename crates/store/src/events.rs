@@ -1,6 +1,5 @@
 //! The `events` table: one row per normalized event.
 
-use std::io::Write as _;
 use std::sync::LazyLock;
 
 use arrow::array::RecordBatch;
@@ -308,7 +307,11 @@ static COLUMNS: &Columns<NormEvent> = &[
     (
         "origin",
         false,
-        Col::Written(|e, text| write!(text, "{}", e.origin).is_ok()),
+        Col::Written(|e, text| {
+            e.origin
+                .each_piece(|piece| text.extend_from_slice(piece.as_bytes()));
+            true
+        }),
     ),
     ("raw", false, Col::Text(|e| Some(&e.raw))),
     // The partition: the UTC day of the event.
