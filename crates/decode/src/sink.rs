@@ -128,7 +128,9 @@ impl Collected {
 }
 
 impl EventSink for Collected {
-    fn event(&mut self, event: NormEvent) -> Result<(), SinkError> {
+    fn event(&mut self, mut event: NormEvent) -> Result<(), SinkError> {
+        // Collected events are held (a replay holds its whole input).
+        event.shrink_to_fit();
         self.items.push(Decoded::Event(Box::new(event)));
         Ok(())
     }

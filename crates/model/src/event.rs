@@ -332,6 +332,21 @@ impl NormEvent {
         self.credential_used = Some(credential);
     }
 
+    /// Give back the room the event's lists grew into: a first push leaves
+    /// room for four items and most lists hold one or two, so a replay
+    /// holding its whole input kept about a fifth of its heap in that room
+    /// (heaptrack, 304k simulated events). Called once per event, when it
+    /// is set aside to be held.
+    pub fn shrink_to_fit(&mut self) {
+        self.delegation_chain.shrink_to_fit();
+        self.resources.shrink_to_fit();
+        self.scopes.shrink_to_fit();
+        self.links.shrink_to_fit();
+        self.hints.resolve.shrink_to_fit();
+        self.hints.bind.shrink_to_fit();
+        self.hints.channels.shrink_to_fit();
+    }
+
     /// Record a credential this action issued to `to`, and its link hint.
     pub fn issue_credential(&mut self, credential: Credential, to: String) {
         self.links.push(Link::IssuedCredential {
