@@ -44,21 +44,14 @@ impl Origin {
         }
         o
     }
-}
 
-impl Origin {
     /// The place as text (see `Display`), built from its pieces: written
     /// for every stored event and evidence item, where the formatting
     /// machinery of `to_string` showed in profiles.
     pub fn text(&self) -> String {
         let mut out = String::with_capacity(self.name().len() + 24);
-        self.push_to(&mut out);
-        out
-    }
-
-    /// Append the place as text to `out`.
-    pub fn push_to(&self, out: &mut String) {
         self.each_piece(|piece| out.push_str(piece));
+        out
     }
 
     /// Hand the place's text to `put`, piece by piece (for writers that
@@ -104,7 +97,13 @@ impl Origin {
 impl fmt::Display for Origin {
     /// `file:line[#index]` or `topic/partition/offset[#index]`, as in the spec.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.text())
+        let mut written = Ok(());
+        self.each_piece(|piece| {
+            if written.is_ok() {
+                written = f.write_str(piece);
+            }
+        });
+        written
     }
 }
 
@@ -136,8 +135,6 @@ mod tests {
             index: Some(u32::MAX),
         };
         assert_eq!(far.text(), format!("t/-1/{}#{}", i64::MAX, u32::MAX));
-        let mut out = String::from("at ");
-        f.push_to(&mut out);
-        assert_eq!(out, "at a.json:3");
+        assert_eq!(far.to_string(), far.text());
     }
 }

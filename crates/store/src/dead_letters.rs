@@ -4,7 +4,6 @@
 //! committed with its rows, under the same tag, so a redone run neither
 //! loses nor repeats them; days are those the records were rejected on.
 
-use std::io::Write as _;
 use std::sync::LazyLock;
 
 use arrow::array::RecordBatch;
@@ -13,6 +12,7 @@ use delegraph_model::DeadLetter;
 
 use crate::StoreError;
 use crate::columns::{Col, Columns, batch, schema};
+use crate::events::write_origin;
 
 /// The table's name (a directory under the data directory).
 pub const DEAD_LETTER_TABLE: &str = "dead_letters";
@@ -38,7 +38,7 @@ static DEAD_LETTER_COLUMNS: &Columns<DeadLetterRow> = &[
     (
         "origin",
         false,
-        Col::Written(|d, text| write!(text, "{}", d.letter.origin).is_ok()),
+        Col::Written(|d, text| write_origin(&d.letter.origin, text)),
     ),
     ("raw", false, Col::Text(|d| Some(&d.letter.raw))),
     // The partition: the UTC day of rejection.
